@@ -1,0 +1,3 @@
+"""MGIE Desktop: instruction-based photo editing with Apple's MGIE, on your own machine."""
+
+__version__ = "0.1.0"

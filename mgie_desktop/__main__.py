@@ -1,0 +1,3 @@
+from mgie_desktop.cli import main
+
+raise SystemExit(main())

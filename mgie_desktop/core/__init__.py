@@ -1,0 +1,1 @@
+"""Pure-Python core: types, sizing, errors and image I/O. No Qt, no torch."""

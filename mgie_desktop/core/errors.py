@@ -1,0 +1,17 @@
+"""Errors the user can act on. Each carries a message written for people, not stack traces."""
+
+
+class MgieError(Exception):
+    """Base class: something the user can fix or retry; the app reports it and stays up."""
+
+
+class InputError(MgieError):
+    """Bad input from the user: unreadable image, empty instruction, unknown option."""
+
+
+class ModelFilesError(MgieError):
+    """Model files are missing, incomplete, corrupt or unsafe to load."""
+
+
+class EditCancelled(MgieError):
+    """The user cancelled an edit; nothing was changed."""

@@ -1,0 +1,256 @@
+"""Convert the reference's files (as apple/ml-mgie's README lays them out) into the app's bundle.
+
+Source layout (``models import SRC``)::
+
+    SRC/LLaVA-7B-v1/              merged LLaVA: config (model_type "llava"), tokenizer, .bin/safetensors shards
+    SRC/mgie_7b/mllm.pt           embed_tokens, lm_head, edit_head.*, emb
+    SRC/mgie_7b/unet.pt           InstructPix2Pix UNet state dict (8 input channels)
+    SRC/clip-vit-large-patch14/   CLIP (config, preprocessor, weights)   } or the user's
+    SRC/instruct-pix2pix/         vae/, scheduler/, unet/config.json     } Hugging Face cache
+
+Bundle (``DEST/bundle``): ``llm/`` (LlamaForCausalLM), ``vision/`` (CLIPVisionModel +
+preprocessor), ``tokenizer/``, ``mgie.safetensors`` (projector, edit head, emb), ``unet/``,
+``vae/``, ``scheduler/`` and ``bundle.json``; safetensors throughout, loaded memory-mapped
+without random initialisation.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import init_empty_weights
+from safetensors.torch import save_file
+
+from mgie_desktop import __version__
+from mgie_desktop.core.errors import ModelFilesError
+from mgie_desktop.engine.inventory import bundle_path, write_inventory
+from mgie_desktop.engine.prompt import IMG_TOKENS
+from mgie_desktop.engine.runtime import quiet_libraries
+from mgie_desktop.engine.weights import read_checkpoint_dir, read_state_dict
+
+LLAVA_DIR, MGIE_DIR = "LLaVA-7B-v1", "mgie_7b"
+CLIP_DIR, IP2P_DIR = "clip-vit-large-patch14", "instruct-pix2pix"
+CLIP_REPO, IP2P_REPO = "openai/clip-vit-large-patch14", "timbrooks/instruct-pix2pix"
+EDIT_HEAD_HEADS = 4  # nn.Transformer(nhead=4) in the reference; weights cannot tell it
+TOKENIZER_FILES = ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json")
+
+
+@dataclass(frozen=True)
+class ReferenceLayout:
+    llava: Path
+    mllm: Path
+    unet: Path
+    clip: Path
+    ip2p: Path
+
+
+def locate_reference(src: Path) -> ReferenceLayout:
+    """Find every part under ``src``; CLIP and InstructPix2Pix may come from the HF cache."""
+    src = Path(src)
+    llava, mllm, unet = src / LLAVA_DIR, src / MGIE_DIR / "mllm.pt", src / MGIE_DIR / "unet.pt"
+    clip = src / CLIP_DIR if (src / CLIP_DIR).is_dir() else _from_hf_cache(CLIP_REPO)
+    ip2p = src / IP2P_DIR if (src / IP2P_DIR).is_dir() else _from_hf_cache(IP2P_REPO)
+    missing = [str(p) for p in (llava / "config.json", mllm, unet) if not p.exists()]
+    missing += [f"{src / CLIP_DIR} (or {CLIP_REPO} in the Hugging Face cache)"] if clip is None else []
+    missing += [f"{src / IP2P_DIR} (or {IP2P_REPO} in the Hugging Face cache)"] if ip2p is None else []
+    if missing:
+        raise ModelFilesError("the reference model files are incomplete; missing: " + ", ".join(missing))
+    return ReferenceLayout(llava, mllm, unet, clip, ip2p)
+
+
+def _from_hf_cache(repo_id: str) -> Path | None:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except (LocalEntryNotFoundError, OSError, ValueError):
+        return None
+
+
+def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torch.float16,
+            log: Callable[[str], None] = lambda msg: None) -> dict:
+    """Write the bundle to ``models_dir/bundle`` (built aside, swapped in when complete)."""
+    quiet_libraries()
+    final = bundle_path(models_dir)
+    work = final.with_name(final.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+
+    llava_cfg = _read_json(layout.llava / "config.json")
+    if llava_cfg.get("model_type") not in ("llava", "llama"):
+        raise ModelFilesError(f"{layout.llava} is not a LLaVA checkpoint (model_type {llava_cfg.get('model_type')!r})")
+    log("reading LLaVA weights")
+    llava = read_checkpoint_dir(layout.llava)
+    log("reading mllm.pt")
+    mllm = read_state_dict(layout.mllm)
+    for key in ("model.embed_tokens.weight", "lm_head.weight", "edit_head.llm2hid.weight"):
+        if key not in mllm:
+            raise ModelFilesError(f"{layout.mllm} lacks {key}: is it MGIE's mllm.pt?")
+
+    added = _write_tokenizer(layout.llava, work / "tokenizer", mllm["model.embed_tokens.weight"].shape[0])
+    log("writing the language model")
+    llm_info = _write_llm(llava_cfg, llava, mllm, work / "llm", dtype)
+    log("writing the vision tower")
+    vision_info = _write_vision(layout.clip, llava, work / "vision", dtype)
+    _write_mgie_heads(llava, mllm, work / "mgie.safetensors", dtype)
+    log("writing the UNet")
+    _write_unet(layout.ip2p, layout.unet, work / "unet", dtype)
+    log("writing the VAE and scheduler")
+    _write_vae(layout.ip2p, work / "vae", dtype)
+    (work / "scheduler").mkdir()
+    shutil.copy2(_required(layout.ip2p / "scheduler" / "scheduler_config.json"), work / "scheduler")
+
+    model = {
+        **llm_info, **vision_info,
+        "vision_select_layer": int(llava_cfg.get("mm_vision_select_layer", -2)),
+        "use_im_start_end": bool(llava_cfg.get("mm_use_im_start_end", True)),
+        "edit_head_heads": EDIT_HEAD_HEADS,
+        "tokens": added,
+    }
+    source = {"llava": layout.llava.name, "mgie": "mgie_7b", "converted_by": f"mgie-desktop {__version__}"}
+    log("hashing the bundle")
+    inventory = write_inventory(work, model, source, str(dtype).removeprefix("torch."))
+    old = final.with_name(final.name + ".old")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    work.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return inventory
+
+
+def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
+    """LLaVA's tokenizer with MGIE's [IMG0..7] appended, as ``tokenizer.add_tokens`` did."""
+    out.mkdir()
+    for name in TOKENIZER_FILES:
+        shutil.copy2(_required(llava / name), out / name)
+    import sentencepiece as spm
+
+    base = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model")).get_piece_size()
+    added: dict[str, int] = _read_json(llava / "added_tokens.json") if (llava / "added_tokens.json").exists() else {}
+    for token in IMG_TOKENS:
+        added.setdefault(token, base + len(added))
+    if base + len(added) != vocab_rows:
+        raise ModelFilesError(
+            f"tokenizer has {base + len(added)} tokens with [IMG0..7] but mllm.pt has {vocab_rows} embedding rows: "
+            "the LLaVA checkpoint and mllm.pt do not belong together"
+        )
+    (out / "added_tokens.json").write_text(json.dumps(added, indent=1), encoding="utf-8")
+    return added
+
+
+def _write_llm(cfg: dict, llava: dict, mllm: dict, out: Path, dtype: torch.dtype) -> dict:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    sd = {k: v for k, v in llava.items()
+          if (k.startswith("model.") or k.startswith("lm_head."))
+          and not k.startswith(("model.mm_projector.", "model.vision_tower."))
+          and not k.endswith("rotary_emb.inv_freq")}
+    sd["model.embed_tokens.weight"] = mllm["model.embed_tokens.weight"]
+    sd["lm_head.weight"] = mllm["lm_head.weight"]
+    vocab, hidden = sd["model.embed_tokens.weight"].shape
+    layers = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("model.layers."))
+    config = LlamaConfig(
+        vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+        intermediate_size=sd["model.layers.0.mlp.gate_proj.weight"].shape[0],
+        num_attention_heads=cfg["num_attention_heads"],
+        num_key_value_heads=cfg.get("num_key_value_heads", cfg["num_attention_heads"]),
+        rms_norm_eps=cfg.get("rms_norm_eps", 1e-6),
+        max_position_embeddings=cfg.get("max_position_embeddings", cfg.get("max_sequence_length", 2048)),
+        bos_token_id=cfg.get("bos_token_id", 1), eos_token_id=cfg.get("eos_token_id", 2),
+        pad_token_id=cfg.get("pad_token_id", 0), tie_word_embeddings=False, hidden_act=cfg.get("hidden_act", "silu"),
+    )
+    with init_empty_weights():
+        llm = LlamaForCausalLM(config)
+    _load_exact(llm, {k: v.to(dtype) for k, v in sd.items()}, "the LLaVA language model")
+    llm.config.dtype = dtype
+    llm.save_pretrained(out)
+    return {"llm_hidden": hidden, "llm_layers": layers, "vocab_size": vocab}
+
+
+def _write_vision(clip_dir: Path, llava: dict, out: Path, dtype: torch.dtype) -> dict:
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    config = CLIPVisionConfig.from_pretrained(_required(clip_dir / "config.json").parent)
+    inside = {k.rsplit("vision_tower.", 1)[1]: v for k, v in llava.items() if k.startswith("model.vision_tower.")}
+    source = inside or read_checkpoint_dir(clip_dir)
+    with init_empty_weights():
+        vision = CLIPVisionModel(config)
+    wanted = vision.state_dict().keys()
+    # CLIP checkpoints name keys "vision_model.*"; transformers 5's CLIPVisionModel drops that prefix.
+    if not any(k.startswith("vision_model.") for k in wanted):
+        source = {k.removeprefix("vision_model."): v for k, v in source.items()}
+    _load_exact(vision, {k: v.to(dtype) for k, v in source.items() if k in wanted}, "the CLIP vision tower")
+    vision.save_pretrained(out)
+    shutil.copy2(_required(clip_dir / "preprocessor_config.json"), out)
+    return {"image_token_len": (config.image_size // config.patch_size) ** 2, "vision_hidden": config.hidden_size}
+
+
+def _write_mgie_heads(llava: dict, mllm: dict, out: Path, dtype: torch.dtype) -> None:
+    heads = {k.removeprefix("model."): v for k, v in llava.items() if k.startswith("model.mm_projector.")}
+    if set(heads) != {"mm_projector.weight", "mm_projector.bias"}:
+        raise ModelFilesError("the LLaVA checkpoint has no mm_projector weights")
+    heads.update({k: v for k, v in mllm.items() if k.startswith("edit_head.")})
+    # `emb` is the 8 [IMG] embedding rows the edit head adds to its input (the training code
+    # used embed_tokens[-8:], the demo ckpt['emb']); stored as (8, H) or (1, 8, H).
+    emb = mllm.get("emb", mllm["model.embed_tokens.weight"][-len(IMG_TOKENS):])
+    heads["emb"] = emb.reshape(1, len(IMG_TOKENS), emb.shape[-1])
+    save_file({k: v.to(dtype).contiguous() for k, v in heads.items()}, str(out))
+
+
+def _write_unet(ip2p: Path, unet_pt: Path, out: Path, dtype: torch.dtype) -> None:
+    from diffusers import UNet2DConditionModel
+
+    config = _read_json(_required(ip2p / "unet" / "config.json"))
+    sd = read_state_dict(unet_pt)
+    if "conv_in.weight" not in sd:
+        raise ModelFilesError(f"{unet_pt} is not a UNet state dict (no conv_in.weight)")
+    config["in_channels"] = sd["conv_in.weight"].shape[1]
+    with init_empty_weights():
+        unet = UNet2DConditionModel.from_config(config)
+    _load_exact(unet, {k: v.to(dtype) for k, v in sd.items()}, "unet.pt")
+    unet.save_pretrained(out)
+
+
+def _write_vae(ip2p: Path, out: Path, dtype: torch.dtype) -> None:
+    from diffusers import AutoencoderKL
+
+    config = _read_json(_required(ip2p / "vae" / "config.json"))
+    sd = read_checkpoint_dir(ip2p / "vae")
+    with init_empty_weights():
+        vae = AutoencoderKL.from_config(config)
+    _load_exact(vae, {k: v.to(dtype) for k, v in sd.items()}, "the InstructPix2Pix VAE")
+    vae.save_pretrained(out)
+
+
+def _load_exact(module: torch.nn.Module, sd: dict, what: str) -> None:
+    expected = set(module.state_dict().keys())
+    missing, unexpected = sorted(expected - sd.keys()), sorted(sd.keys() - expected)
+    if missing or unexpected:
+        raise ModelFilesError(
+            f"{what} does not match its architecture: missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}"
+        )
+    try:
+        module.load_state_dict(sd, strict=True, assign=True)
+    except RuntimeError as exc:  # shape mismatches
+        raise ModelFilesError(f"{what} has weights of the wrong shape: {str(exc).splitlines()[-1].strip()}") from exc
+
+
+def _required(path: Path) -> Path:
+    if not path.is_file():
+        raise ModelFilesError(f"missing model file: {path}")
+    return path
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFilesError(f"unreadable {path}: {exc}") from exc

@@ -1,0 +1,28 @@
+"""Device and dtype choice: CUDA, then Apple MPS, then CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from mgie_desktop.core.errors import InputError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested not in DEVICE_CHOICES:
+        raise InputError(f"unknown device {requested!r}; choose one of {', '.join(DEVICE_CHOICES)}")
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if requested == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if requested == "cuda" and not cuda:
+        raise InputError("device 'cuda' was requested but no CUDA GPU is available to this PyTorch build")
+    if requested == "mps" and not mps:
+        raise InputError("device 'mps' was requested but Apple MPS is not available")
+    return torch.device(requested)
+
+
+def dtype_for(device: torch.device) -> torch.dtype:
+    """fp16 on CUDA and MPS (SD-1.5, CLIP and LLaMA are all trained/run in fp16 there);
+    fp32 on CPU, where fp16 matmuls are slow or unsupported."""
+    return torch.float16 if device.type in ("cuda", "mps") else torch.float32

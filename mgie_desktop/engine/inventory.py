@@ -1,0 +1,96 @@
+"""The converted bundle's inventory: which files it holds, their sizes and sha256.
+
+Torch-free, so the CLI and the window can tell whether models are installed (and what is
+missing) without paying for the ML imports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from mgie_desktop.core.errors import ModelFilesError
+
+FORMAT = "mgie-desktop-bundle"
+VERSION = 1
+INVENTORY = "bundle.json"
+BUNDLE_SUBDIR = "bundle"
+HASH_CHUNK = 8 * 1024 * 1024
+
+MISSING_HINT = (
+    "install the models with `mgie-desktop models import SRC --dest DIR` (from the reference's files) "
+    "or try the engine with tiny test models: `mgie-desktop models tiny DIR`"
+)
+
+
+def bundle_path(models_dir: Path) -> Path:
+    return Path(models_dir) / BUNDLE_SUBDIR
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_inventory(bundle: Path, model: dict, source: dict, dtype: str) -> dict:
+    """Hash every file of the bundle and write the inventory last, atomically: a bundle
+    without ``bundle.json`` is an unfinished conversion."""
+    files = {}
+    for path in sorted(p for p in bundle.rglob("*") if p.is_file() and p.name != INVENTORY):
+        rel = path.relative_to(bundle).as_posix()
+        files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+    inventory = {"format": FORMAT, "version": VERSION, "dtype": dtype, "model": model,
+                 "source": source, "files": files}
+    tmp = bundle / (INVENTORY + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(inventory, f, indent=1)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, bundle / INVENTORY)
+    return inventory
+
+
+def read_inventory(models_dir: Path) -> dict:
+    bundle = bundle_path(models_dir)
+    inv_path = bundle / INVENTORY
+    if not inv_path.is_file():
+        raise ModelFilesError(f"no MGIE models in {models_dir}: {MISSING_HINT}")
+    try:
+        inventory = json.loads(inv_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelFilesError(f"unreadable model inventory {inv_path}: {exc}") from exc
+    if inventory.get("format") != FORMAT or not isinstance(inventory.get("files"), dict):
+        raise ModelFilesError(f"{inv_path} is not an MGIE Desktop model inventory")
+    if inventory.get("version", 0) > VERSION:
+        raise ModelFilesError(f"{inv_path} was written by a newer MGIE Desktop (format {inventory['version']})")
+    return inventory
+
+
+def problems(models_dir: Path, full_hash: bool = False) -> list[str]:
+    """Every missing, truncated or (with ``full_hash``) altered file, one line each."""
+    inventory = read_inventory(models_dir)
+    bundle = bundle_path(models_dir)
+    found = []
+    for rel, meta in inventory["files"].items():
+        path = bundle / rel
+        if not path.is_file():
+            found.append(f"missing: {rel}")
+        elif path.stat().st_size != meta["size"]:
+            found.append(f"wrong size: {rel} ({path.stat().st_size} bytes, expected {meta['size']})")
+        elif full_hash and sha256_file(path) != meta["sha256"]:
+            found.append(f"checksum mismatch: {rel}")
+    return found
+
+
+def check_installed(models_dir: Path) -> dict:
+    """The inventory of a complete bundle (sizes checked), or a ModelFilesError saying what is wrong."""
+    inventory = read_inventory(models_dir)
+    bad = problems(models_dir)
+    if bad:
+        raise ModelFilesError(f"the models in {models_dir} are incomplete: {'; '.join(bad[:5])}. {MISSING_HINT}")
+    return inventory

@@ -1,0 +1,71 @@
+"""Load a converted bundle: every part memory-mapped from safetensors, no random init."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import init_empty_weights
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+
+from mgie_desktop.core.errors import ModelFilesError
+from mgie_desktop.engine.inventory import bundle_path, check_installed
+from mgie_desktop.engine.model import EditHead, MgieModel
+from mgie_desktop.engine.prompt import PromptTokenizer
+
+
+@dataclass
+class LoadedBundle:
+    model: MgieModel
+    tokenizer: PromptTokenizer
+    image_processor: object
+    unet: torch.nn.Module
+    vae: torch.nn.Module
+    scheduler_config: dict
+    info: dict  # the inventory's "model" section: token ids, sizes, prompt geometry
+
+
+def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype) -> LoadedBundle:
+    inventory = check_installed(models_dir)
+    bundle = bundle_path(models_dir)
+    info = inventory["model"]
+    try:
+        return _load(bundle, info, device, dtype)
+    except ModelFilesError:
+        raise
+    except (OSError, SafetensorError, ValueError, RuntimeError, KeyError) as exc:
+        raise ModelFilesError(
+            f"the models in {models_dir} could not be loaded ({type(exc).__name__}: {exc}); "
+            "run `mgie-desktop models verify` to find the damaged file"
+        ) from exc
+
+
+def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype) -> LoadedBundle:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM
+
+    tokenizer = PromptTokenizer(bundle / "tokenizer")
+    llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
+    vision = CLIPVisionModel.from_pretrained(bundle / "vision", dtype=dtype)
+    image_processor = CLIPImageProcessorPil.from_pretrained(bundle / "vision")
+
+    heads = load_file(str(bundle / "mgie.safetensors"))
+    shape = EditHead.shape_from_state_dict(heads)
+    with init_empty_weights():
+        edit_head = EditHead(**shape, nhead=int(info.get("edit_head_heads", 4)))
+        projector = torch.nn.Linear(*reversed(heads["mm_projector.weight"].shape))
+    edit_head.load_state_dict({k.removeprefix("edit_head."): v.to(dtype) for k, v in heads.items()
+                               if k.startswith("edit_head.")}, strict=True, assign=True)
+    projector.load_state_dict({"weight": heads["mm_projector.weight"].to(dtype),
+                               "bias": heads["mm_projector.bias"].to(dtype)}, strict=True, assign=True)
+    model = MgieModel(vision, projector, llm, edit_head, heads["emb"].to(dtype),
+                      vision_select_layer=int(info.get("vision_select_layer", -2)))
+    model.eval().to(device)
+
+    unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(device)
+    vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(device)
+    scheduler_config = json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    return LoadedBundle(model, tokenizer, image_processor, unet, vae, scheduler_config, info)

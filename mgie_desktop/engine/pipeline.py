@@ -1,0 +1,236 @@
+"""The two halves of an MGIE edit.
+
+``instruct(image, instruction)``: LLaVA reads the photo and the instruction, writes the
+expressive instruction and yields the hidden states of ``[IMG0..7]``; the edit head turns
+them into UNet conditioning. ``render(image, conditioning, params)``: InstructPix2Pix with
+3-way guidance against the cached null conditioning. Re-render and variations reuse the
+first half; everything here follows apple/ml-mgie's demo step for step, with the
+deviations named where they are made.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from mgie_desktop.core.errors import EditCancelled, InputError
+from mgie_desktop.core.params import EditParams
+from mgie_desktop.core.sizing import working_size
+from mgie_desktop.engine.devices import dtype_for, pick_device
+from mgie_desktop.engine.loading import load_bundle
+from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
+from mgie_desktop.engine.runtime import quiet_libraries
+from mgie_desktop.engine.schedulers import make_scheduler
+
+MAX_NEW_TOKENS = 96
+NO_REPEAT_NGRAM = 3
+N_VISUAL = len(IMG_TOKENS)
+
+# Progress: (step done, total steps, a function that returns a cheap preview image).
+ProgressFn = Callable[[int, int, Callable[[], Image.Image]], None]
+
+# Linear map from SD-1.5 latents to approximate RGB (community-measured factors, as used by
+# several UIs for live previews): a preview costs a 4x3 matmul instead of a VAE decode.
+_LATENT_RGB = torch.tensor([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
+                            [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]])
+
+
+@dataclass
+class Instruction:
+    """The LLM half's result; ``conditioning`` drives any number of renders."""
+
+    text: str                       # the expressive instruction, cleaned as the demo did
+    visual_tokens: torch.Tensor     # (1, 8, llm_dim) hidden states predicting [IMG0..7]
+    conditioning: torch.Tensor      # (1, 77, cross_attention_dim)
+    emitted_image_tokens: bool      # False: the reference's fallback slice was used
+    new_tokens: int
+    seconds: float = 0.0
+
+
+@dataclass
+class EditOutcome:
+    image: Image.Image
+    instruction: Instruction
+    params: EditParams
+    working_size: tuple[int, int]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _StopAfterVisualTokens:
+    """Stop once the 8 tokens from ``[IMG0]`` on are out: the hidden states the edit head
+    needs are then all computed, and the answer text ends at ``[IMG0]`` anyway."""
+
+    def __init__(self, prompt_len: int, img0_id: int):
+        self.prompt_len, self.img0_id = prompt_len, img0_id
+
+    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+        new = input_ids[0, self.prompt_len:]
+        hits = (new == self.img0_id).nonzero()
+        done = bool(len(hits)) and new.numel() >= int(hits[0]) + N_VISUAL
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+
+class MgieEngine:
+    def __init__(self, models_dir: Path, device: str = "auto", dtype: torch.dtype | None = None):
+        quiet_libraries()
+        self.device = pick_device(device)
+        self.dtype = dtype or dtype_for(self.device)
+        started = time.perf_counter()
+        self.bundle = load_bundle(Path(models_dir), self.device, self.dtype)
+        self.load_seconds = time.perf_counter() - started
+        self.tokens = self.bundle.info["tokens"]
+        self._null: torch.Tensor | None = None
+        self._pipe = None
+
+    # ---- first half -------------------------------------------------------------------
+    @torch.inference_mode()
+    def instruct(self, image: Image.Image, instruction: str) -> Instruction:
+        if not instruction or not instruction.strip():
+            raise InputError("the instruction is empty: say what the edit should do")
+        started = time.perf_counter()
+        b, model = self.bundle, self.bundle.model
+        prompt = build_prompt(instruction, int(b.info["image_token_len"]), bool(b.info["use_im_start_end"]))
+        ids = b.tokenizer.encode(prompt)
+        input_ids = torch.tensor([ids], device=self.device)
+
+        pixels = b.image_processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"]
+        features = model.image_features(pixels.to(self.device, self.dtype))
+        embeds = model.llm.get_input_embeddings()(input_ids).clone()
+        patch = (input_ids[0] == self.tokens[IM_PATCH]).nonzero().flatten()
+        if patch.numel() != features.shape[1] or int(patch[-1] - patch[0]) + 1 != patch.numel():
+            raise RuntimeError("the prompt's image patch tokens do not match the vision tower's patch count")
+        embeds[0, patch] = features[0].to(embeds.dtype)
+
+        img0 = self.tokens[IMG_TOKENS[0]]
+        prompt_len = len(ids)
+        # Keep only what the [IMG] slice can reach: the prompt's last 9 final-norm states
+        # (the fallback slice for very short answers) and one per generated token.
+        keep_from = prompt_len - (N_VISUAL + 1)
+        if img0 in ids:  # an instruction that literally contains "[IMG0]"
+            keep_from = min(keep_from, ids.index(img0) - 1)
+        captured: list[torch.Tensor] = []
+
+        def capture(_module, _inputs, output):
+            captured.append(output[0, keep_from:] if not captured else output[0])
+
+        from transformers import GenerationConfig, StoppingCriteriaList
+
+        eos = b.tokenizer.eos_id
+        config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=MAX_NEW_TOKENS,
+                                  no_repeat_ngram_size=NO_REPEAT_NGRAM, eos_token_id=eos,
+                                  pad_token_id=model.llm.config.pad_token_id, bos_token_id=b.tokenizer.bos_id,
+                                  return_dict_in_generate=True)
+        hook = model.llm.model.norm.register_forward_hook(capture)
+        try:
+            # input_ids alongside inputs_embeds: no_repeat_ngram then sees the prompt, as the
+            # reference's did (it banned repeats of the prompt's own trigrams too).
+            out = model.llm.generate(
+                input_ids=input_ids, inputs_embeds=embeds, attention_mask=torch.ones_like(input_ids),
+                generation_config=config,
+                stopping_criteria=StoppingCriteriaList([_StopAfterVisualTokens(prompt_len, img0)]),
+            )
+        finally:
+            hook.remove()
+        sequence = out.sequences[0].tolist()
+        new = sequence[prompt_len:]
+        states = torch.cat([c.reshape(-1, c.shape[-1]) for c in captured])
+        p = _reference_slice_start(sequence, prompt_len, len(new), img0, eos)
+        visual = states[p - keep_from: p - keep_from + N_VISUAL].unsqueeze(0)
+
+        conditioning = model.conditioning(visual)
+        text = clean_expressive(b.tokenizer.decode_answer(new))
+        return Instruction(text, visual, conditioning, img0 in new, len(new), time.perf_counter() - started)
+
+    @property
+    def null_conditioning(self) -> torch.Tensor:
+        """The edit head applied to zeros: the "no instruction" branch of the guidance."""
+        if self._null is None:
+            with torch.inference_mode():
+                self._null = self.bundle.model.null_conditioning()
+        return self._null
+
+    # ---- second half ------------------------------------------------------------------
+    def render(self, image: Image.Image, conditioning: torch.Tensor, params: EditParams,
+               progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> Image.Image:
+        params = params.validated()
+        size = working_size(image.width, image.height, params.pixel_budget)
+        source = image.convert("RGB")
+        if source.size != size:
+            source = source.resize(size, Image.Resampling.LANCZOS)
+        pipe = self.pipeline
+        pipe.scheduler = make_scheduler(params.scheduler, self.bundle.scheduler_config)
+
+        def on_step_end(_pipe, step, _timestep, tensors):
+            if cancel is not None and cancel.is_set():
+                raise EditCancelled("the edit was cancelled")
+            if progress is not None:
+                latents = tensors["latents"]
+                progress(step + 1, params.steps, lambda: latents_preview(latents))
+            return tensors
+
+        if cancel is not None and cancel.is_set():
+            raise EditCancelled("the edit was cancelled")
+        generator = torch.Generator(device=self.device).manual_seed(params.seed)
+        with torch.inference_mode():
+            result = pipe(
+                image=source, prompt_embeds=conditioning.to(self.dtype),
+                negative_prompt_embeds=self.null_conditioning.to(self.dtype),
+                num_inference_steps=params.steps, guidance_scale=params.text_guidance,
+                image_guidance_scale=params.image_guidance, generator=generator,
+                callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"],
+            ).images[0]
+        if result.size != image.size:
+            result = result.resize(image.size, Image.Resampling.LANCZOS)
+        return result
+
+    @property
+    def pipeline(self):
+        if self._pipe is None:
+            from diffusers import StableDiffusionInstructPix2PixPipeline
+
+            b = self.bundle
+            self._pipe = StableDiffusionInstructPix2PixPipeline(
+                vae=b.vae, text_encoder=None, tokenizer=None, unet=b.unet,
+                scheduler=make_scheduler("euler_a", b.scheduler_config),
+                safety_checker=None, feature_extractor=None, requires_safety_checker=False,
+            )
+            self._pipe.set_progress_bar_config(disable=True)
+        return self._pipe
+
+    # ---- both ---------------------------------------------------------------------------
+    def edit(self, image: Image.Image, instruction: str, params: EditParams,
+             progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> EditOutcome:
+        params = params.validated()
+        guide = self.instruct(image, instruction)
+        started = time.perf_counter()
+        result = self.render(image, guide.conditioning, params, progress, cancel)
+        timings = {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started}
+        size = working_size(image.width, image.height, params.pixel_budget)
+        return EditOutcome(result, guide, params, size, timings)
+
+
+def _reference_slice_start(sequence: list[int], prompt_len: int, n_new: int, img0: int, eos: int) -> int:
+    """Start of the 8 hidden states the reference feeds the edit head.
+
+    The reference: ``p = min(seq.index([IMG0]) - 1 if present else L - 9, L - 9)`` where L
+    (= prompt + new - 1) is the number of hidden states it kept. It generated until EOS or 96
+    tokens; when we stopped early after [IMG7] it would have produced at least one more
+    token, so its L is one larger than ours.
+    """
+    stopped_naturally = n_new >= MAX_NEW_TOKENS or (n_new > 0 and sequence[-1] == eos)
+    length = prompt_len + n_new - 1 + (0 if stopped_naturally else 1)
+    p = sequence.index(img0) - 1 if img0 in sequence else length - 9
+    return min(p, length - 9)
+
+
+def latents_preview(latents: torch.Tensor) -> Image.Image:
+    """A cheap RGB approximation of the first latent in the batch (1/8 resolution)."""
+    rgb = torch.einsum("chw,cr->hwr", latents[0].float().cpu(), _LATENT_RGB)
+    rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    return Image.fromarray(rgb, "RGB")

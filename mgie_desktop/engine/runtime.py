@@ -1,0 +1,26 @@
+"""Process-wide quieting of the ML libraries: the CLI and the window report progress
+themselves; library progress bars and advisory warnings would only bury it."""
+
+from __future__ import annotations
+
+import warnings
+
+_done = False
+
+
+def quiet_libraries() -> None:
+    global _done
+    if _done:
+        return
+    import diffusers
+    import huggingface_hub
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    diffusers.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    huggingface_hub.utils.disable_progress_bars()
+    # nn.Transformer(norm_first=True) explains that it will not use nested tensors.
+    warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
+    _done = True
