@@ -157,7 +157,10 @@ class MgieEngine:
 
     # ---- second half ------------------------------------------------------------------
     def render(self, image: Image.Image, conditioning: torch.Tensor, params: EditParams,
-               progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> Image.Image:
+               progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+               finish: str = "detail") -> Image.Image:
+        """The edited image at ``image``'s own size. ``finish="detail"`` carries the change the
+        model made back onto the full-resolution photo; ``"upscale"`` just resizes the result."""
         params = params.validated()
         size = working_size(image.width, image.height, params.pixel_budget)
         source = image.convert("RGB")
@@ -186,7 +189,9 @@ class MgieEngine:
                 callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"],
             ).images[0]
         if result.size != image.size:
-            result = result.resize(image.size, Image.Resampling.LANCZOS)
+            from mgie_desktop.core.imaging import carry_edit_to_full_resolution
+
+            result = carry_edit_to_full_resolution(image.convert("RGB"), source, result, method=finish)
         return result
 
     @property
@@ -205,11 +210,12 @@ class MgieEngine:
 
     # ---- both ---------------------------------------------------------------------------
     def edit(self, image: Image.Image, instruction: str, params: EditParams,
-             progress: ProgressFn | None = None, cancel: threading.Event | None = None) -> EditOutcome:
+             progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+             finish: str = "detail") -> EditOutcome:
         params = params.validated()
         guide = self.instruct(image, instruction)
         started = time.perf_counter()
-        result = self.render(image, guide.conditioning, params, progress, cancel)
+        result = self.render(image, guide.conditioning, params, progress, cancel, finish)
         timings = {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started}
         size = working_size(image.width, image.height, params.pixel_budget)
         return EditOutcome(result, guide, params, size, timings)

@@ -1,0 +1,233 @@
+"""Command line: the window by default; ``edit``, ``models`` for headless work.
+
+Bad input exits with code 2 and one clear line on stderr, before anything is written and,
+where possible, before the ML libraries are imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from mgie_desktop import __version__
+from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
+from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, params_for
+from mgie_desktop.core.paths import models_dir
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SUBCOMMANDS = ("edit", "models")
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (exit code 2), not a usage dump."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", metavar="DIR", help="models directory (default: $MGIE_MODELS or the app data dir)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs (default: auto)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mgie-desktop", description="Instruction-based photo editing with MGIE.")
+    parser.add_argument("--version", action="version", version=f"mgie-desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    edit = sub.add_parser("edit", help="edit a photo headless")
+    edit.add_argument("input", metavar="INPUT", help="the photo to edit")
+    edit.add_argument("--instruction", "-i", action="append", required=True,
+                      help="what to change; repeat to chain edits, each on the previous result")
+    edit.add_argument("--output", "-o", required=True, help="where to write the result (.png .jpg .webp .tif)")
+    edit.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
+    edit.add_argument("--seed", type=int)
+    edit.add_argument("--steps", type=int)
+    edit.add_argument("--text-guidance", type=float)
+    edit.add_argument("--image-guidance", type=float)
+    edit.add_argument("--scheduler", choices=SCHEDULERS)
+    edit.add_argument("--finish", choices=("detail", "upscale"), default="detail",
+                      help="how the result returns to full resolution (default: keep untouched detail)")
+    edit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    _common(edit)
+
+    models = sub.add_parser("models", help="install, inspect and verify model files")
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    imp = msub.add_parser("import", help="convert the reference's files (apple/ml-mgie layout) into a models dir")
+    imp.add_argument("src", metavar="SRC")
+    imp.add_argument("--dest", metavar="DIR", help="models directory to write (default: the app's)")
+    tiny = msub.add_parser("tiny", help="write tiny random-weight models in the real formats and convert them")
+    tiny.add_argument("dest", metavar="DIR")
+    tiny.add_argument("--emit-image-tokens", action="store_true",
+                      help="wire the tiny LLM to answer with [IMG0..7] (random weights never do)")
+    for name, text in (("list", "show what is installed"), ("verify", "re-hash every model file"),
+                       ("path", "print the models directory")):
+        p = msub.add_parser(name, help=text)
+        p.add_argument("--models", metavar="DIR")
+        if name in ("list", "verify"):
+            p.add_argument("--json", action="store_true")
+    return parser
+
+
+def build_gui_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mgie-desktop", description="Open the MGIE Desktop window. Subcommands: edit, models.")
+    parser.add_argument("--version", action="version", version=f"mgie-desktop {__version__}")
+    parser.add_argument("path", nargs="?", metavar="IMAGE|SESSION", help="a photo to open")
+    _common(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            args = build_parser().parse_args(argv)
+            return {"edit": cmd_edit, "models": cmd_models}[args.command](args)
+        args = build_gui_parser().parse_args(argv)
+        return cmd_gui(args)
+    except SystemExit as exc:  # argparse: usage errors are exit code 2 already
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except EditCancelled as exc:
+        print(f"mgie-desktop: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MgieError as exc:
+        print(f"mgie-desktop: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from mgie_desktop.ui.app import run_app
+
+    return run_app(path=args.path, models=models_dir(args.models), device=args.device)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from mgie_desktop.core.imaging import load_photo, save_photo
+    from mgie_desktop.engine.inventory import check_installed
+
+    started = time.perf_counter()
+    instructions = [text.strip() for text in args.instruction]
+    if any(not text for text in instructions):
+        raise InputError("an instruction is empty: say what the edit should do")
+    params = params_for(args.preset, seed=args.seed, steps=args.steps, text_guidance=args.text_guidance,
+                        image_guidance=args.image_guidance, scheduler=args.scheduler)
+    output = Path(args.output)
+    _check_writable_output(output)
+    photo = load_photo(Path(args.input))
+    directory = models_dir(args.models)
+    check_installed(directory)
+
+    from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
+
+    engine = MgieEngine(directory, device=args.device)
+    current, records = photo.rgb, []
+    for text in instructions:
+        outcome = engine.edit(current, text, params, finish=args.finish)
+        current = outcome.image
+        records.append({
+            "instruction": text, "expressive_instruction": outcome.instruction.text,
+            "emitted_image_tokens": outcome.instruction.emitted_image_tokens,
+            "working_width": outcome.working_size[0], "working_height": outcome.working_size[1],
+            **outcome.timings,
+        })
+        if not args.json:
+            print(f"{text!r} -> {outcome.instruction.text}")
+    metadata = {"mgie:instruction": " | ".join(instructions),
+                "mgie:expressive_instruction": " | ".join(r["expressive_instruction"] for r in records),
+                "mgie:seed": str(params.seed), "mgie:settings": json.dumps(_params_dict(params))}
+    save_photo(current, output, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif, text=metadata)
+    total = time.perf_counter() - started
+    if args.json:
+        last = records[-1]
+        print(json.dumps({
+            "expressive_instruction": last["expressive_instruction"], **_params_dict(params),
+            "preset": args.preset, "width": current.width, "height": current.height,
+            "working_width": last["working_width"], "working_height": last["working_height"],
+            "device": str(engine.device), "dtype": str(engine.dtype).removeprefix("torch."), "output": str(output),
+            "load_s": round(engine.load_seconds, 4),
+            "instruct_s": round(sum(r["instruct_s"] for r in records), 4),
+            "render_s": round(sum(r["render_s"] for r in records), 4),
+            "total_s": round(total, 4), "edits": records,
+        }))
+    else:
+        print(f"wrote {output} ({current.width}x{current.height}) in {total:.1f} s")
+    return EXIT_OK
+
+
+def _params_dict(params) -> dict:
+    return {"seed": params.seed, "steps": params.steps, "text_guidance": params.text_guidance,
+            "image_guidance": params.image_guidance, "scheduler": params.scheduler}
+
+
+def _check_writable_output(output: Path) -> None:
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
+        raise InputError(f"cannot write {output}: use a .png, .jpg, .webp or .tif file name")
+    if not output.parent.resolve().is_dir():
+        raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from mgie_desktop.engine import inventory
+
+    command = args.models_command
+    if command == "path":
+        print(models_dir(args.models))
+        return EXIT_OK
+    if command in ("import", "tiny"):
+        dest = models_dir(args.dest) if command == "import" else Path(args.dest)
+        return _install(args, dest)
+    directory = models_dir(args.models)
+    if command == "list":
+        return _models_list(directory, args.json)
+    bad = inventory.problems(directory, full_hash=True)
+    if args.json:
+        print(json.dumps({"models_dir": str(directory), "ok": not bad, "problems": bad}))
+    for line in bad if not args.json else ():
+        print(line)
+    if not args.json:
+        print("all model files verified" if not bad else f"{len(bad)} damaged or missing file(s)")
+    return EXIT_OK if not bad else EXIT_FAILED
+
+
+def _models_list(directory: Path, as_json: bool) -> int:
+    from mgie_desktop.engine import inventory
+
+    try:
+        inv = inventory.read_inventory(directory)
+        bad = inventory.problems(directory)
+        state = "installed" if not bad else "incomplete"
+    except MgieError as exc:
+        inv, bad, state = {"files": {}}, [str(exc)], "missing"
+    size = sum(f["size"] for f in inv["files"].values())
+    if as_json:
+        print(json.dumps({"models_dir": str(directory), "state": state, "size": size,
+                          "files": inv["files"], "problems": bad}))
+    else:
+        print(f"{directory}: {state}, {len(inv['files'])} files, {size / 1e9:.2f} GB")
+        for line in bad:
+            print(f"  {line}")
+    return EXIT_OK
+
+
+def _install(args: argparse.Namespace, dest: Path) -> int:
+    from mgie_desktop.engine.convert import convert, locate_reference
+
+    started = time.perf_counter()
+    if args.models_command == "tiny":
+        from mgie_desktop.engine.tiny import write_tiny_reference
+
+        src = write_tiny_reference(dest / "sources", emit_image_tokens=args.emit_image_tokens)
+    else:
+        src = Path(args.src)
+    inventory = convert(locate_reference(src), dest, log=lambda msg: print(f"  {msg}", file=sys.stderr))
+    size = sum(f["size"] for f in inventory["files"].values())
+    print(f"models ready in {dest} ({len(inventory['files'])} files, {size / 1e6:.1f} MB, "
+          f"{time.perf_counter() - started:.1f} s)")
+    return EXIT_OK

@@ -1,0 +1,66 @@
+"""Shared fixtures: tiny models built once per run, and an isolated environment so tests
+never touch the user's real settings, data or Hugging Face cache."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_SANDBOX = Path(tempfile.mkdtemp(prefix="mgie-tests-"))
+for var, sub in (("HOME", "home"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
+                 ("XDG_CACHE_HOME", "cache"), ("HF_HOME", "hf")):
+    os.environ[var] = str(_SANDBOX / sub)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.pop("MGIE_MODELS", None)
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+DATA = Path(__file__).parent / "data"
+
+
+def _build(root: Path, emit: bool) -> Path:
+    from mgie_desktop.engine.convert import convert, locate_reference
+    from mgie_desktop.engine.tiny import write_tiny_reference
+
+    convert(locate_reference(write_tiny_reference(root / "sources", emit_image_tokens=emit)), root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """A models dir converted from tiny random reference files (the LLM never emits [IMG0])."""
+    return _build(tmp_path_factory.mktemp("tiny-random"), emit=False)
+
+
+@pytest.fixture(scope="session")
+def emitting_models(tmp_path_factory) -> Path:
+    """Tiny models wired to answer "The sky will be orange." then [IMG0..7] and </s>."""
+    return _build(tmp_path_factory.mktemp("tiny-emitting"), emit=True)
+
+
+@pytest.fixture(scope="session")
+def engine(tiny_models):
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    return MgieEngine(tiny_models, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def emitting_engine(emitting_models):
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    return MgieEngine(emitting_models, device="cpu")
+
+
+@pytest.fixture
+def photo():
+    """A small non-square test photo with structure (gradients and a block)."""
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:64, 0:96]
+    rgb = np.stack([x * 2.5, y * 3.5, (x + y) * 1.5], axis=-1).clip(0, 255).astype("uint8")
+    rgb[20:40, 30:60] = (240, 240, 30)
+    return Image.fromarray(rgb, "RGB")
