@@ -98,8 +98,12 @@ class ReferenceMgie:
 
     @staticmethod
     def render(ip2p_dir: Path, unet_pt: Path, image, cond, null):
-        from diffusers import (AutoencoderKL, EulerAncestralDiscreteScheduler,
-                               StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel)
+        from diffusers import (
+            AutoencoderKL,
+            EulerAncestralDiscreteScheduler,
+            StableDiffusionInstructPix2PixPipeline,
+            UNet2DConditionModel,
+        )
 
         unet = UNet2DConditionModel.from_config(json.loads((ip2p_dir / "unet" / "config.json").read_text()))
         unet.load_state_dict({k: v.float() for k, v in torch.load(unet_pt, weights_only=True).items()})

@@ -1,0 +1,118 @@
+"""The headless CLI: the documented command works; bad input exits 2 with one clear line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+from mgie_desktop.cli import main
+
+
+@pytest.fixture
+def photo_file(tmp_path, photo):
+    path = tmp_path / "photo.jpg"
+    photo.save(path, quality=95)
+    return path
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mgie_desktop", *map(str, args)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)
+
+
+def test_the_documented_command_end_to_end(tmp_path, photo_file):
+    models = tmp_path / "m"
+    made = run_cli("models", "tiny", models)
+    assert made.returncode == 0, made.stderr
+    out = tmp_path / "out.png"
+    done = run_cli("edit", photo_file, "--instruction", "make the sky a sunset", "--output", out,
+                   "--models", models, "--json", "--steps", "3")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    for key in ("expressive_instruction", "seed", "steps", "text_guidance", "image_guidance", "width", "height",
+                "load_s", "instruct_s", "render_s"):
+        assert key in result
+    assert (result["width"], result["height"], result["steps"], result["seed"]) == (96, 64, 3, 13331)
+    assert Image.open(out).size == (96, 64)
+    assert "Traceback" not in done.stderr
+
+
+def test_chained_instructions_and_env_models_dir(tiny_models, photo_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MGIE_MODELS", str(tiny_models))
+    out = tmp_path / "chain.webp"
+    code = main(["edit", str(photo_file), "-i", "make it warmer", "-i", "add more contrast", "-o", str(out),
+                 "--json", "--preset", "draft", "--steps", "2", "--seed", "5"])
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [e["instruction"] for e in result["edits"]] == ["make it warmer", "add more contrast"]
+    assert result["seed"] == 5 and out.exists()
+
+
+def test_emitting_models_print_the_expressive_instruction(emitting_models, photo_file, tmp_path, capsys):
+    code = main(["edit", str(photo_file), "-i", "make the sky a sunset", "-o", str(tmp_path / "o.png"),
+                 "--models", str(emitting_models), "--steps", "2"])
+    assert code == 0
+    assert "The sky will be orange." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("case", "needle"), [
+    ("missing-image", "nope.jpg"),
+    ("unreadable-image", "bad.jpg"),
+    ("empty-instruction", "empty"),
+    ("no-models", "models tiny"),
+    ("unknown-device", "device"),
+    ("bad-output", ".png"),
+])
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, needle, tmp_path, photo_file, tiny_models, capsys):
+    out = tmp_path / "out.png"
+    args = {"image": str(photo_file), "instruction": "make it red", "models": str(tiny_models), "out": str(out)}
+    if case == "missing-image":
+        args["image"] = str(tmp_path / "nope.jpg")
+    elif case == "unreadable-image":
+        (tmp_path / "bad.jpg").write_bytes(b"not a jpeg at all")
+        args["image"] = str(tmp_path / "bad.jpg")
+    elif case == "empty-instruction":
+        args["instruction"] = "   "
+    elif case == "no-models":
+        args["models"] = str(tmp_path / "empty-models")
+    elif case == "bad-output":
+        args["out"] = out = str(tmp_path / "out.gif")
+    argv = ["edit", args["image"], "-i", args["instruction"], "-o", args["out"], "--models", args["models"]]
+    if case == "unknown-device":
+        argv += ["--device", "tpu"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+    assert not os.path.exists(out)
+
+
+def test_unavailable_cuda_is_a_clear_error(tiny_models, photo_file, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code = main(["edit", str(photo_file), "-i", "x", "-o", str(tmp_path / "o.png"), "--models", str(tiny_models),
+                 "--device", "cuda"])
+    assert code == 2 and "cuda" in capsys.readouterr().err
+
+
+def test_models_list_verify_and_path(tiny_models, tmp_path, capsys):
+    assert main(["models", "list", "--json", "--models", str(tiny_models)]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert listing["state"] == "installed" and listing["size"] > 0
+    assert main(["models", "verify", "--models", str(tiny_models)]) == 0
+    assert "verified" in capsys.readouterr().out
+    assert main(["models", "path", "--models", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path)
+    assert main(["models", "list", "--json", "--models", str(tmp_path)]) == 0
+    assert json.loads(capsys.readouterr().out)["state"] == "missing"
+
+
+def test_models_import_converts_a_reference_layout(tiny_models, tmp_path, capsys):
+    assert main(["models", "import", str(tiny_models / "sources"), "--dest", str(tmp_path / "imported")]) == 0
+    assert (tmp_path / "imported" / "bundle" / "bundle.json").exists()
+    assert main(["models", "import", str(tmp_path / "nothing-here"), "--dest", str(tmp_path / "x")]) == 2
+    assert "missing" in capsys.readouterr().err
