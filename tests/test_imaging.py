@@ -22,7 +22,11 @@ RNG = np.random.default_rng(1234)
 def pixels(im: Image.Image) -> list:
     """Pixel values in raster order: tuples for multi-band images, ints for one band."""
     arr = np.asarray(im)
-    return arr.reshape(-1).tolist() if arr.ndim == 2 else [tuple(p) for p in arr.reshape(-1, arr.shape[2]).tolist()]
+    return (
+        arr.reshape(-1).tolist()
+        if arr.ndim == 2
+        else [tuple(p) for p in arr.reshape(-1, arr.shape[2]).tolist()]
+    )
 
 
 def srgb_icc() -> bytes:
@@ -214,7 +218,12 @@ def test_exif_orientation(tmp_path, orientation, corner):
     photo = load_photo(_oriented_jpeg(tmp_path, orientation))
     assert photo.rgb.size == (40, 60)
     w, h = photo.rgb.size
-    spots = {"top_left": (3, 3), "top_right": (w - 4, 3), "bottom_left": (3, h - 4), "bottom_right": (w - 4, h - 4)}
+    spots = {
+        "top_left": (3, 3),
+        "top_right": (w - 4, 3),
+        "bottom_left": (3, h - 4),
+        "bottom_right": (w - 4, h - 4),
+    }
     for name, xy in spots.items():
         assert _is_red(photo.rgb.getpixel(xy)) == (name == corner), name
     exif = Image.Exif()
@@ -346,7 +355,12 @@ def test_save_round_trip_metadata(tmp_path, ext):
 def test_save_keeps_alpha(tmp_path, ext):
     alpha = Image.fromarray(np.tile(np.array([0, 255], dtype=np.uint8), (8, 4)))
     photo = Photo(
-        rgb=noise_rgb(8, 8), alpha=alpha, icc_profile=None, exif=None, source_format=None, source_mode="RGBA",
+        rgb=noise_rgb(8, 8),
+        alpha=alpha,
+        icc_profile=None,
+        exif=None,
+        source_format=None,
+        source_mode="RGBA",
         path=None,
     )
     save_photo(photo, tmp_path / f"a{ext}")
@@ -516,3 +530,39 @@ def test_carry_edit_upscale_and_errors():
         carry_edit_to_full_resolution(original, small, small, method="magic")
     with pytest.raises(ValueError, match="same size"):
         carry_edit_to_full_resolution(original, small, original)
+
+
+def test_jpeg_drops_oversized_maker_note(tmp_path):
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    exif.get_ifd(0x8769)[0x927C] = b"\x00" * 70_000  # too big for a JPEG APP1 segment
+    exif.get_ifd(0x8769)[0x9003] = "2024:01:02 03:04:05"
+    save_photo(noise_rgb(8, 8), tmp_path / "a.jpg", exif=exif)
+    with Image.open(tmp_path / "a.jpg") as im:
+        got = im.getexif()
+        assert got[0x010F] == "TestCam"
+        assert got.get_ifd(0x8769).get(0x9003) == "2024:01:02 03:04:05"
+        assert 0x927C not in got.get_ifd(0x8769)
+
+
+def test_saved_file_gets_normal_permissions(tmp_path):
+    save_photo(noise_rgb(4, 4), tmp_path / "a.png")
+    if os.name == "posix":
+        assert (tmp_path / "a.png").stat().st_mode & 0o777 == imaging._default_file_mode()
+        assert imaging._default_file_mode() & 0o444 == 0o444
+
+
+def test_tiff_orientation_and_exif(tmp_path):
+    im = Image.new("RGB", (6, 4), (0, 0, 255))
+    im.putpixel((0, 0), (255, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    exif[0x0110] = "ModelT"
+    im.save(tmp_path / "a.tif", exif=exif)
+    photo = load_photo(tmp_path / "a.tif")
+    assert photo.rgb.size == (4, 6)
+    assert photo.rgb.getpixel((0, 5)) == (255, 0, 0)
+    back = Image.Exif()
+    back.load(photo.exif)
+    assert back[0x0112] == 1 and back[0x0110] == "ModelT"
+    assert 273 not in back  # the TIFF's own strip layout is not carried as EXIF

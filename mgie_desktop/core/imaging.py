@@ -37,7 +37,14 @@ _GPS_IFD = 0x8825
 # Ghostscript) or that nobody would hand a photo editor. MPO is how many cameras write JPEG.
 _OPEN_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF", "HEIF", "AVIF")
 
-SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+SAVE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
 
 # ISO-BMFF brands of HEIC/HEIF stills; AVIF brands are left to Pillow's own AVIF plugin.
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
@@ -101,7 +108,7 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         raise fail("the file is empty (0 bytes).")
 
     try:
-        fh = open(path, "rb")  # noqa: SIM115 - must stay open until the pixels are decoded
+        fh = open(path, "rb")  # ours, not Pillow's: stays open until the pixels are decoded
     except OSError as exc:
         raise fail(f"the file cannot be read ({exc.strerror or exc}).") from None
 
@@ -135,8 +142,12 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
             im.load()  # full decode now, so truncation and corrupt data are reported here
         except Image.DecompressionBombError:
             raise fail("the image is too large (decompression bomb protection).") from None
+        except MemoryError:
+            raise fail(f"not enough memory to decode {im.width}x{im.height} pixels.") from None
         except Exception as exc:
-            raise fail(f"the file is truncated or damaged ({_short(exc)}).") from None
+            if "truncated" in str(exc).lower():
+                raise fail("the file is truncated (an incomplete download or copy?).") from None
+            raise fail(f"the image data is damaged ({_short(exc)}).") from None
 
         source_format = im.format
         source_mode = im.mode
@@ -155,6 +166,11 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         if alpha is not None:
             alpha = alpha.transpose(method)
 
+    # Drop the source's info dict: Pillow's PNG writer falls back to info["icc_profile"], which
+    # could re-attach a profile we deliberately discarded (e.g. a grey one on RGB pixels).
+    rgb.info = {}
+    if alpha is not None:
+        alpha.info = {}
     return Photo(
         rgb=rgb,
         alpha=alpha,
@@ -221,8 +237,8 @@ def _read_exif(im: Image.Image) -> tuple[Image.Exif | None, int]:
 def _exif_upright_bytes(exif: Image.Exif | None) -> bytes | None:
     if exif is None or not len(exif):
         return None
-    if _ORIENTATION in exif:
-        exif[_ORIENTATION] = 1
+    # Always 1, even when absent: Pillow's TIFF reader rotates on load and deletes the tag itself.
+    exif[_ORIENTATION] = 1
     try:
         return exif.tobytes()
     except Exception:
@@ -390,7 +406,7 @@ def save_photo(
             exif_obj = exif_obj if exif_obj is not None else Image.Exif()
             exif_obj[_IMAGE_DESCRIPTION] = json.dumps(text, ensure_ascii=True, sort_keys=True)
     if exif_obj is not None and len(exif_obj):
-        params["exif"] = exif_obj.tobytes()
+        params["exif"] = _exif_for(fmt, exif_obj)
 
     if fmt == "JPEG":
         if alpha is not None:
@@ -431,9 +447,34 @@ def _as_exif(exif: bytes | Image.Exif | None) -> Image.Exif | None:
     return loaded
 
 
+# A JPEG APP1 segment holds at most 65535 bytes including its length field and the header.
+_JPEG_EXIF_MAX = 65533
+
+
+def _exif_for(fmt: str, exif: Image.Exif) -> bytes:
+    data = exif.tobytes()
+    if fmt != "JPEG" or len(data) <= _JPEG_EXIF_MAX:
+        return data
+    # Too big for JPEG (usually a huge MakerNote): drop the maker note rather than fail the save.
+    value = exif.get(_EXIF_IFD)
+    sub = value if isinstance(value, dict) else exif.get_ifd(_EXIF_IFD)  # tobytes reuses this dict
+    sub.pop(0x927C, None)
+    data = exif.tobytes()
+    if len(data) <= _JPEG_EXIF_MAX:
+        return data
+    return b""  # still oversized: saving the edit matters more than carrying the metadata
+
+
 def _default_file_mode() -> int:
-    # Temp files are created 0600; a saved photo should get the usual permissions instead.
-    mask = os.umask(0)
+    """Temp files are created 0600; a new photo should get the usual umask-based permissions."""
+    try:  # Linux reports the umask without changing it (os.umask is process-wide and racy)
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
 
