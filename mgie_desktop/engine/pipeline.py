@@ -66,13 +66,14 @@ class _StopAfterVisualTokens:
     """Stop once the 8 tokens from ``[IMG0]`` on are out: the hidden states the edit head
     needs are then all computed, and the answer text ends at ``[IMG0]`` anyway."""
 
-    def __init__(self, prompt_len: int, img0_id: int):
-        self.prompt_len, self.img0_id = prompt_len, img0_id
+    def __init__(self, prompt_len: int, img0_id: int, cancel: threading.Event | None = None):
+        self.prompt_len, self.img0_id, self.cancel = prompt_len, img0_id, cancel
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         new = input_ids[0, self.prompt_len:]
         hits = (new == self.img0_id).nonzero()
         done = bool(len(hits)) and new.numel() >= int(hits[0]) + N_VISUAL
+        done = done or (self.cancel is not None and self.cancel.is_set())
         return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
@@ -90,7 +91,7 @@ class MgieEngine:
 
     # ---- first half -------------------------------------------------------------------
     @torch.inference_mode()
-    def instruct(self, image: Image.Image, instruction: str) -> Instruction:
+    def instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None = None) -> Instruction:
         if not instruction or not instruction.strip():
             raise InputError("the instruction is empty: say what the edit should do")
         started = time.perf_counter()
@@ -133,10 +134,12 @@ class MgieEngine:
             out = model.llm.generate(
                 input_ids=input_ids, inputs_embeds=embeds, attention_mask=torch.ones_like(input_ids),
                 generation_config=config,
-                stopping_criteria=StoppingCriteriaList([_StopAfterVisualTokens(prompt_len, img0)]),
+                stopping_criteria=StoppingCriteriaList([_StopAfterVisualTokens(prompt_len, img0, cancel)]),
             )
         finally:
             hook.remove()
+        if cancel is not None and cancel.is_set():
+            raise EditCancelled("the edit was cancelled")
         sequence = out.sequences[0].tolist()
         new = sequence[prompt_len:]
         states = torch.cat([c.reshape(-1, c.shape[-1]) for c in captured])

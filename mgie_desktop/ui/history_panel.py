@@ -1,0 +1,71 @@
+"""The history panel: one entry per step, indented by branch depth, click to return to it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QListWidget, QListWidgetItem
+
+from mgie_desktop.core.history import History, Step
+
+
+class HistoryPanel(QListWidget):
+    step_chosen = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setIconSize(QSize(56, 56))
+        self.setWordWrap(True)
+        self.setSpacing(2)
+        self.setMinimumWidth(240)
+        self._thumbs: dict[int, QIcon] = {}
+        self.itemClicked.connect(lambda item: self.step_chosen.emit(item.data(Qt.ItemDataRole.UserRole)))
+
+    def set_thumbnail(self, step_id: int, image) -> None:
+        self._thumbs[step_id] = QIcon(QPixmap.fromImage(image))
+
+    def refresh(self, history: History) -> None:
+        """Rebuild from the history: tree order (children under their parent)."""
+        self.blockSignals(True)
+        self.clear()
+        current = history.current.id if history.current else None
+        for step, depth in _tree_order(history):
+            item = QListWidgetItem(self._thumbs.get(step.id, QIcon()), _describe(step, depth))
+            item.setData(Qt.ItemDataRole.UserRole, step.id)
+            item.setToolTip(_tooltip(step))
+            self.addItem(item)
+            if step.id == current:
+                item.setSelected(True)
+                self.setCurrentItem(item)
+        self.blockSignals(False)
+
+
+def _tree_order(history: History):
+    roots = [s for s in history.steps if s.is_root]
+    stack = [(r, 0) for r in reversed(roots)]
+    while stack:
+        step, depth = stack.pop()
+        yield step, depth
+        children = history.children(step.id)
+        # The first child continues the line; later ones are branches, shown indented.
+        for i, child in reversed(list(enumerate(children))):
+            stack.append((child, depth + (1 if i else 0)))
+
+
+def _describe(step: Step, depth: int) -> str:
+    indent = "    " * depth + ("↳ " if depth else "")
+    if step.is_root:
+        return indent + "Original"
+    text = f"{indent}{step.instruction}"
+    if step.expressive_instruction:
+        text += f"\n{indent}“{step.expressive_instruction}”"
+    return text
+
+
+def _tooltip(step: Step) -> str:
+    if step.is_root:
+        return "The photo as opened"
+    p = step.params
+    return (f"{step.instruction}\nMGIE: {step.expressive_instruction}\n"
+            f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
+            f"image {p.get('image_guidance')} · {p.get('scheduler')}")

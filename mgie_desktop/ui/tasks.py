@@ -1,0 +1,48 @@
+"""File work off the GUI thread: run a function on a pool thread, get the result back on
+the GUI thread through a queued signal (never a callback run from the pool thread)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+
+class BackgroundTasks(QObject):
+    _done = Signal(int, object, object)  # task id, result, exception
+
+    def __init__(self, parent=None, workers: int = 2):
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mgie-files")
+        self._callbacks: dict[int, tuple[Callable, Callable]] = {}
+        self._ids = itertools.count()
+        self._done.connect(self._deliver)
+
+    def run(self, fn: Callable, *args, on_done: Callable, on_error: Callable) -> None:
+        task = next(self._ids)
+        self._callbacks[task] = (on_done, on_error)
+
+        def work():
+            try:
+                self._done.emit(task, fn(*args), None)
+            except Exception as exc:  # delivered to on_error on the GUI thread
+                self._done.emit(task, None, exc)
+
+        self._pool.submit(work)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._callbacks)
+
+    @Slot(int, object, object)
+    def _deliver(self, task: int, result, error) -> None:
+        on_done, on_error = self._callbacks.pop(task)
+        if error is None:
+            on_done(result)
+        else:
+            on_error(error)
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

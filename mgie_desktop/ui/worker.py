@@ -1,0 +1,133 @@
+"""EngineWorker: one QObject on one QThread that owns all torch work.
+
+The GUI thread sends jobs by queued signals and never waits; results, progress, previews
+and errors come back as signals to slots on GUI-thread objects. Cancelling sets an Event
+the engine checks between denoising steps (and during generation).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import QObject, Signal, Slot
+
+from mgie_desktop.core.errors import EditCancelled, MgieError
+from mgie_desktop.core.params import EditParams
+from mgie_desktop.ui.images import to_qimage
+
+PREVIEW_INTERVAL_S = 0.15
+
+
+@dataclass(frozen=True)
+class EditJob:
+    job_id: int
+    source_step: int
+    image: Image.Image
+    instruction: str
+    params: EditParams
+    rerender: bool = False  # reuse the LLM half for this (step, instruction)
+
+
+@dataclass
+class EditDone:
+    job: EditJob
+    image: Image.Image
+    expressive_instruction: str
+    timings: dict = field(default_factory=dict)
+
+
+class EngineWorker(QObject):
+    state_changed = Signal(str, str)        # "not installed" | "loading" | "ready" | "busy" | "error", detail
+    progress = Signal(int, int, int, float)  # job id, step, total, seconds left
+    preview = Signal(int, object)            # job id, QImage
+    edit_finished = Signal(object)           # EditDone
+    edit_failed = Signal(int, str, str)      # job id, message, details
+    edit_cancelled = Signal(int)
+
+    def __init__(self, models_dir: Path, device: str = "auto"):
+        super().__init__()
+        self.models_dir, self.device = Path(models_dir), device
+        self.cancel_event = threading.Event()  # set from the GUI thread; Events are thread-safe
+        self._engine = None
+        self._guides: dict[tuple[int, str], object] = {}
+
+    @Slot()
+    def load(self) -> None:
+        from mgie_desktop.engine.inventory import check_installed
+
+        try:
+            check_installed(self.models_dir)
+        except MgieError as exc:
+            self.state_changed.emit("not installed", str(exc))
+            return
+        self.state_changed.emit("loading", str(self.models_dir))
+        try:
+            import torch
+
+            torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the GUI
+            from mgie_desktop.engine.pipeline import MgieEngine
+
+            self._engine = MgieEngine(self.models_dir, device=self.device)
+        except MgieError as exc:
+            self.state_changed.emit("error", str(exc))
+            return
+        except Exception as exc:  # the app stays up; the status bar says why
+            self.state_changed.emit("error", f"could not load the models: {exc}")
+            return
+        self.state_changed.emit("ready", f"{self._engine.device} · loaded in {self._engine.load_seconds:.1f} s")
+
+    @Slot(object)
+    def run(self, job: EditJob) -> None:
+        if self._engine is None:
+            self.edit_failed.emit(job.job_id, "The models are not loaded.", "")
+            return
+        self.cancel_event.clear()
+        self.state_changed.emit("busy", job.instruction)
+        started = time.perf_counter()
+        last_preview = 0.0
+
+        def progress(step: int, total: int, make_preview) -> None:
+            nonlocal last_preview
+            elapsed = time.perf_counter() - render_started
+            self.progress.emit(job.job_id, step, total, elapsed / step * (total - step))
+            now = time.perf_counter()
+            if now - last_preview >= PREVIEW_INTERVAL_S and step < total:
+                last_preview = now
+                self.preview.emit(job.job_id, to_qimage(make_preview()))
+
+        outcome: tuple = ()
+        try:
+            key = (job.source_step, job.instruction)
+            guide = self._guides.get(key) if job.rerender else None
+            if guide is None:
+                guide = self._engine.instruct(job.image, job.instruction, cancel=self.cancel_event)
+                self._guides = {key: guide}  # the latest only: re-render and variations reuse it
+            render_started = time.perf_counter()
+            image = self._engine.render(job.image, guide.conditioning, job.params, progress, self.cancel_event)
+            timings = {"instruct_s": 0.0 if job.rerender else guide.seconds,
+                       "render_s": time.perf_counter() - render_started,
+                       "total_s": time.perf_counter() - started}
+            outcome = (self.edit_finished, EditDone(job, image, guide.text, timings))
+        except EditCancelled:
+            outcome = (self.edit_cancelled, job.job_id)
+        except MgieError as exc:
+            outcome = (self.edit_failed, job.job_id, str(exc), "")
+        except Exception as exc:
+            outcome = (self.edit_failed, job.job_id, _friendly(exc), traceback.format_exc())
+        # "ready" first, so the window can accept the next edit as soon as it sees the result.
+        self.state_changed.emit("ready", str(self._engine.device))
+        signal, *args = outcome
+        signal.emit(*args)
+
+
+def _friendly(exc: Exception) -> str:
+    text = str(exc)
+    if "out of memory" in text.lower():
+        return "The GPU ran out of memory. Try a smaller pixel budget or close other GPU programs."
+    return f"The edit failed: {text.splitlines()[0] if text else type(exc).__name__}"

@@ -1,0 +1,157 @@
+"""The window, driven with pytest-qt on tiny models (offscreen)."""
+
+import threading
+
+import pytest
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from mgie_desktop.ui.main_window import MainWindow
+
+TIMEOUT = 60_000
+
+
+@pytest.fixture
+def photo_path(tmp_path, photo):
+    path = tmp_path / "beach.png"
+    photo.save(path)
+    return path
+
+
+def make_window(qtbot, tmp_path, models, ready=True):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(models, "cpu", settings=settings)
+    qtbot.addWidget(window)
+    window.show()
+    if ready:
+        qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
+    window.panel.preset.setCurrentText("draft")
+    window.panel.steps.setValue(3)
+    return window
+
+
+def open_photo(qtbot, window, path):
+    window.open_path(path)
+    qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
+
+
+def apply(qtbot, window, text):
+    window.panel.instruction.setPlainText(text)
+    before = len(window.history)
+    qtbot.keyClick(window.panel.instruction, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(window.history) == before + 1, timeout=TIMEOUT)
+
+
+def entries(window):
+    return [window.history_panel.item(i).text() for i in range(window.history_panel.count())]
+
+
+def test_edit_shows_result_history_and_expressive_instruction(qtbot, tmp_path, emitting_models, photo_path):
+    window = make_window(qtbot, tmp_path, emitting_models)
+    open_photo(qtbot, window, photo_path)
+    assert window.windowTitle() == "MGIE Desktop — beach.png"
+    assert window.panel.instruction.hasFocus() or window.panel.instruction.isVisible()
+    apply(qtbot, window, "make the sky a sunset")
+    assert window.panel.expressive.text() == "The sky will be orange."
+    assert any("make the sky a sunset" in e and "The sky will be orange." in e for e in entries(window))
+    assert window.history.image().size == (96, 64)
+    assert window.windowTitle().endswith("•")
+    step = window.history.current
+    assert step.params["steps"] == 3 and step.params["scheduler"] == "dpmpp_2m"
+
+
+def test_undo_redo_and_branching(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "first")
+    apply(qtbot, window, "second")
+    second = window.history.current.id
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.history.current.instruction == "first"
+    qtbot.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.history.current.id == second
+    window.go_to_step(0)  # back to the original, then edit: a new branch
+    apply(qtbot, window, "other idea")
+    assert [s.instruction for s in window.history.children(0)] == ["first", "other idea"]
+    assert len(window.history) == 4 and window.history_panel.count() == 4
+    window.go_to_step(second)  # every branch stays reachable
+    assert window.history.current.instruction == "second"
+
+
+def test_cancel_mid_edit_leaves_history_untouched(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    window.panel.steps.setValue(200)
+    window.panel.instruction.setPlainText("slow edit")
+    window.apply_edit()
+    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.worker.edit_cancelled, timeout=TIMEOUT):
+        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert len(window.history) == 1 and not window.panel.progress.isVisible()
+    window.panel.steps.setValue(2)
+    apply(qtbot, window, "quick edit")  # the engine is still usable
+    assert window.history.current.instruction == "quick edit"
+
+
+def test_rerender_reuses_the_instruction_with_new_settings(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "warmer")
+    first = window.history.current
+    window.panel.seed.setValue(99)
+    window.panel.rerender_button.click()
+    qtbot.waitUntil(lambda: len(window.history) == 3, timeout=TIMEOUT)
+    again = window.history.current
+    assert again.parent == first.parent and again.instruction == "warmer"
+    assert again.params["seed"] == 99 and again.timings["instruct_s"] == 0.0
+    assert window.history.image(again.id).tobytes() != window.history.image(first.id).tobytes()
+
+
+def test_export_and_drag_and_drop(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo_path))])
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                      Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
+    apply(qtbot, window, "cooler")
+    out = tmp_path / "export.jpg"
+    window.export_to(out)
+    qtbot.waitUntil(lambda: out.exists() and not window.modified, timeout=TIMEOUT)
+    assert Image.open(out).size == (96, 64)
+
+
+def test_no_models_still_opens_photos_and_explains(qtbot, tmp_path, photo_path):
+    window = make_window(qtbot, tmp_path, tmp_path / "no-models", ready=False)
+    qtbot.waitUntil(lambda: window.model_state == "not installed", timeout=TIMEOUT)
+    open_photo(qtbot, window, photo_path)
+    apply_text = "make it pop"
+    window.panel.instruction.setPlainText(apply_text)
+    window.apply_edit()
+    assert "No MGIE models" in window.panel.notice.text() and window.panel.notice.isVisible()
+    assert len(window.history) == 1
+
+
+def test_bad_file_gives_a_message_and_keeps_the_work(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    window.open_path(bad)
+    qtbot.waitUntil(lambda: getattr(window, "last_error", None) is not None, timeout=TIMEOUT)
+    assert "broken.jpg" in window.last_error
+    assert window.photo.path == photo_path and len(window.history) == 1
+
+
+def test_quit_during_an_edit_joins_the_thread(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    window.panel.steps.setValue(200)
+    window.panel.instruction.setPlainText("long edit")
+    window.apply_edit()
+    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    window.close()
+    assert window.engine_thread.isFinished()
+    assert not [t for t in threading.enumerate() if t.name.startswith("history-writer")]
