@@ -177,3 +177,19 @@ def test_corrupt_header_with_the_right_size_fails_to_load_clearly(tiny_models, t
 def test_no_models_says_how_to_get_them(tmp_path):
     with pytest.raises(ModelFilesError, match="models tiny"):
         check_installed(tmp_path)
+
+
+def test_bundle_loads_without_random_initialisation(tiny_models, monkeypatch):
+    """Every weight comes from the files: no init function ever touches a real tensor."""
+    touched = []
+    for name in ("normal_", "uniform_", "kaiming_uniform_", "xavier_uniform_", "trunc_normal_", "zeros_", "ones_"):
+        original = getattr(torch.nn.init, name)
+
+        def spy(tensor, *args, _original=original, _name=name, **kwargs):
+            if tensor.device.type != "meta":
+                touched.append((_name, tuple(tensor.shape)))
+            return _original(tensor, *args, **kwargs)
+
+        monkeypatch.setattr(torch.nn.init, name, spy)
+    load_bundle(tiny_models, CPU, torch.float32)
+    assert touched == []
