@@ -348,7 +348,6 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         name = self.photo.path.name if self.photo and self.photo.path else None
         self.setWindowTitle(f"{APP_TITLE} — {name}{' •' if self.modified else ''}" if name else APP_TITLE)
-        self.setWindowModified(self.modified)
 
     def _show_memory(self) -> None:
         try:

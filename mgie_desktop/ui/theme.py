@@ -31,3 +31,9 @@ def apply_theme(app: QApplication) -> None:
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
         palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(110, 110, 110))
     app.setPalette(palette)
+    app.setStyleSheet(
+        "QPushButton:default { background: #3d6fb0; color: white; border: 1px solid #4d8cdc;"
+        " border-radius: 3px; padding: 5px 10px; }"
+        "QPushButton:default:disabled { background: #3a3a3a; color: #777; border-color: #444; }"
+        "QLabel#notice { color: #f0c060; }"
+    )
