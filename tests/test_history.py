@@ -1,5 +1,7 @@
+import pytest
 from PIL import Image
 
+from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.history import History, ImageStore
 
 
@@ -46,3 +48,56 @@ def test_images_survive_the_cache_and_live_on_disk(tmp_path):
     assert len(list(tmp_path.glob("step-*.png"))) == 8
     assert h.image(0).getpixel((0, 0)) == (0, 0, 0)  # evicted from the cache, read back losslessly
     assert h.image(3).getpixel((0, 0)) == (30, 30, 30)
+
+
+# ---- persistence: to_manifest / restore -------------------------------------------------
+
+
+def branched(tmp_path):
+    h = History(ImageStore(tmp_path))
+    h.start(img(0))
+    a = h.push(img(10), instruction="a", params={"seed": 1}, timings={"render": 2.5})
+    h.push(img(20), instruction="b", expressive_instruction="B!")
+    h.go_to(a.id)
+    c = h.push(img(30), instruction="c")
+    h.go_to(a.id)  # redo from a now returns to c, not b
+    h.store.flush()
+    return h, c
+
+
+def test_manifest_round_trip_keeps_current_and_redo_memory(tmp_path):
+    h, c = branched(tmp_path)
+    manifest = h.to_manifest()
+    assert manifest["current"] == 1
+    assert [s["redo_child"] for s in manifest["steps"]] == [1, 3, None, None]
+    r = History.restore(manifest, ImageStore(tmp_path))
+    assert r.to_manifest() == manifest and r.steps == h.steps
+    assert r.redo() == c and r.image().getpixel((0, 0)) == (30, 30, 30)
+    assert r.push(img(40), instruction="d").id == 4  # ids continue after the restored ones
+
+
+def test_restore_refuses_inconsistent_manifests(tmp_path):
+    h, _ = branched(tmp_path)
+    good = h.to_manifest()
+
+    def broken(fn):
+        m = {"current": good["current"], "steps": [dict(s) for s in good["steps"]]}
+        fn(m)
+        return m
+
+    cases = {
+        "parent step 9 that does not exist": lambda m: m["steps"][2].update(parent=9),
+        "cycle": lambda m: (m["steps"][0].update(parent=1), m["steps"][1].update(redo_child=None)),
+        "current step": lambda m: m.update(current=42),
+        "redo entry": lambda m: m["steps"][2].update(redo_child=3),
+        "twice": lambda m: m["steps"].append(dict(m["steps"][0])),
+        "no steps": lambda m: m.update(steps=[]),
+        "valid id": lambda m: m["steps"][1].update(id="1"),
+        "'params'": lambda m: m["steps"][1].update(params=[1]),
+    }
+    for message, fn in cases.items():
+        with pytest.raises(InputError, match=message):
+            History.restore(broken(fn), ImageStore(tmp_path))
+    (tmp_path / "step-00002.png").unlink()
+    with pytest.raises(InputError, match="image of step 2 is missing"):
+        History.restore(good, ImageStore(tmp_path))

@@ -4,6 +4,9 @@ Undo/redo walk the current branch; an edit from an older step starts a new branc
 every branch stays reachable. Step images go to disk losslessly (PNG, written on a
 background thread) with a small in-memory cache, so long sessions of large photos stay
 within a bounded amount of memory. Pure Python: no Qt, no torch.
+
+A history turns into a plain JSON-able manifest (``History.to_manifest``) and back
+(``History.restore``); the session file format built on it lives in ``session.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PIL import Image
+
+from .errors import InputError
 
 
 @dataclass(frozen=True)
@@ -38,11 +43,14 @@ class Step:
 class ImageStore:
     """Lossless step images on disk with an LRU cache of recently used ones."""
 
-    def __init__(self, folder: Path | None = None, cache_size: int = 4):
+    def __init__(self, folder: Path | None = None, cache_size: int = 4, max_pending: int = 2):
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="mgie-history-")
         self.folder = Path(folder or self._tmp.name)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.cache_size = cache_size
+        self.cache_size = max(1, int(cache_size))
+        # Images queued for the writer are held in memory too; put() waits rather than let
+        # more than this many pile up, so a burst of edits cannot grow memory without bound.
+        self.max_pending = max(1, int(max_pending))
         self._cache: OrderedDict[int, Image.Image] = OrderedDict()
         self._writes: dict[int, Future] = {}
         self._lock = threading.Lock()
@@ -55,6 +63,22 @@ class ImageStore:
         image = image.copy()
         self._remember(step_id, image)
         self._writes[step_id] = self._writer.submit(self._write, step_id, image)
+        self._limit_pending()
+
+    def has(self, step_id: int) -> bool:
+        """Whether the store holds an image for this step (queued, cached or on disk)."""
+        return step_id in self._writes or step_id in self._cache or self.path(step_id).is_file()
+
+    @property
+    def cached_ids(self) -> tuple[int, ...]:
+        """Steps whose decoded image is held in memory, least recently used first."""
+        with self._lock:
+            return tuple(self._cache)
+
+    @property
+    def pending(self) -> int:
+        """Step images queued or being written."""
+        return sum(1 for f in list(self._writes.values()) if not f.done())
 
     def get(self, step_id: int) -> Image.Image:
         with self._lock:
@@ -70,9 +94,22 @@ class ImageStore:
         return image
 
     def flush(self) -> None:
-        """Wait until every step image is on disk."""
+        """Wait until every step image is on disk (re-raising a failed write)."""
         for future in list(self._writes.values()):
             future.result()
+        self._prune()
+
+    def _prune(self) -> None:
+        # Finished writes need no bookkeeping; a failed one stays so get()/flush() report it.
+        for step_id, future in list(self._writes.items()):
+            if future.done() and future.exception() is None:
+                self._writes.pop(step_id, None)
+
+    def _limit_pending(self) -> None:
+        self._prune()
+        waiting = [f for f in self._writes.values() if not f.done()]
+        for future in waiting[: max(0, len(waiting) - self.max_pending)]:
+            future.result()  # oldest first: the single writer finishes them in order
 
     def close(self) -> None:
         self.flush()
@@ -122,6 +159,47 @@ class History:
         self.store.put(step.id, image)
         self._move_to(step.id)
         return step
+
+    # ---- persistence ------------------------------------------------------------------
+    def to_manifest(self) -> dict:
+        """The graph as plain JSON-able data: every step, the current one and the redo memory.
+
+        ``{"current": id, "steps": [{"id", "parent", "instruction", "expressive_instruction",
+        "params", "timings", "created", "redo_child"}, ...]}`` in id order. ``redo_child`` is
+        the child that redo returns to from that step (``None`` when redo has nowhere to go).
+        Images are not included: they stay in the store, under ``store.path(id)``.
+        """
+        steps = []
+        for step in self.steps:
+            steps.append({
+                "id": step.id,
+                "parent": step.parent,
+                "instruction": step.instruction,
+                "expressive_instruction": step.expressive_instruction,
+                "params": dict(step.params),
+                "timings": dict(step.timings),
+                "created": step.created,
+                "redo_child": self._redo_child.get(step.id),
+            })
+        return {"current": self._current, "steps": steps}
+
+    @classmethod
+    def restore(cls, manifest: dict, store: ImageStore) -> History:
+        """Rebuild a history from ``to_manifest()`` data whose images are already in ``store``.
+
+        Everything is checked before use; a damaged or hostile manifest raises InputError
+        saying what is wrong (missing parent or image, cycles, wrong types, ...).
+        """
+        steps, current, redo = validate_manifest(manifest)
+        for step in steps:
+            if not store.has(step.id):
+                raise InputError(f"The image of step {step.id} is missing.")
+        history = cls(store)
+        history._steps = {step.id: step for step in steps}
+        history._ids = itertools.count(max(history._steps) + 1)
+        history._current = current
+        history._redo_child = redo
+        return history
 
     # ---- reading ----------------------------------------------------------------------
     @property
@@ -191,3 +269,77 @@ class History:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]]:
+    """Check ``History.to_manifest()`` data from an untrusted source.
+
+    Returns (steps, current id, redo memory) or raises InputError naming the problem.
+    """
+    if not isinstance(manifest, dict):
+        raise InputError("The history is not a JSON object.")
+    raw_steps = manifest.get("steps")
+    if not isinstance(raw_steps, list) or not raw_steps:
+        raise InputError("The history has no steps.")
+
+    steps: dict[int, Step] = {}
+    redo_raw: dict[int, object] = {}
+    for index, raw in enumerate(raw_steps):
+        if not isinstance(raw, dict):
+            raise InputError(f"Step #{index + 1} of the history is not a JSON object.")
+        step_id = raw.get("id")
+        if not _is_int(step_id) or step_id < 0:
+            raise InputError(f"Step #{index + 1} of the history has no valid id.")
+        if step_id in steps:
+            raise InputError(f"Step {step_id} appears twice in the history.")
+        parent = raw.get("parent")
+        if parent is not None and (not _is_int(parent) or parent < 0):
+            raise InputError(f"Step {step_id} has an invalid parent.")
+        fields: dict[str, object] = {}
+        for key, kind, default in (
+            ("instruction", str, ""),
+            ("expressive_instruction", str, ""),
+            ("params", dict, {}),
+            ("timings", dict, {}),
+        ):
+            value = raw.get(key, default)
+            if not isinstance(value, kind):
+                raise InputError(f"Step {step_id} has an invalid '{key}'.")
+            fields[key] = value
+        created = raw.get("created", 0.0)
+        if isinstance(created, bool) or not isinstance(created, (int, float)):
+            raise InputError(f"Step {step_id} has an invalid 'created' time.")
+        steps[step_id] = Step(step_id, parent, created=created, **fields)
+        redo_raw[step_id] = raw.get("redo_child")
+
+    for step in steps.values():
+        if step.parent is not None and step.parent not in steps:
+            raise InputError(f"Step {step.id} refers to a parent step {step.parent} that does not exist.")
+    # Every chain of parents must end at a root within len(steps) hops; otherwise it loops.
+    reaches_root: set[int] = set()
+    for step in steps.values():
+        seen: list[int] = []
+        node: int | None = step.id
+        while node is not None and node not in reaches_root:
+            if node in seen:
+                raise InputError(f"The history's steps form a cycle (through step {node}).")
+            seen.append(node)
+            node = steps[node].parent
+        reaches_root.update(seen)
+
+    current = manifest.get("current")
+    if not _is_int(current) or current not in steps:
+        raise InputError("The history's current step does not exist.")
+
+    redo: dict[int, int] = {}
+    for step_id, child in redo_raw.items():
+        if child is None:
+            continue
+        if not _is_int(child) or child not in steps or steps[child].parent != step_id:
+            raise InputError(f"Step {step_id} has a redo entry that is not one of its children.")
+        redo[step_id] = child
+    return sorted(steps.values(), key=lambda s: s.id), current, redo
