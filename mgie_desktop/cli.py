@@ -19,7 +19,7 @@ from mgie_desktop.core.paths import models_dir
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUBCOMMANDS = ("edit", "models")
+SUBCOMMANDS = ("edit", "models", "bench", "session")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--scheduler", choices=SCHEDULERS)
     edit.add_argument("--finish", choices=("detail", "upscale"), default="detail",
                       help="how the result returns to full resolution (default: keep untouched detail)")
+    edit.add_argument("--session", metavar="OUT.mgie", help="also save the chain of edits as a session")
     edit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     _common(edit)
 
@@ -64,12 +65,29 @@ def build_parser() -> argparse.ArgumentParser:
     tiny.add_argument("dest", metavar="DIR")
     tiny.add_argument("--emit-image-tokens", action="store_true",
                       help="wire the tiny LLM to answer with [IMG0..7] (random weights never do)")
+    download = msub.add_parser("download", help="download, verify and convert the models in the manifest")
+    download.add_argument("--manifest", metavar="PATH", help="model manifest (default: $MGIE_MANIFEST or the shipped one)")
+    download.add_argument("--dest", metavar="DIR", help="models directory (default: the app's)")
+    download.add_argument("--accept-licenses", action="store_true", help="accept every licence without asking")
     for name, text in (("list", "show what is installed"), ("verify", "re-hash every model file"),
                        ("path", "print the models directory")):
         p = msub.add_parser(name, help=text)
-        p.add_argument("--models", metavar="DIR")
+        p.add_argument("--models", "--dest", dest="models", metavar="DIR")
         if name in ("list", "verify"):
             p.add_argument("--json", action="store_true")
+            p.add_argument("--manifest", metavar="PATH")
+    session = sub.add_parser("session", help="inspect session files")
+    ssub = session.add_subparsers(dest="session_command", required=True, parser_class=_Parser)
+    info = ssub.add_parser("info", help="print a session's history")
+    info.add_argument("file", metavar="FILE")
+    info.add_argument("--json", action="store_true")
+
+    bench = sub.add_parser("bench", help="time our default path against the reference path")
+    bench.add_argument("--size", choices=("tiny", "full"), default="tiny")
+    bench.add_argument("--device", choices=DEVICES, default="auto")
+    bench.add_argument("--models", metavar="DIR", help="unused for tiny runs (models are generated)")
+    bench.add_argument("--history-edits", type=int, default=50)
+    bench.add_argument("--json", action="store_true")
     return parser
 
 
@@ -86,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             args = build_parser().parse_args(argv)
-            return {"edit": cmd_edit, "models": cmd_models}[args.command](args)
+            return {"edit": cmd_edit, "models": cmd_models, "bench": cmd_bench,
+                    "session": cmd_session}[args.command](args)
         args = build_gui_parser().parse_args(argv)
         return cmd_gui(args)
     except SystemExit as exc:  # argparse: usage errors are exit code 2 already
@@ -108,7 +127,25 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_app(path=args.path, models=models_dir(args.models), device=args.device)
 
 
+def cmd_session(args: argparse.Namespace) -> int:
+    from mgie_desktop.core.session import format_session_info, session_info
+
+    info = session_info(Path(args.file))
+    print(json.dumps(info, default=str) if args.json else format_session_info(info))
+    return EXIT_OK
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.size == "full":
+        raise InputError("--size full (full-size random LLaMA-7B, CLIP-L, SD-1.5) is not implemented yet; "
+                         "it needs a GPU machine to be worth running")
+    from mgie_desktop.benchmark.run import run
+
+    return run(args.size, args.device, args.json, args.history_edits)
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
+    from mgie_desktop.core.history import History
     from mgie_desktop.core.imaging import load_photo, save_photo
     from mgie_desktop.engine.inventory import check_installed
 
@@ -120,6 +157,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
                         image_guidance=args.image_guidance, scheduler=args.scheduler)
     output = Path(args.output)
     _check_writable_output(output)
+    session_path = Path(args.session) if args.session else None
+    if session_path and not session_path.parent.resolve().is_dir():
+        raise InputError(f"cannot write {session_path}: folder {session_path.parent} does not exist")
     photo = load_photo(Path(args.input))
     directory = models_dir(args.models)
     check_installed(directory)
@@ -127,10 +167,14 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
 
     engine = MgieEngine(directory, device=args.device)
+    history = History()
+    history.start(photo.rgb)
     current, records = photo.rgb, []
     for text in instructions:
         outcome = engine.edit(current, text, params, finish=args.finish)
         current = outcome.image
+        history.push(current, instruction=text, expressive_instruction=outcome.instruction.text,
+                     params=_params_dict(params), timings=outcome.timings)
         records.append({
             "instruction": text, "expressive_instruction": outcome.instruction.text,
             "emitted_image_tokens": outcome.instruction.emitted_image_tokens,
@@ -143,6 +187,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
                 "mgie:expressive_instruction": " | ".join(r["expressive_instruction"] for r in records),
                 "mgie:seed": str(params.seed), "mgie:settings": json.dumps(_params_dict(params))}
     save_photo(current, output, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif, text=metadata)
+    if session_path:
+        from mgie_desktop.core.session import save_session
+
+        save_session(history, session_path, photo)
+    history.close()
     total = time.perf_counter() - started
     if args.json:
         last = records[-1]
@@ -180,13 +229,21 @@ def cmd_models(args: argparse.Namespace) -> int:
     if command == "path":
         print(models_dir(args.models))
         return EXIT_OK
+    if command == "download":
+        from mgie_desktop.store.commands import download_command
+
+        return download_command(args.manifest, models_dir(args.dest), args.accept_licenses)
     if command in ("import", "tiny"):
         dest = models_dir(args.dest) if command == "import" else Path(args.dest)
         return _install(args, dest)
     directory = models_dir(args.models)
     if command == "list":
-        return _models_list(directory, args.json)
-    bad = inventory.problems(directory, full_hash=True)
+        return _models_list(directory, args.json, args.manifest)
+    try:
+        bad = inventory.problems(directory, full_hash=True)
+    except MgieError as exc:
+        bad = [str(exc)]
+    bad += _source_problems(directory, args.manifest)
     if args.json:
         print(json.dumps({"models_dir": str(directory), "ok": not bad, "problems": bad}))
     for line in bad if not args.json else ():
@@ -196,7 +253,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK if not bad else EXIT_FAILED
 
 
-def _models_list(directory: Path, as_json: bool) -> int:
+def _source_problems(directory: Path, manifest: str | None) -> list[str]:
+    """Downloaded source files that are present but damaged (missing ones are not a fault
+    once converted: the sources may have been freed)."""
+    from mgie_desktop.store.commands import verify_sources
+
+    if not (directory / "sources").exists():
+        return []
+    return [line for line in verify_sources(manifest, directory) if not line.startswith("missing")]
+
+
+def _models_list(directory: Path, as_json: bool, manifest: str | None = None) -> int:
     from mgie_desktop.engine import inventory
 
     try:
@@ -205,14 +272,21 @@ def _models_list(directory: Path, as_json: bool) -> int:
         state = "installed" if not bad else "incomplete"
     except MgieError as exc:
         inv, bad, state = {"files": {}}, [str(exc)], "missing"
+    from mgie_desktop.store.commands import manifest_status
+
     size = sum(f["size"] for f in inv["files"].values())
+    sources = manifest_status(manifest, directory)
     if as_json:
         print(json.dumps({"models_dir": str(directory), "state": state, "size": size,
-                          "files": inv["files"], "problems": bad}))
+                          "files": inv["files"], "problems": bad, "sources": sources}))
     else:
-        print(f"{directory}: {state}, {len(inv['files'])} files, {size / 1e9:.2f} GB")
+        print(f"converted bundle in {directory}: {state}, {len(inv['files'])} files, {size / 1e9:.2f} GB")
         for line in bad:
             print(f"  {line}")
+        print("downloads (models_manifest.json):")
+        for model in sources.get("models", []):
+            licence = model.get("license", {}).get("name", "?")
+            print(f"  {model.get('name', model.get('id'))}: {model.get('status', '?')} · licence {licence}")
     return EXIT_OK
 
 
@@ -223,7 +297,7 @@ def _install(args: argparse.Namespace, dest: Path) -> int:
     if args.models_command == "tiny":
         from mgie_desktop.engine.tiny import write_tiny_reference
 
-        src = write_tiny_reference(dest / "sources", emit_image_tokens=args.emit_image_tokens)
+        src = write_tiny_reference(dest / "tiny-reference", emit_image_tokens=args.emit_image_tokens)
     else:
         src = Path(args.src)
     inventory = convert(locate_reference(src), dest, log=lambda msg: print(f"  {msg}", file=sys.stderr))

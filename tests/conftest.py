@@ -24,7 +24,7 @@ def _build(root: Path, emit: bool) -> Path:
     from mgie_desktop.engine.convert import convert, locate_reference
     from mgie_desktop.engine.tiny import write_tiny_reference
 
-    convert(locate_reference(write_tiny_reference(root / "sources", emit_image_tokens=emit)), root)
+    convert(locate_reference(write_tiny_reference(root / "tiny-reference", emit_image_tokens=emit)), root)
     return root
 
 

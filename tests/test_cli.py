@@ -112,7 +112,27 @@ def test_models_list_verify_and_path(tiny_models, tmp_path, capsys):
 
 
 def test_models_import_converts_a_reference_layout(tiny_models, tmp_path, capsys):
-    assert main(["models", "import", str(tiny_models / "sources"), "--dest", str(tmp_path / "imported")]) == 0
+    assert main(["models", "import", str(tiny_models / "tiny-reference"), "--dest", str(tmp_path / "imported")]) == 0
     assert (tmp_path / "imported" / "bundle" / "bundle.json").exists()
     assert main(["models", "import", str(tmp_path / "nothing-here"), "--dest", str(tmp_path / "x")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_edit_saves_the_chain_as_a_session(tiny_models, photo_file, tmp_path, capsys):
+    session = tmp_path / "chain.mgie"
+    code = main(["edit", str(photo_file), "-i", "make it warmer", "-i", "add snow", "-o", str(tmp_path / "o.png"),
+                 "--models", str(tiny_models), "--steps", "2", "--seed", "9", "--session", str(session)])
+    assert code == 0
+    capsys.readouterr()
+    assert main(["session", "info", str(session), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    steps = {s["id"]: s for s in info["steps"]}
+    edits = [s for s in info["steps"] if s["instruction"]]
+    assert [s["instruction"] for s in edits] == ["make it warmer", "add snow"]
+    assert all(s["seed"] == 9 for s in edits)
+    assert steps[edits[1]["parent"]]["instruction"] == "make it warmer"
+    assert info["current"] == edits[1]["id"]
+    assert main(["session", "info", str(session)]) == 0
+    assert "add snow" in capsys.readouterr().out
+    (tmp_path / "junk.mgie").write_bytes(b"PK\x03\x04 nope")
+    assert main(["session", "info", str(tmp_path / "junk.mgie")]) == 2

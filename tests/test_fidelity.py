@@ -121,7 +121,7 @@ class ReferenceMgie:
 def test_conditioning_and_pixels_equal_the_reference(request, models, photo):
     root = request.getfixturevalue(models)
     engine = request.getfixturevalue("engine" if models == "tiny_models" else "emitting_engine")
-    reference = ReferenceMgie(root / "sources")
+    reference = ReferenceMgie(root / "tiny-reference")
     instruction = "make the sky a sunset"
     image = photo.crop((0, 0, 64, 64))  # working size == input size: no resize on either side
 
@@ -134,7 +134,7 @@ def test_conditioning_and_pixels_equal_the_reference(request, models, photo):
         assert ours.text == "The sky will be orange."
         assert ours.new_tokens < len(ref_new)  # we stopped at [IMG7]; the reference ran on to </s>
 
-    expected = reference.render(root / "sources" / "instruct-pix2pix", root / "sources" / "mgie_7b" / "unet.pt",
+    expected = reference.render(root / "tiny-reference" / "instruct-pix2pix", root / "tiny-reference" / "mgie_7b" / "unet.pt",
                                 image, ref_cond, ref_null)
     ours_image = engine.render(image, ours.conditioning, params_for("reference", pixel_budget=64 * 64))
     assert ours_image.size == expected.size == image.size

@@ -19,7 +19,7 @@ CPU = torch.device("cpu")
 @pytest.fixture
 def sources(tiny_models, tmp_path):
     src = tmp_path / "src"
-    shutil.copytree(tiny_models / "sources", src)
+    shutil.copytree(tiny_models / "tiny-reference", src)
     return src
 
 
@@ -48,7 +48,7 @@ def test_bundle_holds_safetensors_with_the_real_key_names(tiny_models):
 
 def test_weights_round_trip_from_the_reference_files(tiny_models):
     loaded = load_bundle(tiny_models, CPU, torch.float32)
-    mllm = torch.load(tiny_models / "sources" / "mgie_7b" / "mllm.pt", weights_only=True)
+    mllm = torch.load(tiny_models / "tiny-reference" / "mgie_7b" / "mllm.pt", weights_only=True)
     llm = loaded.model.llm
     assert torch.equal(llm.get_input_embeddings().weight, mllm["model.embed_tokens.weight"].float())
     assert torch.equal(llm.lm_head.weight, mllm["lm_head.weight"].float())

@@ -43,11 +43,14 @@ class Step:
 class ImageStore:
     """Lossless step images on disk with an LRU cache of recently used ones."""
 
-    def __init__(self, folder: Path | None = None, cache_size: int = 4, max_pending: int = 2):
+    def __init__(self, folder: Path | None = None, cache_size: int = 4, max_pending: int = 2,
+                 cache_bytes: int = 160 * 2**20):
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="mgie-history-")
         self.folder = Path(folder or self._tmp.name)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.cache_size = max(1, int(cache_size))
+        # Small photos: several steps cached; a 24 MP photo (72 MB decoded): the last two.
+        self.cache_bytes = cache_bytes
         # Images queued for the writer are held in memory too; put() waits rather than let
         # more than this many pile up, so a burst of edits cannot grow memory without bound.
         self.max_pending = max(1, int(max_pending))
@@ -121,8 +124,11 @@ class ImageStore:
         with self._lock:
             self._cache[step_id] = image
             self._cache.move_to_end(step_id)
-            while len(self._cache) > self.cache_size:
+            while len(self._cache) > 1 and (len(self._cache) > self.cache_size or self._cached_bytes() > self.cache_bytes):
                 self._cache.popitem(last=False)
+
+    def _cached_bytes(self) -> int:
+        return sum(im.width * im.height * len(im.getbands()) for im in self._cache.values())
 
     def _write(self, step_id: int, image: Image.Image) -> None:
         final = self.path(step_id)

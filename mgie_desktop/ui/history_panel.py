@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
-from mgie_desktop.core.history import History, Step
+if TYPE_CHECKING:  # the history (and Pillow) load with the first photo
+    from mgie_desktop.core.history import History, Step
 
 
 class HistoryPanel(QListWidget):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from PIL import Image
+from typing import TYPE_CHECKING
+
 from PySide6.QtGui import QImage
+
+if TYPE_CHECKING:  # Pillow loads with the first photo, not with the window
+    from PIL import Image
 
 
 def to_qimage(image: Image.Image) -> QImage:
@@ -14,6 +18,8 @@ def to_qimage(image: Image.Image) -> QImage:
 
 
 def thumbnail(image: Image.Image, size: int = 96) -> QImage:
+    from PIL import Image
+
     small = image.copy()
     small.thumbnail((size, size), Image.Resampling.BILINEAR)
     return to_qimage(small)

@@ -5,19 +5,22 @@ from __future__ import annotations
 import itertools
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea
 
-from mgie_desktop.core.history import History
-from mgie_desktop.core.imaging import Photo, load_photo, save_photo
 from mgie_desktop.ui.canvas import Canvas
 from mgie_desktop.ui.edit_panel import EditPanel
 from mgie_desktop.ui.history_panel import HistoryPanel
 from mgie_desktop.ui.images import thumbnail, to_qimage
 from mgie_desktop.ui.tasks import BackgroundTasks
 from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
+
+if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, after the window is up
+    from mgie_desktop.core.history import History
+    from mgie_desktop.core.imaging import Photo
 
 APP_TITLE = "MGIE Desktop"
 OPEN_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif);;All files (*)"
@@ -141,9 +144,11 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: Path) -> None:
         self.statusBar().showMessage(f"Opening {path.name}…")
-        self.tasks.run(load_photo, Path(path), on_done=self._opened, on_error=self._error)
+        self.tasks.run(_load_photo, Path(path), on_done=self._opened, on_error=self._error)
 
     def _opened(self, photo: Photo) -> None:
+        from mgie_desktop.core.history import History
+
         if self.history is not None:
             self.history.close()
         self.photo, self.history, self.modified = photo, History(), False
@@ -173,7 +178,7 @@ class MainWindow(QMainWindow):
                 "mgie:settings": repr(step.params)} if not step.is_root else None
         image, photo = self.history.image(), self.photo
         self.statusBar().showMessage(f"Exporting {path.name}…")
-        self.tasks.run(lambda: save_photo(image, path, alpha=photo.alpha, icc_profile=photo.icc_profile,
+        self.tasks.run(lambda: _save_photo(image, path, alpha=photo.alpha, icc_profile=photo.icc_profile,
                                           exif=photo.exif, text=text),
                        on_done=lambda _: self._exported(path), on_error=self._error)
 
@@ -379,3 +384,15 @@ class MainWindow(QMainWindow):
         if self.history is not None:
             self.history.close()
         super().closeEvent(event)
+
+
+def _load_photo(path: Path) -> Photo:
+    from mgie_desktop.core.imaging import load_photo
+
+    return load_photo(path)
+
+
+def _save_photo(image, path: Path, **kwargs) -> None:
+    from mgie_desktop.core.imaging import save_photo
+
+    save_photo(image, path, **kwargs)

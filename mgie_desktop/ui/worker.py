@@ -13,13 +13,16 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from PIL import Image
 from PySide6.QtCore import QObject, Signal, Slot
 
 from mgie_desktop.core.errors import EditCancelled, MgieError
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.ui.images import to_qimage
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 PREVIEW_INTERVAL_S = 0.15
 

@@ -1,0 +1,74 @@
+"""Run every benchmark and report the ratios the targets are stated in."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+TARGETS = {"edit.speedup": (">=", 4.0), "load.speedup": (">=", 10.0), "window.ratio": ("<=", 1.3),
+           "ui.max_stall_ms": ("<=", 50.0), "history.growth_mb": ("<=", 300.0)}
+
+
+def sample_photo_path() -> Path:
+    candidates = [Path(__file__).resolve().parents[2] / "resources" / "sample.jpg"]
+    try:
+        candidates.append(Path(str(resources.files("mgie_desktop") / "resources" / "sample.jpg")))
+    except (ModuleNotFoundError, TypeError):
+        pass
+    for path in candidates:
+        if path.exists():
+            return path
+    raise FileNotFoundError("resources/sample.jpg is missing")
+
+
+def run(size: str, device: str, as_json: bool, history_edits: int, out=sys.stdout) -> int:
+    from PIL import Image
+
+    from mgie_desktop.benchmark import history_bench, ui_bench
+    from mgie_desktop.engine import bench as engine_bench
+
+    def log(msg: str) -> None:
+        print(f"  {msg}", file=sys.stderr, flush=True)
+
+    photo_path = sample_photo_path()
+    report = engine_bench.run(device, Image.open(photo_path), log)
+    with tempfile.TemporaryDirectory(prefix="mgie-bench-ui-") as tmp:
+        from mgie_desktop.engine.convert import convert, locate_reference
+        from mgie_desktop.engine.tiny import write_tiny_reference
+
+        convert(locate_reference(write_tiny_reference(Path(tmp) / "tiny-reference")), Path(tmp))
+        log("time to window: bare PySide6 window vs MGIE Desktop (5 runs each, median)")
+        report["window"] = ui_bench.window_ratio(tmp)
+        log("longest event-loop stall while an edit runs")
+        report["ui"] = ui_bench.max_stall(tmp, str(photo_path))
+    log(f"memory growth over {history_edits} edits of a 24 MP photo")
+    report["history"] = history_bench.history_growth(history_edits)
+    report["targets"] = {key: {"target": f"{op} {bound}", "value": _get(report, key),
+                               "met": _get(report, key) >= bound if op == ">=" else _get(report, key) <= bound}
+                         for key, (op, bound) in TARGETS.items()}
+    if as_json:
+        print(json.dumps(report, indent=1, default=float), file=out)
+    else:
+        e, lo = report["edit"], report["load"]
+        print(f"device {report['device']} ({report['dtype']}), {size} models", file=out)
+        print(f"edit 512x512: reference {e['reference_s']:.2f} s, default {e['default_s']:.2f} s, "
+              f"speedup {e['speedup']:.2f}x", file=out)
+        print(f"load: reference {lo['reference_s']:.3f} s, bundle {lo['bundle_s']:.3f} s, "
+              f"speedup {lo['speedup']:.1f}x", file=out)
+        print(f"window: {report['window']['ours_s']:.2f} s vs bare {report['window']['bare_s']:.2f} s, "
+              f"ratio {report['window']['ratio']:.2f}", file=out)
+        print(f"longest UI stall during an edit: {report['ui']['max_stall_ms']:.0f} ms", file=out)
+        print(f"history: +{report['history']['growth_mb']:.0f} MB over {history_edits} edits", file=out)
+        for key, t in report["targets"].items():
+            print(f"  {'ok ' if t['met'] else 'MISS'} {key} = {t['value']:.2f} (target {t['target']})", file=out)
+    return 0
+
+
+def _get(report: dict, dotted: str) -> float:
+    node = report
+    for part in dotted.split("."):
+        node = node[part]
+    return float(node)

@@ -1,0 +1,99 @@
+"""The reference's way of running MGIE, for comparison: pickled weights loaded into randomly
+initialised modules, generation with every hidden state of every layer kept and no early
+stop, the null conditioning recomputed for every edit, Euler ancestral for 100 steps."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from mgie_desktop.engine.model import EditHead
+
+
+class ReferencePath:
+    def __init__(self, src: Path, device: torch.device, dtype: torch.dtype):
+        from diffusers import AutoencoderKL, StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel
+        from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+
+        from mgie_desktop.engine.prompt import PromptTokenizer
+        from mgie_desktop.engine.schedulers import make_scheduler
+
+        started = time.perf_counter()
+        llava_dir = src / "LLaVA-7B-v1"
+        cfg = json.loads((llava_dir / "config.json").read_text())
+        llava = {}
+        for shard in sorted(llava_dir.glob("pytorch_model-*.bin")):
+            llava.update(torch.load(shard, map_location="cpu", weights_only=True))
+        mllm = torch.load(src / "mgie_7b" / "mllm.pt", map_location="cpu", weights_only=True)
+        config = LlamaConfig(
+            vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"], intermediate_size=cfg["intermediate_size"],
+            num_hidden_layers=cfg["num_hidden_layers"], num_attention_heads=cfg["num_attention_heads"],
+            rms_norm_eps=cfg["rms_norm_eps"], bos_token_id=1, eos_token_id=2, pad_token_id=0,
+            tie_word_embeddings=False)
+        self.llm = LlamaForCausalLM(config)  # random init first, as from_pretrained did in 2023
+        self.llm.load_state_dict({k: v for k, v in llava.items() if "mm_projector" not in k and "inv_freq" not in k},
+                                 strict=False)
+        self.llm.resize_token_embeddings(mllm["model.embed_tokens.weight"].shape[0])
+        self.llm.load_state_dict({k: v for k, v in mllm.items() if not k.startswith("edit_head")}, strict=False)
+        self.projector = nn.Linear(cfg["mm_hidden_size"], cfg["hidden_size"])
+        self.projector.load_state_dict({"weight": llava["model.mm_projector.weight"],
+                                        "bias": llava["model.mm_projector.bias"]})
+        head = {k[len("edit_head."):]: v for k, v in mllm.items() if k.startswith("edit_head.")}
+        self.edit_head = EditHead(**EditHead.shape_from_state_dict(mllm))
+        self.edit_head.load_state_dict(head)
+        self.emb = mllm["emb"].to(device, dtype)
+        self.vision = CLIPVisionModel.from_pretrained(src / "clip-vit-large-patch14", dtype=dtype)
+        self.processor = CLIPImageProcessorPil.from_pretrained(src / "clip-vit-large-patch14")
+        ip2p = src / "instruct-pix2pix"
+        unet = UNet2DConditionModel.from_config(json.loads((ip2p / "unet" / "config.json").read_text()))
+        unet.load_state_dict(torch.load(src / "mgie_7b" / "unet.pt", map_location="cpu", weights_only=True))
+        self.pipe = StableDiffusionInstructPix2PixPipeline(
+            vae=AutoencoderKL.from_pretrained(ip2p / "vae", torch_dtype=dtype), text_encoder=None, tokenizer=None,
+            unet=unet.to(dtype), scheduler=make_scheduler("euler_a", json.loads(
+                (ip2p / "scheduler" / "scheduler_config.json").read_text())),
+            safety_checker=None, feature_extractor=None, requires_safety_checker=False).to(device)
+        self.pipe.set_progress_bar_config(disable=True)
+        for m in (self.llm, self.projector, self.edit_head, self.vision):
+            m.to(device, dtype).eval()
+        self.tokenizer = PromptTokenizer(llava_dir)
+        self.img0 = mllm["model.embed_tokens.weight"].shape[0] - 8
+        self.device, self.dtype = device, dtype
+        self.load_seconds = time.perf_counter() - started
+
+    @torch.inference_mode()
+    def edit(self, image, instruction: str, image_token_len: int, max_new_tokens: int = 96):
+        from mgie_desktop.engine.prompt import build_prompt
+
+        timings = {}
+        started = time.perf_counter()
+        ids = torch.tensor(self.tokenizer.encode(build_prompt(instruction, image_token_len)), device=self.device)
+        pixels = self.processor.preprocess(image, return_tensors="pt")["pixel_values"].to(self.device, self.dtype)
+        feats = self.projector(self.vision(pixels, output_hidden_states=True).hidden_states[-2][:, 1:])[0]
+        embeds = self.llm.get_input_embeddings()(ids)
+        start = int(torch.where(ids == self.tokenizer.added["<im_start>"])[0][0])
+        embeds = torch.cat((embeds[: start + 1], feats, embeds[start + feats.shape[0] + 1:]))
+        out = self.llm.generate(ids.unsqueeze(0), inputs_embeds=embeds.unsqueeze(0),
+                                attention_mask=torch.ones_like(ids).unsqueeze(0), do_sample=False,
+                                max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, num_beams=1,
+                                no_repeat_ngram_size=3, return_dict_in_generate=True, output_hidden_states=True)
+        seq, hid = out["sequences"][0].tolist(), torch.cat([x[-1] for x in out["hidden_states"]], dim=1)[0]
+        p = min(seq.index(self.img0) - 1 if self.img0 in seq else len(hid) - 9, len(hid) - 9)
+        cond = self.edit_head(hid[p:p + 8].unsqueeze(0), self.emb)
+        null = self.edit_head(torch.zeros(1, 8, hid.shape[-1], device=self.device, dtype=self.dtype), self.emb)
+        _sync(self.device)
+        timings["instruct_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        result = self.pipe(image=image, prompt_embeds=cond, negative_prompt_embeds=null,
+                           generator=torch.Generator(device=self.device).manual_seed(13331)).images[0]
+        _sync(self.device)
+        timings["render_s"] = time.perf_counter() - started
+        return result, timings
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
