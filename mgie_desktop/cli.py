@@ -95,6 +95,8 @@ def build_gui_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mgie-desktop", description="Open the MGIE Desktop window. Subcommands: edit, models.")
     parser.add_argument("--version", action="version", version=f"mgie-desktop {__version__}")
     parser.add_argument("path", nargs="?", metavar="IMAGE|SESSION", help="a photo to open")
+    parser.add_argument("--selftest", action="store_true",
+                        help="run one edit on generated tiny models and open the window offscreen, then exit")
     _common(parser)
     return parser
 
@@ -107,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
             return {"edit": cmd_edit, "models": cmd_models, "bench": cmd_bench,
                     "session": cmd_session}[args.command](args)
         args = build_gui_parser().parse_args(argv)
+        if args.selftest:
+            from mgie_desktop.selftest import run_selftest
+
+            return run_selftest()
         return cmd_gui(args)
     except SystemExit as exc:  # argparse: usage errors are exit code 2 already
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE

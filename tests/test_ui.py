@@ -21,7 +21,7 @@ def photo_path(tmp_path, photo):
 
 def make_window(qtbot, tmp_path, models, ready=True):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(models, "cpu", settings=settings)
+    window = MainWindow(models, "cpu", settings=settings, autosave_folder=tmp_path / "autosave")
     qtbot.addWidget(window)
     window.show()
     if ready:
@@ -119,7 +119,7 @@ def test_export_and_drag_and_drop(qtbot, tmp_path, tiny_models, photo_path):
     apply(qtbot, window, "cooler")
     out = tmp_path / "export.jpg"
     window.export_to(out)
-    qtbot.waitUntil(lambda: out.exists() and not window.modified, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: getattr(window, "last_export", None) == out, timeout=TIMEOUT)
     assert Image.open(out).size == (96, 64)
 
 
@@ -142,7 +142,7 @@ def test_bad_file_gives_a_message_and_keeps_the_work(qtbot, tmp_path, tiny_model
     window.open_path(bad)
     qtbot.waitUntil(lambda: getattr(window, "last_error", None) is not None, timeout=TIMEOUT)
     assert "broken.jpg" in window.last_error
-    assert window.photo.path == photo_path and len(window.history) == 1
+    assert window.doc.name == photo_path.name and len(window.history) == 1
 
 
 def test_quit_during_an_edit_joins_the_thread(qtbot, tmp_path, tiny_models, photo_path):
@@ -155,3 +155,54 @@ def test_quit_during_an_edit_joins_the_thread(qtbot, tmp_path, tiny_models, phot
     window.close()
     assert window.engine_thread.isFinished()
     assert not [t for t in threading.enumerate() if t.name.startswith("history-writer")]
+
+
+def test_session_save_reopen_and_autosave(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "warmer")
+    apply(qtbot, window, "brighter")
+    window.undo()
+    qtbot.waitUntil(lambda: (tmp_path / "autosave").exists() and any((tmp_path / "autosave").rglob("session.json")),
+                    timeout=TIMEOUT)
+    session = tmp_path / "work.mgie"
+    window.save_session_to(session)
+    qtbot.waitUntil(lambda: session.exists() and not window.modified, timeout=TIMEOUT)
+    assert window.windowTitle() == "MGIE Desktop — work.mgie"
+    window.close()
+
+    again = make_window(qtbot, tmp_path / "second", tiny_models)
+    again.open_path(session)
+    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    assert [s.instruction for s in again.history.steps] == ["", "warmer", "brighter"]
+    assert again.history.current.instruction == "warmer" and again.history.can_redo
+    assert again.history_panel.count() == 3
+    assert again._recent()[0] == str(session)
+
+
+CRASHING_APP = """
+import os, sys
+from PIL import Image
+from mgie_desktop.core.history import History
+from mgie_desktop.core.session import Autosaver, SourceMeta
+history = History(); history.start(Image.new("RGB", (32, 24), (10, 20, 30)))
+history.push(Image.new("RGB", (32, 24), (200, 20, 30)), instruction="make it red", expressive_instruction="Red.")
+Autosaver(sys.argv[1]).save(history, SourceMeta(name="crashed.jpg"))
+os._exit(9)  # no clean close: like a crash or kill -9
+"""
+
+
+def test_a_crashed_session_is_offered_and_restored(qtbot, tmp_path, tiny_models):
+    import subprocess
+    import sys
+
+    folder = tmp_path / "autosave"
+    subprocess.run([sys.executable, "-c", CRASHING_APP, str(folder)], check=False, timeout=120)
+    window = make_window(qtbot, tmp_path, tiny_models)
+    qtbot.waitUntil(lambda: getattr(window, "recovery_box", None) is not None, timeout=TIMEOUT)
+    assert "crashed.jpg" in window.recovery_box.text()
+    window.recovery_box.button(window.recovery_box.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
+    assert window.history.current.instruction == "make it red"
+    assert window.history.image().getpixel((0, 0)) == (200, 20, 30)
+    assert window.panel.expressive.text() == "Red."

@@ -139,6 +139,7 @@ class ImageStore:
 
 class History:
     def __init__(self, store: ImageStore | None = None):
+        self._lock = threading.RLock()  # autosave reads the graph from a file-work thread
         self.store = store or ImageStore()
         self._steps: dict[int, Step] = {}
         self._ids = itertools.count()
@@ -161,7 +162,8 @@ class History:
         return self._add(step, image)
 
     def _add(self, step: Step, image: Image.Image) -> Step:
-        self._steps[step.id] = step
+        with self._lock:
+            self._steps[step.id] = step
         self.store.put(step.id, image)
         self._move_to(step.id)
         return step
@@ -175,6 +177,10 @@ class History:
         the child that redo returns to from that step (``None`` when redo has nowhere to go).
         Images are not included: they stay in the store, under ``store.path(id)``.
         """
+        with self._lock:
+            return self._manifest()
+
+    def _manifest(self) -> dict:
         steps = []
         for step in self.steps:
             steps.append({
@@ -269,9 +275,10 @@ class History:
 
     def _move_to(self, step_id: int) -> None:
         # Remember the branch we came along so redo retraces it.
-        for step in self.lineage(step_id)[1:]:
-            self._redo_child[step.parent] = step.id
-        self._current = step_id
+        with self._lock:
+            for step in self.lineage(step_id)[1:]:
+                self._redo_child[step.parent] = step.id
+            self._current = step_id
 
     def close(self) -> None:
         self.store.close()

@@ -19,11 +19,14 @@ from mgie_desktop.ui.tasks import BackgroundTasks
 from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
 
 if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, after the window is up
+    from mgie_desktop.core.document import Document
     from mgie_desktop.core.history import History
-    from mgie_desktop.core.imaging import Photo
 
 APP_TITLE = "MGIE Desktop"
-OPEN_FILTER = "Images (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif);;All files (*)"
+OPEN_FILTER = ("Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie);;"
+               "MGIE sessions (*.mgie);;All files (*)")
+SESSION_FILTER = "MGIE session (*.mgie)"
+MAX_RECENT = 10
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp);;TIFF (*.tif)"
 COMPARE_KEY = Qt.Key.Key_Backslash  # hold to see the step before
 
@@ -32,13 +35,14 @@ class MainWindow(QMainWindow):
     start_loading = Signal()
     submit_job = Signal(object)
 
-    def __init__(self, models_dir: Path, device: str = "auto", settings: QSettings | None = None):
+    def __init__(self, models_dir: Path, device: str = "auto", settings: QSettings | None = None,
+                 autosave_folder: Path | None = None):
         super().__init__()
         self.models_dir = models_dir
         self.settings = settings or QSettings()
-        self.photo: Photo | None = None
-        self.history: History | None = None
-        self.modified = False
+        self.autosave_folder = autosave_folder
+        self.doc: Document | None = None
+        self._autosaver = None
         self.model_state = "not loaded"
         self._job_ids = itertools.count(1)
         self._running: EditJob | None = None
@@ -114,7 +118,11 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         act(file, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
-        self.export_action = act(file, "&Export…", self.export_dialog, "Ctrl+E", "Ctrl+Shift+S")
+        self.recent_menu = file.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.save_action = act(file, "&Save Session", self.save_session, "Ctrl+S")
+        self.save_as_action = act(file, "Save Session &As…", self.save_session_as, "Ctrl+Shift+S")
+        self.export_action = act(file, "&Export Image…", self.export_dialog, "Ctrl+E")
         file.addSeparator()
         act(file, "&Quit", self.close, "Ctrl+Q")
         edit = bar.addMenu("&Edit")
@@ -131,11 +139,20 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     # ---- files ----------------------------------------------------------------------------
+    @property
+    def history(self) -> History | None:
+        return self.doc.history if self.doc else None
+
+    @property
+    def modified(self) -> bool:
+        return bool(self.doc and self.doc.modified)
+
     def showEvent(self, event):  # noqa: N802 (Qt override)
         super().showEvent(event)
         if self.model_state == "not loaded":
             self.model_state = "starting"
             QTimer.singleShot(0, self.start_loading.emit)  # load after the window is on screen
+            QTimer.singleShot(0, self._look_for_crashed_sessions)
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open photo", self.settings.value("last_dir", ""), OPEN_FILTER)
@@ -143,30 +160,141 @@ class MainWindow(QMainWindow):
             self.open_path(Path(path))
 
     def open_path(self, path: Path) -> None:
+        path = Path(path)
         self.statusBar().showMessage(f"Opening {path.name}…")
-        self.tasks.run(_load_photo, Path(path), on_done=self._opened, on_error=self._error)
+        self.tasks.run(_open_document, path, on_done=lambda opened: self._opened(*opened, path),
+                       on_error=self._error)
 
-    def _opened(self, photo: Photo) -> None:
-        from mgie_desktop.core.history import History
-
-        if self.history is not None:
-            self.history.close()
-        self.photo, self.history, self.modified = photo, History(), False
-        root = self.history.start(photo.rgb)
-        self.history_panel.set_thumbnail(root.id, thumbnail(photo.rgb))
-        self.canvas.show_image(to_qimage(photo.rgb))
-        self.panel.expressive.setText("")
-        if photo.path:
-            self.settings.setValue("last_dir", str(photo.path.parent))
-        self.statusBar().showMessage(f"Opened {photo.path.name if photo.path else 'photo'} "
-                                     f"({photo.rgb.width}×{photo.rgb.height})", 5000)
+    def _opened(self, doc: Document, thumbs: dict, path: Path | None = None) -> None:
+        if self.doc is not None:
+            self._close_document()
+        self.doc = doc
+        for step_id, thumb in thumbs.items():
+            self.history_panel.set_thumbnail(step_id, thumb)
+        current = doc.history.image()
+        self.canvas.show_image(to_qimage(current))
+        self.panel.expressive.setText(doc.history.current.expressive_instruction)
+        if path is not None:
+            self.settings.setValue("last_dir", str(path.parent))
+            self._remember_recent(path)
+        self.statusBar().showMessage(f"Opened {doc.name} ({current.width}×{current.height})", 5000)
         self._refresh()
+        self._autosave()
         self.panel.instruction.setFocus()
+
+    def _close_document(self) -> None:
+        if self._autosaver is not None:
+            self._autosaver.close()  # a clean close: nothing to recover
+            self._autosaver = None
+        self.doc.close()
+        self.doc = None
+
+    # ---- sessions and autosave --------------------------------------------------------------
+    def save_session(self) -> None:
+        if self.doc is None:
+            return
+        if self.doc.session_path is None:
+            self.save_session_as()
+        else:
+            self.save_session_to(self.doc.session_path)
+
+    def save_session_as(self) -> None:
+        if self.doc is None:
+            return
+        start = str(Path(self.settings.value("last_dir", "")) / (Path(self.doc.name).stem + ".mgie"))
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", start, SESSION_FILTER)
+        if path:
+            self.save_session_to(Path(path).with_suffix(".mgie"))
+
+    def save_session_to(self, path: Path) -> None:
+        from mgie_desktop.core.document import save_document
+
+        doc = self.doc
+        self.statusBar().showMessage(f"Saving {path.name}…")
+        self.tasks.run(save_document, doc, path, on_done=lambda _: self._session_saved(doc, path),
+                       on_error=self._error)
+
+    def _session_saved(self, doc: Document, path: Path) -> None:
+        doc.session_path, doc.modified = path, False
+        self._remember_recent(path)
+        self._update_title()
+        self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def _autosave(self) -> None:
+        """After every change: the autosave is complete on disk before the next edit can land."""
+        from mgie_desktop.core.session import Autosaver
+
+        if self.doc is None:
+            return
+        if self._autosaver is None:
+            self._autosaver = Autosaver(self.autosave_folder)
+        self.tasks.run(self._autosaver.save, self.doc.history, self.doc.source,
+                       on_done=lambda _: None, on_error=self._autosave_failed)
+
+    def _autosave_failed(self, exc: Exception) -> None:
+        self.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
+
+    def _look_for_crashed_sessions(self) -> None:
+        from mgie_desktop.core.session import find_recoverable
+
+        self.tasks.run(find_recoverable, self.autosave_folder, on_done=self._offer_recovery,
+                       on_error=lambda exc: None)
+
+    def _offer_recovery(self, found: list) -> None:
+        usable = [r for r in found if not r.problem]
+        if not usable:
+            return
+        latest = usable[0]
+        box = QMessageBox(QMessageBox.Icon.Question, APP_TITLE,
+                          f"MGIE Desktop did not close cleanly last time. Restore "
+                          f"“{latest.source_name or 'the last session'}” with {latest.steps} step(s)?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard, self)
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button: self._recovery_answer(latest, box.buttonRole(button)))
+        box.show()
+        self.recovery_box = box
+
+    def _recovery_answer(self, recoverable, role) -> None:
+        if role == QMessageBox.ButtonRole.YesRole:
+            self.restore(recoverable)
+        else:
+            self.tasks.run(recoverable.discard, on_done=lambda _: None, on_error=self._error)
+
+    def restore(self, recoverable) -> None:
+        from mgie_desktop.core.document import Document
+
+        def reopen():
+            doc = Document.from_session(recoverable.open(), None)
+            doc.modified = True
+            return doc, _thumbnails(doc)
+
+        def done(opened):
+            self._opened(*opened)
+            self.tasks.run(recoverable.discard, on_done=lambda _: None, on_error=self._error)
+
+        self.tasks.run(reopen, on_done=done, on_error=self._error)
+
+    # ---- recent files -----------------------------------------------------------------------
+    def _recent(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _remember_recent(self, path: Path) -> None:
+        items = [str(path)] + [p for p in self._recent() if p != str(path)]
+        self.settings.setValue("recent", items[:MAX_RECENT])
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for item in self._recent():
+            action = self.recent_menu.addAction(item)
+            action.triggered.connect(lambda _=False, p=item: self.open_path(Path(p)))
+        self.recent_menu.setEnabled(bool(self._recent()))
 
     def export_dialog(self) -> None:
         if self.history is None:
             return
-        stem = self.photo.path.stem if self.photo and self.photo.path else "photo"
+        stem = Path(self.doc.name).stem
         start = str(Path(self.settings.value("last_dir", "")) / f"{stem}-edited.png")
         path, _ = QFileDialog.getSaveFileName(self, "Export", start, EXPORT_FILTER)
         if path:
@@ -176,15 +304,13 @@ class MainWindow(QMainWindow):
         step = self.history.current
         text = {"mgie:instruction": step.instruction, "mgie:expressive_instruction": step.expressive_instruction,
                 "mgie:settings": repr(step.params)} if not step.is_root else None
-        image, photo = self.history.image(), self.photo
+        photo = self.doc.photo_for_export(self.history.image())
         self.statusBar().showMessage(f"Exporting {path.name}…")
-        self.tasks.run(lambda: _save_photo(image, path, alpha=photo.alpha, icc_profile=photo.icc_profile,
-                                          exif=photo.exif, text=text),
+        self.tasks.run(lambda: _save_photo(photo, path, text=text),
                        on_done=lambda _: self._exported(path), on_error=self._error)
 
     def _exported(self, path: Path) -> None:
-        self.modified = False
-        self._update_title()
+        self.last_export = path
         self.statusBar().showMessage(f"Exported {path}", 5000)
 
     # ---- drag and drop ----------------------------------------------------------------------
@@ -257,12 +383,13 @@ class MainWindow(QMainWindow):
                                  expressive_instruction=done.expressive_instruction,
                                  params=asdict(job.params), timings=done.timings)
         self.history_panel.set_thumbnail(step.id, thumbnail(done.image))
-        self.modified = True
+        self.doc.modified = True
         self.panel.expressive.setText(done.expressive_instruction or "(MGIE gave no description)")
         self.panel.set_busy(False)
         self.canvas.show_image(to_qimage(done.image), keep_view=True)
         self.statusBar().showMessage(f"Edit done in {done.timings.get('total_s', 0):.1f} s", 5000)
         self._refresh()
+        self._autosave()
 
     @Slot(int, str, str)
     def on_edit_failed(self, job_id: int, message: str, details: str) -> None:
@@ -287,16 +414,21 @@ class MainWindow(QMainWindow):
         self.panel.expressive.setText(step.expressive_instruction)
         self._show_current()
         self._refresh()
+        self._autosave()
 
     def undo(self) -> None:
         if self.history and self._running is None and self.history.undo():
-            self._show_current()
-            self._refresh()
+            self._moved()
 
     def redo(self) -> None:
         if self.history and self._running is None and self.history.redo():
-            self._show_current()
-            self._refresh()
+            self._moved()
+
+    def _moved(self) -> None:
+        self.panel.expressive.setText(self.history.current.expressive_instruction)
+        self._show_current()
+        self._refresh()
+        self._autosave()
 
     def _show_current(self) -> None:
         if self.history is not None:
@@ -347,11 +479,12 @@ class MainWindow(QMainWindow):
         has = self.history is not None
         self.undo_action.setEnabled(has and self.history.can_undo)
         self.redo_action.setEnabled(has and self.history.can_redo)
-        self.export_action.setEnabled(has)
+        for action in (self.export_action, self.save_action, self.save_as_action):
+            action.setEnabled(has)
         self.panel.rerender_button.setEnabled(self._last_edit is not None and self._running is None)
 
     def _update_title(self) -> None:
-        name = self.photo.path.name if self.photo and self.photo.path else None
+        name = self.doc.name if self.doc else None
         self.setWindowTitle(f"{APP_TITLE} — {name}{' •' if self.modified else ''}" if name else APP_TITLE)
 
     def _show_memory(self) -> None:
@@ -380,16 +513,24 @@ class MainWindow(QMainWindow):
         self.worker.cancel_event.set()  # a running edit stops within one step
         self.engine_thread.quit()
         self.engine_thread.wait()
-        self.tasks.shutdown()
-        if self.history is not None:
-            self.history.close()
+        self.tasks.shutdown()  # waits for a running autosave
+        if self.doc is not None:
+            self._close_document()
         super().closeEvent(event)
 
 
-def _load_photo(path: Path) -> Photo:
-    from mgie_desktop.core.imaging import load_photo
+def _open_document(path: Path) -> tuple[Document, dict]:
+    """On a file-work thread: read the document, its thumbnails and its current image."""
+    from mgie_desktop.core.document import open_document
 
-    return load_photo(path)
+    doc = open_document(path)
+    return doc, _thumbnails(doc)
+
+
+def _thumbnails(doc: Document) -> dict:
+    thumbs = {step.id: thumbnail(doc.history.image(step.id)) for step in doc.history.steps}
+    doc.history.image()  # the current image, decoded and cached for the canvas
+    return thumbs
 
 
 def _save_photo(image, path: Path, **kwargs) -> None:
