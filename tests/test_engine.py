@@ -104,3 +104,16 @@ IMG = list(range(100, 108))  # [IMG0..7] ids in these synthetic sequences; eos i
 def test_reference_slice_formula(new, expected_p):
     prompt = list(range(10, 20))
     assert _reference_slice_start(prompt + new, len(prompt), len(new), IMG[0], 2) == expected_p
+
+
+def test_variations_are_one_batch_matching_single_renders(engine, photo):
+    guide = engine.instruct(photo, "make it snowy")
+    params = params_for("draft", steps=3, pixel_budget=64 * 64)
+    batch = engine.render_variations(photo, guide.conditioning, params, [11, 12, 13])
+    assert len(batch) == 3 and all(im.size == photo.size for im in batch)
+    singles = [engine.render(photo, guide.conditioning, params_for("draft", steps=3, pixel_budget=64 * 64, seed=s))
+               for s in (11, 12, 13)]
+    for got, want in zip(batch, singles, strict=True):
+        diff = np.abs(np.asarray(got, dtype=int) - np.asarray(want, dtype=int))
+        assert diff.max() <= 2  # batched matmuls round differently; the seeds' images are the same
+    assert not np.array_equal(np.asarray(batch[0]), np.asarray(batch[1]))

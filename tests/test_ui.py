@@ -206,3 +206,20 @@ def test_a_crashed_session_is_offered_and_restored(qtbot, tmp_path, tiny_models)
     assert window.history.current.instruction == "make it red"
     assert window.history.image().getpixel((0, 0)) == (200, 20, 30)
     assert window.panel.expressive.text() == "Red."
+
+
+def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    window.panel.instruction.setPlainText("make it autumn")
+    window.panel.seed.setValue(100)
+    window.panel.variation_count.setValue(3)
+    window.panel.variations_button.click()
+    qtbot.waitUntil(lambda: getattr(window, "variations_picker", None) is not None, timeout=TIMEOUT)
+    picker = window.variations_picker
+    assert [b.text() for b in picker.buttons] == ["seed 100", "seed 101", "seed 102"]
+    assert len(window.history) == 1  # nothing kept until the user picks
+    picker.buttons[2].click()
+    assert len(window.history) == 2
+    assert window.history.current.params["seed"] == 102
+    assert window.history.current.instruction == "make it autumn"

@@ -164,6 +164,13 @@ class MgieEngine:
                finish: str = "detail") -> Image.Image:
         """The edited image at ``image``'s own size. ``finish="detail"`` carries the change the
         model made back onto the full-resolution photo; ``"upscale"`` just resizes the result."""
+        return self.render_variations(image, conditioning, params, [params.seed], progress, cancel, finish)[0]
+
+    def render_variations(self, image: Image.Image, conditioning: torch.Tensor, params: EditParams,
+                          seeds: list[int], progress: ProgressFn | None = None,
+                          cancel: threading.Event | None = None, finish: str = "detail") -> list[Image.Image]:
+        """One image per seed from a single batched denoising run (same conditioning); each
+        equals what ``render`` gives for that seed, up to batched-arithmetic rounding."""
         params = params.validated()
         size = working_size(image.width, image.height, params.pixel_budget)
         source = image.convert("RGB")
@@ -182,20 +189,22 @@ class MgieEngine:
 
         if cancel is not None and cancel.is_set():
             raise EditCancelled("the edit was cancelled")
-        generator = torch.Generator(device=self.device).manual_seed(params.seed)
+        generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
         with torch.inference_mode():
-            result = pipe(
+            results = pipe(
                 image=source, prompt_embeds=conditioning.to(self.dtype),
                 negative_prompt_embeds=self.null_conditioning.to(self.dtype),
                 num_inference_steps=params.steps, guidance_scale=params.text_guidance,
-                image_guidance_scale=params.image_guidance, generator=generator,
+                image_guidance_scale=params.image_guidance, num_images_per_prompt=len(seeds),
+                generator=generators[0] if len(seeds) == 1 else generators,
                 callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"],
-            ).images[0]
-        if result.size != image.size:
+            ).images
+        if size != image.size:
             from mgie_desktop.core.imaging import carry_edit_to_full_resolution
 
-            result = carry_edit_to_full_resolution(image.convert("RGB"), source, result, method=finish)
-        return result
+            original = image.convert("RGB")
+            results = [carry_edit_to_full_resolution(original, source, r, method=finish) for r in results]
+        return results
 
     @property
     def pipeline(self):

@@ -70,6 +70,7 @@ class InstructionBox(QPlainTextEdit):
 class EditPanel(QWidget):
     apply_requested = Signal()
     rerender_requested = Signal()
+    variations_requested = Signal()
     cancel_requested = Signal()
 
     def __init__(self, parent=None):
@@ -81,6 +82,10 @@ class EditPanel(QWidget):
         self.apply_button.setToolTip("Apply the instruction to the current image (Ctrl+Enter)")
         self.rerender_button = QPushButton("Re-render")
         self.rerender_button.setToolTip("Render the last instruction again with these settings (no second LLM pass)")
+        self.variations_button = QPushButton("Variations")
+        self.variations_button.setToolTip("Render several seeds of the instruction at once and pick one")
+        self.variation_count = QSpinBox(minimum=2, maximum=8, value=4)
+        self.variation_count.setToolTip("How many variations")
         self.expressive = QLabel()
         self.expressive.setWordWrap(True)
         self.expressive.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -115,6 +120,7 @@ class EditPanel(QWidget):
         self.apply_button.clicked.connect(self.apply_requested)
         self.instruction.submitted.connect(self.apply_requested)
         self.rerender_button.clicked.connect(self.rerender_requested)
+        self.variations_button.clicked.connect(self.variations_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.set_busy(False, can_rerender=False)
 
@@ -126,6 +132,10 @@ class EditPanel(QWidget):
         buttons.addWidget(self.apply_button, 2)
         buttons.addWidget(self.rerender_button, 1)
         outer.addLayout(buttons)
+        more = QHBoxLayout()
+        more.addWidget(self.variations_button, 2)
+        more.addWidget(self.variation_count, 1)
+        outer.addLayout(more)
         outer.addWidget(self.notice)
         outer.addWidget(self.progress)
         outer.addWidget(self.cancel_button)
@@ -162,6 +172,7 @@ class EditPanel(QWidget):
 
     def set_busy(self, busy: bool, can_rerender: bool = True) -> None:
         self.apply_button.setEnabled(not busy)
+        self.variations_button.setEnabled(not busy)
         self.rerender_button.setEnabled(not busy and can_rerender)
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)

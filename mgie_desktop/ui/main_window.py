@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
 
         self.panel.apply_requested.connect(self.apply_edit)
         self.panel.rerender_requested.connect(self.rerender)
+        self.panel.variations_requested.connect(self.variations)
         self.panel.cancel_requested.connect(self.cancel_edit)
         self.history_panel.step_chosen.connect(self.go_to_step)
 
@@ -326,7 +327,11 @@ class MainWindow(QMainWindow):
 
     # ---- editing ------------------------------------------------------------------------------
     @Slot()
-    def apply_edit(self) -> None:
+    def variations(self) -> None:
+        self.apply_edit(variations=self.panel.variation_count.value())
+
+    @Slot()
+    def apply_edit(self, variations: int = 1) -> None:
         text = self.panel.instruction.toPlainText().strip()
         if self.history is None:
             self.panel.show_notice("Open a photo first (File › Open, or drop one here).")
@@ -341,7 +346,7 @@ class MainWindow(QMainWindow):
             self.panel.roll_seed()
         self.panel.instruction.remember(text)
         self._submit(EditJob(next(self._job_ids), self.history.current.id, self.history.image(), text,
-                             self.panel.params()))
+                             self.panel.params(), variations=variations))
 
     @Slot()
     def rerender(self) -> None:
@@ -379,14 +384,32 @@ class MainWindow(QMainWindow):
     def on_edit_finished(self, done: EditDone) -> None:
         job = done.job
         self._running, self._last_edit = None, job
-        step = self.history.push(done.image, instruction=job.instruction, parent=job.source_step,
+        self.panel.set_busy(False)
+        if len(done.images) > 1:
+            self._pick_variation(done)
+            return
+        self._keep(done, done.image, job.params.seed)
+
+    def _pick_variation(self, done: EditDone) -> None:
+        from mgie_desktop.ui.variations import VariationsPicker
+
+        thumbs = [thumbnail(image, 240) for image in done.images]
+        picker = VariationsPicker(thumbs, done.seeds, done.job.instruction, self)
+        picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        picker.chosen.connect(lambda i: self._keep(done, done.images[i], done.seeds[i]))
+        picker.show()
+        self.variations_picker = picker
+
+    def _keep(self, done: EditDone, image, seed: int) -> None:
+        job = done.job
+        params = {**asdict(job.params), "seed": seed}
+        step = self.history.push(image, instruction=job.instruction, parent=job.source_step,
                                  expressive_instruction=done.expressive_instruction,
-                                 params=asdict(job.params), timings=done.timings)
-        self.history_panel.set_thumbnail(step.id, thumbnail(done.image))
+                                 params=params, timings=done.timings)
+        self.history_panel.set_thumbnail(step.id, thumbnail(image))
         self.doc.modified = True
         self.panel.expressive.setText(done.expressive_instruction or "(MGIE gave no description)")
-        self.panel.set_busy(False)
-        self.canvas.show_image(to_qimage(done.image), keep_view=True)
+        self.canvas.show_image(to_qimage(image), keep_view=True)
         self.statusBar().showMessage(f"Edit done in {done.timings.get('total_s', 0):.1f} s", 5000)
         self._refresh()
         self._autosave()

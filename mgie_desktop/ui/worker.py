@@ -35,6 +35,7 @@ class EditJob:
     instruction: str
     params: EditParams
     rerender: bool = False  # reuse the LLM half for this (step, instruction)
+    variations: int = 1     # more than one: render that many seeds in one batch
 
 
 @dataclass
@@ -43,6 +44,8 @@ class EditDone:
     image: Image.Image
     expressive_instruction: str
     timings: dict = field(default_factory=dict)
+    images: list = field(default_factory=list)  # every variation, the first is ``image``
+    seeds: list[int] = field(default_factory=list)
 
 
 class EngineWorker(QObject):
@@ -112,11 +115,13 @@ class EngineWorker(QObject):
                 guide = self._engine.instruct(job.image, job.instruction, cancel=self.cancel_event)
                 self._guides = {key: guide}  # the latest only: re-render and variations reuse it
             render_started = time.perf_counter()
-            image = self._engine.render(job.image, guide.conditioning, job.params, progress, self.cancel_event)
+            seeds = [job.params.seed + i for i in range(max(1, job.variations))]
+            images = self._engine.render_variations(job.image, guide.conditioning, job.params, seeds, progress,
+                                                    self.cancel_event)
             timings = {"instruct_s": 0.0 if job.rerender else guide.seconds,
                        "render_s": time.perf_counter() - render_started,
                        "total_s": time.perf_counter() - started}
-            outcome = (self.edit_finished, EditDone(job, image, guide.text, timings))
+            outcome = (self.edit_finished, EditDone(job, images[0], guide.text, timings, images, seeds))
         except EditCancelled:
             outcome = (self.edit_cancelled, job.job_id)
         except MgieError as exc:
