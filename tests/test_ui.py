@@ -223,3 +223,15 @@ def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path
     assert len(window.history) == 2
     assert window.history.current.params["seed"] == 102
     assert window.history.current.instruction == "make it autumn"
+
+
+def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "sharper")
+    window.difference_action.trigger()
+    qtbot.waitUntil(lambda: getattr(window, "showing_difference", False), timeout=TIMEOUT)
+    qtbot.keyPress(window, Qt.Key.Key_Backslash)
+    assert window._comparing
+    qtbot.keyRelease(window, Qt.Key.Key_Backslash)
+    assert not window._comparing

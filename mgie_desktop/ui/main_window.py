@@ -137,6 +137,9 @@ class MainWindow(QMainWindow):
         act(view, "&Actual size (100 %)", self.canvas.actual_size, "Ctrl+1")
         act(view, "Zoom &in", self.canvas.zoom_in, "Ctrl++", "Ctrl+=")
         act(view, "Zoom &out", self.canvas.zoom_out, "Ctrl+-")
+        view.addSeparator()
+        self.difference_action = act(view, "Show &difference from the step before", self.toggle_difference, "D")
+        self.difference_action.setCheckable(True)
         self._update_actions()
 
     # ---- files ----------------------------------------------------------------------------
@@ -454,8 +457,25 @@ class MainWindow(QMainWindow):
         self._autosave()
 
     def _show_current(self) -> None:
-        if self.history is not None:
-            self.canvas.show_image(to_qimage(self.history.image()), keep_view=True)
+        if self.history is None:
+            return
+        if self.difference_action.isChecked() and self.history.can_undo:
+            before, after = self.history.image(self.history.current.parent), self.history.image()
+            self.tasks.run(_difference, before, after, on_done=self._show_difference, on_error=self._error)
+            return
+        self.canvas.show_image(to_qimage(self.history.image()), keep_view=True)
+
+    def toggle_difference(self) -> None:
+        self._show_current()
+        if self.difference_action.isChecked():
+            self.statusBar().showMessage("Difference view: bright where the last edit changed pixels (D to leave)")
+        else:
+            self.statusBar().clearMessage()
+
+    def _show_difference(self, image) -> None:
+        if self.difference_action.isChecked():
+            self.canvas.show_image(image, keep_view=True)
+            self.showing_difference = True
 
     def keyPressEvent(self, event):  # noqa: N802
         if event.key() == COMPARE_KEY and not event.isAutoRepeat() and self.history and self.history.can_undo:
@@ -560,3 +580,9 @@ def _save_photo(image, path: Path, **kwargs) -> None:
     from mgie_desktop.core.imaging import save_photo
 
     save_photo(image, path, **kwargs)
+
+
+def _difference(before, after):
+    from mgie_desktop.core.compare import difference_image
+
+    return to_qimage(difference_image(before, after))
