@@ -27,6 +27,7 @@ OPEN_FILTER = ("Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bm
                "MGIE sessions (*.mgie);;All files (*)")
 SESSION_FILTER = "MGIE session (*.mgie)"
 MAX_RECENT = 10
+BACKGROUND_START_MS = 150
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp);;TIFF (*.tif)"
 COMPARE_KEY = Qt.Key.Key_Backslash  # hold to see the step before
 
@@ -155,8 +156,10 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if self.model_state == "not loaded":
             self.model_state = "starting"
-            QTimer.singleShot(0, self.start_loading.emit)  # load after the window is on screen
-            QTimer.singleShot(0, self._look_for_crashed_sessions)
+            # Background imports (torch on the engine thread, Pillow for recovery) contend for
+            # the GIL; starting them a moment later lets the first frames paint undisturbed.
+            QTimer.singleShot(BACKGROUND_START_MS, self.start_loading.emit)
+            QTimer.singleShot(BACKGROUND_START_MS, self._look_for_crashed_sessions)
 
     def open_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open photo", self.settings.value("last_dir", ""), OPEN_FILTER)
