@@ -177,7 +177,7 @@ def test_session_save_reopen_and_autosave(qtbot, tmp_path, tiny_models, photo_pa
     assert [s.instruction for s in again.history.steps] == ["", "warmer", "brighter"]
     assert again.history.current.instruction == "warmer" and again.history.can_redo
     assert again.history_panel.count() == 3
-    assert again._recent()[0] == str(session)
+    assert again.recent.paths()[0] == str(session)
 
 
 CRASHING_APP = """

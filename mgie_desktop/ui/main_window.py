@@ -15,6 +15,7 @@ from mgie_desktop.ui.canvas import Canvas
 from mgie_desktop.ui.edit_panel import EditPanel
 from mgie_desktop.ui.history_panel import HistoryPanel
 from mgie_desktop.ui.images import thumbnail, to_qimage
+from mgie_desktop.ui.recent import RecentFiles
 from mgie_desktop.ui.tasks import BackgroundTasks
 from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
 
@@ -26,7 +27,6 @@ APP_TITLE = "MGIE Desktop"
 OPEN_FILTER = ("Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie);;"
                "MGIE sessions (*.mgie);;All files (*)")
 SESSION_FILTER = "MGIE session (*.mgie)"
-MAX_RECENT = 10
 BACKGROUND_START_MS = 150
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp);;TIFF (*.tif)"
 COMPARE_KEY = Qt.Key.Key_Backslash  # hold to see the step before
@@ -120,8 +120,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         act(file, "&Open…", self.open_dialog, QKeySequence.StandardKey.Open)
-        self.recent_menu = file.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.recent = RecentFiles(self.settings, file.addMenu("Open &Recent"), self.open_path)
         self.save_action = act(file, "&Save Session", self.save_session, "Ctrl+S")
         self.save_as_action = act(file, "Save Session &As…", self.save_session_as, "Ctrl+Shift+S")
         self.export_action = act(file, "&Export Image…", self.export_dialog, "Ctrl+E")
@@ -183,7 +182,7 @@ class MainWindow(QMainWindow):
         self.panel.expressive.setText(doc.history.current.expressive_instruction)
         if path is not None:
             self.settings.setValue("last_dir", str(path.parent))
-            self._remember_recent(path)
+            self.recent.remember(path)
         self.statusBar().showMessage(f"Opened {doc.name} ({current.width}×{current.height})", 5000)
         self._refresh()
         self._autosave()
@@ -223,7 +222,7 @@ class MainWindow(QMainWindow):
 
     def _session_saved(self, doc: Document, path: Path) -> None:
         doc.session_path, doc.modified = path, False
-        self._remember_recent(path)
+        self.recent.remember(path)
         self._update_title()
         self.statusBar().showMessage(f"Saved {path}", 5000)
 
@@ -282,21 +281,6 @@ class MainWindow(QMainWindow):
 
         self.tasks.run(reopen, on_done=done, on_error=self._error)
 
-    # ---- recent files -----------------------------------------------------------------------
-    def _recent(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def _remember_recent(self, path: Path) -> None:
-        items = [str(path)] + [p for p in self._recent() if p != str(path)]
-        self.settings.setValue("recent", items[:MAX_RECENT])
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for item in self._recent():
-            action = self.recent_menu.addAction(item)
-            action.triggered.connect(lambda _=False, p=item: self.open_path(Path(p)))
-        self.recent_menu.setEnabled(bool(self._recent()))
 
     def export_dialog(self) -> None:
         if self.history is None:
