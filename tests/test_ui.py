@@ -132,6 +132,8 @@ def test_no_models_still_opens_photos_and_explains(qtbot, tmp_path, photo_path):
     window.apply_edit()
     assert "No MGIE models" in window.panel.notice.text() and window.panel.notice.isVisible()
     assert len(window.history) == 1
+    window.panel.notice.linkActivated.emit("#models")  # the notice leads to the model manager
+    assert window._model_manager.isVisible()
 
 
 def test_bad_file_gives_a_message_and_keeps_the_work(qtbot, tmp_path, tiny_models, photo_path):

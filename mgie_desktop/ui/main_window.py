@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self.panel.rerender_requested.connect(self.rerender)
         self.panel.variations_requested.connect(self.variations)
         self.panel.cancel_requested.connect(self.cancel_edit)
+        self.panel.notice.linkActivated.connect(self._notice_link)
         self.history_panel.step_chosen.connect(self.go_to_step)
 
         # The engine lives on its own thread; start-up never waits for it.
@@ -132,6 +133,8 @@ class MainWindow(QMainWindow):
         edit.addSeparator()
         act(edit, "Apply edit", self.apply_edit, "Ctrl+Return")
         act(edit, "Cancel edit", self.cancel_edit, "Esc")
+        models = bar.addMenu("&Models")
+        act(models, "&Manage models…", self.show_model_manager)
         view = bar.addMenu("&View")
         act(view, "&Fit to window", self.canvas.fit, "Ctrl+0")
         act(view, "&Actual size (100 %)", self.canvas.actual_size, "Ctrl+1")
@@ -480,6 +483,28 @@ class MainWindow(QMainWindow):
             return
         super().keyReleaseEvent(event)
 
+    # ---- models -----------------------------------------------------------------------------
+    def show_model_manager(self) -> None:
+        from mgie_desktop.ui.model_manager import ModelManagerDialog
+
+        if getattr(self, "_model_manager", None) is None:
+            self._model_manager = ModelManagerDialog(self.models_dir, parent=self)
+            self._model_manager.installed.connect(self.on_models_installed)
+        self._model_manager.show()
+        self._model_manager.raise_()
+        self._model_manager.activateWindow()
+
+    @Slot(str)
+    def _notice_link(self, link: str) -> None:
+        if link == "#models":
+            self.show_model_manager()
+
+    @Slot()
+    def on_models_installed(self) -> None:
+        self.model_state = "starting"
+        self.panel.show_notice("")
+        self.start_loading.emit()
+
     # ---- state ------------------------------------------------------------------------------
     @Slot(str, str)
     def on_model_state(self, state: str, detail: str) -> None:
@@ -494,10 +519,9 @@ class MainWindow(QMainWindow):
     def _models_notice(self, detail: str = "") -> str:
         if self.model_state in ("loading", "starting", "busy"):
             return "The model is still loading; try again in a moment."
-        return ("No MGIE models are installed yet. Install them with "
-                "<code>mgie-desktop models import</code> (from the reference's files) "
-                "or try tiny test models: <code>mgie-desktop models tiny DIR</code>, then start with "
-                "<code>--models DIR</code>." + (f"<br><small>{detail}</small>" if detail else ""))
+        return ("No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> "
+                "(about 18 GB), or import the reference's files with "
+                "<code>mgie-desktop models import</code>." + (f"<br><small>{detail}</small>" if detail else ""))
 
     def _refresh(self) -> None:
         if self.history is not None:
@@ -540,6 +564,8 @@ class MainWindow(QMainWindow):
 
     # ---- shutdown ---------------------------------------------------------------------------
     def closeEvent(self, event):  # noqa: N802
+        if getattr(self, "_model_manager", None) is not None:
+            self._model_manager.shutdown()  # cancels a download and joins its thread
         self.worker.cancel_event.set()  # a running edit stops within one step
         self.engine_thread.quit()
         self.engine_thread.wait()
