@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from .errors import InputError
+from .files import check_openable
 
 __all__ = [
     "Photo",
@@ -96,16 +97,7 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
     def fail(problem: str) -> InputError:
         return InputError(f"Cannot open '{name}': {problem}")
 
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise fail("the file does not exist.") from None
-    except OSError as exc:
-        raise fail(f"the file cannot be read ({exc.strerror or exc}).") from None
-    if path.is_dir():
-        raise fail("it is a folder, not an image file.")
-    if st.st_size == 0:
-        raise fail("the file is empty (0 bytes).")
+    check_openable(path, fail, "an image file")
 
     try:
         fh = open(path, "rb")  # ours, not Pillow's: stays open until the pixels are decoded

@@ -53,6 +53,7 @@ from PIL import Image
 from mgie_desktop import __version__
 
 from .errors import InputError
+from .files import check_openable
 from .history import History, ImageStore, validate_manifest
 from .imaging import Photo
 from .paths import APP_NAME
@@ -650,16 +651,7 @@ def _opened_zip(path: Path, label: str) -> Iterator[_ZipSource]:
     def fail(problem: str) -> InputError:
         return InputError(f"Cannot open session '{label}': {problem}")
 
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise fail("the file does not exist.") from None
-    except OSError as exc:
-        raise fail(f"the file cannot be read ({_os_reason(exc)}).") from None
-    if path.is_dir():
-        raise fail("it is a folder, not a session file.")
-    if st.st_size == 0:
-        raise fail("the file is empty (0 bytes).")
+    check_openable(path, fail, "a session file")
     try:
         with zipfile.ZipFile(path) as zf:
             yield _ZipSource(zf)
