@@ -309,8 +309,8 @@ def test_bomb_limit(tmp_path, monkeypatch, pixels):
         load_photo(tmp_path / "a.png")
 
 
-@pytest.mark.skipif(imaging._register_heif(), reason="pillow-heif is installed")
-def test_heic_without_pillow_heif(tmp_path):
+def test_heic_without_pillow_heif(tmp_path, monkeypatch):
+    monkeypatch.setattr(imaging, "_register_heif", lambda: False)  # as on a system without the package
     (tmp_path / "a.heic").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64)
     with pytest.raises(InputError, match="pillow-heif"):
         load_photo(tmp_path / "a.heic")
@@ -566,3 +566,13 @@ def test_tiff_orientation_and_exif(tmp_path):
     back.load(photo.exif)
     assert back[0x0112] == 1 and back[0x0110] == "ModelT"
     assert 273 not in back  # the TIFF's own strip layout is not carried as EXIF
+
+
+def test_heic_photos_open_with_pillow_heif(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    path = tmp_path / "phone.heic"
+    Image.new("RGB", (64, 48), (200, 30, 40)).save(path, quality=90)
+    photo = load_photo(path)
+    assert photo.rgb.size == (64, 48) and photo.source_format == "HEIF"
+    assert all(abs(a - b) <= 3 for a, b in zip(photo.rgb.getpixel((10, 10)), (200, 30, 40), strict=True))
