@@ -117,10 +117,14 @@ def test_export_and_drag_and_drop(qtbot, tmp_path, tiny_models, photo_path):
     window.dropEvent(drop)
     qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
     apply(qtbot, window, "cooler")
-    out = tmp_path / "export.jpg"
+    out, small = tmp_path / "export.jpg", tmp_path / "small.jpg"
     window.export_to(out)
     qtbot.waitUntil(lambda: getattr(window, "last_export", None) == out, timeout=TIMEOUT)
     assert Image.open(out).size == (96, 64)
+    window.panel.export_quality.setValue(50)
+    window.export_to(small)
+    qtbot.waitUntil(lambda: getattr(window, "last_export", None) == small, timeout=TIMEOUT)
+    assert small.stat().st_size < out.stat().st_size
 
 
 def test_no_models_still_opens_photos_and_explains(qtbot, tmp_path, photo_path):
@@ -234,6 +238,9 @@ def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo
     window.difference_action.trigger()
     qtbot.waitUntil(lambda: getattr(window, "showing_difference", False), timeout=TIMEOUT)
     qtbot.keyPress(window, Qt.Key.Key_Backslash)
-    assert window._comparing
+    assert window._comparing and window.statusBar().currentMessage().startswith("Before")
     qtbot.keyRelease(window, Qt.Key.Key_Backslash)
     assert not window._comparing
+    qtbot.keyPress(window, Qt.Key.Key_Backslash, Qt.KeyboardModifier.ShiftModifier)
+    assert window.statusBar().currentMessage().startswith("Original")
+    qtbot.keyRelease(window, Qt.Key.Key_Backslash, Qt.KeyboardModifier.ShiftModifier)

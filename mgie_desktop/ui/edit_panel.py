@@ -105,6 +105,8 @@ class EditPanel(QWidget):
         self.random_seed = QCheckBox("New seed each edit")
         self.text_guidance = QDoubleSpinBox(minimum=0.0, maximum=30.0, singleStep=0.5, decimals=1)
         self.image_guidance = QDoubleSpinBox(minimum=0.0, maximum=10.0, singleStep=0.05, decimals=2)
+        self.export_quality = QSpinBox(minimum=50, maximum=100, value=95)
+        self.export_quality.setToolTip("JPEG and WebP export quality (PNG and TIFF are lossless)")
 
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -154,6 +156,9 @@ class EditPanel(QWidget):
         form.addRow("Text guidance", self.text_guidance)
         form.addRow("Image guidance", self.image_guidance)
         outer.addWidget(settings)
+        export = QGroupBox("Export")
+        QFormLayout(export).addRow("JPEG/WebP quality", self.export_quality)
+        outer.addWidget(export)
         outer.addStretch(1)
 
     def _load_preset(self, name: str) -> None:

@@ -300,7 +300,8 @@ class MainWindow(QMainWindow):
                 "mgie:settings": repr(step.params)} if not step.is_root else None
         photo = self.doc.photo_for_export(self.history.image())
         self.statusBar().showMessage(f"Exporting {path.name}…")
-        self.tasks.run(lambda: _save_photo(photo, path, text=text),
+        quality = self.panel.export_quality.value()
+        self.tasks.run(lambda: _save_photo(photo, path, text=text, quality=quality),
                        on_done=lambda _: self._exported(path), on_error=self._error)
 
     def _exported(self, path: Path) -> None:
@@ -469,9 +470,13 @@ class MainWindow(QMainWindow):
 
     def keyPressEvent(self, event):  # noqa: N802
         if event.key() == COMPARE_KEY and not event.isAutoRepeat() and self.history and self.history.can_undo:
+            # \ shows the step before; Shift+\ the original photo.
+            original = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+            before = self.history.lineage(self.history.current.id)[0] if original else self.history.step(
+                self.history.current.parent)
             self._comparing = True
-            self.canvas.show_image(to_qimage(self.history.image(self.history.current.parent)), keep_view=True)
-            self.statusBar().showMessage("Before (release \\ to see after)")
+            self.canvas.show_image(to_qimage(self.history.image(before.id)), keep_view=True)
+            self.statusBar().showMessage(f"{'Original' if original else 'Before'} (release \\ to see after)")
             return
         super().keyPressEvent(event)
 
