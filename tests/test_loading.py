@@ -193,3 +193,18 @@ def test_bundle_loads_without_random_initialisation(tiny_models, monkeypatch):
         monkeypatch.setattr(torch.nn.init, name, spy)
     load_bundle(tiny_models, CPU, torch.float32)
     assert touched == []
+
+
+def test_llava_checkpoint_as_safetensors(sources, tmp_path, tiny_models):
+    from safetensors.torch import save_file
+
+    llava = sources / "LLaVA-7B-v1"
+    sd = {}
+    for shard in sorted(llava.glob("pytorch_model-*.bin")):
+        sd.update(torch.load(shard, weights_only=True))
+        shard.unlink()
+    (llava / "pytorch_model.bin.index.json").unlink()
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(llava / "model.safetensors"))
+    convert(locate_reference(sources), tmp_path / "out")
+    assert (tmp_path / "out" / "bundle" / "llm" / "model.safetensors").read_bytes() == \
+        (tiny_models / "bundle" / "llm" / "model.safetensors").read_bytes()
