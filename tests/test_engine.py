@@ -117,3 +117,10 @@ def test_variations_are_one_batch_matching_single_renders(engine, photo):
         diff = np.abs(np.asarray(got, dtype=int) - np.asarray(want, dtype=int))
         assert diff.max() <= 2  # batched matmuls round differently; the seeds' images are the same
     assert not np.array_equal(np.asarray(batch[0]), np.asarray(batch[1]))
+
+
+def test_warm_up_leaves_results_unchanged(engine, photo):
+    guide = engine.instruct(photo, "more contrast")
+    before = engine.render(photo, guide.conditioning, FAST)
+    assert engine.warm_up() > 0
+    assert np.array_equal(np.asarray(engine.render(photo, guide.conditioning, FAST)), np.asarray(before))

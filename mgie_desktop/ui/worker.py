@@ -80,6 +80,7 @@ class EngineWorker(QObject):
             from mgie_desktop.engine.pipeline import MgieEngine
 
             self._engine = MgieEngine(self.models_dir, device=self.device)
+            self._engine.warm_up()
         except MgieError as exc:
             self.state_changed.emit("error", str(exc))
             return
