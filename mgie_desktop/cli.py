@@ -164,8 +164,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
     output = Path(args.output)
     _check_writable_output(output)
     session_path = Path(args.session) if args.session else None
-    if session_path and not session_path.parent.resolve().is_dir():
-        raise InputError(f"cannot write {session_path}: folder {session_path.parent} does not exist")
+    if session_path and (session_path.suffix.lower() != ".mgie" or session_path.is_dir()
+                         or not session_path.parent.resolve().is_dir()):
+        raise InputError(f"cannot write the session {session_path}: give a .mgie file name in an existing folder")
     photo = load_photo(Path(args.input))
     directory = models_dir(args.models)
     check_installed(directory)

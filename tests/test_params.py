@@ -33,3 +33,10 @@ def test_overrides_and_validation():
         params_for(steps=0)
     with pytest.raises(InputError, match="scheduler"):
         params_for(scheduler="magic")
+
+
+@pytest.mark.parametrize(("field", "value"), [("text_guidance", float("nan")), ("image_guidance", float("inf")),
+                                              ("image_guidance", 0.9)])
+def test_guidance_that_would_silently_disable_guidance_is_refused(field, value):
+    with pytest.raises(InputError, match="guidance"):
+        params_for(**{field: value})

@@ -244,3 +244,33 @@ def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo
     qtbot.keyPress(window, Qt.Key.Key_Backslash, Qt.KeyboardModifier.ShiftModifier)
     assert window.statusBar().currentMessage().startswith("Original")
     qtbot.keyRelease(window, Qt.Key.Key_Backslash, Qt.KeyboardModifier.ShiftModifier)
+
+
+def test_opening_another_photo_mid_edit_keeps_the_edit_out_of_it(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    window.panel.steps.setValue(60)
+    window.panel.instruction.setPlainText("slow edit of the first photo")
+    window.apply_edit()
+    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    other = tmp_path / "other.png"
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(other)
+    window.open_path(other)
+    qtbot.waitUntil(lambda: window.doc is not None and window.doc.name == "other.png", timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
+    assert len(window.history) == 1 and not window.panel.progress.isVisible()
+    window.panel.steps.setValue(2)
+    apply(qtbot, window, "edit of the second photo")
+    assert [s.instruction for s in window.history.steps] == ["", "edit of the second photo"]
+    assert window.history.image().size == (40, 30)
+
+
+def test_unsaved_work_stays_recoverable_after_closing(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "never saved")
+    window.close()
+    from mgie_desktop.core.session import find_recoverable
+
+    found = find_recoverable(tmp_path / "autosave")
+    assert len(found) == 1 and found[0].current_instruction == "never saved"

@@ -22,6 +22,11 @@ class Document:
     source: SourceMeta
     session_path: Path | None = None
     modified: bool = False
+    revision: int = 0  # counts changes, so a save that raced an edit does not clear "modified"
+
+    def touch(self) -> None:
+        self.revision += 1
+        self.modified = True
 
     @property
     def name(self) -> str:

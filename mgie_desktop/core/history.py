@@ -98,19 +98,23 @@ class ImageStore:
 
     def flush(self) -> None:
         """Wait until every step image is on disk (re-raising a failed write)."""
-        for future in list(self._writes.values()):
+        with self._lock:
+            futures = list(self._writes.values())
+        for future in futures:
             future.result()
         self._prune()
 
     def _prune(self) -> None:
         # Finished writes need no bookkeeping; a failed one stays so get()/flush() report it.
-        for step_id, future in list(self._writes.items()):
-            if future.done() and future.exception() is None:
-                self._writes.pop(step_id, None)
+        with self._lock:
+            for step_id, future in list(self._writes.items()):
+                if future.done() and future.exception() is None:
+                    self._writes.pop(step_id, None)
 
     def _limit_pending(self) -> None:
         self._prune()
-        waiting = [f for f in self._writes.values() if not f.done()]
+        with self._lock:
+            waiting = [f for f in self._writes.values() if not f.done()]
         for future in waiting[: max(0, len(waiting) - self.max_pending)]:
             future.result()  # oldest first: the single writer finishes them in order
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 from mgie_desktop.core.errors import InputError
@@ -31,8 +32,13 @@ class EditParams:
             raise InputError(f"steps must be between 1 and 1000, not {self.steps}")
         if not 0 <= self.seed < 2**63:
             raise InputError(f"seed must be a non-negative 63-bit integer, not {self.seed}")
-        if self.text_guidance < 0 or self.image_guidance < 0:
-            raise InputError("guidance scales must not be negative")
+        if not (math.isfinite(self.text_guidance) and math.isfinite(self.image_guidance)):
+            raise InputError("guidance scales must be finite numbers")
+        if self.text_guidance < 0:
+            raise InputError("text guidance must not be negative")
+        if self.image_guidance < 1.0:
+            # InstructPix2Pix turns all guidance off below 1.0 (not a weaker edit, no edit at all).
+            raise InputError("image guidance must be at least 1.0")
         if self.pixel_budget < 64 * 64:
             raise InputError(f"pixel budget {self.pixel_budget} is too small (at least 4096)")
         return self

@@ -81,7 +81,21 @@ def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torc
     work = final.with_name(final.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
+    try:
+        inventory = _convert_into(layout, work, dtype, log)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # a failed conversion leaves no half bundle behind
+        raise
+    old = final.with_name(final.name + ".old")
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        final.rename(old)
+    work.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return inventory
 
+
+def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None]) -> dict:
     llava_cfg = _read_json(layout.llava / "config.json")
     if llava_cfg.get("model_type") not in ("llava", "llama"):
         raise ModelFilesError(f"{layout.llava} is not a LLaVA checkpoint (model_type {llava_cfg.get('model_type')!r})")
@@ -115,14 +129,7 @@ def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torc
     }
     source = {"llava": layout.llava.name, "mgie": "mgie_7b", "converted_by": f"mgie-desktop {__version__}"}
     log("hashing the bundle")
-    inventory = write_inventory(work, model, source, str(dtype).removeprefix("torch."))
-    old = final.with_name(final.name + ".old")
-    if final.exists():
-        shutil.rmtree(old, ignore_errors=True)
-        final.rename(old)
-    work.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-    return inventory
+    return write_inventory(work, model, source, str(dtype).removeprefix("torch."))
 
 
 def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:

@@ -104,7 +104,8 @@ class EditPanel(QWidget):
         self.dice.setToolTip("New random seed")
         self.random_seed = QCheckBox("New seed each edit")
         self.text_guidance = QDoubleSpinBox(minimum=0.0, maximum=30.0, singleStep=0.5, decimals=1)
-        self.image_guidance = QDoubleSpinBox(minimum=0.0, maximum=10.0, singleStep=0.05, decimals=2)
+        self.image_guidance = QDoubleSpinBox(minimum=1.0, maximum=10.0, singleStep=0.05, decimals=2)
+        self.image_guidance.setToolTip("How closely the result keeps the photo (1.0 = loosest; the reference uses 1.5)")
         self.export_quality = QSpinBox(minimum=50, maximum=100, value=95)
         self.export_quality.setToolTip("JPEG and WebP export quality (PNG and TIFF are lossless)")
 

@@ -49,7 +49,10 @@ class MainWindow(QMainWindow):
         self._running: EditJob | None = None
         self._last_edit: EditJob | None = None
         self._comparing = False
+        self._documents = itertools.count(1)
+        self._document_id = 0
         self.tasks = BackgroundTasks(self)
+        self.autosaves = BackgroundTasks(self, workers=1)  # one at a time, in order
 
         self.canvas = Canvas()
         self.setCentralWidget(self.canvas)
@@ -177,7 +180,9 @@ class MainWindow(QMainWindow):
     def _opened(self, doc: Document, thumbs: dict, path: Path | None = None) -> None:
         if self.doc is not None:
             self._close_document()
+        self._forget_edits()
         self.doc = doc
+        self._document_id = next(self._documents)
         for step_id, thumb in thumbs.items():
             self.history_panel.set_thumbnail(step_id, thumb)
         current = doc.history.image()
@@ -192,11 +197,28 @@ class MainWindow(QMainWindow):
         self.panel.instruction.setFocus()
 
     def _close_document(self) -> None:
+        # Saves and autosaves still reading this document's step images finish first.
+        self.tasks.drain()
+        self.autosaves.drain()
         if self._autosaver is not None:
-            self._autosaver.close()  # a clean close: nothing to recover
+            if self.doc.modified:
+                self._autosaver.release()  # unsaved work stays on disk; the next start offers it
+            else:
+                self._autosaver.close()  # saved or untouched: nothing to recover
             self._autosaver = None
         self.doc.close()
         self.doc = None
+
+    def _forget_edits(self) -> None:
+        """A new document: a running edit, its variations and re-render belong to the old one."""
+        if self._running is not None:
+            self.worker.cancel_event.set()
+            self._running = None
+            self.panel.set_busy(False, can_rerender=False)
+        self._last_edit = None
+        picker = getattr(self, "variations_picker", None)
+        if picker is not None and picker.isVisible():
+            picker.reject()
 
     # ---- sessions and autosave --------------------------------------------------------------
     def save_session(self) -> None:
@@ -218,13 +240,14 @@ class MainWindow(QMainWindow):
     def save_session_to(self, path: Path) -> None:
         from mgie_desktop.core.document import save_document
 
-        doc = self.doc
+        doc, revision = self.doc, self.doc.revision
         self.statusBar().showMessage(f"Saving {path.name}…")
-        self.tasks.run(save_document, doc, path, on_done=lambda _: self._session_saved(doc, path),
+        self.tasks.run(save_document, doc, path, on_done=lambda _: self._session_saved(doc, path, revision),
                        on_error=self._error)
 
-    def _session_saved(self, doc: Document, path: Path) -> None:
-        doc.session_path, doc.modified = path, False
+    def _session_saved(self, doc: Document, path: Path, revision: int) -> None:
+        doc.session_path = path
+        doc.modified = doc.revision != revision  # an edit that landed during the save is not in it
         self.recent.remember(path)
         self._update_title()
         self.statusBar().showMessage(f"Saved {path}", 5000)
@@ -237,8 +260,8 @@ class MainWindow(QMainWindow):
             return
         if self._autosaver is None:
             self._autosaver = Autosaver(self.autosave_folder)
-        self.tasks.run(self._autosaver.save, self.doc.history, self.doc.source,
-                       on_done=lambda _: None, on_error=self._autosave_failed)
+        self.autosaves.run(self._autosaver.save, self.doc.history, self.doc.source,
+                           on_done=lambda _: None, on_error=self._autosave_failed)
 
     def _autosave_failed(self, exc: Exception) -> None:
         self.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
@@ -339,15 +362,15 @@ class MainWindow(QMainWindow):
         if self.panel.random_seed.isChecked():
             self.panel.roll_seed()
         self.panel.instruction.remember(text)
-        self._submit(EditJob(next(self._job_ids), self.history.current.id, self.history.image(), text,
-                             self.panel.params(), variations=variations))
+        self._submit(EditJob(next(self._job_ids), self._document_id, self.history.current.id, self.history.image(),
+                             text, self.panel.params(), variations=variations))
 
     @Slot()
     def rerender(self) -> None:
         job = self._last_edit
         if job is None or self.model_state != "ready":
             return
-        self._submit(EditJob(next(self._job_ids), job.source_step, self.history.image(job.source_step),
+        self._submit(EditJob(next(self._job_ids), job.document, job.source_step, self.history.image(job.source_step),
                              job.instruction, self.panel.params(), rerender=True))
 
     def _submit(self, job: EditJob) -> None:
@@ -356,6 +379,7 @@ class MainWindow(QMainWindow):
         self._running = job
         self.panel.show_notice("")
         self.panel.set_busy(True)
+        self.worker.cancel_event.clear()  # here, not in the worker: an Esc right after this still counts
         self.submit_job.emit(job)
 
     @Slot()
@@ -377,6 +401,9 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def on_edit_finished(self, done: EditDone) -> None:
         job = done.job
+        if job.document != self._document_id:  # finished after another photo was opened
+            self.statusBar().showMessage("An edit of the previous photo finished and was discarded", 5000)
+            return
         self._running, self._last_edit = None, job
         self.panel.set_busy(False)
         if len(done.images) > 1:
@@ -391,17 +418,20 @@ class MainWindow(QMainWindow):
         picker = VariationsPicker(thumbs, done.seeds, done.job.instruction, self)
         picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         picker.chosen.connect(lambda i: self._keep(done, done.images[i], done.seeds[i]))
+        picker.rejected.connect(self._show_current)  # closed without a pick: back from the preview
         picker.show()
         self.variations_picker = picker
 
     def _keep(self, done: EditDone, image, seed: int) -> None:
         job = done.job
+        if job.document != self._document_id:
+            return
         params = {**asdict(job.params), "seed": seed}
         step = self.history.push(image, instruction=job.instruction, parent=job.source_step,
                                  expressive_instruction=done.expressive_instruction,
                                  params=params, timings=done.timings)
         self.history_panel.set_thumbnail(step.id, thumbnail(image))
-        self.doc.modified = True
+        self.doc.touch()
         self.panel.expressive.setText(done.expressive_instruction or "(MGIE gave no description)")
         self.canvas.show_image(to_qimage(image), keep_view=True)
         self.statusBar().showMessage(f"Edit done in {done.timings.get('total_s', 0):.1f} s", 5000)
@@ -410,6 +440,8 @@ class MainWindow(QMainWindow):
 
     @Slot(int, str, str)
     def on_edit_failed(self, job_id: int, message: str, details: str) -> None:
+        if self._running is None or job_id != self._running.job_id:
+            return  # a job of a document closed meanwhile
         self._running = None
         self.panel.set_busy(False, can_rerender=self._last_edit is not None)
         self._show_current()
@@ -417,6 +449,8 @@ class MainWindow(QMainWindow):
 
     @Slot(int)
     def on_edit_cancelled(self, job_id: int) -> None:
+        if self._running is None or job_id != self._running.job_id:
+            return
         self._running = None
         self.panel.set_busy(False, can_rerender=self._last_edit is not None)
         self._show_current()
@@ -574,9 +608,10 @@ class MainWindow(QMainWindow):
         self.worker.cancel_event.set()  # a running edit stops within one step
         self.engine_thread.quit()
         self.engine_thread.wait()
-        self.tasks.shutdown()  # waits for a running autosave
         if self.doc is not None:
             self._close_document()
+        self.tasks.shutdown()
+        self.autosaves.shutdown()
         super().closeEvent(event)
 
 

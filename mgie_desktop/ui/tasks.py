@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from PySide6.QtCore import QObject, Signal, Slot
 
@@ -17,7 +17,9 @@ class BackgroundTasks(QObject):
         super().__init__(parent)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mgie-files")
         self._callbacks: dict[int, tuple[Callable, Callable]] = {}
+        self._futures: list[Future] = []
         self._ids = itertools.count()
+        self._closed = False
         self._done.connect(self._deliver)
 
     def run(self, fn: Callable, *args, on_done: Callable, on_error: Callable) -> None:
@@ -30,19 +32,29 @@ class BackgroundTasks(QObject):
             except Exception as exc:  # delivered to on_error on the GUI thread
                 self._done.emit(task, None, exc)
 
-        self._pool.submit(work)
+        self._futures = [f for f in self._futures if not f.done()]
+        self._futures.append(self._pool.submit(work))
 
     @property
     def busy(self) -> bool:
         return bool(self._callbacks)
 
+    def drain(self) -> None:
+        """Wait until every submitted task has run (their callbacks follow as queued events)."""
+        for future in list(self._futures):
+            future.result()
+
     @Slot(int, object, object)
     def _deliver(self, task: int, result, error) -> None:
         on_done, on_error = self._callbacks.pop(task)
+        if self._closed:  # the window is gone: nothing left to show the result in
+            return
         if error is None:
             on_done(result)
         else:
             on_error(error)
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Finish queued work (a save the user asked for must not be dropped), then stop."""
+        self._closed = True
+        self._pool.shutdown(wait=True)

@@ -30,6 +30,7 @@ PREVIEW_INTERVAL_S = 0.15
 @dataclass(frozen=True)
 class EditJob:
     job_id: int
+    document: int           # which open document (the window counts them); results for another are dropped
     source_step: int
     image: Image.Image
     instruction: str
@@ -67,10 +68,14 @@ class EngineWorker(QObject):
     def load(self) -> None:
         from mgie_desktop.engine.inventory import check_installed
 
+        self._engine, self._guides = None, {}  # a reload must not hold two models in memory
         try:
             check_installed(self.models_dir)
         except MgieError as exc:
             self.state_changed.emit("not installed", str(exc))
+            return
+        except Exception as exc:  # a damaged inventory: say so rather than stay "loading"
+            self.state_changed.emit("error", f"the model inventory is damaged: {exc}")
             return
         self.state_changed.emit("loading", str(self.models_dir))
         try:
@@ -94,7 +99,7 @@ class EngineWorker(QObject):
         if self._engine is None:
             self.edit_failed.emit(job.job_id, "The models are not loaded.", "")
             return
-        self.cancel_event.clear()
+        # cancel_event is cleared by the window when it submits, so an early Esc is not lost.
         self.state_changed.emit("busy", job.instruction)
         started = time.perf_counter()
         last_preview = 0.0
@@ -110,7 +115,7 @@ class EngineWorker(QObject):
 
         outcome: tuple = ()
         try:
-            key = (job.source_step, job.instruction)
+            key = (job.document, job.source_step, job.instruction)
             guide = self._guides.get(key) if job.rerender else None
             if guide is None:
                 guide = self._engine.instruct(job.image, job.instruction, cancel=self.cancel_event)
