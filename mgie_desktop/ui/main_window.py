@@ -482,13 +482,21 @@ class MainWindow(QMainWindow):
         self._autosave()
 
     def _show_current(self) -> None:
+        """Show the current step. Decoding a step evicted from the cache (0.7 s for 24 MP) and
+        converting it happen on a file-work thread; the canvas updates when it arrives."""
         if self.history is None:
             return
-        if self.difference_action.isChecked() and self.history.can_undo:
-            before, after = self.history.image(self.history.current.parent), self.history.image()
-            self.tasks.run(_difference, before, after, on_done=self._show_difference, on_error=self._error)
+        history, step = self.history, self.history.current
+        if self.difference_action.isChecked() and history.can_undo:
+            self.tasks.run(lambda: _difference(history.image(step.parent), history.image(step.id)),
+                           on_done=self._show_difference, on_error=self._error)
             return
-        self.canvas.show_image(to_qimage(self.history.image()), keep_view=True)
+        self.tasks.run(lambda: to_qimage(history.image(step.id)),
+                       on_done=lambda image: self._show_step(history, step.id, image), on_error=self._error)
+
+    def _show_step(self, history, step_id: int, image) -> None:
+        if history is self.history and history.current.id == step_id and not self._comparing:
+            self.canvas.show_image(image, keep_view=True)
 
     def toggle_difference(self) -> None:
         self._show_current()
