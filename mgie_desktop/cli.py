@@ -16,6 +16,7 @@ from mgie_desktop import __version__
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, params_for
 from mgie_desktop.core.paths import models_dir
+from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -32,6 +33,11 @@ class _Parser(argparse.ArgumentParser):
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", metavar="DIR", help="models directory (default: $MGIE_MODELS or the app data dir)")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs (default: auto)")
+    parser.add_argument("--memory", choices=PLACEMENTS, default="auto",
+                        help="GPU memory use: all on the GPU, offload one half at a time, or sequential "
+                             "(default: chosen from free VRAM)")
+    parser.add_argument("--llm-quant", choices=LLM_QUANTS, default="auto",
+                        help="load the LLM in 8-bit or 4-bit (CUDA with bitsandbytes; default: only if needed)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from mgie_desktop.ui.app import run_app
 
-    return run_app(path=args.path, models=models_dir(args.models), device=args.device)
+    return run_app(path=args.path, models=models_dir(args.models), device=args.device,
+                   memory=args.memory, llm_quant=args.llm_quant)
 
 
 def cmd_session(args: argparse.Namespace) -> int:
@@ -173,7 +180,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
     from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
 
-    engine = MgieEngine(directory, device=args.device)
+    engine = MgieEngine(directory, device=args.device, memory=args.memory, llm_quant=args.llm_quant)
     history = History()
     history.start(photo.rgb)
     current, records = photo.rgb, []
@@ -207,6 +214,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
             "preset": args.preset, "width": current.width, "height": current.height,
             "working_width": last["working_width"], "working_height": last["working_height"],
             "device": str(engine.device), "dtype": str(engine.dtype).removeprefix("torch."), "output": str(output),
+            "memory": engine.memory_report(),
             "load_s": round(engine.load_seconds, 4),
             "instruct_s": round(sum(r["instruct_s"] for r in records), 4),
             "render_s": round(sum(r["render_s"] for r in records), 4),

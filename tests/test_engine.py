@@ -124,3 +124,16 @@ def test_warm_up_leaves_results_unchanged(engine, photo):
     before = engine.render(photo, guide.conditioning, FAST)
     assert engine.warm_up() > 0
     assert np.array_equal(np.asarray(engine.render(photo, guide.conditioning, FAST)), np.asarray(before))
+
+
+def test_large_working_sizes_decode_in_tiles(engine, photo):
+    guide = engine.instruct(photo, "brighter")
+    big = engine.render(photo, guide.conditioning, params_for("draft", steps=1, pixel_budget=1100 * 1100))
+    assert big.size == photo.size and engine.pipeline.vae.use_tiling
+    engine.render(photo, guide.conditioning, params_for("draft", steps=1, pixel_budget=64 * 64))
+    assert not engine.pipeline.vae.use_tiling
+
+
+def test_memory_plan_on_the_cpu(engine):
+    assert (engine.memory.placement, engine.memory.llm_quant) == ("all", "none")
+    assert engine.memory_report() == {"placement": "all", "llm_quant": "none"}

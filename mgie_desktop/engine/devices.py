@@ -22,6 +22,21 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def free_device_memory(device: torch.device) -> int | None:
+    """Free bytes on a CUDA device (None elsewhere: CPU and MPS share the system's memory)."""
+    if device.type != "cuda":
+        return None
+    free, _total = torch.cuda.mem_get_info(device)
+    return int(free)
+
+
+def quantization_available() -> bool:
+    """bitsandbytes (the optional ``quantization`` extra) with a CUDA GPU."""
+    import importlib.util
+
+    return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
+
+
 def dtype_for(device: torch.device) -> torch.dtype:
     """fp16 on CUDA and MPS (SD-1.5, CLIP and LLaMA are all trained/run in fp16 there);
     fp32 on CPU, where fp16 matmuls are slow or unsupported."""

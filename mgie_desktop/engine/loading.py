@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.engine.inventory import bundle_path, check_installed
+from mgie_desktop.engine.memory import MemoryPlan
 from mgie_desktop.engine.model import EditHead, MgieModel
 from mgie_desktop.engine.prompt import PromptTokenizer
 
@@ -28,12 +29,13 @@ class LoadedBundle:
     info: dict  # the inventory's "model" section: token ids, sizes, prompt geometry
 
 
-def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype) -> LoadedBundle:
+def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
+                plan: MemoryPlan | None = None) -> LoadedBundle:
     inventory = check_installed(models_dir)
     bundle = bundle_path(models_dir)
     info = inventory["model"]
     try:
-        return _load(bundle, info, device, dtype)
+        return _load(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"))
     except ModelFilesError:
         raise
     except (OSError, SafetensorError, ValueError, RuntimeError, KeyError) as exc:
@@ -43,12 +45,20 @@ def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype) -> L
         ) from exc
 
 
-def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype) -> LoadedBundle:
+def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, plan: MemoryPlan) -> LoadedBundle:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM
 
     tokenizer = PromptTokenizer(bundle / "tokenizer")
-    llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
+    if plan.llm_quant == "none":
+        llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
+    else:  # bitsandbytes places the quantised LLM on the GPU itself
+        from transformers import BitsAndBytesConfig
+
+        quant = (BitsAndBytesConfig(load_in_8bit=True) if plan.llm_quant == "8bit" else
+                 BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype))
+        llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype, quantization_config=quant,
+                                               device_map={"": device.index or 0})
     vision = CLIPVisionModel.from_pretrained(bundle / "vision", dtype=dtype)
     image_processor = CLIPImageProcessorPil.from_pretrained(bundle / "vision")
 
@@ -63,9 +73,30 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype) ->
                                "bias": heads["mm_projector.bias"].to(dtype)}, strict=True, assign=True)
     model = MgieModel(vision, projector, llm, edit_head, heads["emb"].to(dtype),
                       vision_select_layer=int(info.get("vision_select_layer", -2)))
-    model.eval().to(device)
-
-    unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(device)
-    vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(device)
+    model.eval()
+    _place_llm_half(model, device, plan)
+    # Under offload the pipeline moves the UNet and VAE to the GPU itself, one at a time.
+    home = device if plan.placement == "all" else torch.device("cpu")
+    unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(home)
+    vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home)
     scheduler_config = json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
     return LoadedBundle(model, tokenizer, image_processor, unet, vae, scheduler_config, info)
+
+
+def _place_llm_half(model: MgieModel, device: torch.device, plan: MemoryPlan) -> None:
+    """all: on the device. offload: on the CPU, moved over for each instruct() (see
+    MgieEngine.llm_half_on_device). Quantised: the LLM is on the GPU already; its small
+    companions join it. sequential: layer-by-layer offload of the LLM (accelerate hooks)."""
+    if plan.placement == "all" or plan.llm_quant != "none":
+        for part in (model.vision, model.projector, model.edit_head):
+            part.to(device)
+        model.emb = model.emb.to(device)
+        if plan.llm_quant == "none":
+            model.llm.to(device)
+    elif plan.placement == "sequential":
+        from accelerate import cpu_offload
+
+        cpu_offload(model.llm, execution_device=device)
+        for part in (model.vision, model.projector, model.edit_head):
+            part.to(device)
+        model.emb = model.emb.to(device)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,13 +23,15 @@ from PIL import Image
 from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
-from mgie_desktop.engine.devices import dtype_for, pick_device
+from mgie_desktop.engine.devices import dtype_for, free_device_memory, pick_device, quantization_available
 from mgie_desktop.engine.loading import load_bundle
+from mgie_desktop.engine.memory import plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
 from mgie_desktop.engine.runtime import quiet_libraries
 from mgie_desktop.engine.schedulers import make_scheduler
 
 MAX_NEW_TOKENS = 96
+VAE_TILING_AREA = 1024 * 1024
 NO_REPEAT_NGRAM = 3
 N_VISUAL = len(IMG_TOKENS)
 
@@ -78,22 +81,46 @@ class _StopAfterVisualTokens:
 
 
 class MgieEngine:
-    def __init__(self, models_dir: Path, device: str = "auto", dtype: torch.dtype | None = None):
+    def __init__(self, models_dir: Path, device: str = "auto", dtype: torch.dtype | None = None,
+                 memory: str = "auto", llm_quant: str = "auto"):
         quiet_libraries()
         self.device = pick_device(device)
         self.dtype = dtype or dtype_for(self.device)
+        self.memory = plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
+                                  quantization_available())
         started = time.perf_counter()
-        self.bundle = load_bundle(Path(models_dir), self.device, self.dtype)
+        self.bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory)
         self.load_seconds = time.perf_counter() - started
         self.tokens = self.bundle.info["tokens"]
         self._null: torch.Tensor | None = None
         self._pipe = None
 
     # ---- first half -------------------------------------------------------------------
-    @torch.inference_mode()
     def instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None = None) -> Instruction:
         if not instruction or not instruction.strip():
             raise InputError("the instruction is empty: say what the edit should do")
+        with self.llm_half_on_device():
+            guide = self._instruct(image, instruction, cancel)
+            self.null_conditioning  # noqa: B018 (computed and cached while the edit head is on the GPU)
+        return guide
+
+    @contextmanager
+    def llm_half_on_device(self):
+        """Under ``offload`` the LLM half lives on the CPU and visits the GPU for instruct()."""
+        if self.memory.placement != "offload" or self.memory.llm_quant != "none":
+            yield
+            return
+        model = self.bundle.model
+        model.to(self.device)
+        try:
+            yield
+        finally:
+            model.to("cpu")
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+
+    @torch.inference_mode()
+    def _instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None) -> Instruction:
         started = time.perf_counter()
         b, model = self.bundle, self.bundle.model
         prompt = build_prompt(instruction, int(b.info["image_token_len"]), bool(b.info["use_im_start_end"]))
@@ -163,7 +190,7 @@ class MgieEngine:
         """The edit head applied to zeros: the "no instruction" branch of the guidance."""
         if self._null is None:
             with torch.inference_mode():
-                self._null = self.bundle.model.null_conditioning()
+                self._null = self.bundle.model.null_conditioning().to(self.device)
         return self._null
 
     # ---- second half ------------------------------------------------------------------
@@ -186,6 +213,11 @@ class MgieEngine:
             source = source.resize(size, Image.Resampling.LANCZOS)
         pipe = self.pipeline
         pipe.scheduler = make_scheduler(params.scheduler, self.bundle.scheduler_config)
+        # Large working sizes decode in tiles: the VAE's activations grow with the area.
+        if size[0] * size[1] > VAE_TILING_AREA:
+            pipe.vae.enable_tiling()
+        else:
+            pipe.vae.disable_tiling()
 
         def on_step_end(_pipe, step, _timestep, tensors):
             if cancel is not None and cancel.is_set():
@@ -226,7 +258,19 @@ class MgieEngine:
                 safety_checker=None, feature_extractor=None, requires_safety_checker=False,
             )
             self._pipe.set_progress_bar_config(disable=True)
+            if self.memory.placement == "offload":
+                self._pipe.enable_model_cpu_offload(device=self.device)
+            elif self.memory.placement == "sequential":
+                self._pipe.enable_sequential_cpu_offload(device=self.device)
         return self._pipe
+
+    def memory_report(self) -> dict:
+        """What the status bar shows: the plan, and GPU memory in use where there is a GPU."""
+        report = {"placement": self.memory.placement, "llm_quant": self.memory.llm_quant}
+        if self.device.type == "cuda":
+            report["gpu_allocated_mb"] = torch.cuda.memory_allocated(self.device) / 2**20
+            report["gpu_total_mb"] = torch.cuda.get_device_properties(self.device).total_memory / 2**20
+        return report
 
     # ---- both ---------------------------------------------------------------------------
     def edit(self, image: Image.Image, instruction: str, params: EditParams,

@@ -12,14 +12,15 @@ from mgie_desktop.ui.main_window import MainWindow
 from mgie_desktop.ui.theme import apply_theme
 
 
-def run_app(path: str | None, models: Path, device: str = "auto") -> int:
+def run_app(path: str | None, models: Path, device: str = "auto", memory: str = "auto",
+            llm_quant: str = "auto") -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mgie-desktop")
     app.setOrganizationName("mgie-desktop")
     app.setApplicationDisplayName("MGIE Desktop")
     app.setApplicationVersion(__version__)
     apply_theme(app)
-    window = MainWindow(models, device)
+    window = MainWindow(models, device, engine_options={"memory": memory, "llm_quant": llm_quant})
     window.show()
     if path:
         window.open_path(Path(path))

@@ -37,7 +37,7 @@ class MainWindow(QMainWindow):
     submit_job = Signal(object)
 
     def __init__(self, models_dir: Path, device: str = "auto", settings: QSettings | None = None,
-                 autosave_folder: Path | None = None):
+                 autosave_folder: Path | None = None, engine_options: dict | None = None):
         super().__init__()
         self.models_dir = models_dir
         self.settings = settings or QSettings()
@@ -80,12 +80,13 @@ class MainWindow(QMainWindow):
         # The engine lives on its own thread; start-up never waits for it.
         self.engine_thread = QThread(self)
         self.engine_thread.setObjectName("mgie-engine")
-        self.worker = EngineWorker(models_dir, device)
+        self.worker = EngineWorker(models_dir, device, **(engine_options or {}))
         self.worker.moveToThread(self.engine_thread)
         self.engine_thread.finished.connect(self.worker.deleteLater)
         self.start_loading.connect(self.worker.load)
         self.submit_job.connect(self.worker.run)
         self.worker.state_changed.connect(self.on_model_state)
+        self.worker.memory_report.connect(self.gpu_label.setText)
         self.worker.progress.connect(self.on_progress)
         self.worker.preview.connect(self.on_preview)
         self.worker.edit_finished.connect(self.on_edit_finished)
@@ -108,7 +109,8 @@ class MainWindow(QMainWindow):
 
     def _status_labels(self) -> None:
         self.model_label, self.memory_label, self.zoom_label = QLabel(), QLabel(), QLabel()
-        for label in (self.zoom_label, self.memory_label, self.model_label):
+        self.gpu_label = QLabel()
+        for label in (self.zoom_label, self.memory_label, self.gpu_label, self.model_label):
             self.statusBar().addPermanentWidget(label)
         self.canvas.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
         self.model_label.setText("Model: not loaded")

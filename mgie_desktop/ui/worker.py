@@ -56,10 +56,12 @@ class EngineWorker(QObject):
     edit_finished = Signal(object)           # EditDone
     edit_failed = Signal(int, str, str)      # job id, message, details
     edit_cancelled = Signal(int)
+    memory_report = Signal(str)              # GPU memory and how the models share it
 
-    def __init__(self, models_dir: Path, device: str = "auto"):
+    def __init__(self, models_dir: Path, device: str = "auto", memory: str = "auto", llm_quant: str = "auto"):
         super().__init__()
         self.models_dir, self.device = Path(models_dir), device
+        self.memory, self.llm_quant = memory, llm_quant
         self.cancel_event = threading.Event()  # set from the GUI thread; Events are thread-safe
         self._engine = None
         self._guides: dict[tuple[int, str], object] = {}
@@ -84,8 +86,10 @@ class EngineWorker(QObject):
             torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the GUI
             from mgie_desktop.engine.pipeline import MgieEngine
 
-            self._engine = MgieEngine(self.models_dir, device=self.device)
+            self._engine = MgieEngine(self.models_dir, device=self.device, memory=self.memory,
+                                      llm_quant=self.llm_quant)
             self._engine.warm_up()
+            self._report_memory()
         except MgieError as exc:
             self.state_changed.emit("error", str(exc))
             return
@@ -134,10 +138,19 @@ class EngineWorker(QObject):
             outcome = (self.edit_failed, job.job_id, str(exc), "")
         except Exception as exc:
             outcome = (self.edit_failed, job.job_id, _friendly(exc), traceback.format_exc())
+        self._report_memory()
         # "ready" first, so the window can accept the next edit as soon as it sees the result.
         self.state_changed.emit("ready", str(self._engine.device))
         signal, *args = outcome
         signal.emit(*args)
+
+
+    def _report_memory(self) -> None:
+        report = self._engine.memory_report()
+        text = report["placement"] + ("" if report["llm_quant"] == "none" else f", {report['llm_quant']} LLM")
+        if "gpu_allocated_mb" in report:
+            text = f"GPU {report['gpu_allocated_mb'] / 1024:.1f}/{report['gpu_total_mb'] / 1024:.0f} GB · {text}"
+        self.memory_report.emit(text)
 
 
 def _friendly(exc: Exception) -> str:
