@@ -231,12 +231,14 @@ class MgieEngine:
             raise EditCancelled("the edit was cancelled")
         generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
         with torch.inference_mode():
+            n = len(seeds)  # one batch row per seed: image, conditioning and null repeated
             results = pipe(
-                image=source, prompt_embeds=conditioning.to(self.dtype),
-                negative_prompt_embeds=self.null_conditioning.to(self.dtype),
+                image=source if n == 1 else [source] * n,
+                prompt_embeds=conditioning.to(self.dtype).repeat(n, 1, 1),
+                negative_prompt_embeds=self.null_conditioning.to(self.dtype).repeat(n, 1, 1),
                 num_inference_steps=params.steps, guidance_scale=params.text_guidance,
-                image_guidance_scale=params.image_guidance, num_images_per_prompt=len(seeds),
-                generator=generators[0] if len(seeds) == 1 else generators,
+                image_guidance_scale=params.image_guidance,
+                generator=generators[0] if n == 1 else generators,
                 callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"],
             ).images
         if size != image.size:
