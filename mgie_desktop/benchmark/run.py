@@ -34,7 +34,14 @@ def run(size: str, device: str, as_json: bool, history_edits: int, out=sys.stdou
         print(f"  {msg}", file=sys.stderr, flush=True)
 
     photo_path = sample_photo_path()
-    report = engine_bench.run(device, Image.open(photo_path), log)
+    if size == "full":
+        import torch
+
+        if not torch.cuda.is_available():
+            from mgie_desktop.core.errors import InputError
+
+            raise InputError("--size full needs a CUDA GPU (a 7B model in fp16 and 100-step edits)")
+    report = engine_bench.run(device, Image.open(photo_path), log, size=size)
     with tempfile.TemporaryDirectory(prefix="mgie-bench-ui-") as tmp:
         from mgie_desktop.engine.convert import convert, locate_reference
         from mgie_desktop.engine.tiny import write_tiny_reference

@@ -24,8 +24,8 @@ from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.engine.devices import dtype_for, free_device_memory, pick_device, quantization_available
-from mgie_desktop.engine.loading import load_bundle
-from mgie_desktop.engine.memory import plan_memory
+from mgie_desktop.engine.loading import LoadedBundle, load_bundle
+from mgie_desktop.engine.memory import MemoryPlan, plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
 from mgie_desktop.engine.runtime import quiet_libraries
 from mgie_desktop.engine.schedulers import make_scheduler
@@ -81,16 +81,22 @@ class _StopAfterVisualTokens:
 
 
 class MgieEngine:
-    def __init__(self, models_dir: Path, device: str = "auto", dtype: torch.dtype | None = None,
-                 memory: str = "auto", llm_quant: str = "auto"):
+    def __init__(self, models_dir: Path | None, device: str = "auto", dtype: torch.dtype | None = None,
+                 memory: str = "auto", llm_quant: str = "auto", bundle: LoadedBundle | None = None):
+        """Load the bundle in ``models_dir``, or use ``bundle`` (modules already on the device)."""
         quiet_libraries()
         self.device = pick_device(device)
         self.dtype = dtype or dtype_for(self.device)
-        self.memory = plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
-                                  quantization_available())
         started = time.perf_counter()
-        self.bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory)
+        if bundle is None:
+            self.memory = plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
+                                      quantization_available())
+            bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory)
+        else:
+            self.memory = MemoryPlan("all", "none", "modules given")
+        self.bundle = bundle
         self.load_seconds = time.perf_counter() - started
+        self.forced_new_tokens: int | None = None  # benchmarks: both paths generate the same count
         self.tokens = self.bundle.info["tokens"]
         self._null: torch.Tensor | None = None
         self._pipe = None
@@ -150,7 +156,9 @@ class MgieEngine:
         from transformers import GenerationConfig, StoppingCriteriaList
 
         eos = b.tokenizer.eos_id
-        config = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=MAX_NEW_TOKENS,
+        forced = {"min_new_tokens": self.forced_new_tokens} if self.forced_new_tokens else {}
+        config = GenerationConfig(do_sample=False, num_beams=1,
+                                  max_new_tokens=self.forced_new_tokens or MAX_NEW_TOKENS, **forced,
                                   no_repeat_ngram_size=NO_REPEAT_NGRAM, eos_token_id=eos,
                                   pad_token_id=model.llm.config.pad_token_id, bos_token_id=b.tokenizer.bos_id,
                                   return_dict_in_generate=True)
@@ -170,7 +178,7 @@ class MgieEngine:
         sequence = out.sequences[0].tolist()
         new = sequence[prompt_len:]
         states = torch.cat([c.reshape(-1, c.shape[-1]) for c in captured])
-        p = _reference_slice_start(sequence, prompt_len, len(new), img0, eos)
+        p = _reference_slice_start(sequence, prompt_len, len(new), img0, eos, config.max_new_tokens)
         visual = states[p - keep_from: p - keep_from + N_VISUAL].unsqueeze(0)
 
         conditioning = model.conditioning(visual)
@@ -287,7 +295,8 @@ class MgieEngine:
         return EditOutcome(result, guide, params, size, timings)
 
 
-def _reference_slice_start(sequence: list[int], prompt_len: int, n_new: int, img0: int, eos: int) -> int:
+def _reference_slice_start(sequence: list[int], prompt_len: int, n_new: int, img0: int, eos: int,
+                           max_new: int = MAX_NEW_TOKENS) -> int:
     """Start of the 8 hidden states the reference feeds the edit head.
 
     The reference: ``p = min(seq.index([IMG0]) - 1 if present else L - 9, L - 9)`` where L
@@ -295,7 +304,7 @@ def _reference_slice_start(sequence: list[int], prompt_len: int, n_new: int, img
     tokens; when we stopped early after [IMG7] it would have produced at least one more
     token, so its L is one larger than ours.
     """
-    stopped_naturally = n_new >= MAX_NEW_TOKENS or (n_new > 0 and sequence[-1] == eos)
+    stopped_naturally = n_new >= max_new or (n_new > 0 and sequence[-1] == eos)
     length = prompt_len + n_new - 1 + (0 if stopped_naturally else 1)
     p = sequence.index(img0) - 1 if img0 in sequence else length - 9
     return min(p, length - 9)

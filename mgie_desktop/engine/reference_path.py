@@ -6,21 +6,36 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from mgie_desktop.engine.model import EditHead
+from mgie_desktop.engine.prompt import IM_START, PromptTokenizer, build_prompt
 
 
+@dataclass
 class ReferencePath:
-    def __init__(self, src: Path, device: torch.device, dtype: torch.dtype):
-        from diffusers import AutoencoderKL, StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel
-        from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+    llm: nn.Module
+    projector: nn.Module
+    edit_head: nn.Module
+    emb: torch.Tensor
+    vision: nn.Module
+    processor: object
+    pipe: object
+    tokenizer: PromptTokenizer
+    img0: int
+    device: torch.device
+    dtype: torch.dtype
+    load_seconds: float = 0.0
 
-        from mgie_desktop.engine.prompt import PromptTokenizer
-        from mgie_desktop.engine.schedulers import make_scheduler
+    @classmethod
+    def load(cls, src: Path, device: torch.device, dtype: torch.dtype) -> ReferencePath:
+        """From the reference's files, the way its code loaded them (2023 transformers)."""
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+        from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
         started = time.perf_counter()
         llava_dir = src / "LLaVA-7B-v1"
@@ -34,47 +49,56 @@ class ReferencePath:
             num_hidden_layers=cfg["num_hidden_layers"], num_attention_heads=cfg["num_attention_heads"],
             rms_norm_eps=cfg["rms_norm_eps"], bos_token_id=1, eos_token_id=2, pad_token_id=0,
             tie_word_embeddings=False)
-        self.llm = LlamaForCausalLM(config)  # random init first, as from_pretrained did in 2023
-        self.llm.load_state_dict({k: v for k, v in llava.items() if "mm_projector" not in k and "inv_freq" not in k},
-                                 strict=False)
-        self.llm.resize_token_embeddings(mllm["model.embed_tokens.weight"].shape[0])
-        self.llm.load_state_dict({k: v for k, v in mllm.items() if not k.startswith("edit_head")}, strict=False)
-        self.projector = nn.Linear(cfg["mm_hidden_size"], cfg["hidden_size"])
-        self.projector.load_state_dict({"weight": llava["model.mm_projector.weight"],
-                                        "bias": llava["model.mm_projector.bias"]})
-        head = {k[len("edit_head."):]: v for k, v in mllm.items() if k.startswith("edit_head.")}
-        self.edit_head = EditHead(**EditHead.shape_from_state_dict(mllm))
-        self.edit_head.load_state_dict(head)
-        self.emb = mllm["emb"].to(device, dtype)
-        self.vision = CLIPVisionModel.from_pretrained(src / "clip-vit-large-patch14", dtype=dtype)
-        self.processor = CLIPImageProcessorPil.from_pretrained(src / "clip-vit-large-patch14")
+        llm = LlamaForCausalLM(config)  # random init first, as from_pretrained did in 2023
+        llm.load_state_dict({k: v for k, v in llava.items() if "mm_projector" not in k and "inv_freq" not in k},
+                            strict=False)
+        llm.resize_token_embeddings(mllm["model.embed_tokens.weight"].shape[0])
+        llm.load_state_dict({k: v for k, v in mllm.items() if not k.startswith("edit_head")}, strict=False)
+        projector = nn.Linear(cfg["mm_hidden_size"], cfg["hidden_size"])
+        projector.load_state_dict({"weight": llava["model.mm_projector.weight"],
+                                   "bias": llava["model.mm_projector.bias"]})
+        edit_head = EditHead(**EditHead.shape_from_state_dict(mllm))
+        edit_head.load_state_dict({k[len("edit_head."):]: v for k, v in mllm.items() if k.startswith("edit_head.")})
+        vision = CLIPVisionModel.from_pretrained(src / "clip-vit-large-patch14", dtype=dtype)
+        processor = CLIPImageProcessorPil.from_pretrained(src / "clip-vit-large-patch14")
         ip2p = src / "instruct-pix2pix"
         unet = UNet2DConditionModel.from_config(json.loads((ip2p / "unet" / "config.json").read_text()))
         unet.load_state_dict(torch.load(src / "mgie_7b" / "unet.pt", map_location="cpu", weights_only=True))
-        self.pipe = StableDiffusionInstructPix2PixPipeline(
-            vae=AutoencoderKL.from_pretrained(ip2p / "vae", torch_dtype=dtype), text_encoder=None, tokenizer=None,
-            unet=unet.to(dtype), scheduler=make_scheduler("euler_a", json.loads(
-                (ip2p / "scheduler" / "scheduler_config.json").read_text())),
-            safety_checker=None, feature_extractor=None, requires_safety_checker=False).to(device)
-        self.pipe.set_progress_bar_config(disable=True)
-        for m in (self.llm, self.projector, self.edit_head, self.vision):
+        vae = AutoencoderKL.from_pretrained(ip2p / "vae", torch_dtype=dtype)
+        scheduler = json.loads((ip2p / "scheduler" / "scheduler_config.json").read_text())
+        path = cls.assemble(llm, projector, edit_head, mllm["emb"], vision, processor, unet, vae, scheduler,
+                            PromptTokenizer(llava_dir), device, dtype)
+        path.load_seconds = time.perf_counter() - started
+        return path
+
+    @classmethod
+    def assemble(cls, llm, projector, edit_head, emb, vision, processor, unet, vae, scheduler_config: dict,
+                 tokenizer: PromptTokenizer, device: torch.device, dtype: torch.dtype) -> ReferencePath:
+        """From modules already built (the same weights our path uses, for a like-for-like run)."""
+        from diffusers import StableDiffusionInstructPix2PixPipeline
+
+        from mgie_desktop.engine.schedulers import make_scheduler
+
+        pipe = StableDiffusionInstructPix2PixPipeline(
+            vae=vae.to(device, dtype), text_encoder=None, tokenizer=None, unet=unet.to(device, dtype),
+            scheduler=make_scheduler("euler_a", scheduler_config), safety_checker=None, feature_extractor=None,
+            requires_safety_checker=False)
+        pipe.set_progress_bar_config(disable=True)
+        for m in (llm, projector, edit_head, vision):
             m.to(device, dtype).eval()
-        self.tokenizer = PromptTokenizer(llava_dir)
-        self.img0 = mllm["model.embed_tokens.weight"].shape[0] - 8
-        self.device, self.dtype = device, dtype
-        self.load_seconds = time.perf_counter() - started
+        img0 = tokenizer.token_id("[IMG0]") if "[IMG0]" in tokenizer.added else llm.config.vocab_size - 8
+        return cls(llm, projector, edit_head, emb.to(device, dtype), vision, processor, pipe, tokenizer, img0,
+                   device, dtype)
 
     @torch.inference_mode()
     def edit(self, image, instruction: str, image_token_len: int, max_new_tokens: int = 96):
-        from mgie_desktop.engine.prompt import build_prompt
-
         timings = {}
         started = time.perf_counter()
         ids = torch.tensor(self.tokenizer.encode(build_prompt(instruction, image_token_len)), device=self.device)
         pixels = self.processor.preprocess(image, return_tensors="pt")["pixel_values"].to(self.device, self.dtype)
         feats = self.projector(self.vision(pixels, output_hidden_states=True).hidden_states[-2][:, 1:])[0]
         embeds = self.llm.get_input_embeddings()(ids)
-        start = int(torch.where(ids == self.tokenizer.added["<im_start>"])[0][0])
+        start = int(torch.where(ids == self.tokenizer.added[IM_START])[0][0])
         embeds = torch.cat((embeds[: start + 1], feats, embeds[start + feats.shape[0] + 1:]))
         out = self.llm.generate(ids.unsqueeze(0), inputs_embeds=embeds.unsqueeze(0),
                                 attention_mask=torch.ones_like(ids).unsqueeze(0), do_sample=False,
