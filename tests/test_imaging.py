@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
-from mgie_desktop.core import imaging
+from mgie_desktop.core import files, imaging
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.imaging import Photo, carry_edit_to_full_resolution, load_photo, save_photo
 
@@ -428,7 +428,7 @@ def test_save_read_only_folder_simulated(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(imaging.tempfile, "mkstemp", denied)
+    monkeypatch.setattr(files.tempfile, "mkstemp", denied)
     with pytest.raises(InputError, match="cannot write"):
         save_photo(noise_rgb(4, 4), tmp_path / "a.png")
     assert list(tmp_path.iterdir()) == []
@@ -446,7 +446,7 @@ def test_encoder_failure_leaves_nothing(tmp_path, monkeypatch, ext):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", failing_save)
-    with pytest.raises(InputError, match="No space left"):
+    with pytest.raises(InputError, match="the disk is full"):
         save_photo(noise_rgb(8, 8), out)
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
     assert out.read_bytes() == original_bytes
@@ -548,8 +548,8 @@ def test_jpeg_drops_oversized_maker_note(tmp_path):
 def test_saved_file_gets_normal_permissions(tmp_path):
     save_photo(noise_rgb(4, 4), tmp_path / "a.png")
     if os.name == "posix":
-        assert (tmp_path / "a.png").stat().st_mode & 0o777 == imaging._default_file_mode()
-        assert imaging._default_file_mode() & 0o444 == 0o444
+        assert (tmp_path / "a.png").stat().st_mode & 0o777 == files.default_file_mode()
+        assert files.default_file_mode() & 0o444 == 0o444
 
 
 def test_tiff_orientation_and_exif(tmp_path):

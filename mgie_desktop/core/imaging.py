@@ -6,11 +6,9 @@ Pure Pillow + numpy: no Qt, no torch, so it runs in worker threads and in tests 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from .errors import InputError
-from .files import check_openable
+from .files import atomic_write, check_openable
 
 __all__ = [
     "Photo",
@@ -424,7 +422,7 @@ def save_photo(
             if features.check("libtiff"):
                 params["compression"] = "tiff_lzw"
 
-    _atomic_save(out, path, fmt, params, name)
+    atomic_write(path, lambda fh: out.save(fh, format=fmt, **params), f"'{name}'")
 
 
 def _as_exif(exif: bytes | Image.Exif | None) -> Image.Exif | None:
@@ -455,57 +453,6 @@ def _exif_for(fmt: str, exif: Image.Exif) -> bytes:
     if len(data) <= _JPEG_EXIF_MAX:
         return data
     return b""  # still oversized: saving the edit matters more than carrying the metadata
-
-
-def _default_file_mode() -> int:
-    """Temp files are created 0600; a new photo should get the usual umask-based permissions."""
-    try:  # Linux reports the umask without changing it (os.umask is process-wide and racy)
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return 0o666 & ~int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _atomic_save(image: Image.Image, path: Path, fmt: str, params: dict[str, object], name: str) -> None:
-    """Encode to a temp file next to the target, then os.replace: readers never see half a file."""
-    folder = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"Cannot save '{name}': a folder with that name already exists.")
-    if not folder.is_dir():
-        raise InputError(f"Cannot save '{name}': the folder '{folder}' does not exist.")
-
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.stem}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(
-            f"Cannot save '{name}': cannot write to the folder '{folder}' ({exc.strerror or exc})."
-        ) from None
-
-    tmp = Path(tmp_name)
-    try:
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                image.save(fh, format=fmt, **params)
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                mode = path.stat().st_mode & 0o777  # replacing a file: keep its permissions
-            except OSError:
-                mode = _default_file_mode()
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except (OSError, ValueError, MemoryError) as exc:
-            raise InputError(f"Cannot save '{name}': {_short(exc)}.") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
 
 
 # --------------------------------------------------------------------------- full resolution

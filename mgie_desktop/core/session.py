@@ -53,7 +53,7 @@ from PIL import Image
 from mgie_desktop import __version__
 
 from .errors import InputError
-from .files import check_openable
+from .files import atomic_write, check_openable, os_reason
 from .history import History, ImageStore, validate_manifest
 from .imaging import Photo
 from .paths import APP_NAME
@@ -244,31 +244,6 @@ class _TooBig(Exception):
     pass
 
 
-def _os_reason(exc: BaseException) -> str:
-    if isinstance(exc, OSError):
-        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-            return "the disk is full"
-        if exc.errno == errno.EROFS:
-            return "the disk is read-only"
-        if exc.errno in (errno.EACCES, errno.EPERM):
-            return "permission denied"
-        return exc.strerror or str(exc) or type(exc).__name__
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
-
-
-def _default_file_mode() -> int:
-    mask = 0o022
-    try:  # Linux reports the umask without changing it (os.umask is process-wide)
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    mask = int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o666 & ~mask
-
-
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles for this)."""
     if os.name == "nt":
@@ -279,41 +254,6 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _atomic_write(path: Path, write: Callable[[BinaryIO], None], what: str) -> None:
-    """Write via a temp file beside ``path``, fsync, then os.replace: ``path`` is either the old
-    file or the complete new one, never half of either. Failures raise InputError."""
-    folder = path.parent
-    if path.is_dir():
-        raise InputError(f"Cannot save {what}: a folder with that name already exists.")
-    if not folder.is_dir():
-        raise InputError(f"Cannot save {what}: the folder '{folder}' does not exist.")
-    try:
-        fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(f"Cannot save {what}: cannot write to the folder '{folder}' ({_os_reason(exc)}).") from None
-    tmp = Path(tmp_name)
-    try:
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            try:
-                mode = path.stat().st_mode & 0o777
-            except OSError:
-                mode = _default_file_mode()
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, mode)
-            os.replace(tmp, path)
-        except (OSError, ValueError, MemoryError, zipfile.LargeZipFile) as exc:
-            raise InputError(f"Cannot save {what}: {_os_reason(exc)}.") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(folder)
 
 
 def save_session(history: History, path: str | os.PathLike[str],
@@ -331,7 +271,7 @@ def save_session(history: History, path: str | os.PathLike[str],
     try:
         history.store.flush()
     except Exception as exc:
-        raise InputError(f"Cannot save {what}: a step image could not be written ({_os_reason(exc)}).") from exc
+        raise InputError(f"Cannot save {what}: a step image could not be written ({os_reason(exc)}).") from exc
     data = _manifest_bytes(manifest)
     alpha = _alpha_png(meta.alpha) if meta.alpha is not None else None
     stamp = time.localtime(saved)[:6]
@@ -354,7 +294,7 @@ def save_session(history: History, path: str | os.PathLike[str],
                 info.compress_type = zipfile.ZIP_STORED
                 zf.writestr(info, alpha)
 
-    _atomic_write(path, write, what)
+    _atomic_write_session(path, write, what)
     return path
 
 
@@ -661,16 +601,16 @@ def _opened_zip(path: Path, label: str) -> Iterator[_ZipSource]:
         raise fail(_tail(str(exc))) from None
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc) or "Bad magic" in str(exc) or "Truncated" in str(exc):
-            raise fail(f"the file is damaged ({_os_reason(exc)}).") from None
+            raise fail(f"the file is damaged ({os_reason(exc)}).") from None
         raise fail("it is not an MGIE session file, or it is damaged or truncated (not a valid zip archive).") from None
     except (EOFError, struct.error, zipfile.LargeZipFile, NotImplementedError) as exc:
-        raise fail(f"the file is damaged or truncated ({_os_reason(exc)}).") from None
+        raise fail(f"the file is damaged or truncated ({os_reason(exc)}).") from None
     except MemoryError:
         raise fail("not enough memory to read it.") from None
     except OSError as exc:
-        raise fail(f"the file cannot be read ({_os_reason(exc)}).") from None
+        raise fail(f"the file cannot be read ({os_reason(exc)}).") from None
     except Exception as exc:  # zlib.error and friends: a corrupt archive can raise almost anything
-        raise fail(f"the file is damaged ({_os_reason(exc)}).") from None
+        raise fail(f"the file is damaged ({os_reason(exc)}).") from None
 
 
 def open_session(path: str | os.PathLike[str], workdir: str | os.PathLike[str] | None = None) -> Session:
@@ -883,7 +823,7 @@ class Autosaver:
             os.replace(staging, final)
             _fsync_dir(self.folder)
         except OSError as exc:
-            raise InputError(f"Cannot autosave to '{self.folder}': {_os_reason(exc)}.") from exc
+            raise InputError(f"Cannot autosave to '{self.folder}': {os_reason(exc)}.") from exc
         self._lock_fh = fh
         self.path = final
 
@@ -908,7 +848,7 @@ class Autosaver:
         try:
             history.store.flush()
         except Exception as exc:
-            raise InputError(f"Cannot save {what}: a step image could not be written ({_os_reason(exc)}).") from exc
+            raise InputError(f"Cannot save {what}: a step image could not be written ({os_reason(exc)}).") from exc
 
         steps_dir = self.path / "steps"
         added = False
@@ -921,18 +861,18 @@ class Autosaver:
                 with open(src_path, "rb") as src:
                     _copy_stream(src, fh)
 
-            _atomic_write(self.path.joinpath(*step["image"].split("/")), copy, what)
+            _atomic_write_session(self.path.joinpath(*step["image"].split("/")), copy, what)
             self._written.add(step["id"])
             added = True
         if meta.alpha is not None and meta.alpha is not self._alpha:
             (self.path / "source").mkdir(exist_ok=True)
             data = _alpha_png(meta.alpha)
-            _atomic_write(self.path / "source" / "alpha.png", lambda fh: fh.write(data), what)
+            _atomic_write_session(self.path / "source" / "alpha.png", lambda fh: fh.write(data), what)
             self._alpha = meta.alpha
         if added:
             _fsync_dir(steps_dir)
         data = _manifest_bytes(manifest)
-        _atomic_write(self.path / MANIFEST_NAME, lambda fh: fh.write(data), what)
+        _atomic_write_session(self.path / MANIFEST_NAME, lambda fh: fh.write(data), what)
         return self.path
 
     def close(self) -> None:
@@ -989,7 +929,7 @@ class RecoverableSession:
         except InputError as exc:
             raise InputError(f"Cannot recover the session from {self.path.name}: {_tail(str(exc))}") from None
         except OSError as exc:
-            raise InputError(f"Cannot recover the session from {self.path.name}: {_os_reason(exc)}.") from None
+            raise InputError(f"Cannot recover the session from {self.path.name}: {os_reason(exc)}.") from None
 
     def discard(self) -> None:
         discard(self)
@@ -1038,7 +978,7 @@ def _describe(entry: Path) -> RecoverableSession:
     except InputError as exc:
         return RecoverableSession(entry, pid=pid, problem=str(exc))
     except OSError as exc:
-        return RecoverableSession(entry, pid=pid, problem=_os_reason(exc))
+        return RecoverableSession(entry, pid=pid, problem=os_reason(exc))
     by_id = {s["id"]: s for s in manifest["steps"]}
     saved = manifest.get("saved")
     return RecoverableSession(
@@ -1059,8 +999,12 @@ def discard(recoverable: RecoverableSession | str | os.PathLike[str]) -> None:
     try:
         fh = open(path / LOCK_NAME, "a+b")
     except OSError as exc:
-        raise InputError(f"Cannot discard the autosave '{path.name}': {_os_reason(exc)}.") from None
+        raise InputError(f"Cannot discard the autosave '{path.name}': {os_reason(exc)}.") from None
     if not _try_lock(fh):
         fh.close()
         raise InputError(f"Cannot discard the autosave '{path.name}': it belongs to a running MGIE Desktop.")
     _remove_tree(path, fh)
+
+
+def _atomic_write_session(path: Path, write: Callable[[BinaryIO], None], what: str) -> None:
+    atomic_write(path, write, what, errors=(OSError, ValueError, MemoryError, zipfile.LargeZipFile))
