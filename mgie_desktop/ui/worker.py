@@ -147,10 +147,12 @@ class EngineWorker(QObject):
 
     def _report_memory(self) -> None:
         report = self._engine.memory_report()
-        text = report["placement"] + ("" if report["llm_quant"] == "none" else f", {report['llm_quant']} LLM")
-        if "gpu_allocated_mb" in report:
-            text = f"GPU {report['gpu_allocated_mb'] / 1024:.1f}/{report['gpu_total_mb'] / 1024:.0f} GB · {text}"
-        self.memory_report.emit(text)
+        if "gpu_allocated_mb" not in report:  # CPU and MPS: one memory, shown as "Memory" already
+            self.memory_report.emit("")
+            return
+        mode = report["placement"] + ("" if report["llm_quant"] == "none" else f", {report['llm_quant']} LLM")
+        self.memory_report.emit(f"GPU {report['gpu_allocated_mb'] / 1024:.1f}/{report['gpu_total_mb'] / 1024:.0f} GB"
+                                f" · {mode}")
 
 
 def _friendly(exc: Exception) -> str:
