@@ -101,3 +101,29 @@ def test_restore_refuses_inconsistent_manifests(tmp_path):
     (tmp_path / "step-00002.png").unlink()
     with pytest.raises(InputError, match="image of step 2 is missing"):
         History.restore(good, ImageStore(tmp_path))
+
+
+def test_a_failed_step_write_is_kept_and_retried(tmp_path, monkeypatch):
+    import pytest
+
+    store = ImageStore(tmp_path, cache_size=1, cache_bytes=1)
+    real_save = Image.Image.save
+    full = {"disk": True}
+
+    def save(self, fp, *args, **kwargs):
+        if full["disk"] and "step-00001" in str(fp):
+            raise OSError(28, "No space left on device")
+        return real_save(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save)
+    h = History(store)
+    h.start(Image.new("RGB", (8, 6), (1, 1, 1)))
+    h.push(Image.new("RGB", (8, 6), (50, 60, 70)), instruction="a")
+    h.push(Image.new("RGB", (8, 6), (9, 9, 9)), instruction="b")  # evicts step 1 from the cache
+    with pytest.raises(OSError):
+        store.flush()
+    assert h.image(1).getpixel((0, 0)) == (50, 60, 70)  # still there, from memory
+    full["disk"] = False  # space was freed
+    store.flush()
+    assert (tmp_path / "step-00001.png").exists()
+    assert Image.open(tmp_path / "step-00001.png").getpixel((0, 0)) == (50, 60, 70)

@@ -17,6 +17,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,9 @@ class ImageStore:
         self.max_pending = max(1, int(max_pending))
         self._cache: OrderedDict[int, Image.Image] = OrderedDict()
         self._writes: dict[int, Future] = {}
+        # Images not yet safely on disk, kept whatever the cache evicts: a failed write (disk
+        # full) is retried by the next flush() instead of losing the step.
+        self._unwritten: dict[int, Image.Image] = {}
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
 
@@ -65,8 +69,16 @@ class ImageStore:
     def put(self, step_id: int, image: Image.Image) -> None:
         image = image.copy()
         self._remember(step_id, image)
-        self._writes[step_id] = self._writer.submit(self._write, step_id, image)
+        with self._lock:
+            self._unwritten[step_id] = image
+        self._submit(step_id, image)
         self._limit_pending()
+
+    def _submit(self, step_id: int, image: Image.Image) -> Future:
+        future = self._writer.submit(self._write, step_id, image)
+        with self._lock:
+            self._writes[step_id] = future
+        return future
 
     def has(self, step_id: int) -> bool:
         """Whether the store holds an image for this step (queued, cached or on disk)."""
@@ -88,6 +100,8 @@ class ImageStore:
             if step_id in self._cache:
                 self._cache.move_to_end(step_id)
                 return self._cache[step_id]
+            if step_id in self._unwritten:
+                return self._unwritten[step_id]
         pending = self._writes.get(step_id)
         if pending is not None:
             pending.result()
@@ -99,9 +113,16 @@ class ImageStore:
     def flush(self) -> None:
         """Wait until every step image is on disk (re-raising a failed write)."""
         with self._lock:
-            futures = list(self._writes.values())
-        for future in futures:
-            future.result()
+            futures = list(self._writes.items())
+        for step_id, future in futures:
+            try:
+                future.result()
+            except Exception:
+                with self._lock:
+                    image = self._unwritten.get(step_id)
+                if image is None:
+                    raise
+                self._submit(step_id, image).result()  # once more: the disk may have room now
         self._prune()
 
     def _prune(self) -> None:
@@ -115,8 +136,9 @@ class ImageStore:
         self._prune()
         with self._lock:
             waiting = [f for f in self._writes.values() if not f.done()]
-        for future in waiting[: max(0, len(waiting) - self.max_pending)]:
-            future.result()  # oldest first: the single writer finishes them in order
+        # Oldest first (the single writer finishes them in order). A failed write is not raised
+        # here: its image stays in memory and flush() retries and reports it.
+        futures_wait(waiting[: max(0, len(waiting) - self.max_pending)])
 
     def close(self) -> None:
         self.flush()
@@ -139,6 +161,8 @@ class ImageStore:
         tmp = final.with_suffix(".png.tmp")
         image.save(tmp, format="PNG", compress_level=1)  # lossless; speed over size
         tmp.replace(final)
+        with self._lock:
+            self._unwritten.pop(step_id, None)
 
 
 class History:
