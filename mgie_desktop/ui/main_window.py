@@ -519,10 +519,16 @@ class MainWindow(QMainWindow):
             before = self.history.lineage(self.history.current.id)[0] if original else self.history.step(
                 self.history.current.parent)
             self._comparing = True
-            self.canvas.show_image(to_qimage(self.history.image(before.id)), keep_view=True)
+            history = self.history
+            self.tasks.run(lambda: to_qimage(history.image(before.id)), on_done=self._show_compared,
+                           on_error=self._error)  # an evicted 24 MP step decodes off the GUI thread
             self.statusBar().showMessage(f"{'Original' if original else 'Before'} (release \\ to see after)")
             return
         super().keyPressEvent(event)
+
+    def _show_compared(self, image) -> None:
+        if self._comparing:
+            self.canvas.show_image(image, keep_view=True)
 
     def keyReleaseEvent(self, event):  # noqa: N802
         if event.key() == COMPARE_KEY and not event.isAutoRepeat() and self._comparing:
@@ -617,6 +623,7 @@ class MainWindow(QMainWindow):
             self._model_manager.shutdown()  # cancels a download and joins its thread
         self.worker.cancel_event.set()  # a running edit stops within one step
         self.engine_thread.quit()
+        self.hide()  # model loading cannot be interrupted mid-file: disappear at once, then join
         self.engine_thread.wait()
         if self.doc is not None:
             self._close_document()
