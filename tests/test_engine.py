@@ -137,3 +137,12 @@ def test_large_working_sizes_decode_in_tiles(engine, photo):
 def test_memory_plan_on_the_cpu(engine):
     assert (engine.memory.placement, engine.memory.llm_quant) == ("all", "none")
     assert engine.memory_report() == {"placement": "all", "llm_quant": "none"}
+
+
+def test_compile_setting_compiles_the_unet(tiny_models, monkeypatch):
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda module: compiled.append(module) or module)
+    engine = MgieEngine(tiny_models, device="cpu", compile_unet=True)
+    assert compiled == [engine.bundle.unet]

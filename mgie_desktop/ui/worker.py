@@ -58,10 +58,11 @@ class EngineWorker(QObject):
     edit_cancelled = Signal(int)
     memory_report = Signal(str)              # GPU memory and how the models share it
 
-    def __init__(self, models_dir: Path, device: str = "auto", memory: str = "auto", llm_quant: str = "auto"):
+    def __init__(self, models_dir: Path, device: str = "auto", memory: str = "auto", llm_quant: str = "auto",
+                 compile_unet: bool = False):
         super().__init__()
         self.models_dir, self.device = Path(models_dir), device
-        self.memory, self.llm_quant = memory, llm_quant
+        self.memory, self.llm_quant, self.compile_unet = memory, llm_quant, compile_unet
         self.cancel_event = threading.Event()  # set from the GUI thread; Events are thread-safe
         self._engine = None
         self._guides: dict[tuple[int, str], object] = {}
@@ -87,7 +88,7 @@ class EngineWorker(QObject):
             from mgie_desktop.engine.pipeline import MgieEngine
 
             self._engine = MgieEngine(self.models_dir, device=self.device, memory=self.memory,
-                                      llm_quant=self.llm_quant)
+                                      llm_quant=self.llm_quant, compile_unet=self.compile_unet)
             self._engine.warm_up()
             self._report_memory()
         except MgieError as exc:
