@@ -21,13 +21,11 @@ import pytest
 from PIL import Image
 
 from mgie_desktop.core import session as session_mod
+from mgie_desktop.core.autosave import Autosaver, discard, find_recoverable
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.history import History, ImageStore
 from mgie_desktop.core.session import (
-    Autosaver,
     SourceMeta,
-    discard,
-    find_recoverable,
     format_session_info,
     open_session,
     save_session,
@@ -387,7 +385,7 @@ CHILD = textwrap.dedent("""
     import numpy as np
     from PIL import Image
     from mgie_desktop.core.history import History, ImageStore
-    from mgie_desktop.core.session import Autosaver
+    from mgie_desktop.core.autosave import Autosaver
 
     out = Path(sys.argv[1])
     h = History(ImageStore(out / "store", cache_size=2))

@@ -190,7 +190,8 @@ CRASHING_APP = """
 import os, sys
 from PIL import Image
 from mgie_desktop.core.history import History
-from mgie_desktop.core.session import Autosaver, SourceMeta
+from mgie_desktop.core.autosave import Autosaver
+from mgie_desktop.core.session import SourceMeta
 history = History(); history.start(Image.new("RGB", (32, 24), (10, 20, 30)))
 history.push(Image.new("RGB", (32, 24), (200, 20, 30)), instruction="make it red", expressive_instruction="Red.")
 Autosaver(sys.argv[1]).save(history, SourceMeta(name="crashed.jpg"))
@@ -270,7 +271,7 @@ def test_unsaved_work_stays_recoverable_after_closing(qtbot, tmp_path, tiny_mode
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "never saved")
     window.close()
-    from mgie_desktop.core.session import find_recoverable
+    from mgie_desktop.core.autosave import find_recoverable
 
     found = find_recoverable(tmp_path / "autosave")
     assert len(found) == 1 and found[0].current_instruction == "never saved"

@@ -1,4 +1,4 @@
-"""Session files (.mgie), autosave and crash recovery.
+"""Session files (.mgie); autosave and crash recovery reuse this format (core/autosave.py).
 
 A ``.mgie`` file is a zip archive:
 
@@ -15,11 +15,7 @@ extracted, and only into the work folder, sizes are bounded whatever the archive
 images are checked against Pillow's pixel limit, and the history graph is validated. Every
 problem is an ``InputError`` saying what is wrong.
 
-Autosave keeps the same layout unzipped in a folder per running session, so an edit only adds
-one PNG and rewrites ``session.json`` (atomically, last): the autosave of the newest edit is
-complete on disk when ``Autosaver.save`` returns, however large the photo and long the history.
-A lock file, held while the session runs and released by the OS when the process dies (even
-by SIGKILL), tells ``find_recoverable`` which autosaves were left behind.
+Autosave keeps the same layout unzipped in a folder per running session; see core/autosave.py.
 
 Pure Python + Pillow: no Qt, no torch.
 """
@@ -29,25 +25,21 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import errno
 import io
 import json
 import os
 import re
-import secrets
 import shutil
 import struct
 import tempfile
 import time
 import warnings
-import weakref
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import platformdirs
 from PIL import Image
 
 from mgie_desktop import __version__
@@ -56,7 +48,6 @@ from .errors import InputError
 from .files import atomic_write, check_openable, os_reason
 from .history import History, ImageStore, validate_manifest
 from .imaging import Photo
-from .paths import APP_NAME
 
 __all__ = [
     "FORMAT",
@@ -68,11 +59,6 @@ __all__ = [
     "open_session",
     "session_info",
     "format_session_info",
-    "Autosaver",
-    "RecoverableSession",
-    "default_autosave_folder",
-    "find_recoverable",
-    "discard",
 ]
 
 FORMAT = "mgie-session"
@@ -734,276 +720,6 @@ def format_session_info(info: dict) -> str:
     for root in [s["id"] for s in steps if s.get("parent") is None]:
         walk(root, "", True, True)
     return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- autosave
-
-
-def default_autosave_folder() -> Path:
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "autosave"
-
-
-def _try_lock(fh: BinaryIO) -> bool:
-    """Take an exclusive, non-blocking lock the OS drops when the holder dies (even SIGKILL)."""
-    try:
-        if os.name == "nt":
-            import msvcrt
-
-            fh.seek(0)
-            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
-
-
-def _unlock(fh: BinaryIO) -> None:
-    with contextlib.suppress(OSError):
-        if os.name == "nt":
-            import msvcrt
-
-            fh.seek(0)
-            msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-    with contextlib.suppress(OSError):
-        fh.close()
-
-
-def _remove_tree(folder: Path, lock_fh: BinaryIO | None) -> None:
-    # session.json first: without it nothing is offered for recovery, whatever is left over.
-    with contextlib.suppress(OSError):
-        (folder / MANIFEST_NAME).unlink()
-    if os.name == "nt" and lock_fh is not None:  # Windows cannot delete a file that is open
-        _unlock(lock_fh)
-        lock_fh = None
-    shutil.rmtree(folder, ignore_errors=True)
-    if lock_fh is not None:
-        _unlock(lock_fh)
-
-
-class Autosaver:
-    """Keeps the running session recoverable: call ``save`` after every edit, ``close`` on a
-    clean exit. One Autosaver per open photo.
-
-    Layout: ``folder/<session-id>/{lock, owner.json, session.json, steps/*.png, source/alpha.png}``;
-    ``lock`` is held (flock / msvcrt.locking) for as long as this object is open.
-    """
-
-    def __init__(self, folder: str | os.PathLike[str] | None = None):
-        self.folder = Path(folder) if folder is not None else default_autosave_folder()
-        self.path: Path | None = None  # this session's folder, made on the first save
-        self._lock_fh: BinaryIO | None = None
-        self._written: set[int] = set()
-        self._history: weakref.ref | None = None
-        self._alpha: Image.Image | None = None
-        self._closed = False
-
-    def _start(self) -> None:
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(4)}"
-            # Built under a hidden name and renamed once locked, so find_recoverable never sees
-            # an unlocked session folder that is still being set up.
-            staging = self.folder / f".{name}.starting"
-            staging.mkdir()
-            fh = open(staging / LOCK_NAME, "a+b")
-            if not _try_lock(fh):
-                fh.close()
-                raise OSError(errno.EAGAIN, "cannot lock the autosave folder")
-            owner = {"pid": os.getpid(), "started": time.time(), "app": APP_LABEL, "version": __version__}
-            (staging / OWNER_NAME).write_text(json.dumps(owner), encoding="utf-8")
-            (staging / "steps").mkdir()
-            final = self.folder / name
-            os.replace(staging, final)
-            _fsync_dir(self.folder)
-        except OSError as exc:
-            raise InputError(f"Cannot autosave to '{self.folder}': {os_reason(exc)}.") from exc
-        self._lock_fh = fh
-        self.path = final
-
-    def save(self, history: History, photo_meta: Photo | SourceMeta | dict | None = None) -> Path:
-        """Bring the autosave up to date with ``history``; it is complete on disk when this returns.
-
-        Only new step images are copied (each atomically); ``session.json`` is replaced last,
-        so an interrupted save leaves the previous autosave whole. Raises InputError on failure.
-        """
-        if self._closed:
-            raise InputError("Cannot autosave: this session was already closed.")
-        meta = _as_meta(photo_meta)
-        manifest = _build_manifest(history, meta, time.time())
-        if self.path is None:
-            self._start()
-        assert self.path is not None
-        if self._history is None or self._history() is not history:
-            self._history = weakref.ref(history)
-            self._written = set()
-            self._alpha = None
-        what = "the autosave"
-        try:
-            history.store.flush()
-        except Exception as exc:
-            raise InputError(f"Cannot save {what}: a step image could not be written ({os_reason(exc)}).") from exc
-
-        steps_dir = self.path / "steps"
-        added = False
-        for step in manifest["steps"]:
-            if step["id"] in self._written:
-                continue
-            src_path = history.store.path(step["id"])
-
-            def copy(fh: BinaryIO, src_path: Path = src_path) -> None:
-                with open(src_path, "rb") as src:
-                    _copy_stream(src, fh)
-
-            _atomic_write_session(self.path.joinpath(*step["image"].split("/")), copy, what)
-            self._written.add(step["id"])
-            added = True
-        if meta.alpha is not None and meta.alpha is not self._alpha:
-            (self.path / "source").mkdir(exist_ok=True)
-            data = _alpha_png(meta.alpha)
-            _atomic_write_session(self.path / "source" / "alpha.png", lambda fh: fh.write(data), what)
-            self._alpha = meta.alpha
-        if added:
-            _fsync_dir(steps_dir)
-        data = _manifest_bytes(manifest)
-        _atomic_write_session(self.path / MANIFEST_NAME, lambda fh: fh.write(data), what)
-        return self.path
-
-    def close(self) -> None:
-        """Clean exit: remove this session's autosave (nothing is offered for recovery)."""
-        if self._closed:
-            return
-        self._closed = True
-        if self.path is not None:
-            _remove_tree(self.path, self._lock_fh)
-        elif self._lock_fh is not None:
-            _unlock(self._lock_fh)
-        self._lock_fh = None
-
-    def release(self) -> None:
-        """Stop autosaving but keep the files, e.g. when the app fails: next start offers them."""
-        if self._lock_fh is not None:
-            _unlock(self._lock_fh)
-        self._lock_fh = None
-        self._closed = True
-
-    def find_recoverable(self) -> list[RecoverableSession]:
-        return find_recoverable(self.folder)
-
-    def discard(self, recoverable: RecoverableSession | str | os.PathLike[str]) -> None:
-        discard(recoverable)
-
-    def __enter__(self) -> Autosaver:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.release()
-
-
-@dataclass(frozen=True)
-class RecoverableSession:
-    """An autosave left behind by a process that did not exit cleanly."""
-
-    path: Path
-    saved: float | None = None
-    steps: int = 0
-    source_name: str = ""
-    current_instruction: str = ""
-    pid: int | None = None
-    problem: str | None = None  # why it cannot be opened, if it looks damaged
-
-    def open(self, workdir: str | os.PathLike[str] | None = None) -> Session:
-        """Load it as a Session (images copied into ``workdir``); the autosave itself is kept
-        until ``discard``. Start a new Autosaver for the recovered history."""
-        try:
-            return _load(_DirSource(self.path), None, Path(workdir) if workdir is not None else None)
-        except InputError as exc:
-            raise InputError(f"Cannot recover the session from {self.path.name}: {_tail(str(exc))}") from None
-        except OSError as exc:
-            raise InputError(f"Cannot recover the session from {self.path.name}: {os_reason(exc)}.") from None
-
-    def discard(self) -> None:
-        discard(self)
-
-
-def find_recoverable(folder: str | os.PathLike[str] | None = None) -> list[RecoverableSession]:
-    """Autosaves whose process is gone (crash, kill -9, power loss), newest first. Sessions of
-    running processes (this one included) are locked and skipped; empty leftovers are removed."""
-    folder = Path(folder) if folder is not None else default_autosave_folder()
-    found: list[RecoverableSession] = []
-    try:
-        entries = sorted(folder.iterdir())
-    except OSError:
-        return found
-    for entry in entries:
-        if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
-            continue
-        try:
-            fh = open(entry / LOCK_NAME, "a+b")
-        except OSError:
-            continue
-        try:
-            if not _try_lock(fh):
-                fh.close()
-                fh = None
-                continue  # its process is still running
-            if not (entry / MANIFEST_NAME).is_file():
-                _remove_tree(entry, fh)  # never saved anything: nothing to recover
-                fh = None
-                continue
-            found.append(_describe(entry))
-        finally:
-            if fh is not None:
-                _unlock(fh)
-    found.sort(key=lambda r: r.saved or 0.0, reverse=True)
-    return found
-
-
-def _describe(entry: Path) -> RecoverableSession:
-    pid = None
-    with contextlib.suppress(OSError, ValueError, AttributeError, TypeError):
-        owner = json.loads((entry / OWNER_NAME).read_text(encoding="utf-8"))
-        pid = int(owner["pid"])
-    try:
-        manifest = _read_manifest(_DirSource(entry))
-    except InputError as exc:
-        return RecoverableSession(entry, pid=pid, problem=str(exc))
-    except OSError as exc:
-        return RecoverableSession(entry, pid=pid, problem=os_reason(exc))
-    by_id = {s["id"]: s for s in manifest["steps"]}
-    saved = manifest.get("saved")
-    return RecoverableSession(
-        path=entry,
-        saved=float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool) else None,
-        steps=len(by_id),
-        source_name=(manifest.get("source") or {}).get("name") or "",
-        current_instruction=by_id[manifest["current"]].get("instruction", ""),
-        pid=pid,
-    )
-
-
-def discard(recoverable: RecoverableSession | str | os.PathLike[str]) -> None:
-    """Delete a left-behind autosave (after recovering it, or when the user declines)."""
-    path = recoverable.path if isinstance(recoverable, RecoverableSession) else Path(recoverable)
-    if not path.is_dir():
-        return
-    try:
-        fh = open(path / LOCK_NAME, "a+b")
-    except OSError as exc:
-        raise InputError(f"Cannot discard the autosave '{path.name}': {os_reason(exc)}.") from None
-    if not _try_lock(fh):
-        fh.close()
-        raise InputError(f"Cannot discard the autosave '{path.name}': it belongs to a running MGIE Desktop.")
-    _remove_tree(path, fh)
 
 
 def _atomic_write_session(path: Path, write: Callable[[BinaryIO], None], what: str) -> None:

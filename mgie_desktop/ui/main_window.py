@@ -256,7 +256,7 @@ class MainWindow(QMainWindow):
 
     def _autosave(self) -> None:
         """After every change: the autosave is complete on disk before the next edit can land."""
-        from mgie_desktop.core.session import Autosaver
+        from mgie_desktop.core.autosave import Autosaver
 
         if self.doc is None:
             return
@@ -269,7 +269,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
 
     def _look_for_crashed_sessions(self) -> None:
-        from mgie_desktop.core.session import find_recoverable
+        from mgie_desktop.core.autosave import find_recoverable
 
         self.tasks.run(find_recoverable, self.autosave_folder, on_done=self._offer_recovery,
                        on_error=lambda exc: None)
