@@ -411,31 +411,31 @@ class MainWindow(QMainWindow):
         if len(done.images) > 1:
             self._pick_variation(done)
             return
-        self._keep(done, done.image, job.params.seed)
+        self._keep(done, 0)
 
     def _pick_variation(self, done: EditDone) -> None:
         from mgie_desktop.ui.variations import VariationsPicker
 
-        thumbs = [thumbnail(image, 240) for image in done.images]
-        picker = VariationsPicker(thumbs, done.seeds, done.job.instruction, self)
+        picker = VariationsPicker(done.picks, done.seeds, done.job.instruction, self)
         picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        picker.chosen.connect(lambda i: self._keep(done, done.images[i], done.seeds[i]))
+        picker.chosen.connect(lambda i: self._keep(done, i))
         picker.rejected.connect(self._show_current)  # closed without a pick: back from the preview
         picker.show()
         self.variations_picker = picker
 
-    def _keep(self, done: EditDone, image, seed: int) -> None:
+    def _keep(self, done: EditDone, index: int) -> None:
+        """Add variation ``index`` of a finished edit (0 for a single render) to the history."""
         job = done.job
         if job.document != self._document_id:
             return
-        params = {**asdict(job.params), "seed": seed}
-        step = self.history.push(image, instruction=job.instruction, parent=job.source_step,
+        params = {**asdict(job.params), "seed": done.seeds[index]}
+        step = self.history.push(done.images[index], instruction=job.instruction, parent=job.source_step,
                                  expressive_instruction=done.expressive_instruction,
                                  params=params, timings=done.timings)
-        self.history_panel.set_thumbnail(step.id, thumbnail(image))
+        self.history_panel.set_thumbnail(step.id, done.thumbs[index])
         self.doc.touch()
         self.panel.expressive.setText(done.expressive_instruction or "(MGIE gave no description)")
-        self.canvas.show_image(to_qimage(image), keep_view=True)
+        self.canvas.show_image(done.views[index], keep_view=True)
         self.statusBar().showMessage(f"Edit done in {done.timings.get('total_s', 0):.1f} s", 5000)
         self._refresh()
         self._autosave()

@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from mgie_desktop.core.errors import EditCancelled, MgieError
 from mgie_desktop.core.params import EditParams
-from mgie_desktop.ui.images import to_qimage
+from mgie_desktop.ui.images import thumbnail, to_qimage
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -47,6 +47,10 @@ class EditDone:
     timings: dict = field(default_factory=dict)
     images: list = field(default_factory=list)  # every variation, the first is ``image``
     seeds: list[int] = field(default_factory=list)
+    # Display copies built here, off the GUI thread (a 24 MP result takes ~0.25 s to convert).
+    views: list = field(default_factory=list)   # QImage per variation, full size
+    thumbs: list = field(default_factory=list)  # QImage per variation, history-panel size
+    picks: list = field(default_factory=list)   # QImage per variation, picker size (variations only)
 
 
 class EngineWorker(QObject):
@@ -132,7 +136,10 @@ class EngineWorker(QObject):
             timings = {"instruct_s": 0.0 if job.rerender else guide.seconds,
                        "render_s": time.perf_counter() - render_started,
                        "total_s": time.perf_counter() - started}
-            outcome = (self.edit_finished, EditDone(job, images[0], guide.text, timings, images, seeds))
+            outcome = (self.edit_finished, EditDone(
+                job, images[0], guide.text, timings, images, seeds, views=[to_qimage(im) for im in images],
+                thumbs=[thumbnail(im) for im in images],
+                picks=[thumbnail(im, 240) for im in images] if len(images) > 1 else []))
         except EditCancelled:
             outcome = (self.edit_cancelled, job.job_id)
         except MgieError as exc:
