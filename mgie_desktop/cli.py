@@ -290,22 +290,18 @@ def _models_list(directory: Path, as_json: bool, manifest: str | None = None) ->
         state = "installed" if not bad else "incomplete"
     except MgieError as exc:
         inv, bad, state = {"files": {}}, [str(exc)], "missing"
-    from mgie_desktop.store.commands import manifest_status
+    from mgie_desktop.store.commands import list_command, manifest_status
 
     size = sum(f["size"] for f in inv["files"].values())
-    sources = manifest_status(manifest, directory)
     if as_json:
-        print(json.dumps({"models_dir": str(directory), "state": state, "size": size,
-                          "files": inv["files"], "problems": bad, "sources": sources}))
-    else:
-        print(f"converted bundle in {directory}: {state}, {len(inv['files'])} files, {size / 1e9:.2f} GB")
-        for line in bad:
-            print(f"  {line}")
-        print("downloads (models_manifest.json):")
-        for model in sources.get("models", []):
-            licence = model.get("license", {}).get("name", "?")
-            print(f"  {model.get('name', model.get('id'))}: {model.get('status', '?')} · licence {licence}")
-    return EXIT_OK
+        print(json.dumps({"models_dir": str(directory), "state": state, "size": size, "files": inv["files"],
+                          "problems": bad, "sources": manifest_status(manifest, directory)}))
+        return EXIT_OK
+    print(f"converted bundle in {directory}: {state}, {len(inv['files'])} files, {size / 1e9:.2f} GB")
+    for line in bad:
+        print(f"  {line}")
+    print("\ndownloads (models_manifest.json):")
+    return list_command(manifest, directory)  # per model and file: state, size, licence
 
 
 def _install(args: argparse.Namespace, dest: Path) -> int:

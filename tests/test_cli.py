@@ -103,6 +103,9 @@ def test_models_list_verify_and_path(tiny_models, tmp_path, capsys):
     assert main(["models", "list", "--json", "--models", str(tiny_models)]) == 0
     listing = json.loads(capsys.readouterr().out)
     assert listing["state"] == "installed" and listing["size"] > 0
+    assert main(["models", "list", "--models", str(tiny_models)]) == 0
+    text = capsys.readouterr().out
+    assert "converted bundle" in text and "installed" in text and "license:" in text  # licences listed
     assert main(["models", "verify", "--models", str(tiny_models)]) == 0
     assert "verified" in capsys.readouterr().out
     assert main(["models", "path", "--models", str(tmp_path)]) == 0
