@@ -234,7 +234,9 @@ def _params_dict(params) -> dict:
 
 
 def _check_writable_output(output: Path) -> None:
-    if output.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"):
+    from mgie_desktop.core.imaging import SAVE_FORMATS
+
+    if output.suffix.lower() not in SAVE_FORMATS:
         raise InputError(f"cannot write {output}: use a .png, .jpg, .webp or .tif file name")
     if not output.parent.resolve().is_dir():
         raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
