@@ -93,7 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time our default path against the reference path")
     bench.add_argument("--size", choices=("tiny", "full"), default="tiny")
     bench.add_argument("--device", choices=DEVICES, default="auto")
-    bench.add_argument("--models", metavar="DIR", help="unused for tiny runs (models are generated)")
+    bench.add_argument("--models", metavar="DIR",
+                       help="benchmark the models installed in DIR instead of generated ones")
     bench.add_argument("--history-edits", type=int, default=50)
     bench.add_argument("--json", action="store_true")
     return parser
@@ -154,9 +155,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.size == "full" and args.device in ("cpu", "mps"):
         raise InputError("--size full builds a 7B model in fp16 (about 16 GB) and runs 100-step edits: "
                          "it needs a CUDA GPU")
+    if args.size == "full" and args.models:
+        raise InputError("--size full generates models and --models DIR uses installed ones: give one of them")
     from mgie_desktop.benchmark.run import run
 
-    return run(args.size, args.device, args.json, args.history_edits)
+    return run(args.size, args.device, args.json, args.history_edits, Path(args.models) if args.models else None)
 
 
 def cmd_edit(args: argparse.Namespace) -> int:

@@ -24,7 +24,10 @@ def sample_photo_path() -> Path:
     raise FileNotFoundError("resources/sample.jpg is missing")
 
 
-def run(size: str, device: str, as_json: bool, history_edits: int, out=sys.stdout) -> int:
+def run(size: str, device: str, as_json: bool, history_edits: int, models: Path | None = None,
+        out=sys.stdout, **engine_options) -> int:
+    """Everything the targets are stated in; ``engine_options`` go to engine.bench.run (tests
+    shrink the photo and the load-timing UNet with them)."""
     from PIL import Image
 
     from mgie_desktop.benchmark import history_bench, ui_bench
@@ -34,14 +37,14 @@ def run(size: str, device: str, as_json: bool, history_edits: int, out=sys.stdou
         print(f"  {msg}", file=sys.stderr, flush=True)
 
     photo_path = sample_photo_path()
-    if size == "full":
+    if size == "full" and models is None:
         import torch
 
         if not torch.cuda.is_available():
             from mgie_desktop.core.errors import InputError
 
             raise InputError("--size full needs a CUDA GPU (a 7B model in fp16 and 100-step edits)")
-    report = engine_bench.run(device, Image.open(photo_path), log, size=size)
+    report = engine_bench.run(device, Image.open(photo_path), log, size=size, models_dir=models, **engine_options)
     with tempfile.TemporaryDirectory(prefix="mgie-bench-ui-") as tmp:
         from mgie_desktop.engine.convert import convert, locate_reference
         from mgie_desktop.engine.tiny import write_tiny_reference
@@ -60,11 +63,11 @@ def run(size: str, device: str, as_json: bool, history_edits: int, out=sys.stdou
         print(json.dumps(report, indent=1, default=float), file=out)
     else:
         e, lo = report["edit"], report["load"]
-        print(f"device {report['device']} ({report['dtype']}), {size} models", file=out)
-        print(f"edit 512x512: reference {e['reference_s']:.2f} s, default {e['default_s']:.2f} s, "
+        print(f"device {report['device']} ({report['dtype']}), {report['size']} models", file=out)
+        print(f"edit {report['side']}x{report['side']}: reference {e['reference_s']:.2f} s, default {e['default_s']:.2f} s, "
               f"speedup {e['speedup']:.2f}x", file=out)
         print(f"load: reference {lo['reference_s']:.3f} s, bundle {lo['bundle_s']:.3f} s, "
-              f"speedup {lo['speedup']:.1f}x", file=out)
+              f"speedup {lo['speedup']:.1f}x ({lo['what']})", file=out)
         print(f"window: {report['window']['ours_s']:.2f} s vs bare {report['window']['bare_s']:.2f} s, "
               f"ratio {report['window']['ratio']:.2f}", file=out)
         print(f"longest UI stall during an edit: {report['ui']['max_stall_ms']:.0f} ms", file=out)

@@ -6,6 +6,7 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -39,93 +40,166 @@ class PeakRss:
             sampler.join()
 
 
-def run(device_name: str, photo: Image.Image, log, size: str = "tiny", tokens: int = 40) -> dict:
-    """Tiny: models written to disk in the reference formats, loaded both ways. Full: the real
-    geometry with random weights built in memory (GPU only), both paths sharing the modules."""
+def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_dir: Path | None = None,
+        tokens: int = 40, sizes=None, load_unet: dict | None = None, side: int = 512) -> dict:
+    """Three sources of models, one comparison. ``tiny``: models written to disk in the
+    reference formats, the reference path loaded from those files. ``full``: the real geometry
+    with random weights built in memory (GPU only), both paths sharing the modules.
+    ``models_dir``: the user's installed bundle, both paths sharing its modules.
+
+    ``load.speedup`` always times weights of a real size: the installed UNet (or, for the
+    generated models, a full-size SD-1.5 UNet with random weights) loaded the reference's way
+    and ours; ``sizes``, ``load_unet`` and ``side`` (the photo's side) shrink the run for tests."""
     from mgie_desktop.engine.devices import dtype_for, pick_device
     from mgie_desktop.engine.runtime import quiet_libraries
 
     quiet_libraries()
     device = pick_device(device_name)
     dtype = dtype_for(device)
-    image = photo.convert("RGB").resize((512, 512), Image.Resampling.LANCZOS)
+    image = photo.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
     with tempfile.TemporaryDirectory(prefix="mgie-bench-") as tmp:
-        if size == "full":
-            engine, reference, load = _full_size(device_name, device, dtype, Path(tmp), log, tokens)
-            max_new = tokens
+        root = Path(tmp)
+        if models_dir is not None:
+            engine, reference, load = _installed(Path(models_dir), device_name, device, dtype, root, log)
+        elif size == "full":
+            engine, reference, load = _full_size(device_name, device, dtype, root, log, tokens, sizes)
         else:
-            engine, reference, load = _tiny_size(device_name, device, dtype, Path(tmp), log)
-            max_new = 96
+            engine, reference, load = _tiny_size(device_name, device, dtype, root, log, load_unet)
+        # Random full-size weights are forced to write ``tokens``; otherwise both paths run the same
+        # weights greedily and write the same answer.
+        max_new = engine.forced_new_tokens
         edit = _compare_edits(engine, reference, image, device, log, max_new)
-    return {"device": str(device), "dtype": str(dtype).removeprefix("torch."), "size": size,
-            "edit": edit, "load": load}
+    return {"device": str(device), "dtype": str(dtype).removeprefix("torch."),
+            "size": "installed" if models_dir is not None else size, "side": side, "edit": edit, "load": load}
 
 
-def _tiny_size(device_name, device, dtype, root: Path, log):
+def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | None):
     from mgie_desktop.engine.convert import convert, locate_reference
     from mgie_desktop.engine.pipeline import MgieEngine
+    from mgie_desktop.engine.random_models import SD15_UNET
     from mgie_desktop.engine.reference_path import ReferencePath
     from mgie_desktop.engine.tiny import write_tiny_reference
 
     log("writing tiny reference files and converting them")
     src = write_tiny_reference(root / "tiny-reference")
     convert(locate_reference(src), root)
-    log("loading: reference path (torch.load into initialised modules), then the bundle")
-    ref_loads, our_loads = [], []
-    for _ in range(3):
-        ref_loads.append(ReferencePath.load(src, device, dtype).load_seconds)
-        our_loads.append(MgieEngine(root, device=device_name).load_seconds)
-    load = {"reference_s": min(ref_loads), "bundle_s": min(our_loads), "speedup": min(ref_loads) / min(our_loads),
-            "what": "every model, tiny sizes"}
+    # Tiny weights load in milliseconds either way (configs and tokenizer dominate), so loading
+    # is timed on a UNet of the real size instead.
+    load = _random_unet_load(load_unet or SD15_UNET, device, dtype, root / "load", log)
     return MgieEngine(root, device=device_name), ReferencePath.load(src, device, dtype), load
 
 
 def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=None):
     from mgie_desktop.engine.pipeline import MgieEngine
     from mgie_desktop.engine.random_models import FULL, random_bundle
-    from mgie_desktop.engine.reference_path import ReferencePath
 
     log("building full-size random models on the device (LLaMA-7B, CLIP ViT-L/14, SD-1.5 UNet and VAE)")
     bundle = random_bundle(sizes or FULL, device, dtype)
-    load = _unet_load_comparison(bundle.unet, dtype, root, log)
+    load = _unet_load_comparison(_pickle_unet(bundle.unet, root), _save_unet(bundle.unet, root), device, dtype, log)
     engine = MgieEngine(None, device=device_name, bundle=bundle)
     engine.forced_new_tokens = tokens  # random weights: make both paths write a realistic answer length
-    m = bundle.model
-    reference = ReferencePath.assemble(m.llm, m.projector, m.edit_head, m.emb, m.vision, bundle.image_processor,
-                                       bundle.unet, bundle.vae, bundle.scheduler_config, bundle.tokenizer,
-                                       device, dtype)
-    return engine, reference, load
+    return engine, _reference_sharing(engine, device, dtype), load
 
 
-def _unet_load_comparison(unet, dtype, root: Path, log) -> dict:
-    """The same UNet weights loaded the reference's way (random init, torch.load of a pickle,
-    load_state_dict) and ours (safetensors from_pretrained, no init)."""
+def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
+    """The user's bundle. The reference path shares its modules (two copies of a 7B model would
+    not fit); loading compares the reference's own unet.pt, when the sources are still there,
+    with the bundle's UNet."""
+    from mgie_desktop.core.errors import InputError
+    from mgie_desktop.engine.inventory import bundle_path, check_installed
+    from mgie_desktop.engine.pipeline import MgieEngine
+    from mgie_desktop.store.manifest import SOURCES_DIR
+
+    check_installed(models_dir)
+    log(f"loading the installed models from {models_dir}")
+    engine = MgieEngine(models_dir, device=device_name)
+    if engine.memory.placement != "all" or engine.memory.llm_quant != "none":
+        raise InputError(f"the reference path needs the whole model on {device} (about 16 GB in fp16); "
+                         f"this device plans {engine.memory.placement} with LLM quantisation {engine.memory.llm_quant}")
+    pickled = models_dir / SOURCES_DIR / "mgie_7b" / "unet.pt"
+    if not pickled.is_file():
+        log("the reference's unet.pt was freed after conversion: writing the bundle's UNet as a pickle")
+        pickled = _pickle_unet(engine.bundle.unet, root)
+    load = _unet_load_comparison(pickled, bundle_path(models_dir) / "unet", device, dtype, log)
+    return engine, _reference_sharing(engine, device, dtype), load
+
+
+def _reference_sharing(engine, device, dtype):
+    from mgie_desktop.engine.reference_path import ReferencePath
+
+    b, m = engine.bundle, engine.bundle.model
+    return ReferencePath.assemble(m.llm, m.projector, m.edit_head, m.emb, m.vision, b.image_processor, b.unet, b.vae,
+                                  b.scheduler_config, b.tokenizer, device, dtype)
+
+
+def _random_unet_load(config: dict, device, dtype, root: Path, log) -> dict:
     from diffusers import UNet2DConditionModel
 
-    log("saving the UNet both ways and loading it back (cold page cache is not forced)")
-    torch.save(unet.state_dict(), root / "unet.pt")
-    unet.save_pretrained(root / "unet")
-    config = dict(unet.config)
+    log("building a UNet of the SD-1.5 geometry with random weights, to time loading it both ways")
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel(**config)
+    pickled, folder = _pickle_unet(unet, root), _save_unet(unet, root)
+    del unet
+    return _unet_load_comparison(pickled, folder, device, dtype, log)
+
+
+def _pickle_unet(unet, root: Path) -> Path:
+    """As MGIE shipped it: an fp16 state dict pickled with torch.save."""
+    root.mkdir(parents=True, exist_ok=True)
+    torch.save({k: v.detach().to("cpu", torch.float16) for k, v in unet.state_dict().items()}, root / "unet.pt")
+    return root / "unet.pt"
+
+
+def _save_unet(unet, root: Path) -> Path:
+    """As our bundle stores it: fp16 safetensors beside its config."""
+    from safetensors.torch import save_file
+
+    folder = root / "unet"
+    folder.mkdir(parents=True, exist_ok=True)
+    unet.save_config(folder)
+    save_file({k: v.detach().to("cpu", torch.float16).contiguous() for k, v in unet.state_dict().items()},
+              str(folder / "diffusion_pytorch_model.safetensors"))
+    return folder
+
+
+def _unet_load_comparison(pickled: Path, folder: Path, device, dtype, log) -> dict:
+    """The same UNet weights made ready on the device the reference's way (random init,
+    torch.load of the pickle, load_state_dict) and ours (safetensors from_pretrained, no init)."""
+    import json
+
+    from diffusers import UNet2DConditionModel
+
+    log("loading the UNet the reference's way and ours (warm page cache for both)")
+    config = json.loads((folder / "config.json").read_text())
     started = time.perf_counter()
     theirs = UNet2DConditionModel.from_config(config)
-    theirs.load_state_dict(torch.load(root / "unet.pt", map_location="cpu", weights_only=True))
+    theirs.load_state_dict(torch.load(pickled, map_location="cpu", weights_only=True))
+    theirs.to(device, dtype)
+    _sync(device)
     reference_s = time.perf_counter() - started
     del theirs
     started = time.perf_counter()
-    UNet2DConditionModel.from_pretrained(root / "unet", torch_dtype=dtype)
+    ours = UNet2DConditionModel.from_pretrained(folder, torch_dtype=dtype).to(device)
+    _sync(device)
     bundle_s = time.perf_counter() - started
+    count = sum(p.numel() for p in ours.parameters())
+    del ours
     return {"reference_s": reference_s, "bundle_s": bundle_s, "speedup": reference_s / bundle_s,
-            "what": "the SD-1.5 UNet (1.7 GB in fp16); the LLM was not written to disk"}
+            "what": f"a UNet of {count / 1e6:.0f} M parameters stored in fp16, made ready on {device} in "
+                    f"{str(dtype).removeprefix('torch.')}"}
 
 
-def _compare_edits(engine, reference, image, device, log, max_new: int) -> dict:
+def _compare_edits(engine, reference, image, device, log, max_new: int | None) -> dict:
     instruction = "make the sky a sunset"
     rss = PeakRss()
+    params = replace(params_for(), pixel_budget=image.width * image.height)  # both paths at the photo's size
+    if max_new is None:  # same weights, same greedy answer; the reference generated one token more
+        max_new = engine.instruct(image, instruction).new_tokens + 1
 
     def ours():
         guide = engine.instruct(image, instruction)
         started = time.perf_counter()
-        engine.render(image, guide.conditioning, params_for())
+        engine.render(image, guide.conditioning, params)
         _sync(device)
         return {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started, "tokens": guide.new_tokens}
 
@@ -146,7 +220,7 @@ def _compare_edits(engine, reference, image, device, log, max_new: int) -> dict:
                          "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None}
     ref, ours_r = results["reference"], results["default"]
     return {"reference_s": ref["total_s"], "default_s": ours_r["total_s"], "speedup": ref["total_s"] / ours_r["total_s"],
-            "reference": ref, "default": ours_r, "reference_steps": 100, "default_steps": params_for().steps}
+            "reference": ref, "default": ours_r, "reference_steps": 100, "default_steps": params.steps}
 
 
 def _sync(device) -> None:

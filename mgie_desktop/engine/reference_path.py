@@ -64,7 +64,9 @@ class ReferencePath:
         ip2p = src / "instruct-pix2pix"
         unet = UNet2DConditionModel.from_config(json.loads((ip2p / "unet" / "config.json").read_text()))
         unet.load_state_dict(torch.load(src / "mgie_7b" / "unet.pt", map_location="cpu", weights_only=True))
-        vae = AutoencoderKL.from_pretrained(ip2p / "vae", torch_dtype=dtype)
+        vae_dir = ip2p / "vae"  # the Hub copy has safetensors too; a pickle-only copy must not log an error
+        vae = AutoencoderKL.from_pretrained(vae_dir, torch_dtype=dtype,
+                                            use_safetensors=(vae_dir / "diffusion_pytorch_model.safetensors").exists())
         scheduler = json.loads((ip2p / "scheduler" / "scheduler_config.json").read_text())
         path = cls.assemble(llm, projector, edit_head, mllm["emb"], vision, processor, unet, vae, scheduler,
                             PromptTokenizer(llava_dir), device, dtype)

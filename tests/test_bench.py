@@ -1,0 +1,67 @@
+"""`mgie-desktop bench`: the reference path against ours in one run, and the JSON contract."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from PIL import Image
+
+from mgie_desktop.engine.random_models import SMALL
+
+TINY_RUN = {"side": 64, "load_unet": SMALL.unet}
+
+
+def test_tiny_bench_times_both_paths_and_loads_a_unet_both_ways():
+    from mgie_desktop.engine import bench
+
+    messages = []
+    report = bench.run("cpu", Image.new("RGB", (80, 60), "teal"), messages.append, size="tiny", **TINY_RUN)
+    edit, load = report["edit"], report["load"]
+    assert report["device"] == "cpu" and report["size"] == "tiny"
+    assert edit["reference_steps"] == 100 and edit["default_steps"] == 25
+    assert edit["speedup"] == pytest.approx(edit["reference_s"] / edit["default_s"])
+    assert edit["default"]["tokens"] > 0
+    assert load["speedup"] == pytest.approx(load["reference_s"] / load["bundle_s"])
+    assert "UNet" in load["what"] and any("both ways" in m for m in messages)
+
+
+def test_bench_on_installed_models_lets_the_reference_write_as_many_tokens_as_ours(emitting_models, tmp_path,
+                                                                                    monkeypatch):
+    from mgie_desktop.engine import bench
+    from mgie_desktop.engine.reference_path import ReferencePath
+
+    models = tmp_path / "models"
+    shutil.copytree(emitting_models / "bundle", models / "bundle")
+    asked = []
+    real_edit = ReferencePath.edit
+    monkeypatch.setattr(ReferencePath, "edit", lambda self, *a: asked.append(a[-1]) or real_edit(self, *a))
+    report = bench.run("cpu", Image.new("RGB", (80, 60), "teal"), lambda msg: None, models_dir=models, side=64)
+    ours = report["edit"]["default"]["tokens"]
+    assert ours < 96 and asked == [ours + 1, ours + 1]  # warm-up and timed run; the reference ran one token on
+    assert report["size"] == "installed" and "UNet" in report["load"]["what"]
+    assert not (models / "sources").exists()  # the freed-sources case: the bundle's UNet was pickled aside
+
+
+def test_bench_json_has_the_keys_other_tools_read(capsys):
+    from mgie_desktop.benchmark.run import run
+
+    assert run("tiny", "cpu", True, history_edits=2, **TINY_RUN) == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("edit.reference_s", "edit.default_s", "edit.speedup", "load.speedup", "window.ratio",
+                "ui.max_stall_ms"):
+        node = report
+        for part in key.split("."):
+            node = node[part]
+        assert isinstance(node, float) and node > 0, key
+    assert report["device"] == "cpu"
+    assert set(report["targets"]) >= {"edit.speedup", "load.speedup", "window.ratio", "ui.max_stall_ms"}
+    assert all(isinstance(t["met"], bool) for t in report["targets"].values())
+
+
+def test_bench_refuses_full_size_together_with_installed_models(tmp_path, capsys):
+    from mgie_desktop.cli import main
+
+    assert main(["bench", "--size", "full", "--models", str(tmp_path), "--device", "cuda"]) == 2
+    assert "--models" in capsys.readouterr().err
