@@ -208,3 +208,31 @@ def test_llava_checkpoint_as_safetensors(sources, tmp_path, tiny_models):
     convert(locate_reference(sources), tmp_path / "out")
     assert (tmp_path / "out" / "bundle" / "llm" / "model.safetensors").read_bytes() == \
         (tiny_models / "bundle" / "llm" / "model.safetensors").read_bytes()
+
+
+class _SetAfter:
+    """An Event that reads as set from its n-th check on (the app quitting mid-load)."""
+
+    def __init__(self, checks_before_set: int):
+        self.left = checks_before_set
+
+    def is_set(self) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+
+def test_a_load_stops_between_parts_when_cancelled(tiny_models, monkeypatch):
+    from diffusers import UNet2DConditionModel
+
+    from mgie_desktop.core.errors import LoadCancelled
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    unet_loads = []
+    real = UNet2DConditionModel.from_pretrained.__func__
+    monkeypatch.setattr(UNet2DConditionModel, "from_pretrained",
+                        classmethod(lambda cls, *a, **k: unet_loads.append(a) or real(cls, *a, **k)))
+    with pytest.raises(LoadCancelled):
+        MgieEngine(tiny_models, device="cpu", cancel=_SetAfter(1))  # set once the tokenizer is read
+    assert unet_loads == []  # the parts after the cancel were never read
+    engine = MgieEngine(tiny_models, device="cpu", cancel=_SetAfter(100))  # never set in time: a normal load
+    assert unet_loads and engine.bundle.unet is not None

@@ -15,3 +15,7 @@ class ModelFilesError(MgieError):
 
 class EditCancelled(MgieError):
     """The user cancelled an edit; nothing was changed."""
+
+
+class LoadCancelled(MgieError):
+    """Loading the models was stopped (the app is quitting); nothing was kept."""

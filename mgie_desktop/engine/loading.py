@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from accelerate import init_empty_weights
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from mgie_desktop.core.errors import ModelFilesError
+from mgie_desktop.core.errors import LoadCancelled, ModelFilesError
 from mgie_desktop.engine.inventory import bundle_path, check_installed
 from mgie_desktop.engine.memory import MemoryPlan
 from mgie_desktop.engine.model import EditHead, MgieModel
@@ -30,13 +31,20 @@ class LoadedBundle:
 
 
 def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
-                plan: MemoryPlan | None = None) -> LoadedBundle:
+                plan: MemoryPlan | None = None, cancel: threading.Event | None = None) -> LoadedBundle:
+    """``cancel`` is checked between the parts (a part itself cannot be interrupted), so
+    quitting while the models load waits for one part at most, not for all of them."""
     inventory = check_installed(models_dir)
     bundle = bundle_path(models_dir)
     info = inventory["model"]
+
+    def check() -> None:
+        if cancel is not None and cancel.is_set():
+            raise LoadCancelled("loading the models was stopped")
+
     try:
-        return _load(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"))
-    except ModelFilesError:
+        return _load(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check)
+    except (ModelFilesError, LoadCancelled):
         raise
     except (OSError, SafetensorError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelFilesError(
@@ -45,10 +53,12 @@ def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
         ) from exc
 
 
-def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, plan: MemoryPlan) -> LoadedBundle:
+def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
+          check) -> LoadedBundle:
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM
 
+    check()
     tokenizer = PromptTokenizer(bundle / "tokenizer")
     if plan.llm_quant == "none":
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
@@ -59,6 +69,7 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
                  BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype))
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype, quantization_config=quant,
                                                device_map={"": device.index or 0})
+    check()
     vision = CLIPVisionModel.from_pretrained(bundle / "vision", dtype=dtype)
     image_processor = CLIPImageProcessorPil.from_pretrained(bundle / "vision")
 
@@ -74,10 +85,13 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     model = MgieModel(vision, projector, llm, edit_head, heads["emb"].to(dtype),
                       vision_select_layer=int(info.get("vision_select_layer", -2)))
     model.eval()
+    check()
     _place_llm_half(model, device, plan)
+    check()
     # Under offload the pipeline moves the UNet and VAE to the GPU itself, one at a time.
     home = device if plan.placement == "all" else torch.device("cpu")
     unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(home)
+    check()
     vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home)
     scheduler_config = json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
     return LoadedBundle(model, tokenizer, image_processor, unet, vae, scheduler_config, info)

@@ -83,8 +83,9 @@ class _StopAfterVisualTokens:
 class MgieEngine:
     def __init__(self, models_dir: Path | None, device: str = "auto", dtype: torch.dtype | None = None,
                  memory: str = "auto", llm_quant: str = "auto", bundle: LoadedBundle | None = None,
-                 compile_unet: bool = False):
-        """Load the bundle in ``models_dir``, or use ``bundle`` (modules already on the device)."""
+                 compile_unet: bool = False, cancel: threading.Event | None = None):
+        """Load the bundle in ``models_dir``, or use ``bundle`` (modules already on the device).
+        Setting ``cancel`` stops the load between parts (LoadCancelled)."""
         quiet_libraries()
         self.device = pick_device(device)
         self.dtype = dtype or dtype_for(self.device)
@@ -92,7 +93,7 @@ class MgieEngine:
         if bundle is None:
             self.memory = plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
                                       quantization_available())
-            bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory)
+            bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory, cancel)
         else:
             self.memory = MemoryPlan("all", "none", "modules given")
         if compile_unet:
