@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QScrollArea
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea
 
 from mgie_desktop.ui.canvas import Canvas
 from mgie_desktop.ui.edit_panel import EditPanel
@@ -17,11 +17,11 @@ from mgie_desktop.ui.history_panel import HistoryPanel
 from mgie_desktop.ui.images import thumbnail, to_qimage
 from mgie_desktop.ui.recent import RecentFiles
 from mgie_desktop.ui.tasks import BackgroundTasks
-from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
 
 if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, after the window is up
     from mgie_desktop.core.document import Document
     from mgie_desktop.core.history import History
+    from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
 
 APP_TITLE = "MGIE Desktop"
 OPEN_FILTER = ("Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie);;"
@@ -60,10 +60,12 @@ class MainWindow(QMainWindow):
         self.history_panel = HistoryPanel()
         self._dock("History", self.history_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
         scroll = QScrollArea()
-        scroll.setWidget(self.panel)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(300)
         self._dock("Edit", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
+        # The panel goes in last: under the app's style sheet every move of a widget tree to a
+        # new parent re-styles all of it, so it moves once rather than twice.
+        scroll.setWidget(self.panel)
         self._status_labels()
         self._actions()
         self.setAcceptDrops(True)
@@ -77,22 +79,15 @@ class MainWindow(QMainWindow):
         self.panel.notice.linkActivated.connect(self._notice_link)
         self.history_panel.step_chosen.connect(self.go_to_step)
 
-        # The engine lives on its own thread; start-up never waits for it.
+        # The engine lives on its own thread; start-up never waits for it. Its worker is made by
+        # the background start, a moment after the window is shown (see showEvent).
         self.engine_thread = QThread(self)
         self.engine_thread.setObjectName("mgie-engine")
-        self.worker = EngineWorker(models_dir, device, **(engine_options or {}))
-        self.worker.moveToThread(self.engine_thread)
-        self.engine_thread.finished.connect(self.worker.deleteLater)
-        self.start_loading.connect(self.worker.load)
-        self.submit_job.connect(self.worker.run)
-        self.worker.state_changed.connect(self.on_model_state)
-        self.worker.memory_report.connect(self.gpu_label.setText)
-        self.worker.progress.connect(self.on_progress)
-        self.worker.preview.connect(self.on_preview)
-        self.worker.edit_finished.connect(self.on_edit_finished)
-        self.worker.edit_failed.connect(self.on_edit_failed)
-        self.worker.edit_cancelled.connect(self.on_edit_cancelled)
-        self.engine_thread.start()
+        self.worker: EngineWorker | None = None
+        self._device, self._engine_options = device, engine_options or {}
+        self._background_start = QTimer(self, singleShot=True, interval=BACKGROUND_START_MS)
+        self._background_start.timeout.connect(self._start_engine)
+        self._background_start.timeout.connect(self._look_for_crashed_sessions)
 
         self._memory_timer = QTimer(self, interval=2000)
         self._memory_timer.timeout.connect(self._show_memory)
@@ -165,10 +160,11 @@ class MainWindow(QMainWindow):
             self.model_state = "starting"
             # Background imports (torch on the engine thread, Pillow for recovery) contend for
             # the GIL; starting them a moment later lets the first frames paint undisturbed.
-            QTimer.singleShot(BACKGROUND_START_MS, self.start_loading.emit)
-            QTimer.singleShot(BACKGROUND_START_MS, self._look_for_crashed_sessions)
+            self._background_start.start()
 
     def open_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
         path, _ = QFileDialog.getOpenFileName(self, "Open photo", self.settings.value("last_dir", ""), OPEN_FILTER)
         if path:
             self.open_path(Path(path))
@@ -232,6 +228,8 @@ class MainWindow(QMainWindow):
             self.save_session_to(self.doc.session_path)
 
     def save_session_as(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
         if self.doc is None:
             return
         start = str(Path(self.settings.value("last_dir", "")) / (Path(self.doc.name).stem + ".mgie"))
@@ -275,6 +273,8 @@ class MainWindow(QMainWindow):
                        on_error=lambda exc: None)
 
     def _offer_recovery(self, found: list) -> None:
+        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
         usable = [r for r in found if not r.problem]
         if not usable:
             return
@@ -290,6 +290,8 @@ class MainWindow(QMainWindow):
         self.recovery_box = box
 
     def _recovery_answer(self, recoverable, role) -> None:
+        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
         if role == QMessageBox.ButtonRole.YesRole:
             self.restore(recoverable)
         else:
@@ -311,6 +313,8 @@ class MainWindow(QMainWindow):
 
 
     def export_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
         if self.history is None:
             return
         stem = Path(self.doc.name).stem
@@ -351,6 +355,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def apply_edit(self, variations: int = 1) -> None:
+        from mgie_desktop.ui.worker import EditJob
+
         text = self.panel.instruction.toPlainText().strip()
         if self.history is None:
             self.panel.show_notice("Open a photo first (File › Open, or drop one here).")
@@ -369,6 +375,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def rerender(self) -> None:
+        from mgie_desktop.ui.worker import EditJob
+
         job = self._last_edit
         if job is None or self.model_state != "ready":
             return
@@ -549,6 +557,26 @@ class MainWindow(QMainWindow):
         self._model_manager.raise_()
         self._model_manager.activateWindow()
 
+    def _start_engine(self) -> None:
+        """Make the engine's worker on its thread (first time only) and have it load the models."""
+        if self.worker is None:
+            from mgie_desktop.ui.worker import EngineWorker
+
+            self.worker = EngineWorker(self.models_dir, self._device, **self._engine_options)
+            self.worker.moveToThread(self.engine_thread)
+            self.engine_thread.finished.connect(self.worker.deleteLater)
+            self.start_loading.connect(self.worker.load)
+            self.submit_job.connect(self.worker.run)
+            self.worker.state_changed.connect(self.on_model_state)
+            self.worker.memory_report.connect(self.gpu_label.setText)
+            self.worker.progress.connect(self.on_progress)
+            self.worker.preview.connect(self.on_preview)
+            self.worker.edit_finished.connect(self.on_edit_finished)
+            self.worker.edit_failed.connect(self.on_edit_failed)
+            self.worker.edit_cancelled.connect(self.on_edit_cancelled)
+            self.engine_thread.start()
+        self.start_loading.emit()
+
     @Slot(str)
     def _notice_link(self, link: str) -> None:
         if link == "#models":
@@ -558,7 +586,7 @@ class MainWindow(QMainWindow):
     def on_models_installed(self) -> None:
         self.model_state = "starting"
         self.panel.show_notice("")
-        self.start_loading.emit()
+        self._start_engine()
 
     # ---- state ------------------------------------------------------------------------------
     @Slot(str, str)
@@ -609,6 +637,8 @@ class MainWindow(QMainWindow):
         self._error_message(str(exc), "")
 
     def _error_message(self, message: str, details: str) -> None:
+        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
         box = QMessageBox(QMessageBox.Icon.Warning, APP_TITLE, message, QMessageBox.StandardButton.Ok, self)
         if details:
             box.setDetailedText(details)
@@ -621,7 +651,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event):  # noqa: N802
         if getattr(self, "_model_manager", None) is not None:
             self._model_manager.shutdown()  # cancels a download and joins its thread
-        self.worker.cancel_event.set()  # a running edit stops within one step
+        self._background_start.stop()  # closed at once: no engine to start, no recovery to offer
+        if self.worker is not None:
+            self.worker.cancel_event.set()  # a running edit stops within one step
         self.engine_thread.quit()
         self.hide()  # model loading cannot be interrupted mid-file: disappear at once, then join
         self.engine_thread.wait()

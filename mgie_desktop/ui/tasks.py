@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 
 class BackgroundTasks(QObject):
@@ -15,9 +14,11 @@ class BackgroundTasks(QObject):
 
     def __init__(self, parent=None, workers: int = 2):
         super().__init__(parent)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mgie-files")
+        # A pool of its own, not the global one: drain() and shutdown() wait for this work only.
+        # Its queue runs first in, first out, so with one worker tasks run one at a time, in order.
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(workers)
         self._callbacks: dict[int, tuple[Callable, Callable]] = {}
-        self._futures: list[Future] = []
         self._ids = itertools.count()
         self._closed = False
         self._done.connect(self._deliver)
@@ -32,8 +33,7 @@ class BackgroundTasks(QObject):
             except Exception as exc:  # delivered to on_error on the GUI thread
                 self._done.emit(task, None, exc)
 
-        self._futures = [f for f in self._futures if not f.done()]
-        self._futures.append(self._pool.submit(work))
+        self._pool.start(work)
 
     @property
     def busy(self) -> bool:
@@ -41,8 +41,7 @@ class BackgroundTasks(QObject):
 
     def drain(self) -> None:
         """Wait until every submitted task has run (their callbacks follow as queued events)."""
-        for future in list(self._futures):
-            future.result()
+        self._pool.waitForDone()
 
     @Slot(int, object, object)
     def _deliver(self, task: int, result, error) -> None:
@@ -57,4 +56,4 @@ class BackgroundTasks(QObject):
     def shutdown(self) -> None:
         """Finish queued work (a save the user asked for must not be dropped), then stop."""
         self._closed = True
-        self._pool.shutdown(wait=True)
+        self._pool.waitForDone()
