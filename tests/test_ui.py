@@ -163,6 +163,29 @@ def test_quit_during_an_edit_joins_the_thread(qtbot, tmp_path, tiny_models, phot
     assert not [t for t in threading.enumerate() if t.name.startswith("history-writer")]
 
 
+def test_quit_while_the_models_load_stops_the_load(qtbot, tmp_path, tiny_models, monkeypatch):
+    import time
+
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPVisionModel
+
+    reading_vision, unet_reads = threading.Event(), []
+    real_vision = CLIPVisionModel.from_pretrained.__func__
+
+    def slow_vision(cls, *args, **kwargs):  # a part that takes a while, as 13 GB would
+        reading_vision.set()
+        time.sleep(0.5)
+        return real_vision(cls, *args, **kwargs)
+
+    monkeypatch.setattr(CLIPVisionModel, "from_pretrained", classmethod(slow_vision))
+    monkeypatch.setattr(UNet2DConditionModel, "from_pretrained", classmethod(lambda cls, *a, **k: unet_reads.append(a)))
+    window = make_window(qtbot, tmp_path, tiny_models, ready=False)
+    qtbot.waitUntil(reading_vision.is_set, timeout=TIMEOUT)
+    window.close()
+    assert window.engine_thread.isFinished()
+    assert unet_reads == []  # the parts after the one being read were never started
+
+
 def test_session_save_reopen_and_autosave(qtbot, tmp_path, tiny_models, photo_path):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)

@@ -654,8 +654,9 @@ class MainWindow(QMainWindow):
         self._background_start.stop()  # closed at once: no engine to start, no recovery to offer
         if self.worker is not None:
             self.worker.cancel_event.set()  # a running edit stops within one step
+            self.worker.stop_event.set()    # a load stops after the part it is reading
         self.engine_thread.quit()
-        self.hide()  # model loading cannot be interrupted mid-file: disappear at once, then join
+        self.hide()  # a part of the models cannot be interrupted mid-file: disappear at once, then join
         self.engine_thread.wait()
         if self.doc is not None:
             self._close_document()

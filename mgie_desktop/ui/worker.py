@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from mgie_desktop.core.errors import EditCancelled, MgieError
+from mgie_desktop.core.errors import EditCancelled, LoadCancelled, MgieError
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.ui.images import thumbnail, to_qimage
 
@@ -68,6 +68,7 @@ class EngineWorker(QObject):
         self.models_dir, self.device = Path(models_dir), device
         self.memory, self.llm_quant, self.compile_unet = memory, llm_quant, compile_unet
         self.cancel_event = threading.Event()  # set from the GUI thread; Events are thread-safe
+        self.stop_event = threading.Event()    # set once, when the window closes: stops a load too
         self._engine = None
         self._guides: dict[tuple[int, str], object] = {}
 
@@ -92,9 +93,15 @@ class EngineWorker(QObject):
             from mgie_desktop.engine.pipeline import MgieEngine
 
             self._engine = MgieEngine(self.models_dir, device=self.device, memory=self.memory,
-                                      llm_quant=self.llm_quant, compile_unet=self.compile_unet)
+                                      llm_quant=self.llm_quant, compile_unet=self.compile_unet,
+                                      cancel=self.stop_event)
+            if self.stop_event.is_set():
+                raise LoadCancelled("the window closed before the warm-up")
             self._engine.warm_up()
             self._report_memory()
+        except LoadCancelled:
+            self._engine = None  # quitting: nobody is left to tell
+            return
         except MgieError as exc:
             self.state_changed.emit("error", str(exc))
             return
