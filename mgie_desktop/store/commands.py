@@ -98,13 +98,13 @@ def manifest_status(manifest: ManifestSpec, dest: Path) -> dict:
                           "sha256": entry.sha256, "source": entry.source.describe(), "detail": st.detail})
         sizes = [f.size for f in model.files]
         models.append({
-            "id": model.id, "name": model.name, "status": _model_status([f["status"] for f in files]),
+            "id": model.id, "name": model.name, "status": model_status([f["status"] for f in files]),
             "license": {"name": model.license.name, "url": model.license.url},
             "size": None if None in sizes else sum(sizes), "known_size": model.known_size,
             "bytes_on_disk": sum(f["bytes_on_disk"] for f in files), "revision_note": model.revision_note,
             "files": files})
     return {"manifest": m.origin, "schema": m.schema, "models_dir": str(dest), "models": models,
-            "summary": {"files": len(m.files), **counts}, "bundle": _bundle_state(dest)}
+            "summary": {"files": len(m.files), **counts}, "bundle": bundle_state(dest)}
 
 
 def verify_sources(manifest: ManifestSpec, dest: Path) -> list[str]:
@@ -232,12 +232,12 @@ def _offer_free(m: Manifest, dest: Path, free: bool | None, stdin: TextIO, out: 
 
 
 def _already_converted(m: Manifest, dest: Path) -> bool:
-    if not _bundle_state(dest)["installed"]:
+    if not bundle_state(dest)["installed"]:
         return False
     return all(st.status == MISSING for st in statuses(m, dest))
 
 
-def _bundle_state(dest: Path) -> dict:
+def bundle_state(dest: Path) -> dict:
     from mgie_desktop.engine.inventory import check_installed
 
     try:
@@ -247,7 +247,7 @@ def _bundle_state(dest: Path) -> dict:
         return {"installed": False, "detail": str(exc)}
 
 
-def _model_status(states: list[str]) -> str:
+def model_status(states: list[str]) -> str:
     if CORRUPT in states:
         return CORRUPT
     if all(s == MISSING for s in states):

@@ -180,7 +180,7 @@ class Downloader:
             needs[where] = needs.get(where, 0) + (f.need or 0)
         by_disk: dict[int, tuple[Path, int]] = {}
         for where, need in needs.items():
-            anchor = _existing_ancestor(where)
+            anchor = existing_ancestor(where)
             dev = anchor.stat().st_dev
             prev = by_disk.get(dev)
             by_disk[dev] = (prev[0] if prev else anchor, (prev[1] if prev else 0) + need)
@@ -402,7 +402,7 @@ def _some(items: list[str], shown: int = 3, sep: str = ", ") -> str:
     return sep.join(items[:shown]) + more
 
 
-def _existing_ancestor(path: Path) -> Path:
+def existing_ancestor(path: Path) -> Path:
     path = Path(path).absolute()
     while not path.exists() and path.parent != path:
         path = path.parent

@@ -7,7 +7,7 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem
 
 # A model's state is worked out the way `models list` does it, so both always agree.
-from mgie_desktop.store.commands import _model_status
+from mgie_desktop.store.commands import model_status
 from mgie_desktop.store.manifest import Manifest
 from mgie_desktop.store.progress import format_bytes
 from mgie_desktop.store.verify import CORRUPT, INSTALLED, MISSING, PARTIAL, UNVERIFIED
@@ -62,7 +62,7 @@ class ModelFileTree(QTreeWidget):
         for model in manifest.models:
             states = [by_path[f.path].status for f in model.files if f.path in by_path]
             top = self._model_items[model.id]
-            top.setText(STATE, "installed (sources freed)" if snap.sources_freed else _model_status(states))
+            top.setText(STATE, "installed (sources freed)" if snap.sources_freed else model_status(states))
             top.setText(ON_DISK, format_bytes(sum(by_path[f.path].bytes_on_disk for f in model.files
                                                   if f.path in by_path)))
 

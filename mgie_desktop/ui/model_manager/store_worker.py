@@ -17,8 +17,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from mgie_desktop.core.errors import EditCancelled, MgieError
 
 # The same checks `models list` / `models download` make, shared rather than copied.
-from mgie_desktop.store.commands import _bundle_state
-from mgie_desktop.store.download import RESERVE_BYTES, _existing_ancestor
+from mgie_desktop.store.commands import bundle_state
+from mgie_desktop.store.download import RESERVE_BYTES, existing_ancestor
 from mgie_desktop.store.hashing import check_cancel
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
 from mgie_desktop.store.manifest import Manifest
@@ -81,8 +81,8 @@ class StoreWorker(QObject):
         from mgie_desktop.store.verify import statuses
 
         files = tuple(statuses(self.manifest, self.dest))
-        bundle = _bundle_state(self.dest)
-        anchor = _existing_ancestor(self.dest)
+        bundle = bundle_state(self.dest)
+        anchor = existing_ancestor(self.dest)
         try:
             free = shutil.disk_usage(anchor).free
         except OSError:
