@@ -65,3 +65,19 @@ def test_bench_refuses_full_size_together_with_installed_models(tmp_path, capsys
 
     assert main(["bench", "--size", "full", "--models", str(tmp_path), "--device", "cuda"]) == 2
     assert "--models" in capsys.readouterr().err
+
+
+def test_bench_without_pyside6_skips_the_window_measures_and_says_so(monkeypatch, capsys):
+    """A headless GPU server has no Qt: the engine measures still run, the UI ones say why not."""
+    import importlib.util
+
+    from mgie_desktop.benchmark import run as bench_run
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "PySide6" else real_find_spec(name, *a))
+    assert bench_run.run("tiny", "cpu", False, history_edits=1, **TINY_RUN) == 0
+    text = capsys.readouterr().out
+    assert "speedup" in text and "PySide6 is not installed" in text
+    assert "n/a  window.ratio = not measured" in text and "n/a  ui.max_stall_ms = not measured" in text
+    assert "edit.speedup = " in text and "load.speedup = " in text
