@@ -100,15 +100,49 @@ def random_bundle(sizes: Sizes, device: torch.device, dtype: torch.dtype, seed: 
     return LoadedBundle(model, tokenizer, CLIPImageProcessorPil(), unet.eval(), vae.eval(), dict(IP2P_SCHEDULER), info)
 
 
+def save_bundle(bundle: LoadedBundle, models_dir: Path) -> Path:
+    """Write ``bundle`` in the app's format under ``models_dir/bundle``, as a conversion would,
+    so random models of any size load through the real loading path (quantisation included)."""
+    from safetensors.torch import save_file
+
+    from mgie_desktop import __version__
+    from mgie_desktop.engine.inventory import bundle_path, write_inventory
+
+    out = bundle_path(models_dir)
+    out.mkdir(parents=True)
+    _write_tokenizer(out / "tokenizer")
+    m = bundle.model
+    m.llm.save_pretrained(out / "llm")
+    m.vision.save_pretrained(out / "vision")
+    bundle.image_processor.save_pretrained(out / "vision")
+    heads = {"mm_projector.weight": m.projector.weight, "mm_projector.bias": m.projector.bias, "emb": m.emb,
+             **{f"edit_head.{k}": v for k, v in m.edit_head.state_dict().items()}}
+    save_file({k: v.detach().cpu().contiguous() for k, v in heads.items()}, str(out / "mgie.safetensors"))
+    bundle.unet.save_pretrained(out / "unet")
+    bundle.vae.save_pretrained(out / "vae")
+    (out / "scheduler").mkdir()
+    (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(bundle.scheduler_config), encoding="utf-8")
+    config = m.llm.config
+    model = {**bundle.info, "llm_hidden": config.hidden_size, "llm_layers": config.num_hidden_layers,
+             "vocab_size": config.vocab_size, "vision_hidden": m.vision.config.hidden_size}
+    source = {"llava": "random weights", "mgie": "random weights", "converted_by": f"mgie-desktop {__version__}"}
+    write_inventory(out, model, source, str(m.emb.dtype).removeprefix("torch."))
+    return out
+
+
 def _tokenizer() -> PromptTokenizer:
+    with tempfile.TemporaryDirectory(prefix="mgie-tokenizer-") as tmp:
+        return _write_tokenizer(Path(tmp))
+
+
+def _write_tokenizer(folder: Path) -> PromptTokenizer:
     """The tiny sentencepiece tokenizer with LLaVA's and MGIE's added tokens (ids stay small,
     which any vocabulary size accepts)."""
     from mgie_desktop.engine.tiny import _write_llava_tokenizer
 
-    with tempfile.TemporaryDirectory(prefix="mgie-tokenizer-") as tmp:
-        folder = Path(tmp)
-        base = _write_llava_tokenizer(folder)
-        added = json.loads((folder / "added_tokens.json").read_text())
-        added.update({token: base + 3 + i for i, token in enumerate(IMG_TOKENS)})
-        (folder / "added_tokens.json").write_text(json.dumps(added))
-        return PromptTokenizer(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    base = _write_llava_tokenizer(folder)
+    added = json.loads((folder / "added_tokens.json").read_text())
+    added.update({token: base + 3 + i for i, token in enumerate(IMG_TOKENS)})
+    (folder / "added_tokens.json").write_text(json.dumps(added))
+    return PromptTokenizer(folder)
