@@ -38,7 +38,8 @@ def test_small_random_bundle_runs_our_path_and_the_reference_path_alike():
 def test_the_full_size_benchmark_setup_at_small_size(tmp_path):
     from mgie_desktop.engine import bench
 
-    engine, reference, load = bench._full_size("cpu", CPU, torch.float32, tmp_path, lambda msg: None, 8, SMALL)
+    engine, reference, time_loads = bench._full_size("cpu", CPU, torch.float32, tmp_path, lambda msg: None, 8, SMALL)
+    load = time_loads()
     assert load["speedup"] > 0 and "UNet" in load["what"]
     assert engine.forced_new_tokens == 8 and reference.llm is engine.bundle.model.llm  # shared weights
 

@@ -60,15 +60,16 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
     with tempfile.TemporaryDirectory(prefix="mgie-bench-") as tmp:
         root = Path(tmp)
         if models_dir is not None:
-            engine, reference, load = _installed(Path(models_dir), device_name, device, dtype, root, log)
+            engine, reference, time_loads = _installed(Path(models_dir), device_name, device, dtype, root, log)
         elif size == "full":
-            engine, reference, load = _full_size(device_name, device, dtype, root, log, tokens, sizes)
+            engine, reference, time_loads = _full_size(device_name, device, dtype, root, log, tokens, sizes)
         else:
-            engine, reference, load = _tiny_size(device_name, device, dtype, root, log, load_unet)
+            engine, reference, time_loads = _tiny_size(device_name, device, dtype, root, log, load_unet)
         # Random full-size weights are forced to write ``tokens``; otherwise both paths run the same
         # weights greedily and write the same answer.
         max_new = engine.forced_new_tokens
         edit = _compare_edits(engine, reference, image, device, log, max_new)
+        load = time_loads()  # after the edits, so the loads' gigabytes do not sit in the edits' peak RSS
         if models_dir is not None or size != "full":
             low_memory = {"peak_gpu_mb": None, "skipped": "measured with --size full only"}
         elif not quantization_available():
@@ -121,8 +122,10 @@ def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | No
     convert(locate_reference(src), root)
     # Tiny weights load in milliseconds either way (configs and tokenizer dominate), so loading
     # is timed on a UNet of the real size instead.
-    load = _random_unet_load(load_unet or SD15_UNET, device, dtype, root / "load", log)
-    return MgieEngine(root, device=device_name), ReferencePath.load(src, device, dtype), load
+    def time_loads() -> dict:
+        return _random_unet_load(load_unet or SD15_UNET, device, dtype, root / "load", log)
+
+    return MgieEngine(root, device=device_name), ReferencePath.load(src, device, dtype), time_loads
 
 
 def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=None):
@@ -131,10 +134,14 @@ def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=N
 
     log("building full-size random models on the device (LLaMA-7B, CLIP ViT-L/14, SD-1.5 UNet and VAE)")
     bundle = random_bundle(sizes or FULL, device, dtype)
-    load = _unet_load_comparison(_pickle_unet(bundle.unet, root), _save_unet(bundle.unet, root), device, dtype, log)
     engine = MgieEngine(None, device=device_name, bundle=bundle)
     engine.forced_new_tokens = tokens  # random weights: make both paths write a realistic answer length
-    return engine, _reference_sharing(engine, device, dtype), load
+
+    def time_loads() -> dict:
+        return _unet_load_comparison(_pickle_unet(bundle.unet, root), _save_unet(bundle.unet, root), device, dtype,
+                                     log)
+
+    return engine, _reference_sharing(engine, device, dtype), time_loads
 
 
 def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
@@ -152,12 +159,15 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
     if engine.memory.placement != "all" or engine.memory.llm_quant != "none":
         raise InputError(f"the reference path needs the whole model on {device} (about 16 GB in fp16); "
                          f"this device plans {engine.memory.placement} with LLM quantisation {engine.memory.llm_quant}")
-    pickled = models_dir / SOURCES_DIR / "mgie_7b" / "unet.pt"
-    if not pickled.is_file():
-        log("the reference's unet.pt was freed after conversion: writing the bundle's UNet as a pickle")
-        pickled = _pickle_unet(engine.bundle.unet, root)
-    load = _unet_load_comparison(pickled, bundle_path(models_dir) / "unet", device, dtype, log)
-    return engine, _reference_sharing(engine, device, dtype), load
+
+    def time_loads() -> dict:
+        pickled = models_dir / SOURCES_DIR / "mgie_7b" / "unet.pt"
+        if not pickled.is_file():
+            log("the reference's unet.pt was freed after conversion: writing the bundle's UNet as a pickle")
+            pickled = _pickle_unet(engine.bundle.unet, root)
+        return _unet_load_comparison(pickled, bundle_path(models_dir) / "unet", device, dtype, log)
+
+    return engine, _reference_sharing(engine, device, dtype), time_loads
 
 
 def _reference_sharing(engine, device, dtype):
