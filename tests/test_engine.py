@@ -146,3 +146,25 @@ def test_compile_setting_compiles_the_unet(tiny_models, monkeypatch):
     monkeypatch.setattr(torch, "compile", lambda module: compiled.append(module) or module)
     engine = MgieEngine(tiny_models, device="cpu", compile_unet=True)
     assert compiled == [engine.bundle.unet]
+
+
+@pytest.mark.parametrize(("device", "ram_gb", "expected"), [("mps", 16, True), ("mps", 96, False),
+                                                             ("cuda", 16, False), ("cpu", 8, False)])
+def test_attention_is_sliced_on_apple_silicon_with_little_memory(device, ram_gb, expected):
+    from mgie_desktop.engine.devices import slice_attention
+
+    assert slice_attention(torch.device(device), ram_gb * 2**30) is expected
+
+
+def test_the_pipeline_slices_attention_when_asked(tiny_models, photo, monkeypatch):
+    from diffusers.models.attention_processor import SlicedAttnProcessor
+
+    from mgie_desktop.engine import pipeline
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    monkeypatch.setattr(pipeline, "slice_attention", lambda device: True)  # as on a 16 GB Mac
+    engine = MgieEngine(tiny_models, device="cpu")
+    processors = engine.pipeline.unet.attn_processors.values()
+    assert processors and all(isinstance(p, SlicedAttnProcessor) for p in processors)
+    guide = engine.instruct(photo, "warmer")
+    assert engine.render(photo, guide.conditioning, FAST).size == photo.size

@@ -7,6 +7,7 @@ import torch
 from mgie_desktop.core.errors import InputError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+MPS_SLICING_BELOW = 64 * 2**30  # diffusers' advice for Apple silicon: slice attention below 64 GB of RAM
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -41,3 +42,15 @@ def dtype_for(device: torch.device) -> torch.dtype:
     """fp16 on CUDA and MPS (SD-1.5, CLIP and LLaMA are all trained/run in fp16 there);
     fp32 on CPU, where fp16 matmuls are slow or unsupported."""
     return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+
+
+def slice_attention(device: torch.device, system_memory: int | None = None) -> bool:
+    """On Apple MPS the GPU shares the system's memory and slows sharply under memory pressure;
+    computing attention in slices keeps the peak down on machines with less than 64 GB."""
+    if device.type != "mps":
+        return False
+    if system_memory is None:
+        import psutil
+
+        system_memory = psutil.virtual_memory().total
+    return system_memory < MPS_SLICING_BELOW

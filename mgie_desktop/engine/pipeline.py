@@ -23,7 +23,13 @@ from PIL import Image
 from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
-from mgie_desktop.engine.devices import dtype_for, free_device_memory, pick_device, quantization_available
+from mgie_desktop.engine.devices import (
+    dtype_for,
+    free_device_memory,
+    pick_device,
+    quantization_available,
+    slice_attention,
+)
 from mgie_desktop.engine.loading import LoadedBundle, load_bundle
 from mgie_desktop.engine.memory import MemoryPlan, plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
@@ -273,6 +279,8 @@ class MgieEngine:
                 safety_checker=None, feature_extractor=None, requires_safety_checker=False,
             )
             self._pipe.set_progress_bar_config(disable=True)
+            if slice_attention(self.device):
+                self._pipe.enable_attention_slicing()
             if self.memory.placement == "offload":
                 self._pipe.enable_model_cpu_offload(device=self.device)
             elif self.memory.placement == "sequential":
