@@ -30,25 +30,14 @@ from .files import os_reason
 from .history import History
 from .imaging import Photo
 from .paths import APP_NAME
-from .session import (
-    APP_LABEL,
-    LOCK_NAME,
-    MANIFEST_NAME,
-    OWNER_NAME,
-    Session,
-    SourceMeta,
-    _alpha_png,
-    _as_meta,
-    _atomic_write_session,
-    _build_manifest,
-    _copy_stream,
-    _DirSource,
-    _fsync_dir,
-    _load,
-    _manifest_bytes,
-    _read_manifest,
-    _tail,
-)
+from .session.layout import APP_LABEL, LOCK_NAME, MANIFEST_NAME, OWNER_NAME
+from .session.manifest import build_manifest, manifest_bytes, read_manifest, saved_time
+from .session.members import FolderMembers
+from .session.model import Session, SourceMeta, as_meta
+from .session.png import alpha_png
+from .session.reading import load, tail
+from .session.streams import copy_stream
+from .session.writing import atomic_write_session, flush_step_images, fsync_dir
 
 
 def default_autosave_folder() -> Path:
@@ -133,7 +122,7 @@ class Autosaver:
             (staging / "steps").mkdir()
             final = self.folder / name
             os.replace(staging, final)
-            _fsync_dir(self.folder)
+            fsync_dir(self.folder)
         except OSError as exc:
             raise InputError(f"Cannot autosave to '{self.folder}': {os_reason(exc)}.") from exc
         self._lock_fh = fh
@@ -147,8 +136,8 @@ class Autosaver:
         """
         if self._closed:
             raise InputError("Cannot autosave: this session was already closed.")
-        meta = _as_meta(photo_meta)
-        manifest = _build_manifest(history, meta, time.time())
+        meta = as_meta(photo_meta)
+        manifest = build_manifest(history, meta, time.time())
         if self.path is None:
             self._start()
         assert self.path is not None
@@ -157,10 +146,7 @@ class Autosaver:
             self._written = set()
             self._alpha = None
         what = "the autosave"
-        try:
-            history.store.flush()
-        except Exception as exc:
-            raise InputError(f"Cannot save {what}: a step image could not be written ({os_reason(exc)}).") from exc
+        flush_step_images(history, what)
 
         steps_dir = self.path / "steps"
         added = False
@@ -171,20 +157,20 @@ class Autosaver:
 
             def copy(fh: BinaryIO, src_path: Path = src_path) -> None:
                 with open(src_path, "rb") as src:
-                    _copy_stream(src, fh)
+                    copy_stream(src, fh)
 
-            _atomic_write_session(self.path.joinpath(*step["image"].split("/")), copy, what)
+            atomic_write_session(self.path.joinpath(*step["image"].split("/")), copy, what)
             self._written.add(step["id"])
             added = True
         if meta.alpha is not None and meta.alpha is not self._alpha:
             (self.path / "source").mkdir(exist_ok=True)
-            data = _alpha_png(meta.alpha)
-            _atomic_write_session(self.path / "source" / "alpha.png", lambda fh: fh.write(data), what)
+            data = alpha_png(meta.alpha)
+            atomic_write_session(self.path / "source" / "alpha.png", lambda fh: fh.write(data), what)
             self._alpha = meta.alpha
         if added:
-            _fsync_dir(steps_dir)
-        data = _manifest_bytes(manifest)
-        _atomic_write_session(self.path / MANIFEST_NAME, lambda fh: fh.write(data), what)
+            fsync_dir(steps_dir)
+        data = manifest_bytes(manifest)
+        atomic_write_session(self.path / MANIFEST_NAME, lambda fh: fh.write(data), what)
         return self.path
 
     def close(self) -> None:
@@ -237,9 +223,9 @@ class RecoverableSession:
         """Load it as a Session (images copied into ``workdir``); the autosave itself is kept
         until ``discard``. Start a new Autosaver for the recovered history."""
         try:
-            return _load(_DirSource(self.path), None, Path(workdir) if workdir is not None else None)
+            return load(FolderMembers(self.path), None, Path(workdir) if workdir is not None else None)
         except InputError as exc:
-            raise InputError(f"Cannot recover the session from {self.path.name}: {_tail(str(exc))}") from None
+            raise InputError(f"Cannot recover the session from {self.path.name}: {tail(str(exc))}") from None
         except OSError as exc:
             raise InputError(f"Cannot recover the session from {self.path.name}: {os_reason(exc)}.") from None
 
@@ -286,16 +272,15 @@ def _describe(entry: Path) -> RecoverableSession:
         owner = json.loads((entry / OWNER_NAME).read_text(encoding="utf-8"))
         pid = int(owner["pid"])
     try:
-        manifest = _read_manifest(_DirSource(entry))
+        manifest = read_manifest(FolderMembers(entry))
     except InputError as exc:
         return RecoverableSession(entry, pid=pid, problem=str(exc))
     except OSError as exc:
         return RecoverableSession(entry, pid=pid, problem=os_reason(exc))
     by_id = {s["id"]: s for s in manifest["steps"]}
-    saved = manifest.get("saved")
     return RecoverableSession(
         path=entry,
-        saved=float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool) else None,
+        saved=saved_time(manifest),
         steps=len(by_id),
         source_name=(manifest.get("source") or {}).get("name") or "",
         current_instruction=by_id[manifest["current"]].get("instruction", ""),

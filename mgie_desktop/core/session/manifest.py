@@ -1,0 +1,159 @@
+"""session.json: built from a History for saving, and parsed and checked when read back.
+
+Reading treats the manifest as hostile: size, encoding, format and version first, then the
+history graph (core/history.py), then every name it points at.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+
+from mgie_desktop import __version__
+from mgie_desktop.core import session as tunable  # the package: MAX_*, _copy_stream are rebindable
+from mgie_desktop.core.errors import InputError
+from mgie_desktop.core.history import History, validate_manifest
+
+from .layout import ALPHA_NAME, APP_LABEL, FORMAT, MANIFEST_NAME, VERSION, step_member
+from .members import Members, read_member
+from .model import SourceMeta
+from .streams import TooBig
+
+# --------------------------------------------------------------------------- writing
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        with contextlib.suppress(Exception):
+            return value.item()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if isinstance(value, bytes):
+        return _b64encode(value)
+    return str(value)  # Path, enums, ...: better a readable string than a failed save
+
+
+def build_manifest(history: History, meta: SourceMeta, saved: float) -> dict:
+    graph = history.to_manifest()
+    if graph["current"] is None:
+        raise InputError("There is nothing to save: the history has no photo yet.")
+    for step in graph["steps"]:
+        step["image"] = step_member(step["id"])
+    source: dict[str, object] = {"name": meta.name or ""}
+    if meta.source_format:
+        source["format"] = meta.source_format
+    if meta.source_mode:
+        source["mode"] = meta.source_mode
+    if meta.icc_profile:
+        source["icc_profile"] = _b64encode(meta.icc_profile)
+    if meta.exif:
+        source["exif"] = _b64encode(meta.exif)
+    if meta.alpha is not None:
+        source["alpha"] = ALPHA_NAME
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "app": {"name": APP_LABEL, "version": __version__},
+        "saved": saved,
+        "current": graph["current"],
+        "steps": graph["steps"],
+        "source": source,
+    }
+
+
+def manifest_bytes(manifest: dict) -> bytes:
+    return json.dumps(manifest, ensure_ascii=False, indent=1, default=_json_default).encode("utf-8")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_manifest(members: Members) -> dict:
+    """session.json, parsed and checked: format, version, steps, images present, source fields."""
+    size = members.size(MANIFEST_NAME)
+    if size is None:
+        raise InputError(f"it has no {MANIFEST_NAME} (not an MGIE session?).")
+    if size > tunable.MAX_MANIFEST_BYTES:
+        raise InputError(f"its {MANIFEST_NAME} is too large ({size:,} bytes).")
+    try:
+        data = read_member(members, MANIFEST_NAME, tunable.MAX_MANIFEST_BYTES)
+    except TooBig:
+        raise InputError(f"its {MANIFEST_NAME} is too large.") from None
+    try:
+        manifest = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"its {MANIFEST_NAME} is not UTF-8 text.") from None
+    except ValueError as exc:
+        line = getattr(exc, "lineno", None)
+        where = f" (line {line})" if line else ""
+        raise InputError(f"its {MANIFEST_NAME} is not valid JSON{where}.") from None
+    except RecursionError:
+        raise InputError(f"its {MANIFEST_NAME} is nested too deeply.") from None
+
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError(f"its {MANIFEST_NAME} is not an MGIE session manifest.")
+    version = manifest.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InputError(f"its {MANIFEST_NAME} has no valid format version.")
+    if version > VERSION:
+        raise InputError(
+            f"it was saved by a newer MGIE Desktop (session format {version}; this version reads "
+            f"format {VERSION}). Please update MGIE Desktop to open it."
+        )
+    steps = manifest.get("steps")
+    if isinstance(steps, list) and len(steps) > tunable.MAX_STEPS:
+        raise InputError(f"it has too many steps ({len(steps):,}; at most {tunable.MAX_STEPS:,}).")
+    validate_manifest(manifest)  # graph: ids, parents, cycles, current, redo memory
+
+    for step in steps:
+        # Only the one name a step may have: a manifest must not steer reads to other members.
+        image = step.get("image", step_member(step["id"]))
+        if image != step_member(step["id"]):
+            raise InputError(f"step {step['id']} names an unexpected image {str(image)[:80]!r}.")
+        if members.size(image) is None:
+            raise InputError(f"the image of step {step['id']} ({image}) is missing.")
+
+    src = manifest.get("source", {})
+    if not isinstance(src, dict):
+        raise InputError(f"its {MANIFEST_NAME} has an invalid 'source'.")
+    for key in ("name", "format", "mode", "icc_profile", "exif"):
+        if key in src and src[key] is not None and not isinstance(src[key], str):
+            raise InputError(f"its source '{key}' is invalid.")
+    for key in ("icc_profile", "exif"):
+        source_bytes(src, key)
+    if src.get("alpha") is not None:
+        if src["alpha"] != ALPHA_NAME:
+            raise InputError("its source names an unexpected alpha image.")
+        if members.size(ALPHA_NAME) is None:
+            raise InputError(f"the source's transparency ({ALPHA_NAME}) is missing.")
+    return manifest
+
+
+def source_bytes(src: dict, key: str) -> bytes | None:
+    """A base64 field of the manifest's ``source`` (ICC profile, EXIF), decoded."""
+    value = src.get(key)
+    if not value:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"its source '{key}' is not valid base64.") from None
+
+
+# Optional fields of a checked manifest, read the same way by open, info and autosave recovery.
+
+
+def saved_time(manifest: dict) -> float | None:
+    saved = manifest.get("saved")
+    return float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool) else None
+
+
+def app_info(manifest: dict) -> dict:
+    app = manifest.get("app")
+    return app if isinstance(app, dict) else {}
