@@ -270,7 +270,7 @@ def test_pixel_limit_is_enforced(saved, tmp_path, monkeypatch):
 
 def test_total_size_limit(saved, tmp_path, monkeypatch):
     _, good = saved
-    monkeypatch.setattr(session_mod, "MAX_TOTAL_BYTES", 1000)
+    monkeypatch.setattr(session_mod.limits, "MAX_TOTAL_BYTES", 1000)
     with pytest.raises(InputError, match="unpacked"):
         open_session(good, tmp_path / "work")
 
@@ -290,16 +290,16 @@ def test_failed_save_keeps_previous_file_and_leaves_no_partial(saved, tmp_path, 
     h, path = saved
     before = path.read_bytes()
     h.push(noisy(9), instruction="one more")
-    real = session_mod._copy_stream
+    real = session_mod.streams.copy_stream
 
     def disk_full(src, dst, limit=None):
         dst.write(src.read(100))  # some bytes reach the temp file, then the disk fills up
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(session_mod, "_copy_stream", disk_full)
+    monkeypatch.setattr(session_mod.streams, "copy_stream", disk_full)
     with pytest.raises(InputError, match="disk is full"):
         save_session(h, path, META)
-    monkeypatch.setattr(session_mod, "_copy_stream", real)
+    monkeypatch.setattr(session_mod.streams, "copy_stream", real)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["edit.mgie", "store"]
     assert len(session_info(path)["steps"]) == 5
@@ -365,7 +365,7 @@ def test_interrupted_autosave_leaves_previous_one_readable(tmp_path, monkeypatch
     def fail_fsync(fd):
         raise OSError(errno.EIO, "Input/output error")  # after the bytes went into the temp file
 
-    monkeypatch.setattr(session_mod.os, "fsync", fail_fsync)
+    monkeypatch.setattr(os, "fsync", fail_fsync)
     with pytest.raises(InputError, match="autosave"):
         saver.save(h, META)
     monkeypatch.undo()

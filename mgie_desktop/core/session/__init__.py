@@ -18,7 +18,7 @@ problem is an ``InputError`` saying what is wrong.
 Autosave keeps the same layout unzipped in a folder per running session; see core/autosave.py.
 
 The parts: ``layout`` (member names, format version), ``model`` (Session, SourceMeta),
-``manifest`` (session.json, built and checked), ``members`` (safe access to a zip's or a
+``limits`` (sizes a hostile file may not exceed), ``manifest`` (session.json, built and checked), ``members`` (safe access to a zip's or a
 folder's members), ``png`` (image checks), ``streams`` (capped copying), ``reading``
 (open_session), ``writing`` (save_session), ``info`` (session_info, format_session_info).
 
@@ -26,8 +26,6 @@ Pure Python + Pillow: no Qt, no torch.
 """
 
 from __future__ import annotations
-
-import os  # noqa: F401  (tests patch os.fsync as session.os.fsync, from before the split)
 
 from .info import format_session_info, session_info
 from .layout import (  # noqa: F401  (this module's names before the split; still importable from here)
@@ -43,11 +41,6 @@ from .layout import (  # noqa: F401  (this module's names before the split; stil
 )
 from .model import Session, SourceMeta
 from .reading import open_session
-
-# Every copy of session bytes (saving; reading the manifest and images) calls _copy_stream
-# through this module, as when it was one file, so replacing it here reaches them all: tests
-# make it fail to simulate a disk filling up mid-save.
-from .streams import copy_stream as _copy_stream  # noqa: F401
 from .writing import save_session
 
 __all__ = [
@@ -61,11 +54,3 @@ __all__ = [
     "session_info",
     "format_session_info",
 ]
-
-# Limits for files from elsewhere. Module attributes so a deployment (or a test) can tune them:
-# members.py and manifest.py read them from this module on every use, never a copy, so a new
-# value applies at once.
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-MAX_STEPS = 10_000
-MAX_TOTAL_BYTES = 32 * 1024**3  # everything extracted from one session
-MAX_RATIO = 200  # uncompressed/compressed beyond this (for members over 1 MiB) is a zip bomb

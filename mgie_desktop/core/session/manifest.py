@@ -12,10 +12,10 @@ import contextlib
 import json
 
 from mgie_desktop import __version__
-from mgie_desktop.core import session as tunable  # the package: MAX_*, _copy_stream are rebindable
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.history import History, validate_manifest
 
+from . import limits
 from .layout import ALPHA_NAME, APP_LABEL, FORMAT, MANIFEST_NAME, VERSION, step_member
 from .members import Members, read_member
 from .model import SourceMeta
@@ -79,10 +79,10 @@ def read_manifest(members: Members) -> dict:
     size = members.size(MANIFEST_NAME)
     if size is None:
         raise InputError(f"it has no {MANIFEST_NAME} (not an MGIE session?).")
-    if size > tunable.MAX_MANIFEST_BYTES:
+    if size > limits.MAX_MANIFEST_BYTES:
         raise InputError(f"its {MANIFEST_NAME} is too large ({size:,} bytes).")
     try:
-        data = read_member(members, MANIFEST_NAME, tunable.MAX_MANIFEST_BYTES)
+        data = read_member(members, MANIFEST_NAME, limits.MAX_MANIFEST_BYTES)
     except TooBig:
         raise InputError(f"its {MANIFEST_NAME} is too large.") from None
     try:
@@ -107,8 +107,8 @@ def read_manifest(members: Members) -> dict:
             f"format {VERSION}). Please update MGIE Desktop to open it."
         )
     steps = manifest.get("steps")
-    if isinstance(steps, list) and len(steps) > tunable.MAX_STEPS:
-        raise InputError(f"it has too many steps ({len(steps):,}; at most {tunable.MAX_STEPS:,}).")
+    if isinstance(steps, list) and len(steps) > limits.MAX_STEPS:
+        raise InputError(f"it has too many steps ({len(steps):,}; at most {limits.MAX_STEPS:,}).")
     validate_manifest(manifest)  # graph: ids, parents, cycles, current, redo memory
 
     for step in steps:

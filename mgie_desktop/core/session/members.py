@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mgie_desktop.core import session as tunable  # the package: MAX_*, _copy_stream are rebindable
 from mgie_desktop.core.errors import InputError
 
+from . import limits, streams
 from .streams import CHUNK
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -50,12 +50,12 @@ class ZipMembers:
                 raise InputError("it contains encrypted files.")
             if info.file_size < 0 or info.compress_size < 0:
                 raise InputError(f"'{info.filename}' has an invalid size.")
-            if info.file_size > CHUNK and info.file_size > tunable.MAX_RATIO * max(1, info.compress_size):
+            if info.file_size > CHUNK and info.file_size > limits.MAX_RATIO * max(1, info.compress_size):
                 raise InputError(f"'{info.filename}' expands suspiciously (a zip bomb?).")
             total += info.file_size
-            if total > tunable.MAX_TOTAL_BYTES:
+            if total > limits.MAX_TOTAL_BYTES:
                 raise InputError(
-                    f"its contents would take more than {tunable.MAX_TOTAL_BYTES / 1024**3:.0f} GiB when unpacked."
+                    f"its contents would take more than {limits.MAX_TOTAL_BYTES / 1024**3:.0f} GiB when unpacked."
                 )
             self.infos[info.filename] = info
 
@@ -99,5 +99,5 @@ def read_member(members: Members, name: str, limit: int) -> bytes:
     """A small member in memory, refusing (``TooBig``) more than ``limit`` bytes whatever it declares."""
     buf = io.BytesIO()
     with members.open(name) as fh:
-        tunable._copy_stream(fh, buf, limit)
+        streams.copy_stream(fh, buf, limit)
     return buf.getvalue()

@@ -11,9 +11,9 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from mgie_desktop.core import session as tunable  # the package: MAX_*, _copy_stream are rebindable
 from mgie_desktop.core.errors import InputError
 
+from . import streams
 from .layout import ALPHA_NAME
 from .members import Members, read_member
 from .streams import TooBig
@@ -84,7 +84,7 @@ def extract_png(members: Members, name: str, dest: Path, what: str) -> None:
             # whatever size the archive declares.
             cap = min(limit, int(dims[0] * dims[1] * 4 * 1.1) + dims[1] + 1024 * 1024)
             dst.write(head)
-            tunable._copy_stream(src, dst, max(0, cap - len(head)))
+            streams.copy_stream(src, dst, max(0, cap - len(head)))
     except TooBig:
         raise InputError(f"{what} is larger than the session file says.") from None
     with open(dest, "rb") as fh:

@@ -11,12 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from mgie_desktop.core import session as tunable  # the package: MAX_*, _copy_stream are rebindable
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import atomic_write, os_reason
 from mgie_desktop.core.history import History
 from mgie_desktop.core.imaging import Photo
 
+from . import streams
 from .layout import ALPHA_NAME, MANIFEST_NAME
 from .manifest import build_manifest, manifest_bytes
 from .model import SourceMeta, as_meta
@@ -80,7 +80,7 @@ def save_session(history: History, path: str | os.PathLike[str],
                 size = source.stat().st_size
                 info.file_size = size
                 with open(source, "rb") as src, zf.open(info, "w", force_zip64=size > 2**31) as dst:
-                    tunable._copy_stream(src, dst)
+                    streams.copy_stream(src, dst)
             if alpha is not None:
                 zf.writestr(_entry(ALPHA_NAME, stamp, zipfile.ZIP_STORED), alpha)
 
