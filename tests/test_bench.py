@@ -25,7 +25,7 @@ def test_tiny_bench_times_both_paths_and_loads_a_unet_both_ways():
     assert edit["default"]["tokens"] > 0
     assert load["speedup"] == pytest.approx(load["reference_s"] / load["bundle_s"])
     assert "UNet" in load["what"] and any("both ways" in m for m in messages)
-    assert report["low_memory"]["peak_gpu_mb"] is None  # the 8 GB check needs full-size models on a GPU
+    assert report["low_memory"]["peak_gpu_reserved_mb"] is None  # the 8 GB check needs full-size models on a GPU
 
 
 def test_bench_on_installed_models_lets_the_reference_write_as_many_tokens_as_ours(emitting_models, tmp_path,
@@ -58,9 +58,9 @@ def test_bench_json_has_the_keys_other_tools_read(capsys):
         assert isinstance(node, float) and node > 0, key
     assert report["device"] == "cpu"
     assert set(report["targets"]) >= {"edit.speedup", "load.speedup", "window.ratio", "ui.max_stall_ms"}
-    measured = {key: t for key, t in report["targets"].items() if key != "low_memory.peak_gpu_mb"}
+    measured = {key: t for key, t in report["targets"].items() if key != "low_memory.peak_gpu_reserved_mb"}
     assert all(isinstance(t["met"], bool) for t in measured.values())
-    assert report["targets"]["low_memory.peak_gpu_mb"]["met"] is None  # not measurable without a GPU
+    assert report["targets"]["low_memory.peak_gpu_reserved_mb"]["met"] is None  # not measurable without a GPU
 
 
 def test_bench_refuses_full_size_together_with_installed_models(tmp_path, capsys):

@@ -48,11 +48,11 @@ def test_a_saved_random_bundle_loads_through_the_real_path_and_edits_alike(tmp_p
     """What `bench --size full` does for the 8 GB check: in-memory models written as a bundle,
     loaded by load_bundle (where quantisation happens), giving the same edit."""
     from mgie_desktop.engine.inventory import check_installed
-    from mgie_desktop.engine.random_models import save_bundle
+    from mgie_desktop.engine.random_models import save_random_bundle
 
     bundle = random_bundle(SMALL, CPU, torch.float32, seed=3)
     in_memory = MgieEngine(None, device="cpu", bundle=bundle)
-    save_bundle(bundle, tmp_path)
+    save_random_bundle(bundle, tmp_path)
     assert check_installed(tmp_path)["model"]["llm_hidden"] == SMALL.llm_hidden
     loaded = MgieEngine(tmp_path, device="cpu")
     image = Image.new("RGB", (64, 64), (90, 120, 200))

@@ -9,10 +9,11 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-# low_memory: an 8 GB card's 8192 MB less ~512 MB that the CUDA context takes outside PyTorch.
+# low_memory: an 8 GB card's 8192 MB less ~512 MB that the CUDA context takes outside PyTorch
+# (the run is also held to that limit: see engine.bench.LOW_MEMORY_MB).
 TARGETS = {"edit.speedup": (">=", 4.0), "load.speedup": (">=", 10.0), "window.ratio": ("<=", 1.3),
            "ui.max_stall_ms": ("<=", 50.0), "history.growth_mb": ("<=", 300.0),
-           "low_memory.peak_gpu_mb": ("<=", 7680.0)}
+           "low_memory.peak_gpu_reserved_mb": ("<=", 7680.0)}
 
 
 def sample_photo_path() -> Path:
@@ -68,6 +69,8 @@ def run(size: str, device: str, as_json: bool, history_edits: int, models: Path 
     log(f"memory growth over {history_edits} edits of a 24 MP photo")
     report["history"] = history_bench.history_growth_fresh(history_edits)
     report["targets"] = {key: _judge(_get(report, key), op, bound) for key, (op, bound) in TARGETS.items()}
+    if report["low_memory"].get("fits") is False:  # held under the limit, it ran out of memory
+        report["targets"]["low_memory.peak_gpu_reserved_mb"]["met"] = False
     if as_json:
         print(json.dumps(report, indent=1, default=float), file=out)
     else:
@@ -93,7 +96,7 @@ def _print_text(report: dict, history_edits: int, out) -> None:
     print(f"edit {side}x{side}, speedup {e['speedup']:.2f}x:", file=out)
     for name, steps in (("reference", e["reference_steps"]), ("default", e["default_steps"])):
         r = e[name]
-        gpu = "" if r["peak_gpu_mb"] is None else f", peak GPU {r['peak_gpu_mb']:.0f} MB"
+        gpu = "" if r["peak_gpu_allocated_mb"] is None else f", peak GPU {r['peak_gpu_allocated_mb']:.0f} MB allocated"
         print(f"  {name:9s} {r['total_s']:7.2f} s (instruct {r['instruct_s']:.2f} s, render {r['render_s']:.2f} s "
               f"for {steps} steps), peak RSS {r['peak_rss_mb']:.0f} MB{gpu}", file=out)
     print(f"load: reference {lo['reference_s']:.3f} s, bundle {lo['bundle_s']:.3f} s, "
@@ -107,11 +110,12 @@ def _print_text(report: dict, history_edits: int, out) -> None:
         print(f"longest UI stall during an edit: {ui['max_stall_ms']:.0f} ms", file=out)
     print(f"history: +{report['history']['growth_mb']:.0f} MB over {history_edits} edits", file=out)
     low = report["low_memory"]
-    if low["peak_gpu_mb"] is None:
+    if low["peak_gpu_reserved_mb"] is None:
         print(f"8 GB check: {low['skipped']}", file=out)
     else:
-        print(f"8 GB check ({low['plan']}): peak {low['peak_gpu_mb']:.0f} MB reserved, "
-              f"{low['peak_allocated_mb']:.0f} MB allocated; edit {low['edit_s']:.1f} s", file=out)
+        verdict = f"edit {low['edit_s']:.1f} s" if low["fits"] else f"did not fit: {low['error']}"
+        print(f"8 GB check ({low['plan']}, limit {low['limit_mb']} MB): peak {low['peak_gpu_reserved_mb']:.0f} MB "
+              f"reserved, {low['peak_gpu_allocated_mb']:.0f} MB allocated; {verdict}", file=out)
     for key, t in report["targets"].items():
         verdict = {True: "ok  ", False: "MISS", None: "n/a "}[t["met"]]
         value = "not measured" if t["value"] is None else f"{t['value']:.2f}"

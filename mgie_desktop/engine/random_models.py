@@ -100,9 +100,10 @@ def random_bundle(sizes: Sizes, device: torch.device, dtype: torch.dtype, seed: 
     return LoadedBundle(model, tokenizer, CLIPImageProcessorPil(), unet.eval(), vae.eval(), dict(IP2P_SCHEDULER), info)
 
 
-def save_bundle(bundle: LoadedBundle, models_dir: Path) -> Path:
-    """Write ``bundle`` in the app's format under ``models_dir/bundle``, as a conversion would,
-    so random models of any size load through the real loading path (quantisation included)."""
+def save_random_bundle(bundle: LoadedBundle, models_dir: Path) -> Path:
+    """Write a ``random_bundle`` in the app's format under ``models_dir/bundle``, as a conversion
+    would, so random models of any size load through the real loading path (quantisation
+    included). Its tokenizer is the tiny one ``random_bundle`` uses, written afresh."""
     from safetensors.torch import save_file
 
     from mgie_desktop import __version__

@@ -29,15 +29,16 @@ class ReferencePath:
     img0: int
     device: torch.device
     dtype: torch.dtype
-    load_seconds: float = 0.0
 
     @classmethod
     def load(cls, src: Path, device: torch.device, dtype: torch.dtype) -> ReferencePath:
-        """From the reference's files, the way its code loaded them (2023 transformers)."""
+        """From the reference's files, the way its demo loaded them: pickles read whole with
+        torch.load, weights copied in with load_state_dict. Like its from_pretrained calls
+        (low_cpu_mem_usage), modules start empty rather than randomly initialised."""
+        from accelerate import init_empty_weights
         from diffusers import AutoencoderKL, UNet2DConditionModel
         from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
 
-        started = time.perf_counter()
         llava_dir = src / "LLaVA-7B-v1"
         cfg = json.loads((llava_dir / "config.json").read_text())
         llava = {}
@@ -49,9 +50,10 @@ class ReferencePath:
             num_hidden_layers=cfg["num_hidden_layers"], num_attention_heads=cfg["num_attention_heads"],
             rms_norm_eps=cfg["rms_norm_eps"], bos_token_id=1, eos_token_id=2, pad_token_id=0,
             tie_word_embeddings=False)
-        llm = LlamaForCausalLM(config)  # random init first, as from_pretrained did in 2023
+        with init_empty_weights():
+            llm = LlamaForCausalLM(config)
         llm.load_state_dict({k: v for k, v in llava.items() if "mm_projector" not in k and "inv_freq" not in k},
-                            strict=False)
+                            strict=False, assign=True)
         llm.resize_token_embeddings(mllm["model.embed_tokens.weight"].shape[0])
         llm.load_state_dict({k: v for k, v in mllm.items() if not k.startswith("edit_head")}, strict=False)
         projector = nn.Linear(cfg["mm_hidden_size"], cfg["hidden_size"])
@@ -62,16 +64,16 @@ class ReferencePath:
         vision = CLIPVisionModel.from_pretrained(src / "clip-vit-large-patch14", dtype=dtype)
         processor = CLIPImageProcessorPil.from_pretrained(src / "clip-vit-large-patch14")
         ip2p = src / "instruct-pix2pix"
-        unet = UNet2DConditionModel.from_config(json.loads((ip2p / "unet" / "config.json").read_text()))
-        unet.load_state_dict(torch.load(src / "mgie_7b" / "unet.pt", map_location="cpu", weights_only=True))
+        with init_empty_weights():
+            unet = UNet2DConditionModel.from_config(json.loads((ip2p / "unet" / "config.json").read_text()))
+        unet.load_state_dict(torch.load(src / "mgie_7b" / "unet.pt", map_location="cpu", weights_only=True),
+                             assign=True)
         vae_dir = ip2p / "vae"  # the Hub copy has safetensors too; a pickle-only copy must not log an error
         vae = AutoencoderKL.from_pretrained(vae_dir, torch_dtype=dtype,
                                             use_safetensors=(vae_dir / "diffusion_pytorch_model.safetensors").exists())
         scheduler = json.loads((ip2p / "scheduler" / "scheduler_config.json").read_text())
-        path = cls.assemble(llm, projector, edit_head, mllm["emb"], vision, processor, unet, vae, scheduler,
+        return cls.assemble(llm, projector, edit_head, mllm["emb"], vision, processor, unet, vae, scheduler,
                             PromptTokenizer(llava_dir), device, dtype)
-        path.load_seconds = time.perf_counter() - started
-        return path
 
     @classmethod
     def assemble(cls, llm, projector, edit_head, emb, vision, processor, unet, vae, scheduler_config: dict,
