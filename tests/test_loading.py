@@ -236,3 +236,17 @@ def test_a_load_stops_between_parts_when_cancelled(tiny_models, monkeypatch):
     assert unet_loads == []  # the parts after the cancel were never read
     engine = MgieEngine(tiny_models, device="cpu", cancel=_SetAfter(100))  # never set in time: a normal load
     assert unet_loads and engine.bundle.unet is not None
+
+
+def test_running_out_of_memory_while_loading_is_not_called_damage(tiny_models, monkeypatch):
+    from diffusers import UNet2DConditionModel
+
+    from mgie_desktop.core.errors import OutOfMemory
+
+    def no_memory(cls, *args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 1.70 GiB")
+
+    monkeypatch.setattr(UNet2DConditionModel, "from_pretrained", classmethod(no_memory))
+    with pytest.raises(OutOfMemory, match="not enough CPU memory.*--memory offload") as caught:
+        load_bundle(tiny_models, CPU, torch.float32)
+    assert "verify" not in str(caught.value)  # not sent looking for a damaged file

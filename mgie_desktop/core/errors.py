@@ -19,3 +19,7 @@ class EditCancelled(MgieError):
 
 class LoadCancelled(MgieError):
     """Loading the models was stopped (the app is quitting); nothing was kept."""
+
+
+class OutOfMemory(MgieError):
+    """The device ran out of memory; nothing was changed and the app stays up."""

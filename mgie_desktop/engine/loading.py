@@ -12,7 +12,7 @@ from accelerate import init_empty_weights
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from mgie_desktop.core.errors import LoadCancelled, ModelFilesError
+from mgie_desktop.core.errors import LoadCancelled, ModelFilesError, OutOfMemory
 from mgie_desktop.engine.inventory import bundle_path, check_installed
 from mgie_desktop.engine.memory import MemoryPlan
 from mgie_desktop.engine.model import EditHead, MgieModel
@@ -46,6 +46,11 @@ def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
         return _load(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check)
     except (ModelFilesError, LoadCancelled):
         raise
+    except torch.OutOfMemoryError as exc:  # a RuntimeError, but not a damaged file
+        raise OutOfMemory(
+            f"not enough {device.type.upper()} memory to load the models ({str(exc).splitlines()[0]}); close other "
+            "programs using the GPU, or choose a smaller memory mode (--memory offload, --llm-quant 4bit)"
+        ) from exc
     except (OSError, SafetensorError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelFilesError(
             f"the models in {models_dir} could not be loaded ({type(exc).__name__}: {exc}); "
