@@ -18,12 +18,17 @@ class BackgroundTasks(QObject):
         # Its queue runs first in, first out, so with one worker tasks run one at a time, in order.
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(workers)
+        # Qt's default thread stack is 512 KiB on macOS; decoders and deep pickles want what
+        # Python's own threads get there.
+        self._pool.setStackSize(16 * 2**20)
         self._callbacks: dict[int, tuple[Callable, Callable]] = {}
         self._ids = itertools.count()
         self._closed = False
         self._done.connect(self._deliver)
 
     def run(self, fn: Callable, *args, on_done: Callable, on_error: Callable) -> None:
+        if self._closed:  # work after shutdown() would run with nobody to deliver its result to
+            raise RuntimeError("background tasks were shut down")
         task = next(self._ids)
         self._callbacks[task] = (on_done, on_error)
 
