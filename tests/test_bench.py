@@ -84,3 +84,16 @@ def test_bench_without_pyside6_skips_the_window_measures_and_says_so(monkeypatch
     assert "speedup" in text and "PySide6 is not installed" in text
     assert "n/a  window.ratio = not measured" in text and "n/a  ui.max_stall_ms = not measured" in text
     assert "edit.speedup = " in text and "load.speedup = " in text
+
+
+def test_measures_needing_a_fresh_python_say_why_they_were_not_made(monkeypatch):
+    import sys
+
+    from mgie_desktop.benchmark.fresh_python import NotMeasurable, run_script
+
+    with pytest.raises(NotMeasurable, match="failed.*ZeroDivisionError"):
+        run_script("1 / 0", timeout=60)
+    assert run_script("print('ok')", timeout=60).strip() == "ok"
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # the PyInstaller app: no python -c
+    with pytest.raises(NotMeasurable, match="installed app"):
+        run_script("print('ok')", timeout=60)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from mgie_desktop.benchmark.fresh_python import run_script
 from mgie_desktop.core.history import History, ImageStore
 
 
@@ -21,8 +20,7 @@ def history_growth_fresh(edits: int = 50) -> dict:
     (the engine benchmark's models) new images reuse that memory and growth would read as 0."""
     script = f"import json; from mgie_desktop.benchmark.history_bench import history_growth as g; " \
              f"print(json.dumps(g({int(edits)})))"
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=1800, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return json.loads(run_script(script, timeout=1800).strip().splitlines()[-1])
 
 
 def history_growth(edits: int = 50, size: tuple[int, int] = (6000, 4000)) -> dict:

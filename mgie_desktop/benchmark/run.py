@@ -35,6 +35,7 @@ def run(size: str, device: str, as_json: bool, history_edits: int, models: Path 
     from PIL import Image
 
     from mgie_desktop.benchmark import history_bench, ui_bench
+    from mgie_desktop.benchmark.fresh_python import NotMeasurable
 
     out = out or sys.stdout  # looked up now: a default bound at import would keep an old stream
     from mgie_desktop.engine import bench as engine_bench
@@ -51,12 +52,12 @@ def run(size: str, device: str, as_json: bool, history_edits: int, models: Path 
 
             raise InputError("--size full needs a CUDA GPU (a 7B model in fp16 and 100-step edits)")
     report = engine_bench.run(device, Image.open(photo_path), log, size=size, models_dir=models, **engine_options)
-    if importlib.util.find_spec("PySide6") is None:  # e.g. a headless GPU server
-        log("PySide6 is not installed: the window and event-loop measures are skipped")
-        skipped = "not measured: PySide6 is not installed"
-        report["window"] = {"bare_s": None, "ours_s": None, "ratio": None, "skipped": skipped}
-        report["ui"] = {"max_stall_ms": None, "skipped": skipped}
-    else:
+    report["window"] = {"bare_s": None, "ours_s": None, "ratio": None}
+    report["ui"] = {"max_stall_ms": None}
+    report["history"] = {"growth_mb": None}
+    try:
+        if importlib.util.find_spec("PySide6") is None:  # e.g. a headless GPU server
+            raise NotMeasurable("not measured: PySide6 is not installed")
         with tempfile.TemporaryDirectory(prefix="mgie-bench-ui-") as tmp:
             from mgie_desktop.engine.convert import convert, locate_reference
             from mgie_desktop.engine.tiny import write_tiny_reference
@@ -66,8 +67,14 @@ def run(size: str, device: str, as_json: bool, history_edits: int, models: Path 
             report["window"] = ui_bench.window_ratio(tmp)
             log("longest event-loop stall while an edit runs")
             report["ui"] = ui_bench.max_stall(tmp, str(photo_path))
+    except NotMeasurable as exc:
+        log(f"window and event loop: {exc}")
+        report["window"]["skipped"] = report["ui"]["skipped"] = str(exc)
     log(f"memory growth over {history_edits} edits of a 24 MP photo")
-    report["history"] = history_bench.history_growth_fresh(history_edits)
+    try:
+        report["history"] = history_bench.history_growth_fresh(history_edits)
+    except NotMeasurable as exc:
+        report["history"]["skipped"] = str(exc)
     report["targets"] = {key: _judge(_get(report, key), op, bound) for key, (op, bound) in TARGETS.items()}
     if report["low_memory"].get("fits") is False:  # held under the limit, it ran out of memory
         report["targets"]["low_memory.peak_gpu_reserved_mb"]["met"] = False
@@ -108,7 +115,11 @@ def _print_text(report: dict, history_edits: int, out) -> None:
         print(f"window: {window['ours_s']:.2f} s vs bare {window['bare_s']:.2f} s, ratio {window['ratio']:.2f}",
               file=out)
         print(f"longest UI stall during an edit: {ui['max_stall_ms']:.0f} ms", file=out)
-    print(f"history: +{report['history']['growth_mb']:.0f} MB over {history_edits} edits", file=out)
+    history = report["history"]
+    if history["growth_mb"] is None:
+        print(f"history: {history['skipped']}", file=out)
+    else:
+        print(f"history: +{history['growth_mb']:.0f} MB over {history_edits} edits", file=out)
     low = report["low_memory"]
     if low["peak_gpu_reserved_mb"] is None:
         print(f"8 GB check: {low['skipped']}", file=out)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
+
+from mgie_desktop.benchmark.fresh_python import run_script
 
 BARE = """
 import sys, time
@@ -75,9 +75,8 @@ def _env() -> dict:
 
 def _time_to_window(script: str, *args: str) -> float:
     started = time.time()
-    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, env=_env(),
-                         timeout=300, check=True)
-    return float(out.stdout.strip().splitlines()[-1]) - started
+    out = run_script(script, *args, timeout=300, env=_env())
+    return float(out.strip().splitlines()[-1]) - started
 
 
 def window_ratio(models_dir: str, runs: int = 5) -> dict:
@@ -88,6 +87,5 @@ def window_ratio(models_dir: str, runs: int = 5) -> dict:
 
 
 def max_stall(models_dir: str, photo: str, steps: int = 10) -> dict:
-    out = subprocess.run([sys.executable, "-c", STALL, models_dir, photo, str(steps)], capture_output=True, text=True,
-                         env=_env(), timeout=600, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = run_script(STALL, models_dir, photo, str(steps), timeout=600, env=_env())
+    return json.loads(out.strip().splitlines()[-1])
