@@ -126,6 +126,13 @@ def test_warm_up_leaves_results_unchanged(engine, photo):
     assert np.array_equal(np.asarray(engine.render(photo, guide.conditioning, FAST)), np.asarray(before))
 
 
+def test_quitting_stops_the_warm_up(engine):
+    quitting = threading.Event()
+    quitting.set()
+    with pytest.raises(EditCancelled):
+        engine.warm_up(cancel=quitting)
+
+
 def test_large_working_sizes_decode_in_tiles(engine, photo):
     guide = engine.instruct(photo, "brighter")
     big = engine.render(photo, guide.conditioning, params_for("draft", steps=1, pixel_budget=1100 * 1100))

@@ -196,12 +196,13 @@ class MgieEngine:
         text = clean_expressive(b.tokenizer.decode_answer(new))
         return Instruction(text, visual, conditioning, img0 in new, len(new), time.perf_counter() - started)
 
-    def warm_up(self) -> float:
+    def warm_up(self, cancel: threading.Event | None = None) -> float:
         """One tiny render, so the first real edit does not pay for kernel selection and
-        lazy initialisation (1-3 s on first use). Returns the seconds it took."""
+        lazy initialisation (1-3 s on first use; far more with --compile). Returns the seconds
+        it took; ``cancel`` stops it (EditCancelled)."""
         started = time.perf_counter()
         image = Image.new("RGB", (64, 64), (128, 128, 128))
-        self.render(image, self.null_conditioning, EditParams(steps=1, pixel_budget=64 * 64))
+        self.render(image, self.null_conditioning, EditParams(steps=1, pixel_budget=64 * 64), cancel=cancel)
         return time.perf_counter() - started
 
     @property

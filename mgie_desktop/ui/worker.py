@@ -95,11 +95,9 @@ class EngineWorker(QObject):
             self._engine = MgieEngine(self.models_dir, device=self.device, memory=self.memory,
                                       llm_quant=self.llm_quant, compile_unet=self.compile_unet,
                                       cancel=self.stop_event)
-            if self.stop_event.is_set():
-                raise LoadCancelled("the window closed before the warm-up")
-            self._engine.warm_up()
+            self._engine.warm_up(cancel=self.stop_event)
             self._report_memory()
-        except LoadCancelled:
+        except (LoadCancelled, EditCancelled):  # the window closed while loading or warming up
             self._engine = None  # quitting: nobody is left to tell
             return
         except MgieError as exc:
