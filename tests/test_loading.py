@@ -232,7 +232,7 @@ def test_a_load_stops_between_parts_when_cancelled(tiny_models, monkeypatch):
     monkeypatch.setattr(UNet2DConditionModel, "from_pretrained",
                         classmethod(lambda cls, *a, **k: unet_loads.append(a) or real(cls, *a, **k)))
     with pytest.raises(LoadCancelled):
-        MgieEngine(tiny_models, device="cpu", cancel=_SetAfter(1))  # set once the tokenizer is read
+        MgieEngine(tiny_models, device="cpu", cancel=_SetAfter(1))  # set at the 2nd check: after the LLM
     assert unet_loads == []  # the parts after the cancel were never read
     engine = MgieEngine(tiny_models, device="cpu", cancel=_SetAfter(100))  # never set in time: a normal load
     assert unet_loads and engine.bundle.unet is not None
