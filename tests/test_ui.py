@@ -262,9 +262,9 @@ def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo
     window.difference_action.trigger()
     qtbot.waitUntil(lambda: getattr(window, "showing_difference", False), timeout=TIMEOUT)
     qtbot.keyPress(window, Qt.Key.Key_Backslash)
-    assert window._comparing and window.statusBar().currentMessage().startswith("Before")
+    assert window.compare_view.comparing and window.statusBar().currentMessage().startswith("Before")
     qtbot.keyRelease(window, Qt.Key.Key_Backslash)
-    assert not window._comparing
+    assert not window.compare_view.comparing
     qtbot.keyPress(window, Qt.Key.Key_Backslash, Qt.KeyboardModifier.ShiftModifier)
     assert window.statusBar().currentMessage().startswith("Original")
     qtbot.keyRelease(window, Qt.Key.Key_Backslash, Qt.KeyboardModifier.ShiftModifier)

@@ -1,0 +1,225 @@
+"""The window's file work: open a photo or session, save the session, export the image, keep
+the autosave current and offer to restore it after a crash.
+
+Reading and writing run on file-work threads (``BackgroundTasks``); their results come back on
+the GUI thread, where the window shows them. The window owns the open document; this object only
+reads it, and hands a freshly opened one to ``MainWindow.show_document``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt
+
+from mgie_desktop.ui.images import thumbnail
+from mgie_desktop.ui.tasks import BackgroundTasks
+
+if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, after the window is up
+    from mgie_desktop.core.document import Document
+    from mgie_desktop.ui.main_window import MainWindow
+
+OPEN_FILTER = ("Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie);;"
+               "MGIE sessions (*.mgie);;All files (*)")
+SESSION_FILTER = "MGIE session (*.mgie)"
+EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp);;TIFF (*.tif)"
+
+
+class DocumentActions:
+    def __init__(self, window: MainWindow, autosave_folder: Path | None):
+        self.window = window
+        self.autosave_folder = autosave_folder
+        self._autosaver = None  # made with the first autosave, so start-up never imports it
+        self.autosaves = BackgroundTasks(window, workers=1)  # one at a time, in order
+        self.recovery_box = None  # the last "restore?" question shown (tests read it)
+        self.last_export: Path | None = None
+
+    # ---- open -------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
+        window = self.window
+        start = window.settings.value("last_dir", "")
+        path, _ = QFileDialog.getOpenFileName(window, "Open photo", start, OPEN_FILTER)
+        if path:
+            self.open_path(Path(path))
+
+    def open_path(self, path: Path) -> None:
+        path = Path(path)
+        self.window.statusBar().showMessage(f"Opening {path.name}…")
+        self.window.tasks.run(_open_document, path, on_done=lambda opened: self._opened(*opened, path),
+                              on_error=self.window.show_error)
+
+    def _opened(self, doc: Document, thumbs: dict, path: Path) -> None:
+        self.window.show_document(doc, thumbs)
+        self.window.settings.setValue("last_dir", str(path.parent))
+        self.window.recent.remember(path)
+
+    def close(self, doc: Document) -> None:
+        """Before another document replaces ``doc``, or the window closes."""
+        # Saves and autosaves still reading this document's step images finish first.
+        self.window.tasks.drain()
+        self.autosaves.drain()
+        if self._autosaver is not None:
+            if doc.modified:
+                self._autosaver.release()  # unsaved work stays on disk; the next start offers it
+            else:
+                self._autosaver.close()  # saved or untouched: nothing to recover
+            self._autosaver = None
+        doc.close()
+
+    # ---- sessions ---------------------------------------------------------------------------
+    def save_session(self) -> None:
+        doc = self.window.doc
+        if doc is None:
+            return
+        if doc.session_path is None:
+            self.save_session_as()
+        else:
+            self.save_session_to(doc.session_path)
+
+    def save_session_as(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
+        window = self.window
+        if window.doc is None:
+            return
+        start = str(Path(window.settings.value("last_dir", "")) / (Path(window.doc.name).stem + ".mgie"))
+        path, _ = QFileDialog.getSaveFileName(window, "Save session", start, SESSION_FILTER)
+        if path:
+            self.save_session_to(Path(path).with_suffix(".mgie"))
+
+    def save_session_to(self, path: Path) -> None:
+        from mgie_desktop.core.document import save_document
+
+        window = self.window
+        doc, revision = window.doc, window.doc.revision
+        window.statusBar().showMessage(f"Saving {path.name}…")
+        window.tasks.run(save_document, doc, path, on_done=lambda _: self._session_saved(doc, path, revision),
+                         on_error=window.show_error)
+
+    def _session_saved(self, doc: Document, path: Path, revision: int) -> None:
+        doc.session_path = path
+        doc.modified = doc.revision != revision  # an edit that landed during the save is not in it
+        self.window.recent.remember(path)
+        self.window.update_title()
+        self.window.statusBar().showMessage(f"Saved {path}", 5000)
+
+    # ---- autosave and crash recovery ----------------------------------------------------------
+    def autosave(self) -> None:
+        """After every change: the autosave is complete on disk before the next edit can land."""
+        from mgie_desktop.core.autosave import Autosaver
+
+        doc = self.window.doc
+        if doc is None:
+            return
+        if self._autosaver is None:
+            self._autosaver = Autosaver(self.autosave_folder)
+        self.autosaves.run(self._autosaver.save, doc.history, doc.source,
+                           on_done=lambda _: None, on_error=self._autosave_failed)
+
+    def _autosave_failed(self, exc: Exception) -> None:
+        self.window.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
+
+    def look_for_crashed_sessions(self) -> None:
+        from mgie_desktop.core.autosave import find_recoverable
+
+        self.window.tasks.run(find_recoverable, self.autosave_folder, on_done=self._offer_recovery,
+                              on_error=lambda exc: None)
+
+    def _offer_recovery(self, found: list) -> None:
+        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
+        from mgie_desktop.ui.main_window import APP_TITLE  # here: main_window imports this module
+
+        usable = [r for r in found if not r.problem]
+        if not usable:
+            return
+        latest = usable[0]
+        box = QMessageBox(QMessageBox.Icon.Question, APP_TITLE,
+                          f"MGIE Desktop did not close cleanly last time. Restore "
+                          f"“{latest.source_name or 'the last session'}” with {latest.steps} step(s)?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard, self.window)
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button: self._recovery_answer(latest, box.buttonRole(button)))
+        box.show()
+        self.recovery_box = box
+
+    def _recovery_answer(self, recoverable, role) -> None:
+        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
+        if role == QMessageBox.ButtonRole.YesRole:
+            self.restore(recoverable)
+        else:
+            self._discard(recoverable)
+
+    def restore(self, recoverable) -> None:
+        from mgie_desktop.core.document import Document
+
+        def reopen():
+            doc = Document.from_session(recoverable.open(), None)
+            doc.modified = True
+            return doc, _thumbnails(doc)
+
+        def done(opened):
+            self.window.show_document(*opened)
+            self._discard(recoverable)
+
+        self.window.tasks.run(reopen, on_done=done, on_error=self.window.show_error)
+
+    def _discard(self, recoverable) -> None:
+        self.window.tasks.run(recoverable.discard, on_done=lambda _: None, on_error=self.window.show_error)
+
+    # ---- export -----------------------------------------------------------------------------
+    def export_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
+        window = self.window
+        if window.history is None:
+            return
+        stem = Path(window.doc.name).stem
+        start = str(Path(window.settings.value("last_dir", "")) / f"{stem}-edited.png")
+        path, _ = QFileDialog.getSaveFileName(window, "Export", start, EXPORT_FILTER)
+        if path:
+            self.export_to(Path(path))
+
+    def export_to(self, path: Path) -> None:
+        window = self.window
+        step = window.history.current
+        text = {"mgie:instruction": step.instruction, "mgie:expressive_instruction": step.expressive_instruction,
+                "mgie:settings": repr(step.params)} if not step.is_root else None
+        photo = window.doc.photo_for_export(window.history.image())
+        window.statusBar().showMessage(f"Exporting {path.name}…")
+        quality = window.panel.export_quality.value()
+        window.tasks.run(lambda: _save_photo(photo, path, text=text, quality=quality),
+                         on_done=lambda _: self._exported(path), on_error=window.show_error)
+
+    def _exported(self, path: Path) -> None:
+        self.last_export = path
+        self.window.statusBar().showMessage(f"Exported {path}", 5000)
+
+    def shutdown(self) -> None:
+        """After the document is closed: let the last autosave finish, then stop."""
+        self.autosaves.shutdown()
+
+
+# ---- on file-work threads ---------------------------------------------------------------------
+def _open_document(path: Path) -> tuple[Document, dict]:
+    """Read the document, its thumbnails and its current image."""
+    from mgie_desktop.core.document import open_document
+
+    doc = open_document(path)
+    return doc, _thumbnails(doc)
+
+
+def _thumbnails(doc: Document) -> dict:
+    thumbs = {step.id: thumbnail(doc.history.image(step.id)) for step in doc.history.steps}
+    doc.history.image()  # the current image, decoded and cached for the canvas
+    return thumbs
+
+
+def _save_photo(image, path: Path, **kwargs) -> None:
+    from mgie_desktop.core.imaging import save_photo
+
+    save_photo(image, path, **kwargs)

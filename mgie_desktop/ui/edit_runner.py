@@ -1,0 +1,221 @@
+"""Edits on the engine: its worker on its own thread, the jobs sent to it, and its answers.
+
+The worker (and with it torch) is made only when ``start_engine`` first runs, a moment after
+the window is shown, so start-up never waits for it. Every signal from the engine thread lands
+on a @Slot method of this object, which lives on the GUI thread, so Qt queues the call there; a
+lambda would be called on the engine thread instead. Each job carries the id of the document it
+was made for: an answer that arrives after another photo was opened is dropped."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+if TYPE_CHECKING:
+    from mgie_desktop.ui.main_window import MainWindow
+    from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
+
+
+class EditRunner(QObject):
+    start_loading = Signal()
+    submit_job = Signal(object)
+
+    def __init__(self, window: MainWindow, models_dir: Path, device: str, engine_options: dict):
+        super().__init__(window)
+        self.window = window
+        self.models_dir = models_dir
+        self._device, self._engine_options = device, engine_options
+        self.model_state = "not loaded"
+        self._job_ids = itertools.count(1)
+        self.running: EditJob | None = None     # sent to the engine, not answered yet
+        self.last_edit: EditJob | None = None   # what Re-render repeats
+        self.variations_picker = None
+        self.engine_thread = QThread(window)
+        self.engine_thread.setObjectName("mgie-engine")
+        self.worker: EngineWorker | None = None
+
+    # ---- the engine -------------------------------------------------------------------------
+    def start_engine(self) -> None:
+        """Make the engine's worker on its thread (first time only) and have it load the models."""
+        if self.worker is None:
+            from mgie_desktop.ui.worker import EngineWorker
+
+            self.worker = EngineWorker(self.models_dir, self._device, **self._engine_options)
+            self.worker.moveToThread(self.engine_thread)
+            self.engine_thread.finished.connect(self.worker.deleteLater)
+            self.start_loading.connect(self.worker.load)
+            self.submit_job.connect(self.worker.run)
+            self.worker.state_changed.connect(self.on_model_state)
+            self.worker.memory_report.connect(self.window.gpu_label.setText)
+            self.worker.progress.connect(self.on_progress)
+            self.worker.preview.connect(self.on_preview)
+            self.worker.edit_finished.connect(self.on_edit_finished)
+            self.worker.edit_failed.connect(self.on_edit_failed)
+            self.worker.edit_cancelled.connect(self.on_edit_cancelled)
+            self.engine_thread.start()
+        self.start_loading.emit()
+
+    @Slot(str, str)
+    def on_model_state(self, state: str, detail: str) -> None:
+        self.model_state = state
+        shown = {"ready": f"Model: ready ({detail})", "busy": "Model: busy", "loading": "Model: loading…",
+                 "not installed": "Model: not installed", "error": "Model: failed to load"}[state]
+        self.window.model_label.setText(shown)
+        self.window.model_label.setToolTip(detail)
+        if state in ("not installed", "error"):
+            self.window.panel.show_notice(self.models_notice(detail))
+
+    def models_notice(self, detail: str = "") -> str:
+        if self.model_state in ("loading", "starting", "busy"):
+            return "The model is still loading; try again in a moment."
+        return ("No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> "
+                "(about 18 GB), or import the reference's files with "
+                "<code>mgie-desktop models import</code>." + (f"<br><small>{detail}</small>" if detail else ""))
+
+    def stop(self) -> None:
+        """Closing: a running edit stops within one step, a load after the part it is reading."""
+        if self.worker is not None:
+            self.worker.cancel_event.set()
+            self.worker.stop_event.set()
+        self.engine_thread.quit()
+
+    def join(self) -> None:
+        self.engine_thread.wait()
+
+    # ---- sending edits ----------------------------------------------------------------------
+    @Slot()
+    def variations(self) -> None:
+        self.apply_edit(variations=self.window.panel.variation_count.value())
+
+    @Slot()
+    def apply_edit(self, variations: int = 1) -> None:
+        from mgie_desktop.ui.worker import EditJob
+
+        window, panel = self.window, self.window.panel
+        text = panel.instruction.toPlainText().strip()
+        if window.history is None:
+            panel.show_notice("Open a photo first (File › Open, or drop one here).")
+            return
+        if not text:
+            panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")
+            return
+        if self.model_state != "ready":
+            panel.show_notice(self.models_notice())
+            return
+        if panel.random_seed.isChecked():
+            panel.roll_seed()
+        panel.instruction.remember(text)
+        self._submit(EditJob(next(self._job_ids), window.document_id, window.history.current.id,
+                             window.history.image(), text, panel.params(), variations=variations))
+
+    @Slot()
+    def rerender(self) -> None:
+        from mgie_desktop.ui.worker import EditJob
+
+        job = self.last_edit
+        if job is None or self.model_state != "ready":
+            return
+        window = self.window
+        image = window.history.image(job.source_step)
+        self._submit(EditJob(next(self._job_ids), job.document, job.source_step, image, job.instruction,
+                             window.panel.params(), rerender=True))
+
+    def _submit(self, job: EditJob) -> None:
+        if self.running is not None:
+            return
+        self.running = job
+        self.window.panel.show_notice("")
+        self.window.panel.set_busy(True)
+        self.worker.cancel_event.clear()  # here, not in the worker: an Esc right after this still counts
+        self.submit_job.emit(job)
+
+    @Slot()
+    def cancel_edit(self) -> None:
+        if self.running is not None:
+            self.worker.cancel_event.set()
+            self.window.panel.progress.setFormat("Cancelling…")
+
+    def forget_edits(self) -> None:
+        """A new document: a running edit, its variations and re-render belong to the old one."""
+        if self.running is not None:
+            self.worker.cancel_event.set()
+            self.running = None
+            self.window.panel.set_busy(False, can_rerender=False)
+        self.last_edit = None
+        picker = self.variations_picker
+        if picker is not None and picker.isVisible():
+            picker.reject()
+
+    # ---- answers from the engine thread -----------------------------------------------------
+    @Slot(int, int, int, float)
+    def on_progress(self, job_id: int, step: int, total: int, seconds_left: float) -> None:
+        if self.running and job_id == self.running.job_id:
+            self.window.panel.show_progress(step, total, seconds_left)
+
+    @Slot(int, object)
+    def on_preview(self, job_id: int, image) -> None:
+        if self.running and job_id == self.running.job_id:
+            self.window.canvas.show_image(image, keep_view=True)
+
+    @Slot(object)
+    def on_edit_finished(self, done: EditDone) -> None:
+        window, job = self.window, done.job
+        if job.document != window.document_id:  # finished after another photo was opened
+            window.statusBar().showMessage("An edit of the previous photo finished and was discarded", 5000)
+            return
+        self.running, self.last_edit = None, job
+        window.panel.set_busy(False)
+        if len(done.images) > 1:
+            self._pick_variation(done)
+            return
+        self._keep(done, 0)
+
+    def _pick_variation(self, done: EditDone) -> None:
+        from mgie_desktop.ui.variations import VariationsPicker
+
+        picker = VariationsPicker(done.picks, done.seeds, done.job.instruction, self.window)
+        picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        picker.chosen.connect(lambda i: self._keep(done, i))
+        # Closed without a pick: back from the preview to the current step.
+        picker.rejected.connect(self.window.compare_view.show_current)
+        picker.show()
+        self.variations_picker = picker
+
+    def _keep(self, done: EditDone, index: int) -> None:
+        """Add variation ``index`` of a finished edit (0 for a single render) to the history."""
+        window, job = self.window, done.job
+        if job.document != window.document_id:
+            return
+        params = {**asdict(job.params), "seed": done.seeds[index]}
+        step = window.history.push(done.images[index], instruction=job.instruction, parent=job.source_step,
+                                   expressive_instruction=done.expressive_instruction,
+                                   params=params, timings=done.timings)
+        window.history_panel.set_thumbnail(step.id, done.thumbs[index])
+        window.doc.touch()
+        window.panel.expressive.setText(done.expressive_instruction or "(MGIE gave no description)")
+        window.canvas.show_image(done.views[index], keep_view=True)
+        window.statusBar().showMessage(f"Edit done in {done.timings.get('total_s', 0):.1f} s", 5000)
+        window.refresh()
+        window.documents.autosave()
+
+    @Slot(int, str, str)
+    def on_edit_failed(self, job_id: int, message: str, details: str) -> None:
+        if self.running is None or job_id != self.running.job_id:
+            return  # a job of a document closed meanwhile
+        self.running = None
+        self.window.panel.set_busy(False, can_rerender=self.last_edit is not None)
+        self.window.compare_view.show_current()
+        self.window.show_error_message(message, details)
+
+    @Slot(int)
+    def on_edit_cancelled(self, job_id: int) -> None:
+        if self.running is None or job_id != self.running.job_id:
+            return
+        self.running = None
+        self.window.panel.set_busy(False, can_rerender=self.last_edit is not None)
+        self.window.compare_view.show_current()
+        self.window.statusBar().showMessage("Edit cancelled; nothing was changed", 5000)
