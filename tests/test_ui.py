@@ -36,6 +36,12 @@ def open_photo(qtbot, window, path):
     qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
 
 
+def open_photo_named(qtbot, window, path):
+    """Open ``path`` while another document is open: wait for that one to be in place."""
+    window.open_path(path)
+    qtbot.waitUntil(lambda: window.doc is not None and window.doc.name == path.name, timeout=TIMEOUT)
+
+
 def apply(qtbot, window, text):
     window.panel.instruction.setPlainText(text)
     before = len(window.history)
@@ -253,6 +259,12 @@ def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path
     assert len(window.history) == 2
     assert window.history.current.params["seed"] == 102
     assert window.history.current.instruction == "make it autumn"
+    # The picker is gone (it deletes itself on close): opening the next photo must not touch it.
+    qtbot.waitUntil(lambda: window.variations_picker is None, timeout=TIMEOUT)
+    second = tmp_path / "second.png"
+    Image.new("RGB", (40, 30), "navy").save(second)
+    open_photo_named(qtbot, window, second)
+    assert window.doc.name == "second.png" and len(window.history) == 1
 
 
 def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo_path):

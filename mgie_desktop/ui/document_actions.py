@@ -143,8 +143,12 @@ class DocumentActions:
         box.setModal(False)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.buttonClicked.connect(lambda button: self._recovery_answer(latest, box.buttonRole(button)))
+        box.finished.connect(self._recovery_closed)  # it deletes itself: let go of it first
         box.show()
         self.recovery_box = box
+
+    def _recovery_closed(self) -> None:
+        self.recovery_box = None
 
     def _recovery_answer(self, recoverable, role) -> None:
         from PySide6.QtWidgets import QMessageBox  # dialogs load when first used

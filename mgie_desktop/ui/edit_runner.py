@@ -89,10 +89,14 @@ class EditRunner(QObject):
     # ---- sending edits ----------------------------------------------------------------------
     @Slot()
     def variations(self) -> None:
-        self.apply_edit(variations=self.window.panel.variation_count.value())
+        self._new_edit(variations=self.window.panel.variation_count.value())
 
+    # No parameters: a menu action's triggered(checked) must not become a variation count.
     @Slot()
-    def apply_edit(self, variations: int = 1) -> None:
+    def apply_edit(self) -> None:
+        self._new_edit(variations=1)
+
+    def _new_edit(self, variations: int) -> None:
         from mgie_desktop.ui.worker import EditJob
 
         window, panel = self.window, self.window.panel
@@ -182,8 +186,14 @@ class EditRunner(QObject):
         picker.chosen.connect(lambda i: self._keep(done, i))
         # Closed without a pick: back from the preview to the current step.
         picker.rejected.connect(self.window.compare_view.show_current)
+        # It deletes itself once closed: let go of it first, so nothing calls a deleted dialog.
+        picker.finished.connect(self._picker_closed)
         picker.show()
         self.variations_picker = picker
+
+    @Slot()
+    def _picker_closed(self) -> None:
+        self.variations_picker = None
 
     def _keep(self, done: EditDone, index: int) -> None:
         """Add variation ``index`` of a finished edit (0 for a single render) to the history."""

@@ -158,8 +158,8 @@ class MainWindow(QMainWindow):
         self.documents.export_to(path)
 
     @Slot()
-    def apply_edit(self, variations: int = 1) -> None:
-        self.edits.apply_edit(variations)
+    def apply_edit(self) -> None:
+        self.edits.apply_edit()
 
     # ---- the open document ----------------------------------------------------------------
     def show_document(self, doc: Document, thumbs: dict) -> None:
