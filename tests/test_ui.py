@@ -92,8 +92,11 @@ def test_cancel_mid_edit_leaves_history_untouched(qtbot, tmp_path, tiny_models, 
     window.panel.instruction.setPlainText("slow edit")
     window.apply_edit()
     qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
-    with qtbot.waitSignal(window.worker.edit_cancelled, timeout=TIMEOUT):
-        qtbot.keyClick(window, Qt.Key.Key_Escape)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    # Wait for the window's own handling, not the worker's signal: qtbot's waitSignal callback
+    # runs on the engine thread at once, before the queued slot has updated the window.
+    qtbot.waitUntil(lambda: window.edits.running is None, timeout=TIMEOUT)
+    assert window.statusBar().currentMessage().startswith("Edit cancelled")
     assert len(window.history) == 1 and not window.panel.progress.isVisible()
     window.panel.steps.setValue(2)
     apply(qtbot, window, "quick edit")  # the engine is still usable
