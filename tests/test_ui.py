@@ -1,6 +1,11 @@
 """The window, driven with pytest-qt on tiny models (offscreen)."""
 
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import pytest
 from PIL import Image
@@ -173,8 +178,6 @@ def test_quit_during_an_edit_joins_the_thread(qtbot, tmp_path, tiny_models, phot
 
 
 def test_quit_while_the_models_load_stops_the_load(qtbot, tmp_path, tiny_models, monkeypatch):
-    import time
-
     from diffusers import UNet2DConditionModel
     from transformers import CLIPVisionModel
 
@@ -232,9 +235,6 @@ os._exit(9)  # no clean close: like a crash or kill -9
 
 
 def test_a_crashed_session_is_offered_and_restored(qtbot, tmp_path, tiny_models):
-    import subprocess
-    import sys
-
     folder = tmp_path / "autosave"
     subprocess.run([sys.executable, "-c", CRASHING_APP, str(folder)], check=False, timeout=120)
     window = make_window(qtbot, tmp_path, tiny_models)
@@ -313,3 +313,22 @@ def test_unsaved_work_stays_recoverable_after_closing(qtbot, tmp_path, tiny_mode
 
     found = find_recoverable(tmp_path / "autosave")
     assert len(found) == 1 and found[0].current_instruction == "never saved"
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
+def test_sigterm_closes_the_app_cleanly(tmp_path, tiny_models, photo_path):
+    """Logout or `kill` close the window as the user would: a clean exit, and an untouched
+    photo leaves no autosave behind (a killed app would leave one and offer recovery)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path / "data"),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    app = subprocess.Popen([sys.executable, "-m", "mgie_desktop", "--models", str(tiny_models), "--device", "cpu",
+                            str(photo_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    autosaves = tmp_path / "data" / "mgie-desktop" / "autosave"
+    deadline = time.monotonic() + 60
+    while not list(autosaves.glob("*/session.json")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the photo is open once its autosave exists
+    assert list(autosaves.glob("*/session.json")), app.stderr.read() if app.poll() is not None else "no autosave"
+    app.send_signal(signal.SIGTERM)
+    _out, err = app.communicate(timeout=60)
+    assert app.returncode == 0, err
+    assert not list(autosaves.glob("*/session.json"))  # closed cleanly: nothing to recover

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from mgie_desktop import __version__
@@ -22,7 +24,28 @@ def run_app(path: str | None, models: Path, device: str = "auto", memory: str = 
     apply_theme(app)
     window = MainWindow(models, device, engine_options={"memory": memory, "llm_quant": llm_quant,
                                                         "compile_unet": compile_unet})
+    _close_on_terminate(window)
     window.show()
     if path:
         window.open_path(Path(path))
     return app.exec()
+
+
+def _close_on_terminate(window: MainWindow) -> None:
+    """SIGTERM (logout, `kill`) and Ctrl+C close the window as the user would: an edit stops,
+    the engine thread is joined, unsaved work stays in the autosave for the next start."""
+    def close_soon(_signum, _frame):
+        QTimer.singleShot(0, window.close)
+
+    for name in ("SIGTERM", "SIGINT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), close_soon)
+    # Python runs signal handlers between bytecodes; while Qt's C++ event loop waits, wake the
+    # interpreter a few times a second so a signal is handled promptly.
+    wake = QTimer(window)
+    wake.timeout.connect(_wake_python)
+    wake.start(250)
+
+
+def _wake_python() -> None:
+    """Nothing to do: returning to Python lets a pending signal handler run."""
