@@ -41,6 +41,17 @@ def open_photo(qtbot, window, path):
     qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
 
 
+def start_long_edit(qtbot, tmp_path, models, photo_path):
+    """A window with a 200-step edit under way (its first step done)."""
+    window = make_window(qtbot, tmp_path, models)
+    open_photo(qtbot, window, photo_path)
+    window.panel.steps.setValue(200)
+    window.panel.instruction.setPlainText("slow edit")
+    window.apply_edit()
+    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    return window
+
+
 def open_photo_named(qtbot, window, path):
     """Open ``path`` while another document is open: wait for that one to be in place."""
     window.open_path(path)
@@ -91,12 +102,7 @@ def test_undo_redo_and_branching(qtbot, tmp_path, tiny_models, photo_path):
 
 
 def test_cancel_mid_edit_leaves_history_untouched(qtbot, tmp_path, tiny_models, photo_path):
-    window = make_window(qtbot, tmp_path, tiny_models)
-    open_photo(qtbot, window, photo_path)
-    window.panel.steps.setValue(200)
-    window.panel.instruction.setPlainText("slow edit")
-    window.apply_edit()
-    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    window = start_long_edit(qtbot, tmp_path, tiny_models, photo_path)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     # Wait for the window's own handling, not the worker's signal: qtbot's waitSignal callback
     # runs on the engine thread at once, before the queued slot has updated the window.
@@ -166,12 +172,7 @@ def test_bad_file_gives_a_message_and_keeps_the_work(qtbot, tmp_path, tiny_model
 
 
 def test_quit_during_an_edit_joins_the_thread(qtbot, tmp_path, tiny_models, photo_path):
-    window = make_window(qtbot, tmp_path, tiny_models)
-    open_photo(qtbot, window, photo_path)
-    window.panel.steps.setValue(200)
-    window.panel.instruction.setPlainText("long edit")
-    window.apply_edit()
-    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    window = start_long_edit(qtbot, tmp_path, tiny_models, photo_path)
     window.close()
     assert window.engine_thread.isFinished()
     assert not [t for t in threading.enumerate() if t.name.startswith("history-writer")]
