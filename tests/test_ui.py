@@ -41,11 +41,11 @@ def open_photo(qtbot, window, path):
     qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
 
 
-def start_long_edit(qtbot, tmp_path, models, photo_path):
-    """A window with a 200-step edit under way (its first step done)."""
+def start_long_edit(qtbot, tmp_path, models, photo_path, steps=200):
+    """A window with a long edit under way (its first step done)."""
     window = make_window(qtbot, tmp_path, models)
     open_photo(qtbot, window, photo_path)
-    window.panel.steps.setValue(200)
+    window.panel.steps.setValue(steps)
     window.panel.instruction.setPlainText("slow edit")
     window.apply_edit()
     qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
@@ -287,16 +287,10 @@ def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo
 
 
 def test_opening_another_photo_mid_edit_keeps_the_edit_out_of_it(qtbot, tmp_path, tiny_models, photo_path):
-    window = make_window(qtbot, tmp_path, tiny_models)
-    open_photo(qtbot, window, photo_path)
-    window.panel.steps.setValue(60)
-    window.panel.instruction.setPlainText("slow edit of the first photo")
-    window.apply_edit()
-    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    window = start_long_edit(qtbot, tmp_path, tiny_models, photo_path, steps=60)
     other = tmp_path / "other.png"
     Image.new("RGB", (40, 30), (10, 200, 10)).save(other)
-    window.open_path(other)
-    qtbot.waitUntil(lambda: window.doc is not None and window.doc.name == "other.png", timeout=TIMEOUT)
+    open_photo_named(qtbot, window, other)
     qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
     assert len(window.history) == 1 and not window.panel.progress.isVisible()
     window.panel.steps.setValue(2)
