@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from mgie_desktop.core.params import params_for
+from mgie_desktop.core.params import EditParams, params_for
 
 # What PyTorch may use in the 8 GB check: an 8 GB card less ~512 MB the CUDA context takes.
 LOW_MEMORY_MB = 8192 - 512
@@ -68,10 +68,7 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
             engine, reference, time_loads = _full_size(device_name, device, dtype, root, log, tokens, sizes)
         else:
             engine, reference, time_loads = _tiny_size(device_name, device, dtype, root, log, load_unet)
-        # Random full-size weights are forced to write ``tokens``; otherwise both paths run the same
-        # weights greedily and write the same answer.
-        max_new = engine.forced_new_tokens
-        edit = _compare_edits(engine, reference, image, device, log, max_new)
+        edit = _compare_edits(engine, reference, image, device, log)
         load = time_loads()  # after the edits, so the loads' gigabytes do not sit in the edits' peak RSS
         if models_dir is not None or size != "full":
             low_memory = {"peak_gpu_reserved_mb": None, "skipped": "measured with --size full only"}
@@ -113,7 +110,7 @@ def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log
         engine = MgieEngine(models_dir, device=device_name, memory="offload", llm_quant="4bit")
         engine.forced_new_tokens = tokens
         started = time.perf_counter()
-        engine.edit(image, "make the sky a sunset", replace(params_for(), pixel_budget=image.width * image.height))
+        engine.edit(image, "make the sky a sunset", _params_at(image))
         torch.cuda.synchronize()
         result.update(plan=f"{engine.memory.placement}, {engine.memory.llm_quant} LLM", fits=True,
                       edit_s=time.perf_counter() - started, load_s=engine.load_seconds)
@@ -154,8 +151,7 @@ def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=N
     engine.forced_new_tokens = tokens  # random weights: make both paths write a realistic answer length
 
     def time_loads() -> dict:
-        return _unet_load_comparison(_pickle_unet(bundle.unet, root), _save_unet(bundle.unet, root), device, dtype,
-                                     log)
+        return _unet_load_comparison(*_store_unet(bundle.unet, root), device, dtype, log)
 
     return engine, _reference_sharing(engine, device, dtype), time_loads
 
@@ -183,7 +179,7 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
         pickled = models_dir / SOURCES_DIR / "mgie_7b" / "unet.pt"
         if not pickled.is_file():
             log("the reference's unet.pt was freed after conversion: writing the bundle's UNet as a pickle")
-            pickled = _pickle_unet(engine.bundle.unet, root)
+            pickled = _pickle_unet(_fp16_state(engine.bundle.unet), root)
         return _unet_load_comparison(pickled, bundle_path(models_dir) / "unet", device, dtype, log)
 
     return engine, _reference_sharing(engine, device, dtype), time_loads
@@ -203,27 +199,36 @@ def _random_unet_load(config: dict, device, dtype, root: Path, log) -> dict:
     log("building a UNet of the SD-1.5 geometry with random weights, to time loading it both ways")
     torch.manual_seed(0)
     unet = UNet2DConditionModel(**config)
-    pickled, folder = _pickle_unet(unet, root), _save_unet(unet, root)
+    pickled, folder = _store_unet(unet, root)
     del unet
     return _unet_load_comparison(pickled, folder, device, dtype, log)
 
 
-def _pickle_unet(unet, root: Path) -> Path:
+def _store_unet(unet, root: Path) -> tuple[Path, Path]:
+    """The same fp16 weights both ways: MGIE's pickle and our bundle's folder."""
+    state = _fp16_state(unet)
+    return _pickle_unet(state, root), _save_unet(unet, state, root)
+
+
+def _fp16_state(unet) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", torch.float16).contiguous() for k, v in unet.state_dict().items()}
+
+
+def _pickle_unet(state: dict, root: Path) -> Path:
     """As MGIE shipped it: an fp16 state dict pickled with torch.save."""
     root.mkdir(parents=True, exist_ok=True)
-    torch.save({k: v.detach().to("cpu", torch.float16) for k, v in unet.state_dict().items()}, root / "unet.pt")
+    torch.save(state, root / "unet.pt")
     return root / "unet.pt"
 
 
-def _save_unet(unet, root: Path) -> Path:
+def _save_unet(unet, state: dict, root: Path) -> Path:
     """As our bundle stores it: fp16 safetensors beside its config."""
     from safetensors.torch import save_file
 
     folder = root / "unet"
     folder.mkdir(parents=True, exist_ok=True)
     unet.save_config(folder)
-    save_file({k: v.detach().to("cpu", torch.float16).contiguous() for k, v in unet.state_dict().items()},
-              str(folder / "diffusion_pytorch_model.safetensors"))
+    save_file(state, str(folder / "diffusion_pytorch_model.safetensors"))
     return folder
 
 
@@ -262,12 +267,18 @@ def _unet_load_comparison(pickled: Path, folder: Path, device, dtype, log, repea
                     f"{str(dtype).removeprefix('torch.')}"}
 
 
-def _compare_edits(engine, reference, image, device, log, max_new: int | None) -> dict:
+def _params_at(image) -> EditParams:
+    """The default settings, rendering at the photo's own size (as the reference path does)."""
+    return replace(params_for(), pixel_budget=image.width * image.height)
+
+
+def _compare_edits(engine, reference, image, device, log) -> dict:
     instruction = "make the sky a sunset"
     rss = PeakRss()
-    params = replace(params_for(), pixel_budget=image.width * image.height)  # both paths at the photo's size
-    if max_new is None:  # same weights, same greedy answer; the reference generated one token more
-        max_new = engine.instruct(image, instruction).new_tokens + 1
+    params = _params_at(image)
+    # Random full-size weights are forced to a length; otherwise both paths run the same weights
+    # greedily and write the same answer, and the reference generated one token more.
+    max_new = engine.forced_new_tokens or engine.instruct(image, instruction).new_tokens + 1
 
     def ours():
         guide = engine.instruct(image, instruction)
@@ -281,7 +292,7 @@ def _compare_edits(engine, reference, image, device, log, max_new: int | None) -
 
     results = {}
     for name, fn in (("reference", theirs), ("default", ours)):
-        log(f"editing 512x512: {name} path (one warm-up, then timed)")
+        log(f"editing {image.width}x{image.height}: {name} path (one warm-up, then timed)")
         fn()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
