@@ -25,6 +25,7 @@ from PIL import Image
 
 from mgie_desktop import __version__
 
+from . import deferred
 from .errors import InputError
 from .files import os_reason
 from .history import History
@@ -48,12 +49,12 @@ def _try_lock(fh: BinaryIO) -> bool:
     """Take an exclusive, non-blocking lock the OS drops when the holder dies (even SIGKILL)."""
     try:
         if os.name == "nt":
-            import msvcrt
+            msvcrt = deferred.load("msvcrt")
 
             fh.seek(0)
             msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
         else:
-            import fcntl
+            fcntl = deferred.load("fcntl")
 
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
@@ -64,12 +65,12 @@ def _try_lock(fh: BinaryIO) -> bool:
 def _unlock(fh: BinaryIO) -> None:
     with contextlib.suppress(OSError):
         if os.name == "nt":
-            import msvcrt
+            msvcrt = deferred.load("msvcrt")
 
             fh.seek(0)
             msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
         else:
-            import fcntl
+            fcntl = deferred.load("fcntl")
 
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
     with contextlib.suppress(OSError):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
+from .deferred import load
 from .errors import InputError
 from .files import atomic_write, check_openable
 
@@ -192,7 +193,7 @@ def _register_heif() -> bool:
     global _heif_state
     if _heif_state is None:
         try:
-            import pillow_heif
+            pillow_heif = load("pillow_heif")
         except ImportError:
             _heif_state = False
         else:
@@ -242,7 +243,7 @@ def _icc_space(icc: bytes | None) -> bytes | None:
 
 def _srgb_profile_bytes() -> bytes | None:
     try:
-        from PIL import ImageCms
+        ImageCms = load("PIL", "ImageCms")
 
         return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     except Exception:
@@ -252,7 +253,7 @@ def _srgb_profile_bytes() -> bytes | None:
 def _icc_to_srgb(im: Image.Image, icc: bytes) -> Image.Image | None:
     """Colour-manage a CMYK/grey image into sRGB with its embedded profile; None if that fails."""
     try:
-        from PIL import ImageCms
+        ImageCms = load("PIL", "ImageCms")
 
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         dst = ImageCms.createProfile("sRGB")
@@ -417,7 +418,7 @@ def save_photo(
         elif fmt == "PNG":
             params.update(compress_level=6)
         elif fmt == "TIFF":
-            from PIL import features
+            features = load("PIL", "features")
 
             if features.check("libtiff"):
                 params["compression"] = "tiff_lzw"

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.params import EditParams, params_for
 
 # What PyTorch may use in the 8 GB check: an 8 GB card less ~512 MB the CUDA context takes.
@@ -22,7 +23,7 @@ class PeakRss:
     """Peak resident memory of this process while a block runs (sampled every 10 ms)."""
 
     def __init__(self):
-        import psutil
+        psutil = load("psutil")
 
         self._process, self.peak, self._stop = psutil.Process(), 0, threading.Event()
 
@@ -53,8 +54,9 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
     ``load.speedup`` always times weights of a real size: the installed UNet (or, for the
     generated models, a full-size SD-1.5 UNet with random weights) loaded the reference's way
     and ours; ``sizes``, ``load_unet`` and ``side`` (the photo's side) shrink the run for tests."""
-    from mgie_desktop.engine.devices import dtype_for, pick_device, quantization_available
-    from mgie_desktop.engine.runtime import quiet_libraries
+    dtype_for, pick_device, quantization_available = load("mgie_desktop.engine.devices", "dtype_for",
+                                                          "pick_device", "quantization_available")
+    quiet_libraries = load("mgie_desktop.engine.runtime", "quiet_libraries")
 
     quiet_libraries()
     device = pick_device(device_name)
@@ -69,21 +71,21 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
         else:
             engine, reference, time_loads = _tiny_size(device_name, device, dtype, root, log, load_unet)
         edit = _compare_edits(engine, reference, image, device, log)
-        load = time_loads()  # after the edits, so the loads' gigabytes do not sit in the edits' peak RSS
+        loads = time_loads()  # after the edits, so the loads' gigabytes do not sit in the edits' peak RSS
         if models_dir is not None or size != "full":
             low_memory = {"peak_gpu_reserved_mb": None, "skipped": "measured with --size full only"}
         elif not quantization_available():
             low_memory = {"peak_gpu_reserved_mb": None,
                           "skipped": "bitsandbytes (the quantization extra) is not installed"}
         else:
-            from mgie_desktop.engine.random_models import save_random_bundle
+            save_random_bundle = load("mgie_desktop.engine.random_models", "save_random_bundle")
 
             log("saving the full-size models as a bundle, to load them as an 8 GB card would")
             save_random_bundle(engine.bundle, root / "saved")
             del engine, reference, time_loads  # every holder of the models: the next run starts from an empty GPU
             low_memory = _low_memory_edit(root / "saved", device_name, image, tokens, log)
     return {"device": str(device), "dtype": str(dtype).removeprefix("torch."),
-            "size": "installed" if models_dir is not None else size, "side": side, "edit": edit, "load": load,
+            "size": "installed" if models_dir is not None else size, "side": side, "edit": edit, "load": loads,
             "low_memory": low_memory}
 
 
@@ -91,9 +93,9 @@ def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log
     """The 8 GB target: the bundle loaded with the LLM in 4-bit and the diffusion half visiting
     the GPU only while it renders (what ``auto`` plans for an 8 GB card). PyTorch is held to
     LOW_MEMORY_MB for the run, so fitting is proven, not inferred from a peak on a big card."""
-    import gc
+    gc = load("gc")
 
-    from mgie_desktop.engine.pipeline import MgieEngine
+    MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
 
     gc.collect()
     torch.cuda.empty_cache()
@@ -124,11 +126,11 @@ def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log
 
 
 def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | None):
-    from mgie_desktop.engine.convert import convert, locate_reference
-    from mgie_desktop.engine.pipeline import MgieEngine
-    from mgie_desktop.engine.random_models import SD15_UNET
-    from mgie_desktop.engine.reference_path import ReferencePath
-    from mgie_desktop.engine.tiny import write_tiny_reference
+    convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
+    MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
+    SD15_UNET = load("mgie_desktop.engine.random_models", "SD15_UNET")
+    ReferencePath = load("mgie_desktop.engine.reference_path", "ReferencePath")
+    write_tiny_reference = load("mgie_desktop.engine.tiny", "write_tiny_reference")
 
     log("writing tiny reference files and converting them")
     src = write_tiny_reference(root / "tiny-reference")
@@ -142,8 +144,8 @@ def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | No
 
 
 def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=None):
-    from mgie_desktop.engine.pipeline import MgieEngine
-    from mgie_desktop.engine.random_models import FULL, random_bundle
+    MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
+    FULL, random_bundle = load("mgie_desktop.engine.random_models", "FULL", "random_bundle")
 
     log("building full-size random models on the device (LLaMA-7B, CLIP ViT-L/14, SD-1.5 UNet and VAE)")
     bundle = random_bundle(sizes or FULL, device, dtype)
@@ -160,12 +162,13 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
     """The user's bundle. The reference path shares its modules (two copies of a 7B model would
     not fit); loading compares the reference's own unet.pt, when the sources are still there,
     with the bundle's UNet."""
-    from mgie_desktop.core.errors import InputError
-    from mgie_desktop.engine.devices import free_device_memory, quantization_available
-    from mgie_desktop.engine.inventory import bundle_path, check_installed
-    from mgie_desktop.engine.memory import plan_memory
-    from mgie_desktop.engine.pipeline import MgieEngine
-    from mgie_desktop.store.manifest import SOURCES_DIR
+    InputError = load("mgie_desktop.core.errors", "InputError")
+    free_device_memory, quantization_available = load("mgie_desktop.engine.devices", "free_device_memory",
+                                                      "quantization_available")
+    bundle_path, check_installed = load("mgie_desktop.engine.inventory", "bundle_path", "check_installed")
+    plan_memory = load("mgie_desktop.engine.memory", "plan_memory")
+    MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
+    SOURCES_DIR = load("mgie_desktop.store.manifest", "SOURCES_DIR")
 
     check_installed(models_dir)
     plan = plan_memory(device.type, free_device_memory(device), "auto", "auto", quantization_available())
@@ -186,7 +189,7 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
 
 
 def _reference_sharing(engine, device, dtype):
-    from mgie_desktop.engine.reference_path import ReferencePath
+    ReferencePath = load("mgie_desktop.engine.reference_path", "ReferencePath")
 
     b, m = engine.bundle, engine.bundle.model
     return ReferencePath.assemble(m.llm, m.projector, m.edit_head, m.emb, m.vision, b.image_processor, b.unet, b.vae,
@@ -194,7 +197,7 @@ def _reference_sharing(engine, device, dtype):
 
 
 def _random_unet_load(config: dict, device, dtype, root: Path, log) -> dict:
-    from diffusers import UNet2DConditionModel
+    UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
 
     log("building a UNet of the SD-1.5 geometry with random weights, to time loading it both ways")
     torch.manual_seed(0)
@@ -223,7 +226,7 @@ def _pickle_unet(state: dict, root: Path) -> Path:
 
 def _save_unet(unet, state: dict, root: Path) -> Path:
     """As our bundle stores it: fp16 safetensors beside its config."""
-    from safetensors.torch import save_file
+    save_file = load("safetensors.torch", "save_file")
 
     folder = root / "unet"
     folder.mkdir(parents=True, exist_ok=True)
@@ -238,7 +241,7 @@ def _unet_load_comparison(pickled: Path, folder: Path, device, dtype, log, repea
     MGIE's weights over it from the pickled unet.pt (torch.load, load_state_dict); ``folder``
     stands in for that first UNet (same size; timings do not depend on values). Ours reads the
     bundle's safetensors UNet, memory-mapped. Runs alternate; the fastest of each counts."""
-    from diffusers import UNet2DConditionModel
+    UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
 
     def theirs():
         unet = UNet2DConditionModel.from_pretrained(folder, torch_dtype=dtype).to(device)
@@ -253,9 +256,9 @@ def _unet_load_comparison(pickled: Path, folder: Path, device, dtype, log, repea
     seconds: dict[str, list[float]] = {"reference": [], "bundle": []}
     count, pickled_dtype = 0, None
     for _ in range(repeats):
-        for name, load in (("reference", theirs), ("bundle", ours)):
+        for name, load_side in (("reference", theirs), ("bundle", ours)):
             started = time.perf_counter()
-            unet, stored = load()
+            unet, stored = load_side()
             _sync(device)
             seconds[name].append(time.perf_counter() - started)
             count, pickled_dtype = sum(p.numel() for p in unet.parameters()), stored or pickled_dtype

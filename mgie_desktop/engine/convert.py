@@ -27,6 +27,7 @@ from accelerate import init_empty_weights
 from safetensors.torch import save_file
 
 from mgie_desktop import __version__
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.engine.inventory import bundle_path, write_inventory
 from mgie_desktop.engine.prompt import IMG_TOKENS
@@ -64,8 +65,8 @@ def locate_reference(src: Path) -> ReferenceLayout:
 
 
 def _from_hf_cache(repo_id: str) -> Path | None:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    snapshot_download = load("huggingface_hub", "snapshot_download")
+    LocalEntryNotFoundError = load("huggingface_hub.errors", "LocalEntryNotFoundError")
 
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))
@@ -137,7 +138,7 @@ def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
     out.mkdir()
     for name in TOKENIZER_FILES:
         shutil.copy2(_required(llava / name), out / name)
-    import sentencepiece as spm
+    spm = load("sentencepiece")
 
     base = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model")).get_piece_size()
     added: dict[str, int] = _read_json(llava / "added_tokens.json") if (llava / "added_tokens.json").exists() else {}
@@ -153,7 +154,7 @@ def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
 
 
 def _write_llm(cfg: dict, llava: dict, mllm: dict, out: Path, dtype: torch.dtype) -> dict:
-    from transformers import LlamaConfig, LlamaForCausalLM
+    LlamaConfig, LlamaForCausalLM = load("transformers", "LlamaConfig", "LlamaForCausalLM")
 
     sd = {k: v for k, v in llava.items()
           if (k.startswith("model.") or k.startswith("lm_head."))
@@ -182,7 +183,7 @@ def _write_llm(cfg: dict, llava: dict, mllm: dict, out: Path, dtype: torch.dtype
 
 
 def _write_vision(clip_dir: Path, llava: dict, out: Path, dtype: torch.dtype) -> dict:
-    from transformers import CLIPVisionConfig, CLIPVisionModel
+    CLIPVisionConfig, CLIPVisionModel = load("transformers", "CLIPVisionConfig", "CLIPVisionModel")
 
     config = CLIPVisionConfig.from_pretrained(_required(clip_dir / "config.json").parent)
     inside = {k.rsplit("vision_tower.", 1)[1]: v for k, v in llava.items() if k.startswith("model.vision_tower.")}
@@ -212,7 +213,7 @@ def _write_mgie_heads(llava: dict, mllm: dict, out: Path, dtype: torch.dtype) ->
 
 
 def _write_unet(ip2p: Path, unet_pt: Path, out: Path, dtype: torch.dtype) -> None:
-    from diffusers import UNet2DConditionModel
+    UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
 
     config = _read_json(_required(ip2p / "unet" / "config.json"))
     sd = read_state_dict(unet_pt)
@@ -226,7 +227,7 @@ def _write_unet(ip2p: Path, unet_pt: Path, out: Path, dtype: torch.dtype) -> Non
 
 
 def _write_vae(ip2p: Path, out: Path, dtype: torch.dtype) -> None:
-    from diffusers import AutoencoderKL
+    AutoencoderKL = load("diffusers", "AutoencoderKL")
 
     config = _read_json(_required(ip2p / "vae" / "config.json"))
     sd = read_checkpoint_dir(ip2p / "vae")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import InputError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -33,8 +36,6 @@ def free_device_memory(device: torch.device) -> int | None:
 
 def quantization_available() -> bool:
     """bitsandbytes (the optional ``quantization`` extra) with a CUDA GPU."""
-    import importlib.util
-
     return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
 
 
@@ -50,7 +51,7 @@ def slice_attention(device: torch.device, system_memory: int | None = None) -> b
     if device.type != "mps":
         return False
     if system_memory is None:
-        import psutil
+        psutil = load("psutil")
 
         system_memory = psutil.virtual_memory().total
     return system_memory < MPS_SLICING_BELOW

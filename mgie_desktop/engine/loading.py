@@ -12,6 +12,7 @@ from accelerate import init_empty_weights
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import LoadCancelled, ModelFilesError, OutOfMemory
 from mgie_desktop.engine.inventory import bundle_path, check_installed
 from mgie_desktop.engine.memory import MemoryPlan
@@ -60,15 +61,16 @@ def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
 
 def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
           check) -> LoadedBundle:
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM
+    AutoencoderKL, UNet2DConditionModel = load("diffusers", "AutoencoderKL", "UNet2DConditionModel")
+    CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM = load(
+        "transformers", "CLIPImageProcessorPil", "CLIPVisionModel", "LlamaForCausalLM")
 
     check()
     tokenizer = PromptTokenizer(bundle / "tokenizer")
     if plan.llm_quant == "none":
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
     else:  # bitsandbytes places the quantised LLM on the GPU itself
-        from transformers import BitsAndBytesConfig
+        BitsAndBytesConfig = load("transformers", "BitsAndBytesConfig")
 
         quant = (BitsAndBytesConfig(load_in_8bit=True) if plan.llm_quant == "8bit" else
                  BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype))
@@ -113,7 +115,7 @@ def _place_llm_half(model: MgieModel, device: torch.device, plan: MemoryPlan) ->
         if plan.llm_quant == "none":
             model.llm.to(device)
     elif plan.placement == "sequential":
-        from accelerate import cpu_offload
+        cpu_offload = load("accelerate", "cpu_offload")
 
         cpu_offload(model.llm, execution_device=device)
         for part in (model.vision, model.projector, model.edit_head):

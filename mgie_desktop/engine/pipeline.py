@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
@@ -164,7 +165,8 @@ class MgieEngine:
         def capture(_module, _inputs, output):
             captured.append(output[0, keep_from:] if not captured else output[0])
 
-        from transformers import GenerationConfig, StoppingCriteriaList
+        GenerationConfig, StoppingCriteriaList = load("transformers", "GenerationConfig",
+                                                      "StoppingCriteriaList")
 
         eos = b.tokenizer.eos_id
         forced = {"min_new_tokens": self.forced_new_tokens} if self.forced_new_tokens else {}
@@ -262,7 +264,7 @@ class MgieEngine:
                 callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"],
             ).images
         if size != image.size:
-            from mgie_desktop.core.imaging import carry_edit_to_full_resolution
+            carry_edit_to_full_resolution = load("mgie_desktop.core.imaging", "carry_edit_to_full_resolution")
 
             original = image.convert("RGB")
             results = [carry_edit_to_full_resolution(original, source, r, method=finish) for r in results]
@@ -271,7 +273,8 @@ class MgieEngine:
     @property
     def pipeline(self):
         if self._pipe is None:
-            from diffusers import StableDiffusionInstructPix2PixPipeline
+            StableDiffusionInstructPix2PixPipeline = load("diffusers",
+                                                          "StableDiffusionInstructPix2PixPipeline")
 
             b = self.bundle
             self._pipe = StableDiffusionInstructPix2PixPipeline(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.engine.loading import LoadedBundle
 from mgie_desktop.engine.model import EditHead, MgieModel
 from mgie_desktop.engine.prompt import IMG_TOKENS, PromptTokenizer
@@ -62,14 +63,10 @@ SMALL = Sizes(64, 2, 4, 128, 512, 32, 3, 2, 64, 32, 2, 64, 32,
 
 def random_bundle(sizes: Sizes, device: torch.device, dtype: torch.dtype, seed: int = 0) -> LoadedBundle:
     """Every part of a bundle with random weights, on ``device`` in ``dtype``."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
-    from transformers import (
-        CLIPImageProcessorPil,
-        CLIPVisionConfig,
-        CLIPVisionModel,
-        LlamaConfig,
-        LlamaForCausalLM,
-    )
+    AutoencoderKL, UNet2DConditionModel = load("diffusers", "AutoencoderKL", "UNet2DConditionModel")
+    CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM = load(
+        "transformers", "CLIPImageProcessorPil", "CLIPVisionConfig", "CLIPVisionModel", "LlamaConfig",
+        "LlamaForCausalLM")
 
     torch.manual_seed(seed)
     tokenizer = _tokenizer()
@@ -104,10 +101,10 @@ def save_random_bundle(bundle: LoadedBundle, models_dir: Path) -> Path:
     """Write a ``random_bundle`` in the app's format under ``models_dir/bundle``, as a conversion
     would, so random models of any size load through the real loading path (quantisation
     included). Its tokenizer is the tiny one ``random_bundle`` uses, written afresh."""
-    from safetensors.torch import save_file
+    save_file = load("safetensors.torch", "save_file")
 
-    from mgie_desktop import __version__
-    from mgie_desktop.engine.inventory import bundle_path, write_inventory
+    __version__ = load("mgie_desktop", "__version__")
+    bundle_path, write_inventory = load("mgie_desktop.engine.inventory", "bundle_path", "write_inventory")
 
     out = bundle_path(models_dir)
     out.mkdir(parents=True)
@@ -139,7 +136,7 @@ def _tokenizer() -> PromptTokenizer:
 def _write_tokenizer(folder: Path) -> PromptTokenizer:
     """The tiny sentencepiece tokenizer with LLaVA's and MGIE's added tokens (ids stay small,
     which any vocabulary size accepts)."""
-    from mgie_desktop.engine.tiny import _write_llava_tokenizer
+    _write_llava_tokenizer = load("mgie_desktop.engine.tiny", "_write_llava_tokenizer")
 
     folder.mkdir(parents=True, exist_ok=True)
     base = _write_llava_tokenizer(folder)

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.engine.model import EditHead
 from mgie_desktop.engine.prompt import IM_START, PromptTokenizer, build_prompt
 
@@ -35,9 +36,10 @@ class ReferencePath:
         """From the reference's files, the way its demo loaded them: pickles read whole with
         torch.load, weights copied in with load_state_dict. Like its from_pretrained calls
         (low_cpu_mem_usage), modules start empty rather than randomly initialised."""
-        from accelerate import init_empty_weights
-        from diffusers import AutoencoderKL, UNet2DConditionModel
-        from transformers import CLIPImageProcessorPil, CLIPVisionModel, LlamaConfig, LlamaForCausalLM
+        init_empty_weights = load("accelerate", "init_empty_weights")
+        AutoencoderKL, UNet2DConditionModel = load("diffusers", "AutoencoderKL", "UNet2DConditionModel")
+        CLIPImageProcessorPil, CLIPVisionModel, LlamaConfig, LlamaForCausalLM = load(
+            "transformers", "CLIPImageProcessorPil", "CLIPVisionModel", "LlamaConfig", "LlamaForCausalLM")
 
         llava_dir = src / "LLaVA-7B-v1"
         cfg = json.loads((llava_dir / "config.json").read_text())
@@ -79,9 +81,9 @@ class ReferencePath:
     def assemble(cls, llm, projector, edit_head, emb, vision, processor, unet, vae, scheduler_config: dict,
                  tokenizer: PromptTokenizer, device: torch.device, dtype: torch.dtype) -> ReferencePath:
         """From modules already built (the same weights our path uses, for a like-for-like run)."""
-        from diffusers import StableDiffusionInstructPix2PixPipeline
+        StableDiffusionInstructPix2PixPipeline = load("diffusers", "StableDiffusionInstructPix2PixPipeline")
 
-        from mgie_desktop.engine.schedulers import make_scheduler
+        make_scheduler = load("mgie_desktop.engine.schedulers", "make_scheduler")
 
         pipe = StableDiffusionInstructPix2PixPipeline(
             vae=vae.to(device, dtype), text_encoder=None, tokenizer=None, unet=unet.to(device, dtype),

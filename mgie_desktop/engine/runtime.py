@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+from mgie_desktop.core.deferred import load
+
 _done = False
 
 
@@ -12,9 +14,9 @@ def quiet_libraries() -> None:
     global _done
     if _done:
         return
-    import diffusers
-    import huggingface_hub
-    import transformers
+    diffusers = load("diffusers")
+    huggingface_hub = load("huggingface_hub")
+    transformers = load("transformers")
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import InputError
 
 
 def make_scheduler(name: str, base_config: dict):
-    from diffusers import (
-        DDIMScheduler,
-        DPMSolverMultistepScheduler,
-        EulerAncestralDiscreteScheduler,
-        EulerDiscreteScheduler,
-        UniPCMultistepScheduler,
-    )
-
-    if name == "euler_a":  # InstructPix2Pix's own scheduler: the reference's sampler
-        return EulerAncestralDiscreteScheduler.from_config(base_config)
-    if name == "euler":
-        return EulerDiscreteScheduler.from_config(base_config)
-    if name == "dpmpp_2m":
-        return DPMSolverMultistepScheduler.from_config(
-            base_config, algorithm_type="dpmsolver++", solver_order=2, use_karras_sigmas=True)
-    if name == "ddim":
-        return DDIMScheduler.from_config(base_config)
-    if name == "unipc":
-        return UniPCMultistepScheduler.from_config(base_config)
+    # name: (diffusers class, extra settings)
+    choices = {
+        "euler_a": ("EulerAncestralDiscreteScheduler", {}),  # InstructPix2Pix's own: the reference's sampler
+        "euler": ("EulerDiscreteScheduler", {}),
+        "dpmpp_2m": ("DPMSolverMultistepScheduler",
+                     {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True}),
+        "ddim": ("DDIMScheduler", {}),
+        "unipc": ("UniPCMultistepScheduler", {}),
+    }
+    if name in choices:
+        cls, extra = choices[name]
+        return load("diffusers", cls).from_config(base_config, **extra)
     raise InputError(f"unknown scheduler {name!r}")

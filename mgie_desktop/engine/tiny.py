@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.engine.convert import CLIP_DIR, IP2P_DIR, LLAVA_DIR, MGIE_DIR
 from mgie_desktop.engine.model import EditHead
 from mgie_desktop.engine.prompt import IM_END, IM_PATCH, IM_START, IMG_TOKENS
@@ -68,7 +69,7 @@ def write_tiny_reference(src: Path, emit_image_tokens: bool = False, seed: int =
 
 
 def _write_llava_tokenizer(llava: Path) -> int:
-    import sentencepiece as spm
+    spm = load("sentencepiece")
 
     model = resources.files("mgie_desktop.engine") / "data" / "tiny_tokenizer.model"
     with resources.as_file(model) as path:
@@ -103,7 +104,7 @@ def _llama_weights(vocab: int) -> dict[str, torch.Tensor]:
 
 def _wire_answer(llava: Path, llm: dict, embed: torch.Tensor, lm_head: torch.Tensor,
                  base_vocab: int, llava_vocab: int) -> None:
-    import sentencepiece as spm
+    spm = load("sentencepiece")
 
     for i in range(LAYERS):  # residual stream = the current token's embedding
         llm[f"model.layers.{i}.self_attn.o_proj.weight"].zero_()
@@ -146,7 +147,7 @@ def _llava_config(vocab: int) -> dict:
 
 
 def _write_clip(clip: Path) -> None:
-    from transformers import CLIPConfig, CLIPModel
+    CLIPConfig, CLIPModel = load("transformers", "CLIPConfig", "CLIPModel")
 
     config = CLIPConfig(
         text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
@@ -165,7 +166,7 @@ def _write_clip(clip: Path) -> None:
 
 
 def _write_ip2p(ip2p: Path) -> dict:
-    from diffusers import AutoencoderKL
+    AutoencoderKL = load("diffusers", "AutoencoderKL")
 
     unet_config = {
         "_class_name": "UNet2DConditionModel", "sample_size": 32, "in_channels": 8, "out_channels": 4,
@@ -199,7 +200,7 @@ def _write_ip2p(ip2p: Path) -> dict:
 
 
 def _write_unet_pt(path: Path, config: dict) -> None:
-    from diffusers import UNet2DConditionModel
+    UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
 
     unet = UNet2DConditionModel.from_config(config)
     torch.save({k: v.half() for k, v in unet.state_dict().items()}, path)

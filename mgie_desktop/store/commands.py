@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
 from mgie_desktop.store.download import RESERVE_BYTES, Downloader
 from mgie_desktop.store.errors import LicenseNotAccepted
@@ -63,7 +64,7 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
               f"cache, {len(result.verified) + len(result.skipped)} already present "
               f"({format_bytes(result.bytes)} transferred)", file=out)
         if convert:
-            from mgie_desktop.store.install import convert_sources
+            convert_sources = load("mgie_desktop.store.install", "convert_sources")
 
             print("converting into the app's bundle (this takes a while and needs memory) ...", file=out)
             inventory = convert_sources(dest, log=lambda msg: print(f"  {msg}", file=out))
@@ -215,7 +216,8 @@ def _accept_licenses(m: Manifest, accepted: bool, stdin: TextIO, out: TextIO) ->
 
 
 def _offer_free(m: Manifest, dest: Path, free: bool | None, stdin: TextIO, out: TextIO) -> None:
-    from mgie_desktop.store.install import free_sources, sources_dir, sources_size
+    free_sources, sources_dir, sources_size = load("mgie_desktop.store.install", "free_sources",
+                                                   "sources_dir", "sources_size")
 
     size = sources_size(m, dest)
     if free is None and getattr(stdin, "isatty", lambda: False)():
@@ -238,7 +240,7 @@ def _already_converted(m: Manifest, dest: Path) -> bool:
 
 
 def bundle_state(dest: Path) -> dict:
-    from mgie_desktop.engine.inventory import check_installed
+    check_installed = load("mgie_desktop.engine.inventory", "check_installed")
 
     try:
         check_installed(dest)

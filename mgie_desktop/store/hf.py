@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.store.errors import DestinationNotWritable, DownloadError, NotEnoughSpace
 from mgie_desktop.store.hashing import check_cancel
@@ -27,20 +28,20 @@ _HEX64, _HEX40 = re.compile(r"[0-9a-f]{64}"), re.compile(r"[0-9a-f]{40}")
 
 
 def offline() -> bool:
-    from huggingface_hub import constants
+    constants = load("huggingface_hub", "constants")
 
     return bool(constants.HF_HUB_OFFLINE)
 
 
 def cache_dir() -> Path:
-    from huggingface_hub import constants
+    constants = load("huggingface_hub", "constants")
 
     return Path(constants.HF_HUB_CACHE)
 
 
 def cached_file(source: Source) -> Path | None:
     """The file in the user's Hugging Face cache, if it is there (no network)."""
-    from huggingface_hub import try_to_load_from_cache
+    try_to_load_from_cache = load("huggingface_hub", "try_to_load_from_cache")
 
     try:
         found = try_to_load_from_cache(source.hf_repo, source.hf_path, revision=source.revision,
@@ -55,7 +56,7 @@ def remote_size(source: Source) -> int | None:
     if offline():
         return None
     try:
-        from huggingface_hub import get_hf_file_metadata, hf_hub_url
+        get_hf_file_metadata, hf_hub_url = load("huggingface_hub", "get_hf_file_metadata", "hf_hub_url")
 
         url = hf_hub_url(source.hf_repo, source.hf_path, revision=source.revision, repo_type=source.repo_type)
         return get_hf_file_metadata(url, timeout=15).size
@@ -79,8 +80,8 @@ def fetch(source: Source, label: str, *, cancel: threading.Event | None = None,
           on_bytes: Callable[[int], None] = lambda n: None, force: bool = False,
           policy: RetryPolicy = DEFAULT_POLICY) -> Path:
     """The file's path in the Hugging Face cache, downloading it there if needed."""
-    import huggingface_hub
-    from huggingface_hub import errors as hf_errors
+    huggingface_hub = load("huggingface_hub")
+    hf_errors = load("huggingface_hub", "errors")
 
     tqdm_class = _reporting_tqdm(cancel, on_bytes)
     failures = 0
@@ -142,7 +143,7 @@ def place(cached: Path, target: Path) -> str | None:
 
 def _reporting_tqdm(cancel: threading.Event | None, on_bytes: Callable[[int], None]):
     """A tqdm class for hf_hub_download that reports bytes and raises when cancelled."""
-    from huggingface_hub.utils import tqdm as hf_tqdm
+    hf_tqdm = load("huggingface_hub.utils", "tqdm")
 
     class _Reporting(hf_tqdm):
         def __init__(self, *args, **kwargs):

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.engine.inventory import check_installed, problems
 from mgie_desktop.store.download import part_path
 from mgie_desktop.store.errors import DestinationNotWritable
@@ -23,8 +24,8 @@ def convert_sources(dest: Path, log: Callable[[str], None] = lambda msg: None, f
     Imports the engine (torch) only here. Raises ModelFilesError when the sources are
     incomplete or the bundle does not verify.
     """
-    from mgie_desktop.core.errors import ModelFilesError
-    from mgie_desktop.engine.convert import convert, locate_reference
+    ModelFilesError = load("mgie_desktop.core.errors", "ModelFilesError")
+    convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
 
     dest = Path(dest)
     inventory = convert(locate_reference(sources_dir(dest)), dest, log=log)

@@ -10,6 +10,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from mgie_desktop import __version__
+from mgie_desktop.core.logs import start_log_file
 from mgie_desktop.ui.main_window import MainWindow
 from mgie_desktop.ui.theme import apply_theme
 
@@ -22,6 +23,7 @@ def run_app(path: str | None, models: Path, device: str = "auto", memory: str = 
     app.setApplicationDisplayName("MGIE Desktop")
     app.setApplicationVersion(__version__)
     apply_theme(app)
+    start_log_file()
     window = MainWindow(models, device, engine_options={"memory": memory, "llm_quant": llm_quant,
                                                         "compile_unet": compile_unet})
     _close_on_terminate(window)

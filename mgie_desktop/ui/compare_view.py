@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.ui.images import to_qimage
 
 if TYPE_CHECKING:
@@ -87,6 +88,6 @@ class CompareView:
 
 def _difference(before, after):
     """On a file-work thread: the difference image, ready for the canvas."""
-    from mgie_desktop.core.compare import difference_image
+    difference_image = load("mgie_desktop.core.compare", "difference_image")
 
     return to_qimage(difference_image(before, after))

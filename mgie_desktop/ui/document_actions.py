@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 
+from mgie_desktop.core.deferred import load
+from mgie_desktop.core.logs import log
 from mgie_desktop.ui.images import thumbnail
 from mgie_desktop.ui.tasks import BackgroundTasks
 
@@ -48,7 +50,7 @@ class DocumentActions:
         path = Path(path)
         self.window.statusBar().showMessage(f"Opening {path.name}…")
         self.window.tasks.run(_open_document, path, on_done=lambda opened: self._opened(*opened, path),
-                              on_error=self.window.show_error)
+                              on_error=lambda exc: self.window.show_error(exc, f"Could not open {path}."))
 
     def _opened(self, doc: Document, thumbs: dict, path: Path) -> None:
         self.window.show_document(doc, thumbs)
@@ -90,7 +92,7 @@ class DocumentActions:
             self.save_session_to(Path(path).with_suffix(".mgie"))
 
     def save_session_to(self, path: Path) -> None:
-        from mgie_desktop.core.document import save_document
+        save_document = load("mgie_desktop.core.document", "save_document")
 
         window = self.window
         doc, revision = window.doc, window.doc.revision
@@ -108,7 +110,7 @@ class DocumentActions:
     # ---- autosave and crash recovery ----------------------------------------------------------
     def autosave(self) -> None:
         """After every change: the autosave is complete on disk before the next edit can land."""
-        from mgie_desktop.core.autosave import Autosaver
+        Autosaver = load("mgie_desktop.core.autosave", "Autosaver")
 
         doc = self.window.doc
         if doc is None:
@@ -122,15 +124,13 @@ class DocumentActions:
         self.window.statusBar().showMessage(f"Autosave failed: {exc}", 10000)
 
     def look_for_crashed_sessions(self) -> None:
-        from mgie_desktop.core.autosave import find_recoverable
-
-        self.window.tasks.run(find_recoverable, self.autosave_folder, on_done=self._offer_recovery,
-                              on_error=lambda exc: None)
+        self.window.tasks.run(_find_recoverable, self.autosave_folder, on_done=self._offer_recovery,
+                              on_error=_recovery_check_failed)
 
     def _offer_recovery(self, found: list) -> None:
         from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
 
-        from mgie_desktop.ui.main_window import APP_TITLE  # here: main_window imports this module
+        APP_TITLE = load("mgie_desktop.ui.main_window", "APP_TITLE")  # here: main_window imports this module
 
         usable = [r for r in found if not r.problem]
         if not usable:
@@ -159,9 +159,8 @@ class DocumentActions:
             self._discard(recoverable)
 
     def restore(self, recoverable) -> None:
-        from mgie_desktop.core.document import Document
-
         def reopen():
+            Document = load("mgie_desktop.core.document", "Document")
             doc = Document.from_session(recoverable.open(), None)
             doc.modified = True
             return doc, _thumbnails(doc)
@@ -211,10 +210,19 @@ class DocumentActions:
 # ---- on file-work threads ---------------------------------------------------------------------
 def _open_document(path: Path) -> tuple[Document, dict]:
     """Read the document, its thumbnails and its current image."""
-    from mgie_desktop.core.document import open_document
+    open_document = load("mgie_desktop.core.document", "open_document")
 
     doc = open_document(path)
     return doc, _thumbnails(doc)
+
+
+def _find_recoverable(folder: Path | None) -> list:
+    return load("mgie_desktop.core.autosave", "find_recoverable")(folder)
+
+
+def _recovery_check_failed(exc: Exception) -> None:
+    """Nothing to offer the user: a damaged autosave folder must not spoil the start."""
+    log.warning("the crash-recovery check failed", exc_info=exc)
 
 
 def _thumbnails(doc: Document) -> dict:
@@ -224,6 +232,6 @@ def _thumbnails(doc: Document) -> dict:
 
 
 def _save_photo(image, path: Path, **kwargs) -> None:
-    from mgie_desktop.core.imaging import save_photo
+    save_photo = load("mgie_desktop.core.imaging", "save_photo")
 
     save_photo(image, path, **kwargs)

@@ -1,7 +1,7 @@
 """Edits on the engine: its worker on its own thread, the jobs sent to it, and its answers.
 
-The worker (and with it torch) is made only when ``start_engine`` first runs, a moment after
-the window is shown, so start-up never waits for it. Every signal from the engine thread lands
+The worker is made only when ``start_engine`` first runs, a moment after the window is shown,
+and torch loads on its thread, so start-up never waits for it. Every signal from the engine thread lands
 on a @Slot method of this object, which lives on the GUI thread, so Qt queues the call there; a
 lambda would be called on the engine thread instead. Each job carries the id of the document it
 was made for: an answer that arrives after another photo was opened is dropped."""
@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from mgie_desktop.core.deferred import load
+from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
+
 if TYPE_CHECKING:
     from mgie_desktop.ui.main_window import MainWindow
-    from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
 
 
 class EditRunner(QObject):
@@ -42,8 +44,6 @@ class EditRunner(QObject):
     def start_engine(self) -> None:
         """Make the engine's worker on its thread (first time only) and have it load the models."""
         if self.worker is None:
-            from mgie_desktop.ui.worker import EngineWorker
-
             self.worker = EngineWorker(self.models_dir, self._device, **self._engine_options)
             self.worker.moveToThread(self.engine_thread)
             self.engine_thread.finished.connect(self.worker.deleteLater)
@@ -97,8 +97,6 @@ class EditRunner(QObject):
         self._new_edit(variations=1)
 
     def _new_edit(self, variations: int) -> None:
-        from mgie_desktop.ui.worker import EditJob
-
         window, panel = self.window, self.window.panel
         text = panel.instruction.toPlainText().strip()
         if window.history is None:
@@ -118,8 +116,6 @@ class EditRunner(QObject):
 
     @Slot()
     def rerender(self) -> None:
-        from mgie_desktop.ui.worker import EditJob
-
         job = self.last_edit
         if job is None or self.model_state != "ready":
             return
@@ -179,7 +175,7 @@ class EditRunner(QObject):
         self._keep(done, 0)
 
     def _pick_variation(self, done: EditDone) -> None:
-        from mgie_desktop.ui.variations import VariationsPicker
+        VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
 
         picker = VariationsPicker(done.picks, done.seeds, done.job.instruction, self.window)
         picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)

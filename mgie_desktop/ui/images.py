@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QImage
 
+from mgie_desktop.core.deferred import load
+
 if TYPE_CHECKING:  # Pillow loads with the first photo, not with the window
     from PIL import Image
 
@@ -18,7 +20,7 @@ def to_qimage(image: Image.Image) -> QImage:
 
 
 def thumbnail(image: Image.Image, size: int = 96) -> QImage:
-    from PIL import Image
+    Image = load("PIL", "Image")
 
     small = image.copy()
     small.thumbnail((size, size), Image.Resampling.BILINEAR)

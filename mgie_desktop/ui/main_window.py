@@ -16,6 +16,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea
 
+from mgie_desktop.core.deferred import load
+from mgie_desktop.core.errors import MgieError
+from mgie_desktop.core.logs import log, log_file_hint
 from mgie_desktop.ui.canvas import Canvas
 from mgie_desktop.ui.compare_view import CompareView
 from mgie_desktop.ui.document_actions import DocumentActions
@@ -229,7 +232,7 @@ class MainWindow(QMainWindow):
 
     # ---- models -----------------------------------------------------------------------------
     def show_model_manager(self) -> None:
-        from mgie_desktop.ui.model_manager import ModelManagerDialog
+        ModelManagerDialog = load("mgie_desktop.ui.model_manager", "ModelManagerDialog")
 
         if getattr(self, "_model_manager", None) is None:
             self._model_manager = ModelManagerDialog(self.models_dir, parent=self)
@@ -270,16 +273,23 @@ class MainWindow(QMainWindow):
 
     def _show_memory(self) -> None:
         try:
-            import psutil
+            psutil = load("psutil")
 
             self.memory_label.setText(f"Memory: {psutil.Process().memory_info().rss / 2**30:.2f} GB")
         except Exception:  # psutil missing or the platform refuses: the label just stays empty
             self.memory_label.setText("")
 
-    def show_error(self, exc: Exception) -> None:
-        """A file-work task failed: say so, and keep the work that is open."""
+    def show_error(self, exc: Exception, about: str = "That did not work.") -> None:
+        """A file-work task failed: say so, and keep the work that is open. Our own errors are
+        written for people; anything else is a sentence about what failed (``about``), with the
+        traceback in the log, never a Python message."""
         self.statusBar().clearMessage()
-        self.show_error_message(str(exc), "")
+        if isinstance(exc, MgieError):
+            self.show_error_message(str(exc), "")
+            return
+        log.error("%s", about, exc_info=exc)
+        where = log_file_hint()
+        self.show_error_message(f"{about} Something unexpected went wrong{where}.", "")
 
     def show_error_message(self, message: str, details: str) -> None:
         from PySide6.QtWidgets import QMessageBox  # dialogs load when first used

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, LoadCancelled, MgieError
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.ui.images import thumbnail, to_qimage
@@ -25,6 +26,11 @@ if TYPE_CHECKING:
     from PIL import Image
 
 PREVIEW_INTERVAL_S = 0.15
+# What the window and its file tasks import after start-up, imported on the engine's thread
+# before torch holds the import gate for seconds (core/deferred.py): they then find it loaded
+# and never wait for the engine.
+WINDOW_MODULES = ("mgie_desktop.core.document", "mgie_desktop.core.autosave", "mgie_desktop.core.compare",
+                  "mgie_desktop.ui.variations", "mgie_desktop.ui.model_manager", "psutil")
 
 
 @dataclass(frozen=True)
@@ -74,7 +80,9 @@ class EngineWorker(QObject):
 
     @Slot()
     def load(self) -> None:
-        from mgie_desktop.engine.inventory import check_installed
+        for module in WINDOW_MODULES:
+            load(module)
+        check_installed = load("mgie_desktop.engine.inventory", "check_installed")
 
         self._engine, self._guides = None, {}  # a reload must not hold two models in memory
         try:
@@ -87,10 +95,10 @@ class EngineWorker(QObject):
             return
         self.state_changed.emit("loading", str(self.models_dir))
         try:
-            import torch
+            torch = load("torch")
 
             torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the GUI
-            from mgie_desktop.engine.pipeline import MgieEngine
+            MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
 
             self._engine = MgieEngine(self.models_dir, device=self.device, memory=self.memory,
                                       llm_quant=self.llm_quant, compile_unet=self.compile_unet,

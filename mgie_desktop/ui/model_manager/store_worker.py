@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, MgieError
 
 # The same checks `models list` / `models download` make, shared rather than copied.
@@ -77,8 +78,8 @@ class StoreWorker(QObject):
         self.job_done.emit(outcome)
 
     def snapshot(self) -> StoreSnapshot:
-        from mgie_desktop.store.install import sources_size
-        from mgie_desktop.store.verify import statuses
+        sources_size = load("mgie_desktop.store.install", "sources_size")
+        statuses = load("mgie_desktop.store.verify", "statuses")
 
         files = tuple(statuses(self.manifest, self.dest))
         bundle = bundle_state(self.dest)
@@ -96,7 +97,7 @@ class StoreWorker(QObject):
         return None  # run() sends the snapshot after every job
 
     def _download(self, job: Job) -> dict | None:
-        from mgie_desktop.store.download import Downloader
+        Downloader = load("mgie_desktop.store.download", "Downloader")
 
         if job.op == DOWNLOAD and self.snapshot().sources_freed:
             self.log.emit(f"the models are already installed in {self.dest / 'bundle'}; nothing to do")
@@ -115,15 +116,16 @@ class StoreWorker(QObject):
                       f"({format_bytes(result.bytes)} transferred)")
         check_cancel(job.cancel)
         self.phase.emit(CONVERTING, "Converting into the app's bundle (this cannot be paused)…", 0, 0)
-        from mgie_desktop.store.install import convert_sources  # imports torch: worker thread only
+        # imports torch: worker thread only
+        convert_sources = load("mgie_desktop.store.install", "convert_sources")
 
         inventory = convert_sources(self.dest, log=self.log.emit)
         self.log.emit(f"models ready in {self.dest / 'bundle'} ({len(inventory['files'])} files)")
         return inventory
 
     def _repair(self, job: Job) -> dict | None:
-        from mgie_desktop.store.manifest import target_path
-        from mgie_desktop.store.state import StoreState
+        target_path = load("mgie_desktop.store.manifest", "target_path")
+        StoreState = load("mgie_desktop.store.state", "StoreState")
 
         state = StoreState(self.dest)
         for rel in job.repair:
@@ -136,8 +138,9 @@ class StoreWorker(QObject):
         return self._download(job)
 
     def _verify(self, job: Job) -> VerifyReport:
-        from mgie_desktop.engine.inventory import INVENTORY, bundle_path, problems
-        from mgie_desktop.store.verify import verify_files
+        INVENTORY, bundle_path, problems = load("mgie_desktop.engine.inventory", "INVENTORY", "bundle_path",
+                                                "problems")
+        verify_files = load("mgie_desktop.store.verify", "verify_files")
 
         files = self.manifest.files
         count = 0
@@ -167,7 +170,7 @@ class StoreWorker(QObject):
         return VerifyReport(tuple(bad), tuple(bundle_problems))
 
     def _free(self, job: Job) -> int:
-        from mgie_desktop.store.install import free_sources
+        free_sources = load("mgie_desktop.store.install", "free_sources")
 
         self.phase.emit(FREEING, "Deleting the source files…", 0, 0)
         freed = free_sources(self.manifest, self.dest)
