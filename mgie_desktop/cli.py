@@ -52,12 +52,19 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--instruction", "-i", action="append", required=True,
                       help="what to change; repeat to chain edits, each on the previous result")
     edit.add_argument("--output", "-o", required=True, help="where to write the result (.png .jpg .webp .tif)")
-    edit.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET)
-    edit.add_argument("--seed", type=int)
-    edit.add_argument("--steps", type=int)
-    edit.add_argument("--text-guidance", type=float)
-    edit.add_argument("--image-guidance", type=float)
-    edit.add_argument("--scheduler", choices=SCHEDULERS)
+    presets = "; ".join(f"{name}: {p.steps} steps, {p.scheduler}" for name, p in PRESETS.items())
+    default = PRESETS[DEFAULT_PRESET]
+    edit.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
+                      help=f"render settings to start from ({presets}; default: {DEFAULT_PRESET})")
+    edit.add_argument("--seed", type=int, metavar="N",
+                      help=f"random seed: the same seed and settings give the same pixels (default: {default.seed}, "
+                           "the reference demo's)")
+    edit.add_argument("--steps", type=int, metavar="N", help="denoising steps (default: the preset's)")
+    edit.add_argument("--text-guidance", type=float, metavar="X",
+                      help=f"how strongly the edit follows the instruction (default: {default.text_guidance})")
+    edit.add_argument("--image-guidance", type=float, metavar="X",
+                      help=f"how closely the result keeps the photo, at least 1.0 (default: {default.image_guidance})")
+    edit.add_argument("--scheduler", choices=SCHEDULERS, help="sampler (default: the preset's)")
     edit.add_argument("--finish", choices=("detail", "upscale"), default="detail",
                       help="how the result returns to full resolution (default: keep untouched detail)")
     edit.add_argument("--session", metavar="OUT.mgie", help="also save the chain of edits as a session")
@@ -71,8 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--dest", metavar="DIR", help="models directory to write (default: the app's)")
     tiny = msub.add_parser("tiny", help="write tiny random-weight models in the real formats and convert them")
     tiny.add_argument("dest", metavar="DIR")
-    tiny.add_argument("--emit-image-tokens", action="store_true",
-                      help="wire the tiny LLM to answer with [IMG0..7] (random weights never do)")
+    answer = tiny.add_mutually_exclusive_group()
+    answer.add_argument("--emit-image-tokens", dest="readable", action="store_true", default=True,
+                        help="wire the tiny LLM to answer \"The sky will be orange.\" then [IMG0..7], as MGIE "
+                             "answers (the default)")
+    answer.add_argument("--random-answer", dest="readable", action="store_false",
+                        help="leave the tiny LLM's answer to its random weights (unreadable; never emits [IMG0])")
     download = msub.add_parser("download", help="download, verify and convert the models in the manifest")
     download.add_argument("--manifest", metavar="PATH", help="model manifest (default: $MGIE_MANIFEST or the shipped one)")
     download.add_argument("--dest", metavar="DIR", help="models directory (default: the app's)")
@@ -101,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def build_gui_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mgie-desktop", description="Open the MGIE Desktop window. Subcommands: edit, models.")
+    parser = _Parser(prog="mgie-desktop", description="Open the MGIE Desktop window. Subcommands (see "
+                     "`mgie-desktop SUBCOMMAND --help`): " + ", ".join(SUBCOMMANDS) + ".")
     parser.add_argument("--version", action="version", version=f"mgie-desktop {__version__}")
     parser.add_argument("path", nargs="?", metavar="IMAGE|SESSION", help="a photo to open")
     parser.add_argument("--selftest", action="store_true",
@@ -139,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from mgie_desktop.ui.app import run_app
 
-    return run_app(path=args.path, models=models_dir(args.models), device=args.device,
+    return run_app(path=args.path, models=args.models, device=args.device,
                    memory=args.memory, llm_quant=args.llm_quant, compile_unet=args.compile)
 
 
@@ -203,10 +215,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
         })
         if not args.json:
             print(f"{text!r} -> {outcome.instruction.text}")
-    metadata = {"mgie:instruction": " | ".join(instructions),
-                "mgie:expressive_instruction": " | ".join(r["expressive_instruction"] for r in records),
-                "mgie:seed": str(params.seed), "mgie:settings": json.dumps(_params_dict(params))}
-    save_photo(current, output, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif, text=metadata)
+    from mgie_desktop.core.edit_record import edit_record
+    from mgie_desktop.engine.inventory import bundle_identity
+
+    save_photo(current, output, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif,
+               record=edit_record(history, models=bundle_identity(directory)))
     if session_path:
         from mgie_desktop.core.session import save_session
 
@@ -316,7 +329,7 @@ def _install(args: argparse.Namespace, dest: Path) -> int:
     if args.models_command == "tiny":
         from mgie_desktop.engine.tiny import write_tiny_reference
 
-        src = write_tiny_reference(dest / "tiny-reference", emit_image_tokens=args.emit_image_tokens)
+        src = write_tiny_reference(dest / "tiny-reference", emit_image_tokens=args.readable)
     else:
         src = Path(args.src)
     inventory = convert(locate_reference(src), dest, log=lambda msg: print(f"  {msg}", file=sys.stderr))

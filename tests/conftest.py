@@ -64,3 +64,11 @@ def photo():
     rgb = np.stack([x * 2.5, y * 3.5, (x + y) * 1.5], axis=-1).clip(0, 255).astype("uint8")
     rgb[20:40, 30:60] = (240, 240, 30)
     return Image.fromarray(rgb, "RGB")
+
+
+@pytest.fixture
+def photo_path(tmp_path, photo):
+    """The test photo saved as a PNG file."""
+    path = tmp_path / "beach.png"
+    photo.save(path)
+    return path

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from mgie_desktop.cli import main
+from mgie_desktop.core.edit_record import record_from_xmp
 
 
 @pytest.fixture
@@ -38,6 +39,8 @@ def test_the_documented_command_end_to_end(tmp_path, photo_file):
     assert (result["width"], result["height"], result["steps"], result["seed"]) == (96, 64, 3, 13331)
     assert Image.open(out).size == (96, 64)
     assert "Traceback" not in done.stderr
+    # `models tiny` speaks as MGIE does, so a newcomer's first try reads like it
+    assert result["expressive_instruction"] == "The sky will be orange."
 
 
 def test_chained_instructions_and_env_models_dir(tiny_models, photo_file, tmp_path, capsys, monkeypatch):
@@ -49,6 +52,10 @@ def test_chained_instructions_and_env_models_dir(tiny_models, photo_file, tmp_pa
     result = json.loads(capsys.readouterr().out)
     assert [e["instruction"] for e in result["edits"]] == ["make it warmer", "add more contrast"]
     assert result["seed"] == 5 and out.exists()
+    with Image.open(out) as im:  # the whole chain travels with the photo, as JSON in XMP
+        record = record_from_xmp(im.info["xmp"])
+    assert [s["instruction"] for s in record["steps"]] == ["make it warmer", "add more contrast"]
+    assert record["steps"][1]["settings"]["seed"] == 5 and record["models"]["bundle"]
 
 
 def test_emitting_models_print_the_expressive_instruction(emitting_models, photo_file, tmp_path, capsys):
@@ -139,3 +146,27 @@ def test_edit_saves_the_chain_as_a_session(tiny_models, photo_file, tmp_path, ca
     assert "add snow" in capsys.readouterr().out
     (tmp_path / "junk.mgie").write_bytes(b"PK\x03\x04 nope")
     assert main(["session", "info", str(tmp_path / "junk.mgie")]) == 2
+
+
+def test_help_lists_every_subcommand_and_explains_the_edit_settings(capsys):
+    assert main(["--help"]) == 0
+    top = capsys.readouterr().out
+    assert all(name in top for name in ("edit", "models", "bench", "session"))
+    assert main(["edit", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, default in (("--preset", "default: balanced"), ("--seed", "default: 13331"),
+                          ("--text-guidance", "default: 7.5"), ("--image-guidance", "default: 1.5"),
+                          ("--steps", "default: the preset's")):
+        assert flag in text and default in text
+
+
+def test_a_missing_photo_is_named_with_the_folder_typed(tmp_path, tiny_models, capsys):
+    typed = str(tmp_path / "shoot" / "x.jpg")
+    assert main(["edit", typed, "-i", "warmer", "-o", str(tmp_path / "o.png"), "--models", str(tiny_models)]) == 2
+    assert f"Cannot open '{typed}'" in capsys.readouterr().err
+
+
+def test_missing_models_point_to_models_download(tmp_path, photo_file, capsys):
+    assert main(["edit", str(photo_file), "-i", "warmer", "-o", str(tmp_path / "o.png"),
+                 "--models", str(tmp_path / "none")]) == 2
+    assert "mgie-desktop models download" in capsys.readouterr().err

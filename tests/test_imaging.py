@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageCms, PngImagePlugin
 
 from mgie_desktop.core import files, imaging
+from mgie_desktop.core.edit_record import record_from_xmp
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.imaging import Photo, carry_edit_to_full_resolution, load_photo, save_photo
 
@@ -329,20 +330,22 @@ def test_save_round_trip_metadata(tmp_path, ext):
     exif = Image.Exif()
     exif[0x010F] = "TestCam"
     exif[0x0112] = 1
-    text = {"instruction": "make it snowy", "expressive": "add snow, café ☃", "seed": "42"}
+    exif[0x010E] = "Sunset over the bay"  # the photographer's caption
+    record = {"format": "mgie-edit", "steps": [{"instruction": "make it snowy", "expressive_instruction":
+                                                "add snow, café ☃ <&>", "settings": {"seed": 42}}]}
     src = Image.fromarray(np.full((16, 24, 3), (200, 80, 40), dtype=np.uint8))
     out = tmp_path / f"out{ext}"
-    save_photo(src, out, icc_profile=icc, exif=exif.tobytes(), text=text)
+    save_photo(src, out, icc_profile=icc, exif=exif.tobytes(), record=record)
 
     with Image.open(out) as im:
         im.load()
         assert im.info.get("icc_profile") == icc
         got = im.getexif()
         assert got.get(0x010F) == "TestCam"
+        assert got.get(0x010E) == "Sunset over the bay"  # kept, not overwritten by the record
+        assert record_from_xmp(im.info.get("xmp")) == record
         if ext == ".png":
-            assert {k: im.text[k] for k in text} == text
-        else:
-            assert json.loads(got[0x010E]) == text
+            assert json.loads(im.text["mgie:edit"]) == record
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
     photo = load_photo(out)  # and our own loader reads it back
@@ -390,11 +393,11 @@ def test_save_photo_carries_its_metadata(tmp_path):
     exif[0x0110] = "ModelX"
     noise_rgb(8, 8).save(tmp_path / "in.jpg", icc_profile=icc, exif=exif)
     photo = load_photo(tmp_path / "in.jpg")
-    save_photo(photo, tmp_path / "out.png", text={"seed": "7"})
+    save_photo(photo, tmp_path / "out.png", record={"steps": [{"settings": {"seed": 7}}]})
     with Image.open(tmp_path / "out.png") as im:
         assert im.info["icc_profile"] == icc
         assert im.getexif()[0x0110] == "ModelX"
-        assert im.text["seed"] == "7"
+        assert json.loads(im.text["mgie:edit"]) == {"steps": [{"settings": {"seed": 7}}]}
 
 
 def test_save_unknown_suffix(tmp_path):
@@ -458,11 +461,11 @@ def test_save_missing_folder(tmp_path):
 
 
 def test_png_text_chunks_are_itxt_for_unicode(tmp_path):
-    save_photo(noise_rgb(4, 4), tmp_path / "a.png", text={"instruction": "нарисуй снег"})
+    save_photo(noise_rgb(4, 4), tmp_path / "a.png", record={"instruction": "нарисуй снег"})
     with Image.open(tmp_path / "a.png") as im:
         im.load()
-        assert isinstance(im.text["instruction"], PngImagePlugin.iTXt)
-        assert im.text["instruction"] == "нарисуй снег"
+        assert isinstance(im.text["mgie:edit"], PngImagePlugin.iTXt)
+        assert json.loads(im.text["mgie:edit"]) == {"instruction": "нарисуй снег"}
 
 
 # --------------------------------------------------------------------------- full resolution

@@ -14,7 +14,7 @@ from http_fault_server import FAST, blob, sha256
 from huggingface_hub.errors import LocalEntryNotFoundError
 
 from mgie_desktop.core.errors import EditCancelled
-from mgie_desktop.store import hf
+from mgie_desktop.store import hf, reach
 from mgie_desktop.store.download import CACHED, INSTALLED, Downloader
 from mgie_desktop.store.errors import DownloadError, HashMismatch
 from mgie_desktop.store.manifest import Manifest
@@ -80,6 +80,7 @@ def hub(tmp_path, monkeypatch):
     fake.repo = repo
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
     monkeypatch.setattr(hf, "offline", lambda: False)  # conftest turns offline mode on; the fake hub is "online"
+    monkeypatch.setattr(reach, "connect", lambda host, port, timeout: None)  # and answers
     return fake
 
 

@@ -7,7 +7,6 @@ Pure Pillow + numpy: no Qt, no torch, so it runs in worker threads and in tests 
 from __future__ import annotations
 
 import io
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
 
 from .deferred import load
+from .edit_record import PNG_KEY, record_json, xmp_packet
 from .errors import InputError
 from .files import atomic_write, check_openable
 
@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 _ORIENTATION = 0x0112
-_IMAGE_DESCRIPTION = 0x010E
+_TIFF_XMP = 700  # XMP packet tag (bytes)
 _EXIF_IFD = 0x8769
 _GPS_IFD = 0x8825
 
@@ -90,8 +90,8 @@ class Photo:
 
 def load_photo(path: str | os.PathLike[str]) -> Photo:
     """Open a photo as upright 8-bit RGB plus optional alpha. Every failure is an InputError."""
+    name = str(path)  # as the user typed it, folder and all
     path = Path(path)
-    name = path.name or str(path)
 
     def fail(problem: str) -> InputError:
         return InputError(f"Cannot open '{name}': {problem}")
@@ -340,13 +340,13 @@ def save_photo(
     alpha: Image.Image | None = None,
     icc_profile: bytes | None = None,
     exif: bytes | Image.Exif | None = None,
-    text: dict[str, str] | None = None,
+    record: dict | None = None,
 ) -> None:
     """Write PNG/JPEG/WebP/TIFF (chosen by suffix) atomically, keeping ICC, EXIF and edit metadata.
 
-    Keyword arguments override what a Photo carries. `text` goes into PNG tEXt/iTXt chunks; for
-    JPEG, WebP and TIFF it is stored as JSON in the EXIF ImageDescription tag (ASCII-escaped, so
-    any language survives the ASCII-only tag).
+    Keyword arguments override what a Photo carries. ``record`` (core/edit_record.py) goes into
+    an XMP packet in every format, and into a PNG iTXt chunk as well; the EXIF is the photo's,
+    untouched (its ImageDescription is the photographer's caption).
     """
     path = Path(path)
     name = path.name or str(path)
@@ -384,18 +384,18 @@ def save_photo(
         params["icc_profile"] = icc_profile
 
     exif_obj = _as_exif(exif)
-    if text:
-        for key, value in text.items():
-            if not isinstance(key, str) or not isinstance(value, str):
-                raise TypeError("text metadata must map str to str")
+    if record:
+        xmp = xmp_packet(record)
         if fmt == "PNG":
             info = PngImagePlugin.PngInfo()
-            for key, value in text.items():
-                info.add_text(key, value)  # Pillow switches to iTXt for non-Latin-1 values
+            info.add_itxt(PNG_KEY, record_json(record))
+            info.add_itxt("XML:com.adobe.xmp", xmp.decode("utf-8"))
             params["pnginfo"] = info
-        else:
+        elif fmt == "TIFF":  # TIFF keeps XMP in its own tag, among the EXIF ones Pillow writes
             exif_obj = exif_obj if exif_obj is not None else Image.Exif()
-            exif_obj[_IMAGE_DESCRIPTION] = json.dumps(text, ensure_ascii=True, sort_keys=True)
+            exif_obj[_TIFF_XMP] = xmp
+        else:
+            params["xmp"] = xmp
     if exif_obj is not None and len(exif_obj):
         params["exif"] = _exif_for(fmt, exif_obj)
 

@@ -20,7 +20,8 @@ BUNDLE_SUBDIR = "bundle"
 HASH_CHUNK = 8 * 1024 * 1024
 
 MISSING_HINT = (
-    "install the models with `mgie-desktop models import SRC --dest DIR` (from the reference's files) "
+    "download them with `mgie-desktop models download` (or Models › Manage models… in the window), "
+    "import the reference's files with `mgie-desktop models import SRC --dest DIR`, "
     "or try the engine with tiny test models: `mgie-desktop models tiny DIR`"
 )
 
@@ -69,6 +70,15 @@ def read_inventory(models_dir: Path) -> dict:
     if inventory.get("version", 0) > VERSION:
         raise ModelFilesError(f"{inv_path} was written by a newer MGIE Desktop (format {inventory['version']})")
     return inventory
+
+
+def bundle_identity(models_dir: Path) -> dict:
+    """Which models made an edit, for the record an export carries: where the bundle was
+    converted from and a fingerprint of its files (their sha256s, hashed together)."""
+    inventory = read_inventory(models_dir)
+    files = inventory["files"]
+    digest = hashlib.sha256("".join(f"{rel}:{files[rel].get('sha256')}\n" for rel in sorted(files)).encode())
+    return {**inventory.get("source", {}), "dtype": inventory.get("dtype"), "bundle": digest.hexdigest()[:16]}
 
 
 def problems(models_dir: Path, full_hash: bool = False) -> list[str]:

@@ -22,6 +22,7 @@ from PIL import Image
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError
+from mgie_desktop.core.instruction import InstructionLimit
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.engine.devices import (
@@ -110,13 +111,27 @@ class MgieEngine:
         self.load_seconds = time.perf_counter() - started
         self.forced_new_tokens: int | None = None  # benchmarks: both paths generate the same count
         self.tokens = self.bundle.info["tokens"]
+        self.instruction_limit = self._instruction_limit()
         self._null: torch.Tensor | None = None
         self._pipe = None
+
+    def _instruction_limit(self) -> InstructionLimit:
+        """The LLM's context, less the prompt around the instruction and room for the answer."""
+        b = self.bundle
+        image_len, im_start_end = int(b.info["image_token_len"]), bool(b.info["use_im_start_end"])
+        frame = len(b.tokenizer.encode(build_prompt("", image_len, im_start_end)))
+
+        def count(text: str) -> int:
+            return len(b.tokenizer.encode(build_prompt(text, image_len, im_start_end))) - frame
+
+        context = int(getattr(b.model.llm.config, "max_position_embeddings", 2048))
+        return InstructionLimit(count, max(0, context - frame - MAX_NEW_TOKENS))
 
     # ---- first half -------------------------------------------------------------------
     def instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None = None) -> Instruction:
         if not instruction or not instruction.strip():
             raise InputError("the instruction is empty: say what the edit should do")
+        self.instruction_limit.check(instruction)
         with self.llm_half_on_device():
             guide = self._instruct(image, instruction, cancel)
             self.null_conditioning  # noqa: B018 (computed and cached while the edit head is on the GPU)

@@ -16,12 +16,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mgie_desktop.store import hf, http
+from mgie_desktop.store import hf, http, reach
 from mgie_desktop.store.errors import (
     DestinationNotWritable,
     DownloadError,
     HashMismatch,
     NotEnoughSpace,
+    ServerUnreachable,
 )
 from mgie_desktop.store.hashing import HASH_CHUNK, check_cancel, git_blob_sha1, sha256_file
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
@@ -120,13 +121,16 @@ class Downloader:
     def __init__(self, manifest: Manifest | str | os.PathLike | None, dest: Path,
                  progress: ProgressCallback | None = None, cancel: threading.Event | None = None, *,
                  policy: RetryPolicy = DEFAULT_POLICY, reserve_bytes: int = RESERVE_BYTES,
-                 probe_sizes: bool = True, report_every: float = 0.1, hash_chunk: int = HASH_CHUNK):
+                 probe_sizes: bool = True, report_every: float = 0.1, hash_chunk: int = HASH_CHUNK,
+                 reach_timeout: float = reach.TIMEOUT_S):
         self.manifest = load_manifest(manifest)
         self.dest = Path(dest).expanduser()
         self.progress, self.cancel = progress, cancel or threading.Event()
         self.policy, self.reserve, self.probe_sizes = policy, reserve_bytes, probe_sizes
         self.report_every, self.hash_chunk = report_every, hash_chunk
         self.targets = {e.path: target_path(self.dest, e.path) for e in self.manifest.files}
+        self.reach_timeout = reach_timeout
+        self._down: set[str] | None = None  # servers found unreachable by plan(), asked once
 
     # -- planning --------------------------------------------------------------------------
 
@@ -134,6 +138,9 @@ class Downloader:
         """What is installed, partial or missing, the bytes to fetch and the free space (cheap:
         no hashing; sizes missing from the manifest are asked of the servers when allowed)."""
         state = StoreState(self.dest)
+        if self.probe_sizes and self._down is None:  # sizes are asked of the servers: only of those that answer
+            unsized = [e for e in self.manifest.files if e.size is None and not self.targets[e.path].is_file()]
+            self._down = set(reach.unreachable(map(_server, unsized), self.reach_timeout, self.cancel))
         files = [self._plan_file(entry, state) for entry in self.manifest.files]
         return Plan(self.dest, tuple(files), self._space(files))
 
@@ -165,7 +172,7 @@ class Downloader:
         return None if size is None else max(0, size - have)
 
     def _probe(self, entry: FileEntry) -> int | None:
-        if not self.probe_sizes:
+        if not self.probe_sizes or reach.server_name(_server(entry)) in (self._down or set()):
             return None
         if entry.source.is_hf:
             return hf.remote_size(entry.source)
@@ -209,6 +216,7 @@ class Downloader:
         if uncached and hf.offline():
             raise DownloadError(f"Hugging Face offline mode is on (HF_HUB_OFFLINE) and {len(uncached)} file(s) are "
                                 f"not in its cache ({_some(uncached)}): go online, or turn offline mode off")
+        self._check_servers([f.entry for f in todo if f.state in (MISSING, CORRUPT, PARTIAL)])
         unknown = any(f.need is None for f in todo)
         self._report = _Reporter(self.progress, len(plan.files), None if unknown else plan.need_bytes,
                                  self.report_every)
@@ -223,6 +231,8 @@ class Downloader:
             try:
                 outcome = self._get(index, pf, state)
             except (HashMismatch, DownloadError) as exc:
+                if not isinstance(exc, HashMismatch):
+                    self._check_servers([pf.entry])  # the network went away: stop the run, not just this file
                 self._report.file(index, pf.entry.path, FAILED, 0, pf.size, str(exc))
                 failures.append(str(exc))
                 mismatch = mismatch or isinstance(exc, HashMismatch)
@@ -233,6 +243,12 @@ class Downloader:
             kind = HashMismatch if mismatch else DownloadError
             raise kind(f"{len(failures)} file(s) failed: {_some(failures, sep='; ')}")
         return result
+
+    def _check_servers(self, entries: list[FileEntry]) -> None:
+        """ServerUnreachable, in seconds, when the servers these files come from do not answer."""
+        down = reach.unreachable({_server(e) for e in entries}, self.reach_timeout, self.cancel)
+        if down:
+            raise ServerUnreachable(reach.offline_message(down, self.reach_timeout))
 
     def _ensure_writable(self) -> None:
         probe = self.dest / STATE_DIR / f"probe-{os.getpid()}-{threading.get_ident()}"
@@ -395,6 +411,11 @@ class _Reporter:
             file=FileProgress(rel, phase, done, total, speed, eta, message), index=index,
             files_total=self.files_total, done=self.meter.total, total=self.total,
             speed=self.meter.rate, eta=self.meter.eta(remaining)))
+
+
+def _server(entry: FileEntry) -> str:
+    """The address a file is fetched from (for Hub files, the Hub's)."""
+    return hf.endpoint() if entry.source.is_hf else entry.source.url
 
 
 def _some(items: list[str], shown: int = 3, sep: str = ", ") -> str:

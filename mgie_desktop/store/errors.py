@@ -28,3 +28,8 @@ class DownloadError(MgieError):
 
 class HashMismatch(ModelFilesError):
     """A file's sha256 differs from the expected one; the bad bytes were deleted."""
+
+
+class ServerUnreachable(DownloadError):
+    """The download servers cannot be reached at all (offline, proxy, firewall): the whole run
+    stops at once instead of retrying each file."""

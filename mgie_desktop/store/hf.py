@@ -33,6 +33,11 @@ def offline() -> bool:
     return bool(constants.HF_HUB_OFFLINE)
 
 
+def endpoint() -> str:
+    """The Hub's address (``HF_ENDPOINT`` or huggingface.co)."""
+    return load("huggingface_hub.constants").ENDPOINT
+
+
 def cache_dir() -> Path:
     constants = load("huggingface_hub", "constants")
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from mgie_desktop.store.errors import ManifestError
+from mgie_desktop.store.progress import format_bytes
 
 SCHEMA = 1
 MANIFEST_ENV = "MGIE_MANIFEST"
@@ -84,10 +85,18 @@ class ModelEntry:
     files: tuple[FileEntry, ...]
     revision_note: str = ""
     note: str = ""
+    approx_size: int | None = None  # bytes, for models whose file sizes are not all listed
 
     @property
     def known_size(self) -> int:
         return sum(f.size or 0 for f in self.files)
+
+    @property
+    def expected_size(self) -> int:
+        """The exact size when every file's is listed, else the model's approximate size."""
+        if all(f.size is not None for f in self.files) or self.approx_size is None:
+            return self.known_size
+        return max(self.approx_size, self.known_size)
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,12 @@ class Manifest:
                 return m
         raise KeyError(model_id)
 
+    @property
+    def expected_size(self) -> int:
+        """What a full download takes (exact where sizes are listed, approximate elsewhere):
+        the one figure the window, the dialog and the CLI all quote."""
+        return sum(m.expected_size for m in self.models)
+
     def licenses(self) -> list[tuple[License, list[str]]]:
         """Each distinct licence once, with the names of the models under it (manifest order)."""
         seen: dict[License, list[str]] = {}
@@ -142,6 +157,14 @@ def default_manifest_path() -> Path:
             return candidate
     raise ManifestError("the built-in models manifest is missing (looked in "
                         + ", ".join(str(c) for c in candidates) + "); pass --manifest PATH")
+
+
+def download_size_text(spec: Manifest | str | os.PathLike | None = None) -> str:
+    """"about 17.8 GB": the size of a full download, as the window and the dialog both say it."""
+    try:
+        return f"about {format_bytes(load_manifest(spec).expected_size)}"
+    except ManifestError:
+        return "size unknown: the models manifest cannot be read"
 
 
 def resolve_manifest_path(explicit: str | os.PathLike | None = None) -> Path:
@@ -235,7 +258,11 @@ def _parse(data: object, origin: str) -> Manifest:
                 raise fail(f"path {entry.path!r} is listed twice")
             paths.add(key)
             entries.append(entry)
-        parsed.append(ModelEntry(mid, name, lic_, tuple(entries), revision_note, _opt_text(m, "note", where, fail)))
+        approx = m.get("approx_size")
+        if approx is not None and (not isinstance(approx, int) or isinstance(approx, bool) or approx < 0):
+            raise fail(f"{where}.approx_size must be a whole number of bytes or null")
+        parsed.append(ModelEntry(mid, name, lic_, tuple(entries), revision_note, _opt_text(m, "note", where, fail),
+                                 approx))
     return Manifest(schema, tuple(parsed), origin)
 
 

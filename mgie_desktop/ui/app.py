@@ -6,17 +6,19 @@ import signal
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from mgie_desktop import __version__
 from mgie_desktop.core.logs import start_log_file
-from mgie_desktop.ui.main_window import MainWindow
+from mgie_desktop.core.paths import models_dir
+from mgie_desktop.ui.main_window import MODELS_SETTING, MainWindow
 from mgie_desktop.ui.theme import apply_theme
 
 
-def run_app(path: str | None, models: Path, device: str = "auto", memory: str = "auto",
+def run_app(path: str | None, models: str | Path | None, device: str = "auto", memory: str = "auto",
             llm_quant: str = "auto", compile_unet: bool = False) -> int:
+    """``models``: --models as given (None: $MGIE_MODELS, the folder chosen in the window, the default)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mgie-desktop")
     app.setOrganizationName("mgie-desktop")
@@ -24,6 +26,7 @@ def run_app(path: str | None, models: Path, device: str = "auto", memory: str = 
     app.setApplicationVersion(__version__)
     apply_theme(app)
     start_log_file()
+    models = models_dir(models, remembered=QSettings().value(MODELS_SETTING))
     window = MainWindow(models, device, engine_options={"memory": memory, "llm_quant": llm_quant,
                                                         "compile_unet": compile_unet})
     _close_on_terminate(window)

@@ -1,11 +1,13 @@
-"""The photo canvas: fit to window, 100 %, wheel and keyboard zoom, drag to pan."""
+"""The photo canvas: fit to window, 100 %, wheel and keyboard zoom, drag to pan; an edit's
+live preview drawn over the photo at the photo's scale; a hint while no photo is open."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
 from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
 
+EMPTY_HINT = "Open a photo (Ctrl+O) or drop one here"
 ZOOM_STEP = 1.25
 MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 
@@ -19,6 +21,13 @@ class Canvas(QGraphicsView):
         self._item = QGraphicsPixmapItem()
         self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self.scene().addItem(self._item)
+        # The render's preview is a fraction of the photo's size: stretched over the photo, so the
+        # view (and the zoom the user chose) stays put while it updates.
+        self._preview = QGraphicsPixmapItem()
+        self._preview.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._preview.setZValue(1)
+        self._preview.hide()
+        self.scene().addItem(self._preview)
         self.setBackgroundBrush(QColor(24, 24, 24))
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
@@ -41,6 +50,36 @@ class Canvas(QGraphicsView):
         self.scene().setSceneRect(self._item.boundingRect())
         if not keep_view or self._fit:
             self.fit()
+
+    @property
+    def showing_preview(self) -> bool:
+        return self._preview.isVisible()
+
+    def show_preview(self, image: QImage) -> None:
+        """Draw an in-progress render over the photo, scaled to cover it exactly."""
+        if not self.has_image or image.isNull():
+            return
+        photo = self._item.pixmap()
+        self._preview.setPixmap(QPixmap.fromImage(image))
+        self._preview.setTransform(QTransform.fromScale(photo.width() / image.width(), photo.height() / image.height()))
+        self._preview.show()
+
+    def clear_preview(self) -> None:
+        self._preview.hide()
+        self._preview.setPixmap(QPixmap())
+
+    def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 (Qt override)
+        super().drawForeground(painter, rect)
+        if self.has_image:
+            return
+        painter.save()
+        painter.resetTransform()  # viewport coordinates: the hint sits in the middle of the view
+        painter.setPen(QColor(150, 150, 150))
+        font = painter.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        painter.setFont(font)
+        painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, EMPTY_HINT)
+        painter.restore()
 
     def fit(self) -> None:
         if self.has_image:

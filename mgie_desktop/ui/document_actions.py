@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, af
 OPEN_FILTER = ("Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie);;"
                "MGIE sessions (*.mgie);;All files (*)")
 SESSION_FILTER = "MGIE session (*.mgie)"
-EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg);;WebP (*.webp);;TIFF (*.tif)"
+EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff)"
+EXPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 
 
 class DocumentActions:
@@ -181,22 +182,26 @@ class DocumentActions:
         window = self.window
         if window.history is None:
             return
-        stem = Path(window.doc.name).stem
-        start = str(Path(window.settings.value("last_dir", "")) / f"{stem}-edited.png")
+        start = str(Path(window.settings.value("last_dir", "")) / export_name(window.doc.source.name or window.doc.name))
         path, _ = QFileDialog.getSaveFileName(window, "Export", start, EXPORT_FILTER)
         if path:
             self.export_to(Path(path))
 
     def export_to(self, path: Path) -> None:
         window = self.window
-        step = window.history.current
-        text = {"mgie:instruction": step.instruction, "mgie:expressive_instruction": step.expressive_instruction,
-                "mgie:settings": repr(step.params)} if not step.is_root else None
+        record = load("mgie_desktop.core.edit_record", "edit_record")(window.history, models=self._models())
         photo = window.doc.photo_for_export(window.history.image())
         window.statusBar().showMessage(f"Exporting {path.name}…")
         quality = window.panel.export_quality.value()
-        window.tasks.run(lambda: _save_photo(photo, path, text=text, quality=quality),
+        window.tasks.run(lambda: _save_photo(photo, path, record=record, quality=quality),
                          on_done=lambda _: self._exported(path), on_error=window.show_error)
+
+    def _models(self) -> dict:
+        """The installed models' identity for the edit record ({} when it cannot be read)."""
+        try:
+            return load("mgie_desktop.engine.inventory", "bundle_identity")(self.window.models_dir)
+        except Exception:  # noqa: BLE001 (the export goes on without it)
+            return {}
 
     def _exported(self, path: Path) -> None:
         self.last_export = path
@@ -208,6 +213,14 @@ class DocumentActions:
 
 
 # ---- on file-work threads ---------------------------------------------------------------------
+def export_name(photo_name: str) -> str:
+    """``holiday.jpg`` -> ``holiday-edited.jpg``: the photo's name, in its own format when we can
+    write it (PNG otherwise, e.g. for a HEIC or BMP original)."""
+    path = Path(photo_name)
+    suffix = path.suffix.lower() if path.suffix.lower() in EXPORT_SUFFIXES else ".png"
+    return f"{path.stem or 'photo'}-edited{suffix}"
+
+
 def _open_document(path: Path) -> tuple[Document, dict]:
     """Read the document, its thumbnails and its current image."""
     open_document = load("mgie_desktop.core.document", "open_document")

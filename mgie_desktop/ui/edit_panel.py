@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import random
+from dataclasses import fields, replace
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent, QTextCursor
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence, QTextCursor, QTextOption
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -17,20 +18,25 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, EditParams, params_for
+from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, EditParams
 
+CUSTOM = "custom"  # the preset's name once a setting differs from every preset
 EXAMPLES = "Describe the edit, e.g.\n“make the sky a sunset”\n“remove the people in the background”\n“more contrast”"
 MAX_SEED = 2**31 - 1
 
 
 class InstructionBox(QPlainTextEdit):
-    """Multi-line; Ctrl+Enter submits; Up/Down at the first/last line recall recent instructions."""
+    """Multi-line; Ctrl+Enter submits; Up/Down at the first/last line recall recent instructions.
+
+    Right after an edit, Ctrl+Z belongs to the history, not to the typing: until the text is
+    changed again the box lets the window's Undo/Redo shortcuts through."""
 
     submitted = Signal()
 
@@ -38,8 +44,25 @@ class InstructionBox(QPlainTextEdit):
         super().__init__(parent)
         self.setPlaceholderText(EXAMPLES)
         self.setTabChangesFocus(True)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
         self.recent: list[str] = []
         self._recall = 0
+        self.undo_goes_to_history = False
+        self.textChanged.connect(self._typed)
+
+    def mark_applied(self) -> None:
+        """An edit of this text just landed: Ctrl+Z now undoes the edit."""
+        self.undo_goes_to_history = True
+
+    def _typed(self) -> None:
+        self.undo_goes_to_history = False
+
+    def event(self, event) -> bool:
+        if (event.type() == QEvent.Type.ShortcutOverride and self.undo_goes_to_history
+                and (event.matches(QKeySequence.StandardKey.Undo) or event.matches(QKeySequence.StandardKey.Redo))):
+            event.ignore()  # not ours: the window's Undo/Redo action takes it
+            return True
+        return super().event(event)
 
     def remember(self, text: str) -> None:
         if text in self.recent:
@@ -67,6 +90,36 @@ class InstructionBox(QPlainTextEdit):
         self.moveCursor(QTextCursor.MoveOperation.End)
 
 
+class WrappingText(QPlainTextEdit):
+    """Read-only text that wraps anywhere (a long word or URL never widens the panel) and grows
+    to fit its lines. ``text``/``setText`` as on a QLabel."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setReadOnly(True)
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QPlainTextEdit.Shape.NoFrame)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.viewport().setAutoFillBackground(False)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
+        self._fit_height()
+
+    def text(self) -> str:
+        return self.toPlainText()
+
+    def setText(self, text: str) -> None:  # noqa: N802 (QLabel's name)
+        self.setPlainText(text)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self, *_args) -> None:
+        lines = max(1, min(12, int(self.document().size().height())))
+        self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 10)
+
+
 class EditPanel(QWidget):
     apply_requested = Signal()
     rerender_requested = Signal()
@@ -86,17 +139,20 @@ class EditPanel(QWidget):
         self.variations_button.setToolTip("Render several seeds of the instruction at once and pick one")
         self.variation_count = QSpinBox(minimum=2, maximum=8, value=4)
         self.variation_count.setToolTip("How many variations")
-        self.expressive = QLabel()
-        self.expressive.setWordWrap(True)
-        self.expressive.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.expressive = WrappingText()
         self.expressive.setObjectName("expressive")
+        self.meter = QLabel()  # how much of the instruction the model can read
+        self.meter.setObjectName("meter")
+        self.meter.setWordWrap(True)
+        self.meter.hide()
+        self.instruction_limit = None  # core.instruction.InstructionLimit, once the models are loaded
         self.notice = QLabel()
         self.notice.setWordWrap(True)
         self.notice.setObjectName("notice")
         self.notice.hide()
 
         self.preset = QComboBox()
-        self.preset.addItems(list(PRESETS))
+        self.preset.addItems([*PRESETS, CUSTOM])
         self.preset.setCurrentText(DEFAULT_PRESET)
         self.steps = QSpinBox(minimum=1, maximum=200)
         self.seed = QSpinBox(minimum=0, maximum=MAX_SEED)
@@ -117,20 +173,27 @@ class EditPanel(QWidget):
         self.cancel_button.hide()
 
         self._layout()
+        self._base = PRESETS[DEFAULT_PRESET]  # what the controls do not show (scheduler, pixel budget)
         self._load_preset(DEFAULT_PRESET)
         self.preset.currentTextChanged.connect(self._load_preset)
+        for box in (self.steps, self.text_guidance, self.image_guidance):
+            box.valueChanged.connect(self._name_preset)
+        self.instruction.textChanged.connect(self.update_meter)
         self.dice.clicked.connect(self.roll_seed)
         self.apply_button.clicked.connect(self.apply_requested)
         self.instruction.submitted.connect(self.apply_requested)
         self.rerender_button.clicked.connect(self.rerender_requested)
         self.variations_button.clicked.connect(self.variations_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
-        self.set_busy(False, can_rerender=False)
+        self.busy = False
+        self.can_rerender = False  # the window says: is there a step (not the original) to render again?
+        self.set_busy(False)
 
     def _layout(self) -> None:
         outer = QVBoxLayout(self)
         outer.addWidget(QLabel("<b>Instruction</b>"))
         outer.addWidget(self.instruction)
+        outer.addWidget(self.meter)
         buttons = QHBoxLayout()
         buttons.addWidget(self.apply_button, 2)
         buttons.addWidget(self.rerender_button, 1)
@@ -163,23 +226,70 @@ class EditPanel(QWidget):
         outer.addStretch(1)
 
     def _load_preset(self, name: str) -> None:
-        p = PRESETS[name]
-        self.steps.setValue(p.steps)
-        self.seed.setValue(p.seed)
-        self.text_guidance.setValue(p.text_guidance)
-        self.image_guidance.setValue(p.image_guidance)
+        if name == CUSTOM:  # chosen by hand: keep the settings as they are
+            return
+        self._show_params(PRESETS[name])
+
+    def _show_params(self, p: EditParams) -> None:
+        self._base = p
+        for box, value in ((self.steps, p.steps), (self.seed, p.seed), (self.text_guidance, p.text_guidance),
+                           (self.image_guidance, p.image_guidance)):
+            box.blockSignals(True)
+            box.setValue(value)
+            box.blockSignals(False)
+        self._name_preset()
+
+    def load_params(self, params: dict) -> None:
+        """Show a history step's settings (its seed, steps, guidance and sampler)."""
+        known = {f.name for f in fields(EditParams)}
+        self._show_params(replace(EditParams(), **{k: v for k, v in params.items() if k in known}))
+
+    def _name_preset(self) -> None:
+        """The preset whose settings these are, or "custom" (the seed belongs to no preset)."""
+        current = self.params()
+        name = next((n for n, p in PRESETS.items() if replace(p, seed=current.seed) == current), CUSTOM)
+        self.preset.blockSignals(True)
+        self.preset.setCurrentText(name)
+        self.preset.blockSignals(False)
 
     def roll_seed(self) -> None:
         self.seed.setValue(random.randint(0, MAX_SEED))
 
     def params(self) -> EditParams:
-        return params_for(self.preset.currentText(), steps=self.steps.value(), seed=self.seed.value(),
-                          text_guidance=self.text_guidance.value(), image_guidance=self.image_guidance.value())
+        """What the controls show, whatever the preset is called."""
+        return replace(self._base, steps=self.steps.value(), seed=self.seed.value(),
+                       text_guidance=round(self.text_guidance.value(), 2),
+                       image_guidance=round(self.image_guidance.value(), 2)).validated()
 
-    def set_busy(self, busy: bool, can_rerender: bool = True) -> None:
+    # ---- how much of the instruction the model reads ------------------------------------------
+    def set_instruction_limit(self, limit) -> None:
+        self.instruction_limit = limit
+        self.update_meter()
+
+    def instruction_problem(self) -> str:
+        """Why the instruction cannot be sent as it is ("" when it can)."""
+        limit = self.instruction_limit
+        return limit.refusal(self.instruction.toPlainText()) if limit is not None else ""
+
+    def update_meter(self) -> None:
+        limit, text = self.instruction_limit, self.instruction.toPlainText()
+        verdict = limit.verdict(text) if limit is not None and text.strip() else None
+        self.meter.setVisible(verdict is not None and verdict.level != "ok")
+        if verdict is not None:
+            self.meter.setText(verdict.message)
+            self.meter.setProperty("level", verdict.level)
+            self.meter.style().unpolish(self.meter)
+            self.meter.style().polish(self.meter)
+
+    def allow_rerender(self, allowed: bool) -> None:
+        self.can_rerender = allowed
+        self.rerender_button.setEnabled(allowed and not self.busy)
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
         self.apply_button.setEnabled(not busy)
         self.variations_button.setEnabled(not busy)
-        self.rerender_button.setEnabled(not busy and can_rerender)
+        self.rerender_button.setEnabled(self.can_rerender and not busy)
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
         if busy:

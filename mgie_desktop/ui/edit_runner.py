@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ class EditRunner(QObject):
         self.model_state = "not loaded"
         self._job_ids = itertools.count(1)
         self.running: EditJob | None = None     # sent to the engine, not answered yet
-        self.last_edit: EditJob | None = None   # what Re-render repeats
         self.variations_picker = None
         self.engine_thread = QThread(window)
         self.engine_thread.setObjectName("mgie-engine")
@@ -56,7 +56,9 @@ class EditRunner(QObject):
             self.worker.edit_finished.connect(self.on_edit_finished)
             self.worker.edit_failed.connect(self.on_edit_failed)
             self.worker.edit_cancelled.connect(self.on_edit_cancelled)
+            self.worker.instruction_limit.connect(self.window.panel.set_instruction_limit)
             self.engine_thread.start()
+        self.worker.models_dir = Path(self.models_dir)  # read by load(), queued behind any edit running now
         self.start_loading.emit()
 
     @Slot(str, str)
@@ -72,9 +74,12 @@ class EditRunner(QObject):
     def models_notice(self, detail: str = "") -> str:
         if self.model_state in ("loading", "starting", "busy"):
             return "The model is still loading; try again in a moment."
-        return ("No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> "
-                "(about 18 GB), or import the reference's files with "
-                "<code>mgie-desktop models import</code>." + (f"<br><small>{detail}</small>" if detail else ""))
+        if self.model_state == "error":
+            return f"The models could not be loaded: {detail} <a href=\"#models\">Check the models…</a>"
+        # One sentence of what to do; the inventory's own wording (the same advice) stays in the tooltip.
+        return (f"No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> "
+                f"({load('mgie_desktop.store.manifest', 'download_size_text')()}), or run <code>mgie-desktop models download</code>, or import "
+                "the reference's files with <code>mgie-desktop models import</code>.")
 
     def stop(self) -> None:
         """Closing: a running edit stops within one step, a load after the part it is reading."""
@@ -89,24 +94,40 @@ class EditRunner(QObject):
     # ---- sending edits ----------------------------------------------------------------------
     @Slot()
     def variations(self) -> None:
-        self._new_edit(variations=self.window.panel.variation_count.value())
+        """Alternatives: of the current step (siblings from its parent) when the instruction box
+        holds its instruction or nothing; of a new instruction, from the current step."""
+        history, panel = self.window.history, self.window.panel
+        text = panel.instruction.toPlainText().strip()
+        current = history.current if history is not None else None
+        if current is not None and not current.is_root and text in ("", current.instruction):
+            self._rerender_step(current, variations=panel.variation_count.value())
+        else:
+            self._new_edit(variations=panel.variation_count.value())
 
     # No parameters: a menu action's triggered(checked) must not become a variation count.
     @Slot()
     def apply_edit(self) -> None:
         self._new_edit(variations=1)
 
+    def _ready_for(self, text: str) -> bool:
+        """Can an edit of ``text`` be sent now? If not, the panel says why."""
+        window, panel = self.window, self.window.panel
+        if window.history is None:
+            panel.show_notice("Open a photo first (File › Open, or drop one here).")
+        elif not text:
+            panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")
+        elif self.model_state != "ready":
+            panel.show_notice(self.models_notice())
+        elif problem := (panel.instruction_limit.refusal(text) if panel.instruction_limit else ""):
+            panel.show_notice(problem)
+        else:
+            return True
+        return False
+
     def _new_edit(self, variations: int) -> None:
         window, panel = self.window, self.window.panel
         text = panel.instruction.toPlainText().strip()
-        if window.history is None:
-            panel.show_notice("Open a photo first (File › Open, or drop one here).")
-            return
-        if not text:
-            panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")
-            return
-        if self.model_state != "ready":
-            panel.show_notice(self.models_notice())
+        if not self._ready_for(text):
             return
         if panel.random_seed.isChecked():
             panel.roll_seed()
@@ -116,13 +137,22 @@ class EditRunner(QObject):
 
     @Slot()
     def rerender(self) -> None:
-        job = self.last_edit
-        if job is None or self.model_state != "ready":
-            return
+        """Render the current step again from its parent with the panel's settings: a sibling.
+        The LLM half is reused when the engine still holds it, and recomputed when not (a step
+        of a reopened session)."""
+        history = self.window.history
+        if history is not None and not history.current.is_root:
+            self._rerender_step(history.current, variations=1)
+
+    def _rerender_step(self, step, variations: int) -> None:
         window = self.window
-        image = window.history.image(job.source_step)
-        self._submit(EditJob(next(self._job_ids), job.document, job.source_step, image, job.instruction,
-                             window.panel.params(), rerender=True))
+        if not self._ready_for(step.instruction):
+            return
+        if window.panel.random_seed.isChecked():
+            window.panel.roll_seed()
+        self._submit(EditJob(next(self._job_ids), window.document_id, step.parent,
+                             window.history.image(step.parent), step.instruction, window.panel.params(),
+                             rerender=True, variations=variations))
 
     def _submit(self, job: EditJob) -> None:
         if self.running is not None:
@@ -144,8 +174,8 @@ class EditRunner(QObject):
         if self.running is not None:
             self.worker.cancel_event.set()
             self.running = None
-            self.window.panel.set_busy(False, can_rerender=False)
-        self.last_edit = None
+            self.window.canvas.clear_preview()
+            self.window.panel.set_busy(False)
         picker = self.variations_picker
         if picker is not None and picker.isVisible():
             picker.reject()
@@ -159,7 +189,7 @@ class EditRunner(QObject):
     @Slot(int, object)
     def on_preview(self, job_id: int, image) -> None:
         if self.running and job_id == self.running.job_id:
-            self.window.canvas.show_image(image, keep_view=True)
+            self.window.canvas.show_preview(image)
 
     @Slot(object)
     def on_edit_finished(self, done: EditDone) -> None:
@@ -167,19 +197,25 @@ class EditRunner(QObject):
         if job.document != window.document_id:  # finished after another photo was opened
             window.statusBar().showMessage("An edit of the previous photo finished and was discarded", 5000)
             return
-        self.running, self.last_edit = None, job
+        self.running = None
+        window.canvas.clear_preview()
         window.panel.set_busy(False)
+        seconds = done.timings.get("total_s", 0)
         if len(done.images) > 1:
+            window.statusBar().showMessage(f"{len(done.images)} variations rendered in {seconds:.1f} s", 10000)
             self._pick_variation(done)
             return
-        self._keep(done, 0)
+        self._keep(done, [0])
+        window.statusBar().showMessage(f"Edit done in {seconds:.1f} s", 5000)
 
     def _pick_variation(self, done: EditDone) -> None:
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
 
-        picker = VariationsPicker(done.picks, done.seeds, done.job.instruction, self.window)
+        source = self.window.history.image(done.job.source_step)
+        picker = VariationsPicker(done.views, done.picks, done.seeds, done.job.instruction, to_qimage(source),
+                                  self.window)
         picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        picker.chosen.connect(lambda i: self._keep(done, i))
+        picker.chosen.connect(lambda kept: self._keep(done, kept))
         # Closed without a pick: back from the preview to the current step.
         picker.rejected.connect(self.window.compare_view.show_current)
         # It deletes itself once closed: let go of it first, so nothing calls a deleted dialog.
@@ -191,20 +227,27 @@ class EditRunner(QObject):
     def _picker_closed(self) -> None:
         self.variations_picker = None
 
-    def _keep(self, done: EditDone, index: int) -> None:
-        """Add variation ``index`` of a finished edit (0 for a single render) to the history."""
+    def _keep(self, done: EditDone, kept: list[int]) -> None:
+        """Add the renders ``kept`` of a finished edit to the history, each a child of the step
+        the edit started from (so several kept variations are sibling branches); the first kept
+        becomes the current step."""
         window, job = self.window, done.job
-        if job.document != window.document_id:
+        if job.document != window.document_id or not kept:
             return
-        params = {**asdict(job.params), "seed": done.seeds[index]}
-        step = window.history.push(done.images[index], instruction=job.instruction, parent=job.source_step,
-                                   expressive_instruction=done.expressive_instruction,
-                                   params=params, timings=done.timings)
-        window.history_panel.set_thumbnail(step.id, done.thumbs[index])
+        first = None
+        for index in kept:
+            params = {**asdict(job.params), "seed": done.seeds[index]}
+            step = window.history.push(done.images[index], instruction=job.instruction, parent=job.source_step,
+                                       expressive_instruction=done.expressive_instruction,
+                                       params=params, timings=done.timings)
+            window.history_panel.set_thumbnail(step.id, done.thumbs[index])
+            first = first or step
+        if first.id != window.history.current.id:
+            window.history.go_to(first.id)
         window.doc.touch()
         window.panel.expressive.setText(done.expressive_instruction or "(MGIE gave no description)")
-        window.canvas.show_image(done.views[index], keep_view=True)
-        window.statusBar().showMessage(f"Edit done in {done.timings.get('total_s', 0):.1f} s", 5000)
+        window.panel.instruction.mark_applied()  # Ctrl+Z now undoes this edit, wherever the focus is
+        window.canvas.show_image(done.views[kept[0]], keep_view=True)
         window.refresh()
         window.documents.autosave()
 
@@ -213,7 +256,8 @@ class EditRunner(QObject):
         if self.running is None or job_id != self.running.job_id:
             return  # a job of a document closed meanwhile
         self.running = None
-        self.window.panel.set_busy(False, can_rerender=self.last_edit is not None)
+        self.window.canvas.clear_preview()
+        self.window.panel.set_busy(False)
         self.window.compare_view.show_current()
         self.window.show_error_message(message, details)
 
@@ -222,6 +266,7 @@ class EditRunner(QObject):
         if self.running is None or job_id != self.running.job_id:
             return
         self.running = None
-        self.window.panel.set_busy(False, can_rerender=self.last_edit is not None)
+        self.window.canvas.clear_preview()
+        self.window.panel.set_busy(False)
         self.window.compare_view.show_current()
         self.window.statusBar().showMessage("Edit cancelled; nothing was changed", 5000)

@@ -21,6 +21,10 @@ class HistoryPanel(QListWidget):
         self.setWordWrap(True)
         self.setSpacing(2)
         self.setMinimumWidth(240)
+        # Entries wrap (anywhere, for long words) to the panel's width instead of widening it.
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.setTextElideMode(Qt.TextElideMode.ElideNone)
         self._thumbs: dict[int, QIcon] = {}
         self.itemClicked.connect(lambda item: self.step_chosen.emit(item.data(Qt.ItemDataRole.UserRole)))
 

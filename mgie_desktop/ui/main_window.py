@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, af
 
 APP_TITLE = "MGIE Desktop"
 BACKGROUND_START_MS = 150
+MODELS_SETTING = "models_dir"  # the models folder chosen in the model manager
 
 
 class MainWindow(QMainWindow):
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(300)
+        # The panel takes the dock's width and wraps its text; it never scrolls sideways.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._dock("Edit", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         # The panel goes in last: under the app's style sheet every move of a widget tree to a
         # new parent re-styles all of it, so it moves once rather than twice.
@@ -202,11 +205,8 @@ class MainWindow(QMainWindow):
     def go_to_step(self, step_id: int) -> None:
         if self.history is None or self.edits.running is not None:
             return
-        step = self.history.go_to(step_id)
-        self.panel.expressive.setText(step.expressive_instruction)
-        self.compare_view.show_current()
-        self.refresh()
-        self.documents.autosave()
+        self.history.go_to(step_id)
+        self._moved()
 
     def undo(self) -> None:
         if self.history and self.edits.running is None and self.history.undo():
@@ -217,7 +217,11 @@ class MainWindow(QMainWindow):
             self._moved()
 
     def _moved(self) -> None:
-        self.panel.expressive.setText(self.history.current.expressive_instruction)
+        """Another step is current: show it, with the settings it was made with."""
+        step = self.history.current
+        self.panel.expressive.setText(step.expressive_instruction)
+        if not step.is_root:
+            self.panel.load_params(step.params)
         self.compare_view.show_current()
         self.refresh()
         self.documents.autosave()
@@ -237,6 +241,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "_model_manager", None) is None:
             self._model_manager = ModelManagerDialog(self.models_dir, parent=self)
             self._model_manager.installed.connect(self.on_models_installed)
+            self._model_manager.models_dir_chosen.connect(self.use_models_dir)
         self._model_manager.show()
         self._model_manager.raise_()
         self._model_manager.activateWindow()
@@ -245,6 +250,13 @@ class MainWindow(QMainWindow):
     def _notice_link(self, link: str) -> None:
         if link == "#models":
             self.show_model_manager()
+
+    @Slot(object)
+    def use_models_dir(self, folder: Path) -> None:
+        """The models now live in ``folder``: remember it for the next start and load from it."""
+        self.models_dir = self.edits.models_dir = Path(folder)
+        self.settings.setValue(MODELS_SETTING, str(folder))
+        self.on_models_installed()
 
     @Slot()
     def on_models_installed(self) -> None:
@@ -265,11 +277,12 @@ class MainWindow(QMainWindow):
         actions.redo.setEnabled(has and self.history.can_redo)
         for action in (actions.export, actions.save, actions.save_as):
             action.setEnabled(has)
-        self.panel.rerender_button.setEnabled(self.edits.last_edit is not None and self.edits.running is None)
+        self.panel.allow_rerender(has and not self.history.current.is_root)
 
     def update_title(self) -> None:
+        """The photo's name; Qt adds the application's display name ("— MGIE Desktop") itself."""
         name = self.doc.name if self.doc else None
-        self.setWindowTitle(f"{APP_TITLE} — {name}{' •' if self.modified else ''}" if name else APP_TITLE)
+        self.setWindowTitle(f"{name}{' •' if self.modified else ''}" if name else APP_TITLE)
 
     def _show_memory(self) -> None:
         try:

@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
+from mgie_desktop import __version__
 from mgie_desktop.ui.recent import RecentFiles
 
 if TYPE_CHECKING:
     from mgie_desktop.ui.main_window import MainWindow
+
+
+# Keys that are not menu entries (the canvas, the compare view, the instruction box).
+OTHER_KEYS = (
+    ("Ctrl+Enter", "Apply the instruction"),
+    ("Up / Down (instruction box)", "Recall recent instructions"),
+    ("Hold \\", "Show the step before"),
+    ("Hold Shift+\\", "Show the original photo"),
+    ("Mouse wheel", "Zoom the photo"),
+    ("Drag", "Pan the photo"),
+    ("← / → (variations)", "Show the previous or next variation"),
+    ("Space (variations)", "Mark the shown variation to keep"),
+)
 
 
 class MenuActions:
@@ -57,4 +72,39 @@ def build_menus(window: MainWindow) -> MenuActions:
     difference = act(view, "Show &difference from the step before", window.compare_view.toggle_difference,
                      "D")
     difference.setCheckable(True)
+    help_menu = bar.addMenu("&Help")
+    act(help_menu, "&Keyboard shortcuts", lambda: show_shortcuts(window), QKeySequence.StandardKey.HelpContents)
+    act(help_menu, "&About MGIE Desktop", lambda: show_about(window))
     return MenuActions(recent, save, save_as, export, undo, redo, difference)
+
+
+def shortcut_rows(window: MainWindow) -> list[tuple[str, str]]:
+    """Every menu entry that has a shortcut (read from the menus, so the list cannot drift),
+    then the keys that are not menu entries."""
+    rows = []
+    for menu_action in window.menuBar().actions():
+        for action in menu_action.menu().actions():
+            keys = " or ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+            if keys:
+                rows.append((keys, action.text().replace("&", "")))
+    return rows + list(OTHER_KEYS)
+
+
+def show_shortcuts(window: MainWindow) -> None:
+    from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
+    rows = "".join(f"<tr><td><b>{keys}</b></td><td>&nbsp;&nbsp;{what}</td></tr>" for keys, what in shortcut_rows(window))
+    box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>",
+                      QMessageBox.StandardButton.Close, window)
+    box.setModal(False)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.show()
+    window.shortcuts_box = box
+
+
+def show_about(window: MainWindow) -> None:
+    from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
+    QMessageBox.about(window, "About MGIE Desktop",
+                      f"<b>MGIE Desktop {__version__}</b><p>Edit photos from plain instructions with Apple's "
+                      "MGIE (MLLM-Guided Image Editing, ICLR 2024), on your own machine.</p>")

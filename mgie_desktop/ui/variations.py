@@ -1,36 +1,125 @@
-"""Pick one of several renders of the same instruction (one LLM pass, several seeds)."""
+"""Choose among several renders of one instruction (one LLM pass, several seeds).
+
+Each variation is shown large, fitted to the window, with the canvas's zoom; a strip of
+thumbnails (or Left/Right) moves between them; holding ``\\`` shows the photo before the edit.
+Any number can be kept (Space marks one): each becomes a branch from the step the edit started
+from."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QDialog, QGridLayout, QLabel, QToolButton, QVBoxLayout
+from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout
 
-THUMB = 240
+from mgie_desktop.ui.canvas import Canvas
+
+THUMB = 120
 
 
 class VariationsPicker(QDialog):
-    chosen = Signal(int)
+    chosen = Signal(list)  # the indices kept, the one on screen first
 
-    def __init__(self, thumbs: list, seeds: list[int], instruction: str, parent=None):
+    def __init__(self, views: list, thumbs: list, seeds: list[int], instruction: str, before, parent=None):
         super().__init__(parent)
-        self.setWindowTitle("Choose a variation")
+        self.setWindowTitle("Choose variations to keep")
         self.setModal(False)
-        layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"“{instruction}” — click the version to keep:"))
-        grid = QGridLayout()
+        self._views, self._before, self.seeds = views, before, seeds
+        self.shown = 0
+        self.marked: set[int] = set()
+        self.comparing = False
+
+        self.canvas = Canvas()
+        self.caption = QLabel()
+        self.caption.setWordWrap(True)
+        self.keep_box = QCheckBox("Keep this one (Space)")
+        self.keep_box.toggled.connect(self._mark_shown)
+        strip = QHBoxLayout()
         self.buttons: list[QToolButton] = []
         for i, (thumb, seed) in enumerate(zip(thumbs, seeds, strict=True)):
             button = QToolButton()
             button.setIcon(QIcon(QPixmap.fromImage(thumb)))
             button.setIconSize(QSize(THUMB, THUMB))
             button.setText(f"seed {seed}")
+            button.setCheckable(True)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            button.clicked.connect(lambda _=False, index=i: self._pick(index))
-            grid.addWidget(button, i // 2, i % 2)
+            button.clicked.connect(lambda _=False, index=i: self.show_variation(index))
+            strip.addWidget(button)
             self.buttons.append(button)
-        layout.addLayout(grid)
+        strip.addStretch(1)
+        self.keep_button = QPushButton()
+        self.keep_button.setDefault(True)
+        self.keep_button.clicked.connect(self.keep)
+        discard = QPushButton("Discard all")
+        discard.clicked.connect(self.reject)
 
-    def _pick(self, index: int) -> None:
-        self.chosen.emit(index)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel(f"“{instruction}”: {len(seeds)} variations. ←/→ to compare, hold \\ for the "
+                                "photo before, Space to mark, Enter to keep."))
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.caption)
+        layout.addLayout(strip)
+        actions = QHBoxLayout()
+        actions.addWidget(self.keep_box)
+        actions.addStretch(1)
+        actions.addWidget(discard)
+        actions.addWidget(self.keep_button)
+        layout.addLayout(actions)
+
+        for key, slot in (("Left", lambda: self.show_variation(self.shown - 1)),
+                          ("Right", lambda: self.show_variation(self.shown + 1)),
+                          ("Space", self.keep_box.toggle), ("Ctrl+0", self.canvas.fit),
+                          ("Ctrl+1", self.canvas.actual_size), ("Ctrl++", self.canvas.zoom_in),
+                          ("Ctrl+-", self.canvas.zoom_out)):
+            QShortcut(QKeySequence(key), self, slot)
+        if parent is not None:
+            self.resize(parent.size() * 0.85)
+        self.show_variation(0)
+
+    def show_variation(self, index: int) -> None:
+        self.shown = index % len(self._views)
+        self.canvas.show_image(self._views[self.shown], keep_view=True)
+        for i, button in enumerate(self.buttons):
+            button.setChecked(i == self.shown)
+        self.keep_box.blockSignals(True)
+        self.keep_box.setChecked(self.shown in self.marked)
+        self.keep_box.blockSignals(False)
+        self._update_text()
+
+    def _mark_shown(self, keep: bool) -> None:
+        (self.marked.add if keep else self.marked.discard)(self.shown)
+        self._update_text()
+
+    def _update_text(self) -> None:
+        self.caption.setText(f"Variation {self.shown + 1} of {len(self._views)} · seed {self.seeds[self.shown]}")
+        for i, button in enumerate(self.buttons):
+            button.setText(f"{'✓ ' if i in self.marked else ''}seed {self.seeds[i]}")
+        count = len(self.marked)
+        self.keep_button.setText(f"Keep {count} marked" if count > 1 else "Keep marked" if count else
+                                 "Keep this one")
+
+    def kept(self) -> list[int]:
+        """The marked variations (or the one on screen when none is), the one on screen first."""
+        if not self.marked:
+            return [self.shown]
+        return sorted(self.marked, key=lambda i: (i != self.shown, i))
+
+    def keep(self) -> None:
+        self.chosen.emit(self.kept())
         self.accept()
+
+    # ---- hold \ to see the photo before the edit --------------------------------------------
+    def keyPressEvent(self, event):  # noqa: N802 (Qt override)
+        if event.key() == Qt.Key.Key_Backslash and not event.isAutoRepeat():
+            self.comparing = True
+            self.canvas.show_image(self._before, keep_view=True)
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.keep()
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event):  # noqa: N802
+        if event.key() == Qt.Key.Key_Backslash and not event.isAutoRepeat():
+            self.comparing = False
+            self.canvas.show_image(self._views[self.shown], keep_view=True)
+        else:
+            super().keyReleaseEvent(event)

@@ -41,7 +41,7 @@ class EditJob:
     image: Image.Image
     instruction: str
     params: EditParams
-    rerender: bool = False  # reuse the LLM half for this (step, instruction)
+    rerender: bool = False  # reuse the LLM half for this (step, instruction) if the engine still holds it
     variations: int = 1     # more than one: render that many seeds in one batch
 
 
@@ -66,6 +66,7 @@ class EngineWorker(QObject):
     edit_finished = Signal(object)           # EditDone
     edit_failed = Signal(int, str, str)      # job id, message, details
     edit_cancelled = Signal(int)
+    instruction_limit = Signal(object)       # core.instruction.InstructionLimit of the loaded models
     memory_report = Signal(str)              # GPU memory and how the models share it
 
     def __init__(self, models_dir: Path, device: str = "auto", memory: str = "auto", llm_quant: str = "auto",
@@ -114,6 +115,7 @@ class EngineWorker(QObject):
         except Exception as exc:  # the app stays up; the status bar says why
             self.state_changed.emit("error", f"could not load the models: {exc}")
             return
+        self.instruction_limit.emit(self._engine.instruction_limit)  # counts with the tokenizer, no torch
         self.state_changed.emit("ready", f"{self._engine.device} · loaded in {self._engine.load_seconds:.1f} s")
 
     @Slot(object)
@@ -139,6 +141,7 @@ class EngineWorker(QObject):
         try:
             key = (job.document, job.source_step, job.instruction)
             guide = self._guides.get(key) if job.rerender else None
+            reused = guide is not None
             if guide is None:
                 guide = self._engine.instruct(job.image, job.instruction, cancel=self.cancel_event)
                 self._guides = {key: guide}  # the latest only: re-render and variations reuse it
@@ -146,7 +149,7 @@ class EngineWorker(QObject):
             seeds = [job.params.seed + i for i in range(max(1, job.variations))]
             images = self._engine.render_variations(job.image, guide.conditioning, job.params, seeds, progress,
                                                     self.cancel_event)
-            timings = {"instruct_s": 0.0 if job.rerender else guide.seconds,
+            timings = {"instruct_s": 0.0 if reused else guide.seconds,
                        "render_s": time.perf_counter() - render_started,
                        "total_s": time.perf_counter() - started}
             outcome = (self.edit_finished, EditDone(

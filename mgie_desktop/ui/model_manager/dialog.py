@@ -30,6 +30,7 @@ from mgie_desktop.ui.model_manager.jobs import (
     FAILED_JOB,
     FREE,
     FREEING,
+    IMPORT,
     PLANNING,
     REFRESH,
     REPAIR,
@@ -48,7 +49,8 @@ from mgie_desktop.ui.model_manager.store_worker import StoreWorker
 class ModelManagerDialog(QDialog):
     """Models › Manage: per-file state, licences, download/pause/resume, verify, repair, free."""
 
-    installed = Signal()          # download (or repair) and conversion finished: the bundle is ready
+    installed = Signal()          # download (or repair, or import) and conversion finished: the bundle is ready
+    models_dir_chosen = Signal(object)  # Path: the user picked another models folder
     _submit = Signal(object)      # Job, to the worker (queued)
 
     def __init__(self, models_dir: Path, manifest: str | Path | Manifest | None = None, parent=None, *,
@@ -93,9 +95,22 @@ class ModelManagerDialog(QDialog):
     # ---- construction -----------------------------------------------------------------------
     def _build(self) -> None:
         layout = QVBoxLayout(self)
-        where = QLabel(f"Models directory: <b>{escape_html(str(self.models_dir))}</b>")
-        where.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(where)
+        self.where_label = QLabel()
+        self.where_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.where_label.setWordWrap(True)
+        self._show_where()
+        folders = QHBoxLayout()
+        folders.addWidget(self.where_label, 1)
+        self.choose_dir_button = QPushButton("Choose models folder…")
+        self.choose_dir_button.setToolTip("Keep the models in another folder (another disk, a shared drive)")
+        self.import_button = QPushButton("Import from folder…")
+        self.import_button.setToolTip("Install from the reference's files already on this computer "
+                                      "(apple/ml-mgie's layout): no network needed")
+        for button, slot in ((self.choose_dir_button, self._choose_dir), (self.import_button, self._choose_import)):
+            button.setAutoDefault(False)
+            button.clicked.connect(slot)
+            folders.addWidget(button)
+        layout.addLayout(folders)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -203,6 +218,38 @@ class ModelManagerDialog(QDialog):
     def free_sources(self) -> None:
         self._start(FREE)
 
+    def import_from(self, folder: Path) -> bool:
+        """Convert the reference's files in ``folder`` into the bundle."""
+        return self._start(IMPORT, source=str(folder))
+
+    def use_models_dir(self, folder: Path) -> None:
+        """Manage (and have the app use) the models in ``folder`` from now on."""
+        if self._job is not None or self.worker is None:
+            return
+        self.models_dir = Path(folder).expanduser()
+        self.worker.dest = self.models_dir
+        self.snapshot, self.verify_report = None, None
+        self._show_where()
+        self.models_dir_chosen.emit(self.models_dir)
+        self.refresh()
+
+    def _choose_dir(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
+        folder = QFileDialog.getExistingDirectory(self, "Models folder", str(self.models_dir))
+        if folder:
+            self.use_models_dir(Path(folder))
+
+    def _choose_import(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
+        folder = QFileDialog.getExistingDirectory(self, "Folder with the reference's files (LLaVA-7B-v1, mgie_7b, …)")
+        if folder:
+            self.import_from(Path(folder))
+
+    def _show_where(self) -> None:
+        self.where_label.setText(f"Models directory: <b>{escape_html(str(self.models_dir))}</b>")
+
     def shutdown(self) -> None:
         """Cancel whatever runs and join the worker thread (blocks until it stops; a conversion
         in progress cannot be interrupted). The main window calls this when it closes."""
@@ -213,19 +260,20 @@ class ModelManagerDialog(QDialog):
             self.worker_thread.quit()
             self.worker_thread.wait()
 
-    def _start(self, op: str, repair: tuple[str, ...] = ()) -> bool:
+    def _start(self, op: str, repair: tuple[str, ...] = (), source: str = "") -> bool:
         if self.worker is None or self._job is not None:
             return False
         if not self.worker_thread.isRunning():
             self.worker_thread.start()
-        self._job = Job(op, threading.Event(), repair)
+        self._job = Job(op, threading.Event(), repair, source)
         self._phase, self._stop_reason = "", ""
         if op != REFRESH:
             self._clear_error()
             self.progress_panel.set_bars(None, None)
             self.file_label.setText(" ")
             self.overall_label.setText({DOWNLOAD: "Starting the download…", REPAIR: "Starting the repair…",
-                                        VERIFY: "Verifying…", FREE: "Deleting the source files…"}[op])
+                                        VERIFY: "Verifying…", FREE: "Deleting the source files…",
+                                        IMPORT: "Importing…"}[op])
         self._update_buttons()
         self._submit.emit(self._job)
         return True
@@ -310,7 +358,7 @@ class ModelManagerDialog(QDialog):
             self.progress_panel.set_bars(0.0, 0.0)
             self.overall_label.setText("Failed: see the message above.")
             self._show_error(outcome.message, outcome.details)
-        elif op in (DOWNLOAD, REPAIR):
+        elif op in (DOWNLOAD, REPAIR, IMPORT):
             self.progress_panel.set_bars(1.0, 1.0)
             if outcome.result is None:
                 self.overall_label.setText("The models are already installed.")
@@ -390,6 +438,8 @@ class ModelManagerDialog(QDialog):
         self.free_button.setText(f"Free source files ({format_bytes(snap.sources_bytes)})"
                                  if installed and snap.sources_bytes else "Free source files")
         self.refresh_button.setEnabled(idle)
+        self.import_button.setEnabled(idle)
+        self.choose_dir_button.setEnabled(idle)
         for box in self.license_boxes:
             box.setEnabled(idle or (self._job is not None and self._job.op not in (DOWNLOAD, REPAIR)))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from mgie_desktop.store.verify import INSTALLED, MISSING, PARTIAL, UNVERIFIED, FileStatus
 
 # Jobs the worker runs, one at a time.
-REFRESH, DOWNLOAD, VERIFY, REPAIR, FREE = "refresh", "download", "verify", "repair", "free"
+REFRESH, DOWNLOAD, VERIFY, REPAIR, FREE, IMPORT = "refresh", "download", "verify", "repair", "free", "import"
 # Outcomes of a job.
 OK, FAILED_JOB, CANCELLED = "ok", "failed", "cancelled"
 # Phases the worker reports while a job runs.
@@ -21,9 +21,10 @@ PLANNING, TRANSFER, CONVERTING, CHECKING_FILES, FREEING = "planning", "downloadi
 
 @dataclass(frozen=True)
 class Job:
-    op: str                          # REFRESH | DOWNLOAD | VERIFY | REPAIR | FREE
+    op: str                          # REFRESH | DOWNLOAD | VERIFY | REPAIR | FREE | IMPORT
     cancel: threading.Event          # set from the GUI thread (Pause, Cancel, closing)
     repair: tuple[str, ...] = ()     # REPAIR: manifest paths to delete before downloading again
+    source: str = ""                 # IMPORT: the folder holding the reference's files
 
 
 @dataclass(frozen=True)

@@ -33,14 +33,16 @@ def summary_html(snap: StoreSnapshot, manifest: Manifest, models_dir: Path) -> s
     """The line under the tree: the bundle, what is left to download, free space (in red when
     short), and the source files that can be freed."""
     sizes = [f.size for f in manifest.files]
-    everything = format_bytes(sum(sizes)) if None not in sizes else "?"
+    # The same figure the main window quotes: exact when every size is listed, else approximate.
+    everything = format_bytes(sum(sizes)) if None not in sizes else f"about {format_bytes(manifest.expected_size)}"
     if snap.bundle_installed:
         bundle = f"installed in {escape_html(str(models_dir / 'bundle'))}"
     else:
         bundle = "not installed"
     need = snap.need_bytes
     parts = [f"Bundle: <b>{bundle}</b>",
-             f"To download: <b>{format_bytes(need)}</b> of {everything} in all"]
+             f"To download: <b>{format_bytes(need) if need is not None else 'up to ' + everything}</b>"
+             f" of {everything} in all"]
     if snap.free_bytes is not None:
         short = need is not None and need > 0 and need > snap.free_bytes
         free = f"Free space: {format_bytes(snap.free_bytes)} on {escape_html(snap.free_where)}"

@@ -123,6 +123,16 @@ class StoreWorker(QObject):
         self.log.emit(f"models ready in {self.dest / 'bundle'} ({len(inventory['files'])} files)")
         return inventory
 
+    def _import(self, job: Job) -> dict:
+        """The reference's files from a folder (apple/ml-mgie's layout), converted into the bundle:
+        the way to install without a network."""
+        convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
+
+        self.phase.emit(CONVERTING, f"Importing the files in {job.source} (this cannot be paused)…", 0, 0)
+        inventory = convert(locate_reference(Path(job.source)), self.dest, log=self.log.emit)
+        self.log.emit(f"models ready in {self.dest / 'bundle'} ({len(inventory['files'])} files)")
+        return inventory
+
     def _repair(self, job: Job) -> dict | None:
         target_path = load("mgie_desktop.store.manifest", "target_path")
         StoreState = load("mgie_desktop.store.state", "StoreState")

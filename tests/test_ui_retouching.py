@@ -1,0 +1,214 @@
+"""What a photographer tripped over in an afternoon of retouching (issue 17), each driven
+through the real window with pytest-qt on tiny models."""
+
+from PIL import Image
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QApplication, QScrollArea
+from test_ui import TIMEOUT, apply, make_window, open_photo
+
+from mgie_desktop.ui.canvas import EMPTY_HINT
+from mgie_desktop.ui.menus import shortcut_rows
+
+
+def rendered(qtbot, window, count):
+    qtbot.waitUntil(lambda: len(window.history) == count and window.edits.running is None, timeout=TIMEOUT)
+
+
+def test_ctrl_z_after_an_edit_undoes_the_edit_not_the_typing(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    window.activateWindow()
+    box = window.panel.instruction
+    box.setFocus()
+    qtbot.keyClicks(box, "warmer")
+    qtbot.keyClick(box, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    rendered(qtbot, window, 2)
+    box.setFocus()
+    qtbot.keyClick(box, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.history.current.is_root  # the edit was undone...
+    assert box.toPlainText() == "warmer"   # ...and the typing kept
+    qtbot.keyClick(box, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert window.history.current.instruction == "warmer"
+    # Once the text is changed, Ctrl+Z in the box undoes the typing again.
+    qtbot.keyClicks(box, "!")
+    qtbot.keyClick(box, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert box.toPlainText() != "warmer!"  # the typing was undone (Qt merges it into one step)...
+    assert window.history.current.instruction == "warmer"  # ...and the edit kept
+
+
+def test_selecting_a_step_loads_its_settings_and_any_step_re_renders(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    window.panel.steps.setValue(2)
+    window.panel.seed.setValue(41)
+    apply(qtbot, window, "first")
+    first = window.history.current
+    window.panel.steps.setValue(4)
+    window.panel.seed.setValue(77)
+    apply(qtbot, window, "second")
+    session = tmp_path / "work.mgie"
+    window.save_session_to(session)
+    qtbot.waitUntil(lambda: not window.modified, timeout=TIMEOUT)
+
+    again = make_window(qtbot, tmp_path / "again", tiny_models)
+    again.open_path(session)
+    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    again.history_panel.step_chosen.emit(first.id)  # as a click on its entry does
+    assert again.panel.steps.value() == 2 and again.panel.seed.value() == 41
+    assert again.panel.preset.currentText() == "custom"
+    assert again.panel.rerender_button.isEnabled()
+    again.panel.seed.setValue(42)
+    again.panel.rerender_button.click()  # nothing cached in this window: the LLM half runs again
+    rendered(qtbot, again, 4)
+    redo = again.history.current
+    assert redo.parent == first.parent and redo.instruction == "first"
+    assert redo.params["seed"] == 42 and redo.params["steps"] == 2 and redo.timings["instruct_s"] > 0
+
+
+def test_preset_says_custom_once_a_setting_differs(qtbot, tmp_path, tiny_models):
+    window = make_window(qtbot, tmp_path, tiny_models, ready=False)
+    panel = window.panel
+    panel.preset.setCurrentText("balanced")
+    panel.steps.setValue(26)
+    assert panel.preset.currentText() == "custom"
+    panel.steps.setValue(25)
+    assert panel.preset.currentText() == "balanced"
+    panel.seed.setValue(5)  # a seed is not a quality setting
+    assert panel.preset.currentText() == "balanced"
+    assert panel.params().scheduler == "dpmpp_2m"
+
+
+def test_variations_of_the_current_step_are_siblings_and_several_can_be_kept(
+        qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "more contrast")
+    edited = window.history.current
+    window.panel.variation_count.setValue(3)
+    window.panel.variations_button.click()  # the box still reads "more contrast": alternatives to it
+    qtbot.waitUntil(lambda: window.variations_picker is not None, timeout=TIMEOUT)
+    picker = window.variations_picker
+    assert picker.canvas.has_image and picker.canvas.width() > 300  # shown large, not as a thumbnail
+    qtbot.keyClick(picker, Qt.Key.Key_Right)
+    assert picker.shown == 1
+    qtbot.keyClick(picker, Qt.Key.Key_Space)
+    qtbot.keyClick(picker, Qt.Key.Key_Right)
+    qtbot.keyClick(picker, Qt.Key.Key_Space)
+    qtbot.keyPress(picker, Qt.Key.Key_Backslash)
+    assert picker.comparing
+    qtbot.keyRelease(picker, Qt.Key.Key_Backslash)
+    picker.keep_button.click()
+    kept = [s for s in window.history.children(edited.parent) if s.id != edited.id]
+    assert len(kept) == 2 and all(s.instruction == "more contrast" for s in kept)
+    assert {s.params["seed"] for s in kept} == {edited.params["seed"] + 1, edited.params["seed"] + 2}
+    assert window.history.current.params["seed"] == edited.params["seed"] + 2  # the one on screen when kept
+    # A new instruction's variations start from the current step.
+    window.panel.instruction.setPlainText("add snow")
+    window.panel.variation_count.setValue(2)
+    window.panel.variations_button.click()
+    qtbot.waitUntil(lambda: window.variations_picker is not None and window.variations_picker.isVisible(),
+                    timeout=TIMEOUT)
+    current = window.history.current.id
+    window.variations_picker.keep_button.click()
+    assert window.history.current.parent == current
+
+
+def test_live_preview_draws_over_the_photo_at_its_zoom(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    window.canvas.actual_size()
+    window.edits.worker.preview.disconnect()  # only the preview sent below reaches the window
+    window.panel.steps.setValue(200)
+    window.panel.instruction.setPlainText("slow edit")
+    window.apply_edit()
+    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    from mgie_desktop.ui.images import to_qimage
+
+    window.edits.on_preview(window.edits.running.job_id, to_qimage(Image.new("RGB", (12, 8), "red")))
+    assert window.canvas.zoom == 1.0 and window.zoom_label.text() == "100 %"
+    assert window.canvas.showing_preview
+    covered = window.canvas._preview.sceneBoundingRect()
+    assert (round(covered.width()), round(covered.height())) == (96, 64)  # the photo's own size
+    window.edits.cancel_edit()
+    qtbot.waitUntil(lambda: window.edits.running is None, timeout=TIMEOUT)
+    assert not window.canvas.showing_preview and window.canvas.zoom == 1.0
+
+
+def test_long_text_wraps_and_nothing_is_clipped(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    scroll = window.panel.parentWidget().parentWidget()
+    assert isinstance(scroll, QScrollArea)
+    width_before = scroll.width(), window.history_panel.width()
+    long_word = "supercalifragilistic" * 12
+    text = f"The sky will be a deep {long_word} orange with " + "very " * 60 + "warm light."
+    window.history.push(window.history.image(), instruction=long_word, expressive_instruction=text)
+    window.go_to_step(window.history.current.id)
+    QApplication.processEvents()
+    assert window.panel.expressive.text() == text
+    assert not scroll.horizontalScrollBar().isVisible()
+    assert not window.history_panel.horizontalScrollBar().isVisible()
+    assert (scroll.width(), window.history_panel.width()) == width_before
+    button = window.panel.rerender_button
+    assert button.visibleRegion().boundingRect().size() == button.size()  # not clipped
+
+
+def test_instruction_length_is_counted_and_a_too_long_one_refused(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    panel = window.panel
+    assert panel.instruction_limit is not None and panel.instruction_limit.max_tokens > 100
+    panel.instruction.setPlainText("a little warmer, " * 8)
+    assert panel.meter.isVisibleTo(panel) and "short instructions" in panel.meter.text()
+    panel.instruction.setPlainText("make the sky a sunset")
+    assert not panel.meter.isVisibleTo(panel)
+    panel.instruction.setPlainText("x" * 5000)
+    assert "the model can read at most" in panel.meter.text()
+    window.apply_edit()
+    assert window.edits.running is None and len(window.history) == 1  # refused before anything ran
+    assert "Shorten it" in panel.notice.text()
+
+
+def test_title_hint_notice_and_help(qtbot, tmp_path, photo_path):
+    window = make_window(qtbot, tmp_path, tmp_path / "no-models", ready=False)
+    qtbot.waitUntil(lambda: window.model_state == "not installed", timeout=TIMEOUT)
+    assert window.windowTitle() == "MGIE Desktop"
+    notice = window.panel.notice.text()
+    assert "models download" in notice and "about 17.8 GB" in notice
+    assert notice.count("not installed") + notice.count("No MGIE models") == 1  # said once
+    grab = window.canvas.grab().toImage()
+    light = sum(QColor(grab.pixel(x, y)).lightness() > 100
+                for x in range(0, grab.width(), 3) for y in range(0, grab.height(), 3))
+    assert light > 20, f"the empty canvas shows no hint ({EMPTY_HINT!r})"
+    rows = dict((what, keys) for keys, what in shortcut_rows(window))
+    assert "Ctrl+Z" in rows["Undo"] and "Ctrl+E" in rows["Export Image…"] and "Show the step before" in rows
+    open_photo(qtbot, window, photo_path)
+    grab = window.canvas.grab().toImage()
+    assert grab.pixelColor(grab.width() // 2, grab.height() // 2) != QColor(24, 24, 24)
+
+
+def test_export_keeps_the_caption_and_records_the_whole_chain(qtbot, tmp_path, tiny_models, photo):
+    from mgie_desktop.core.edit_record import record_from_xmp
+    from mgie_desktop.ui.document_actions import export_name
+
+    exif = Image.Exif()
+    exif[0x010E] = "Holiday, day one"
+    source = tmp_path / "holiday.jpg"
+    photo.save(source, exif=exif)
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, source)
+    apply(qtbot, window, "warmer")
+    window.panel.seed.setValue(7)
+    apply(qtbot, window, "add snow")
+    assert export_name(window.doc.source.name) == "holiday-edited.jpg"
+    assert export_name("scan.heic") == "scan-edited.png"  # a format we cannot write: PNG
+    out = tmp_path / "holiday-edited.jpg"
+    window.export_to(out)
+    qtbot.waitUntil(lambda: window.last_export == out, timeout=TIMEOUT)
+    with Image.open(out) as im:
+        assert im.getexif()[0x010E] == "Holiday, day one"
+        record = record_from_xmp(im.info["xmp"])
+    assert [s["instruction"] for s in record["steps"]] == ["warmer", "add snow"]
+    assert record["steps"][1]["settings"]["seed"] == 7 and record["steps"][0]["expressive_instruction"]
+    assert record["models"]["bundle"] and record["models"]["llava"] == "LLaVA-7B-v1"
