@@ -212,3 +212,102 @@ def test_export_keeps_the_caption_and_records_the_whole_chain(qtbot, tmp_path, t
     assert [s["instruction"] for s in record["steps"]] == ["warmer", "add snow"]
     assert record["steps"][1]["settings"]["seed"] == 7 and record["steps"][0]["expressive_instruction"]
     assert record["models"]["bundle"] and record["models"]["llava"] == "LLaVA-7B-v1"
+
+
+def test_strength_blends_the_edit_with_its_source_live_and_is_kept(qtbot, tmp_path, tiny_models, photo_path):
+    import numpy as np
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    assert not window.panel.strength.isEnabled()  # the original has no strength
+    apply(qtbot, window, "more contrast")
+    step, history = window.history.current, window.history
+    assert window.panel.strength.isEnabled() and window.panel.strength.value() == 100
+    window.canvas.actual_size()
+    window.panel.strength.setValue(40)  # as a drag does: live on the canvas, no render
+    assert window.canvas.blending and window.edits.running is None
+    assert window.canvas.zoom == 1.0
+    qtbot.waitUntil(lambda: not window.canvas.blending, timeout=TIMEOUT)  # settles into the history
+    assert history.strength(step.id) == 0.4 and window.panel.strength_label.text() == "Strength 40 %"
+    source = np.asarray(history.image(step.parent), dtype=float)
+    render = np.asarray(history.rendered(step.id), dtype=float)
+    assert np.abs(np.asarray(history.image(), dtype=float) - (0.6 * source + 0.4 * render)).max() <= 1
+    session = tmp_path / "kept.mgie"
+    window.save_session_to(session)
+    qtbot.waitUntil(lambda: not window.modified, timeout=TIMEOUT)
+    again = make_window(qtbot, tmp_path / "again", tiny_models, ready=False)
+    again.open_path(session)
+    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    assert again.history.strength(again.history.current.id) == 0.4
+    assert again.panel.strength.value() == 40
+    assert again.history.image().tobytes() == history.image().tobytes()
+    again.close()  # its shortcuts would take the keys sent to the first window
+    # A step with later edits keeps its strength: those edits were made from it as it was.
+    apply(qtbot, window, "add snow")
+    window.go_to_step(step.id)
+    assert not window.panel.strength.isEnabled()
+
+
+def test_rotate_flip_and_crop_are_steps_at_full_resolution(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)  # 96x64
+    original = window.history.image()
+    qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: len(window.history) == 2, timeout=TIMEOUT)
+    assert window.history.image().size == (64, 96)
+    assert window.history.image().getpixel((63, 0)) == original.getpixel((0, 0))  # clockwise
+    assert window.history.current.instruction == "Rotate 90° clockwise"
+    assert not window.panel.rerender_button.isEnabled()  # nothing to render again
+    window.adjustments.flip_horizontal()
+    qtbot.waitUntil(lambda: len(window.history) == 3, timeout=TIMEOUT)
+    window.undo()
+    window.undo()
+    assert window.history.image().size == (96, 64)
+    # Crop: drag a rectangle on the canvas at a fixed ratio, Enter applies.
+    window.canvas.actual_size()
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    assert window.adjustments.cropping and window.panel.crop_bar.isVisible()
+    window.panel.crop_ratio.setCurrentText("1:1")
+    to_view = window.canvas.mapFromScene
+    qtbot.mousePress(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=to_view(10, 10))
+    qtbot.mouseMove(window.canvas.viewport(), pos=to_view(50, 40))
+    qtbot.mouseRelease(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=to_view(50, 40))
+    left, top, right, bottom = window.canvas.crop_box()
+    assert right - left == bottom - top  # 1:1
+    qtbot.keyClick(window, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.history.current.params.get("geometry", {}).get("op") == "crop", timeout=TIMEOUT)
+    assert window.history.image().size == (right - left, bottom - top)
+    assert window.history.image().getpixel((0, 0)) == original.getpixel((left, top))
+    assert not window.adjustments.cropping
+    # Esc leaves a crop without changing anything.
+    count = len(window.history)
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.adjustments.cropping and len(window.history) == count
+    # Kept in sessions.
+    session = tmp_path / "geometry.mgie"
+    window.save_session_to(session)
+    qtbot.waitUntil(lambda: not window.modified, timeout=TIMEOUT)
+    again = make_window(qtbot, tmp_path / "again", tiny_models, ready=False)
+    again.open_path(session)
+    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    assert again.history.current.params["geometry"]["op"] == "crop"
+    assert again.history.image().size == (right - left, bottom - top)
+
+
+def test_export_turns_the_transparency_with_the_photo(qtbot, tmp_path, tiny_models):
+    rgba = Image.new("RGBA", (40, 20), (200, 10, 10, 255))
+    rgba.paste((0, 0, 0, 0), (0, 0, 10, 20))  # the left quarter transparent
+    source = tmp_path / "cutout.png"
+    rgba.save(source)
+    window = make_window(qtbot, tmp_path, tiny_models, ready=False)
+    open_photo(qtbot, window, source)
+    window.adjustments.rotate_right()
+    qtbot.waitUntil(lambda: len(window.history) == 2, timeout=TIMEOUT)
+    out = tmp_path / "cutout-edited.png"
+    window.export_to(out)
+    qtbot.waitUntil(lambda: window.last_export == out, timeout=TIMEOUT)
+    with Image.open(out) as im:
+        assert im.size == (20, 40)
+        alpha = im.getchannel("A")
+        assert alpha.getpixel((10, 2)) == 0 and alpha.getpixel((10, 30)) == 255  # the top quarter now

@@ -6,12 +6,11 @@ is read as a photo. Pure Python, run off the GUI thread by the window.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PIL import Image
-
-from mgie_desktop.core.history import History
+from mgie_desktop.core.geometry import apply_all
+from mgie_desktop.core.history import GEOMETRY, History
 from mgie_desktop.core.imaging import Photo, load_photo
 from mgie_desktop.core.session import SUFFIX, Session, SourceMeta, open_session, save_session
 
@@ -44,9 +43,15 @@ class Document:
     def from_session(cls, session: Session, path: Path | None) -> Document:
         return cls(session.history, session.source, session_path=path)
 
-    def photo_for_export(self, image: Image.Image) -> Photo:
-        """``image`` carrying the original's ICC profile, EXIF and alpha."""
-        return self.source.photo(image)
+    def photo_for_export(self, step_id: int | None = None) -> Photo:
+        """Step ``step_id`` (the current one by default) as it looks, carrying the original's ICC
+        profile and EXIF, and its transparency cropped, turned and flipped as the step was."""
+        step_id = self.history.current.id if step_id is None else step_id
+        photo = self.source.photo(self.history.image(step_id))
+        if photo.alpha is not None:
+            ops = [s.params[GEOMETRY] for s in self.history.lineage(step_id) if s.params.get(GEOMETRY)]
+            photo = replace(photo, alpha=apply_all(photo.alpha, ops))
+        return photo
 
     def close(self) -> None:
         self.history.close()

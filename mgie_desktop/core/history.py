@@ -18,12 +18,16 @@ import time
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from PIL import Image
 
 from .errors import InputError
+
+# Keys of a step's params with a meaning to the history itself.
+STRENGTH = "strength"  # 0..1: how much of an edit's render shows over its source (1 when absent)
+GEOMETRY = "geometry"  # a crop, rotation or flip (core/geometry.py), not an MGIE render
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,11 @@ class Step:
     @property
     def is_root(self) -> bool:
         return self.parent is None
+
+    @property
+    def is_render(self) -> bool:
+        """An MGIE edit (not the opened photo, not a crop, rotation or flip): it can be rendered again."""
+        return not self.is_root and not self.params.get(GEOMETRY)
 
 
 class ImageStore:
@@ -173,6 +182,7 @@ class History:
         self._ids = itertools.count()
         self._current: int | None = None
         self._redo_child: dict[int, int] = {}  # parent -> the child redo returns to
+        self._blends: dict[tuple[int, float], Image.Image] = {}  # the last step shown below full strength
 
     # ---- building ---------------------------------------------------------------------
     def start(self, image: Image.Image) -> Step:
@@ -257,7 +267,42 @@ class History:
         return self._steps[step_id]
 
     def image(self, step_id: int | None = None) -> Image.Image:
+        """The step as it looks: its render blended with its source at the step's strength."""
+        step_id = self._current if step_id is None else step_id
+        strength = self.strength(step_id)
+        if strength >= 1.0:
+            return self.store.get(step_id)
+        key = (step_id, strength)
+        with self._lock:
+            blended = self._blends.get(key)
+        if blended is None:
+            blended = blend(self.image(self._steps[step_id].parent), self.store.get(step_id), strength)
+            with self._lock:
+                self._blends = {key: blended}  # the latest only: strength changes one step at a time
+        return blended
+
+    def rendered(self, step_id: int | None = None) -> Image.Image:
+        """The step's own image at full strength (what the session stores)."""
         return self.store.get(self._current if step_id is None else step_id)
+
+    # ---- strength -----------------------------------------------------------------------
+    def strength(self, step_id: int) -> float:
+        return float(self._steps[step_id].params.get(STRENGTH, 1.0))
+
+    def can_set_strength(self, step_id: int) -> bool:
+        """An edit with no later steps: later edits were made from it as it looked then."""
+        step = self._steps[step_id]
+        return step.is_render and not self.children(step_id)
+
+    def set_strength(self, step_id: int, strength: float) -> Step:
+        if not self.can_set_strength(step_id):
+            raise ValueError(f"step {step_id} is the original, a geometry step or has later edits")
+        if not 0.0 <= strength <= 1.0:
+            raise ValueError(f"strength must be between 0 and 1, not {strength}")
+        with self._lock:
+            step = self._steps[step_id]
+            self._steps[step_id] = replace(step, params={**step.params, STRENGTH: round(float(strength), 4)})
+            return self._steps[step_id]
 
     def children(self, step_id: int) -> list[Step]:
         return [s for s in self.steps if s.parent == step_id]
@@ -312,6 +357,13 @@ class History:
         self.store.close()
 
 
+def blend(source: Image.Image, result: Image.Image, strength: float) -> Image.Image:
+    """``strength`` of the way from ``source`` to ``result``, at full resolution."""
+    if source.size != result.size or source.mode != result.mode:
+        source = source.convert(result.mode).resize(result.size, Image.Resampling.LANCZOS)
+    return Image.blend(source, result, strength)
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -351,6 +403,9 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
             if not isinstance(value, kind):
                 raise InputError(f"Step {step_id} has an invalid '{key}'.")
             fields[key] = value
+        strength = fields["params"].get(STRENGTH, 1.0)  # type: ignore[union-attr]
+        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
+            raise InputError(f"Step {step_id} has an invalid strength.")
         created = raw.get("created", 0.0)
         if isinstance(created, bool) or not isinstance(created, (int, float)):
             raise InputError(f"Step {step_id} has an invalid 'created' time.")

@@ -1,4 +1,5 @@
-"""Working-size planning: keep the photo's aspect ratio inside a pixel budget."""
+"""Sizes: the working size that keeps a photo's aspect ratio inside a pixel budget, and crop boxes
+fitted to a ratio. Plain arithmetic (the canvas uses it at start-up, before Pillow loads)."""
 
 from __future__ import annotations
 
@@ -18,3 +19,23 @@ def working_size(width: int, height: int, pixel_budget: int) -> tuple[int, int]:
     w = max(8, int(width * scale) // 8 * 8)
     h = max(8, int(height * scale) // 8 * 8)
     return w, h
+
+
+def fit_ratio(box: tuple[float, float, float, float], ratio: float | None,
+              bounds: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``box`` (left, top, right, bottom) made whole pixels inside ``bounds`` (width, height) and,
+    with a ``ratio``, shrunk around its centre to that width/height ratio. At least 1×1."""
+    width, height = bounds
+    left, top = max(0.0, min(box[0], box[2])), max(0.0, min(box[1], box[3]))
+    right, bottom = min(float(width), max(box[0], box[2])), min(float(height), max(box[1], box[3]))
+    if ratio:
+        w, h = right - left, bottom - top
+        if w / max(h, 1e-9) > ratio:
+            w = h * ratio
+        else:
+            h = w / ratio
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        left, right, top, bottom = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
+    left, top = int(round(left)), int(round(top))
+    right, bottom = max(left + 1, int(round(right))), max(top + 1, int(round(bottom)))
+    return left, top, min(right, width), min(bottom, height)

@@ -1,11 +1,22 @@
 """The photo canvas: fit to window, 100 %, wheel and keyboard zoom, drag to pan; an edit's
-live preview drawn over the photo at the photo's scale; a hint while no photo is open."""
+live preview drawn over the photo at the photo's scale; a result blended over its source while
+its strength is dragged; a crop rectangle drawn with the mouse; a hint while no photo is open.
+
+Scene coordinates are the shown image's pixels (the photo item sits at 0,0, unscaled)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPixmap, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPainterPath, QPen, QPixmap, QTransform
+from PySide6.QtWidgets import (
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsScene,
+    QGraphicsView,
+)
+
+from mgie_desktop.core.sizing import fit_ratio  # plain arithmetic: no Pillow at start-up
 
 EMPTY_HINT = "Open a photo (Ctrl+O) or drop one here"
 ZOOM_STEP = 1.25
@@ -28,6 +39,16 @@ class Canvas(QGraphicsView):
         self._preview.setZValue(1)
         self._preview.hide()
         self.scene().addItem(self._preview)
+        # Under the photo while a strength is dragged: the step's source, the photo item shows the
+        # render at the strength's opacity (exactly the blend the history will make).
+        self._under = QGraphicsPixmapItem()
+        self._under.setZValue(-1)
+        self._under.hide()
+        self.scene().addItem(self._under)
+        self._crop_rect: QGraphicsRectItem | None = None
+        self._crop_shade: QGraphicsPathItem | None = None
+        self._crop_ratio: float | None = None
+        self._crop_anchor: QPointF | None = None
         self.setBackgroundBrush(QColor(24, 24, 24))
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
@@ -67,6 +88,95 @@ class Canvas(QGraphicsView):
     def clear_preview(self) -> None:
         self._preview.hide()
         self._preview.setPixmap(QPixmap())
+
+    # ---- strength: the render over its source -------------------------------------------------
+    @property
+    def blending(self) -> bool:
+        return self._under.isVisible()
+
+    def start_blend(self, source: QImage, render: QImage) -> None:
+        self._under.setPixmap(QPixmap.fromImage(source))
+        self._item.setPixmap(QPixmap.fromImage(render))
+        self._under.show()
+
+    def set_blend(self, strength: float) -> None:
+        self._item.setOpacity(strength)
+
+    def end_blend(self) -> None:
+        self._under.hide()
+        self._under.setPixmap(QPixmap())
+        self._item.setOpacity(1.0)
+
+    # ---- crop ------------------------------------------------------------------------------------
+    @property
+    def cropping(self) -> bool:
+        return self._crop_rect is not None
+
+    def start_crop(self, ratio: float | None) -> None:
+        """Show a crop rectangle (the whole photo, fitted to ``ratio``) that a drag redraws."""
+        self.end_crop()
+        pen = QPen(QColor(255, 255, 255), 0)
+        pen.setCosmetic(True)
+        self._crop_shade = QGraphicsPathItem()
+        self._crop_shade.setBrush(QBrush(QColor(0, 0, 0, 140)))
+        self._crop_shade.setPen(QPen(Qt.PenStyle.NoPen))
+        self._crop_rect = QGraphicsRectItem()
+        self._crop_rect.setPen(pen)
+        for item in (self._crop_shade, self._crop_rect):
+            item.setZValue(2)
+            self.scene().addItem(item)
+        self.setDragMode(QGraphicsView.DragMode.NoDrag)
+        self.viewport().setCursor(Qt.CursorShape.CrossCursor)
+        self.set_crop_ratio(ratio, self._item.boundingRect())
+
+    def set_crop_ratio(self, ratio: float | None, around: QRectF | None = None) -> None:
+        self._crop_ratio = ratio
+        if self._crop_rect is not None:
+            self.set_crop_box(around or self._crop_rect.rect())
+
+    def set_crop_box(self, rect: QRectF) -> None:
+        size = self._item.pixmap().size()
+        box = fit_ratio((rect.left(), rect.top(), rect.right(), rect.bottom()), self._crop_ratio,
+                        (size.width(), size.height()))
+        shown = QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1])
+        self._crop_rect.setRect(shown)
+        shade = QPainterPath()
+        shade.addRect(self._item.boundingRect())
+        inner = QPainterPath()
+        inner.addRect(shown)
+        self._crop_shade.setPath(shade.subtracted(inner))
+
+    def crop_box(self) -> tuple[int, int, int, int] | None:
+        if self._crop_rect is None:
+            return None
+        r = self._crop_rect.rect()
+        return int(r.left()), int(r.top()), int(r.right()), int(r.bottom())
+
+    def end_crop(self) -> None:
+        for item in (self._crop_rect, self._crop_shade):
+            if item is not None:
+                self.scene().removeItem(item)
+        self._crop_rect = self._crop_shade = self._crop_anchor = None
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.viewport().unsetCursor()
+
+    def mousePressEvent(self, event):  # noqa: N802 (Qt override)
+        if self.cropping and event.button() == Qt.MouseButton.LeftButton:
+            self._crop_anchor = self.mapToScene(event.position().toPoint())
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event):  # noqa: N802
+        if self.cropping and self._crop_anchor is not None:
+            self.set_crop_box(QRectF(self._crop_anchor, self.mapToScene(event.position().toPoint())))
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event):  # noqa: N802
+        if self.cropping and self._crop_anchor is not None:
+            self._crop_anchor = None
+            return
+        super().mouseReleaseEvent(event)
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 (Qt override)
         super().drawForeground(painter, rect)

@@ -190,10 +190,10 @@ class DocumentActions:
     def export_to(self, path: Path) -> None:
         window = self.window
         record = load("mgie_desktop.core.edit_record", "edit_record")(window.history, models=self._models())
-        photo = window.doc.photo_for_export(window.history.image())
+        doc, step = window.doc, window.history.current.id
         window.statusBar().showMessage(f"Exporting {path.name}…")
         quality = window.panel.export_quality.value()
-        window.tasks.run(lambda: _save_photo(photo, path, record=record, quality=quality),
+        window.tasks.run(lambda: _save_photo(doc.photo_for_export(step), path, record=record, quality=quality),
                          on_done=lambda _: self._exported(path), on_error=window.show_error)
 
     def _models(self) -> dict:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSizePolicy,
+    QSlider,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -165,6 +166,26 @@ class EditPanel(QWidget):
         self.export_quality = QSpinBox(minimum=50, maximum=100, value=95)
         self.export_quality.setToolTip("JPEG and WebP export quality (PNG and TIFF are lossless)")
 
+        # How much of the current edit shows over its source (live; no render).
+        self.strength = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=100)
+        self.strength.setToolTip("Blend the current edit with the image it started from (no new render)")
+        self.strength_label = QLabel("Strength 100 %")
+        self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"Strength {v} %"))
+        # Shown while cropping.
+        self.crop_bar = QWidget()
+        self.crop_ratio = QComboBox()
+        self.crop_apply = QPushButton("Crop")
+        self.crop_apply.setToolTip("Crop to the rectangle (Enter)")
+        self.crop_cancel = QPushButton("Cancel")
+        self.crop_cancel.setToolTip("Leave the photo as it is (Esc)")
+        crop_row = QHBoxLayout(self.crop_bar)
+        crop_row.setContentsMargins(0, 0, 0, 0)
+        crop_row.addWidget(QLabel("Ratio"))
+        crop_row.addWidget(self.crop_ratio, 1)
+        crop_row.addWidget(self.crop_apply)
+        crop_row.addWidget(self.crop_cancel)
+        self.crop_bar.hide()
+
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.hide()
@@ -205,8 +226,14 @@ class EditPanel(QWidget):
         outer.addWidget(self.notice)
         outer.addWidget(self.progress)
         outer.addWidget(self.cancel_button)
+        outer.addWidget(self.crop_bar)
         understood = QGroupBox("MGIE's expressive instruction")
-        QVBoxLayout(understood).addWidget(self.expressive)
+        box = QVBoxLayout(understood)
+        box.addWidget(self.expressive)
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength_label)
+        strength_row.addWidget(self.strength, 1)
+        box.addLayout(strength_row)
         outer.addWidget(understood)
         settings = QGroupBox("Settings")
         form = QFormLayout(settings)
@@ -280,6 +307,14 @@ class EditPanel(QWidget):
             self.meter.setProperty("level", verdict.level)
             self.meter.style().unpolish(self.meter)
             self.meter.style().polish(self.meter)
+
+    def show_strength(self, percent: int, adjustable: bool) -> None:
+        self.strength.blockSignals(True)
+        self.strength.setValue(percent)
+        self.strength.blockSignals(False)
+        self.strength_label.setText(f"Strength {percent} %")
+        self.strength.setEnabled(adjustable)
+        self.strength_label.setEnabled(adjustable)
 
     def allow_rerender(self, allowed: bool) -> None:
         self.can_rerender = allowed

@@ -99,7 +99,7 @@ class EditRunner(QObject):
         history, panel = self.window.history, self.window.panel
         text = panel.instruction.toPlainText().strip()
         current = history.current if history is not None else None
-        if current is not None and not current.is_root and text in ("", current.instruction):
+        if current is not None and current.is_render and text in ("", current.instruction):
             self._rerender_step(current, variations=panel.variation_count.value())
         else:
             self._new_edit(variations=panel.variation_count.value())
@@ -141,7 +141,7 @@ class EditRunner(QObject):
         The LLM half is reused when the engine still holds it, and recomputed when not (a step
         of a reopened session)."""
         history = self.window.history
-        if history is not None and not history.current.is_root:
+        if history is not None and history.current.is_render:
             self._rerender_step(history.current, variations=1)
 
     def _rerender_step(self, step, variations: int) -> None:

@@ -5,6 +5,7 @@ document, and coordinates the helpers that do the work:
 ``document_actions.DocumentActions`` open, save session, export, autosave, crash recovery
 ``edit_runner.EditRunner``          the engine's thread and worker, edits sent and answered
 ``compare_view.CompareView``        which image the canvas shows (current, difference, before)
+``adjustments.Adjustments``         strength of the current edit; crop, rotate and flip
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.core.logs import log, log_file_hint
+from mgie_desktop.ui.adjustments import Adjustments
 from mgie_desktop.ui.canvas import Canvas
 from mgie_desktop.ui.compare_view import CompareView
 from mgie_desktop.ui.document_actions import DocumentActions
@@ -68,6 +70,7 @@ class MainWindow(QMainWindow):
         # The panel goes in last: under the app's style sheet every move of a widget tree to a
         # new parent re-styles all of it, so it moves once rather than twice.
         scroll.setWidget(self.panel)
+        self.adjustments = Adjustments(self)
         self._status_labels()
         self.menu_actions = build_menus(self)
         self.recent = self.menu_actions.recent
@@ -220,14 +223,24 @@ class MainWindow(QMainWindow):
         """Another step is current: show it, with the settings it was made with."""
         step = self.history.current
         self.panel.expressive.setText(step.expressive_instruction)
-        if not step.is_root:
+        if step.is_render:
             self.panel.load_params(step.params)
         self.compare_view.show_current()
         self.refresh()
         self.documents.autosave()
 
+    @Slot()
+    def escape(self) -> None:
+        """Esc: leave the crop, else cancel the running edit."""
+        if self.adjustments.cropping:
+            self.adjustments.cancel_crop()
+        else:
+            self.edits.cancel_edit()
+
     def keyPressEvent(self, event):  # noqa: N802
-        if not self.compare_view.key_press(event):
+        if self.adjustments.cropping and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            self.adjustments.apply_crop()
+        elif not self.compare_view.key_press(event):
             super().keyPressEvent(event)
 
     def keyReleaseEvent(self, event):  # noqa: N802
@@ -268,6 +281,7 @@ class MainWindow(QMainWindow):
     def refresh(self) -> None:
         if self.history is not None:
             self.history_panel.refresh(self.history)
+            self.adjustments.show_step()
         self._update_actions()
         self.update_title()
 
@@ -275,9 +289,9 @@ class MainWindow(QMainWindow):
         has, actions = self.history is not None, self.menu_actions
         actions.undo.setEnabled(has and self.history.can_undo)
         actions.redo.setEnabled(has and self.history.can_redo)
-        for action in (actions.export, actions.save, actions.save_as):
+        for action in (actions.export, actions.save, actions.save_as, *actions.image):
             action.setEnabled(has)
-        self.panel.allow_rerender(has and not self.history.current.is_root)
+        self.panel.allow_rerender(has and self.history.current.is_render)
 
     def update_title(self) -> None:
         """The photo's name; Qt adds the application's display name ("— MGIE Desktop") itself."""

@@ -32,9 +32,10 @@ class MenuActions:
     (A plain class, not a dataclass: building one costs start-up time for nothing here.)"""
 
     def __init__(self, recent: RecentFiles, save: QAction, save_as: QAction, export: QAction,
-                 undo: QAction, redo: QAction, difference: QAction):
+                 undo: QAction, redo: QAction, difference: QAction, image: tuple[QAction, ...]):
         self.recent, self.save, self.save_as, self.export = recent, save, save_as, export
         self.undo, self.redo, self.difference = undo, redo, difference
+        self.image = image  # crop, rotate and flip: need an open photo
 
 
 def build_menus(window: MainWindow) -> MenuActions:
@@ -59,7 +60,14 @@ def build_menus(window: MainWindow) -> MenuActions:
     redo = act(edit, "&Redo", window.redo, "Ctrl+Shift+Z", "Ctrl+Y")
     edit.addSeparator()
     act(edit, "Apply edit", window.apply_edit, "Ctrl+Return")
-    act(edit, "Cancel edit", window.edits.cancel_edit, "Esc")
+    act(edit, "Cancel edit or crop", window.escape, "Esc")
+    image_menu = bar.addMenu("&Image")
+    adjust = window.adjustments
+    image = (act(image_menu, "&Crop…", adjust.start_crop, "C"),
+             act(image_menu, "Rotate 90° &clockwise", adjust.rotate_right, "Ctrl+R"),
+             act(image_menu, "Rotate 90° c&ounter-clockwise", adjust.rotate_left, "Ctrl+Shift+R"),
+             act(image_menu, "Flip &horizontally", adjust.flip_horizontal),
+             act(image_menu, "Flip &vertically", adjust.flip_vertical))
     models = bar.addMenu("&Models")
     act(models, "&Manage models…", window.show_model_manager)
     view = bar.addMenu("&View")
@@ -75,7 +83,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     help_menu = bar.addMenu("&Help")
     act(help_menu, "&Keyboard shortcuts", lambda: show_shortcuts(window), QKeySequence.StandardKey.HelpContents)
     act(help_menu, "&About MGIE Desktop", lambda: show_about(window))
-    return MenuActions(recent, save, save_as, export, undo, redo, difference)
+    return MenuActions(recent, save, save_as, export, undo, redo, difference, image)
 
 
 def shortcut_rows(window: MainWindow) -> list[tuple[str, str]]:
