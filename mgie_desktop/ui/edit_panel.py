@@ -206,6 +206,7 @@ class EditPanel(QWidget):
         self.rerender_button.clicked.connect(self.rerender_requested)
         self.variations_button.clicked.connect(self.variations_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
+        self.show_strength(100, adjustable=False)  # until an edit is the current step
         self.busy = False
         self.can_rerender = False  # the window says: is there a step (not the original) to render again?
         self.set_busy(False)
