@@ -86,6 +86,7 @@ def test_variations_of_the_current_step_are_siblings_and_several_can_be_kept(
     apply(qtbot, window, "more contrast")
     edited = window.history.current
     window.panel.variation_count.setValue(3)
+    window.panel.steps.setValue(2)
     window.panel.variations_button.click()  # the box still reads "more contrast": alternatives to it
     qtbot.waitUntil(lambda: window.variations_picker is not None, timeout=TIMEOUT)
     picker = window.variations_picker
