@@ -149,12 +149,7 @@ def test_the_dialog_says_once_that_the_hub_cannot_be_reached(qtbot, tmp_path):
 
 def test_the_dialog_cancels_at_once(qtbot, tmp_path, slow_network):
     manifest = write_manifest(tmp_path / "manifest.json", manifest_at("http://models.example"))
-    dialog = ModelManagerDialog(tmp_path / "models", manifest, policy=FAST, reserve_bytes=0)
-    qtbot.addWidget(dialog)
-    dialog.show()
-    qtbot.waitUntil(lambda: dialog.snapshot is not None and not dialog.busy, timeout=TIMEOUT)
-    for box in dialog.license_boxes:
-        box.setChecked(True)
+    dialog = open_dialog(qtbot, tmp_path, manifest)
     dialog.download_button.click()
     qtbot.waitUntil(lambda: dialog.busy, timeout=TIMEOUT)
     time.sleep(0.3)

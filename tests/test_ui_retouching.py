@@ -11,6 +11,17 @@ from mgie_desktop.ui.canvas import EMPTY_HINT
 from mgie_desktop.ui.menus import shortcut_rows
 
 
+def save_and_reopen(qtbot, window, folder, models):
+    """Save the window's session, and open it in a second window (models not waited for)."""
+    session = folder / "work.mgie"
+    window.save_session_to(session)
+    qtbot.waitUntil(lambda: not window.modified, timeout=TIMEOUT)
+    again = make_window(qtbot, folder / "again", models, ready=False)
+    again.open_path(session)
+    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    return again
+
+
 def rendered(qtbot, window, count):
     qtbot.waitUntil(lambda: len(window.history) == count and window.edits.running is None, timeout=TIMEOUT)
 
@@ -47,13 +58,8 @@ def test_selecting_a_step_loads_its_settings_and_any_step_re_renders(qtbot, tmp_
     window.panel.steps.setValue(4)
     window.panel.seed.setValue(77)
     apply(qtbot, window, "second")
-    session = tmp_path / "work.mgie"
-    window.save_session_to(session)
-    qtbot.waitUntil(lambda: not window.modified, timeout=TIMEOUT)
-
-    again = make_window(qtbot, tmp_path / "again", tiny_models)
-    again.open_path(session)
-    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    again = save_and_reopen(qtbot, window, tmp_path, tiny_models)
+    qtbot.waitUntil(lambda: again.model_state == "ready", timeout=TIMEOUT)
     again.history_panel.step_chosen.emit(first.id)  # as a click on its entry does
     assert again.panel.steps.value() == 2 and again.panel.seed.value() == 41
     assert again.panel.preset.currentText() == "custom"
@@ -233,12 +239,7 @@ def test_strength_blends_the_edit_with_its_source_live_and_is_kept(qtbot, tmp_pa
     source = np.asarray(history.image(step.parent), dtype=float)
     render = np.asarray(history.rendered(step.id), dtype=float)
     assert np.abs(np.asarray(history.image(), dtype=float) - (0.6 * source + 0.4 * render)).max() <= 1
-    session = tmp_path / "kept.mgie"
-    window.save_session_to(session)
-    qtbot.waitUntil(lambda: not window.modified, timeout=TIMEOUT)
-    again = make_window(qtbot, tmp_path / "again", tiny_models, ready=False)
-    again.open_path(session)
-    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    again = save_and_reopen(qtbot, window, tmp_path, tiny_models)
     assert again.history.strength(again.history.current.id) == 0.4
     assert again.panel.strength.value() == 40
     assert again.history.image().tobytes() == history.image().tobytes()
@@ -286,12 +287,7 @@ def test_rotate_flip_and_crop_are_steps_at_full_resolution(qtbot, tmp_path, tiny
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert not window.adjustments.cropping and len(window.history) == count
     # Kept in sessions.
-    session = tmp_path / "geometry.mgie"
-    window.save_session_to(session)
-    qtbot.waitUntil(lambda: not window.modified, timeout=TIMEOUT)
-    again = make_window(qtbot, tmp_path / "again", tiny_models, ready=False)
-    again.open_path(session)
-    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    again = save_and_reopen(qtbot, window, tmp_path, tiny_models)
     assert again.history.current.params["geometry"]["op"] == "crop"
     assert again.history.image().size == (right - left, bottom - top)
 
@@ -312,3 +308,53 @@ def test_export_turns_the_transparency_with_the_photo(qtbot, tmp_path, tiny_mode
         assert im.size == (20, 40)
         alpha = im.getchannel("A")
         assert alpha.getpixel((10, 2)) == 0 and alpha.getpixel((10, 30)) == 255  # the top quarter now
+
+
+def test_an_edit_asked_for_while_the_models_load_waits_for_them(qtbot, tmp_path, tiny_models, photo_path,
+                                                                  monkeypatch):
+    from mgie_desktop.ui.edit_panel import EditPanel
+
+    shown = []
+    original = EditPanel.show_loading
+    monkeypatch.setattr(EditPanel, "show_loading",
+                        lambda self, part, done, total: (shown.append((part, done, total)),
+                                                         original(self, part, done, total)))
+    window = make_window(qtbot, tmp_path, tiny_models, ready=False)
+    open_photo(qtbot, window, photo_path)
+    assert window.model_state in ("starting", "loading")
+    window.panel.instruction.setPlainText("warmer")
+    window.apply_edit()
+    assert "Queued" in window.panel.notice.text() and window.panel.apply_button.isEnabled()
+    qtbot.waitUntil(lambda: len(window.history) == 2, timeout=TIMEOUT)  # it started by itself
+    assert window.history.current.instruction == "warmer"
+    parts = [part for part, done, total in shown if total]
+    assert "the language model" in parts and "the UNet" in parts
+    assert [done for _, done, total in shown if total] == sorted(done for _, done, total in shown if total)
+
+
+def test_loading_the_models_can_be_cancelled_and_started_again(qtbot, tmp_path, tiny_models, monkeypatch):
+    import threading
+
+    from mgie_desktop.core.errors import EditCancelled
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    held = threading.Event()
+
+    def slow_warm_up(self, cancel=None):  # a load long enough to cancel, whatever the machine
+        held.set()
+        for _ in range(600):
+            if cancel is not None and cancel.is_set():
+                raise EditCancelled("stopped")
+            threading.Event().wait(0.05)
+        return 0.0
+
+    monkeypatch.setattr(MgieEngine, "warm_up", slow_warm_up)
+    window = make_window(qtbot, tmp_path, tiny_models, ready=False)
+    qtbot.waitUntil(held.is_set, timeout=TIMEOUT)
+    assert window.panel.cancel_button.isVisible() and "warm-up" in window.panel.progress.format()
+    window.panel.cancel_button.click()
+    qtbot.waitUntil(lambda: window.model_state == "cancelled", timeout=TIMEOUT)
+    assert "Load them" in window.panel.notice.text() and not window.panel.progress.isVisible()
+    monkeypatch.setattr(MgieEngine, "warm_up", lambda self, cancel=None: 0.0)
+    window.panel.notice.linkActivated.emit("#load")
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,17 +32,29 @@ class LoadedBundle:
     info: dict  # the inventory's "model" section: token ids, sizes, prompt geometry
 
 
+# The parts of a load, in order, as the window names them while it waits.
+LOAD_PARTS = ("the language model", "the vision tower and edit head", "placing the language model",
+              "the UNet", "the VAE")
+LoadProgress = Callable[[str, int, int], None]  # part being loaded, parts done, parts in all
+
+
 def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
-                plan: MemoryPlan | None = None, cancel: threading.Event | None = None) -> LoadedBundle:
+                plan: MemoryPlan | None = None, cancel: threading.Event | None = None,
+                progress: LoadProgress | None = None) -> LoadedBundle:
     """``cancel`` is checked between the parts (a part itself cannot be interrupted), so
-    quitting while the models load waits for one part at most, not for all of them."""
+    quitting while the models load waits for one part at most, not for all of them.
+    ``progress`` hears of each part as it starts."""
     inventory = check_installed(models_dir)
     bundle = bundle_path(models_dir)
     info = inventory["model"]
+    parts = iter(range(len(LOAD_PARTS)))
 
     def check() -> None:
         if cancel is not None and cancel.is_set():
             raise LoadCancelled("loading the models was stopped")
+        index = next(parts, None)
+        if progress is not None and index is not None:
+            progress(LOAD_PARTS[index], index, len(LOAD_PARTS))
 
     try:
         return _load(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check)
@@ -65,7 +78,7 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM = load(
         "transformers", "CLIPImageProcessorPil", "CLIPVisionModel", "LlamaForCausalLM")
 
-    check()
+    check()  # the language model
     tokenizer = PromptTokenizer(bundle / "tokenizer")
     if plan.llm_quant == "none":
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
@@ -76,7 +89,7 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
                  BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype))
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype, quantization_config=quant,
                                                device_map={"": device.index or 0})
-    check()
+    check()  # the vision tower and edit head
     vision = CLIPVisionModel.from_pretrained(bundle / "vision", dtype=dtype)
     image_processor = CLIPImageProcessorPil.from_pretrained(bundle / "vision")
 
@@ -92,13 +105,13 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     model = MgieModel(vision, projector, llm, edit_head, heads["emb"].to(dtype),
                       vision_select_layer=int(info.get("vision_select_layer", -2)))
     model.eval()
-    check()
+    check()  # placing the language model
     _place_llm_half(model, device, plan)
-    check()
+    check()  # the UNet
     # Under offload the pipeline moves the UNet and VAE to the GPU itself, one at a time.
     home = device if plan.placement == "all" else torch.device("cpu")
     unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(home)
-    check()
+    check()  # the VAE
     vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home)
     scheduler_config = json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
     return LoadedBundle(model, tokenizer, image_processor, unet, vae, scheduler_config, info)

@@ -32,7 +32,7 @@ from mgie_desktop.engine.devices import (
     quantization_available,
     slice_attention,
 )
-from mgie_desktop.engine.loading import LoadedBundle, load_bundle
+from mgie_desktop.engine.loading import LoadedBundle, LoadProgress, load_bundle
 from mgie_desktop.engine.memory import MemoryPlan, plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
 from mgie_desktop.engine.runtime import quiet_libraries
@@ -91,9 +91,11 @@ class _StopAfterVisualTokens:
 class MgieEngine:
     def __init__(self, models_dir: Path | None, device: str = "auto", dtype: torch.dtype | None = None,
                  memory: str = "auto", llm_quant: str = "auto", bundle: LoadedBundle | None = None,
-                 compile_unet: bool = False, cancel: threading.Event | None = None):
+                 compile_unet: bool = False, cancel: threading.Event | None = None,
+                 progress: LoadProgress | None = None):
         """Load the bundle in ``models_dir``, or use ``bundle`` (modules already on the device).
-        Setting ``cancel`` stops the load between parts (LoadCancelled)."""
+        Setting ``cancel`` stops the load between parts (LoadCancelled); ``progress`` hears of
+        each part as it starts."""
         quiet_libraries()
         self.device = pick_device(device)
         self.dtype = dtype or dtype_for(self.device)
@@ -101,7 +103,7 @@ class MgieEngine:
         if bundle is None:
             self.memory = plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
                                       quantization_available())
-            bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory, cancel)
+            bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory, cancel, progress)
         else:
             self.memory = MemoryPlan("all", "none", "modules given")
         if compile_unet:

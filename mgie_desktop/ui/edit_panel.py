@@ -326,11 +326,30 @@ class EditPanel(QWidget):
         self.apply_button.setEnabled(not busy)
         self.variations_button.setEnabled(not busy)
         self.rerender_button.setEnabled(self.can_rerender and not busy)
+        if busy:  # the window gives it back with the next step it shows
+            self.strength.setEnabled(False)
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)  # busy until the first step reports
             self.progress.setFormat("Reading the photo and the instruction…")
+
+    def show_loading(self, part: str, done: int, total: int) -> None:
+        """The models loading: which part, how far (busy until the first part reports); Cancel
+        stops it. Apply stays usable: an edit asked for now waits for the models."""
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+        self.progress.setFormat(f"Loading the models: {part} ({done + 1}/{total})…" if part and total else
+                                "Loading the models…")
+        self.progress.show()
+        self.cancel_button.show()
+        self.cancel_button.setToolTip("Stop loading the models (after the part being read)")
+
+    def hide_loading(self) -> None:
+        if not self.busy:
+            self.progress.hide()
+            self.cancel_button.hide()
+        self.cancel_button.setToolTip("Stop the running edit (Esc)")
 
     def show_progress(self, step: int, total: int, seconds_left: float) -> None:
         self.progress.setRange(0, total)

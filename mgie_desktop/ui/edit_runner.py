@@ -35,6 +35,7 @@ class EditRunner(QObject):
         self.model_state = "not loaded"
         self._job_ids = itertools.count(1)
         self.running: EditJob | None = None     # sent to the engine, not answered yet
+        self.queued: EditJob | None = None      # asked for while the models load: sent when they are ready
         self.variations_picker = None
         self.engine_thread = QThread(window)
         self.engine_thread.setObjectName("mgie-engine")
@@ -50,6 +51,7 @@ class EditRunner(QObject):
             self.start_loading.connect(self.worker.load)
             self.submit_job.connect(self.worker.run)
             self.worker.state_changed.connect(self.on_model_state)
+            self.worker.load_progress.connect(self.on_load_progress)
             self.worker.memory_report.connect(self.window.gpu_label.setText)
             self.worker.progress.connect(self.on_progress)
             self.worker.preview.connect(self.on_preview)
@@ -59,23 +61,49 @@ class EditRunner(QObject):
             self.worker.instruction_limit.connect(self.window.panel.set_instruction_limit)
             self.engine_thread.start()
         self.worker.models_dir = Path(self.models_dir)  # read by load(), queued behind any edit running now
+        self.worker.load_cancel.clear()
         self.start_loading.emit()
 
     @Slot(str, str)
     def on_model_state(self, state: str, detail: str) -> None:
         self.model_state = state
         shown = {"ready": f"Model: ready ({detail})", "busy": "Model: busy", "loading": "Model: loading…",
-                 "not installed": "Model: not installed", "error": "Model: failed to load"}[state]
+                 "not installed": "Model: not installed", "error": "Model: failed to load",
+                 "cancelled": "Model: not loaded"}[state]
         self.window.model_label.setText(shown)
         self.window.model_label.setToolTip(detail)
-        if state in ("not installed", "error"):
-            self.window.panel.show_notice(self.models_notice(detail))
+        panel = self.window.panel
+        if state == "loading":
+            panel.show_loading("", 0, 0)
+        elif state != "busy":
+            panel.hide_loading()
+        queued, self.queued = self.queued, None
+        if state == "ready" and queued is not None and queued.document == self.window.document_id:
+            self._submit(queued)
+        elif state in ("not installed", "error", "cancelled"):
+            panel.show_notice(self.models_notice(detail))
+        elif queued is not None:
+            self.queued = queued  # still loading: keep waiting
+
+    @Slot(str, int, int)
+    def on_load_progress(self, part: str, done: int, total: int) -> None:
+        if self.model_state == "loading" and not self.worker.load_cancel.is_set():
+            self.window.panel.show_loading(part, done, total)
+
+    def cancel_load(self) -> None:
+        """The user stops loading the models (after the part being read); a queued edit goes too."""
+        if self.worker is not None and self.model_state in ("starting", "loading"):
+            self.worker.load_cancel.set()
+            self.queued = None
+            self.window.panel.progress.setFormat("Cancelling…")
 
     def models_notice(self, detail: str = "") -> str:
         if self.model_state in ("loading", "starting", "busy"):
             return "The model is still loading; try again in a moment."
         if self.model_state == "error":
             return f"The models could not be loaded: {detail} <a href=\"#models\">Check the models…</a>"
+        if self.model_state == "cancelled":
+            return "Loading the models was cancelled. <a href=\"#load\">Load them</a>"
         # One sentence of what to do; the inventory's own wording (the same advice) stays in the tooltip.
         return (f"No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> "
                 f"({load('mgie_desktop.store.manifest', 'download_size_text')()}), or run <code>mgie-desktop models download</code>, or import "
@@ -116,7 +144,7 @@ class EditRunner(QObject):
             panel.show_notice("Open a photo first (File › Open, or drop one here).")
         elif not text:
             panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")
-        elif self.model_state != "ready":
+        elif self.model_state not in ("ready", "starting", "loading"):  # loading: the edit waits for it
             panel.show_notice(self.models_notice())
         elif problem := (panel.instruction_limit.refusal(text) if panel.instruction_limit else ""):
             panel.show_notice(problem)
@@ -132,8 +160,8 @@ class EditRunner(QObject):
         if panel.random_seed.isChecked():
             panel.roll_seed()
         panel.instruction.remember(text)
-        self._submit(EditJob(next(self._job_ids), window.document_id, window.history.current.id,
-                             window.history.image(), text, panel.params(), variations=variations))
+        self._dispatch(EditJob(next(self._job_ids), window.document_id, window.history.current.id,
+                               window.history.image(), text, panel.params(), variations=variations))
 
     @Slot()
     def rerender(self) -> None:
@@ -150,9 +178,17 @@ class EditRunner(QObject):
             return
         if window.panel.random_seed.isChecked():
             window.panel.roll_seed()
-        self._submit(EditJob(next(self._job_ids), window.document_id, step.parent,
-                             window.history.image(step.parent), step.instruction, window.panel.params(),
-                             rerender=True, variations=variations))
+        self._dispatch(EditJob(next(self._job_ids), window.document_id, step.parent,
+                               window.history.image(step.parent), step.instruction, window.panel.params(),
+                               rerender=True, variations=variations))
+
+    def _dispatch(self, job: EditJob) -> None:
+        """To the engine now, or, while the models load, as soon as they are ready."""
+        if self.model_state == "ready":
+            self._submit(job)
+            return
+        self.queued = job
+        self.window.panel.show_notice(f"Queued: “{job.instruction}” starts by itself once the models are loaded.")
 
     def _submit(self, job: EditJob) -> None:
         if self.running is not None:
@@ -165,12 +201,16 @@ class EditRunner(QObject):
 
     @Slot()
     def cancel_edit(self) -> None:
+        """Cancel: the running edit, else a load (and the edit waiting for it)."""
         if self.running is not None:
             self.worker.cancel_event.set()
             self.window.panel.progress.setFormat("Cancelling…")
+        elif self.model_state in ("starting", "loading"):
+            self.cancel_load()
 
     def forget_edits(self) -> None:
-        """A new document: a running edit, its variations and re-render belong to the old one."""
+        """A new document: a running or queued edit and its variations belong to the old one."""
+        self.queued = None
         if self.running is not None:
             self.worker.cancel_event.set()
             self.running = None
@@ -259,6 +299,7 @@ class EditRunner(QObject):
         self.window.canvas.clear_preview()
         self.window.panel.set_busy(False)
         self.window.compare_view.show_current()
+        self.window.refresh()
         self.window.show_error_message(message, details)
 
     @Slot(int)
@@ -269,4 +310,5 @@ class EditRunner(QObject):
         self.window.canvas.clear_preview()
         self.window.panel.set_busy(False)
         self.window.compare_view.show_current()
+        self.window.refresh()
         self.window.statusBar().showMessage("Edit cancelled; nothing was changed", 5000)

@@ -263,6 +263,8 @@ class MainWindow(QMainWindow):
     def _notice_link(self, link: str) -> None:
         if link == "#models":
             self.show_model_manager()
+        elif link == "#load":
+            self.on_models_installed()
 
     @Slot(object)
     def use_models_dir(self, folder: Path) -> None:

@@ -60,7 +60,9 @@ class EditDone:
 
 
 class EngineWorker(QObject):
-    state_changed = Signal(str, str)        # "not installed" | "loading" | "ready" | "busy" | "error", detail
+    # "not installed" | "loading" | "ready" | "busy" | "error" | "cancelled" (a load stopped by the user), detail
+    state_changed = Signal(str, str)
+    load_progress = Signal(str, int, int)    # the part loading, steps done, steps in all
     progress = Signal(int, int, int, float)  # job id, step, total, seconds left
     preview = Signal(int, object)            # job id, QImage
     edit_finished = Signal(object)           # EditDone
@@ -76,6 +78,7 @@ class EngineWorker(QObject):
         self.memory, self.llm_quant, self.compile_unet = memory, llm_quant, compile_unet
         self.cancel_event = threading.Event()  # set from the GUI thread; Events are thread-safe
         self.stop_event = threading.Event()    # set once, when the window closes: stops a load too
+        self.load_cancel = threading.Event()   # the user stopped this load (cleared by the window for the next)
         self._engine = None
         self._guides: dict[tuple[int, str], object] = {}
 
@@ -95,19 +98,31 @@ class EngineWorker(QObject):
             self.state_changed.emit("error", f"the model inventory is damaged: {exc}")
             return
         self.state_changed.emit("loading", str(self.models_dir))
+        stop = _Either(self.stop_event, self.load_cancel)
         try:
+            # Steps: the libraries, each part of the bundle, the warm-up render.
+            self.load_progress.emit("the ML libraries", 0, 0)
             torch = load("torch")
 
             torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))  # leave a core to the GUI
             MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
+            total = len(load("mgie_desktop.engine.loading", "LOAD_PARTS")) + 2
+            if stop.is_set():
+                raise LoadCancelled("loading the models was stopped")
+
+            def part(name: str, done: int, _parts: int) -> None:
+                self.load_progress.emit(name, done + 1, total)
 
             self._engine = MgieEngine(self.models_dir, device=self.device, memory=self.memory,
                                       llm_quant=self.llm_quant, compile_unet=self.compile_unet,
-                                      cancel=self.stop_event)
-            self._engine.warm_up(cancel=self.stop_event)
+                                      cancel=stop, progress=part)
+            self.load_progress.emit("a first render (warm-up)", total - 1, total)
+            self._engine.warm_up(cancel=stop)
             self._report_memory()
-        except (LoadCancelled, EditCancelled):  # the window closed while loading or warming up
-            self._engine = None  # quitting: nobody is left to tell
+        except (LoadCancelled, EditCancelled):  # stopped by the user, or the window closed
+            self._engine = None
+            if not self.stop_event.is_set():  # quitting: nobody is left to tell
+                self.state_changed.emit("cancelled", "loading the models was cancelled")
             return
         except MgieError as exc:
             self.state_changed.emit("error", str(exc))
@@ -177,6 +192,16 @@ class EngineWorker(QObject):
         mode = report["placement"] + ("" if report["llm_quant"] == "none" else f", {report['llm_quant']} LLM")
         self.memory_report.emit(f"GPU {report['gpu_allocated_mb'] / 1024:.1f}/{report['gpu_total_mb'] / 1024:.0f} GB"
                                 f" · {mode}")
+
+
+class _Either:
+    """Set when either event is: a load stops for quitting and for the user's Cancel alike."""
+
+    def __init__(self, *events: threading.Event):
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
 
 
 def _friendly(exc: Exception) -> str:
