@@ -49,7 +49,13 @@ def test_the_shipped_manifest_lists_the_five_parts_the_converter_needs(tmp_path)
     assert all(f.source.is_hf for f in m.files)  # no whole-repository downloads: one file each
     for model in m.models:
         assert model.license.name and model.license.url.startswith("https://")
-        assert all(f.source.pinned for f in model.files) or "not yet pinned" in model.revision_note
+        assert all(f.source.pinned for f in model.files)  # every Hub source at a full commit id
+    # The facts shared/docs/MGIE_REFERENCE.md lists: LLaVA-7B-v1 from the MGIE authors' own copy.
+    shard = by_path["sources/LLaVA-7B-v1/pytorch_model-00001-of-00002.bin"]
+    assert shard.source.hf_repo == "tsujuifu/ml-mgie" and shard.source.hf_path.startswith("LLaVA-7B-v1/")
+    assert shard.sha256 == "c6047b42812a6803e43f3869ce9a9cea1fa1ad65dce63efe6b328dab54173a94"
+    assert by_path["sources/mgie_7b/unet.pt"].size == 1_719_335_845
+    assert by_path["sources/clip-vit-large-patch14/model.safetensors"].size == 1_710_540_580
     assert len(m.licenses()) == 4  # MGIE's two files share one licence, asked once
 
 
