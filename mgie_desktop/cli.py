@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "answers (the default)")
     answer.add_argument("--random-answer", dest="readable", action="store_false",
                         help="leave the tiny LLM's answer to its random weights (unreadable; never emits [IMG0])")
+    standin = msub.add_parser("random", help="write random weights in the reference's exact layout, to import "
+                                             "with `models import` (a stand-in for the real files, for benchmarks)")
+    standin.add_argument("dest", metavar="DIR")
+    standin.add_argument("--size", choices=("full", "tiny"), default="full",
+                         help="full: the real shapes and files (~18 GB, written one file at a time); "
+                              "tiny: the same layout with a few small layers (default: full)")
+    standin.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     download = msub.add_parser("download", help="download, verify and convert the models in the manifest")
     download.add_argument("--manifest", metavar="PATH", help="model manifest (default: $MGIE_MANIFEST or the shipped one)")
     download.add_argument("--dest", metavar="DIR", help="models directory (default: the app's)")
@@ -269,6 +276,13 @@ def cmd_models(args: argparse.Namespace) -> int:
         from mgie_desktop.store.commands import download_command
 
         return download_command(args.manifest, models_dir(args.dest), args.accept_licenses)
+    if command == "random":
+        from mgie_desktop.engine.standin import write_standin
+
+        done = write_standin(Path(args.dest), args.size, args.seed, log=lambda msg: print(f"  {msg}", file=sys.stderr))
+        print(f"wrote the {args.size} stand-in ({done['bytes'] / 1e6:,.0f} MB) to {args.dest} in "
+              f"{done['seconds']:.0f} s; install it with `mgie-desktop models import {args.dest} --dest DIR`")
+        return EXIT_OK
     if command in ("import", "tiny"):
         dest = models_dir(args.dest) if command == "import" else Path(args.dest)
         return _install(args, dest)

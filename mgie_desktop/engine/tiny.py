@@ -53,7 +53,7 @@ def write_tiny_reference(src: Path, emit_image_tokens: bool = False, seed: int =
         _wire_answer(llava, llm, embed, lm_head, base_vocab, llava_vocab)
     _write_llava_checkpoint(llava, {**llm, **projector, "model.embed_tokens.weight": embed[:llava_vocab],
                                     "lm_head.weight": lm_head[:llava_vocab]})
-    _write_json(llava / "config.json", _llava_config(llava_vocab))
+    _write_json(llava / "config.json", llava_config(llava_vocab, HIDDEN, INTERMEDIATE, HEADS, LAYERS, CLIP_HIDDEN))
 
     head = EditHead(HIDDEN, 32, 77, COND_DIM, num_encoder_layers=2, num_decoder_layers=2, dim_feedforward=64)
     torch.nn.init.normal_(head.query, std=0.5)
@@ -75,6 +75,12 @@ def _write_llava_tokenizer(llava: Path) -> int:
     with resources.as_file(model) as path:
         shutil.copy2(path, llava / "tokenizer.model")
     vocab = spm.SentencePieceProcessor(model_file=str(llava / "tokenizer.model")).get_piece_size()
+    write_llava_tokenizer_files(llava, vocab)
+    return vocab
+
+
+def write_llava_tokenizer_files(llava: Path, vocab: int) -> None:
+    """Beside a ``tokenizer.model`` of ``vocab`` pieces: LLaVA's added tokens and configs."""
     _write_json(llava / "added_tokens.json", {IM_PATCH: vocab, IM_START: vocab + 1, IM_END: vocab + 2})
     _write_json(llava / "special_tokens_map.json", {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"})
     _write_json(llava / "tokenizer_config.json", {
@@ -82,7 +88,6 @@ def _write_llava_tokenizer(llava: Path) -> int:
         "eos_token": "</s>", "model_max_length": 2048, "pad_token": None, "padding_side": "right",
         "sp_model_kwargs": {}, "tokenizer_class": "LlamaTokenizer", "unk_token": "<unk>",
     })
-    return vocab
 
 
 def _llama_weights(vocab: int) -> dict[str, torch.Tensor]:
@@ -133,15 +138,16 @@ def _write_llava_checkpoint(llava: Path, sd: dict[str, torch.Tensor]) -> None:
     _write_json(llava / "pytorch_model.bin.index.json", {"metadata": {"total_size": total}, "weight_map": weight_map})
 
 
-def _llava_config(vocab: int) -> dict:
+def llava_config(vocab: int, hidden: int, intermediate: int, heads: int, layers: int, clip_hidden: int) -> dict:
+    """LLaVA-7B-v1's config.json (as transformers 4.28 wrote it) at the given sizes."""
     return {
         "_name_or_path": "LLaVA-7B-v1", "architectures": ["LlavaLlamaForCausalLM"], "model_type": "llava",
         "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 0, "hidden_act": "silu",
-        "hidden_size": HIDDEN, "intermediate_size": INTERMEDIATE, "initializer_range": 0.02,
-        "max_sequence_length": 2048, "num_attention_heads": HEADS, "num_hidden_layers": LAYERS,
+        "hidden_size": hidden, "intermediate_size": intermediate, "initializer_range": 0.02,
+        "max_sequence_length": 2048, "num_attention_heads": heads, "num_hidden_layers": layers,
         "rms_norm_eps": 1e-6, "tie_word_embeddings": False, "torch_dtype": "float16",
         "transformers_version": "4.28.0.dev0", "use_cache": True, "vocab_size": vocab,
-        "mm_hidden_size": CLIP_HIDDEN, "mm_use_im_start_end": True, "mm_vision_select_layer": -2,
+        "mm_hidden_size": clip_hidden, "mm_use_im_start_end": True, "mm_vision_select_layer": -2,
         "mm_vision_tower": "openai/clip-vit-large-patch14", "use_mm_proj": True, "tune_mm_mlp_adapter": False,
     }
 
@@ -157,6 +163,11 @@ def _write_clip(clip: Path) -> None:
         projection_dim=16,
     )
     CLIPModel(config).save_pretrained(clip)
+    write_preprocessor_config(clip)
+
+
+def write_preprocessor_config(clip: Path) -> None:
+    """CLIP ViT-L/14's image preprocessing, as openai/clip-vit-large-patch14 ships it."""
     _write_json(clip / "preprocessor_config.json", {
         "crop_size": 224, "do_center_crop": True, "do_normalize": True, "do_resize": True,
         "feature_extractor_type": "CLIPFeatureExtractor", "image_processor_type": "CLIPImageProcessor",
@@ -175,20 +186,29 @@ def _write_ip2p(ip2p: Path) -> dict:
         "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
         "cross_attention_dim": COND_DIM, "attention_head_dim": 8,
     }
-    (ip2p / "unet").mkdir(parents=True, exist_ok=True)
-    _write_json(ip2p / "unet" / "config.json", unet_config)
     vae = AutoencoderKL(  # four blocks: the real 8x downscale
         block_out_channels=[16, 16, 16, 16], norm_num_groups=8, latent_channels=4, layers_per_block=1,
         down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
         sample_size=64, scaling_factor=0.18215,
     )
     vae.save_pretrained(ip2p / "vae", safe_serialization=False)
-    (ip2p / "scheduler").mkdir(exist_ok=True)
-    _write_json(ip2p / "scheduler" / "scheduler_config.json", {
+    write_ip2p_configs(ip2p, unet_config, None, {
         "_class_name": "EulerAncestralDiscreteScheduler", "_diffusers_version": "0.15.0.dev0",
         "beta_end": 0.012, "beta_schedule": "scaled_linear", "beta_start": 0.00085,
         "num_train_timesteps": 1000, "prediction_type": "epsilon", "steps_offset": 1, "trained_betas": None,
     })
+    return unet_config
+
+
+def write_ip2p_configs(ip2p: Path, unet_config: dict, vae_config: dict | None, scheduler: dict) -> None:
+    """timbrooks/instruct-pix2pix's configs: the UNet's, the VAE's (unless its weights were
+    saved with it), the scheduler's and the pipeline index."""
+    for sub, config in (("unet", {"_class_name": "UNet2DConditionModel", **unet_config}),
+                        ("vae", vae_config and {"_class_name": "AutoencoderKL", **vae_config}),
+                        ("scheduler", scheduler)):
+        if config:
+            (ip2p / sub).mkdir(parents=True, exist_ok=True)
+            _write_json(ip2p / sub / ("scheduler_config.json" if sub == "scheduler" else "config.json"), config)
     _write_json(ip2p / "model_index.json", {
         "_class_name": "StableDiffusionInstructPix2PixPipeline", "_diffusers_version": "0.15.0.dev0",
         "scheduler": ["diffusers", "EulerAncestralDiscreteScheduler"], "unet": ["diffusers", "UNet2DConditionModel"],
@@ -196,7 +216,6 @@ def _write_ip2p(ip2p: Path) -> dict:
         "tokenizer": ["transformers", "CLIPTokenizer"], "safety_checker": [None, None],
         "feature_extractor": ["transformers", "CLIPImageProcessor"], "requires_safety_checker": False,
     })
-    return unet_config
 
 
 def _write_unet_pt(path: Path, config: dict) -> None:
