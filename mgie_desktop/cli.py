@@ -16,7 +16,7 @@ from mgie_desktop import __version__
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, params_for
 from mgie_desktop.core.paths import models_dir
-from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS
+from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -38,6 +38,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              "(default: chosen from free VRAM)")
     parser.add_argument("--llm-quant", choices=LLM_QUANTS, default="auto",
                         help="load the LLM in 8-bit or 4-bit (CUDA with bitsandbytes; default: only if needed)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="number format of the models: auto = fp16 on a GPU; on the CPU bf16 where it runs "
+                             "natively, else fp32 (checked against the free memory before loading)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the UNet: faster steps after a slow first edit")
 
@@ -158,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from mgie_desktop.ui.app import run_app
 
-    return run_app(path=args.path, models=args.models, device=args.device,
-                   memory=args.memory, llm_quant=args.llm_quant, compile_unet=args.compile)
+    return run_app(path=args.path, models=args.models, device=args.device, memory=args.memory,
+                   llm_quant=args.llm_quant, compile_unet=args.compile, precision=args.precision)
 
 
 def cmd_session(args: argparse.Namespace) -> int:
@@ -205,7 +208,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
 
     engine = MgieEngine(directory, device=args.device, memory=args.memory, llm_quant=args.llm_quant,
-                        compile_unet=args.compile)
+                        compile_unet=args.compile, precision=args.precision)
     history = History()
     history.start(photo.rgb)
     current, records = photo.rgb, []

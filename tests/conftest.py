@@ -44,14 +44,14 @@ def emitting_models(tmp_path_factory) -> Path:
 def engine(tiny_models):
     from mgie_desktop.engine.pipeline import MgieEngine
 
-    return MgieEngine(tiny_models, device="cpu")
+    return MgieEngine(tiny_models, device="cpu", precision="fp32")  # exact math against fp32 references
 
 
 @pytest.fixture(scope="session")
 def emitting_engine(emitting_models):
     from mgie_desktop.engine.pipeline import MgieEngine
 
-    return MgieEngine(emitting_models, device="cpu")
+    return MgieEngine(emitting_models, device="cpu", precision="fp32")
 
 
 @pytest.fixture

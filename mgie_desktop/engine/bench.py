@@ -140,7 +140,7 @@ def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | No
     def time_loads() -> dict:
         return _random_unet_load(load_unet or SD15_UNET, device, dtype, root / "load", log)
 
-    return MgieEngine(root, device=device_name), ReferencePath.load(src, device, dtype), time_loads
+    return MgieEngine(root, device=device_name, dtype=dtype), ReferencePath.load(src, device, dtype), time_loads
 
 
 def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=None):
@@ -176,7 +176,7 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
         raise InputError(f"the reference path needs the whole model on {device} (about 16 GB in fp16); "
                          f"this device would run {plan.placement} with LLM quantisation {plan.llm_quant}")
     log(f"loading the installed models from {models_dir}")
-    engine = MgieEngine(models_dir, device=device_name, memory="all", llm_quant="none")
+    engine = MgieEngine(models_dir, device=device_name, dtype=dtype, memory="all", llm_quant="none")
 
     def time_loads() -> dict:
         pickled = models_dir / SOURCES_DIR / "mgie_7b" / "unet.pt"

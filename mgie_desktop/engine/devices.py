@@ -39,10 +39,29 @@ def quantization_available() -> bool:
     return torch.cuda.is_available() and importlib.util.find_spec("bitsandbytes") is not None
 
 
-def dtype_for(device: torch.device) -> torch.dtype:
-    """fp16 on CUDA and MPS (SD-1.5, CLIP and LLaMA are all trained/run in fp16 there);
-    fp32 on CPU, where fp16 matmuls are slow or unsupported."""
-    return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_runs_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX): there a bf16 UNet step is
+    ~3x an fp32 one; elsewhere bf16 is emulated and slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def available_memory() -> int:
+    """Bytes of RAM the system can give without swapping."""
+    return int(load("psutil").virtual_memory().available)
+
+
+def dtype_for(device: torch.device, precision: str = "auto") -> torch.dtype:
+    """``precision`` as asked; ``auto``: fp16 on CUDA and MPS (SD-1.5, CLIP and LLaMA all run in
+    fp16 there), fp32 on the CPU (the engine plans the CPU's from its RAM: memory.plan_cpu_precision)."""
+    if precision == "auto":
+        return torch.float16 if device.type in ("cuda", "mps") else torch.float32
+    return DTYPES[precision]
 
 
 def slice_attention(device: torch.device, system_memory: int | None = None) -> bool:

@@ -72,6 +72,12 @@ def read_inventory(models_dir: Path) -> dict:
     return inventory
 
 
+def bundle_weight_bytes(models_dir: Path) -> int:
+    """Bytes of weights in the installed bundle (fp16): what the models take at 2 bytes each."""
+    files = read_inventory(models_dir)["files"]
+    return sum(f["size"] for rel, f in files.items() if rel.endswith((".safetensors", ".bin")))
+
+
 def bundle_identity(models_dir: Path) -> dict:
     """Which models made an edit, for the record an export carries: where the bundle was
     converted from and a fingerprint of its files (their sha256s, hashed together)."""

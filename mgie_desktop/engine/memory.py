@@ -59,3 +59,39 @@ def plan_memory(device_type: str, free_bytes: int | None, placement: str = "auto
     if placement != "sequential" and free_gb < _OFFLOAD_GB and quantization_available:
         quant = "8bit" if free_gb >= _OFFLOAD_8BIT_GB else "4bit"
     return MemoryPlan(placement, quant, f"{free_gb:.1f} GB free, {placement} as requested")
+
+
+# ---- the CPU: which precision fits in RAM ---------------------------------------------------------
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+WORKING_GB = 2.0  # activations of a 512x512 edit, the tokenizer, Python and the libraries
+
+
+def plan_cpu_precision(precision: str, bundle_bytes: int, available_bytes: int, bf16_native: bool) -> tuple[str, str]:
+    """The precision the models run in on the CPU, and why; InputError, in one line naming a mode
+    that fits, when the one asked for would not fit in the memory available (before loading: a
+    machine out of memory gets its processes killed).
+
+    ``auto``: bf16 where the CPU computes it natively (about 3x fp32 on a UNet step there), fp32
+    elsewhere; bf16 anyway when fp32 would not fit. ``bundle_bytes`` are the weights at 2 bytes each.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+
+    def need(name: str) -> float:
+        return bundle_bytes * _BYTES[name] / 2 / GB + WORKING_GB
+
+    available = available_bytes / GB
+    if precision == "auto":
+        chosen = "bf16" if bf16_native or need("fp32") > available else "fp32"
+        why = "the CPU computes bf16 natively" if bf16_native else (
+            "fp32 would not fit" if chosen == "bf16" else "the CPU has no native bf16")
+    else:
+        chosen, why = precision, "as requested"
+    if need(chosen) > available:
+        smaller = "bf16" if chosen == "fp32" and need("bf16") <= available else None
+        hint = (f"run with --precision {smaller} ({need(smaller):.1f} GB)" if smaller else
+                "close other programs, or use a machine with more memory or a GPU")
+        raise InputError(f"the models need about {need(chosen):.1f} GB of memory in {chosen} and "
+                         f"{available:.1f} GB are available: {hint}")
+    return chosen, f"{chosen}: {why}; about {need(chosen):.1f} GB of {available:.1f} GB available"

@@ -26,14 +26,18 @@ from mgie_desktop.core.instruction import InstructionLimit
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.engine.devices import (
+    DTYPES,
+    available_memory,
+    cpu_runs_bf16,
     dtype_for,
     free_device_memory,
     pick_device,
     quantization_available,
     slice_attention,
 )
+from mgie_desktop.engine.inventory import bundle_weight_bytes
 from mgie_desktop.engine.loading import LoadedBundle, LoadProgress, load_bundle
-from mgie_desktop.engine.memory import MemoryPlan, plan_memory
+from mgie_desktop.engine.memory import MemoryPlan, plan_cpu_precision, plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
 from mgie_desktop.engine.runtime import quiet_libraries
 from mgie_desktop.engine.schedulers import make_scheduler
@@ -92,13 +96,19 @@ class MgieEngine:
     def __init__(self, models_dir: Path | None, device: str = "auto", dtype: torch.dtype | None = None,
                  memory: str = "auto", llm_quant: str = "auto", bundle: LoadedBundle | None = None,
                  compile_unet: bool = False, cancel: threading.Event | None = None,
-                 progress: LoadProgress | None = None):
+                 progress: LoadProgress | None = None, precision: str = "auto"):
         """Load the bundle in ``models_dir``, or use ``bundle`` (modules already on the device).
         Setting ``cancel`` stops the load between parts (LoadCancelled); ``progress`` hears of
-        each part as it starts."""
+        each part as it starts. ``precision`` (auto, fp32, bf16, fp16) unless ``dtype`` is given;
+        on the CPU it is checked against the memory available before anything loads."""
         quiet_libraries()
         self.device = pick_device(device)
-        self.dtype = dtype or dtype_for(self.device)
+        self.precision_reason = ""
+        if dtype is None and bundle is None and self.device.type == "cpu":
+            name, self.precision_reason = plan_cpu_precision(
+                precision, bundle_weight_bytes(Path(models_dir)), available_memory(), cpu_runs_bf16())
+            dtype = DTYPES[name]
+        self.dtype = dtype or dtype_for(self.device, precision)
         started = time.perf_counter()
         if bundle is None:
             self.memory = plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,

@@ -17,7 +17,7 @@ from mgie_desktop.ui.theme import apply_theme
 
 
 def run_app(path: str | None, models: str | Path | None, device: str = "auto", memory: str = "auto",
-            llm_quant: str = "auto", compile_unet: bool = False) -> int:
+            llm_quant: str = "auto", compile_unet: bool = False, precision: str = "auto") -> int:
     """``models``: --models as given (None: $MGIE_MODELS, the folder chosen in the window, the default)."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mgie-desktop")
@@ -28,7 +28,7 @@ def run_app(path: str | None, models: str | Path | None, device: str = "auto", m
     start_log_file()
     models = models_dir(models, remembered=QSettings().value(MODELS_SETTING))
     window = MainWindow(models, device, engine_options={"memory": memory, "llm_quant": llm_quant,
-                                                        "compile_unet": compile_unet})
+                                                        "compile_unet": compile_unet, "precision": precision})
     _close_on_terminate(window)
     window.show()
     if path:

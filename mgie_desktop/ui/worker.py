@@ -72,10 +72,11 @@ class EngineWorker(QObject):
     memory_report = Signal(str)              # GPU memory and how the models share it
 
     def __init__(self, models_dir: Path, device: str = "auto", memory: str = "auto", llm_quant: str = "auto",
-                 compile_unet: bool = False):
+                 compile_unet: bool = False, precision: str = "auto"):
         super().__init__()
         self.models_dir, self.device = Path(models_dir), device
         self.memory, self.llm_quant, self.compile_unet = memory, llm_quant, compile_unet
+        self.precision = precision
         self.cancel_event = threading.Event()  # set from the GUI thread; Events are thread-safe
         self.stop_event = threading.Event()    # set once, when the window closes: stops a load too
         self.load_cancel = threading.Event()   # the user stopped this load (cleared by the window for the next)
@@ -115,7 +116,7 @@ class EngineWorker(QObject):
 
             self._engine = MgieEngine(self.models_dir, device=self.device, memory=self.memory,
                                       llm_quant=self.llm_quant, compile_unet=self.compile_unet,
-                                      cancel=stop, progress=part)
+                                      cancel=stop, progress=part, precision=self.precision)
             self.load_progress.emit("a first render (warm-up)", total - 1, total)
             self._engine.warm_up(cancel=stop)
             self._report_memory()
