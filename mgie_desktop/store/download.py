@@ -245,8 +245,11 @@ class Downloader:
         return result
 
     def _check_servers(self, entries: list[FileEntry]) -> None:
-        """ServerUnreachable, in seconds, when the servers these files come from do not answer."""
-        down = reach.unreachable({_server(e) for e in entries}, self.reach_timeout, self.cancel)
+        """ServerUnreachable, in seconds, when the servers these files come from do not answer
+        (servers the plan already found silent are not asked again)."""
+        servers = {_server(e) for e in entries}
+        known = sorted({reach.server_name(s) for s in servers} & (self._down or set()))
+        down = known or reach.unreachable(servers, self.reach_timeout, self.cancel)
         if down:
             raise ServerUnreachable(reach.offline_message(down, self.reach_timeout))
 

@@ -82,7 +82,8 @@ class Canvas(QGraphicsView):
             return
         photo = self._item.pixmap()
         self._preview.setPixmap(QPixmap.fromImage(image))
-        self._preview.setTransform(QTransform.fromScale(photo.width() / image.width(), photo.height() / image.height()))
+        scale = QTransform.fromScale(photo.width() / image.width(), photo.height() / image.height())
+        self._preview.setTransform(scale)
         self._preview.show()
 
     def clear_preview(self) -> None:

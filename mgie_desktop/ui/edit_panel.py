@@ -294,20 +294,12 @@ class EditPanel(QWidget):
         self.instruction_limit = limit
         self.update_meter()
 
-    def instruction_problem(self) -> str:
-        """Why the instruction cannot be sent as it is ("" when it can)."""
-        limit = self.instruction_limit
-        return limit.refusal(self.instruction.toPlainText()) if limit is not None else ""
-
     def update_meter(self) -> None:
         limit, text = self.instruction_limit, self.instruction.toPlainText()
         verdict = limit.verdict(text) if limit is not None and text.strip() else None
         self.meter.setVisible(verdict is not None and verdict.level != "ok")
         if verdict is not None:
             self.meter.setText(verdict.message)
-            self.meter.setProperty("level", verdict.level)
-            self.meter.style().unpolish(self.meter)
-            self.meter.style().polish(self.meter)
 
     def show_strength(self, percent: int, adjustable: bool) -> None:
         self.strength.blockSignals(True)

@@ -105,9 +105,10 @@ class EditRunner(QObject):
         if self.model_state == "cancelled":
             return "Loading the models was cancelled. <a href=\"#load\">Load them</a>"
         # One sentence of what to do; the inventory's own wording (the same advice) stays in the tooltip.
-        return (f"No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> "
-                f"({load('mgie_desktop.store.manifest', 'download_size_text')()}), or run <code>mgie-desktop models download</code>, or import "
-                "the reference's files with <code>mgie-desktop models import</code>.")
+        size = load("mgie_desktop.store.manifest", "download_size_text")()
+        return (f"No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> ({size}), "
+                "or run <code>mgie-desktop models download</code>, or import the reference's files with "
+                "<code>mgie-desktop models import</code>.")
 
     def stop(self) -> None:
         """Closing: a running edit stops within one step, a load after the part it is reading."""
@@ -295,20 +296,20 @@ class EditRunner(QObject):
     def on_edit_failed(self, job_id: int, message: str, details: str) -> None:
         if self.running is None or job_id != self.running.job_id:
             return  # a job of a document closed meanwhile
-        self.running = None
-        self.window.canvas.clear_preview()
-        self.window.panel.set_busy(False)
-        self.window.compare_view.show_current()
-        self.window.refresh()
+        self._edit_ended()
         self.window.show_error_message(message, details)
 
     @Slot(int)
     def on_edit_cancelled(self, job_id: int) -> None:
         if self.running is None or job_id != self.running.job_id:
             return
+        self._edit_ended()
+        self.window.statusBar().showMessage("Edit cancelled; nothing was changed", 5000)
+
+    def _edit_ended(self) -> None:
+        """An edit ended without a result: back to the current step, ready for the next."""
         self.running = None
         self.window.canvas.clear_preview()
         self.window.panel.set_busy(False)
         self.window.compare_view.show_current()
         self.window.refresh()
-        self.window.statusBar().showMessage("Edit cancelled; nothing was changed", 5000)
