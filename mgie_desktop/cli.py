@@ -117,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--models", metavar="DIR",
                        help="benchmark the models installed in DIR instead of generated ones")
     bench.add_argument("--history-edits", type=int, default=50)
+    bench.add_argument("--work", metavar="DIR", help="with --size full --device cpu: keep the full-size stand-in "
+                       "and its bundle in DIR, and reuse them on the next run (about 34 GB)")
     bench.add_argument("--json", action="store_true")
     return parser
 
@@ -174,13 +176,16 @@ def cmd_session(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.size == "full" and args.device in ("cpu", "mps"):
-        raise InputError("--size full builds a 7B model in fp16 (about 16 GB) and runs 100-step edits: "
-                         "it needs a CUDA GPU")
+    if args.size == "full" and args.device == "mps":
+        raise InputError("--size full runs on a CUDA GPU (--device cuda) or on the CPU (--device cpu)")
     if args.size == "full" and args.models:
         raise InputError("--size full generates models and --models DIR uses installed ones: give one of them")
-    from mgie_desktop.benchmark.run import run
+    if args.work and not (args.size == "full" and args.device == "cpu"):
+        raise InputError("--work is for --size full --device cpu")
+    from mgie_desktop.benchmark.run import run, run_full_cpu
 
+    if args.size == "full" and args.device == "cpu":
+        return run_full_cpu(args.json, Path(args.work) if args.work else None)
     return run(args.size, args.device, args.json, args.history_edits, Path(args.models) if args.models else None)
 
 

@@ -97,3 +97,30 @@ def test_measures_needing_a_fresh_python_say_why_they_were_not_made(monkeypatch)
     monkeypatch.setattr(sys, "frozen", True, raising=False)  # the PyInstaller app: no python -c
     with pytest.raises(NotMeasurable, match="installed app"):
         run_script("print('ok')", timeout=60)
+
+
+def test_the_full_size_cpu_bench_runs_its_whole_path_on_a_tiny_stand_in(tmp_path):
+    """`bench --size full --device cpu` scaled down: stand-in, import against one read, an edit in
+    a process of its own, the render half in both precisions, the reference's need, the machines."""
+    import io
+
+    from mgie_desktop.benchmark.run import run_full_cpu
+
+    out = io.StringIO()
+    assert run_full_cpu(True, tmp_path / "work", out=out, size="tiny", steps=2, tokens=3, cold=False) == 0
+    report = json.loads(out.getvalue())
+    imp, edit, render = report["import"], report["edit"], report["render"]
+    assert report["standin"]["reused"] is False and (tmp_path / "work" / "models" / "bundle" / "bundle.json").is_file()
+    assert imp["ratio"] == pytest.approx(imp["seconds"] / imp["read_once_s"]) and imp["peak_anon_gb"] > 0
+    assert edit["precision"] == "fp32" and edit["llm_quant"] == "none" and edit["steps"] == 2
+    assert edit["new_tokens"] == 3 and edit["peak_anon_gb"] > 0 and edit["render_s"] > 0
+    assert render["bf16_speedup"] == pytest.approx(render["fp32_s"] / render["bf16_s"])
+    assert render["fp32_s"] == pytest.approx(render["fp32_vae_s"] + render["steps"] * render["fp32_step_s"])
+    assert report["reference"]["fits"] is True  # a tiny bundle fits anywhere
+    assert set(report["machines"]) == {"16gb_no_bf16", "16gb_native_bf16", "32gb_no_bf16", "32gb_native_bf16"}
+    assert report["targets"]["edit.peak_anon_gb"]["target"] == "<= 18.0"
+    assert report["targets"]["import.ratio"]["met"] == (imp["ratio"] <= 3.0)
+
+    again = io.StringIO()  # the stand-in kept in --work is reused, not written again
+    run_full_cpu(False, tmp_path / "work", out=again, size="tiny", steps=1, tokens=2, cold=False)
+    assert "full-size stand-in on the CPU" in again.getvalue() and "import:" in again.getvalue()

@@ -85,6 +85,25 @@ def run(size: str, device: str, as_json: bool, history_edits: int, models: Path 
     return 0
 
 
+def run_full_cpu(as_json: bool, work: Path | None = None, out=None, **options) -> int:
+    """The real size on the CPU: import, load and edit of the full-size stand-in (full_cpu)."""
+    from PIL import Image
+
+    from mgie_desktop.benchmark import full_cpu
+
+    out = out or sys.stdout
+
+    def log(msg: str) -> None:
+        print(f"  {msg}", file=sys.stderr, flush=True)
+
+    report = full_cpu.run(Image.open(sample_photo_path()), log, work, **options)
+    if as_json:
+        print(json.dumps(report, indent=1, default=float), file=out)
+    else:
+        full_cpu.print_text(report, out)
+    return 0
+
+
 def _get(report: dict, dotted: str) -> float | None:
     node = report
     for part in dotted.split("."):

@@ -16,6 +16,7 @@ without random initialisation.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from collections.abc import Callable
@@ -28,17 +29,19 @@ from safetensors.torch import save_file
 
 from mgie_desktop import __version__
 from mgie_desktop.core.deferred import load
-from mgie_desktop.core.errors import ModelFilesError
+from mgie_desktop.core.errors import InputError, ModelFilesError
 from mgie_desktop.engine.inventory import bundle_path, write_inventory
 from mgie_desktop.engine.prompt import IMG_TOKENS
 from mgie_desktop.engine.runtime import quiet_libraries
-from mgie_desktop.engine.weights import read_checkpoint_dir, read_state_dict
+from mgie_desktop.engine.streaming import FileHasher, read_ahead
+from mgie_desktop.engine.weights import checkpoint_files, read_checkpoint_dir, read_state_dict
 
 LLAVA_DIR, MGIE_DIR = "LLaVA-7B-v1", "mgie_7b"
 CLIP_DIR, IP2P_DIR = "clip-vit-large-patch14", "instruct-pix2pix"
 CLIP_REPO, IP2P_REPO = "openai/clip-vit-large-patch14", "timbrooks/instruct-pix2pix"
 EDIT_HEAD_HEADS = 4  # nn.Transformer(nhead=4) in the reference; weights cannot tell it
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json")
+SHARD_SIZE = "2GB"  # the language model in ~7 shards: each hashed while the next is written
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,11 @@ def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torc
     work.mkdir(parents=True)
     try:
         inventory = _convert_into(layout, work, dtype, log)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)  # a failed conversion leaves no half bundle behind
+        if _disk_full(exc):
+            raise InputError(f"the disk holding {models_dir} filled up while the models were written; "
+                             "nothing was installed: free some space and import again") from exc
         raise
     old = final.with_name(final.name + ".old")
     if final.exists():
@@ -101,25 +107,37 @@ def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: 
     if llava_cfg.get("model_type") not in ("llava", "llama"):
         raise ModelFilesError(f"{layout.llava} is not a LLaVA checkpoint (model_type {llava_cfg.get('model_type')!r})")
     log("reading LLaVA weights")
-    llava = read_checkpoint_dir(layout.llava)
+    llava_files = checkpoint_files(layout.llava)
+    read_ahead([*llava_files, layout.mllm])  # the language model is written first
+    llava = read_checkpoint_dir(layout.llava)  # memory-mapped: nothing is read yet
     log("reading mllm.pt")
     mllm = read_state_dict(layout.mllm)
     for key in ("model.embed_tokens.weight", "lm_head.weight", "edit_head.llm2hid.weight"):
         if key not in mllm:
             raise ModelFilesError(f"{layout.mllm} lacks {key}: is it MGIE's mllm.pt?")
+    _check_space(layout, llava, mllm, work, dtype)
 
-    added = _write_tokenizer(layout.llava, work / "tokenizer", mllm["model.embed_tokens.weight"].shape[0])
-    log("writing the language model")
-    llm_info = _write_llm(llava_cfg, llava, mllm, work / "llm", dtype)
-    log("writing the vision tower")
-    vision_info = _write_vision(layout.clip, llava, work / "vision", dtype)
-    _write_mgie_heads(llava, mllm, work / "mgie.safetensors", dtype)
-    log("writing the UNet")
-    _write_unet(layout.ip2p, layout.unet, work / "unet", dtype)
-    log("writing the VAE and scheduler")
-    _write_vae(layout.ip2p, work / "vae", dtype)
-    (work / "scheduler").mkdir()
-    shutil.copy2(_required(layout.ip2p / "scheduler" / "scheduler_config.json"), work / "scheduler")
+    hasher = FileHasher(work)
+    try:
+        added = _write_tokenizer(layout.llava, work / "tokenizer", mllm["model.embed_tokens.weight"].shape[0])
+        log("writing the language model")
+        llm_info = _write_llm(llava_cfg, llava, mllm, work / "llm", dtype, hasher.add)
+        read_ahead([layout.unet])
+        log("writing the vision tower")
+        vision_info = _write_vision(layout.clip, llava, work / "vision", dtype)
+        _write_mgie_heads(llava, mllm, work / "mgie.safetensors", dtype)
+        hasher.add_tree(work)
+        log("writing the UNet")
+        _write_unet(layout.ip2p, layout.unet, work / "unet", dtype)
+        hasher.add_tree(work / "unet")
+        log("writing the VAE and scheduler")
+        _write_vae(layout.ip2p, work / "vae", dtype)
+        (work / "scheduler").mkdir()
+        shutil.copy2(_required(layout.ip2p / "scheduler" / "scheduler_config.json"), work / "scheduler")
+        log("hashing the bundle")
+        hashes = hasher.results()
+    finally:
+        hasher.close()
 
     model = {
         **llm_info, **vision_info,
@@ -129,8 +147,28 @@ def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: 
         "tokens": added,
     }
     source = {"llava": layout.llava.name, "mgie": "mgie_7b", "converted_by": f"mgie-desktop {__version__}"}
-    log("hashing the bundle")
-    return write_inventory(work, model, source, str(dtype).removeprefix("torch."))
+    return write_inventory(work, model, source, str(dtype).removeprefix("torch."), hashes)
+
+
+def _check_space(layout: ReferenceLayout, llava: dict, mllm: dict, work: Path, dtype: torch.dtype) -> None:
+    """Refuse before writing when the bundle cannot fit: the language model counted exactly from
+    the (memory-mapped) tensors, the other parts bounded by their source files' sizes."""
+    item = torch.empty(0, dtype=dtype).element_size()
+    llm = sum(t.numel() for k, t in llava.items() if not k.startswith(("model.vision_tower.", "model.mm_projector.")))
+    others = [layout.unet, *checkpoint_files(layout.ip2p / "vae")]
+    if not any(k.startswith("model.vision_tower.") for k in llava):
+        others += checkpoint_files(layout.clip)
+    need = llm * item + sum(p.stat().st_size for p in others) * item // 2 + mllm["edit_head.llm2hid.weight"].numel() * item
+    free = shutil.disk_usage(work).free
+    if free < need:
+        raise InputError(f"importing the models needs about {need / 1e9:.1f} GB free in {work.parent}; "
+                         f"{free / 1e9:.1f} GB are free")
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """ENOSPC from Python, or from safetensors' writer (which reports the OS's words)."""
+    return getattr(exc, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)) or (
+        "No space left on device" in str(exc))
 
 
 def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
@@ -153,7 +191,8 @@ def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
     return added
 
 
-def _write_llm(cfg: dict, llava: dict, mllm: dict, out: Path, dtype: torch.dtype) -> dict:
+def _write_llm(cfg: dict, llava: dict, mllm: dict, out: Path, dtype: torch.dtype,
+               written: Callable[[Path], None]) -> dict:
     LlamaConfig, LlamaForCausalLM = load("transformers", "LlamaConfig", "LlamaForCausalLM")
 
     sd = {k: v for k, v in llava.items()
@@ -178,8 +217,27 @@ def _write_llm(cfg: dict, llava: dict, mllm: dict, out: Path, dtype: torch.dtype
         llm = LlamaForCausalLM(config)
     _load_exact(llm, {k: v.to(dtype) for k, v in sd.items()}, "the LLaVA language model")
     llm.config.dtype = dtype
-    llm.save_pretrained(out)
+    _save_sharded(llm, out, written)
     return {"llm_hidden": hidden, "llm_layers": layers, "vocab_size": vocab}
+
+
+def _save_sharded(model, out: Path, written: Callable[[Path], None]) -> None:
+    """What ``save_pretrained`` writes (config, safetensors shards, their index), shard by shard,
+    so each shard is hashed while the next one is written (``save_pretrained`` writes 13.5 GB
+    as one file and only then returns)."""
+    split_torch_state_dict_into_shards = load("huggingface_hub", "split_torch_state_dict_into_shards")
+
+    out.mkdir(parents=True)
+    model.config.save_pretrained(out)
+    model.generation_config.save_pretrained(out)
+    state = model.state_dict()
+    split = split_torch_state_dict_into_shards(state, max_shard_size=SHARD_SIZE)
+    for filename, names in split.filename_to_tensors.items():
+        save_file({name: state[name].contiguous() for name in names}, str(out / filename), metadata={"format": "pt"})
+        written(out / filename)
+    if split.is_sharded:
+        index = {"metadata": split.metadata, "weight_map": split.tensor_to_filename}
+        (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
 
 
 def _write_vision(clip_dir: Path, llava: dict, out: Path, dtype: torch.dtype) -> dict:

@@ -59,7 +59,7 @@ def available_memory() -> int:
 
 def dtype_for(device: torch.device, precision: str = "auto") -> torch.dtype:
     """``precision`` as asked; ``auto``: fp16 on CUDA and MPS (SD-1.5, CLIP and LLaMA all run in
-    fp16 there), fp32 on the CPU (the engine plans the CPU's from its RAM: memory.plan_cpu_precision)."""
+    fp16 there), fp32 on the CPU (the engine plans the CPU's from its RAM: memory.plan_cpu)."""
     if precision == "auto":
         return torch.float16 if device.type in ("cuda", "mps") else torch.float32
     return DTYPES[precision]

@@ -38,13 +38,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_inventory(bundle: Path, model: dict, source: dict, dtype: str) -> dict:
-    """Hash every file of the bundle and write the inventory last, atomically: a bundle
-    without ``bundle.json`` is an unfinished conversion."""
-    files = {}
+def write_inventory(bundle: Path, model: dict, source: dict, dtype: str, hashes: dict[str, str] | None = None) -> dict:
+    """Hash every file of the bundle (``hashes``: those already hashed, by relative path) and
+    write the inventory last, atomically: a bundle without ``bundle.json`` is an unfinished
+    conversion."""
+    files, hashes = {}, hashes or {}
     for path in sorted(p for p in bundle.rglob("*") if p.is_file() and p.name != INVENTORY):
         rel = path.relative_to(bundle).as_posix()
-        files[rel] = {"size": path.stat().st_size, "sha256": sha256_file(path)}
+        files[rel] = {"size": path.stat().st_size, "sha256": hashes.get(rel) or sha256_file(path)}
     inventory = {"format": FORMAT, "version": VERSION, "dtype": dtype, "model": model,
                  "source": source, "files": files}
     tmp = bundle / (INVENTORY + ".tmp")
@@ -72,10 +73,12 @@ def read_inventory(models_dir: Path) -> dict:
     return inventory
 
 
-def bundle_weight_bytes(models_dir: Path) -> int:
-    """Bytes of weights in the installed bundle (fp16): what the models take at 2 bytes each."""
+def bundle_weight_bytes(models_dir: Path, part: str = "") -> int:
+    """Bytes of weights in the installed bundle (fp16): what the models take at 2 bytes each.
+    ``part`` ("llm/", "unet/", ...) counts one part only."""
     files = read_inventory(models_dir)["files"]
-    return sum(f["size"] for rel, f in files.items() if rel.endswith((".safetensors", ".bin")))
+    return sum(f["size"] for rel, f in files.items()
+               if rel.endswith((".safetensors", ".bin")) and rel.startswith(part))
 
 
 def bundle_identity(models_dir: Path) -> dict:

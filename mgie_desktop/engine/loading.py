@@ -82,6 +82,12 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     tokenizer = PromptTokenizer(bundle / "tokenizer")
     if plan.llm_quant == "none":
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
+    elif device.type == "cpu":  # int8 rows from the memory-mapped fp16 weights, one layer at a time
+        quantise_linears = load("mgie_desktop.engine.int8", "quantise_linears")
+
+        llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=torch.float16)
+        quantise_linears(llm)
+        llm.to(dtype)
     else:  # bitsandbytes places the quantised LLM on the GPU itself
         BitsAndBytesConfig = load("transformers", "BitsAndBytesConfig")
 

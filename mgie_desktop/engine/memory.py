@@ -32,10 +32,13 @@ def plan_memory(device_type: str, free_bytes: int | None, placement: str = "auto
     if llm_quant not in LLM_QUANTS:
         raise InputError(f"unknown LLM quantisation {llm_quant!r}; choose one of {', '.join(LLM_QUANTS)}")
     if device_type != "cuda":
-        if placement in ("offload", "sequential") or llm_quant in ("8bit", "4bit"):
-            raise InputError("offloading and a quantised LLM need a CUDA GPU; on this device everything "
-                             "shares one memory")
-        return MemoryPlan("all", "none", f"{device_type}: one memory for all models")
+        if placement in ("offload", "sequential"):
+            raise InputError("offloading needs a CUDA GPU; on this device everything shares one memory")
+        if llm_quant == "4bit" or (llm_quant == "8bit" and device_type != "cpu"):
+            raise InputError(f"a {llm_quant} LLM needs a CUDA GPU" + (
+                "; on the CPU choose --llm-quant 8bit" if device_type == "cpu" else ""))
+        quant = "8bit" if llm_quant == "8bit" else "none"
+        return MemoryPlan("all", quant, f"{device_type}: one memory for all models")
     if llm_quant in ("8bit", "4bit") and not quantization_available:
         raise InputError("a quantised LLM needs bitsandbytes: pip install 'mgie-desktop[quantization]'")
     free_gb = (free_bytes or 0) / GB
@@ -61,37 +64,68 @@ def plan_memory(device_type: str, free_bytes: int | None, placement: str = "auto
     return MemoryPlan(placement, quant, f"{free_gb:.1f} GB free, {placement} as requested")
 
 
-# ---- the CPU: which precision fits in RAM ---------------------------------------------------------
+# ---- the CPU: which precision and LLM fit in RAM -------------------------------------------------
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 WORKING_GB = 2.0  # activations of a 512x512 edit, the tokenizer, Python and the libraries
 
 
-def plan_cpu_precision(precision: str, bundle_bytes: int, available_bytes: int, bf16_native: bool) -> tuple[str, str]:
-    """The precision the models run in on the CPU, and why; InputError, in one line naming a mode
-    that fits, when the one asked for would not fit in the memory available (before loading: a
-    machine out of memory gets its processes killed).
+@dataclass(frozen=True)
+class CpuPlan:
+    precision: str  # "fp32" | "bf16" | "fp16": every part but an 8-bit LLM's weights
+    llm_quant: str  # "none" | "8bit"
+    need_gb: float
+    reason: str
 
-    ``auto``: bf16 where the CPU computes it natively (about 3x fp32 on a UNet step there), fp32
-    elsewhere; bf16 anyway when fp32 would not fit. ``bundle_bytes`` are the weights at 2 bytes each.
-    """
+
+def cpu_need_gb(precision: str, llm_quant: str, bundle_bytes: int, llm_bytes: int) -> float:
+    """Memory one edit needs: the weights at ``precision`` (an 8-bit LLM at one byte a weight)
+    plus the working set. ``bundle_bytes`` and ``llm_bytes`` are 16-bit sizes, as installed."""
+    scale = _BYTES[precision] / 2
+    llm = llm_bytes / 2 if llm_quant == "8bit" else llm_bytes * scale
+    return ((bundle_bytes - llm_bytes) * scale + llm) / GB + WORKING_GB
+
+
+def plan_cpu(precision: str, llm_quant: str, bundle_bytes: int, llm_bytes: int, available_bytes: int,
+             bf16_native: bool) -> CpuPlan:
+    """The precision and LLM quantisation the models run in on the CPU, and why; InputError, in
+    one line naming a mode that fits, when what was asked for would not fit in the memory available
+    (checked before loading: a machine out of memory gets its processes killed).
+
+    ``auto`` prefers the reference's numbers: a 16-bit-or-better LLM when it fits, the 8-bit one when
+    it does not. bf16 where the CPU computes it natively (about 3x fp32 on a UNet step there); fp32
+    elsewhere (emulated bf16 is ~3x slower than fp32), bf16 only when fp32 cannot fit even with an
+    8-bit LLM."""
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-
-    def need(name: str) -> float:
-        return bundle_bytes * _BYTES[name] / 2 / GB + WORKING_GB
-
+    if llm_quant not in LLM_QUANTS:
+        raise InputError(f"unknown LLM quantisation {llm_quant!r}; choose one of {', '.join(LLM_QUANTS)}")
+    if llm_quant == "4bit":
+        raise InputError("a 4-bit LLM needs a CUDA GPU; on the CPU choose --llm-quant 8bit")
+    precisions = [precision] if precision != "auto" else ["bf16"] if bf16_native else ["fp32", "bf16"]
+    quants = [llm_quant] if llm_quant != "auto" else ["none", "8bit"]
+    # fp32 with an 8-bit LLM is faster than bf16 everywhere on a CPU without native bf16.
+    candidates = [(p, q) for p in precisions for q in quants]
     available = available_bytes / GB
-    if precision == "auto":
-        chosen = "bf16" if bf16_native or need("fp32") > available else "fp32"
-        why = "the CPU computes bf16 natively" if bf16_native else (
-            "fp32 would not fit" if chosen == "bf16" else "the CPU has no native bf16")
-    else:
-        chosen, why = precision, "as requested"
-    if need(chosen) > available:
-        smaller = "bf16" if chosen == "fp32" and need("bf16") <= available else None
-        hint = (f"run with --precision {smaller} ({need(smaller):.1f} GB)" if smaller else
-                "close other programs, or use a machine with more memory or a GPU")
-        raise InputError(f"the models need about {need(chosen):.1f} GB of memory in {chosen} and "
-                         f"{available:.1f} GB are available: {hint}")
-    return chosen, f"{chosen}: {why}; about {need(chosen):.1f} GB of {available:.1f} GB available"
+
+    def need(mode: tuple[str, str]) -> float:
+        return cpu_need_gb(*mode, bundle_bytes, llm_bytes)
+
+    def name(mode: tuple[str, str]) -> str:
+        return mode[0] + (" with an 8-bit LLM" if mode[1] == "8bit" else "")
+
+    for mode in candidates:
+        if need(mode) <= available:
+            why = "as requested" if precision != "auto" and llm_quant != "auto" else (
+                "the CPU computes bf16 natively" if mode[0] == "bf16" and bf16_native else
+                "the CPU has no native bf16" if mode[0] == "fp32" else "fp32 would not fit")
+            if mode[1] == "8bit" and llm_quant == "auto":
+                why += "; a 16-bit LLM would not fit"
+            return CpuPlan(*mode, need(mode),
+                           f"{name(mode)}: {why}; about {need(mode):.1f} GB of {available:.1f} GB available")
+    fits = [m for m in (("fp32", "none"), ("fp32", "8bit"), ("bf16", "none"), ("bf16", "8bit")) if need(m) <= available]
+    hint = (f"run with --precision {fits[0][0]} --llm-quant {fits[0][1]} ({need(fits[0]):.1f} GB)" if fits else
+            "close other programs, or use a machine with more memory or a GPU")
+    smallest = min(candidates, key=need)
+    raise InputError(f"the models need about {need(smallest):.1f} GB of memory in {name(smallest)} and "
+                     f"{available:.1f} GB are available: {hint}")

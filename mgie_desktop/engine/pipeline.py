@@ -37,7 +37,7 @@ from mgie_desktop.engine.devices import (
 )
 from mgie_desktop.engine.inventory import bundle_weight_bytes
 from mgie_desktop.engine.loading import LoadedBundle, LoadProgress, load_bundle
-from mgie_desktop.engine.memory import MemoryPlan, plan_cpu_precision, plan_memory
+from mgie_desktop.engine.memory import MemoryPlan, plan_cpu, plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
 from mgie_desktop.engine.runtime import quiet_libraries
 from mgie_desktop.engine.schedulers import make_scheduler
@@ -104,15 +104,18 @@ class MgieEngine:
         quiet_libraries()
         self.device = pick_device(device)
         self.precision_reason = ""
+        cpu_plan = None
         if dtype is None and bundle is None and self.device.type == "cpu":
-            name, self.precision_reason = plan_cpu_precision(
-                precision, bundle_weight_bytes(Path(models_dir)), available_memory(), cpu_runs_bf16())
-            dtype = DTYPES[name]
+            plan_memory(self.device.type, None, memory, llm_quant)  # refuses GPU-only modes in one line
+            cpu_plan = plan_cpu(precision, llm_quant, bundle_weight_bytes(Path(models_dir)),
+                                bundle_weight_bytes(Path(models_dir), "llm/"), available_memory(), cpu_runs_bf16())
+            dtype, self.precision_reason = DTYPES[cpu_plan.precision], cpu_plan.reason
         self.dtype = dtype or dtype_for(self.device, precision)
         started = time.perf_counter()
         if bundle is None:
-            self.memory = plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
-                                      quantization_available())
+            self.memory = (MemoryPlan("all", cpu_plan.llm_quant, cpu_plan.reason) if cpu_plan else
+                           plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
+                                       quantization_available()))
             bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory, cancel, progress)
         else:
             self.memory = MemoryPlan("all", "none", "modules given")

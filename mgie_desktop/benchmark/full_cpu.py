@@ -1,0 +1,322 @@
+"""The real size on a CPU (``bench --size full --device cpu``): the full-size stand-in written,
+imported and edited at the default preset, each step in a process of its own so its peak
+anonymous memory (RssAnon: what must fit, unlike file pages the kernel can drop) is its own.
+
+Side by side in one run: the import against reading its sources once; the render half in bf16
+against fp32 on the same UNet and VAE; our edit against what the reference path would need.
+Takes 15-30 minutes and ~36 GB of disk; a benchmark, not a test.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from queue import Empty
+
+GB = 2**30
+TOKENS = 40  # random weights never stop by themselves: a realistic expressive instruction's length
+OS_RESERVE_GB = 3.0  # what the desktop and the system keep of a machine's RAM, for the "machines" table
+TARGETS = {"import.ratio": ("<=", 3.0), "import.peak_anon_gb": ("<=", 4.0),
+           "render.bf16_speedup": (">=", 2.5)}
+EDIT_TARGET_GB = {"8bit": 12.0, "none": 18.0}  # peak anonymous memory of one edit, by LLM quantisation
+
+
+class AnonPeak:
+    """Peak RssAnon of a process (sampled every 0.2 s from /proc/PID/status)."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, anon_bytes(self.pid) or 0)
+            self._stop.wait(0.2)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak / GB
+
+
+def anon_bytes(pid: int | str = "self") -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    found = re.search(r"RssAnon:\s+(\d+) kB", status)
+    return int(found.group(1)) * 1024 if found else None
+
+
+def drop_caches() -> bool:
+    """Cold reads for fair timings where allowed (root on Linux); False elsewhere."""
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def read_once(paths: list[Path]) -> float:
+    started, buffer = time.perf_counter(), bytearray(16 * 2**20)
+    for path in paths:
+        with open(path, "rb", buffering=0) as f:
+            while f.readinto(buffer):
+                pass
+    return time.perf_counter() - started
+
+
+def run(photo, log, work: Path | None = None, tokens: int = TOKENS, steps: int | None = None,
+        size: str = "full", cold: bool = True) -> dict:
+    """The whole CPU report. ``work`` keeps the stand-in and the bundle for the next run (a
+    temporary folder by default, removed after); tests shrink it with ``size`` and ``steps``,
+    and leave the machine's page cache alone (``cold=False``)."""
+    from mgie_desktop.engine.standin import SIZES, _nbytes, _plan
+
+    keep = work is not None
+    work = Path(work or tempfile.mkdtemp(prefix="mgie-bench-full-cpu-"))
+    work.mkdir(parents=True, exist_ok=True)
+    src, models = work / "standin", work / "models"
+    try:
+        source_bytes = sum(_nbytes(shapes) for _, shapes in _plan(SIZES[size]))
+        need = source_bytes * 2.0
+        free = shutil.disk_usage(work).free
+        if not (src / "mgie_7b" / "unet.pt").is_file() and free < need:
+            from mgie_desktop.core.errors import InputError
+
+            raise InputError(f"the full-size CPU benchmark needs about {need / 1e9:.0f} GB free in {work}; "
+                             f"{free / 1e9:.0f} GB are")
+        report = {"device": "cpu", "size": size, "cold_cache": cold and drop_caches()}
+        report["standin"] = _standin(src, size, log)
+        report["import"] = _import(src, models, log, cold)
+        if not keep:
+            shutil.rmtree(src, ignore_errors=True)  # the edit needs only the bundle
+        report["edit"] = _in_child(_edit_child, log, "one 512x512 edit at the default preset", cold,
+                                   models=str(models), photo=photo, tokens=tokens, steps=steps)
+        report["render"] = _in_child(_render_child, log, "the render half in fp32 and in bf16, same UNet", cold,
+                                     models=str(models))
+        report["render"]["bf16_speedup"] = report["render"]["fp32_s"] / report["render"]["bf16_s"]
+        report["reference"] = _reference_need(models, report["edit"])
+        report["machines"] = _machines(models)
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)
+    quant = report["edit"]["llm_quant"]
+    targets = {**TARGETS, "edit.peak_anon_gb": ("<=", EDIT_TARGET_GB[quant])}
+    report["targets"] = {key: _judge(_get(report, key), *rule) for key, rule in targets.items()}
+    return report
+
+
+def _standin(src: Path, size: str, log) -> dict:
+    if (src / "mgie_7b" / "unet.pt").is_file():
+        log(f"using the {size} stand-in already in {src}")
+        return {"seconds": None, "reused": True}
+    log(f"writing the {size} stand-in to {src}" + (" (~2-3 minutes, 17.8 GB)" if size == "full" else ""))
+    seconds, peak = _timed_command(["models", "random", str(src), "--size", size])
+    return {"seconds": seconds, "peak_anon_gb": peak, "reused": False}
+
+
+def _import(src: Path, models: Path, log, cold: bool) -> dict:
+    from mgie_desktop.engine.convert import locate_reference
+    from mgie_desktop.engine.weights import checkpoint_files
+
+    layout = locate_reference(src)
+    sources = [*checkpoint_files(layout.llava), layout.mllm, layout.unet, *checkpoint_files(layout.clip),
+               *checkpoint_files(layout.ip2p / "vae")]
+    cold and drop_caches()
+    log("reading the sources once")
+    read_s = read_once(sources)
+    shutil.rmtree(models, ignore_errors=True)
+    cold and drop_caches()
+    log("models import of the stand-in")
+    seconds, peak = _timed_command(["models", "import", str(src), "--dest", str(models)])
+    return {"read_once_s": read_s, "source_gb": sum(p.stat().st_size for p in sources) / 1e9,
+            "seconds": seconds, "ratio": seconds / read_s, "peak_anon_gb": peak}
+
+
+def _timed_command(args: list[str]) -> tuple[float, float]:
+    started = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "mgie_desktop", *args], stdout=subprocess.DEVNULL)
+    sampler = AnonPeak(child.pid)
+    code = child.wait()
+    peak = sampler.stop()
+    if code != 0:
+        raise RuntimeError(f"`mgie-desktop {' '.join(args)}` failed with exit code {code}")
+    return time.perf_counter() - started, peak
+
+
+def _in_child(target, log, what: str, cold: bool, **kwargs) -> dict:
+    """``target(queue, **kwargs)`` in a fresh (spawned) process; its result with its peak RssAnon."""
+    log(what)
+    cold and drop_caches()
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=target, args=(queue,), kwargs=kwargs)
+    child.start()
+    sampler = AnonPeak(child.pid)
+    result = None
+    while result is None and (child.is_alive() or not queue.empty()):
+        try:
+            result = queue.get(timeout=1)
+        except Empty:  # still working
+            continue
+    child.join()
+    peak = sampler.stop()
+    if not isinstance(result, dict):
+        raise RuntimeError(f"{what}: the measuring process ended without a result (exit code {child.exitcode})")
+    if "error" in result:
+        raise RuntimeError(f"{what}: {result['error']}")
+    return {**result, "peak_anon_gb": peak}
+
+
+def _edit_child(queue, models: str, photo, tokens: int, steps: int | None) -> None:
+    try:
+        from dataclasses import replace
+
+        import torch
+        from PIL import Image
+
+        from mgie_desktop.core.params import params_for
+        from mgie_desktop.engine.devices import DTYPES
+        from mgie_desktop.engine.pipeline import MgieEngine
+
+        image = photo.convert("RGB").resize((512, 512), Image.Resampling.LANCZOS)
+        engine = MgieEngine(Path(models), device="cpu")
+        engine.forced_new_tokens = tokens
+        params = replace(params_for(), pixel_budget=512 * 512, **({"steps": steps} if steps else {}))
+        started = time.perf_counter()
+        outcome = engine.edit(image, "make the sky a sunset", params)
+        precision = {dtype: name for name, dtype in DTYPES.items()}[engine.dtype]
+        queue.put({"precision": precision, "llm_quant": engine.memory.llm_quant,
+                   "plan": engine.precision_reason, "threads": torch.get_num_threads(),
+                   "load_s": engine.load_seconds, "instruct_s": outcome.timings["instruct_s"],
+                   "render_s": outcome.timings["render_s"], "edit_s": time.perf_counter() - started,
+                   "steps": params.steps, "new_tokens": outcome.instruction.new_tokens})
+    except Exception as exc:  # reported by the parent, with what was being measured
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _render_child(queue, models: str) -> None:
+    """The render half's pieces on the bundle's own UNet and VAE, in each precision: the VAE
+    encode and decode of a 512x512 photo and one denoising step (batch 3, the 3-way guidance)."""
+    try:
+        import torch
+        from diffusers import AutoencoderKL, UNet2DConditionModel
+
+        from mgie_desktop.core.params import params_for
+        from mgie_desktop.engine.inventory import bundle_path
+
+        bundle, steps = bundle_path(Path(models)), params_for().steps
+        result: dict = {"steps": steps}
+        for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval()
+            vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval()
+            step_s, vae_s = _time_render_pieces(unet, vae, dtype)
+            result[f"{name}_step_s"], result[f"{name}_vae_s"] = step_s, vae_s
+            result[f"{name}_s"] = vae_s + steps * step_s
+            del unet, vae
+        queue.put(result)
+    except Exception as exc:
+        queue.put({"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _time_render_pieces(unet, vae, dtype, repeats: int = 2) -> tuple[float, float]:
+    """Seconds of one UNet step (after one untimed step: kernel selection and first-use costs,
+    which the engine's warm-up pays) and of a VAE encode plus decode."""
+    import torch
+
+    latents = torch.randn(3, unet.config.in_channels, 64, 64, dtype=dtype)
+    text = torch.randn(3, 77, unet.config.cross_attention_dim, dtype=dtype)
+    pixels = torch.randn(1, 3, 512, 512, dtype=dtype)
+    with torch.inference_mode():
+        unet(latents, 500, encoder_hidden_states=text)
+        step_s = _best(lambda: unet(latents, 500, encoder_hidden_states=text), repeats)
+        started = time.perf_counter()
+        vae.decode(vae.encode(pixels).latent_dist.mode())
+        return step_s, time.perf_counter() - started
+
+
+def _best(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def _reference_need(models: Path, edit: dict) -> dict:
+    """The reference path keeps every model in one precision (fp32 on a CPU: its fp16 kernels
+    are CUDA's) and loads each checkpoint whole: does that fit in this machine's memory?"""
+    from mgie_desktop.engine.devices import available_memory
+    from mgie_desktop.engine.inventory import bundle_weight_bytes
+    from mgie_desktop.engine.memory import cpu_need_gb
+
+    need = cpu_need_gb("fp32", "none", bundle_weight_bytes(models), bundle_weight_bytes(models, "llm/"))
+    available = available_memory() / GB
+    fits = need <= available
+    return {"need_gb": need, "available_gb": available, "fits": fits,
+            "note": ("fits: compare the two paths with `mgie-desktop bench --models DIR --device cpu`" if fits else
+                     f"the reference path needs about {need:.0f} GB in fp32 and {available:.0f} GB are available: "
+                     f"it cannot edit at all on this machine; ours did in {edit['edit_s'] + edit['load_s']:.0f} s "
+                     f"at {edit['peak_anon_gb']:.1f} GB")}
+
+
+def _machines(models: Path) -> dict:
+    """What a 16 GB and a 32 GB machine run (RAM less OS_RESERVE_GB), with and without native bf16."""
+    from mgie_desktop.core.errors import InputError
+    from mgie_desktop.engine.inventory import bundle_weight_bytes
+    from mgie_desktop.engine.memory import plan_cpu
+
+    bundle, llm = bundle_weight_bytes(models), bundle_weight_bytes(models, "llm/")
+    table = {}
+    for ram in (16, 32):
+        for native in (False, True):
+            key = f"{ram}gb_{'native_bf16' if native else 'no_bf16'}"
+            try:
+                plan = plan_cpu("auto", "auto", bundle, llm, int((ram - OS_RESERVE_GB) * GB), native)
+                table[key] = {"precision": plan.precision, "llm_quant": plan.llm_quant, "need_gb": plan.need_gb}
+            except InputError as exc:
+                table[key] = {"precision": None, "llm_quant": None, "error": str(exc)}
+    return table
+
+
+def _get(report: dict, dotted: str) -> float | None:
+    node = report
+    for part in dotted.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return None if node is None else float(node)
+
+
+def _judge(value: float | None, op: str, bound: float) -> dict:
+    met = None if value is None else value >= bound if op == ">=" else value <= bound
+    return {"target": f"{op} {bound}", "value": value, "met": met}
+
+
+def print_text(report: dict, out) -> None:
+    imp, edit, render, ref = report["import"], report["edit"], report["render"], report["reference"]
+    print(f"full-size stand-in on the CPU (cold cache: {report['cold_cache']})", file=out)
+    print(f"import: {imp['seconds']:.1f} s = {imp['ratio']:.2f}x reading the {imp['source_gb']:.1f} GB of sources "
+          f"once ({imp['read_once_s']:.1f} s); peak anonymous memory {imp['peak_anon_gb']:.2f} GB", file=out)
+    print(f"edit ({edit['precision']}, LLM {edit['llm_quant']}): load {edit['load_s']:.1f} s, instruct "
+          f"{edit['instruct_s']:.1f} s ({edit['new_tokens']} tokens), render {edit['render_s']:.1f} s "
+          f"({edit['steps']} steps); peak anonymous memory {edit['peak_anon_gb']:.2f} GB", file=out)
+    print(f"render half: fp32 {render['fp32_s']:.1f} s, bf16 {render['bf16_s']:.1f} s "
+          f"(bf16 speedup {render['bf16_speedup']:.2f}x)", file=out)
+    print(f"reference path: {ref['note']}", file=out)
+    for key, plan in report["machines"].items():
+        mode = plan.get("error") or f"{plan['precision']}, LLM {plan['llm_quant']}"
+        print(f"  {key}: {mode}", file=out)
+    for key, t in report["targets"].items():
+        verdict = {True: "ok  ", False: "MISS", None: "n/a "}[t["met"]]
+        print(f"  {verdict} {key} = {t['value']} (target {t['target']})", file=out)
