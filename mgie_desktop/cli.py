@@ -37,7 +37,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="GPU memory use: all on the GPU, offload one half at a time, or sequential "
                              "(default: chosen from free VRAM)")
     parser.add_argument("--llm-quant", choices=LLM_QUANTS, default="auto",
-                        help="load the LLM in 8-bit or 4-bit (CUDA with bitsandbytes; default: only if needed)")
+                        help="load the LLM in 8-bit or 4-bit (CUDA with bitsandbytes; 8-bit on the CPU too; "
+                             "default: only if it would not fit otherwise)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="number format of the models: auto = fp16 on a GPU; on the CPU bf16 where it runs "
                              "natively, else fp32 (checked against the free memory before loading)")
@@ -54,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("input", metavar="INPUT", help="the photo to edit")
     edit.add_argument("--instruction", "-i", action="append", required=True,
                       help="what to change; repeat to chain edits, each on the previous result")
+    edit.add_argument("--expressive", "-e", action="append", metavar="TEXT",
+                      help="steer the edit with this expressive instruction instead of the one MGIE would write; "
+                           "repeat to steer each --instruction in order")
     edit.add_argument("--output", "-o", required=True, help="where to write the result (.png .jpg .webp .tif)")
     presets = "; ".join(f"{name}: {p.steps} steps, {p.scheduler}" for name, p in PRESETS.items())
     default = PRESETS[DEFAULT_PRESET]
@@ -198,6 +202,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
     instructions = [text.strip() for text in args.instruction]
     if any(not text for text in instructions):
         raise InputError("an instruction is empty: say what the edit should do")
+    if len(args.expressive or []) > len(instructions):
+        raise InputError("more --expressive than --instruction: each --expressive steers the --instruction "
+                         "in the same place")
+    if any(not text.strip() for text in args.expressive or []):
+        raise InputError("an --expressive text is empty: write what the edit should do, or leave it out")
     params = params_for(args.preset, seed=args.seed, steps=args.steps, text_guidance=args.text_guidance,
                         image_guidance=args.image_guidance, scheduler=args.scheduler)
     output = Path(args.output)
@@ -217,13 +226,17 @@ def cmd_edit(args: argparse.Namespace) -> int:
     history = History()
     history.start(photo.rgb)
     current, records = photo.rgb, []
-    for text in instructions:
-        outcome = engine.edit(current, text, params, finish=args.finish)
+    steering = list(args.expressive or [])
+    for index, text in enumerate(instructions):
+        expressive = steering[index] if index < len(steering) else None
+        outcome = engine.edit(current, text, params, finish=args.finish, expressive=expressive)
         current = outcome.image
-        history.push(current, instruction=text, expressive_instruction=outcome.instruction.text,
-                     params=_params_dict(params), timings=outcome.timings)
+        history.push(current, instruction=text, params=_params_dict(params), timings=outcome.timings,
+                     steered_instruction=outcome.instruction.text if expressive else "",
+                     expressive_instruction="" if expressive else outcome.instruction.text)
         records.append({
             "instruction": text, "expressive_instruction": outcome.instruction.text,
+            "steered": outcome.instruction.steered,
             "emitted_image_tokens": outcome.instruction.emitted_image_tokens,
             "working_width": outcome.working_size[0], "working_height": outcome.working_size[1],
             **outcome.timings,
@@ -244,7 +257,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
     if args.json:
         last = records[-1]
         print(json.dumps({
-            "expressive_instruction": last["expressive_instruction"], **_params_dict(params),
+            "expressive_instruction": last["expressive_instruction"], "steered": last["steered"],
+            **_params_dict(params),
             "preset": args.preset, "width": current.width, "height": current.height,
             "working_width": last["working_width"], "working_height": last["working_height"],
             "device": str(engine.device), "dtype": str(engine.dtype).removeprefix("torch."), "output": str(output),

@@ -118,7 +118,11 @@ def test_the_full_size_cpu_bench_runs_its_whole_path_on_a_tiny_stand_in(tmp_path
     assert render["fp32_s"] == pytest.approx(render["fp32_vae_s"] + render["steps"] * render["fp32_step_s"])
     assert report["reference"]["fits"] is True  # a tiny bundle fits anywhere
     assert set(report["machines"]) == {"16gb_no_bf16", "16gb_native_bf16", "32gb_no_bf16", "32gb_native_bf16"}
-    assert report["targets"]["edit.peak_anon_gb"]["target"] == "<= 18.0"
+    memory = report["memory"]
+    assert (memory["bf16_8bit"]["precision"], memory["bf16_8bit"]["llm_quant"]) == ("bf16", "8bit")
+    assert (memory["bf16"]["precision"], memory["bf16"]["llm_quant"]) == ("bf16", "none")
+    assert memory["bf16_8bit"]["steps"] == 1 and memory["bf16"]["peak_anon_gb"] > 0
+    assert report["targets"]["memory.bf16_8bit.peak_anon_gb"]["target"] == "<= 12.0"
     assert report["targets"]["import.ratio"]["met"] == (imp["ratio"] <= 3.0)
 
     again = io.StringIO()  # the stand-in kept in --work is reused, not written again

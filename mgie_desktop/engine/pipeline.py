@@ -41,6 +41,7 @@ from mgie_desktop.engine.memory import MemoryPlan, plan_cpu, plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
 from mgie_desktop.engine.runtime import quiet_libraries
 from mgie_desktop.engine.schedulers import make_scheduler
+from mgie_desktop.engine.steering import steered_answer_ids, teacher_forced_states
 
 MAX_NEW_TOKENS = 96
 VAE_TILING_AREA = 1024 * 1024
@@ -66,6 +67,8 @@ class Instruction:
     emitted_image_tokens: bool      # False: the reference's fallback slice was used
     new_tokens: int
     seconds: float = 0.0
+    answer: str = ""                # the whole answer before [IMG0]: what steering with it reproduces
+    steered: bool = False           # the text was a person's (steer), not generated
 
 
 @dataclass
@@ -167,9 +170,8 @@ class MgieEngine:
             if self.device.type == "cuda":
                 torch.cuda.empty_cache()
 
-    @torch.inference_mode()
-    def _instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None) -> Instruction:
-        started = time.perf_counter()
+    def _prompt_embeds(self, image: Image.Image, instruction: str) -> tuple[list[int], torch.Tensor]:
+        """The prompt's token ids and its input embeddings, the image's features spliced in."""
         b, model = self.bundle, self.bundle.model
         prompt = build_prompt(instruction, int(b.info["image_token_len"]), bool(b.info["use_im_start_end"]))
         ids = b.tokenizer.encode(prompt)
@@ -182,6 +184,14 @@ class MgieEngine:
         if patch.numel() != features.shape[1] or int(patch[-1] - patch[0]) + 1 != patch.numel():
             raise RuntimeError("the prompt's image patch tokens do not match the vision tower's patch count")
         embeds[0, patch] = features[0].to(embeds.dtype)
+        return ids, embeds
+
+    @torch.inference_mode()
+    def _instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None) -> Instruction:
+        started = time.perf_counter()
+        b, model = self.bundle, self.bundle.model
+        ids, embeds = self._prompt_embeds(image, instruction)
+        input_ids = torch.tensor([ids], device=self.device)
 
         img0 = self.tokens[IMG_TOKENS[0]]
         prompt_len = len(ids)
@@ -225,8 +235,38 @@ class MgieEngine:
         visual = states[p - keep_from: p - keep_from + N_VISUAL].unsqueeze(0)
 
         conditioning = model.conditioning(visual)
-        text = clean_expressive(b.tokenizer.decode_answer(new))
-        return Instruction(text, visual, conditioning, img0 in new, len(new), time.perf_counter() - started)
+        answer = b.tokenizer.decode_answer(new)
+        return Instruction(clean_expressive(answer), visual, conditioning, img0 in new, len(new),
+                           time.perf_counter() - started, answer=answer)
+
+    def steer(self, image: Image.Image, instruction: str, expressive: str) -> Instruction:
+        """The edit driven by ``expressive`` (a person's own expressive instruction) instead of the
+        one MGIE would write: its eight visual tokens come from one teacher-forced pass of the LLM,
+        without generating (engine.steering)."""
+        if not instruction or not instruction.strip():
+            raise InputError("the instruction is empty: say what the edit should do")
+        self.instruction_limit.check(instruction)
+        with self.llm_half_on_device():
+            guide = self._steer(image, instruction, expressive)
+            self.null_conditioning  # noqa: B018 (cached while the edit head is on the GPU)
+        return guide
+
+    @torch.inference_mode()
+    def _steer(self, image: Image.Image, instruction: str, expressive: str) -> Instruction:
+        started = time.perf_counter()
+        b, model = self.bundle, self.bundle.model
+        answer = steered_answer_ids(b.tokenizer, expressive, [self.tokens[t] for t in IMG_TOKENS])
+        ids, embeds = self._prompt_embeds(image, instruction)
+        context = int(getattr(model.llm.config, "max_position_embeddings", 2048))
+        if len(ids) + len(answer) > context:
+            raise InputError(f"the expressive instruction is too long: {len(answer)} tokens with the prompt's "
+                             f"{len(ids)} exceed the model's {context}")
+        states = teacher_forced_states(model.llm, embeds, torch.tensor([answer], device=self.device))
+        sequence = ids + answer
+        p = _reference_slice_start(sequence, len(ids), len(answer), self.tokens[IMG_TOKENS[0]], b.tokenizer.eos_id)
+        visual = states[p: p + N_VISUAL].unsqueeze(0)
+        return Instruction(expressive.strip(), visual, model.conditioning(visual), True, len(answer),
+                           time.perf_counter() - started, answer=expressive.strip(), steered=True)
 
     def warm_up(self, cancel: threading.Event | None = None) -> float:
         """One tiny render, so the first real edit does not pay for kernel selection and
@@ -332,9 +372,10 @@ class MgieEngine:
     # ---- both ---------------------------------------------------------------------------
     def edit(self, image: Image.Image, instruction: str, params: EditParams,
              progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-             finish: str = "detail") -> EditOutcome:
+             finish: str = "detail", expressive: str | None = None) -> EditOutcome:
+        """``expressive``: steer the edit with this text instead of generating one."""
         params = params.validated()
-        guide = self.instruct(image, instruction)
+        guide = self.steer(image, instruction, expressive) if expressive else self.instruct(image, instruction)
         started = time.perf_counter()
         result = self.render(image, guide.conditioning, params, progress, cancel, finish)
         timings = {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started}

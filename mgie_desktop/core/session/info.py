@@ -28,7 +28,7 @@ def session_info(path: str | os.PathLike[str]) -> dict:
 
     ``{"path", "format", "version", "app", "saved", "current", "source": {"name", "format",
     "has_icc_profile", "has_exif", "has_alpha"}, "steps": [{"id", "parent", "children",
-    "instruction", "expressive_instruction", "seed", "size", "current"}, ...]}``.
+    "instruction", "expressive_instruction", "steered_instruction", "seed", "size", "current"}, ...]}``.
     """
     path = Path(path)
     with opened_zip(path, path.name or str(path)) as members:
@@ -48,6 +48,7 @@ def session_info(path: str | os.PathLike[str]) -> dict:
             "children": sorted(children.get(step["id"], [])),
             "instruction": step.get("instruction", ""),
             "expressive_instruction": step.get("expressive_instruction", ""),
+            "steered_instruction": step.get("steered_instruction", ""),
             "seed": params.get("seed"),
             "size": sizes.get(step["id"]),
             "current": step["id"] == current,
@@ -103,6 +104,8 @@ def format_session_info(info: dict) -> str:
             text = f'"{_clip(step.get("instruction", ""))}"'
             if step.get("expressive_instruction"):
                 text += f' -> "{_clip(step["expressive_instruction"])}"'
+            if step.get("steered_instruction"):
+                text += f' -> steered: "{_clip(step["steered_instruction"])}"'
         if step.get("seed") is not None:
             text += f"  seed {step['seed']}"
         if step.get("size"):
