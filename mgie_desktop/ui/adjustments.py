@@ -108,7 +108,7 @@ class Adjustments:
         step = window.history.push(image, instruction=words, params={"geometry": op}, parent=parent)
         window.history_panel.set_thumbnail(step.id, thumb)
         window.doc.touch()
-        window.panel.expressive.setText("")
+        window.panel.show_step_text(None)
         window.canvas.show_image(view)  # a new shape: fit it to the window
         window.refresh()
         window.documents.autosave()

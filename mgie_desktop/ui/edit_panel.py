@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QSpinBox,
     QToolButton,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, EditParams
+from mgie_desktop.ui.expressive_box import ExpressiveBox
 
 CUSTOM = "custom"  # the preset's name once a setting differs from every preset
 EXAMPLES = "Describe the edit, e.g.\n“make the sky a sunset”\n“remove the people in the background”\n“more contrast”"
@@ -91,36 +91,6 @@ class InstructionBox(QPlainTextEdit):
         self.moveCursor(QTextCursor.MoveOperation.End)
 
 
-class WrappingText(QPlainTextEdit):
-    """Read-only text that wraps anywhere (a long word or URL never widens the panel) and grows
-    to fit its lines. ``text``/``setText`` as on a QLabel."""
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setReadOnly(True)
-        self.setWordWrapMode(QTextOption.WrapMode.WrapAtWordBoundaryOrAnywhere)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setFrameShape(QPlainTextEdit.Shape.NoFrame)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.viewport().setAutoFillBackground(False)
-        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
-        self._fit_height()
-
-    def text(self) -> str:
-        return self.toPlainText()
-
-    def setText(self, text: str) -> None:  # noqa: N802 (QLabel's name)
-        self.setPlainText(text)
-
-    def resizeEvent(self, event) -> None:  # noqa: N802
-        super().resizeEvent(event)
-        self._fit_height()
-
-    def _fit_height(self, *_args) -> None:
-        lines = max(1, min(12, int(self.document().size().height())))
-        self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 10)
-
-
 class EditPanel(QWidget):
     apply_requested = Signal()
     rerender_requested = Signal()
@@ -140,8 +110,7 @@ class EditPanel(QWidget):
         self.variations_button.setToolTip("Render several seeds of the instruction at once and pick one")
         self.variation_count = QSpinBox(minimum=2, maximum=8, value=4)
         self.variation_count.setToolTip("How many variations")
-        self.expressive = WrappingText()
-        self.expressive.setObjectName("expressive")
+        self.expressive = ExpressiveBox()
         self.meter = QLabel()  # how much of the instruction the model can read
         self.meter.setObjectName("meter")
         self.meter.setWordWrap(True)
@@ -204,6 +173,7 @@ class EditPanel(QWidget):
         self.apply_button.clicked.connect(self.apply_requested)
         self.instruction.submitted.connect(self.apply_requested)
         self.rerender_button.clicked.connect(self.rerender_requested)
+        self.expressive.edited_changed.connect(self._name_rerender)
         self.variations_button.clicked.connect(self.variations_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.show_strength(100, adjustable=False)  # until an edit is the current step
@@ -228,7 +198,7 @@ class EditPanel(QWidget):
         outer.addWidget(self.progress)
         outer.addWidget(self.cancel_button)
         outer.addWidget(self.crop_bar)
-        understood = QGroupBox("MGIE's expressive instruction")
+        understood = QGroupBox("Expressive instruction")
         box = QVBoxLayout(understood)
         box.addWidget(self.expressive)
         strength_row = QHBoxLayout()
@@ -308,6 +278,21 @@ class EditPanel(QWidget):
         self.strength_label.setText(f"Strength {percent} %")
         self.strength.setEnabled(adjustable)
         self.strength_label.setEnabled(adjustable)
+
+    def _name_rerender(self, edited: bool) -> None:
+        """With an edited expressive instruction, Re-render follows the person's text."""
+        self.rerender_button.setText("Re-render with this text" if edited else "Re-render")
+        self.rerender_button.setToolTip(
+            "Render this step again, driven by your expressive instruction instead of MGIE's" if edited else
+            "Render the last instruction again with these settings (no second LLM pass)")
+
+    def show_step_text(self, step) -> None:
+        """A history step's expressive instruction (MGIE's, and the person's if they steered it);
+        editable on steps that can be rendered again."""
+        if step is None:
+            self.expressive.show_step("", editable=False)
+        else:
+            self.expressive.show_step(step.expressive_instruction, step.steered_instruction, editable=step.is_render)
 
     def allow_rerender(self, allowed: bool) -> None:
         self.can_rerender = allowed

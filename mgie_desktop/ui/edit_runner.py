@@ -174,14 +174,18 @@ class EditRunner(QObject):
             self._rerender_step(history.current, variations=1)
 
     def _rerender_step(self, step, variations: int) -> None:
+        """Again from the step's parent. Steered by the expressive box's text when the person
+        edited it, else by the step's own steered text (if any), else MGIE writes it again."""
         window = self.window
         if not self._ready_for(step.instruction):
             return
         if window.panel.random_seed.isChecked():
             window.panel.roll_seed()
+        expressive = window.panel.expressive.edited() or step.steered_instruction
         self._dispatch(EditJob(next(self._job_ids), window.document_id, step.parent,
                                window.history.image(step.parent), step.instruction, window.panel.params(),
-                               rerender=True, variations=variations))
+                               rerender=True, variations=variations, expressive=expressive,
+                               mgie_text=step.expressive_instruction if expressive else ""))
 
     def _dispatch(self, job: EditJob) -> None:
         """To the engine now, or, while the models load, as soon as they are ready."""
@@ -279,14 +283,15 @@ class EditRunner(QObject):
         for index in kept:
             params = {**asdict(job.params), "seed": done.seeds[index]}
             step = window.history.push(done.images[index], instruction=job.instruction, parent=job.source_step,
-                                       expressive_instruction=done.expressive_instruction,
+                                       expressive_instruction=job.mgie_text if job.expressive else
+                                       done.expressive_instruction, steered_instruction=job.expressive,
                                        params=params, timings=done.timings)
             window.history_panel.set_thumbnail(step.id, done.thumbs[index])
             first = first or step
         if first.id != window.history.current.id:
             window.history.go_to(first.id)
         window.doc.touch()
-        window.panel.expressive.setText(done.expressive_instruction or "(MGIE gave no description)")
+        window.panel.show_step_text(first)
         window.panel.instruction.mark_applied()  # Ctrl+Z now undoes this edit, wherever the focus is
         window.canvas.show_image(done.views[kept[0]], keep_view=True)
         window.refresh()

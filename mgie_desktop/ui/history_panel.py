@@ -64,7 +64,9 @@ def _describe(step: Step, depth: int) -> str:
     if step.is_root:
         return indent + "Original"
     text = f"{indent}{step.instruction}"
-    if step.expressive_instruction:
+    if step.steered_instruction:  # the person's words drove it
+        text += f"\n{indent}✎ “{step.steered_instruction}”"
+    elif step.expressive_instruction:
         text += f"\n{indent}“{step.expressive_instruction}”"
     return text
 
@@ -73,6 +75,7 @@ def _tooltip(step: Step) -> str:
     if step.is_root:
         return "The photo as opened"
     p = step.params
-    return (f"{step.instruction}\nMGIE: {step.expressive_instruction}\n"
+    steered = f"\nYou: {step.steered_instruction}" if step.steered_instruction else ""
+    return (f"{step.instruction}\nMGIE: {step.expressive_instruction}{steered}\n"
             f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
             f"image {p.get('image_guidance')} · {p.get('scheduler')}")

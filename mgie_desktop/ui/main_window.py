@@ -182,7 +182,7 @@ class MainWindow(QMainWindow):
             self.history_panel.set_thumbnail(step_id, thumb)
         current = doc.history.image()
         self.canvas.show_image(to_qimage(current))
-        self.panel.expressive.setText(doc.history.current.expressive_instruction)
+        self.panel.show_step_text(doc.history.current)
         self.statusBar().showMessage(f"Opened {doc.name} ({current.width}×{current.height})", 5000)
         self.refresh()
         self.documents.autosave()
@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
     def _moved(self) -> None:
         """Another step is current: show it, with the settings it was made with."""
         step = self.history.current
-        self.panel.expressive.setText(step.expressive_instruction)
+        self.panel.show_step_text(step)
         if step.is_render:
             self.panel.load_params(step.params)
         self.compare_view.show_current()

@@ -43,6 +43,8 @@ class EditJob:
     params: EditParams
     rerender: bool = False  # reuse the LLM half for this (step, instruction) if the engine still holds it
     variations: int = 1     # more than one: render that many seeds in one batch
+    expressive: str = ""    # a person's expressive instruction: steer with it instead of generating
+    mgie_text: str = ""     # with ``expressive``: what MGIE had written, kept beside it in the history
 
 
 @dataclass
@@ -155,10 +157,12 @@ class EngineWorker(QObject):
 
         outcome: tuple = ()
         try:
-            key = (job.document, job.source_step, job.instruction)
+            key = (job.document, job.source_step, job.instruction, job.expressive)
             guide = self._guides.get(key) if job.rerender else None
             reused = guide is not None
-            if guide is None:
+            if guide is None and job.expressive:
+                guide = self._engine.steer(job.image, job.instruction, job.expressive)
+            elif guide is None:
                 guide = self._engine.instruct(job.image, job.instruction, cancel=self.cancel_event)
                 self._guides = {key: guide}  # the latest only: re-render and variations reuse it
             render_started = time.perf_counter()

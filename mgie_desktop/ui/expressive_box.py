@@ -1,0 +1,68 @@
+"""The current step's expressive instruction, editable: a person corrects what MGIE wrote and
+re-renders with their own text (steering, engine.steering). Knows nothing of the window."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QToolButton, QVBoxLayout, QWidget
+
+from mgie_desktop.ui.wrapping_text import WrappingText
+
+NO_TEXT = "(MGIE gave no description)"
+
+
+class ExpressiveBox(QWidget):
+    """``show_step`` puts a step's text in; ``edited()`` is the person's text while it differs
+    from it. ``edited_changed`` tells whether there is such a text."""
+
+    edited_changed = Signal(bool)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.text_box = WrappingText()
+        self.text_box.setObjectName("expressive")
+        self.text_box.setReadOnly(False)
+        self.text_box.setToolTip("Edit the text, then Re-render with it: the edit follows your words")
+        self.text_box.setPlaceholderText("MGIE's expressive instruction appears here after an edit")
+        self.mgie_said = QLabel()  # under a steered step: what MGIE had written
+        self.mgie_said.setObjectName("mgieSaid")
+        self.mgie_said.setWordWrap(True)
+        self.mgie_said.hide()
+        self.reset = QToolButton(text="Back to MGIE's text")
+        self.reset.setToolTip("Undo your changes to the expressive instruction")
+        self.reset.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.text_box)
+        layout.addWidget(self.mgie_said)
+        layout.addWidget(self.reset)
+        self._shown, self._editable, self._was_edited = "", False, False
+        self.text_box.textChanged.connect(self._changed)
+        self.reset.clicked.connect(lambda: self.text_box.setPlainText(self._shown))
+        self.show_step("", "", editable=False)
+
+    def show_step(self, mgie_text: str, steered_text: str = "", editable: bool = True) -> None:
+        """A step's texts: the person's (when steered) is the one shown and edited."""
+        self._shown, self._editable = (steered_text or mgie_text), editable
+        self.text_box.setReadOnly(not editable)
+        self.text_box.setPlainText(self._shown or (NO_TEXT if editable else ""))
+        if self.text_box.toPlainText() == NO_TEXT:
+            self._shown = NO_TEXT
+        self.mgie_said.setText(f"Steered by you. MGIE wrote: “{mgie_text}”" if steered_text else "")
+        self.mgie_said.setVisible(bool(steered_text))
+        self._changed()
+
+    def text(self) -> str:
+        return self.text_box.toPlainText()
+
+    def edited(self) -> str:
+        """The person's own text, while it differs from the step's (else "")."""
+        text = self.text().strip()
+        return text if self._editable and text and text != self._shown.strip() else ""
+
+    def _changed(self) -> None:
+        edited = bool(self.edited())
+        self.reset.setVisible(edited)
+        if edited != self._was_edited:
+            self._was_edited = edited
+            self.edited_changed.emit(edited)
