@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--expressive", "-e", action="append", metavar="TEXT",
                       help="steer the edit with this expressive instruction instead of the one MGIE would write; "
                            "repeat to steer each --instruction in order")
+    edit.add_argument("--mask", metavar="MASK.png",
+                      help="edit only where the mask is white (black keeps, grey blends; any size, stretched to "
+                           "the photo); applies to every --instruction")
     edit.add_argument("--output", "-o", required=True, help="where to write the result (.png .jpg .webp .tif)")
     presets = "; ".join(f"{name}: {p.steps} steps, {p.scheduler}" for name, p in PRESETS.items())
     default = PRESETS[DEFAULT_PRESET]
@@ -216,6 +219,12 @@ def cmd_edit(args: argparse.Namespace) -> int:
                          or not session_path.parent.resolve().is_dir()):
         raise InputError(f"cannot write the session {session_path}: give a .mgie file name in an existing folder")
     photo = load_photo(Path(args.input))
+    mask = None
+    if args.mask:
+        from mgie_desktop.core.masks import mask_to_text, read_mask
+
+        mask = read_mask(Path(args.mask))
+        stored_mask = mask_to_text(mask)
     directory = models_dir(args.models)
     check_installed(directory)
 
@@ -229,14 +238,15 @@ def cmd_edit(args: argparse.Namespace) -> int:
     steering = list(args.expressive or [])
     for index, text in enumerate(instructions):
         expressive = steering[index] if index < len(steering) else None
-        outcome = engine.edit(current, text, params, finish=args.finish, expressive=expressive)
+        outcome = engine.edit(current, text, params, finish=args.finish, expressive=expressive, mask=mask)
         current = outcome.image
         history.push(current, instruction=text, params=_params_dict(params), timings=outcome.timings,
+                     mask=stored_mask if mask is not None else "",
                      steered_instruction=outcome.instruction.text if expressive else "",
                      expressive_instruction="" if expressive else outcome.instruction.text)
         records.append({
             "instruction": text, "expressive_instruction": outcome.instruction.text,
-            "steered": outcome.instruction.steered,
+            "steered": outcome.instruction.steered, "masked": mask is not None,
             "emitted_image_tokens": outcome.instruction.emitted_image_tokens,
             "working_width": outcome.working_size[0], "working_height": outcome.working_size[1],
             **outcome.timings,
@@ -258,6 +268,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         last = records[-1]
         print(json.dumps({
             "expressive_instruction": last["expressive_instruction"], "steered": last["steered"],
+            "mask": args.mask,
             **_params_dict(params),
             "preset": args.preset, "width": current.width, "height": current.height,
             "working_width": last["working_width"], "working_height": last["working_height"],

@@ -1,7 +1,6 @@
 """Steering in the window (issue 12): edit MGIE's expressive instruction and re-render with it."""
 
 from PySide6.QtCore import Qt
-
 from test_ui import TIMEOUT, apply, entries, make_window, open_photo
 
 MGIE_TEXT = "The sky will be orange."

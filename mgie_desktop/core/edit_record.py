@@ -30,6 +30,7 @@ def edit_record(history, step_id: int | None = None, models: dict | None = None)
         "format": FORMAT, "version": VERSION, "app": f"mgie-desktop {__version__}", "models": models or {},
         "steps": [{"instruction": s.instruction, "expressive_instruction": s.expressive_instruction,
                    **({"steered_instruction": s.steered_instruction} if s.steered_instruction else {}),
+                   **({"masked": True} if s.mask else {}),
                    "settings": s.params} for s in steps],
     }
 

@@ -40,6 +40,7 @@ class Step:
     timings: dict = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     steered_instruction: str = ""         # a person's expressive instruction that drove the edit, if any
+    mask: str = ""                        # where the edit applied (core.masks.mask_to_text); "" = everywhere
 
     @property
     def is_root(self) -> bool:
@@ -192,7 +193,7 @@ class History:
 
     def push(self, image: Image.Image, *, instruction: str, expressive_instruction: str = "",
              params: dict | None = None, timings: dict | None = None, parent: int | None = None,
-             steered_instruction: str = "") -> Step:
+             steered_instruction: str = "", mask: str = "") -> Step:
         """Add an edit as a child of ``parent`` (default: the current step) and make it current.
         Pushing from a step that already has children starts a new branch. ``steered_instruction``:
         the person's own expressive instruction, kept beside MGIE's."""
@@ -200,7 +201,7 @@ class History:
         if parent not in self._steps:
             raise ValueError("push before start(): there is no step to edit from")
         step = Step(next(self._ids), parent, instruction, expressive_instruction, dict(params or {}),
-                    dict(timings or {}), steered_instruction=steered_instruction)
+                    dict(timings or {}), steered_instruction=steered_instruction, mask=mask)
         return self._add(step, image)
 
     def _add(self, step: Step, image: Image.Image) -> Step:
@@ -215,7 +216,7 @@ class History:
         """The graph as plain JSON-able data: every step, the current one and the redo memory.
 
         ``{"current": id, "steps": [{"id", "parent", "instruction", "expressive_instruction",
-        "steered_instruction", "params", "timings", "created", "redo_child"}, ...]}`` in id order. ``redo_child`` is
+        "steered_instruction", "mask", "params", "timings", "created", "redo_child"}, ...]}`` in id order. ``redo_child`` is
         the child that redo returns to from that step (``None`` when redo has nowhere to go).
         Images are not included: they stay in the store, under ``store.path(id)``.
         """
@@ -231,6 +232,7 @@ class History:
                 "instruction": step.instruction,
                 "expressive_instruction": step.expressive_instruction,
                 "steered_instruction": step.steered_instruction,
+                "mask": step.mask,
                 "params": dict(step.params),
                 "timings": dict(step.timings),
                 "created": step.created,
@@ -402,6 +404,7 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
             ("instruction", str, ""),
             ("expressive_instruction", str, ""),
             ("steered_instruction", str, ""),
+            ("mask", str, ""),
             ("params", dict, {}),
             ("timings", dict, {}),
         ):

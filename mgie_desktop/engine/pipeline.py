@@ -23,6 +23,7 @@ from PIL import Image
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.instruction import InstructionLimit
+from mgie_desktop.core.masks import check_mask, composite, fit_mask, is_full
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.engine.devices import (
@@ -37,6 +38,7 @@ from mgie_desktop.engine.devices import (
 )
 from mgie_desktop.engine.inventory import bundle_weight_bytes
 from mgie_desktop.engine.loading import LoadedBundle, LoadProgress, load_bundle
+from mgie_desktop.engine.masking import LatentBlend
 from mgie_desktop.engine.memory import MemoryPlan, plan_cpu, plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
 from mgie_desktop.engine.runtime import quiet_libraries
@@ -288,14 +290,16 @@ class MgieEngine:
     # ---- second half ------------------------------------------------------------------
     def render(self, image: Image.Image, conditioning: torch.Tensor, params: EditParams,
                progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-               finish: str = "detail") -> Image.Image:
+               finish: str = "detail", mask: Image.Image | None = None) -> Image.Image:
         """The edited image at ``image``'s own size. ``finish="detail"`` carries the change the
-        model made back onto the full-resolution photo; ``"upscale"`` just resizes the result."""
-        return self.render_variations(image, conditioning, params, [params.seed], progress, cancel, finish)[0]
+        model made back onto the full-resolution photo; ``"upscale"`` just resizes the result.
+        ``mask`` (grey, any size: white edits, black keeps) limits the edit to part of it."""
+        return self.render_variations(image, conditioning, params, [params.seed], progress, cancel, finish, mask)[0]
 
     def render_variations(self, image: Image.Image, conditioning: torch.Tensor, params: EditParams,
                           seeds: list[int], progress: ProgressFn | None = None,
-                          cancel: threading.Event | None = None, finish: str = "detail") -> list[Image.Image]:
+                          cancel: threading.Event | None = None, finish: str = "detail",
+                          mask: Image.Image | None = None) -> list[Image.Image]:
         """One image per seed from a single batched denoising run (same conditioning); each
         equals what ``render`` gives for that seed, up to batched-arithmetic rounding."""
         params = params.validated()
@@ -311,9 +315,16 @@ class MgieEngine:
         else:
             pipe.vae.disable_tiling()
 
+        masked = mask is not None and not is_full(mask)
+        if masked:  # held inside the mask while it denoises (engine.masking)
+            check_mask(mask)
+            blend = LatentBlend(pipe, source, fit_mask(mask, size), seeds, self.device, self.dtype)
+
         def on_step_end(_pipe, step, _timestep, tensors):
             if cancel is not None and cancel.is_set():
                 raise EditCancelled("the edit was cancelled")
+            if masked:
+                tensors["latents"] = blend.blend(step, tensors["latents"])
             if progress is not None:
                 latents = tensors["latents"]
                 progress(step + 1, params.steps, lambda: latents_preview(latents))
@@ -338,6 +349,9 @@ class MgieEngine:
 
             original = image.convert("RGB")
             results = [carry_edit_to_full_resolution(original, source, r, method=finish) for r in results]
+        if masked:
+            fitted, original = fit_mask(mask, image.size), image.convert("RGB")
+            results = [composite(r, original, fitted) for r in results]
         return results
 
     @property
@@ -372,12 +386,15 @@ class MgieEngine:
     # ---- both ---------------------------------------------------------------------------
     def edit(self, image: Image.Image, instruction: str, params: EditParams,
              progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-             finish: str = "detail", expressive: str | None = None) -> EditOutcome:
-        """``expressive``: steer the edit with this text instead of generating one."""
+             finish: str = "detail", expressive: str | None = None, mask: Image.Image | None = None) -> EditOutcome:
+        """``expressive``: steer the edit with this text instead of generating one; ``mask``:
+        edit only where it is white."""
         params = params.validated()
+        if mask is not None:
+            check_mask(mask)  # before minutes of work
         guide = self.steer(image, instruction, expressive) if expressive else self.instruct(image, instruction)
         started = time.perf_counter()
-        result = self.render(image, guide.conditioning, params, progress, cancel, finish)
+        result = self.render(image, guide.conditioning, params, progress, cancel, finish, mask)
         timings = {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started}
         size = working_size(image.width, image.height, params.pixel_budget)
         return EditOutcome(result, guide, params, size, timings)

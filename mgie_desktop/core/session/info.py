@@ -28,7 +28,8 @@ def session_info(path: str | os.PathLike[str]) -> dict:
 
     ``{"path", "format", "version", "app", "saved", "current", "source": {"name", "format",
     "has_icc_profile", "has_exif", "has_alpha"}, "steps": [{"id", "parent", "children",
-    "instruction", "expressive_instruction", "steered_instruction", "seed", "size", "current"}, ...]}``.
+    "instruction", "expressive_instruction", "steered_instruction", "masked", "seed", "size", "current"},
+    ...]}``.
     """
     path = Path(path)
     with opened_zip(path, path.name or str(path)) as members:
@@ -49,6 +50,7 @@ def session_info(path: str | os.PathLike[str]) -> dict:
             "instruction": step.get("instruction", ""),
             "expressive_instruction": step.get("expressive_instruction", ""),
             "steered_instruction": step.get("steered_instruction", ""),
+            "masked": bool(step.get("mask")),
             "seed": params.get("seed"),
             "size": sizes.get(step["id"]),
             "current": step["id"] == current,
