@@ -1,6 +1,7 @@
 """The photo canvas: fit to window, 100 %, wheel and keyboard zoom, drag to pan; an edit's
 live preview drawn over the photo at the photo's scale; a result blended over its source while
-its strength is dragged; a crop rectangle drawn with the mouse; a hint while no photo is open.
+its strength is dragged; a crop rectangle drawn with the mouse; a painting tool's strokes (the
+mask brush); a hint while no photo is open.
 
 Scene coordinates are the shown image's pixels (the photo item sits at 0,0, unscaled)."""
 
@@ -25,6 +26,7 @@ MIN_ZOOM, MAX_ZOOM = 0.02, 32.0
 
 class Canvas(QGraphicsView):
     zoom_changed = Signal(float)
+    image_size_changed = Signal(int, int)  # a photo of another size is shown (a new one, or a crop)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -56,6 +58,8 @@ class Canvas(QGraphicsView):
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self._fit = True
+        self.tool = None  # a painting tool (ui.mask_brush): left-drag paints instead of panning
+        self._painting = False
 
     @property
     def has_image(self) -> bool:
@@ -67,7 +71,10 @@ class Canvas(QGraphicsView):
 
     def show_image(self, image: QImage, keep_view: bool = False) -> None:
         """Show an image; a new photo fits the window, a new step keeps the user's view."""
+        resized = self._item.pixmap().size() != image.size()
         self._item.setPixmap(QPixmap.fromImage(image))
+        if resized:
+            self.image_size_changed.emit(image.width(), image.height())
         self.scene().setSceneRect(self._item.boundingRect())
         if not keep_view or self._fit:
             self.fit()
@@ -162,18 +169,29 @@ class Canvas(QGraphicsView):
         self.viewport().unsetCursor()
 
     def mousePressEvent(self, event):  # noqa: N802 (Qt override)
+        if self.tool is not None and event.button() == Qt.MouseButton.LeftButton:
+            self._painting = True
+            self.tool.press(self.mapToScene(event.position().toPoint()))
+            return
         if self.cropping and event.button() == Qt.MouseButton.LeftButton:
             self._crop_anchor = self.mapToScene(event.position().toPoint())
             return
         super().mousePressEvent(event)
 
     def mouseMoveEvent(self, event):  # noqa: N802
+        if self.tool is not None and self._painting:
+            self.tool.move(self.mapToScene(event.position().toPoint()))
+            return
         if self.cropping and self._crop_anchor is not None:
             self.set_crop_box(QRectF(self._crop_anchor, self.mapToScene(event.position().toPoint())))
             return
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event):  # noqa: N802
+        if self.tool is not None and self._painting:
+            self._painting = False
+            self.tool.release(self.mapToScene(event.position().toPoint()))
+            return
         if self.cropping and self._crop_anchor is not None:
             self._crop_anchor = None
             return

@@ -286,6 +286,11 @@ class EditPanel(QWidget):
             "Render this step again, driven by your expressive instruction instead of MGIE's" if edited else
             "Render the last instruction again with these settings (no second LLM pass)")
 
+    def add_tool(self, widget) -> None:
+        """A tool's controls (the mask brush's), under the crop bar."""
+        layout = self.layout()
+        layout.insertWidget(layout.indexOf(self.crop_bar) + 1, widget)
+
     def show_step_text(self, step) -> None:
         """A history step's expressive instruction (MGIE's, and the person's if they steered it);
         editable on steps that can be rendered again."""

@@ -161,8 +161,9 @@ class EditRunner(QObject):
         if panel.random_seed.isChecked():
             panel.roll_seed()
         panel.instruction.remember(text)
+        mask = window.mask_brush.mask_image()  # painted: the edit applies inside it only
         self._dispatch(EditJob(next(self._job_ids), window.document_id, window.history.current.id,
-                               window.history.image(), text, panel.params(), variations=variations))
+                               window.history.image(), text, panel.params(), variations=variations, mask=mask))
 
     @Slot()
     def rerender(self) -> None:
@@ -182,10 +183,15 @@ class EditRunner(QObject):
         if window.panel.random_seed.isChecked():
             window.panel.roll_seed()
         expressive = window.panel.expressive.edited() or step.steered_instruction
+        try:  # the step's own mask: re-renders keep to the region the edit was made in
+            mask = load("mgie_desktop.core.masks", "mask_from_text")(step.mask) if step.mask else None
+        except load("mgie_desktop.core.errors", "InputError") as exc:  # a damaged session
+            window.panel.show_notice(str(exc))
+            return
         self._dispatch(EditJob(next(self._job_ids), window.document_id, step.parent,
                                window.history.image(step.parent), step.instruction, window.panel.params(),
                                rerender=True, variations=variations, expressive=expressive,
-                               mgie_text=step.expressive_instruction if expressive else ""))
+                               mgie_text=step.expressive_instruction if expressive else "", mask=mask))
 
     def _dispatch(self, job: EditJob) -> None:
         """To the engine now, or, while the models load, as soon as they are ready."""
@@ -285,7 +291,7 @@ class EditRunner(QObject):
             step = window.history.push(done.images[index], instruction=job.instruction, parent=job.source_step,
                                        expressive_instruction=job.mgie_text if job.expressive else
                                        done.expressive_instruction, steered_instruction=job.expressive,
-                                       params=params, timings=done.timings)
+                                       params=params, timings=done.timings, mask=done.mask_text)
             window.history_panel.set_thumbnail(step.id, done.thumbs[index])
             first = first or step
         if first.id != window.history.current.id:

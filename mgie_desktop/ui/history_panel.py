@@ -76,6 +76,7 @@ def _tooltip(step: Step) -> str:
         return "The photo as opened"
     p = step.params
     steered = f"\nYou: {step.steered_instruction}" if step.steered_instruction else ""
+    steered += "\nEdited inside a painted mask" if step.mask else ""
     return (f"{step.instruction}\nMGIE: {step.expressive_instruction}{steered}\n"
             f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
             f"image {p.get('image_guidance')} · {p.get('scheduler')}")

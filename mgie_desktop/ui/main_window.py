@@ -28,6 +28,7 @@ from mgie_desktop.ui.edit_panel import EditPanel
 from mgie_desktop.ui.edit_runner import EditRunner
 from mgie_desktop.ui.history_panel import HistoryPanel
 from mgie_desktop.ui.images import to_qimage
+from mgie_desktop.ui.mask_brush import MaskBrush
 from mgie_desktop.ui.menus import build_menus
 from mgie_desktop.ui.tasks import BackgroundTasks
 
@@ -71,6 +72,8 @@ class MainWindow(QMainWindow):
         # new parent re-styles all of it, so it moves once rather than twice.
         scroll.setWidget(self.panel)
         self.adjustments = Adjustments(self)
+        self.mask_brush = MaskBrush(self.canvas, self)
+        self.panel.add_tool(self.mask_brush.bar)
         self._status_labels()
         self.menu_actions = build_menus(self)
         self.recent = self.menu_actions.recent
@@ -178,6 +181,7 @@ class MainWindow(QMainWindow):
         self.edits.forget_edits()
         self.doc = doc
         self.document_id = next(self._documents)
+        self.mask_brush.clear()  # a mask belongs to the photo it was painted on
         for step_id, thumb in thumbs.items():
             self.history_panel.set_thumbnail(step_id, thumb)
         current = doc.history.image()
@@ -231,9 +235,11 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def escape(self) -> None:
-        """Esc: leave the crop, else cancel the running edit."""
+        """Esc: leave the crop or the mask brush, else cancel the running edit."""
         if self.adjustments.cropping:
             self.adjustments.cancel_crop()
+        elif self.mask_brush.active:
+            self.mask_brush.set_active(False)
         else:
             self.edits.cancel_edit()
 

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
 from mgie_desktop import __version__
+from mgie_desktop.ui.mask_brush import SIZE_STEP
 from mgie_desktop.ui.recent import RecentFiles
 
 if TYPE_CHECKING:
@@ -68,6 +69,15 @@ def build_menus(window: MainWindow) -> MenuActions:
              act(image_menu, "Rotate 90° c&ounter-clockwise", adjust.rotate_left, "Ctrl+Shift+R"),
              act(image_menu, "Flip &horizontally", adjust.flip_horizontal),
              act(image_menu, "Flip &vertically", adjust.flip_vertical))
+    image_menu.addSeparator()
+    brush = window.mask_brush
+    image += (act(image_menu, "&Mask brush (limit the next edit)", brush.toggle, "B"),
+              act(image_menu, "Larger brush", lambda: brush.resize_brush(SIZE_STEP), "]"),
+              act(image_menu, "Smaller brush", lambda: brush.resize_brush(1 / SIZE_STEP), "["),
+              act(image_menu, "Eraser", brush.bar.eraser.toggle, "E"),
+              act(image_menu, "Show mask", brush.bar.overlay.toggle, "O"),
+              act(image_menu, "&Invert mask", brush.invert, "Ctrl+I"),
+              act(image_menu, "C&lear mask", brush.clear))
     models = bar.addMenu("&Models")
     act(models, "&Manage models…", window.show_model_manager)
     view = bar.addMenu("&View")

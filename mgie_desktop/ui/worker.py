@@ -45,6 +45,7 @@ class EditJob:
     variations: int = 1     # more than one: render that many seeds in one batch
     expressive: str = ""    # a person's expressive instruction: steer with it instead of generating
     mgie_text: str = ""     # with ``expressive``: what MGIE had written, kept beside it in the history
+    mask: object = None     # a grey PIL image: edit only where it is white (None: everywhere)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class EditDone:
     views: list = field(default_factory=list)   # QImage per variation, full size
     thumbs: list = field(default_factory=list)  # QImage per variation, history-panel size
     picks: list = field(default_factory=list)   # QImage per variation, picker size (variations only)
+    mask_text: str = ""                         # the job's mask as its history step keeps it
 
 
 class EngineWorker(QObject):
@@ -168,14 +170,15 @@ class EngineWorker(QObject):
             render_started = time.perf_counter()
             seeds = [job.params.seed + i for i in range(max(1, job.variations))]
             images = self._engine.render_variations(job.image, guide.conditioning, job.params, seeds, progress,
-                                                    self.cancel_event)
+                                                    self.cancel_event, mask=job.mask)
             timings = {"instruct_s": 0.0 if reused else guide.seconds,
                        "render_s": time.perf_counter() - render_started,
                        "total_s": time.perf_counter() - started}
             outcome = (self.edit_finished, EditDone(
                 job, images[0], guide.text, timings, images, seeds, views=[to_qimage(im) for im in images],
                 thumbs=[thumbnail(im) for im in images],
-                picks=[thumbnail(im, 240) for im in images] if len(images) > 1 else []))
+                picks=[thumbnail(im, 240) for im in images] if len(images) > 1 else [],
+                mask_text=load("mgie_desktop.core.masks", "mask_to_text")(job.mask) if job.mask is not None else ""))
         except EditCancelled:
             outcome = (self.edit_cancelled, job.job_id)
         except MgieError as exc:
