@@ -45,6 +45,9 @@ class ExpressiveBox(QWidget):
         """A step's texts: the person's (when steered) is the one shown and edited."""
         self._shown, self._editable = (steered_text or mgie_text), editable
         self.text_box.setReadOnly(not editable)
+        # A frame says "you can type here"; read-only text sits flat in the panel.
+        self.text_box.setFrameShape(WrappingText.Shape.StyledPanel if editable else WrappingText.Shape.NoFrame)
+        self.text_box._fit_height()
         self.text_box.setPlainText(self._shown or (NO_TEXT if editable else ""))
         if self.text_box.toPlainText() == NO_TEXT:
             self._shown = NO_TEXT

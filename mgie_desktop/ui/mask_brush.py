@@ -205,6 +205,9 @@ class MaskBar(QWidget):
         self.done.setToolTip("Stop painting; the mask stays for the next edit (B)")
         rows = QVBoxLayout(self)
         rows.setContentsMargins(0, 0, 0, 0)
+        heading = QLabel("<b>Mask</b>: paint where the next edit may change the photo")
+        heading.setWordWrap(True)
+        rows.addWidget(heading)
         for label, slider in (("Size", self.size), ("Softness", self.softness)):
             row = QHBoxLayout()
             row.addWidget(QLabel(label))

@@ -34,4 +34,4 @@ class WrappingText(QPlainTextEdit):
 
     def _fit_height(self, *_args) -> None:
         lines = max(1, min(12, int(self.document().size().height())))
-        self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 10)
+        self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 10 + 2 * self.frameWidth())
