@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit.add_argument("--expressive", "-e", action="append", metavar="TEXT",
                       help="steer the edit with this expressive instruction instead of the one MGIE would write; "
                            "repeat to steer each --instruction in order")
+    edit.add_argument("--mode", choices=("mgie", "ip2p", "both"), default="mgie",
+                      help="mgie (default); ip2p: InstructPix2Pix alone reads the instruction (the optional "
+                           "component); both: also writes OUTPUT with -ip2p before its suffix, to compare")
     edit.add_argument("--mask", metavar="MASK.png",
                       help="edit only where the mask is white (black keeps, grey blends; any size, stretched to "
                            "the photo); applies to every --instruction")
@@ -105,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--manifest", metavar="PATH", help="model manifest (default: $MGIE_MANIFEST or the shipped one)")
     download.add_argument("--dest", metavar="DIR", help="models directory (default: the app's)")
     download.add_argument("--accept-licenses", action="store_true", help="accept every licence without asking")
+    download.add_argument("--with", dest="with_optional", action="append", metavar="ID",
+                          help="also fetch an optional component: ip2p (InstructPix2Pix's own model, ~3.9 GB, "
+                               "to compare with plain InstructPix2Pix)")
     for name, text in (("list", "show what is installed"), ("verify", "re-hash every model file"),
                        ("path", "print the models directory")):
         p = msub.add_parser(name, help=text)
@@ -125,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="benchmark the models installed in DIR instead of generated ones")
     bench.add_argument("--history-edits", type=int, default=50)
     bench.add_argument("--work", metavar="DIR", help="with --size full --device cpu: keep the full-size stand-in "
-                       "and its bundle in DIR, and reuse them on the next run (about 34 GB)")
+                       "(reused by the next run) and its bundle in DIR (about 34 GB; the import is measured again)")
     bench.add_argument("--json", action="store_true")
     return parser
 
@@ -197,7 +203,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
-    from mgie_desktop.core.history import History
     from mgie_desktop.core.imaging import load_photo, save_photo
     from mgie_desktop.engine.inventory import check_installed
 
@@ -221,48 +226,38 @@ def cmd_edit(args: argparse.Namespace) -> int:
     photo = load_photo(Path(args.input))
     mask = None
     if args.mask:
-        from mgie_desktop.core.masks import mask_to_text, read_mask
+        from mgie_desktop.core.masks import is_full, read_mask
 
         mask = read_mask(Path(args.mask))
-        stored_mask = mask_to_text(mask)
+        mask = None if is_full(mask) else mask  # all white: the whole photo, as without a mask
     directory = models_dir(args.models)
+    if args.mode != "mgie" and not check_installed(directory)["model"].get("plain_ip2p"):
+        from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED
+
+        raise InputError(PLAIN_NOT_INSTALLED)  # before minutes of loading
     check_installed(directory)
 
     from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
 
     engine = MgieEngine(directory, device=args.device, memory=args.memory, llm_quant=args.llm_quant,
                         compile_unet=args.compile, precision=args.precision)
-    history = History()
-    history.start(photo.rgb)
-    current, records = photo.rgb, []
-    steering = list(args.expressive or [])
-    for index, text in enumerate(instructions):
-        expressive = steering[index] if index < len(steering) else None
-        outcome = engine.edit(current, text, params, finish=args.finish, expressive=expressive, mask=mask)
-        current = outcome.image
-        history.push(current, instruction=text, params=_params_dict(params), timings=outcome.timings,
-                     mask=stored_mask if mask is not None else "",
-                     steered_instruction=outcome.instruction.text if expressive else "",
-                     expressive_instruction="" if expressive else outcome.instruction.text)
-        records.append({
-            "instruction": text, "expressive_instruction": outcome.instruction.text,
-            "steered": outcome.instruction.steered, "masked": mask is not None,
-            "emitted_image_tokens": outcome.instruction.emitted_image_tokens,
-            "working_width": outcome.working_size[0], "working_height": outcome.working_size[1],
-            **outcome.timings,
-        })
-        if not args.json:
-            print(f"{text!r} -> {outcome.instruction.text}")
+    plain_output = output.with_name(f"{output.stem}-ip2p{output.suffix}")
+    chains = {mode: _edit_chain(engine, photo.rgb, instructions, params, args, mask, mode)
+              for mode in (("mgie", "ip2p") if args.mode == "both" else (args.mode,))}
     from mgie_desktop.core.edit_record import edit_record
     from mgie_desktop.engine.inventory import bundle_identity
 
-    save_photo(current, output, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif,
-               record=edit_record(history, models=bundle_identity(directory)))
+    for mode, (history, image, _records) in chains.items():
+        path = plain_output if args.mode == "both" and mode == "ip2p" else output
+        save_photo(image, path, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif,
+                   record=edit_record(history, models=bundle_identity(directory)))
+    history, current, records = chains["mgie" if "mgie" in chains else "ip2p"]
     if session_path:
         from mgie_desktop.core.session import save_session
 
         save_session(history, session_path, photo)
-    history.close()
+    for chain_history, _image, _records in chains.values():
+        chain_history.close()
     total = time.perf_counter() - started
     if args.json:
         last = records[-1]
@@ -277,11 +272,61 @@ def cmd_edit(args: argparse.Namespace) -> int:
             "load_s": round(engine.load_seconds, 4),
             "instruct_s": round(sum(r["instruct_s"] for r in records), 4),
             "render_s": round(sum(r["render_s"] for r in records), 4),
-            "total_s": round(total, 4), "edits": records,
+            "total_s": round(total, 4), "edits": records, "mode": args.mode,
+            **({"ip2p": _chain_report(chains["ip2p"][2], plain_output)} if args.mode == "both" else {}),
         }))
     else:
-        print(f"wrote {output} ({current.width}x{current.height}) in {total:.1f} s")
+        also = f" and {plain_output} (InstructPix2Pix alone)" if args.mode == "both" else ""
+        print(f"wrote {output}{also} ({current.width}x{current.height}) in {total:.1f} s")
     return EXIT_OK
+
+
+def _edit_chain(engine, start, instructions: list[str], params, args: argparse.Namespace, mask, mode: str):
+    """Each instruction on the previous result: with MGIE (steered where --expressive says), or
+    with InstructPix2Pix's own model reading the words (``mode`` "ip2p"). Returns the history,
+    the last image and one record per edit."""
+    from mgie_desktop.core.history import History
+    from mgie_desktop.core.masks import mask_to_text
+    from mgie_desktop.core.sizing import working_size
+
+    history = History()
+    history.start(start)
+    current, records, steering = start, [], list(args.expressive or [])
+    stored_mask = mask_to_text(mask) if mask is not None else ""
+    for index, text in enumerate(instructions):
+        if mode == "ip2p":
+            begun = time.perf_counter()
+            current = engine.render_plain(current, text, params, finish=args.finish, mask=mask)
+            timings = {"instruct_s": 0.0, "render_s": time.perf_counter() - begun}
+            history.push(current, instruction=text, params={**_params_dict(params), "model": "ip2p"},
+                         timings=timings, mask=stored_mask)
+            size = working_size(current.width, current.height, params.pixel_budget)
+            records.append({"instruction": text, "expressive_instruction": "", "steered": False,
+                            "masked": mask is not None, "emitted_image_tokens": False,
+                            "working_width": size[0], "working_height": size[1], **timings})
+            if not args.json:
+                print(f"{text!r} -> (InstructPix2Pix reads it as it is)")
+            continue
+        expressive = steering[index] if index < len(steering) else None
+        outcome = engine.edit(current, text, params, finish=args.finish, expressive=expressive, mask=mask)
+        current = outcome.image
+        history.push(current, instruction=text, params=_params_dict(params), timings=outcome.timings,
+                     mask=stored_mask, steered_instruction=outcome.instruction.text if expressive else "",
+                     expressive_instruction="" if expressive else outcome.instruction.text)
+        records.append({
+            "instruction": text, "expressive_instruction": outcome.instruction.text,
+            "steered": outcome.instruction.steered, "masked": mask is not None,
+            "emitted_image_tokens": outcome.instruction.emitted_image_tokens,
+            "working_width": outcome.working_size[0], "working_height": outcome.working_size[1],
+            **outcome.timings,
+        })
+        if not args.json:
+            print(f"{text!r} -> {outcome.instruction.text}")
+    return history, current, records
+
+
+def _chain_report(records: list[dict], output: Path) -> dict:
+    return {"output": str(output), "render_s": round(sum(r["render_s"] for r in records), 4), "edits": records}
 
 
 def _params_dict(params) -> dict:
@@ -308,7 +353,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     if command == "download":
         from mgie_desktop.store.commands import download_command
 
-        return download_command(args.manifest, models_dir(args.dest), args.accept_licenses)
+        return download_command(args.manifest, models_dir(args.dest), args.accept_licenses,
+                                with_optional=tuple(args.with_optional or ()))
     if command == "random":
         from mgie_desktop.engine.standin import write_standin
 

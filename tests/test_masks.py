@@ -46,6 +46,13 @@ def test_compositing_keeps_every_pixel_beyond_the_soft_edge_and_a_stored_mask_ro
     assert max(stored.size) == 1024 and stored.getpixel((10, 10)) == 255 and stored.getpixel((1000, 10)) == 0
     with pytest.raises(InputError, match="damaged"):
         mask_from_text("not base64 at all!")
+    import base64
+    import io
+
+    broken = io.BytesIO()
+    _left_half().save(broken, "PNG")
+    with pytest.raises(InputError, match="damaged"):  # a hostile session: a PNG cut short
+        mask_from_text(base64.b64encode(broken.getvalue()[:60]).decode())
 
 
 @pytest.mark.parametrize("side", [(96, 64), (300, 200)])  # at working size, and carried to a larger photo
@@ -61,6 +68,16 @@ def test_a_masked_edit_leaves_the_outside_bit_identical(engine, side):
     assert (masked[weights == 0] == original[weights == 0]).all()
     inside = weights == 255
     assert (masked[inside] != original[inside]).any() and (plain[~inside] != original[~inside]).any()
+
+
+@pytest.mark.parametrize("scheduler", ["euler_a", "dpmpp_2m", "ddim", "unipc", "euler"])
+def test_every_sampler_keeps_the_outside_of_the_mask(engine, photo, scheduler):
+    guide = engine.instruct(photo, "make the sky a sunset")
+    params = EditParams(steps=3, seed=5, pixel_budget=64 * 64, scheduler=scheduler)
+    masked = np.asarray(engine.render(photo, guide.conditioning, params, mask=_left_half()))
+    weights = np.asarray(fit_mask(_left_half(), photo.size))
+    assert (masked[weights == 0] == np.asarray(photo)[weights == 0]).all()
+    assert (masked[weights == 255] != np.asarray(photo)[weights == 255]).any()
 
 
 def test_an_all_white_mask_gives_the_unmasked_edit_and_an_empty_one_is_refused(engine, photo):

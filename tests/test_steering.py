@@ -95,3 +95,32 @@ def test_cli_refuses_more_expressive_texts_than_instructions(emitting_models, ph
                  "--models", str(emitting_models)])
     assert code == 2 and not out.exists()
     assert "more --expressive than --instruction" in capsys.readouterr().err
+
+
+def test_typed_image_tokens_are_dropped_and_the_eight_always_follow_the_words(emitting_engine):
+    from mgie_desktop.engine.steering import steered_answer_ids
+
+    tokens = emitting_engine.bundle.tokenizer
+    image_ids = [emitting_engine.tokens[t] for t in IMG_TOKENS]
+    plain = steered_answer_ids(tokens, "The sky will be orange.", image_ids)
+    typed = steered_answer_ids(tokens, "The sky will be orange. [IMG0] [IMG3]", image_ids)
+    assert plain[-8:] == typed[-8:] == image_ids and typed.count(image_ids[0]) == 1
+    with pytest.raises(InputError, match="no words"):
+        steered_answer_ids(tokens, "[IMG0][IMG1]", image_ids)
+
+
+def test_a_long_steered_text_takes_the_states_before_its_image_tokens(engine, photo):
+    """Longer than generation could ever write (96 tokens): the slice still starts at the token
+    before [IMG0], not one earlier."""
+    from mgie_desktop.engine.steering import steered_answer_ids, teacher_forced_states
+
+    text = " ".join(["the sky turns a warm orange over the sea"] * 15)
+    steered = engine.steer(photo, INSTRUCTION, text)
+    image_ids = [engine.tokens[t] for t in IMG_TOKENS]
+    answer = steered_answer_ids(engine.bundle.tokenizer, text, image_ids)
+    assert len(answer) > 96 + N_VISUAL
+    ids, embeds = engine._prompt_embeds(photo, INSTRUCTION)
+    with torch.inference_mode():
+        states = teacher_forced_states(engine.bundle.model.llm, embeds, torch.tensor([answer]))
+    p = len(ids) + len(answer) - N_VISUAL - 1
+    torch.testing.assert_close(steered.visual_tokens[0], states[p:p + N_VISUAL])

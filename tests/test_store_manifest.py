@@ -31,7 +31,9 @@ def good(**file_overrides) -> dict:
 def test_the_shipped_manifest_lists_the_five_parts_the_converter_needs(tmp_path):
     m = Manifest.load(ROOT / "models_manifest.json")
     assert default_manifest_path().name == "models_manifest.json"
-    assert [x.id for x in m.models] == ["llava-7b", "mgie-mllm", "mgie-unet", "clip-vit-l14", "instruct-pix2pix"]
+    assert [x.id for x in m.models if not x.optional] == ["llava-7b", "mgie-mllm", "mgie-unet", "clip-vit-l14",
+                                                           "instruct-pix2pix"]
+    assert m.optional_ids == ["ip2p"]  # InstructPix2Pix's own model: downloaded only when asked for
     paths = {f.path for f in m.files}
     assert all(p.startswith("sources/") for p in paths)
     for needed in ("LLaVA-7B-v1/config.json", "LLaVA-7B-v1/tokenizer.model", "LLaVA-7B-v1/tokenizer_config.json",

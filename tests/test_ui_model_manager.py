@@ -246,3 +246,40 @@ def test_the_dialog_module_does_not_import_torch():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_optional_comparison_model_is_fetched_only_when_ticked_and_added_to_the_bundle(
+        qtbot, tmp_path, tiny_server):
+    from mgie_desktop.engine.inventory import read_inventory
+
+    names = sorted(tiny_server.files)
+    plain = [n for n in names if n.startswith(("instruct-pix2pix/text_encoder/", "instruct-pix2pix/tokenizer/"))
+             or n.startswith("instruct-pix2pix/unet/diffusion_pytorch_model")]
+    data = manifest_dict(tiny_server, [n for n in names if n not in plain])
+    optional = manifest_dict(tiny_server, plain)["models"][0]
+    data["models"].append({**optional, "id": "ip2p", "name": "InstructPix2Pix's own model", "optional": True})
+    dialog = ModelManagerDialog(tmp_path / "models", write_manifest(tmp_path / "manifest.json", data),
+                                policy=FAST, reserve_bytes=0)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.snapshot is not None and not dialog.busy, timeout=TIMEOUT)
+    assert dialog.plain_box.isVisible() and not dialog.plain_box.isChecked()
+    assert dialog.tree.topLevelItemCount() == 1  # the optional model is not part of the download
+    accept(dialog)
+    with qtbot.waitSignal(dialog.installed, timeout=TIMEOUT):
+        dialog.download_button.click()
+    idle(qtbot, dialog)
+    assert not read_inventory(dialog.models_dir)["model"]["plain_ip2p"]
+    assert not any(tiny_server.hits(n) for n in plain)
+    dialog.free_button.click()
+    idle(qtbot, dialog)
+    assert dialog.download_button.text() == "Installed" and not dialog.download_button.isEnabled()
+
+    dialog.include_plain()  # what the window's Compare asks for
+    qtbot.waitUntil(lambda: dialog.tree.topLevelItemCount() == 2 and not dialog.busy, timeout=TIMEOUT)
+    assert dialog.snapshot.lacks_optional and dialog.download_button.isEnabled()
+    with qtbot.waitSignal(dialog.installed, timeout=TIMEOUT):
+        dialog.download_button.click()
+    idle(qtbot, dialog)
+    assert read_inventory(dialog.models_dir)["model"]["plain_ip2p"] and not dialog.snapshot.lacks_optional
+    assert all(tiny_server.hits(n) for n in plain)

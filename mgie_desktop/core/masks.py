@@ -11,7 +11,7 @@ import base64
 import io
 from pathlib import Path
 
-from PIL import Image, ImageFilter, UnidentifiedImageError
+from PIL import Image, ImageFilter
 
 from mgie_desktop.core.errors import InputError
 
@@ -26,7 +26,7 @@ def read_mask(path: Path) -> Image.Image:
         with Image.open(path) as opened:
             opened.load()
             mask = _grey(opened)
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError) as exc:
+    except Exception as exc:  # Pillow raises many kinds for a damaged or hostile file (SyntaxError too)
         raise InputError(f"cannot read the mask {path}: {exc}") from exc
     check_mask(mask)
     return mask
@@ -89,5 +89,5 @@ def mask_from_text(text: str) -> Image.Image:
                 raise ValueError("not a stored mask")
             opened.load()
             return opened.convert("L")
-    except (ValueError, OSError, UnidentifiedImageError) as exc:
+    except Exception as exc:  # a session is hostile input: bombs, broken chunks, anything
         raise InputError(f"a step's mask is damaged ({exc})") from exc

@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import json
 import shutil
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from safetensors.torch import save_file
 from mgie_desktop import __version__
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import InputError, ModelFilesError
-from mgie_desktop.engine.inventory import bundle_path, write_inventory
+from mgie_desktop.engine.inventory import bundle_path, read_inventory, write_inventory
 from mgie_desktop.engine.prompt import IMG_TOKENS
 from mgie_desktop.engine.runtime import quiet_libraries
 from mgie_desktop.engine.streaming import FileHasher, read_ahead
@@ -41,6 +42,9 @@ CLIP_DIR, IP2P_DIR = "clip-vit-large-patch14", "instruct-pix2pix"
 CLIP_REPO, IP2P_REPO = "openai/clip-vit-large-patch14", "timbrooks/instruct-pix2pix"
 EDIT_HEAD_HEADS = 4  # nn.Transformer(nhead=4) in the reference; weights cannot tell it
 TOKENIZER_FILES = ("tokenizer.model", "tokenizer_config.json", "special_tokens_map.json")
+CLIP_TOKENIZER_FILES = ("vocab.json", "merges.txt", "special_tokens_map.json", "tokenizer_config.json")
+PLAIN_DIR = "ip2p"  # in the bundle: InstructPix2Pix's own unet/, text_encoder/, tokenizer/
+_PLAIN_UNET_NAMES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 SHARD_SIZE = "2GB"  # the language model in ~7 shards: each hashed while the next is written
 
 
@@ -103,12 +107,21 @@ def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torc
 
 
 def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None]) -> dict:
+    stop_reading = threading.Event()  # the read-ahead ends with the conversion, however it ends
+    try:
+        return _convert_parts(layout, work, dtype, log, stop_reading)
+    finally:
+        stop_reading.set()
+
+
+def _convert_parts(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None],
+                   stop_reading: threading.Event) -> dict:
     llava_cfg = _read_json(layout.llava / "config.json")
     if llava_cfg.get("model_type") not in ("llava", "llama"):
         raise ModelFilesError(f"{layout.llava} is not a LLaVA checkpoint (model_type {llava_cfg.get('model_type')!r})")
     log("reading LLaVA weights")
     llava_files = checkpoint_files(layout.llava)
-    read_ahead([*llava_files, layout.mllm])  # the language model is written first
+    read_ahead([*llava_files, layout.mllm], stop_reading)  # the language model is written first
     llava = read_checkpoint_dir(layout.llava)  # memory-mapped: nothing is read yet
     log("reading mllm.pt")
     mllm = read_state_dict(layout.mllm)
@@ -122,7 +135,7 @@ def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: 
         added = _write_tokenizer(layout.llava, work / "tokenizer", mllm["model.embed_tokens.weight"].shape[0])
         log("writing the language model")
         llm_info = _write_llm(llava_cfg, llava, mllm, work / "llm", dtype, hasher.add)
-        read_ahead([layout.unet])
+        read_ahead([layout.unet], stop_reading)
         log("writing the vision tower")
         vision_info = _write_vision(layout.clip, llava, work / "vision", dtype)
         _write_mgie_heads(llava, mllm, work / "mgie.safetensors", dtype)
@@ -130,6 +143,10 @@ def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: 
         log("writing the UNet")
         _write_unet(layout.ip2p, layout.unet, work / "unet", dtype)
         hasher.add_tree(work / "unet")
+        plain = has_plain_ip2p(layout.ip2p)
+        if plain:
+            log("writing InstructPix2Pix's own UNet and text encoder (the optional comparison)")
+            _write_plain_ip2p(layout.ip2p, work / PLAIN_DIR, dtype)
         log("writing the VAE and scheduler")
         _write_vae(layout.ip2p, work / "vae", dtype)
         (work / "scheduler").mkdir()
@@ -145,6 +162,7 @@ def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: 
         "use_im_start_end": bool(llava_cfg.get("mm_use_im_start_end", True)),
         "edit_head_heads": EDIT_HEAD_HEADS,
         "tokens": added,
+        "plain_ip2p": plain,
     }
     source = {"llava": layout.llava.name, "mgie": "mgie_7b", "converted_by": f"mgie-desktop {__version__}"}
     return write_inventory(work, model, source, str(dtype).removeprefix("torch."), hashes)
@@ -154,7 +172,7 @@ def _check_space(layout: ReferenceLayout, llava: dict, mllm: dict, work: Path, d
     """Refuse before writing when the bundle cannot fit: the language model counted exactly from
     the (memory-mapped) tensors, the other parts bounded by their source files' sizes."""
     item = torch.empty(0, dtype=dtype).element_size()
-    llm = sum(t.numel() for k, t in llava.items() if not k.startswith(("model.vision_tower.", "model.mm_projector.")))
+    llm = sum(t.numel() for k, t in llava.items() if not k.startswith("model.mm_projector."))  # vision tower too
     others = [layout.unet, *checkpoint_files(layout.ip2p / "vae")]
     if not any(k.startswith("model.vision_tower.") for k in llava):
         others += checkpoint_files(layout.clip)
@@ -282,6 +300,54 @@ def _write_unet(ip2p: Path, unet_pt: Path, out: Path, dtype: torch.dtype) -> Non
         unet = UNet2DConditionModel.from_config(config)
     _load_exact(unet, {k: v.to(dtype) for k, v in sd.items()}, "unet.pt")
     unet.save_pretrained(out)
+
+
+def add_plain_ip2p(ip2p: Path, models_dir: Path, dtype: torch.dtype = torch.float16) -> dict:
+    """Add InstructPix2Pix's own parts (downloaded later, on their own) to an installed bundle
+    whose other sources may be gone: written aside, moved in, the inventory extended."""
+    quiet_libraries()
+    if not has_plain_ip2p(ip2p):
+        raise ModelFilesError(f"InstructPix2Pix's own UNet weights, text_encoder/ and tokenizer/ are not all in {ip2p}")
+    inventory, bundle = read_inventory(models_dir), bundle_path(models_dir)
+    work, final = bundle / (PLAIN_DIR + ".partial"), bundle / PLAIN_DIR
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        _write_plain_ip2p(ip2p, work, dtype)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    shutil.rmtree(final, ignore_errors=True)
+    work.rename(final)
+    known = {rel: meta["sha256"] for rel, meta in inventory["files"].items() if not rel.startswith(PLAIN_DIR + "/")}
+    return write_inventory(bundle, {**inventory["model"], "plain_ip2p": True}, inventory.get("source", {}),
+                           inventory.get("dtype", "float16"), known)
+
+
+def has_plain_ip2p(ip2p: Path) -> bool:
+    """Are InstructPix2Pix's own UNet weights, text encoder and tokenizer there (the optional
+    component, downloaded only when asked for)?"""
+    unet = any((ip2p / "unet" / name).is_file() for name in _PLAIN_UNET_NAMES)
+    return unet and (ip2p / "text_encoder" / "config.json").is_file() and (ip2p / "tokenizer" / "vocab.json").is_file()
+
+
+def _write_plain_ip2p(ip2p: Path, out: Path, dtype: torch.dtype) -> None:
+    UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
+    CLIPTextModel = load("transformers", "CLIPTextModel")
+
+    config = _read_json(_required(ip2p / "unet" / "config.json"))
+    with init_empty_weights():
+        unet = UNet2DConditionModel.from_config(config)
+    _load_exact(unet, {k: v.to(dtype) for k, v in read_checkpoint_dir(ip2p / "unet").items()},
+                "InstructPix2Pix's UNet")
+    unet.save_pretrained(out / "unet")
+    try:
+        CLIPTextModel.from_pretrained(ip2p / "text_encoder", dtype=dtype).save_pretrained(out / "text_encoder")
+    except (OSError, ValueError) as exc:
+        raise ModelFilesError(f"InstructPix2Pix's text encoder in {ip2p / 'text_encoder'} is unreadable: {exc}") from exc
+    (out / "tokenizer").mkdir(parents=True)
+    for name in CLIP_TOKENIZER_FILES:
+        if (ip2p / "tokenizer" / name).is_file():
+            shutil.copy2(ip2p / "tokenizer" / name, out / "tokenizer" / name)
 
 
 def _write_vae(ip2p: Path, out: Path, dtype: torch.dtype) -> None:

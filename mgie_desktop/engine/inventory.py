@@ -26,6 +26,11 @@ MISSING_HINT = (
 )
 
 
+PLAIN_NOT_INSTALLED = ("InstructPix2Pix's own model (the optional comparison) is not installed: download it "
+                       "with `mgie-desktop models download --with ip2p`, or import the reference's files with "
+                       "its unet weights, text_encoder/ and tokenizer/ in instruct-pix2pix/")
+
+
 def bundle_path(models_dir: Path) -> Path:
     return Path(models_dir) / BUNDLE_SUBDIR
 

@@ -116,7 +116,7 @@ def plan_cpu(precision: str, llm_quant: str, bundle_bytes: int, llm_bytes: int, 
 
     for mode in candidates:
         if need(mode) <= available:
-            why = "as requested" if precision != "auto" and llm_quant != "auto" else (
+            why = "as requested" if precision != "auto" else (
                 "the CPU computes bf16 natively" if mode[0] == "bf16" and bf16_native else
                 "the CPU has no native bf16" if mode[0] == "fp32" else "fp32 would not fit")
             if mode[1] == "8bit" and llm_quant == "auto":

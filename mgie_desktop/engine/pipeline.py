@@ -36,7 +36,7 @@ from mgie_desktop.engine.devices import (
     quantization_available,
     slice_attention,
 )
-from mgie_desktop.engine.inventory import bundle_weight_bytes
+from mgie_desktop.engine.inventory import bundle_path, bundle_weight_bytes
 from mgie_desktop.engine.loading import LoadedBundle, LoadProgress, load_bundle
 from mgie_desktop.engine.masking import LatentBlend
 from mgie_desktop.engine.memory import MemoryPlan, plan_cpu, plan_memory
@@ -134,6 +134,8 @@ class MgieEngine:
         self.instruction_limit = self._instruction_limit()
         self._null: torch.Tensor | None = None
         self._pipe = None
+        self._plain_pipe = None  # InstructPix2Pix's own model, loaded when first asked for
+        self.models_dir = Path(models_dir) if models_dir is not None else None
 
     def _instruction_limit(self) -> InstructionLimit:
         """The LLM's context, less the prompt around the instruction and room for the answer."""
@@ -265,7 +267,9 @@ class MgieEngine:
                              f"{len(ids)} exceed the model's {context}")
         states = teacher_forced_states(model.llm, embeds, torch.tensor([answer], device=self.device))
         sequence = ids + answer
-        p = _reference_slice_start(sequence, len(ids), len(answer), self.tokens[IMG_TOKENS[0]], b.tokenizer.eos_id)
+        # The reference's rule, with no generation cap to have stopped at: a person's text may be long.
+        p = _reference_slice_start(sequence, len(ids), len(answer), self.tokens[IMG_TOKENS[0]], b.tokenizer.eos_id,
+                                   max_new=max(MAX_NEW_TOKENS, len(answer) + 1))
         visual = states[p: p + N_VISUAL].unsqueeze(0)
         return Instruction(expressive.strip(), visual, model.conditioning(visual), True, len(answer),
                            time.perf_counter() - started, answer=expressive.strip(), steered=True)
@@ -296,18 +300,43 @@ class MgieEngine:
         ``mask`` (grey, any size: white edits, black keeps) limits the edit to part of it."""
         return self.render_variations(image, conditioning, params, [params.seed], progress, cancel, finish, mask)[0]
 
-    def render_variations(self, image: Image.Image, conditioning: torch.Tensor, params: EditParams,
+    def render_plain(self, image: Image.Image, instruction: str, params: EditParams,
+                     progress: ProgressFn | None = None, cancel: threading.Event | None = None,
+                     finish: str = "detail", mask: Image.Image | None = None) -> Image.Image:
+        """InstructPix2Pix reading ``instruction`` itself (no MGIE), with the same settings, seed,
+        VAE and finishing: the comparison MGIE's paper makes, on the person's own photo."""
+        if not instruction or not instruction.strip():
+            raise InputError("the instruction is empty: say what the edit should do")
+        return self.render_variations(image, None, params, [params.seed], progress, cancel, finish, mask,
+                                      plain_text=instruction.strip())[0]
+
+    @property
+    def plain_pipeline(self):
+        if self._plain_pipe is None:
+            if self.models_dir is None:
+                raise load("mgie_desktop.core.errors", "ModelFilesError")(
+                    "InstructPix2Pix's own model needs an installed bundle")
+            plain_pipeline = load("mgie_desktop.engine.plain", "plain_pipeline")
+
+            b = self.bundle
+            self._plain_pipe = plain_pipeline(bundle_path(self.models_dir), b.vae, b.scheduler_config,
+                                              self.device, self.dtype)
+        return self._plain_pipe
+
+    def render_variations(self, image: Image.Image, conditioning: torch.Tensor | None, params: EditParams,
                           seeds: list[int], progress: ProgressFn | None = None,
                           cancel: threading.Event | None = None, finish: str = "detail",
-                          mask: Image.Image | None = None) -> list[Image.Image]:
+                          mask: Image.Image | None = None, plain_text: str | None = None) -> list[Image.Image]:
         """One image per seed from a single batched denoising run (same conditioning); each
-        equals what ``render`` gives for that seed, up to batched-arithmetic rounding."""
+        equals what ``render`` gives for that seed, up to batched-arithmetic rounding.
+        ``plain_text``: InstructPix2Pix's own model renders these words instead (``conditioning``
+        is then unused)."""
         params = params.validated()
         size = working_size(image.width, image.height, params.pixel_budget)
         source = image.convert("RGB")
         if source.size != size:
             source = source.resize(size, Image.Resampling.LANCZOS)
-        pipe = self.pipeline
+        pipe = self.plain_pipeline if plain_text is not None else self.pipeline
         pipe.scheduler = make_scheduler(params.scheduler, self.bundle.scheduler_config)
         # Large working sizes decode in tiles: the VAE's activations grow with the area.
         if size[0] * size[1] > VAE_TILING_AREA:
@@ -318,6 +347,9 @@ class MgieEngine:
         masked = mask is not None and not is_full(mask)
         if masked:  # held inside the mask while it denoises (engine.masking)
             check_mask(mask)
+            if params.scheduler == "unipc":  # its corrector would redo each step from the unblended sample
+                pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config,
+                                                                  disable_corrector=list(range(params.steps)))
             blend = LatentBlend(pipe, source, fit_mask(mask, size), seeds, self.device, self.dtype)
 
         def on_step_end(_pipe, step, _timestep, tensors):
@@ -335,10 +367,11 @@ class MgieEngine:
         generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
         with torch.inference_mode():
             n = len(seeds)  # one batch row per seed: image, conditioning and null repeated
+            words = ({"prompt": plain_text if n == 1 else [plain_text] * n} if plain_text is not None else
+                     {"prompt_embeds": conditioning.to(self.dtype).repeat(n, 1, 1),
+                      "negative_prompt_embeds": self.null_conditioning.to(self.dtype).repeat(n, 1, 1)})
             results = pipe(
-                image=source if n == 1 else [source] * n,
-                prompt_embeds=conditioning.to(self.dtype).repeat(n, 1, 1),
-                negative_prompt_embeds=self.null_conditioning.to(self.dtype).repeat(n, 1, 1),
+                image=source if n == 1 else [source] * n, **words,
                 num_inference_steps=params.steps, guidance_scale=params.text_guidance,
                 image_guidance_scale=params.image_guidance,
                 generator=generators[0] if n == 1 else generators,

@@ -15,11 +15,14 @@ from mgie_desktop.core.errors import InputError
 
 def steered_answer_ids(tokenizer, text: str, image_token_ids: list[int]) -> list[int]:
     """The answer's token ids as the model would have generated them (the prompt's own 4.28
-    tokenisation, less the BOS), with ``[IMG0..7]`` appended when the text does not hold them."""
+    tokenisation, less the BOS), followed by ``[IMG0..7]`` (any ``[IMGk]`` typed in the text is
+    dropped: the eight always follow the words, as generation emits them)."""
     if not text or not text.strip():
         raise InputError("the expressive instruction is empty: write what the edit should do, or let MGIE write it")
-    ids = tokenizer.encode(text.strip())[1:]
-    return ids if image_token_ids[0] in ids else ids + list(image_token_ids)
+    ids = [i for i in tokenizer.encode(text.strip())[1:] if i not in image_token_ids]
+    if not ids:
+        raise InputError("the expressive instruction has no words: write what the edit should do")
+    return ids + list(image_token_ids)
 
 
 def teacher_forced_states(llm, prompt_embeds: torch.Tensor, answer_ids: torch.Tensor) -> torch.Tensor:

@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.engine.inventory import sha256_file
 
 READ_AHEAD_CHUNK = 16 * 2**20
@@ -44,18 +45,22 @@ class FileHasher:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def read_ahead(paths: list[Path]) -> threading.Thread:
+def read_ahead(paths: list[Path], stop: threading.Event, budget: int | None = None) -> threading.Thread:
     """Read ``paths`` once, in order, on a daemon thread, so the memory-mapped tensors the writer
-    copies are already in the page cache (page faults alone read 4-128 KB at a time). Errors are
-    left to the writer, which reads the same files and reports them properly."""
+    copies are already in the page cache (page faults alone read 4-128 KB at a time). It reads at
+    most ``budget`` bytes (default: three quarters of the memory available), so on a small
+    machine it never evicts pages before the writer reaches them, and stops when ``stop`` is set.
+    Errors are left to the writer, which reads the same files and reports them properly."""
+    if budget is None:
+        budget = int(load("psutil").virtual_memory().available * 0.75)
 
     def run() -> None:
-        buffer = bytearray(READ_AHEAD_CHUNK)
+        buffer, left = bytearray(READ_AHEAD_CHUNK), budget
         for path in paths:
             try:
                 with open(path, "rb", buffering=0) as f:
-                    while f.readinto(buffer):
-                        pass
+                    while left > 0 and not stop.is_set() and (read := f.readinto(buffer)):
+                        left -= read
             except OSError:
                 return
 

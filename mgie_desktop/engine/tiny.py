@@ -64,8 +64,41 @@ def write_tiny_reference(src: Path, emit_image_tokens: bool = False, seed: int =
 
     unet_config = _write_ip2p(src / IP2P_DIR)
     _write_unet_pt(mgie / "unet.pt", unet_config)
+    write_plain_ip2p(src / IP2P_DIR, unet_config)
     _write_clip(src / CLIP_DIR)
     return src
+
+
+def write_plain_ip2p(ip2p: Path, unet_config: dict, seed: int = 1) -> None:
+    """InstructPix2Pix's own UNet, CLIP text encoder and tokenizer (the optional component that
+    renders the person's words directly), laid out as timbrooks/instruct-pix2pix ships them."""
+    UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
+    CLIPTextConfig, CLIPTextModel = load("transformers", "CLIPTextConfig", "CLIPTextModel")
+
+    torch.manual_seed(seed)
+    UNet2DConditionModel.from_config(unet_config).save_pretrained(ip2p / "unet")
+    text = CLIPTextConfig(hidden_size=unet_config["cross_attention_dim"], intermediate_size=64, num_hidden_layers=1,
+                          num_attention_heads=2, vocab_size=128, max_position_embeddings=77,
+                          bos_token_id=len(_CLIP_CHARS) * 2, eos_token_id=len(_CLIP_CHARS) * 2 + 1)
+    CLIPTextModel(text).save_pretrained(ip2p / "text_encoder")
+    write_clip_tokenizer(ip2p / "tokenizer")
+
+
+_CLIP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789.,!?'-"
+
+
+def write_clip_tokenizer(out: Path) -> None:
+    """A character-level CLIP BPE tokenizer in the real files' format (vocab.json, merges.txt)."""
+    out.mkdir(parents=True, exist_ok=True)
+    vocab = {c: i for i, c in enumerate(_CLIP_CHARS)}
+    vocab.update({c + "</w>": len(_CLIP_CHARS) + i for i, c in enumerate(_CLIP_CHARS)})
+    vocab.update({"<|startoftext|>": len(vocab), "<|endoftext|>": len(vocab) + 1})
+    _write_json(out / "vocab.json", vocab)
+    (out / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    _write_json(out / "special_tokens_map.json", {"bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>",
+                                                  "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"})
+    _write_json(out / "tokenizer_config.json", {"model_max_length": 77, "do_lower_case": True,
+                                                "tokenizer_class": "CLIPTokenizer"})
 
 
 def _write_llava_tokenizer(llava: Path) -> int:

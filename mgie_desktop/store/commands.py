@@ -40,15 +40,17 @@ ManifestSpec = Manifest | str | os.PathLike | None
 def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, stdin: TextIO | None = None,
                      out: TextIO | None = None, err: TextIO | None = None, *, convert: bool = True,
                      free_sources: bool | None = None, cancel: threading.Event | None = None,
-                     policy: RetryPolicy = DEFAULT_POLICY, reserve_bytes: int = RESERVE_BYTES) -> int:
+                     policy: RetryPolicy = DEFAULT_POLICY, reserve_bytes: int = RESERVE_BYTES,
+                     with_optional: tuple[str, ...] = ()) -> int:
     """``models download``: licences (asked on ``stdin`` unless ``accept_licenses``), download
     with terminal progress, convert into ``dest/bundle``, verify, offer to free the sources.
+    ``with_optional``: the optional components to fetch too (``--with ip2p``).
     ``free_sources``: True/False decides; None asks when ``stdin`` is a terminal."""
     stdin, out, err = stdin or sys.stdin, out or sys.stdout, err or sys.stderr
     dest = Path(dest).expanduser()
     cancel = cancel or threading.Event()
     try:
-        m = load_manifest(manifest)
+        m = load_manifest(manifest).choose(with_optional)
         if _already_converted(m, dest):
             print(f"MGIE models are already installed in {dest / 'bundle'} (sources freed); nothing to do.", file=out)
             return EXIT_OK
@@ -64,10 +66,10 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
               f"cache, {len(result.verified) + len(result.skipped)} already present "
               f"({format_bytes(result.bytes)} transferred)", file=out)
         if convert:
-            convert_sources = load("mgie_desktop.store.install", "convert_sources")
+            install_sources = load("mgie_desktop.store.install", "install_sources")
 
             print("converting into the app's bundle (this takes a while and needs memory) ...", file=out)
-            inventory = convert_sources(dest, log=lambda msg: print(f"  {msg}", file=out))
+            inventory = install_sources(dest, log=lambda msg: print(f"  {msg}", file=out))
             print(f"models ready in {dest / 'bundle'} ({len(inventory['files'])} files)", file=out)
             _offer_free(m, dest, free_sources, stdin, out)
         return EXIT_OK
@@ -236,6 +238,10 @@ def _offer_free(m: Manifest, dest: Path, free: bool | None, stdin: TextIO, out: 
 def _already_converted(m: Manifest, dest: Path) -> bool:
     if not bundle_state(dest)["installed"]:
         return False
+    read_inventory = load("mgie_desktop.engine.inventory", "read_inventory")
+
+    if any(model.id == "ip2p" for model in m.models) and not read_inventory(dest)["model"].get("plain_ip2p"):
+        return False  # the optional comparison was asked for and is not in the bundle yet
     return all(st.status == MISSING for st in statuses(m, dest))
 
 

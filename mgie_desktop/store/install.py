@@ -38,6 +38,22 @@ def convert_sources(dest: Path, log: Callable[[str], None] = lambda msg: None, f
     return inventory
 
 
+def install_sources(dest: Path, log: Callable[[str], None] = lambda msg: None) -> dict:
+    """Convert what was downloaded: the whole bundle, or, when the bundle is installed and its
+    sources were freed, just InstructPix2Pix's own parts added to it (the optional comparison)."""
+    dest = Path(dest)
+    add_plain_ip2p, has_plain_ip2p, IP2P_DIR, LLAVA_DIR = load(
+        "mgie_desktop.engine.convert", "add_plain_ip2p", "has_plain_ip2p", "IP2P_DIR", "LLAVA_DIR")
+
+    sources = sources_dir(dest)
+    freed = not (sources / LLAVA_DIR / "config.json").is_file()
+    if freed and has_plain_ip2p(sources / IP2P_DIR):
+        check_installed(dest)  # the bundle the parts are added to
+        log("adding InstructPix2Pix's own model to the installed bundle")
+        return add_plain_ip2p(sources / IP2P_DIR, dest)
+    return convert_sources(dest, log)
+
+
 def sources_size(manifest: Manifest, dest: Path) -> int:
     """Bytes that ``free_sources`` would give back (links into the HF cache count as 0)."""
     total = 0

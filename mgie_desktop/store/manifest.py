@@ -5,6 +5,7 @@ Format (``schema`` 1)::
     {"schema": 1,
      "models": [{"id": "...", "name": "...", "license": {"name": "...", "url": "..."},
                  "revision_note": "...",              # optional; required for an unpinned revision
+                 "optional": true,                    # optional; downloaded only with --with ID
                  "files": [{"path": "sources/...",    # relative to the models directory
                             "size": 123 | null, "sha256": "<64 hex>" | null, "note": "...",
                             "source": {"url": "https://..."}
@@ -86,6 +87,7 @@ class ModelEntry:
     revision_note: str = ""
     note: str = ""
     approx_size: int | None = None  # bytes, for models whose file sizes are not all listed
+    optional: bool = False          # downloaded only when asked for (``models download --with ID``)
 
     @property
     def known_size(self) -> int:
@@ -128,6 +130,18 @@ class Manifest:
     def files(self) -> list[FileEntry]:
         return [f for m in self.models for f in m.files]
 
+    @property
+    def optional_ids(self) -> list[str]:
+        return [m.id for m in self.models if m.optional]
+
+    def choose(self, optional: tuple[str, ...] | list[str] = ()) -> Manifest:
+        """The models a download fetches: every required one, and the optional ones named."""
+        unknown = sorted(set(optional) - set(self.optional_ids))
+        if unknown:
+            known = ", ".join(self.optional_ids) or "none"
+            raise ManifestError(f"unknown optional component {', '.join(unknown)}; the manifest offers: {known}")
+        return Manifest(self.schema, tuple(m for m in self.models if not m.optional or m.id in optional), self.origin)
+
     def model(self, model_id: str) -> ModelEntry:
         for m in self.models:
             if m.id == model_id:
@@ -162,7 +176,7 @@ def default_manifest_path() -> Path:
 def download_size_text(spec: Manifest | str | os.PathLike | None = None) -> str:
     """"about 17.8 GB": the size of a full download, as the window and the dialog both say it."""
     try:
-        return f"about {format_bytes(load_manifest(spec).expected_size)}"
+        return f"about {format_bytes(load_manifest(spec).choose().expected_size)}"  # optional parts aside
     except ManifestError:
         return "size unknown: the models manifest cannot be read"
 
@@ -261,8 +275,11 @@ def _parse(data: object, origin: str) -> Manifest:
         approx = m.get("approx_size")
         if approx is not None and (not isinstance(approx, int) or isinstance(approx, bool) or approx < 0):
             raise fail(f"{where}.approx_size must be a whole number of bytes or null")
+        optional = m.get("optional", False)
+        if not isinstance(optional, bool):
+            raise fail(f"{where}.optional must be true or false")
         parsed.append(ModelEntry(mid, name, lic_, tuple(entries), revision_note, _opt_text(m, "note", where, fail),
-                                 approx))
+                                 approx, optional))
     return Manifest(schema, tuple(parsed), origin)
 
 

@@ -60,6 +60,7 @@ class Canvas(QGraphicsView):
         self._fit = True
         self.tool = None  # a painting tool (ui.mask_brush): left-drag paints instead of panning
         self._painting = False
+        self._current_size = None  # of the current step's image: a painting tool's size
 
     @property
     def has_image(self) -> bool:
@@ -69,11 +70,13 @@ class Canvas(QGraphicsView):
     def zoom(self) -> float:
         return self.transform().m11()
 
-    def show_image(self, image: QImage, keep_view: bool = False) -> None:
-        """Show an image; a new photo fits the window, a new step keeps the user's view."""
-        resized = self._item.pixmap().size() != image.size()
+    def show_image(self, image: QImage, keep_view: bool = False, current: bool = True) -> None:
+        """Show an image; a new photo fits the window, a new step keeps the user's view.
+        ``current=False``: a glance at another image (the step before, a difference view) that
+        tools painting on the current step must not follow."""
         self._item.setPixmap(QPixmap.fromImage(image))
-        if resized:
+        if current and image.size() != self._current_size:
+            self._current_size = image.size()
             self.image_size_changed.emit(image.width(), image.height())
         self.scene().setSceneRect(self._item.boundingRect())
         if not keep_view or self._fit:
@@ -188,9 +191,10 @@ class Canvas(QGraphicsView):
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event):  # noqa: N802
-        if self.tool is not None and self._painting:
+        if self._painting:
             self._painting = False
-            self.tool.release(self.mapToScene(event.position().toPoint()))
+            if self.tool is not None:
+                self.tool.release(self.mapToScene(event.position().toPoint()))
             return
         if self.cropping and self._crop_anchor is not None:
             self._crop_anchor = None

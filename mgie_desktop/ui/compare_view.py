@@ -54,7 +54,7 @@ class CompareView:
 
     def _show_difference(self, image) -> None:
         if self.window.difference_action.isChecked():
-            self.window.canvas.show_image(image, keep_view=True)
+            self.window.canvas.show_image(image, keep_view=True, current=False)
             self.showing_difference = True
 
     def key_press(self, event) -> bool:
@@ -74,7 +74,7 @@ class CompareView:
 
     def _show_compared(self, image) -> None:
         if self.comparing:
-            self.window.canvas.show_image(image, keep_view=True)
+            self.window.canvas.show_image(image, keep_view=True, current=False)
 
     def key_release(self, event) -> bool:
         """True if the compare key was released and the current step is coming back."""

@@ -95,6 +95,7 @@ class EditPanel(QWidget):
     apply_requested = Signal()
     rerender_requested = Signal()
     variations_requested = Signal()
+    compare_requested = Signal()
     cancel_requested = Signal()
 
     def __init__(self, parent=None):
@@ -108,6 +109,9 @@ class EditPanel(QWidget):
         self.rerender_button.setToolTip("Render the last instruction again with these settings (no second LLM pass)")
         self.variations_button = QPushButton("Variations")
         self.variations_button.setToolTip("Render several seeds of the instruction at once and pick one")
+        self.compare_button = QPushButton("Compare with InstructPix2Pix")
+        self.compare_button.setToolTip("Render the instruction with MGIE and with plain InstructPix2Pix (same seed "
+                                       "and settings), see them side by side and keep either")
         self.variation_count = QSpinBox(minimum=2, maximum=8, value=4)
         self.variation_count.setToolTip("How many variations")
         self.expressive = ExpressiveBox()
@@ -175,6 +179,7 @@ class EditPanel(QWidget):
         self.rerender_button.clicked.connect(self.rerender_requested)
         self.expressive.edited_changed.connect(self._name_rerender)
         self.variations_button.clicked.connect(self.variations_requested)
+        self.compare_button.clicked.connect(self.compare_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.show_strength(100, adjustable=False)  # until an edit is the current step
         self.busy = False
@@ -194,6 +199,7 @@ class EditPanel(QWidget):
         more.addWidget(self.variations_button, 2)
         more.addWidget(self.variation_count, 1)
         outer.addLayout(more)
+        outer.addWidget(self.compare_button)
         outer.addWidget(self.notice)
         outer.addWidget(self.progress)
         outer.addWidget(self.cancel_button)
@@ -297,7 +303,8 @@ class EditPanel(QWidget):
         if step is None:
             self.expressive.show_step("", editable=False)
         else:
-            self.expressive.show_step(step.expressive_instruction, step.steered_instruction, editable=step.is_render)
+            steerable = step.is_render and step.params.get("model", "mgie") == "mgie"
+            self.expressive.show_step(step.expressive_instruction, step.steered_instruction, editable=steerable)
 
     def allow_rerender(self, allowed: bool) -> None:
         self.can_rerender = allowed
@@ -307,6 +314,7 @@ class EditPanel(QWidget):
         self.busy = busy
         self.apply_button.setEnabled(not busy)
         self.variations_button.setEnabled(not busy)
+        self.compare_button.setEnabled(not busy)
         self.rerender_button.setEnabled(self.can_rerender and not busy)
         if busy:  # the window gives it back with the next step it shows
             self.strength.setEnabled(False)

@@ -138,6 +138,32 @@ class EditRunner(QObject):
     def apply_edit(self) -> None:
         self._new_edit(variations=1)
 
+    @Slot()
+    def compare_plain(self) -> None:
+        """MGIE and plain InstructPix2Pix on the same instruction, seed and settings, to choose
+        from: of the current step (from its parent) when the box holds its instruction or nothing,
+        else of the new instruction from the current step."""
+        window, panel = self.window, self.window.panel
+        if window.history is not None and not self._plain_installed():
+            panel.show_notice("Comparing needs InstructPix2Pix's own model (an optional download of about "
+                              "3.9 GB). <a href=\"#ip2p\">Download it…</a> or run "
+                              "<code>mgie-desktop models download --with ip2p</code>.")
+            return
+        text = panel.instruction.toPlainText().strip()
+        current = window.history.current if window.history is not None else None
+        if current is not None and current.is_render and text in ("", current.instruction):
+            self._rerender_step(current, variations=1, compare=True)
+        else:
+            self._new_edit(variations=1, compare=True)
+
+    def _plain_installed(self) -> bool:
+        read_inventory = load("mgie_desktop.engine.inventory", "read_inventory")
+
+        try:  # a few kB of JSON: fine on the GUI thread
+            return bool(read_inventory(self.models_dir)["model"].get("plain_ip2p"))
+        except load("mgie_desktop.core.errors", "MgieError"):
+            return True  # no models at all: the edit's own checks say so
+
     def _ready_for(self, text: str) -> bool:
         """Can an edit of ``text`` be sent now? If not, the panel says why."""
         window, panel = self.window, self.window.panel
@@ -153,7 +179,7 @@ class EditRunner(QObject):
             return True
         return False
 
-    def _new_edit(self, variations: int) -> None:
+    def _new_edit(self, variations: int, compare: bool = False) -> None:
         window, panel = self.window, self.window.panel
         text = panel.instruction.toPlainText().strip()
         if not self._ready_for(text):
@@ -163,7 +189,8 @@ class EditRunner(QObject):
         panel.instruction.remember(text)
         mask = window.mask_brush.mask_image()  # painted: the edit applies inside it only
         self._dispatch(EditJob(next(self._job_ids), window.document_id, window.history.current.id,
-                               window.history.image(), text, panel.params(), variations=variations, mask=mask))
+                               window.history.image(), text, panel.params(), variations=variations, mask=mask,
+                               compare=compare))
 
     @Slot()
     def rerender(self) -> None:
@@ -174,7 +201,7 @@ class EditRunner(QObject):
         if history is not None and history.current.is_render:
             self._rerender_step(history.current, variations=1)
 
-    def _rerender_step(self, step, variations: int) -> None:
+    def _rerender_step(self, step, variations: int, compare: bool = False) -> None:
         """Again from the step's parent. Steered by the expressive box's text when the person
         edited it, else by the step's own steered text (if any), else MGIE writes it again."""
         window = self.window
@@ -191,7 +218,8 @@ class EditRunner(QObject):
         self._dispatch(EditJob(next(self._job_ids), window.document_id, step.parent,
                                window.history.image(step.parent), step.instruction, window.panel.params(),
                                rerender=True, variations=variations, expressive=expressive,
-                               mgie_text=step.expressive_instruction if expressive else "", mask=mask))
+                               mgie_text=step.expressive_instruction if expressive else "", mask=mask,
+                               compare=compare, model="mgie" if compare else step.params.get("model", "mgie")))
 
     def _dispatch(self, job: EditJob) -> None:
         """To the engine now, or, while the models load, as soon as they are ready."""
@@ -252,6 +280,10 @@ class EditRunner(QObject):
         window.canvas.clear_preview()
         window.panel.set_busy(False)
         seconds = done.timings.get("total_s", 0)
+        if job.compare:
+            window.statusBar().showMessage(f"MGIE and InstructPix2Pix rendered in {seconds:.1f} s", 10000)
+            self._pick_ab(done)
+            return
         if len(done.images) > 1:
             window.statusBar().showMessage(f"{len(done.images)} variations rendered in {seconds:.1f} s", 10000)
             self._pick_variation(done)
@@ -274,6 +306,18 @@ class EditRunner(QObject):
         picker.show()
         self.variations_picker = picker
 
+    def _pick_ab(self, done: EditDone) -> None:
+        ABCompare = load("mgie_desktop.ui.ab_compare", "ABCompare")
+
+        dialog = ABCompare(done.views[0], done.views[1], done.job.instruction, done.expressive_instruction,
+                           self.window)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.chosen.connect(lambda kept: self._keep(done, kept))
+        dialog.rejected.connect(self.window.compare_view.show_current)
+        dialog.finished.connect(self._picker_closed)
+        dialog.show()
+        self.variations_picker = dialog
+
     @Slot()
     def _picker_closed(self) -> None:
         self.variations_picker = None
@@ -288,10 +332,14 @@ class EditRunner(QObject):
         first = None
         for index in kept:
             params = {**asdict(job.params), "seed": done.seeds[index]}
+            if done.models[index] == "ip2p":  # plain InstructPix2Pix read the words itself
+                params["model"] = "ip2p"
+                words = {"expressive_instruction": "", "steered_instruction": ""}
+            else:
+                words = {"expressive_instruction": job.mgie_text if job.expressive else done.expressive_instruction,
+                         "steered_instruction": job.expressive}
             step = window.history.push(done.images[index], instruction=job.instruction, parent=job.source_step,
-                                       expressive_instruction=job.mgie_text if job.expressive else
-                                       done.expressive_instruction, steered_instruction=job.expressive,
-                                       params=params, timings=done.timings, mask=done.mask_text)
+                                       params=params, timings=done.timings, mask=done.mask_text, **words)
             window.history_panel.set_thumbnail(step.id, done.thumbs[index])
             first = first or step
         if first.id != window.history.current.id:

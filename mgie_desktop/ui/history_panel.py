@@ -64,7 +64,9 @@ def _describe(step: Step, depth: int) -> str:
     if step.is_root:
         return indent + "Original"
     text = f"{indent}{step.instruction}"
-    if step.steered_instruction:  # the person's words drove it
+    if step.params.get("model") == "ip2p":
+        text += f"\n{indent}(InstructPix2Pix alone)"
+    elif step.steered_instruction:  # the person's words drove it
         text += f"\n{indent}✎ “{step.steered_instruction}”"
     elif step.expressive_instruction:
         text += f"\n{indent}“{step.expressive_instruction}”"

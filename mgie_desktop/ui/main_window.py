@@ -86,6 +86,7 @@ class MainWindow(QMainWindow):
         self.panel.apply_requested.connect(self.apply_edit)
         self.panel.rerender_requested.connect(self.edits.rerender)
         self.panel.variations_requested.connect(self.edits.variations)
+        self.panel.compare_requested.connect(self.edits.compare_plain)
         self.panel.cancel_requested.connect(self.edits.cancel_edit)
         self.panel.notice.linkActivated.connect(self._notice_link)
         self.history_panel.step_chosen.connect(self.go_to_step)
@@ -254,13 +255,16 @@ class MainWindow(QMainWindow):
             super().keyReleaseEvent(event)
 
     # ---- models -----------------------------------------------------------------------------
-    def show_model_manager(self) -> None:
+    def show_model_manager(self, with_plain: bool = False) -> None:
+        """Models › Manage models…; ``with_plain`` ticks InstructPix2Pix's own model (Compare asks)."""
         ModelManagerDialog = load("mgie_desktop.ui.model_manager", "ModelManagerDialog")
 
         if getattr(self, "_model_manager", None) is None:
             self._model_manager = ModelManagerDialog(self.models_dir, parent=self)
             self._model_manager.installed.connect(self.on_models_installed)
             self._model_manager.models_dir_chosen.connect(self.use_models_dir)
+        if with_plain:
+            self._model_manager.include_plain()
         self._model_manager.show()
         self._model_manager.raise_()
         self._model_manager.activateWindow()
@@ -269,6 +273,8 @@ class MainWindow(QMainWindow):
     def _notice_link(self, link: str) -> None:
         if link == "#models":
             self.show_model_manager()
+        elif link == "#ip2p":
+            self.show_model_manager(with_plain=True)
         elif link == "#load":
             self.on_models_installed()
 

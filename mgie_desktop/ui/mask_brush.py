@@ -74,6 +74,7 @@ class MaskBrush(QObject):
         overlay = QImage(width, height, QImage.Format.Format_ARGB32_Premultiplied)
         self._fill(QColor(0, 0, 0), overlay)
         self.radius = max(4.0, 0.03 * max(width, height))
+        self.bar.show_size()
         if self._overlay is not None:
             self.canvas.scene().removeItem(self._overlay)
         self._overlay = MaskOverlay(overlay)
@@ -117,6 +118,7 @@ class MaskBrush(QObject):
     # ---- painting -------------------------------------------------------------------------------
     def set_active(self, active: bool) -> None:
         self.active = active and self._mask is not None
+        self._last = None  # a stroke under way ends here
         self.bar.setVisible(self.active)
         if self._overlay is not None and self.active:
             self._overlay.setVisible(True)
@@ -190,8 +192,8 @@ class MaskBar(QWidget):
     def __init__(self, brush: MaskBrush):
         super().__init__()
         self.brush = brush
-        self.size = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=100)
-        self.size.setToolTip("Brush size ([ and ])")
+        self.size_slider = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=100)
+        self.size_slider.setToolTip("Brush size ([ and ])")
         self.size_label = QLabel()
         self.softness = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50)
         self.softness.setToolTip("Brush softness")
@@ -208,11 +210,11 @@ class MaskBar(QWidget):
         heading = QLabel("<b>Mask</b>: paint where the next edit may change the photo")
         heading.setWordWrap(True)
         rows.addWidget(heading)
-        for label, slider in (("Size", self.size), ("Softness", self.softness)):
+        for label, slider in (("Size", self.size_slider), ("Softness", self.softness)):
             row = QHBoxLayout()
             row.addWidget(QLabel(label))
             row.addWidget(slider, 1)
-            if slider is self.size:
+            if slider is self.size_slider:
                 row.addWidget(self.size_label)
             rows.addLayout(row)
         toggles = QHBoxLayout()
@@ -224,7 +226,7 @@ class MaskBar(QWidget):
             buttons.addWidget(button)
         rows.addLayout(buttons)
         self.hide()
-        self.size.valueChanged.connect(self._size_moved)
+        self.size_slider.valueChanged.connect(self._size_moved)
         self.softness.valueChanged.connect(lambda v: setattr(brush, "softness", v / 100))
         self.eraser.toggled.connect(lambda on: setattr(brush, "eraser", on))
         self.overlay.toggled.connect(self._show_overlay)
@@ -239,9 +241,9 @@ class MaskBar(QWidget):
         self.size_label.setText(f"{2 * self.brush.radius:.0f} px")
 
     def show_size(self) -> None:
-        self.size.blockSignals(True)
-        self.size.setValue(round(100 * math.log(max(1.0, self.brush.radius)) / math.log(5000)))
-        self.size.blockSignals(False)
+        self.size_slider.blockSignals(True)
+        self.size_slider.setValue(round(100 * math.log(max(1.0, self.brush.radius)) / math.log(5000)))
+        self.size_slider.blockSignals(False)
         self.size_label.setText(f"{2 * self.brush.radius:.0f} px")
 
     def _show_overlay(self, on: bool) -> None:

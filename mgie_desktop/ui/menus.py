@@ -61,6 +61,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     redo = act(edit, "&Redo", window.redo, "Ctrl+Shift+Z", "Ctrl+Y")
     edit.addSeparator()
     act(edit, "Apply edit", window.apply_edit, "Ctrl+Return")
+    act(edit, "Compare with InstructPix2Pix…", window.edits.compare_plain, "Ctrl+Shift+Return")
     act(edit, "Cancel edit or crop", window.escape, "Esc")
     image_menu = bar.addMenu("&Image")
     adjust = window.adjustments
@@ -79,7 +80,7 @@ def build_menus(window: MainWindow) -> MenuActions:
               act(image_menu, "&Invert mask", brush.invert, "Ctrl+I"),
               act(image_menu, "C&lear mask", brush.clear))
     models = bar.addMenu("&Models")
-    act(models, "&Manage models…", window.show_model_manager)
+    act(models, "&Manage models…", lambda: window.show_model_manager())
     view = bar.addMenu("&View")
     canvas = window.canvas
     act(view, "&Fit to window", canvas.fit, "Ctrl+0")

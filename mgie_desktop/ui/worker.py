@@ -46,6 +46,8 @@ class EditJob:
     expressive: str = ""    # a person's expressive instruction: steer with it instead of generating
     mgie_text: str = ""     # with ``expressive``: what MGIE had written, kept beside it in the history
     mask: object = None     # a grey PIL image: edit only where it is white (None: everywhere)
+    compare: bool = False   # also render plain InstructPix2Pix (same seed and settings): an A/B pair
+    model: str = "mgie"     # "ip2p": plain InstructPix2Pix alone (re-rendering a step it made)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class EditDone:
     thumbs: list = field(default_factory=list)  # QImage per variation, history-panel size
     picks: list = field(default_factory=list)   # QImage per variation, picker size (variations only)
     mask_text: str = ""                         # the job's mask as its history step keeps it
+    models: list = field(default_factory=list)  # per image: "mgie", or "ip2p" (plain InstructPix2Pix)
 
 
 class EngineWorker(QObject):
@@ -159,26 +162,36 @@ class EngineWorker(QObject):
 
         outcome: tuple = ()
         try:
+            plain = job.model == "ip2p"  # InstructPix2Pix alone: no LLM half
             key = (job.document, job.source_step, job.instruction, job.expressive)
-            guide = self._guides.get(key) if job.rerender else None
+            guide = self._guides.get(key) if job.rerender and not plain else None
             reused = guide is not None
-            if guide is None and job.expressive:
-                guide = self._engine.steer(job.image, job.instruction, job.expressive)
-            elif guide is None:
-                guide = self._engine.instruct(job.image, job.instruction, cancel=self.cancel_event)
+            if guide is None and not plain:
+                guide = (self._engine.steer(job.image, job.instruction, job.expressive) if job.expressive else
+                         self._engine.instruct(job.image, job.instruction, cancel=self.cancel_event))
+                if self.cancel_event.is_set():  # steering is one pass: it stops after it
+                    raise EditCancelled("the edit was cancelled")
                 self._guides = {key: guide}  # the latest only: re-render and variations reuse it
             render_started = time.perf_counter()
             seeds = [job.params.seed + i for i in range(max(1, job.variations))]
-            images = self._engine.render_variations(job.image, guide.conditioning, job.params, seeds, progress,
-                                                    self.cancel_event, mask=job.mask)
-            timings = {"instruct_s": 0.0 if reused else guide.seconds,
+            images = self._engine.render_variations(job.image, None if plain else guide.conditioning, job.params,
+                                                    seeds, progress, self.cancel_event, mask=job.mask,
+                                                    plain_text=job.instruction if plain else None)
+            models = [job.model] * len(images)
+            if job.compare:  # the same instruction, seed and settings, read by InstructPix2Pix itself
+                images.append(self._engine.render_plain(job.image, job.instruction, job.params, progress,
+                                                        self.cancel_event, mask=job.mask))
+                models.append("ip2p")
+                seeds = [*seeds, job.params.seed]
+            timings = {"instruct_s": 0.0 if reused or plain else guide.seconds,
                        "render_s": time.perf_counter() - render_started,
                        "total_s": time.perf_counter() - started}
             outcome = (self.edit_finished, EditDone(
-                job, images[0], guide.text, timings, images, seeds, views=[to_qimage(im) for im in images],
+                job, images[0], "" if plain else guide.text, timings, images, seeds, views=[to_qimage(im) for im in images],
                 thumbs=[thumbnail(im) for im in images],
-                picks=[thumbnail(im, 240) for im in images] if len(images) > 1 else [],
-                mask_text=load("mgie_desktop.core.masks", "mask_to_text")(job.mask) if job.mask is not None else ""))
+                picks=[thumbnail(im, 240) for im in images] if len(images) > 1 and not job.compare else [],
+                mask_text=load("mgie_desktop.core.masks", "mask_to_text")(job.mask) if job.mask is not None else "",
+                models=models))
         except EditCancelled:
             outcome = (self.edit_cancelled, job.job_id)
         except MgieError as exc:

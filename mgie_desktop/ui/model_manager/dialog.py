@@ -13,7 +13,15 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThread, Signal, Slot
-from PySide6.QtWidgets import QDialog, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+)
 
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.store.download import RESERVE_BYTES
@@ -69,8 +77,10 @@ class ModelManagerDialog(QDialog):
         self._close_pending: int | None = None
 
         manifest_error = ""
+        self.full_manifest: Manifest | None = None
         try:
-            self.manifest = load_manifest(manifest)  # a small JSON file
+            self.full_manifest = load_manifest(manifest)  # a small JSON file
+            self.manifest = self.full_manifest.choose()  # optional components only when ticked
         except MgieError as exc:
             manifest_error = str(exc)
         self._build()
@@ -126,6 +136,11 @@ class ModelManagerDialog(QDialog):
 
         if self.manifest is not None:
             self.tree.fill(self.manifest)
+        self.plain_box = QCheckBox("Also InstructPix2Pix's own model (optional, about 3.9 GB): to compare MGIE "
+                                   "with plain InstructPix2Pix on your photos")
+        self.plain_box.setVisible(self.full_manifest is not None and "ip2p" in self.full_manifest.optional_ids)
+        self.plain_box.toggled.connect(self._choose_plain)
+        layout.addWidget(self.plain_box)
         self.licence_panel = LicencePanel(self.manifest, on_toggled=self._update_buttons)
         self.license_boxes = self.licence_panel.boxes
         layout.addWidget(self.licence_panel)
@@ -425,9 +440,11 @@ class ModelManagerDialog(QDialog):
         partial = snap is not None and any(f.status == PARTIAL for f in snap.files)
         stoppable = self._job is not None and self._phase != CONVERTING and not self._job.cancel.is_set()
         downloading = stoppable and self._job.op in (DOWNLOAD, REPAIR)
-        self.download_button.setText("Installed" if installed and idle else
+        self.download_button.setText("Installed" if installed and idle and not snap.lacks_optional else
                                      "Resume" if (partial or self._stop_reason == "paused") else "Download")
-        self.download_button.setEnabled(idle and snap is not None and not installed and self.licences_accepted)
+        wanted = snap is not None and (not installed or snap.lacks_optional)
+        self.download_button.setEnabled(idle and wanted and self.licences_accepted)
+        self.plain_box.setEnabled(idle)
         self.pause_button.setEnabled(downloading)
         self.cancel_button.setEnabled(stoppable and self._job.op != REFRESH)
         present = snap is not None and (installed or any(f.status != MISSING for f in snap.files))
@@ -442,6 +459,20 @@ class ModelManagerDialog(QDialog):
         self.choose_dir_button.setEnabled(idle)
         for box in self.license_boxes:
             box.setEnabled(idle or (self._job is not None and self._job.op not in (DOWNLOAD, REPAIR)))
+
+    def include_plain(self, on: bool = True) -> None:
+        """Tick (or untick) InstructPix2Pix's own model: the window's Compare offers it this way."""
+        self.plain_box.setChecked(on)
+
+    @Slot(bool)
+    def _choose_plain(self, on: bool) -> None:
+        if self.full_manifest is None or self._job is not None:
+            return
+        self.manifest = self.full_manifest.choose(("ip2p",) if on else ())
+        if self.worker is not None:
+            self.worker.manifest = self.manifest  # idle: the worker reads it when the next job runs
+        self.tree.fill(self.manifest)
+        self.refresh()
 
     # ---- lifetime ---------------------------------------------------------------------------------
     def showEvent(self, event):  # noqa: N802 (Qt override)

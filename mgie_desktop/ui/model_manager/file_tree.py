@@ -34,6 +34,10 @@ class ModelFileTree(QTreeWidget):
         self._model_items: dict[str, QTreeWidgetItem] = {}
 
     def fill(self, manifest: Manifest) -> None:
+        """One row per model and per file (what was there before goes)."""
+        self.clear()
+        self._model_items.clear()
+        self._items.clear()
         for model in manifest.models:
             sizes = [f.size for f in model.files]
             size = format_bytes(sum(sizes)) if None not in sizes else f"≥ {format_bytes(model.known_size)}"

@@ -37,6 +37,7 @@ class StoreSnapshot:
     free_bytes: int | None           # free space on the models directory's disk
     free_where: str
     sources_bytes: int               # what "Free source files" would give back
+    lacks_optional: bool = False     # an optional component was chosen and the bundle lacks it
 
     @property
     def by_path(self) -> dict[str, FileStatus]:
@@ -44,7 +45,7 @@ class StoreSnapshot:
 
     @property
     def sources_freed(self) -> bool:
-        return self.bundle_installed and all(f.status == MISSING for f in self.files)
+        return self.bundle_installed and not self.lacks_optional and all(f.status == MISSING for f in self.files)
 
     @property
     def need_bytes(self) -> int | None:

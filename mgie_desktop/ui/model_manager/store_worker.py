@@ -89,7 +89,18 @@ class StoreWorker(QObject):
         except OSError:
             free = None
         return StoreSnapshot(files, bundle["installed"], bundle["detail"], free, str(anchor),
-                             sources_size(self.manifest, self.dest))
+                             sources_size(self.manifest, self.dest), self._lacks_optional(bundle["installed"]))
+
+    def _lacks_optional(self, installed: bool) -> bool:
+        """InstructPix2Pix's own model is chosen (the manifest holds it) but not in the bundle."""
+        if not installed or not any(m.id == "ip2p" for m in self.manifest.models):
+            return False
+        read_inventory = load("mgie_desktop.engine.inventory", "read_inventory")
+
+        try:
+            return not read_inventory(self.dest)["model"].get("plain_ip2p")
+        except MgieError:
+            return True
 
     # -- jobs (worker thread) ------------------------------------------------------------------
 
@@ -117,9 +128,9 @@ class StoreWorker(QObject):
         check_cancel(job.cancel)
         self.phase.emit(CONVERTING, "Converting into the app's bundle (this cannot be paused)…", 0, 0)
         # imports torch: worker thread only
-        convert_sources = load("mgie_desktop.store.install", "convert_sources")
+        install_sources = load("mgie_desktop.store.install", "install_sources")
 
-        inventory = convert_sources(self.dest, log=self.log.emit)
+        inventory = install_sources(self.dest, log=self.log.emit)
         self.log.emit(f"models ready in {self.dest / 'bundle'} ({len(inventory['files'])} files)")
         return inventory
 

@@ -1,0 +1,111 @@
+"""MGIE against plain InstructPix2Pix on the person's own photo (issue 13): the two renders of one
+instruction, same seed and settings, as a split view with a draggable divider or side by side.
+The person keeps either, or both (each a branch from the step the edit started from)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+NAMES = ("MGIE", "InstructPix2Pix")
+
+
+class SplitView(QWidget):
+    """Two images of one size over each other: the left one left of the divider, the right one
+    right of it; drag anywhere to move the divider, or show them side by side."""
+
+    def __init__(self, left: QImage, right: QImage, parent=None):
+        super().__init__(parent)
+        self.images, self.split, self.side_by_side = (left, right), 0.5, False
+        self.setMinimumSize(480, 320)
+        self.setCursor(Qt.CursorShape.SplitHCursor)
+
+    def set_side_by_side(self, on: bool) -> None:
+        self.side_by_side = on
+        self.setCursor(Qt.CursorShape.ArrowCursor if on else Qt.CursorShape.SplitHCursor)
+        self.update()
+
+    def _fit(self, area: QRectF) -> QRectF:
+        """Where an image goes in ``area``: as large as fits, centred, its aspect kept."""
+        image = self.images[0]
+        scale = min(area.width() / image.width(), area.height() / image.height())
+        w, h = image.width() * scale, image.height() * scale
+        return QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.fillRect(self.rect(), QColor(24, 24, 24))
+        painter.setPen(QColor(235, 235, 235))
+        if self.side_by_side:
+            half = self.width() / 2
+            for i, image in enumerate(self.images):
+                box = self._fit(QRectF(i * half + 4, 24, half - 8, self.height() - 28))
+                painter.drawImage(box, image)
+                painter.drawText(QPointF(box.x(), 16), NAMES[i])
+            return
+        box = self._fit(QRectF(self.rect()))
+        cut = box.x() + box.width() * self.split
+        for i, image in enumerate(self.images):
+            clip = QRectF(box.x(), box.y(), cut - box.x(), box.height()) if i == 0 else \
+                QRectF(cut, box.y(), box.right() - cut, box.height())
+            painter.save()
+            painter.setClipRect(clip)
+            painter.drawImage(box, image)
+            painter.restore()
+        painter.setPen(QPen(QColor(255, 255, 255), 2))
+        painter.drawLine(QPointF(cut, box.top()), QPointF(cut, box.bottom()))
+        painter.drawText(QPointF(box.x() + 8, box.y() + 18), NAMES[0])
+        painter.drawText(QPointF(box.right() - 8 - painter.fontMetrics().horizontalAdvance(NAMES[1]), box.y() + 18),
+                         NAMES[1])
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        self._drag(event.position().x())
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if event.buttons() & Qt.MouseButton.LeftButton:
+            self._drag(event.position().x())
+
+    def _drag(self, x: float) -> None:
+        if self.side_by_side:
+            return
+        box = self._fit(QRectF(self.rect()))
+        self.split = min(1.0, max(0.0, (x - box.x()) / box.width()))
+        self.update()
+
+
+class ABCompare(QDialog):
+    chosen = Signal(list)  # indices kept: 0 MGIE's, 1 InstructPix2Pix's
+
+    def __init__(self, mgie: QImage, plain: QImage, instruction: str, expressive: str, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("MGIE or InstructPix2Pix?")
+        self.setModal(False)
+        self.view = SplitView(mgie, plain)
+        self.side_by_side = QCheckBox("Side by side")
+        self.side_by_side.toggled.connect(self.view.set_side_by_side)
+        caption = QLabel(f"“{instruction}”, same seed and settings. MGIE read it as: “{expressive}”. "
+                         "InstructPix2Pix read your words as they are. Drag to move the divider.")
+        caption.setWordWrap(True)
+        keep_mgie, keep_plain = QPushButton("Keep MGIE's"), QPushButton("Keep InstructPix2Pix's")
+        keep_both, discard = QPushButton("Keep both"), QPushButton("Discard")
+        keep_mgie.setDefault(True)
+        keep_mgie.clicked.connect(lambda: self._keep([0]))
+        keep_plain.clicked.connect(lambda: self._keep([1]))
+        keep_both.clicked.connect(lambda: self._keep([0, 1]))
+        discard.clicked.connect(self.reject)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.side_by_side)
+        buttons.addStretch(1)
+        for button in (keep_mgie, keep_plain, keep_both, discard):
+            buttons.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(caption)
+        layout.addWidget(self.view, 1)
+        layout.addLayout(buttons)
+        self.resize(1000, 720)
+
+    def _keep(self, kept: list[int]) -> None:
+        self.chosen.emit(kept)
+        self.accept()
