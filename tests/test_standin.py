@@ -28,8 +28,8 @@ def test_tiny_stand_in_imports_and_edits(tmp_path, photo_path):
     assert main(["models", "import", str(src), "--dest", str(models)]) == 0
     out = tmp_path / "out.png"
     assert main(["edit", str(photo_path), "-i", "warmer", "-o", str(out), "--models", str(models),
-                 "--steps", "2", "--json"]) == 0
-    assert out.exists()
+                 "--steps", "2", "--json", "--mode", "both"]) == 0
+    assert out.exists() and (tmp_path / "out-ip2p.png").exists()  # InstructPix2Pix's own model is there too
 
 
 @pytest.mark.parametrize("rel, real", [
@@ -39,6 +39,8 @@ def test_tiny_stand_in_imports_and_edits(tmp_path, photo_path):
     ("mgie_7b/unet.pt", 1_719_335_845),
     ("clip-vit-large-patch14/model.safetensors", 1_710_540_580),
     ("instruct-pix2pix/vae/diffusion_pytorch_model.safetensors", 335e6),
+    ("instruct-pix2pix/unet/diffusion_pytorch_model.safetensors", 3.44e9),  # the optional comparison, fp32
+    ("instruct-pix2pix/text_encoder/model.safetensors", 492e6),
 ])
 def test_full_stand_in_has_the_real_files_sizes(rel, real):
     planned = dict(standin._plan(FULL))
@@ -48,6 +50,6 @@ def test_full_stand_in_has_the_real_files_sizes(rel, real):
 def test_full_stand_in_refuses_a_disk_too_small_and_says_how_much_it_needs(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 10**9, 10**9))
-    with pytest.raises(InputError, match=r"needs 1[78]\.\d GB .* 1\.0 GB are free"):
+    with pytest.raises(InputError, match=r"needs 2[12]\.\d GB .* 1\.0 GB are free"):
         standin.write_standin(tmp_path / "full", "full")
     assert not (tmp_path / "full" / "LLaVA-7B-v1").exists()

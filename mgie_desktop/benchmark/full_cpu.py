@@ -139,6 +139,8 @@ def _import(src: Path, models: Path, log, cold: bool) -> dict:
     layout = locate_reference(src)
     sources = [*checkpoint_files(layout.llava), layout.mllm, layout.unet, *checkpoint_files(layout.clip),
                *checkpoint_files(layout.ip2p / "vae")]
+    plain = [layout.ip2p / "unet" / "diffusion_pytorch_model.safetensors", layout.ip2p / "text_encoder" / "model.safetensors"]
+    sources += [path for path in plain if path.is_file()]  # the optional comparison, converted too
     cold and drop_caches()
     log("reading the sources once")
     read_s = read_once(sources)

@@ -31,7 +31,12 @@ from mgie_desktop.engine.convert import CLIP_DIR, IP2P_DIR, LLAVA_DIR, MGIE_DIR
 from mgie_desktop.engine.model import EditHead
 from mgie_desktop.engine.prompt import IM_END, IM_PATCH, IM_START, IMG_TOKENS
 from mgie_desktop.engine.random_models import FULL, IP2P_SCHEDULER, SMALL, Sizes
-from mgie_desktop.engine.tiny import llava_config, write_ip2p_configs, write_preprocessor_config
+from mgie_desktop.engine.tiny import (
+    llava_config,
+    write_clip_tokenizer,
+    write_ip2p_configs,
+    write_preprocessor_config,
+)
 
 SIZES = {"full": FULL, "tiny": SMALL}
 SHARDS = ("pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin")
@@ -80,6 +85,8 @@ def write_standin(src: Path, size: str = "full", seed: int = 0, log: Callable[[s
         {"metadata": {"total_size": llava_bytes}, "weight_map": weight_map}, indent=1), encoding="utf-8")
     _write_clip_config(src / CLIP_DIR, sizes)
     write_ip2p_configs(src / IP2P_DIR, sizes.unet, sizes.vae, IP2P_SCHEDULER)
+    _clip_config(sizes).text_config.save_pretrained(src / IP2P_DIR / "text_encoder")
+    write_clip_tokenizer(src / IP2P_DIR / "tokenizer")
     return {"bytes": need, "seconds": time.perf_counter() - started}
 
 
@@ -91,7 +98,10 @@ def _plan(sizes: Sizes) -> list[tuple[str, Shapes]]:
             (f"{MGIE_DIR}/mllm.pt", _mllm(sizes)),
             (f"{MGIE_DIR}/unet.pt", _module_shapes(_unet, sizes, torch.float16)),
             (f"{CLIP_DIR}/model.safetensors", _module_shapes(_clip, sizes, torch.float32)),
-            (f"{IP2P_DIR}/vae/diffusion_pytorch_model.safetensors", _module_shapes(_vae, sizes, torch.float32))]
+            (f"{IP2P_DIR}/vae/diffusion_pytorch_model.safetensors", _module_shapes(_vae, sizes, torch.float32)),
+            # InstructPix2Pix's own model: the optional comparison (fp32, as timbrooks/instruct-pix2pix ships it)
+            (f"{IP2P_DIR}/unet/diffusion_pytorch_model.safetensors", _module_shapes(_unet, sizes, torch.float32)),
+            (f"{IP2P_DIR}/text_encoder/model.safetensors", _module_shapes(_text_encoder, sizes, torch.float32))]
 
 
 def _llava_shards(sizes: Sizes) -> tuple[Shapes, Shapes]:
@@ -138,6 +148,10 @@ def _unet(sizes: Sizes):
 
 def _vae(sizes: Sizes):
     return load("diffusers", "AutoencoderKL").from_config(sizes.vae)
+
+
+def _text_encoder(sizes: Sizes):
+    return load("transformers", "CLIPTextModel")(_clip_config(sizes).text_config)
 
 
 def _clip(sizes: Sizes):

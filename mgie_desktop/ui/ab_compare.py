@@ -56,9 +56,11 @@ class SplitView(QWidget):
             painter.restore()
         painter.setPen(QPen(QColor(255, 255, 255), 2))
         painter.drawLine(QPointF(cut, box.top()), QPointF(cut, box.bottom()))
-        painter.drawText(QPointF(box.x() + 8, box.y() + 18), NAMES[0])
-        painter.drawText(QPointF(box.right() - 8 - painter.fontMetrics().horizontalAdvance(NAMES[1]), box.y() + 18),
-                         NAMES[1])
+        metrics = painter.fontMetrics()
+        for name, x in ((NAMES[0], box.x() + 8), (NAMES[1], box.right() - 8 - metrics.horizontalAdvance(NAMES[1]))):
+            label = QRectF(x - 4, box.y() + 6, metrics.horizontalAdvance(name) + 8, metrics.height() + 4)
+            painter.fillRect(label, QColor(0, 0, 0, 150))  # readable over any photo
+            painter.drawText(label, Qt.AlignmentFlag.AlignCenter, name)
 
     def mousePressEvent(self, event) -> None:  # noqa: N802
         self._drag(event.position().x())
@@ -85,7 +87,7 @@ class ABCompare(QDialog):
         self.view = SplitView(mgie, plain)
         self.side_by_side = QCheckBox("Side by side")
         self.side_by_side.toggled.connect(self.view.set_side_by_side)
-        caption = QLabel(f"“{instruction}”, same seed and settings. MGIE read it as: “{expressive}”. "
+        caption = QLabel(f"“{instruction}”, same seed and settings. MGIE read it as “{expressive.rstrip('.')}”; "
                          "InstructPix2Pix read your words as they are. Drag to move the divider.")
         caption.setWordWrap(True)
         keep_mgie, keep_plain = QPushButton("Keep MGIE's"), QPushButton("Keep InstructPix2Pix's")
