@@ -64,8 +64,8 @@ def write_tiny_reference(src: Path, emit_image_tokens: bool = False, seed: int =
 
     unet_config = _write_ip2p(src / IP2P_DIR)
     _write_unet_pt(mgie / "unet.pt", unet_config)
-    write_plain_ip2p(src / IP2P_DIR, unet_config)
     _write_clip(src / CLIP_DIR)
+    write_plain_ip2p(src / IP2P_DIR, unet_config)
     return src
 
 
@@ -75,12 +75,13 @@ def write_plain_ip2p(ip2p: Path, unet_config: dict, seed: int = 1) -> None:
     UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
     CLIPTextConfig, CLIPTextModel = load("transformers", "CLIPTextConfig", "CLIPTextModel")
 
-    torch.manual_seed(seed)
-    UNet2DConditionModel.from_config(unet_config).save_pretrained(ip2p / "unet")
-    text = CLIPTextConfig(hidden_size=unet_config["cross_attention_dim"], intermediate_size=64, num_hidden_layers=1,
-                          num_attention_heads=2, vocab_size=128, max_position_embeddings=77,
-                          bos_token_id=len(_CLIP_CHARS) * 2, eos_token_id=len(_CLIP_CHARS) * 2 + 1)
-    CLIPTextModel(text).save_pretrained(ip2p / "text_encoder")
+    with torch.random.fork_rng():  # its own random weights, leaving the caller's generator as it was
+        torch.manual_seed(seed)
+        UNet2DConditionModel.from_config(unet_config).save_pretrained(ip2p / "unet")
+        text = CLIPTextConfig(hidden_size=unet_config["cross_attention_dim"], intermediate_size=64,
+                              num_hidden_layers=1, num_attention_heads=2, vocab_size=128, max_position_embeddings=77,
+                              bos_token_id=len(_CLIP_CHARS) * 2, eos_token_id=len(_CLIP_CHARS) * 2 + 1)
+        CLIPTextModel(text).save_pretrained(ip2p / "text_encoder")
     write_clip_tokenizer(ip2p / "tokenizer")
 
 

@@ -295,8 +295,17 @@ class EditRunner(QObject):
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
 
         source = self.window.history.image(done.job.source_step)
-        picker = VariationsPicker(done.views, done.picks, done.seeds, done.job.instruction, to_qimage(source),
-                                  self.window)
+        self._show_picker(done, VariationsPicker(done.views, done.picks, done.seeds, done.job.instruction,
+                                                 to_qimage(source), self.window))
+
+    def _pick_ab(self, done: EditDone) -> None:
+        ABCompare = load("mgie_desktop.ui.ab_compare", "ABCompare")
+
+        self._show_picker(done, ABCompare(done.views[0], done.views[1], done.job.instruction,
+                                          done.expressive_instruction, self.window))
+
+    def _show_picker(self, done: EditDone, picker) -> None:
+        """A dialog choosing renders to keep (``chosen(list)``), open until the person decides."""
         picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         picker.chosen.connect(lambda kept: self._keep(done, kept))
         # Closed without a pick: back from the preview to the current step.
@@ -305,18 +314,6 @@ class EditRunner(QObject):
         picker.finished.connect(self._picker_closed)
         picker.show()
         self.variations_picker = picker
-
-    def _pick_ab(self, done: EditDone) -> None:
-        ABCompare = load("mgie_desktop.ui.ab_compare", "ABCompare")
-
-        dialog = ABCompare(done.views[0], done.views[1], done.job.instruction, done.expressive_instruction,
-                           self.window)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.chosen.connect(lambda kept: self._keep(done, kept))
-        dialog.rejected.connect(self.window.compare_view.show_current)
-        dialog.finished.connect(self._picker_closed)
-        dialog.show()
-        self.variations_picker = dialog
 
     @Slot()
     def _picker_closed(self) -> None:
