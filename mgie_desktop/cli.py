@@ -204,7 +204,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_edit(args: argparse.Namespace) -> int:
     from mgie_desktop.core.imaging import load_photo, save_photo
-    from mgie_desktop.engine.inventory import check_installed
+    from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED, check_installed, has_plain_ip2p
 
     started = time.perf_counter()
     instructions = [text.strip() for text in args.instruction]
@@ -231,11 +231,9 @@ def cmd_edit(args: argparse.Namespace) -> int:
         mask = read_mask(Path(args.mask))
         mask = None if is_full(mask) else mask  # all white: the whole photo, as without a mask
     directory = models_dir(args.models)
-    if args.mode != "mgie" and not check_installed(directory)["model"].get("plain_ip2p"):
-        from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED
-
-        raise InputError(PLAIN_NOT_INSTALLED)  # before minutes of loading
     check_installed(directory)
+    if args.mode != "mgie" and not has_plain_ip2p(directory):
+        raise InputError(PLAIN_NOT_INSTALLED)  # before minutes of loading
 
     from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
 

@@ -289,16 +289,20 @@ def _write_mgie_heads(llava: dict, mllm: dict, out: Path, dtype: torch.dtype) ->
 
 
 def _write_unet(ip2p: Path, unet_pt: Path, out: Path, dtype: torch.dtype) -> None:
+    _save_unet(ip2p, read_state_dict(unet_pt), out, dtype, str(unet_pt))
+
+
+def _save_unet(ip2p: Path, sd: dict, out: Path, dtype: torch.dtype, what: str) -> None:
+    """A UNet of InstructPix2Pix's configuration (input channels as its weights have them) from ``sd``."""
     UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
 
     config = _read_json(_required(ip2p / "unet" / "config.json"))
-    sd = read_state_dict(unet_pt)
     if "conv_in.weight" not in sd:
-        raise ModelFilesError(f"{unet_pt} is not a UNet state dict (no conv_in.weight)")
+        raise ModelFilesError(f"{what} is not a UNet state dict (no conv_in.weight)")
     config["in_channels"] = sd["conv_in.weight"].shape[1]
     with init_empty_weights():
         unet = UNet2DConditionModel.from_config(config)
-    _load_exact(unet, {k: v.to(dtype) for k, v in sd.items()}, "unet.pt")
+    _load_exact(unet, {k: v.to(dtype) for k, v in sd.items()}, what)
     unet.save_pretrained(out)
 
 
@@ -331,15 +335,9 @@ def has_plain_ip2p(ip2p: Path) -> bool:
 
 
 def _write_plain_ip2p(ip2p: Path, out: Path, dtype: torch.dtype) -> None:
-    UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
     CLIPTextModel = load("transformers", "CLIPTextModel")
 
-    config = _read_json(_required(ip2p / "unet" / "config.json"))
-    with init_empty_weights():
-        unet = UNet2DConditionModel.from_config(config)
-    _load_exact(unet, {k: v.to(dtype) for k, v in read_checkpoint_dir(ip2p / "unet").items()},
-                "InstructPix2Pix's UNet")
-    unet.save_pretrained(out / "unet")
+    _save_unet(ip2p, read_checkpoint_dir(ip2p / "unet"), out / "unet", dtype, "InstructPix2Pix's UNet")
     try:
         CLIPTextModel.from_pretrained(ip2p / "text_encoder", dtype=dtype).save_pretrained(out / "text_encoder")
     except (OSError, ValueError) as exc:

@@ -86,6 +86,12 @@ def bundle_weight_bytes(models_dir: Path, part: str = "") -> int:
                if rel.endswith((".safetensors", ".bin")) and rel.startswith(part))
 
 
+def has_plain_ip2p(models_dir: Path) -> bool:
+    """Does the installed bundle hold InstructPix2Pix's own model (the optional comparison)?
+    ModelFilesError when there is no bundle at all."""
+    return bool(read_inventory(models_dir)["model"].get("plain_ip2p"))
+
+
 def bundle_identity(models_dir: Path) -> dict:
     """Which models made an edit, for the record an export carries: where the bundle was
     converted from and a fingerprint of its files (their sha256s, hashed together)."""

@@ -151,8 +151,7 @@ class MgieEngine:
 
     # ---- first half -------------------------------------------------------------------
     def instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None = None) -> Instruction:
-        if not instruction or not instruction.strip():
-            raise InputError("the instruction is empty: say what the edit should do")
+        _require_words(instruction)
         self.instruction_limit.check(instruction)
         with self.llm_half_on_device():
             guide = self._instruct(image, instruction, cancel)
@@ -247,8 +246,7 @@ class MgieEngine:
         """The edit driven by ``expressive`` (a person's own expressive instruction) instead of the
         one MGIE would write: its eight visual tokens come from one teacher-forced pass of the LLM,
         without generating (engine.steering)."""
-        if not instruction or not instruction.strip():
-            raise InputError("the instruction is empty: say what the edit should do")
+        _require_words(instruction)
         self.instruction_limit.check(instruction)
         with self.llm_half_on_device():
             guide = self._steer(image, instruction, expressive)
@@ -305,8 +303,7 @@ class MgieEngine:
                      finish: str = "detail", mask: Image.Image | None = None) -> Image.Image:
         """InstructPix2Pix reading ``instruction`` itself (no MGIE), with the same settings, seed,
         VAE and finishing: the comparison MGIE's paper makes, on the person's own photo."""
-        if not instruction or not instruction.strip():
-            raise InputError("the instruction is empty: say what the edit should do")
+        _require_words(instruction)
         return self.render_variations(image, None, params, [params.seed], progress, cancel, finish, mask,
                                       plain_text=instruction.strip())[0]
 
@@ -319,8 +316,10 @@ class MgieEngine:
             plain_pipeline = load("mgie_desktop.engine.plain", "plain_pipeline")
 
             b = self.bundle
-            self._plain_pipe = plain_pipeline(bundle_path(self.models_dir), b.vae, b.scheduler_config,
-                                              self.device, self.dtype)
+            # Where the engine keeps its own UNet: on the device, or on the CPU under offload.
+            home = self.device if self.memory.placement == "all" else torch.device("cpu")
+            self._plain_pipe = self._placed(plain_pipeline(bundle_path(self.models_dir), b.vae, b.scheduler_config,
+                                                           home, self.dtype))
         return self._plain_pipe
 
     def render_variations(self, image: Image.Image, conditioning: torch.Tensor | None, params: EditParams,
@@ -394,19 +393,24 @@ class MgieEngine:
                                                           "StableDiffusionInstructPix2PixPipeline")
 
             b = self.bundle
-            self._pipe = StableDiffusionInstructPix2PixPipeline(
+            self._pipe = self._placed(StableDiffusionInstructPix2PixPipeline(
                 vae=b.vae, text_encoder=None, tokenizer=None, unet=b.unet,
                 scheduler=make_scheduler("euler_a", b.scheduler_config),
                 safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-            )
-            self._pipe.set_progress_bar_config(disable=True)
-            if slice_attention(self.device):
-                self._pipe.enable_attention_slicing()
-            if self.memory.placement == "offload":
-                self._pipe.enable_model_cpu_offload(device=self.device)
-            elif self.memory.placement == "sequential":
-                self._pipe.enable_sequential_cpu_offload(device=self.device)
+            ))
         return self._pipe
+
+    def _placed(self, pipe):
+        """A pipeline set up for this device and memory plan: no progress bars, attention in
+        slices where the GPU shares the system's memory, the plan's offload."""
+        pipe.set_progress_bar_config(disable=True)
+        if slice_attention(self.device):
+            pipe.enable_attention_slicing()
+        if self.memory.placement == "offload":
+            pipe.enable_model_cpu_offload(device=self.device)
+        elif self.memory.placement == "sequential":
+            pipe.enable_sequential_cpu_offload(device=self.device)
+        return pipe
 
     def memory_report(self) -> dict:
         """What the status bar shows: the plan, and GPU memory in use where there is a GPU."""
@@ -431,6 +435,11 @@ class MgieEngine:
         timings = {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started}
         size = working_size(image.width, image.height, params.pixel_budget)
         return EditOutcome(result, guide, params, size, timings)
+
+
+def _require_words(instruction: str) -> None:
+    if not instruction or not instruction.strip():
+        raise InputError("the instruction is empty: say what the edit should do")
 
 
 def _reference_slice_start(sequence: list[int], prompt_len: int, n_new: int, img0: int, eos: int,

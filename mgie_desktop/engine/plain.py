@@ -17,8 +17,9 @@ from mgie_desktop.engine.schedulers import make_scheduler
 
 
 def plain_pipeline(bundle_dir: Path, vae, scheduler_config: dict, device: torch.device, dtype: torch.dtype):
-    """The pipeline over the bundle's ``ip2p/`` parts and the shared VAE; ModelFilesError when the
-    optional component is not installed."""
+    """The pipeline over the bundle's ``ip2p/`` parts (placed on ``device``) and the shared VAE;
+    ModelFilesError when the optional component is not installed. The engine sets it up for its
+    memory plan, as it does its own pipeline."""
     StableDiffusionInstructPix2PixPipeline, UNet2DConditionModel = load(
         "diffusers", "StableDiffusionInstructPix2PixPipeline", "UNet2DConditionModel")
     CLIPTextModel, CLIPTokenizer = load("transformers", "CLIPTextModel", "CLIPTokenizer")
@@ -33,10 +34,8 @@ def plain_pipeline(bundle_dir: Path, vae, scheduler_config: dict, device: torch.
     except (OSError, ValueError, RuntimeError) as exc:
         raise ModelFilesError(f"InstructPix2Pix's own model in {folder} could not be loaded ({exc}); "
                               "run `mgie-desktop models verify`") from exc
-    pipe = StableDiffusionInstructPix2PixPipeline(
+    return StableDiffusionInstructPix2PixPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
         scheduler=make_scheduler("euler_a", scheduler_config),
         safety_checker=None, feature_extractor=None, requires_safety_checker=False,
     )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe

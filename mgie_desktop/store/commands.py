@@ -238,9 +238,9 @@ def _offer_free(m: Manifest, dest: Path, free: bool | None, stdin: TextIO, out: 
 def _already_converted(m: Manifest, dest: Path) -> bool:
     if not bundle_state(dest)["installed"]:
         return False
-    read_inventory = load("mgie_desktop.engine.inventory", "read_inventory")
+    has_plain_ip2p = load("mgie_desktop.engine.inventory", "has_plain_ip2p")
 
-    if any(model.id == "ip2p" for model in m.models) and not read_inventory(dest)["model"].get("plain_ip2p"):
+    if any(model.id == "ip2p" for model in m.models) and not has_plain_ip2p(dest):
         return False  # the optional comparison was asked for and is not in the bundle yet
     return all(st.status == MISSING for st in statuses(m, dest))
 

@@ -157,10 +157,8 @@ class EditRunner(QObject):
             self._new_edit(variations=1, compare=True)
 
     def _plain_installed(self) -> bool:
-        read_inventory = load("mgie_desktop.engine.inventory", "read_inventory")
-
         try:  # a few kB of JSON: fine on the GUI thread
-            return bool(read_inventory(self.models_dir)["model"].get("plain_ip2p"))
+            return load("mgie_desktop.engine.inventory", "has_plain_ip2p")(self.models_dir)
         except load("mgie_desktop.core.errors", "MgieError"):
             return True  # no models at all: the edit's own checks say so
 

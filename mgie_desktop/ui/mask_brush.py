@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from mgie_desktop.core.deferred import load
 
 OVERLAY_OPACITY = 0.45
+OVERLAY_COLOUR = QColor(220, 30, 30)
 SIZE_STEP = 1.25  # [ and ] change the brush size by this factor
 
 
@@ -85,7 +86,7 @@ class MaskBrush(QObject):
     def _fill(self, grey: QColor, overlay: QImage | None = None) -> None:
         self._mask.fill(grey)
         overlay = overlay if overlay is not None else self._overlay.image
-        overlay.fill(QColor(220, 30, 30, grey.red()))
+        overlay.fill(QColor(OVERLAY_COLOUR.red(), OVERLAY_COLOUR.green(), OVERLAY_COLOUR.blue(), grey.red()))
 
     def mask_image(self):
         """The painted mask as a grey PIL image, or None when nothing is painted (an empty mask
@@ -110,7 +111,7 @@ class MaskBrush(QObject):
             return
         self._mask.invertPixels()
         overlay = self._overlay.image
-        overlay.fill(QColor(220, 30, 30))
+        overlay.fill(OVERLAY_COLOUR)
         overlay.setAlphaChannel(self._mask)
         self._overlay.update()
         self.changed.emit()
@@ -157,33 +158,30 @@ class MaskBrush(QObject):
         self.changed.emit()
 
     def _dab(self, centre: QPointF) -> None:
-        """One round dab, soft towards its edge, on the mask and on the overlay alike."""
+        """One round dab, soft towards its edge, on the mask and on the overlay alike: painting
+        adds white and red, the eraser adds black and takes the overlay's alpha away."""
+        source_over = QPainter.CompositionMode.CompositionMode_SourceOver
+        if self.eraser:
+            self._stamp(self._mask, centre, QColor(0, 0, 0), source_over)
+            self._stamp(self._overlay.image, centre, QColor(0, 0, 0), QPainter.CompositionMode.CompositionMode_DestinationOut)
+        else:
+            self._stamp(self._mask, centre, QColor(255, 255, 255), source_over)
+            self._stamp(self._overlay.image, centre, OVERLAY_COLOUR, source_over)
         r = self.radius
-        gradient = QRadialGradient(centre, r)
-        hard = max(0.0, min(0.999, 1.0 - self.softness))
-        gradient.setColorAt(0.0, QColor(255, 255, 255, 255))
-        gradient.setColorAt(hard, QColor(255, 255, 255, 255))
-        gradient.setColorAt(1.0, QColor(255, 255, 255, 0))
-        for image, erase_mode in ((self._mask, QPainter.CompositionMode.CompositionMode_SourceOver),
-                                  (self._overlay.image, QPainter.CompositionMode.CompositionMode_DestinationOut)):
-            painter = QPainter(image)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(Qt.PenStyle.NoPen)
-            if self.eraser:
-                if image is self._mask:
-                    gradient.setColorAt(0.0, QColor(0, 0, 0, 255))
-                    gradient.setColorAt(hard, QColor(0, 0, 0, 255))
-                    gradient.setColorAt(1.0, QColor(0, 0, 0, 0))
-                else:
-                    painter.setCompositionMode(erase_mode)
-            elif image is not self._mask:
-                gradient.setColorAt(0.0, QColor(220, 30, 30, 255))
-                gradient.setColorAt(hard, QColor(220, 30, 30, 255))
-                gradient.setColorAt(1.0, QColor(220, 30, 30, 0))
-            painter.setBrush(QBrush(gradient))
-            painter.drawEllipse(centre, r, r)
-            painter.end()
         self._overlay.update(QRectF(centre.x() - r - 1, centre.y() - r - 1, 2 * r + 2, 2 * r + 2))
+
+    def _stamp(self, image: QImage, centre: QPointF, colour: QColor, mode: QPainter.CompositionMode) -> None:
+        """``colour`` at full strength out to the brush's hard core, fading to nothing at its edge."""
+        gradient, hard = QRadialGradient(centre, self.radius), max(0.0, min(0.999, 1.0 - self.softness))
+        for at, alpha in ((0.0, 255), (hard, 255), (1.0, 0)):
+            gradient.setColorAt(at, QColor(colour.red(), colour.green(), colour.blue(), alpha))
+        painter = QPainter(image)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setCompositionMode(mode)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(gradient))
+        painter.drawEllipse(centre, self.radius, self.radius)
+        painter.end()
 
 
 class MaskBar(QWidget):

@@ -95,10 +95,8 @@ class StoreWorker(QObject):
         """InstructPix2Pix's own model is chosen (the manifest holds it) but not in the bundle."""
         if not installed or not any(m.id == "ip2p" for m in self.manifest.models):
             return False
-        read_inventory = load("mgie_desktop.engine.inventory", "read_inventory")
-
         try:
-            return not read_inventory(self.dest)["model"].get("plain_ip2p")
+            return not load("mgie_desktop.engine.inventory", "has_plain_ip2p")(self.dest)
         except MgieError:
             return True
 
