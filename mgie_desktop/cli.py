@@ -20,7 +20,7 @@ from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUBCOMMANDS = ("edit", "models", "bench", "session")
+SUBCOMMANDS = ("edit", "models", "bench", "session", "serve")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how the result returns to full resolution (default: keep untouched detail)")
     edit.add_argument("--session", metavar="OUT.mgie", help="also save the chain of edits as a session")
     edit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    edit.add_argument("--remote", metavar="URL", help="run the edit on a server (mgie-desktop serve), "
+                      "for example http://workstation:8765")
+    edit.add_argument("--token-file", metavar="PATH", help="with --remote: the server's token")
+    edit.add_argument("--ca-file", metavar="PEM", help="with --remote over https: trust this certificate too")
     _common(edit)
 
     models = sub.add_parser("models", help="install, inspect and verify model files")
@@ -124,6 +128,17 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("file", metavar="FILE")
     info.add_argument("--json", action="store_true")
 
+    serve = sub.add_parser("serve", help="run the engine as a server for other computers' windows and scripts")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this computer only; any other needs a token)")
+    serve.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
+    serve.add_argument("--token-file", metavar="PATH", help="the token clients must send (made, owner-only, if "
+                       "missing; default when listening beyond this computer: the app's config folder)")
+    serve.add_argument("--cert", metavar="PEM", help="TLS certificate (with --key): serve https")
+    serve.add_argument("--key", metavar="PEM", help="TLS private key")
+    serve.add_argument("--max-upload-mb", type=int, default=256, metavar="N",
+                       help="largest request accepted, in MiB (default: 256)")
+    _common(serve)
     bench = sub.add_parser("bench", help="time our default path against the reference path")
     bench.add_argument("--size", choices=("tiny", "full"), default="tiny")
     bench.add_argument("--device", choices=DEVICES, default="auto")
@@ -153,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in SUBCOMMANDS:
             args = build_parser().parse_args(argv)
             return {"edit": cmd_edit, "models": cmd_models, "bench": cmd_bench,
-                    "session": cmd_session}[args.command](args)
+                    "session": cmd_session, "serve": cmd_serve}[args.command](args)
         args = build_gui_parser().parse_args(argv)
         if args.selftest:
             from mgie_desktop.selftest import run_selftest
@@ -178,6 +193,28 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
     return run_app(path=args.path, models=args.models, device=args.device, memory=args.memory,
                    llm_quant=args.llm_quant, compile_unet=args.compile, precision=args.precision)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mgie_desktop.engine.inventory import check_installed
+    from mgie_desktop.remote import require_aiohttp
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be from 0 to 65535, not {args.port}")
+    if args.max_upload_mb < 1:
+        raise InputError("--max-upload-mb must be at least 1")
+    require_aiohttp()
+    directory = models_dir(args.models)
+    check_installed(directory)  # before binding: a server without models helps nobody
+    from mgie_desktop.remote.serve import serve
+    from mgie_desktop.remote.server import Limits
+
+    options = {"device": args.device, "memory": args.memory, "llm_quant": args.llm_quant,
+               "compile_unet": args.compile, "precision": args.precision}
+    serve(directory, options, args.host, args.port, Path(args.token_file) if args.token_file else None,
+          Path(args.cert) if args.cert else None, Path(args.key) if args.key else None,
+          Limits(max_body_bytes=args.max_upload_mb * 2**20))
+    return EXIT_OK
 
 
 def cmd_session(args: argparse.Namespace) -> int:
@@ -215,6 +252,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
                          "in the same place")
     if any(not text.strip() for text in args.expressive or []):
         raise InputError("an --expressive text is empty: write what the edit should do, or leave it out")
+    if (args.token_file or args.ca_file) and not args.remote:
+        raise InputError("--token-file and --ca-file go with --remote URL")
     params = params_for(args.preset, seed=args.seed, steps=args.steps, text_guidance=args.text_guidance,
                         image_guidance=args.image_guidance, scheduler=args.scheduler)
     output = Path(args.output)
@@ -230,25 +269,29 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
         mask = read_mask(Path(args.mask))
         mask = None if is_full(mask) else mask  # all white: the whole photo, as without a mask
-    directory = models_dir(args.models)
-    check_installed(directory)
-    if args.mode != "mgie" and not has_plain_ip2p(directory):
-        raise InputError(PLAIN_NOT_INSTALLED)  # before minutes of loading
+    if args.remote:
+        engine, identity = _remote_engine(args), None
+    else:
+        directory = models_dir(args.models)
+        check_installed(directory)
+        if args.mode != "mgie" and not has_plain_ip2p(directory):
+            raise InputError(PLAIN_NOT_INSTALLED)  # before minutes of loading
 
-    from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
+        from mgie_desktop.engine.inventory import bundle_identity
+        from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
 
-    engine = MgieEngine(directory, device=args.device, memory=args.memory, llm_quant=args.llm_quant,
-                        compile_unet=args.compile, precision=args.precision)
+        engine = MgieEngine(directory, device=args.device, memory=args.memory, llm_quant=args.llm_quant,
+                            compile_unet=args.compile, precision=args.precision)
+        identity = bundle_identity(directory)
     plain_output = output.with_name(f"{output.stem}-ip2p{output.suffix}")
     chains = {mode: _edit_chain(engine, photo.rgb, instructions, params, args, mask, mode)
               for mode in (("mgie", "ip2p") if args.mode == "both" else (args.mode,))}
     from mgie_desktop.core.edit_record import edit_record
-    from mgie_desktop.engine.inventory import bundle_identity
 
     for mode, (history, image, _records) in chains.items():
         path = plain_output if args.mode == "both" and mode == "ip2p" else output
         save_photo(image, path, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif,
-                   record=edit_record(history, models=bundle_identity(directory)))
+                   record=edit_record(history, models=identity))
     history, current, records = chains["mgie" if "mgie" in chains else "ip2p"]
     if session_path:
         from mgie_desktop.core.session import save_session
@@ -256,6 +299,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
         save_session(history, session_path, photo)
     for chain_history, _image, _records in chains.values():
         chain_history.close()
+    if args.remote:
+        engine.close()
     total = time.perf_counter() - started
     if args.json:
         last = records[-1]
@@ -321,6 +366,26 @@ def _edit_chain(engine, start, instructions: list[str], params, args: argparse.N
         if not args.json:
             print(f"{text!r} -> {outcome.instruction.text}")
     return history, current, records
+
+
+def _remote_engine(args: argparse.Namespace):
+    """The server's engine, for ``edit --remote``; the local-only options make no sense there."""
+    local = [flag for flag, value in (("--models", args.models), ("--device", args.device != "auto"),
+                                      ("--memory", args.memory != "auto"), ("--llm-quant", args.llm_quant != "auto"),
+                                      ("--precision", args.precision != "auto"), ("--compile", args.compile))
+             if value]
+    if local:
+        raise InputError(f"{local[0]} sets up a local engine; with --remote the server decides it")
+    from mgie_desktop.remote import require_aiohttp
+
+    require_aiohttp()
+    from mgie_desktop.remote.client import check_url
+    from mgie_desktop.remote.security import read_token
+    from mgie_desktop.remote.sync import RemoteEngine
+
+    check_url(args.remote)
+    token = read_token(Path(args.token_file)) if args.token_file else None
+    return RemoteEngine(args.remote, token, Path(args.ca_file) if args.ca_file else None)
 
 
 def _chain_report(records: list[dict], output: Path) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import torch
 
@@ -75,3 +76,12 @@ def slice_attention(device: torch.device, system_memory: int | None = None) -> b
 
         system_memory = psutil.virtual_memory().total
     return system_memory < MPS_SLICING_BELOW
+
+
+def device_name(device: torch.device) -> str:
+    """What the status bar names the engine's device by: the GPU's model, or the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple GPU (MPS)"
+    return f"CPU ({os.cpu_count() or 1} cores)"

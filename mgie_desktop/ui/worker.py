@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, LoadCancelled, MgieError
-from mgie_desktop.core.params import EditParams
+from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.ui.images import thumbnail, to_qimage
 
 if TYPE_CHECKING:
@@ -33,25 +33,10 @@ WINDOW_MODULES = ("mgie_desktop.core.document", "mgie_desktop.core.autosave", "m
                   "mgie_desktop.ui.variations", "mgie_desktop.ui.model_manager", "psutil")
 
 
-@dataclass(frozen=True)
-class EditJob:
-    job_id: int
-    document: int           # which open document (the window counts them); results for another are dropped
-    source_step: int
-    image: Image.Image
-    instruction: str
-    params: EditParams
-    rerender: bool = False  # reuse the LLM half for this (step, instruction) if the engine still holds it
-    variations: int = 1     # more than one: render that many seeds in one batch
-    expressive: str = ""    # a person's expressive instruction: steer with it instead of generating
-    mgie_text: str = ""     # with ``expressive``: what MGIE had written, kept beside it in the history
-    mask: object = None     # a grey PIL image: edit only where it is white (None: everywhere)
-    compare: bool = False   # also render plain InstructPix2Pix (same seed and settings): an A/B pair
-    model: str = "mgie"     # "ip2p": plain InstructPix2Pix alone (re-rendering a step it made)
-
-
 @dataclass
 class EditDone:
+    """An EditResult for the window: with display copies and the job it answers."""
+
     job: EditJob
     image: Image.Image
     expressive_instruction: str
@@ -88,7 +73,7 @@ class EngineWorker(QObject):
         self.stop_event = threading.Event()    # set once, when the window closes: stops a load too
         self.load_cancel = threading.Event()   # the user stopped this load (cleared by the window for the next)
         self._engine = None
-        self._guides: dict[tuple[int, str], object] = {}
+        self._guides = load("mgie_desktop.engine.jobs", "GuideCache")()  # a light module: no torch
 
     @Slot()
     def load(self) -> None:
@@ -96,7 +81,8 @@ class EngineWorker(QObject):
             load(module)
         check_installed = load("mgie_desktop.engine.inventory", "check_installed")
 
-        self._engine, self._guides = None, {}  # a reload must not hold two models in memory
+        self._engine = None  # a reload must not hold two models in memory
+        self._guides.clear()
         try:
             check_installed(self.models_dir)
         except MgieError as exc:
@@ -148,13 +134,11 @@ class EngineWorker(QObject):
             return
         # cancel_event is cleared by the window when it submits, so an early Esc is not lost.
         self.state_changed.emit("busy", job.instruction)
-        started = time.perf_counter()
         last_preview = 0.0
 
-        def progress(step: int, total: int, make_preview) -> None:
+        def progress(step: int, total: int, seconds_left: float, make_preview) -> None:
             nonlocal last_preview
-            elapsed = time.perf_counter() - render_started
-            self.progress.emit(job.job_id, step, total, elapsed / step * (total - step))
+            self.progress.emit(job.job_id, step, total, seconds_left)
             now = time.perf_counter()
             if now - last_preview >= PREVIEW_INTERVAL_S and step < total:
                 last_preview = now
@@ -162,42 +146,18 @@ class EngineWorker(QObject):
 
         outcome: tuple = ()
         try:
-            plain = job.model == "ip2p"  # InstructPix2Pix alone: no LLM half
+            run_job = load("mgie_desktop.engine.jobs", "run_job")
+
             key = (job.document, job.source_step, job.instruction, job.expressive)
-            guide = self._guides.get(key) if job.rerender and not plain else None
-            reused = guide is not None
-            if guide is None and not plain:
-                guide = (self._engine.steer(job.image, job.instruction, job.expressive) if job.expressive else
-                         self._engine.instruct(job.image, job.instruction, cancel=self.cancel_event))
-                if self.cancel_event.is_set():  # steering is one pass: it stops after it
-                    raise EditCancelled("the edit was cancelled")
-                self._guides = {key: guide}  # the latest only: re-render and variations reuse it
-            render_started = time.perf_counter()
-            seeds = [job.params.seed + i for i in range(max(1, job.variations))]
-            images = self._engine.render_variations(job.image, None if plain else guide.conditioning, job.params,
-                                                    seeds, progress, self.cancel_event, mask=job.mask,
-                                                    plain_text=job.instruction if plain else None)
-            models = [job.model] * len(images)
-            if job.compare:  # the same instruction, seed and settings, read by InstructPix2Pix itself
-                images.append(self._engine.render_plain(job.image, job.instruction, job.params, progress,
-                                                        self.cancel_event, mask=job.mask))
-                models.append("ip2p")
-                seeds = [*seeds, job.params.seed]
-            timings = {"instruct_s": 0.0 if reused or plain else guide.seconds,
-                       "render_s": time.perf_counter() - render_started,
-                       "total_s": time.perf_counter() - started}
-            outcome = (self.edit_finished, EditDone(
-                job, images[0], "" if plain else guide.text, timings, images, seeds, views=[to_qimage(im) for im in images],
-                thumbs=[thumbnail(im) for im in images],
-                picks=[thumbnail(im, 240) for im in images] if len(images) > 1 and not job.compare else [],
-                mask_text=load("mgie_desktop.core.masks", "mask_to_text")(job.mask) if job.mask is not None else "",
-                models=models))
+            result = run_job(self._engine, job, self._guides, key, progress, self.cancel_event)
+            outcome = (self.edit_finished, edit_done(job, result))
         except EditCancelled:
             outcome = (self.edit_cancelled, job.job_id)
         except MgieError as exc:
             outcome = (self.edit_failed, job.job_id, str(exc), "")
         except Exception as exc:
-            outcome = (self.edit_failed, job.job_id, _friendly(exc), traceback.format_exc())
+            failure_message = load("mgie_desktop.engine.jobs", "failure_message")
+            outcome = (self.edit_failed, job.job_id, failure_message(exc), traceback.format_exc())
         self._report_memory()
         # "ready" first, so the window can accept the next edit as soon as it sees the result.
         self.state_changed.emit("ready", str(self._engine.device))
@@ -215,6 +175,17 @@ class EngineWorker(QObject):
                                 f" · {mode}")
 
 
+def edit_done(job: EditJob, result: EditResult) -> EditDone:
+    """The result with its display copies, built here off the GUI thread."""
+    images = result.images
+    return EditDone(
+        job, images[0], result.expressive_instruction, result.timings, images, result.seeds,
+        views=[to_qimage(im) for im in images], thumbs=[thumbnail(im) for im in images],
+        picks=[thumbnail(im, 240) for im in images] if len(images) > 1 and not job.compare else [],
+        mask_text=load("mgie_desktop.core.masks", "mask_to_text")(job.mask) if job.mask is not None else "",
+        models=result.models)
+
+
 class _Either:
     """Set when either event is: a load stops for quitting and for the user's Cancel alike."""
 
@@ -224,9 +195,3 @@ class _Either:
     def is_set(self) -> bool:
         return any(e.is_set() for e in self.events)
 
-
-def _friendly(exc: Exception) -> str:
-    text = str(exc)
-    if "out of memory" in text.lower():
-        return "The GPU ran out of memory. Try a smaller pixel budget or close other GPU programs."
-    return f"The edit failed: {text.splitlines()[0] if text else type(exc).__name__}"

@@ -95,6 +95,19 @@ def extract_png(members: Members, name: str, dest: Path, what: str) -> None:
             raise InputError(f"{what} is damaged.") from None
 
 
+def decode_png(data: bytes, what: str, mode: str, max_pixels: int | None = None) -> Image.Image:
+    """A PNG received whole (an upload), checked before it is inflated: its pixel count against
+    ``max_pixels`` (default: Pillow's limit), then decoded, so truncation is reported here."""
+    im = _check_png(io.BytesIO(data), what)
+    if max_pixels and im.width * im.height > max_pixels:
+        raise InputError(f"{what} is too large ({im.width}x{im.height} pixels; the limit is {max_pixels:,}).")
+    try:
+        im.load()
+    except Exception:
+        raise InputError(f"{what} is damaged or incomplete.") from None
+    return im if im.mode == mode else im.convert(mode)
+
+
 def read_alpha(members: Members) -> Image.Image:
     """The source's transparency, decoded into memory (it is small: one byte per pixel)."""
     what = "the source's transparency"

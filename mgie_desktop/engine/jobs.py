@@ -1,0 +1,79 @@
+"""Run one EditJob on a loaded engine: the LLM half (or a cached one), then every render the
+job asks for. Shared by the window's engine thread and the remote server, so an edit made
+either way is the same computation."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Hashable
+
+from mgie_desktop.core.errors import EditCancelled
+from mgie_desktop.core.jobs import EditJob, EditResult
+
+# step, total, seconds left, a function making a preview image (called only when wanted)
+JobProgress = Callable[[int, int, float, Callable], None]
+
+
+class GuideCache:
+    """The latest LLM half only: re-renders and variations of the same step reuse it."""
+
+    def __init__(self):
+        self._key: Hashable = None
+        self._guide = None
+
+    def get(self, key: Hashable):
+        return self._guide if key == self._key and self._guide is not None else None
+
+    def put(self, key: Hashable, guide) -> None:
+        self._key, self._guide = key, guide
+
+    def clear(self) -> None:
+        self._key, self._guide = None, None
+
+
+def run_job(engine, job: EditJob, guides: GuideCache, guide_key: Hashable,
+            progress: JobProgress | None = None, cancel: threading.Event | None = None) -> EditResult:
+    """``guide_key`` names the job's LLM half for the cache (the caller knows what makes two
+    jobs alike: the window's step ids, the server's image digest)."""
+    started = time.perf_counter()
+    plain = job.model == "ip2p"  # InstructPix2Pix alone: no LLM half
+    guide = guides.get(guide_key) if job.rerender and not plain else None
+    reused = guide is not None
+    if guide is None and not plain:
+        guide = (engine.steer(job.image, job.instruction, job.expressive) if job.expressive else
+                 engine.instruct(job.image, job.instruction, cancel=cancel))
+        if cancel is not None and cancel.is_set():  # steering is one pass: it stops after it
+            raise EditCancelled("the edit was cancelled")
+        guides.put(guide_key, guide)
+    render_started = time.perf_counter()
+
+    def on_step(step: int, total: int, make_preview) -> None:
+        if progress is not None:
+            elapsed = time.perf_counter() - render_started
+            progress(step, total, elapsed / step * (total - step), make_preview)
+
+    seeds = [job.params.seed + i for i in range(max(1, job.variations))]
+    images = engine.render_variations(job.image, None if plain else guide.conditioning, job.params, seeds,
+                                      on_step, cancel, finish=job.finish, mask=job.mask,
+                                      plain_text=job.instruction if plain else None)
+    models = [job.model] * len(images)
+    if job.compare:  # the same instruction, seed and settings, read by InstructPix2Pix itself
+        images.append(engine.render_plain(job.image, job.instruction, job.params, on_step, cancel,
+                                          finish=job.finish, mask=job.mask))
+        models.append("ip2p")
+        seeds = [*seeds, job.params.seed]
+    timings = {"instruct_s": 0.0 if reused or plain else guide.seconds,
+               "render_s": time.perf_counter() - render_started,
+               "total_s": time.perf_counter() - started}
+    return EditResult(images, "" if plain else guide.text, seeds, models, timings,
+                      steered=bool(guide and guide.steered),
+                      emitted_image_tokens=bool(plain or guide.emitted_image_tokens))
+
+
+def failure_message(exc: Exception) -> str:
+    """One line for a person, from an unexpected failure of an edit."""
+    text = str(exc)
+    if "out of memory" in text.lower():
+        return "The GPU ran out of memory. Try a smaller pixel budget or close other GPU programs."
+    return f"The edit failed: {text.splitlines()[0] if text else type(exc).__name__}"

@@ -1,0 +1,172 @@
+"""The asyncio client of ``mgie-desktop serve``: the window drives it on Qt's loop (qasync),
+``edit --remote`` with ``asyncio.run``. A job is sent once; its events are followed over a
+WebSocket that is reopened when the connection drops, so a network blip costs a pause, not
+the edit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
+from mgie_desktop.core.jobs import EditJob, EditResult
+from mgie_desktop.core.session.png import decode_png
+from mgie_desktop.remote import protocol
+from mgie_desktop.remote.security import client_tls
+
+RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8, 8)  # about a minute of trying before giving up
+
+
+class RemoteError(MgieError):
+    """The server could not be reached, refused us, or lost the edit."""
+
+
+def check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"not a server address: {url!r} (for example http://workstation:8765)")
+    return url.rstrip("/")
+
+
+class RemoteClient:
+    def __init__(self, url: str, token: str | None = None, ca_file: Path | None = None,
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS_S):
+        self.url = check_url(url)
+        self.host = urlsplit(self.url).netloc
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._ssl = client_tls(ca_file)
+        self.retry_delays = retry_delays
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl) if self._ssl else aiohttp.TCPConnector()
+            self._session = aiohttp.ClientSession(headers=self._headers, connector=connector,
+                                                  timeout=aiohttp.ClientTimeout(total=None, connect=10,
+                                                                                sock_read=300))
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    async def __aenter__(self) -> RemoteClient:
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        await self.close()
+
+    # ---- requests ------------------------------------------------------------------------
+    async def info(self) -> dict:
+        return await self._json("GET", "/info")
+
+    async def submit(self, job: EditJob) -> tuple[str, int]:
+        """Send the job; its id on the server and how many edits run before it."""
+        loop = asyncio.get_running_loop()
+        spec, image, mask = await loop.run_in_executor(None, protocol.job_to_wire, job)  # PNG: off the loop
+        form = aiohttp.FormData()
+        form.add_field("job", json.dumps(spec))
+        form.add_field("image", image, filename="image.png", content_type="image/png")
+        if mask is not None:
+            form.add_field("mask", mask, filename="mask.png", content_type="image/png")
+        answer = await self._json("POST", "/jobs", data=form)
+        return answer["job"], answer["position"]
+
+    async def cancel(self, key: str) -> None:
+        await self._json("POST", f"/jobs/{key}/cancel")
+
+    async def forget(self, key: str) -> None:
+        await self._json("DELETE", f"/jobs/{key}")
+
+    async def images(self, key: str, count: int) -> list:
+        loop = asyncio.get_running_loop()
+        found = []
+        for index in range(count):
+            data = await self._request("GET", f"/jobs/{key}/images/{index}", read=True)
+            found.append(await loop.run_in_executor(None, decode_png, data, "a result from the server", "RGB", None))
+        return found
+
+    async def events(self, key: str) -> AsyncIterator[dict]:
+        """The job's messages until it ends. A dropped connection yields ``{"event": "connection",
+        "lost": True}``, is retried, and yields ``"lost": False`` once it is back."""
+        attempt = 0
+        while True:
+            try:
+                async with self.session.ws_connect(f"{self.url}{protocol.API}/jobs/{key}/events",
+                                                   heartbeat=20) as ws:
+                    if attempt:
+                        yield {"event": "connection", "lost": False}
+                    attempt = 0
+                    async for message in ws:
+                        if message.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        event = json.loads(message.data)
+                        yield event
+                        if event["event"] in ("finished", "failed", "cancelled"):
+                            return
+            except aiohttp.WSServerHandshakeError as exc:
+                raise self._refusal(exc.status, "the edit is no longer on the server (was it restarted?)") from None
+            except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                pass
+            if attempt >= len(self.retry_delays):
+                raise RemoteError(f"lost the connection to the engine at {self.host}; the photo is unchanged") from None
+            if attempt == 0:
+                yield {"event": "connection", "lost": True}
+            await asyncio.sleep(self.retry_delays[attempt])
+            attempt += 1
+
+    async def run(self, job: EditJob, on_event: Callable[[dict], None] | None = None) -> EditResult:
+        """Send ``job``, follow it to its end and fetch its images. ``on_event`` hears every
+        message on the way (queue position, progress, previews, connection lost and back)."""
+        key, position = await self.submit(job)
+        if on_event is not None:
+            on_event({"event": "submitted", "job": key, "position": position})
+        async for event in self.events(key):
+            if event["event"] == "finished":
+                images = await self.images(key, event["images"])
+                await self.forget(key)
+                return protocol.result_from_wire(event, images)
+            if event["event"] == "cancelled":
+                raise EditCancelled("the edit was cancelled")
+            if event["event"] == "failed":
+                raise RemoteError(event.get("message") or "the edit failed on the server")
+            if on_event is not None:
+                on_event(event)
+        raise RemoteError(f"the engine at {self.host} ended the edit without a word")
+
+    # ---- plumbing ------------------------------------------------------------------------
+    async def _json(self, method: str, path: str, **kwargs) -> dict:
+        return json.loads(await self._request(method, path, read=True, **kwargs))
+
+    async def _request(self, method: str, path: str, read: bool, **kwargs) -> bytes:
+        try:
+            async with self.session.request(method, f"{self.url}{protocol.API}{path}", **kwargs) as response:
+                body = await response.read()
+                if response.status >= 400:
+                    raise self._refusal(response.status, _message(body))
+                return body
+        except aiohttp.ClientConnectorError as exc:
+            raise RemoteError(f"cannot reach the engine at {self.host} ({exc.os_error or exc})") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise RemoteError(f"the connection to the engine at {self.host} failed ({exc or type(exc).__name__})") \
+                from None
+
+    def _refusal(self, status: int, message: str) -> MgieError:
+        if status == 401:
+            return RemoteError(f"the engine at {self.host} refused the token (check the token file)")
+        if status == 400:
+            return InputError(message)
+        return RemoteError(f"the engine at {self.host} answered {status}: {message}")
+
+
+def _message(body: bytes) -> str:
+    try:
+        return json.loads(body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return body.decode("utf-8", "replace")[:200]

@@ -1,0 +1,95 @@
+"""Who may use a server: a token (random, stored owner-only, compared in constant time), needed
+whenever the server listens beyond this computer; TLS when given a certificate."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+import secrets
+import ssl
+from pathlib import Path
+
+import platformdirs
+
+from mgie_desktop.core.errors import InputError
+from mgie_desktop.core.paths import APP_NAME
+
+
+def default_token_file() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "server-token"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name or "0.0.0.0": reachable from elsewhere
+
+
+def read_token(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError(f"cannot read the token file {path} ({exc.strerror or exc})") from None
+    if len(token) < 16:
+        raise InputError(f"the token in {path} is too short (at least 16 characters)")
+    return token
+
+
+def server_token(token_file: Path | None, host: str) -> tuple[str | None, Path | None, bool]:
+    """The token the server demands (None: none needed), the file it is in, and whether it was
+    made just now. Listening beyond loopback always needs one: made and stored if not given."""
+    if token_file is not None and token_file.exists():
+        return read_token(token_file), token_file, False
+    if token_file is None and is_loopback(host):
+        return None, None, False
+    path = token_file or default_token_file()
+    if path.exists():
+        return read_token(path), path, False
+    return write_token(path), path, True
+
+
+def write_token(path: Path) -> str:
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Created owner-only from the start: never a moment when others could read it.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    return token
+
+
+def token_matches(expected: str, given: str) -> bool:
+    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+def bearer(header: str | None) -> str:
+    if header and header.startswith("Bearer "):
+        return header[len("Bearer "):].strip()
+    return ""
+
+
+def server_tls(cert: Path | None, key: Path | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise InputError("TLS needs both --cert PEM and --key PEM")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"cannot use the certificate {cert} with the key {key} ({exc})") from None
+    return context
+
+
+def client_tls(ca_file: Path | None) -> ssl.SSLContext | None:
+    """Trust the system's authorities, plus ``ca_file`` (a workstation's own certificate)."""
+    if ca_file is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise InputError(f"cannot read the certificate {ca_file} ({exc})") from None

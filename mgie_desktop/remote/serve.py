@@ -1,0 +1,59 @@
+"""Run the server until Ctrl+C or SIGTERM: bind, say where and how to connect, load the models."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from mgie_desktop.core.errors import InputError
+from mgie_desktop.remote.security import is_loopback, server_tls, server_token
+from mgie_desktop.remote.server import EngineHost, Limits, make_app
+
+
+def serve(models_dir: Path, engine_options: dict, host: str, port: int, token_file: Path | None,
+          cert: Path | None, key: Path | None, limits: Limits) -> None:
+    token, token_path, made = server_token(token_file, host)
+    tls = server_tls(cert, key)
+    if not is_loopback(host) and tls is None:
+        print("mgie-desktop serve: warning: no --cert/--key, so photos cross the network unencrypted",
+              file=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+
+    def open_engine(progress, cancel):
+        from mgie_desktop.engine.pipeline import MgieEngine  # torch: on the engine's thread, once
+
+        return MgieEngine(models_dir, cancel=cancel, progress=progress, **engine_options)
+
+    asyncio.run(_run(EngineHost(open_engine, limits), token, token_path, made, host, port, tls))
+
+
+async def _run(engine_host: EngineHost, token, token_path, made, host, port, tls) -> None:
+    runner = web.AppRunner(make_app(engine_host, token), access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, ssl_context=tls, shutdown_timeout=5)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise InputError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+        scheme = "https" if tls else "http"
+        bound = runner.addresses[0]
+        shown = f"[{bound[0]}]" if ":" in str(bound[0]) else bound[0]
+        print(f"mgie-desktop serve: listening on {scheme}://{shown}:{bound[1]}", flush=True)
+        if token_path is not None:
+            print(f"mgie-desktop serve: clients need the token in {token_path}"
+                  + (" (made just now; copy it to each client)" if made else ""), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for name in ("SIGINT", "SIGTERM"):
+            if hasattr(signal, name):
+                loop.add_signal_handler(getattr(signal, name), stop.set)
+        await stop.wait()
+        print("mgie-desktop serve: stopping", flush=True)
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,383 @@
+"""``mgie-desktop serve``: one engine on this machine's GPU behind an HTTP + WebSocket API.
+
+Models load once at start. Edits run one at a time, in the order they arrive, on the engine's
+own thread; the event loop only moves bytes, so a slow client never holds the GPU. Each job
+streams its queue position, progress, previews and its end to whoever watches it; a client
+that drops can reconnect to the same job, and one that never returns costs only its result,
+which is dropped after a while.
+
+    GET    /v1/info                    state, device, GPU memory, queue length
+    POST   /v1/jobs                    multipart: "job" (JSON), "image" (PNG), "mask" (PNG, optional)
+    GET    /v1/jobs/{id}/events        WebSocket of JSON messages (client may send {"cancel": true})
+    POST   /v1/jobs/{id}/cancel
+    GET    /v1/jobs/{id}/images/{n}    the n-th result, PNG
+    DELETE /v1/jobs/{id}               forget a finished job
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from aiohttp import WSMsgType, web
+
+from mgie_desktop import __version__
+from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
+from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.remote import protocol
+from mgie_desktop.remote.security import bearer, token_matches
+
+log = logging.getLogger(__name__)
+ENDED = ("finished", "failed", "cancelled")
+PREVIEW_INTERVAL_S = 0.25
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 256 * 2**20   # a 100-megapixel PNG fits; anything larger is refused unread
+    max_pixels: int | None = None       # None: Pillow's decompression-bomb limit
+    request_timeout_s: float = 120.0    # to receive one request's body: a stalled upload is dropped
+    keep_results: int = 16              # finished jobs held for their clients, oldest dropped first
+    result_ttl_s: float = 900.0         # and for at most this long
+
+
+@dataclass
+class ServerJob:
+    key: str
+    job: EditJob
+    digest: str                                  # of the uploaded photo: re-renders reuse the LLM half by it
+    cancel: threading.Event = field(default_factory=threading.Event)
+    status: str = "queued"                       # queued, running, or one of ENDED
+    last: dict | None = None                     # the latest progress or position message
+    final: dict | None = None
+    images: list[bytes] = field(default_factory=list)
+    ended_at: float = 0.0
+    listeners: set = field(default_factory=set)  # asyncio.Queue per watching WebSocket
+
+    def publish(self, message: dict) -> None:
+        if message["event"] in ENDED:
+            self.status, self.final, self.ended_at = message["event"], message, time.monotonic()
+        elif message["event"] != "preview":
+            self.last = message
+        for queue in list(self.listeners):
+            if queue.qsize() < 32 or message["event"] in ENDED:  # a slow watcher misses previews, not the end
+                queue.put_nowait(message)
+
+
+class EngineHost:
+    """The engine, its thread and its queue. ``open_engine(progress, cancel)`` loads the models."""
+
+    def __init__(self, open_engine: Callable, limits: Limits):
+        self.open_engine, self.limits = open_engine, limits
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="mgie-engine")
+        self.stopping = threading.Event()
+        self.engine = None
+        self.state, self.detail, self.load = "loading", "", {"part": "", "done": 0, "total": 0}
+        self.device, self.gpu, self.dtype = "", "", ""
+        self.jobs: dict[str, ServerJob] = {}
+        self.waiting: list[ServerJob] = []
+        self.running: ServerJob | None = None
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._guides = None
+        self._ids = 0
+
+    # ---- life ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._tasks.append(asyncio.create_task(self._serve_jobs()))
+
+    async def close(self) -> None:
+        self.stopping.set()
+        for job in [*self.waiting, *([self.running] if self.running else [])]:
+            job.cancel.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown)
+
+    def _load(self, loop: asyncio.AbstractEventLoop) -> None:
+        from mgie_desktop.engine.devices import device_name
+        from mgie_desktop.engine.jobs import GuideCache
+
+        def progress(part: str, done: int, total: int) -> None:
+            loop.call_soon_threadsafe(self.load.update, {"part": part, "done": done + 1, "total": total})
+
+        self.engine = self.open_engine(progress, self.stopping)
+        self.engine.warm_up(cancel=self.stopping)
+        self._guides = GuideCache()
+        self.device, self.gpu = str(self.engine.device), device_name(self.engine.device)
+        self.dtype = str(self.engine.dtype).removeprefix("torch.")
+
+    async def _serve_jobs(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self.executor, self._load, loop)
+        except MgieError as exc:
+            self.state, self.detail = "error", str(exc)
+        except Exception as exc:  # the server stays up and says why in /info
+            log.exception("loading the models failed")
+            self.state, self.detail = "error", f"could not load the models: {exc}"
+        else:
+            self.state, self.detail = "ready", f"loaded in {self.engine.load_seconds:.1f} s"
+        if self.state == "error":
+            for job in self.waiting:
+                job.publish({"event": "failed", "message": f"The server has no models: {self.detail}"})
+            self.waiting.clear()
+            return
+        log.info("models ready on %s (%s)", self.gpu, self.detail)
+        while True:
+            while not self.waiting:
+                self._wake.clear()
+                await self._wake.wait()
+            job = self.waiting.pop(0)
+            self._tell_positions()
+            if job.cancel.is_set():
+                job.publish({"event": "cancelled"})
+                continue
+            self.running, job.status = job, "running"
+            job.publish({"event": "started"})
+            try:
+                await loop.run_in_executor(self.executor, self._run, job, loop)
+            finally:
+                self.running = None
+
+    def _run(self, job: ServerJob, loop: asyncio.AbstractEventLoop) -> None:
+        """On the engine's thread: the edit, its images as PNG, then its end as one message."""
+        from mgie_desktop.engine.jobs import failure_message, run_job
+
+        post = loop.call_soon_threadsafe
+        last_preview = 0.0
+
+        def progress(step: int, total: int, seconds_left: float, make_preview) -> None:
+            nonlocal last_preview
+            post(job.publish, {"event": "progress", "step": step, "total": total, "seconds_left": seconds_left})
+            now = time.monotonic()
+            if job.listeners and step < total and now - last_preview >= PREVIEW_INTERVAL_S:
+                last_preview = now
+                post(job.publish, protocol.preview_message(make_preview()))
+
+        key = (job.digest, job.job.instruction, job.job.expressive)
+        try:
+            result = run_job(self.engine, job.job, self._guides, key, progress, job.cancel)
+            images = [protocol.png_bytes(image) for image in result.images]
+            post(self._finish, job, images, protocol.result_message(result))
+        except EditCancelled:
+            post(job.publish, {"event": "cancelled"})
+        except MgieError as exc:
+            post(job.publish, {"event": "failed", "message": str(exc)})
+        except Exception as exc:
+            log.exception("an edit failed")
+            post(job.publish, {"event": "failed", "message": failure_message(exc)})
+
+    def _finish(self, job: ServerJob, images: list[bytes], message: dict) -> None:
+        job.images = images
+        job.publish(message)
+
+    # ---- jobs ----------------------------------------------------------------------------
+    def submit(self, job: EditJob, digest: str) -> ServerJob:
+        if self.state == "error":
+            raise web.HTTPServiceUnavailable(text=json.dumps({"error": f"the server has no models: {self.detail}"}),
+                                             content_type="application/json")
+        self._forget_old()
+        entry = ServerJob(secrets.token_urlsafe(12), job, digest)
+        self.jobs[entry.key] = entry
+        self.waiting.append(entry)
+        self._tell_positions()
+        self._wake.set()
+        return entry
+
+    def next_id(self) -> int:
+        self._ids += 1
+        return self._ids
+
+    def position(self, job: ServerJob) -> int:
+        """How many edits run before this one starts (0: it is running or next)."""
+        if job in self.waiting:
+            return self.waiting.index(job) + (self.running is not None)
+        return 0
+
+    def cancel(self, job: ServerJob) -> None:
+        job.cancel.set()
+        if job in self.waiting:  # never started: ends now
+            self.waiting.remove(job)
+            job.publish({"event": "cancelled"})
+            self._tell_positions()
+
+    def _tell_positions(self) -> None:
+        for job in self.waiting:
+            job.publish({"event": "queued", "position": self.position(job)})
+
+    def _forget_old(self) -> None:
+        """Finished jobs nobody fetched: kept a while, and only so many (memory stays bounded)."""
+        ended = sorted((j for j in self.jobs.values() if j.status in ENDED), key=lambda j: j.ended_at)
+        now = time.monotonic()
+        for job in ended:
+            if now - job.ended_at > self.limits.result_ttl_s or len(ended) > self.limits.keep_results:
+                del self.jobs[job.key]
+                ended = [j for j in ended if j is not job]
+
+    def info(self) -> dict:
+        report = {}
+        if self.engine is not None:
+            with contextlib.suppress(Exception):  # a GPU reading is never worth failing /info for
+                report = self.engine.memory_report()
+        return {"server": "mgie-desktop", "version": __version__, "protocol": protocol.PROTOCOL_VERSION,
+                "state": self.state, "detail": self.detail, "load": self.load, "device": self.device,
+                "gpu": self.gpu, "dtype": self.dtype, "memory": report, "queue": len(self.waiting) + (self.running is not None)}
+
+
+# ---- the HTTP application ----------------------------------------------------------------------
+HOST_KEY = web.AppKey("host", EngineHost)
+
+
+def make_app(host: EngineHost, token: str | None) -> web.Application:
+    @web.middleware
+    async def guard(request: web.Request, handler):
+        # Before the body is read: a wrong token costs the server nothing and learns nothing.
+        if token is not None and not token_matches(token, bearer(request.headers.get("Authorization"))):
+            return web.Response(status=401, text="401: Unauthorized")
+        try:
+            return await handler(request)
+        except InputError as exc:
+            return _error(400, str(exc))
+
+    app = web.Application(client_max_size=host.limits.max_body_bytes, middlewares=[guard])
+    app[HOST_KEY] = host
+    p = protocol.API
+    app.router.add_get(f"{p}/info", _info)
+    app.router.add_post(f"{p}/jobs", _submit)
+    app.router.add_get(f"{p}/jobs/{{key}}/events", _events)
+    app.router.add_post(f"{p}/jobs/{{key}}/cancel", _cancel)
+    app.router.add_get(f"{p}/jobs/{{key}}/images/{{index:\\d+}}", _image)
+    app.router.add_delete(f"{p}/jobs/{{key}}", _forget)
+
+    async def on_startup(app: web.Application) -> None:
+        await app[HOST_KEY].start()
+
+    async def on_cleanup(app: web.Application) -> None:
+        await app[HOST_KEY].close()
+
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    return app
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def _job(request: web.Request) -> ServerJob:
+    job = request.app[HOST_KEY].jobs.get(request.match_info["key"])
+    if job is None:
+        raise web.HTTPNotFound(text=json.dumps({"error": "no such job (finished long ago, or never sent)"}),
+                               content_type="application/json")
+    return job
+
+
+async def _info(request: web.Request) -> web.Response:
+    return web.json_response(request.app[HOST_KEY].info())
+
+
+async def _submit(request: web.Request) -> web.Response:
+    host: EngineHost = request.app[HOST_KEY]
+    try:
+        form = await asyncio.wait_for(request.post(), host.limits.request_timeout_s)
+    except web.HTTPRequestEntityTooLarge:
+        return _error(413, f"the request is larger than this server accepts ({host.limits.max_body_bytes:,} bytes)")
+    except TimeoutError:
+        return _error(408, "the upload took too long")
+    except Exception:  # a dropped or malformed upload: nothing was queued
+        return _error(400, "the upload is incomplete or not multipart/form-data")
+    spec, image, mask = form.get("job"), form.get("image"), form.get("mask")
+    if not isinstance(spec, str) or image is None:
+        return _error(400, "send a multipart form with a 'job' (JSON) and an 'image' (PNG)")
+    try:
+        spec = json.loads(spec)
+    except ValueError:
+        return _error(400, "the job is not valid JSON")
+    if not all(hasattr(part, "file") for part in (image, mask) if part is not None):
+        return _error(400, "the image and the mask must be sent as files (PNG)")
+    image_bytes = image.file.read()
+    mask_bytes = mask.file.read() if mask is not None else None
+    loop = asyncio.get_running_loop()
+    # Decoding a large PNG takes a while: off the event loop, so other clients keep being served.
+    job = await loop.run_in_executor(None, protocol.job_from_wire, spec, image_bytes, mask_bytes, host.next_id(),
+                                     host.limits.max_pixels)
+    entry = host.submit(job, hashlib.sha256(image_bytes).hexdigest())
+    return web.json_response({"job": entry.key, "position": host.position(entry)}, status=202)
+
+
+async def _events(request: web.Request) -> web.StreamResponse:
+    host: EngineHost = request.app[HOST_KEY]
+    job = _job(request)
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    queue: asyncio.Queue = asyncio.Queue()
+    job.listeners.add(queue)
+    try:
+        # Where the job stands now: a reconnecting client picks up from here.
+        if job.final is not None:
+            await ws.send_json(job.final)
+            return ws
+        await ws.send_json({"event": "queued", "position": host.position(job)} if job.status == "queued"
+                           else job.last or {"event": "started"})
+        reader = asyncio.create_task(_read_cancels(ws, host, job))  # ends when the client goes
+        try:
+            while True:
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    break
+                message = getter.result()
+                await ws.send_json(message)
+                if message["event"] in ENDED:
+                    break
+        finally:
+            reader.cancel()
+    except (ConnectionError, asyncio.CancelledError):
+        pass  # the client went away; the job goes on and its result waits for it
+    finally:
+        job.listeners.discard(queue)
+    await ws.close()
+    return ws
+
+
+async def _read_cancels(ws: web.WebSocketResponse, host: EngineHost, job: ServerJob) -> None:
+    async for message in ws:
+        if message.type == WSMsgType.TEXT:
+            with contextlib.suppress(ValueError):
+                if json.loads(message.data).get("cancel") is True:
+                    host.cancel(job)
+
+
+async def _cancel(request: web.Request) -> web.Response:
+    job = _job(request)
+    request.app[HOST_KEY].cancel(job)
+    return web.json_response({"job": job.key, "status": job.status})
+
+
+async def _image(request: web.Request) -> web.Response:
+    job = _job(request)
+    index = int(request.match_info["index"])
+    if job.status != "finished" or index >= len(job.images):
+        return _error(404, "no such image (the job has not finished, or has fewer images)")
+    return web.Response(body=job.images[index], content_type="image/png")
+
+
+async def _forget(request: web.Request) -> web.Response:
+    host: EngineHost = request.app[HOST_KEY]
+    job = _job(request)
+    if job.status not in ENDED:
+        host.cancel(job)
+    host.jobs.pop(job.key, None)
+    return web.json_response({"job": job.key, "forgotten": True})

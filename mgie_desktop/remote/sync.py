@@ -1,0 +1,103 @@
+"""A server's engine behind the two calls ``mgie-desktop edit`` makes of a local one (``edit``
+and ``render_plain``), so the CLI runs one chain of edits either way and writes the same file."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mgie_desktop.core.errors import EditCancelled
+from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.core.sizing import working_size
+from mgie_desktop.remote.client import RemoteClient, RemoteError
+
+READY_POLL_S = 0.5
+
+
+@dataclass(frozen=True)
+class RemoteInstruction:
+    text: str
+    steered: bool
+    emitted_image_tokens: bool
+
+
+@dataclass(frozen=True)
+class RemoteOutcome:
+    """The parts of engine.pipeline.EditOutcome the CLI reads."""
+
+    image: object
+    instruction: RemoteInstruction
+    working_size: tuple[int, int]
+    timings: dict
+
+
+class RemoteEngine:
+    def __init__(self, url: str, token: str | None = None, ca_file: Path | None = None,
+                 wait_s: float = 600.0, say=lambda text: print(text, file=sys.stderr)):
+        self._loop = asyncio.new_event_loop()
+        self.client = RemoteClient(url, token, ca_file)
+        started = time.perf_counter()
+        info = self._run(self.client.info())
+        while info["state"] == "loading":  # the server loads its models once, at start
+            if time.perf_counter() - started > wait_s:
+                raise RemoteError(f"the engine at {self.client.host} is still loading its models")
+            say(f"waiting for the engine at {self.client.host} to load its models ({info['load']['part'] or '…'})")
+            time.sleep(READY_POLL_S)
+            info = self._run(self.client.info())
+        if info["state"] != "ready":
+            raise RemoteError(f"the engine at {self.client.host} has no models: {info['detail']}")
+        self.info = info
+        self.device, self.dtype, self.load_seconds = info["device"], info["dtype"], 0.0
+        self._ids = 0
+
+    def edit(self, image, instruction: str, params, finish: str = "detail", expressive: str | None = None,
+             mask=None) -> RemoteOutcome:
+        result = self._edit(EditJob(0, 0, 0, image, instruction, params, expressive=expressive or "", mask=mask,
+                                    finish=finish))
+        text = RemoteInstruction(result.expressive_instruction, result.steered, result.emitted_image_tokens)
+        timings = {k: result.timings[k] for k in ("instruct_s", "render_s")}
+        return RemoteOutcome(result.images[0], text, working_size(image.width, image.height, params.pixel_budget),
+                             timings)
+
+    def render_plain(self, image, instruction: str, params, finish: str = "detail", mask=None):
+        return self._edit(EditJob(0, 0, 0, image, instruction, params, mask=mask, model="ip2p",
+                                  finish=finish)).images[0]
+
+    def memory_report(self) -> dict:
+        return self.info.get("memory", {})
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self.client.close())
+        self._loop.close()
+
+    def _edit(self, job: EditJob):
+        sent: list[str] = []
+
+        def heard(event: dict) -> None:
+            if event["event"] == "submitted":
+                sent.append(event["job"])
+            elif event["event"] == "queued" and event["position"]:
+                print(f"queued on {self.client.host}: {event['position']} edit(s) ahead", file=sys.stderr)
+            elif event["event"] == "connection":
+                print(f"connection to {self.client.host} {'lost; retrying' if event['lost'] else 'back'}",
+                      file=sys.stderr)
+
+        try:
+            return self._run(self.client.run(job, heard))
+        except KeyboardInterrupt:  # Ctrl+C: the server stops the edit too, then we go
+            if sent:
+                try:
+                    self._run(asyncio.wait_for(self.client.cancel(sent[0]), 5))
+                except (RemoteError, asyncio.TimeoutError, KeyboardInterrupt):
+                    pass
+            raise EditCancelled("the edit was cancelled") from None
+
+    def _run(self, coroutine):
+        try:
+            return self._loop.run_until_complete(coroutine)
+        except BaseException:  # the command ends with this error: leave no connection open behind it
+            self._loop.run_until_complete(self.client.close())
+            raise
