@@ -1,0 +1,277 @@
+"""The remote engine over loopback: a real ``mgie-desktop serve`` process with tiny models, and
+its clients (the asyncio client, ``edit --remote``). Nothing leaves 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from urllib.parse import urlsplit
+
+import aiohttp
+import numpy as np
+import pytest
+from PIL import Image
+
+from mgie_desktop.core.errors import EditCancelled, InputError
+from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.core.params import EditParams, params_for
+from mgie_desktop.remote.client import RemoteClient, RemoteError
+
+SMALL = EditParams(steps=2, pixel_budget=64 * 64, scheduler="euler")
+SLOW = EditParams(steps=400, pixel_budget=64 * 64, scheduler="euler")  # long enough to act on mid-edit
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "mgie_desktop", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def job(image, text="make it warmer", params=SMALL, **kw) -> EditJob:
+    return EditJob(0, 0, 0, image, text, params, **kw)
+
+
+def arun(coroutine):
+    return asyncio.run(coroutine)
+
+
+async def info(server) -> dict:
+    async with RemoteClient(server.url, server.token) as client:
+        return await client.info()
+
+
+def test_edit_remote_writes_the_same_pixels_as_a_local_edit(server, engine, photo, photo_path, tmp_path):
+    out = tmp_path / "remote.png"
+    done = run_cli("edit", photo_path, "-i", "make the sky a sunset", "-o", out, "--steps", "2", "--json",
+                   "--remote", server.url, "--token-file", server.token_file)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["output"] == str(out) and report["device"] == "cpu" and report["dtype"] == "float32"
+    local = engine.edit(photo, "make the sky a sunset", params_for(steps=2))
+    assert report["expressive_instruction"] == local.instruction.text
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(local.image))
+
+
+def test_a_result_is_the_local_engines_and_the_job_is_forgotten_after(server, engine, photo):
+    from mgie_desktop.engine.jobs import GuideCache, run_job
+
+    async def go():
+        seen = []
+        async with RemoteClient(server.url, server.token) as client:
+            result = await client.run(job(photo, variations=2), seen.append)
+            key = seen[0]["job"]
+            with pytest.raises(RemoteError, match="404"):
+                await client.images(key, 1)  # fetched and forgotten: nothing left on the server
+        return result, seen
+
+    result, seen = arun(go())
+    local = run_job(engine, job(photo, variations=2), GuideCache(), "k")
+    assert result.seeds == local.seeds and result.models == ["mgie", "mgie"]
+    assert result.expressive_instruction == local.expressive_instruction
+    for remote_image, local_image in zip(result.images, local.images, strict=True):
+        assert np.array_equal(np.asarray(remote_image), np.asarray(local_image))
+    assert {e["event"] for e in seen} >= {"submitted", "progress"}
+
+
+def test_cancel_mid_edit_and_the_server_goes_on(server, photo):
+    async def go():
+        async with RemoteClient(server.url, server.token) as client:
+            key, _ = await client.submit(job(photo, params=SLOW))
+            events = []
+            async for event in client.events(key):
+                events.append(event["event"])
+                if event["event"] == "progress":
+                    await client.cancel(key)
+            after = await client.run(job(photo))
+            return events, after
+
+    events, after = arun(go())
+    assert events[-1] == "cancelled" and "finished" not in events
+    assert len(after.images) == 1
+
+
+def test_cancel_raises_edit_cancelled_from_run(server, photo):
+    async def go():
+        async with RemoteClient(server.url, server.token) as client:
+            task = asyncio.ensure_future(client.run(job(photo, params=SLOW), lambda e: events.append(e)))
+            while not any(e["event"] == "progress" for e in events):
+                await asyncio.sleep(0.05)
+            await client.cancel(events[0]["job"])
+            await task
+
+    events: list[dict] = []
+    with pytest.raises(EditCancelled):
+        arun(go())
+
+
+CLIENT = """
+import asyncio, sys
+from PIL import Image
+from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.core.params import EditParams
+from mgie_desktop.remote.client import RemoteClient
+
+async def main():
+    async with RemoteClient(sys.argv[1], sys.argv[2]) as client:
+        job = EditJob(0, 0, 0, Image.new("RGB", (32, 32)), "slow", EditParams(steps=30, pixel_budget=4096,
+                      scheduler="euler"))
+        await client.run(job, lambda e: print(e["event"], flush=True))
+
+asyncio.run(main())
+"""
+
+
+def test_a_client_killed_mid_edit_leaves_the_server_serving(server, photo):
+    client = subprocess.Popen([sys.executable, "-c", CLIENT, server.url, server.token], stdout=subprocess.PIPE,
+                              text=True)
+    for line in client.stdout:
+        if line.strip() == "progress":
+            break
+    client.kill()  # no goodbye: the socket just closes
+    client.wait()
+    result = arun(_run(server, job(photo)))  # waits for the orphaned edit, then runs
+    assert len(result.images) == 1
+    assert arun(info(server))["state"] == "ready"
+
+
+async def _run(server, edit: EditJob):
+    async with RemoteClient(server.url, server.token) as client:
+        return await client.run(edit)
+
+
+def test_two_clients_queue_in_order(server, photo):
+    finished: list[str] = []
+
+    async def one(name: str, edit: EditJob, positions: list[int]):
+        async with RemoteClient(server.url, server.token) as client:
+            def heard(event):
+                if event["event"] in ("submitted", "queued"):
+                    positions.append(event["position"])
+            await client.run(edit, heard)
+            finished.append(name)
+
+    async def go():
+        first_positions, second_positions = [], []
+        first = asyncio.ensure_future(one("first", job(photo, params=EditParams(steps=40, pixel_budget=4096,
+                                                                              scheduler="euler")), first_positions))
+        await asyncio.sleep(0.5)  # the first is surely in
+        await one("second", job(photo), second_positions)
+        await first
+        return first_positions, second_positions
+
+    first_positions, second_positions = arun(go())
+    assert finished == ["first", "second"]
+    assert first_positions[0] == 0 and second_positions[0] >= 1  # the second saw it was waiting
+
+
+def test_a_wrong_token_gets_401_and_nothing_else(server, photo):
+    async def go():
+        async with aiohttp.ClientSession() as session:
+            for headers in ({}, {"Authorization": "Bearer not-the-token"}, {"Authorization": server.token}):
+                async with session.get(f"{server.url}/v1/info", headers=headers) as response:
+                    yield response.status, await response.text()
+
+    async def collect():
+        return [answer async for answer in go()]
+
+    assert arun(collect()) == [(401, "401: Unauthorized")] * 3
+    async def wrong():
+        async with RemoteClient(server.url, "wrong-token-wrong-token") as client:
+            await client.run(job(photo))
+
+    with pytest.raises(RemoteError, match="refused the token"):
+        arun(wrong())
+
+
+def test_an_oversized_body_is_refused_with_413(server):
+    async def go():
+        form = aiohttp.FormData()
+        form.add_field("job", json.dumps({"instruction": "x"}))
+        form.add_field("image", b"\0" * (2 * 2**20), filename="big.png", content_type="image/png")
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {server.token}"}) as session:
+            async with session.post(f"{server.url}/v1/jobs", data=form) as response:
+                return response.status, await response.json()
+
+    status, body = arun(go())
+    assert status == 413 and "larger than this server accepts" in body["error"]
+    assert arun(info(server))["queue"] == 0
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_inflated(server):
+    # A header claiming 40000 x 40000 pixels in a file of a few bytes.
+    bomb = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0))
+            + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + _png_chunk(b"IEND", b""))
+    with pytest.raises(InputError, match="too large"):
+        arun(_post_raw(server, bomb))
+
+
+def test_a_truncated_image_is_refused(server, photo):
+    from mgie_desktop.remote.protocol import png_bytes
+
+    data = png_bytes(photo)
+    with pytest.raises(InputError, match="damaged or incomplete"):
+        arun(_post_raw(server, data[: len(data) // 2]))
+
+
+async def _post_raw(server, image: bytes):
+    form = aiohttp.FormData()
+    form.add_field("job", json.dumps({"instruction": "make it warmer"}))
+    form.add_field("image", image, filename="image.png", content_type="image/png")
+    async with RemoteClient(server.url, server.token) as client:
+        return await client._json("POST", "/jobs", data=form)
+
+
+def test_an_upload_cut_off_midway_queues_nothing(server):
+    parts = urlsplit(server.url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as raw:
+        raw.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+                    "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 500000\r\n\r\n"
+                    "--b\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{}\r\n".encode())
+    time.sleep(0.3)
+    state = arun(info(server))
+    assert state["state"] == "ready" and state["queue"] == 0
+
+
+def test_bad_job_fields_are_refused_with_a_clear_message(server, photo):
+    from mgie_desktop.remote.protocol import png_bytes
+
+    async def post(spec):
+        form = aiohttp.FormData()
+        form.add_field("job", json.dumps(spec))
+        form.add_field("image", png_bytes(photo), filename="image.png", content_type="image/png")
+        async with RemoteClient(server.url, server.token) as client:
+            return await client._json("POST", "/jobs", data=form)
+
+    for spec, words in (({"instruction": "  "}, "empty"), ({"instruction": "x", "variations": 99}, "variations"),
+                        ({"instruction": "x", "params": {"steps": 0}}, "steps"),
+                        ({"instruction": "x", "params": {"path": "/etc/passwd"}}, "unknown parameter"),
+                        ({"instruction": "x", "model": "other"}, "model")):
+        with pytest.raises(InputError, match=words):
+            arun(post(spec))
+
+
+def test_load_200_requests_from_8_clients_without_errors_or_growth(server):
+    from mgie_desktop.benchmark.remote_load import measure
+
+    report = measure(server.url, server.token, server.pid, requests=200, clients=8)
+    assert report["errors"] == []
+    assert report["growth_mb"] < 64, report  # the bound PERFORMANCE.md states
+
+
+def test_unreachable_server_and_a_bad_address_say_so(photo):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(RemoteError, match="cannot reach the engine"):
+        arun(RemoteClient(f"http://127.0.0.1:{port}").info())
+    with pytest.raises(InputError, match="not a server address"):
+        RemoteClient("ftp://example")
