@@ -5,6 +5,7 @@ would grow if jobs or results leaked), so PERFORMANCE.md and a test can hold it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 
@@ -30,9 +31,10 @@ async def _request(client: RemoteClient, kind: str, job: EditJob) -> None:
     else:  # "cancel": a whole upload, queued, then called off (the window's Esc)
         key, _position = await client.submit(job)
         await client.cancel(key)
-        async for event in client.events(key):
-            if event["event"] in ("finished", "failed", "cancelled"):
-                break
+        async with contextlib.aclosing(client.events(key)) as events:
+            async for event in events:
+                if event["event"] in ("finished", "failed", "cancelled"):
+                    break
         await client.forget(key)
 
 

@@ -6,6 +6,7 @@ the edit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -127,18 +128,25 @@ class RemoteClient:
         key, position = await self.submit(job)
         if on_event is not None:
             on_event({"event": "submitted", "job": key, "position": position})
-        async for event in self.events(key):
-            if event["event"] == "finished":
-                images = await self.images(key, event["images"])
-                await self.forget(key)
-                return protocol.result_from_wire(event, images)
-            if event["event"] == "cancelled":
-                raise EditCancelled("the edit was cancelled")
-            if event["event"] == "failed":
-                raise RemoteError(event.get("message") or "the edit failed on the server")
-            if on_event is not None:
-                on_event(event)
+        async with contextlib.aclosing(self.events(key)) as events:  # closed here, not by the GC
+            async for event in events:
+                if (result := await self._answer(key, event, on_event)) is not None:
+                    return result
         raise RemoteError(f"the engine at {self.host} ended the edit without a word")
+
+    async def _answer(self, key: str, event: dict, on_event) -> EditResult | None:
+        """The result once the job has finished; an error if it failed or was cancelled."""
+        if event["event"] == "finished":
+            images = await self.images(key, event["images"])
+            await self.forget(key)
+            return protocol.result_from_wire(event, images)
+        if event["event"] == "cancelled":
+            raise EditCancelled("the edit was cancelled")
+        if event["event"] == "failed":
+            raise RemoteError(event.get("message") or "the edit failed on the server")
+        if on_event is not None:
+            on_event(event)
+        return None
 
     # ---- plumbing ------------------------------------------------------------------------
     async def _json(self, method: str, path: str, **kwargs) -> dict:

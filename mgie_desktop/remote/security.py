@@ -93,3 +93,26 @@ def client_tls(ca_file: Path | None) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=str(ca_file))
     except (OSError, ssl.SSLError) as exc:
         raise InputError(f"cannot read the certificate {ca_file} ({exc})") from None
+
+
+def client_token_file() -> Path:
+    """Where the window keeps the token of the server it connects to (owner-only)."""
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "remote-token"
+
+
+def save_client_token(token: str, path: Path | None = None) -> None:
+    path = path or client_token_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(token + "\n")
+    os.replace(temporary, path)
+
+
+def saved_client_token(path: Path | None = None) -> str:
+    try:
+        return (path or client_token_file()).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""

@@ -1,10 +1,10 @@
-"""Edits on the engine: its worker on its own thread, the jobs sent to it, and its answers.
+"""Edits on the engine: the jobs sent to it, and its answers.
 
-The worker is made only when ``start_engine`` first runs, a moment after the window is shown,
-and torch loads on its thread, so start-up never waits for it. Every signal from the engine thread lands
-on a @Slot method of this object, which lives on the GUI thread, so Qt queues the call there; a
-lambda would be called on the engine thread instead. Each job carries the id of the document it
-was made for: an answer that arrives after another photo was opened is dropped."""
+The engine is anything with the ``ui.engines.EngineClient`` interface: this computer's (a worker
+made when ``start_engine`` first runs, a moment after the window is shown, loading torch on its
+own thread, so start-up never waits for it) or a server's (``ui.remote_engine``). Every answer
+lands on a @Slot method of this object, on the GUI thread. Each job carries the id of the
+document it was made for: an answer that arrives after another photo was opened is dropped."""
 
 from __future__ import annotations
 
@@ -13,56 +13,93 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.ui.engines import EngineClient, LocalEngine
 from mgie_desktop.ui.images import to_qimage
-from mgie_desktop.ui.worker import EditDone, EditJob, EngineWorker
+from mgie_desktop.ui.worker import EditDone
 
 if TYPE_CHECKING:
     from mgie_desktop.ui.main_window import MainWindow
 
 
 class EditRunner(QObject):
-    start_loading = Signal()
-    submit_job = Signal(object)
+    submit_job = Signal(object)  # every job as it goes to the engine (tests and logs watch it)
 
     def __init__(self, window: MainWindow, models_dir: Path, device: str, engine_options: dict):
         super().__init__(window)
         self.window = window
         self.models_dir = models_dir
-        self._device, self._engine_options = device, engine_options
         self.model_state = "not loaded"
         self._job_ids = itertools.count(1)
         self.running: EditJob | None = None     # sent to the engine, not answered yet
         self.queued: EditJob | None = None      # asked for while the models load: sent when they are ready
         self.variations_picker = None
-        self.engine_thread = QThread(window)
-        self.engine_thread.setObjectName("mgie-engine")
-        self.worker: EngineWorker | None = None
+        self.local = LocalEngine(device, engine_options, window)
+        self.engine: EngineClient = self.local
+        self._heard: EngineClient | None = None  # the engine whose signals reach us (connected at its start)
 
     # ---- the engine -------------------------------------------------------------------------
+    @property
+    def worker(self):
+        """The local engine's worker (None until it first loads)."""
+        return self.local.worker
+
+    @property
+    def engine_thread(self):
+        return self.local.thread
+
+    def _answers(self, engine: EngineClient) -> list:
+        """Each of the engine's signals and the slot here (or in the window) that hears it."""
+        window = self.window
+        return [(engine.state_changed, self.on_model_state), (engine.load_progress, self.on_load_progress),
+                (engine.memory_report, window.gpu_label.setText), (engine.progress, self.on_progress),
+                (engine.preview, self.on_preview), (engine.edit_finished, self.on_edit_finished),
+                (engine.edit_failed, self.on_edit_failed), (engine.edit_cancelled, self.on_edit_cancelled),
+                (engine.instruction_limit, window.panel.set_instruction_limit),
+                (engine.notice, self.on_engine_notice)]
+
+    def _listen_to(self, engine: EngineClient) -> None:
+        if self._heard is not None:  # an answer still on its way from the old one is not ours any more
+            for signal, slot in self._answers(self._heard):
+                signal.disconnect(slot)
+        for signal, slot in self._answers(engine):
+            signal.connect(slot)
+        self._heard = engine
+
     def start_engine(self) -> None:
-        """Make the engine's worker on its thread (first time only) and have it load the models."""
-        if self.worker is None:
-            self.worker = EngineWorker(self.models_dir, self._device, **self._engine_options)
-            self.worker.moveToThread(self.engine_thread)
-            self.engine_thread.finished.connect(self.worker.deleteLater)
-            self.start_loading.connect(self.worker.load)
-            self.submit_job.connect(self.worker.run)
-            self.worker.state_changed.connect(self.on_model_state)
-            self.worker.load_progress.connect(self.on_load_progress)
-            self.worker.memory_report.connect(self.window.gpu_label.setText)
-            self.worker.progress.connect(self.on_progress)
-            self.worker.preview.connect(self.on_preview)
-            self.worker.edit_finished.connect(self.on_edit_finished)
-            self.worker.edit_failed.connect(self.on_edit_failed)
-            self.worker.edit_cancelled.connect(self.on_edit_cancelled)
-            self.worker.instruction_limit.connect(self.window.panel.set_instruction_limit)
-            self.engine_thread.start()
-        self.worker.models_dir = Path(self.models_dir)  # read by load(), queued behind any edit running now
-        self.worker.load_cancel.clear()
-        self.start_loading.emit()
+        """Have the engine load the models (or reach its server)."""
+        if self._heard is not self.engine:
+            self._listen_to(self.engine)
+        self.engine.load(Path(self.models_dir))
+
+    def use_engine(self, engine: EngineClient) -> None:
+        """Edit with ``engine`` from now on (this computer's, or a server's). An edit running on
+        the old one is cancelled; the photo and its history stay as they are."""
+        old = self.engine
+        if engine is old:
+            return
+        queued = self.queued  # asked for while loading: it runs on the new engine once that is ready
+        self.forget_edits()
+        self.queued = queued
+        old.release()
+        if old is not self.local:
+            old.deleteLater()
+        self.engine = engine
+        self._listen_to(engine)
+        self.window.panel.set_instruction_limit(None)  # the new engine's tokenizer says, once it is ready
+        self.window.gpu_label.setText("")
+        self.model_state = "starting"
+        self.start_engine()
+
+    @Slot(str)
+    def on_engine_notice(self, text: str) -> None:
+        if text:
+            self.window.statusBar().showMessage(text, 0 if "retrying" in text or "ahead" in text else 5000)
+        else:
+            self.window.statusBar().clearMessage()
 
     @Slot(str, str)
     def on_model_state(self, state: str, detail: str) -> None:
@@ -87,13 +124,13 @@ class EditRunner(QObject):
 
     @Slot(str, int, int)
     def on_load_progress(self, part: str, done: int, total: int) -> None:
-        if self.model_state == "loading" and not self.worker.load_cancel.is_set():
+        if self.model_state == "loading" and not self.engine.load_cancelled():
             self.window.panel.show_loading(part, done, total)
 
     def cancel_load(self) -> None:
         """The user stops loading the models (after the part being read); a queued edit goes too."""
-        if self.worker is not None and self.model_state in ("starting", "loading"):
-            self.worker.load_cancel.set()
+        if self.model_state in ("starting", "loading"):
+            self.engine.cancel_load()
             self.queued = None
             self.window.panel.progress.setFormat("Cancelling…")
 
@@ -112,13 +149,12 @@ class EditRunner(QObject):
 
     def stop(self) -> None:
         """Closing: a running edit stops within one step, a load after the part it is reading."""
-        if self.worker is not None:
-            self.worker.cancel_event.set()
-            self.worker.stop_event.set()
-        self.engine_thread.quit()
+        if self.engine is not self.local:
+            self.engine.release()
+        self.local.stop()
 
     def join(self) -> None:
-        self.engine_thread.wait()
+        self.local.join()
 
     # ---- sending edits ----------------------------------------------------------------------
     @Slot()
@@ -233,14 +269,14 @@ class EditRunner(QObject):
         self.running = job
         self.window.panel.show_notice("")
         self.window.panel.set_busy(True)
-        self.worker.cancel_event.clear()  # here, not in the worker: an Esc right after this still counts
         self.submit_job.emit(job)
+        self.engine.submit(job)
 
     @Slot()
     def cancel_edit(self) -> None:
         """Cancel: the running edit, else a load (and the edit waiting for it)."""
         if self.running is not None:
-            self.worker.cancel_event.set()
+            self.engine.cancel()
             self.window.panel.progress.setFormat("Cancelling…")
         elif self.model_state in ("starting", "loading"):
             self.cancel_load()
@@ -249,7 +285,7 @@ class EditRunner(QObject):
         """A new document: a running or queued edit and its variations belong to the old one."""
         self.queued = None
         if self.running is not None:
-            self.worker.cancel_event.set()
+            self.engine.cancel()
             self.running = None
             self.window.canvas.clear_preview()
             self.window.panel.set_busy(False)

@@ -26,6 +26,7 @@ from mgie_desktop.ui.compare_view import CompareView
 from mgie_desktop.ui.document_actions import DocumentActions
 from mgie_desktop.ui.edit_panel import EditPanel
 from mgie_desktop.ui.edit_runner import EditRunner
+from mgie_desktop.ui.engine_settings import EngineSettings
 from mgie_desktop.ui.history_panel import HistoryPanel
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.mask_brush import MaskBrush
@@ -56,6 +57,7 @@ class MainWindow(QMainWindow):
         # The engine lives on its own thread; start-up never waits for it. Its worker is made by
         # the background start, a moment after the window is shown (see showEvent).
         self.edits = EditRunner(self, models_dir, device, engine_options or {})
+        self.engine_settings = EngineSettings(self.settings, self.edits, self)
 
         self.canvas = Canvas()
         self.setCentralWidget(self.canvas)
@@ -92,7 +94,7 @@ class MainWindow(QMainWindow):
         self.history_panel.step_chosen.connect(self.go_to_step)
 
         self._background_start = QTimer(self, singleShot=True, interval=BACKGROUND_START_MS)
-        self._background_start.timeout.connect(self.edits.start_engine)
+        self._background_start.timeout.connect(self.engine_settings.start)
         self._background_start.timeout.connect(self.documents.look_for_crashed_sessions)
 
         self._memory_timer = QTimer(self, interval=2000)

@@ -81,6 +81,7 @@ def build_menus(window: MainWindow) -> MenuActions:
               act(image_menu, "C&lear mask", brush.clear))
     models = bar.addMenu("&Models")
     act(models, "&Manage models…", lambda: window.show_model_manager())
+    act(models, "&Engine: this computer or a remote one…", window.engine_settings.choose)
     view = bar.addMenu("&View")
     canvas = window.canvas
     act(view, "&Fit to window", canvas.fit, "Ctrl+0")

@@ -127,6 +127,13 @@ class EngineWorker(QObject):
         self.instruction_limit.emit(self._engine.instruction_limit)  # counts with the tokenizer, no torch
         self.state_changed.emit("ready", f"{self._engine.device} · loaded in {self._engine.load_seconds:.1f} s")
 
+    @Slot()
+    def unload(self) -> None:
+        """Another engine renders now: let go of the models and their memory."""
+        self._engine = None
+        self._guides.clear()
+        load("gc").collect()
+
     @Slot(object)
     def run(self, job: EditJob) -> None:
         if self._engine is None:

@@ -1,0 +1,184 @@
+"""The engine on another computer (``mgie-desktop serve``), driven by the asyncio client on
+Qt's own event loop through qasync: no thread of its own, and the GUI never waits on the network.
+It answers with the same signals as the local engine, so the window cannot tell them apart,
+except that the status bar names the server and its GPU."""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QApplication
+
+from mgie_desktop.core.deferred import load
+from mgie_desktop.core.errors import EditCancelled, MgieError
+from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.remote.client import RemoteClient
+from mgie_desktop.ui.engines import EngineClient
+from mgie_desktop.ui.images import to_qimage
+from mgie_desktop.ui.worker import edit_done
+
+READY_POLL_S = 1.0
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def qt_event_loop() -> asyncio.AbstractEventLoop:
+    """asyncio on Qt's running event loop (made once, when a remote engine is first used)."""
+    global _loop
+    if _loop is None:
+        QEventLoop = load("qasync", "QEventLoop")
+
+        _loop = QEventLoop(QApplication.instance(), already_running=True)
+        # Plain threads for PNG work: qasync's default executor makes QThreads, which Qt would
+        # find still alive at exit.
+        _loop.set_default_executor(ThreadPoolExecutor(2, thread_name_prefix="mgie-remote"))
+        asyncio.set_event_loop(_loop)
+    if asyncio.events._get_running_loop() is None:
+        # Qt's loop runs all along; asyncio must see it as running (qasync does this once, at
+        # creation; a test harness may have reset it since).
+        asyncio.events._set_running_loop(_loop)
+    return _loop
+
+
+class RemoteEngine(EngineClient):
+    def __init__(self, url: str, token: str | None, parent=None):
+        super().__init__(parent)
+        self.client = RemoteClient(url, token)
+        self.where = self.client.host
+        self.gpu = ""
+        self._tasks: set[asyncio.Task] = set()
+        self._job_key: str | None = None   # the running edit's id on the server, once sent
+        self._cancel_asked = False
+        self._loading = None
+
+    def _spawn(self, coroutine) -> asyncio.Task:
+        task = qt_event_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # ---- models ----------------------------------------------------------------------------
+    def load(self, models_dir: Path) -> None:
+        if self._loading is None or self._loading.done():
+            self._loading = self._spawn(self._connect())
+
+    def cancel_load(self) -> None:
+        if self._loading is not None:
+            self._loading.cancel()
+            self.state_changed.emit("cancelled", f"stopped waiting for {self.where}")
+
+    async def _connect(self) -> None:
+        self.state_changed.emit("loading", f"the engine at {self.where}")
+        try:
+            info = await self.client.info()
+            while info["state"] == "loading":  # the server is loading its models: show how far
+                part = info["load"]
+                self.load_progress.emit(f"{part['part'] or 'the models'} (on {self.where})", part["done"],
+                                        part["total"])
+                await asyncio.sleep(READY_POLL_S)
+                info = await self.client.info()
+        except MgieError as exc:
+            self.state_changed.emit("error", str(exc))
+            return
+        if info["state"] != "ready":
+            self.state_changed.emit("error", f"the engine at {self.where} has no models: {info['detail']}")
+            return
+        self.gpu = info["gpu"]
+        self._report_memory(info)
+        self.state_changed.emit("ready", self._ready_detail())
+
+    def _ready_detail(self) -> str:
+        return f"remote {self.where} · {self.gpu}"
+
+    def _report_memory(self, info: dict) -> None:
+        report = info.get("memory", {})
+        if "gpu_allocated_mb" in report:
+            self.memory_report.emit(f"{self.where}: GPU {report['gpu_allocated_mb'] / 1024:.1f}/"
+                                    f"{report['gpu_total_mb'] / 1024:.0f} GB")
+        else:
+            self.memory_report.emit(f"on {self.where}")
+
+    # ---- edits -----------------------------------------------------------------------------
+    def submit(self, job: EditJob) -> None:
+        self._job_key, self._cancel_asked = None, False
+        self.state_changed.emit("busy", job.instruction)
+        self._spawn(self._edit(job))
+
+    def cancel(self) -> None:
+        self._cancel_asked = True
+        if self._job_key is not None:
+            self._spawn(self._cancel(self._job_key))
+
+    async def _cancel(self, key: str) -> None:
+        try:
+            await self.client.cancel(key)
+        except MgieError as exc:  # the edit ends anyway, or the connection says why
+            self.notice.emit(f"Could not cancel on {self.where}: {exc}")
+
+    async def _edit(self, job: EditJob) -> None:
+        def heard(event: dict) -> None:
+            kind = event["event"]
+            if kind == "submitted":
+                self._job_key = event["job"]
+                if self._cancel_asked:  # Esc came before the server had the edit
+                    self._spawn(self._cancel(self._job_key))
+            if kind in ("submitted", "queued") and event["position"]:
+                self.notice.emit(f"Waiting on {self.where}: {event['position']} edit(s) ahead")
+            elif kind == "started":
+                self.notice.emit("")
+            elif kind == "progress":
+                self.progress.emit(job.job_id, event["step"], event["total"], event["seconds_left"])
+            elif kind == "preview":
+                self.preview.emit(job.job_id, _preview_image(event))
+            elif kind == "connection":
+                self.notice.emit(f"Lost the connection to {self.where}; retrying…" if event["lost"]
+                                 else f"Connected to {self.where} again")
+
+        outcome: tuple
+        try:
+            result = await self.client.run(job, heard)
+            # Display copies off the GUI thread, as the local engine makes them off it too.
+            done = await asyncio.get_running_loop().run_in_executor(None, edit_done, job, result)
+            outcome = (self.edit_finished, done)
+        except EditCancelled:
+            outcome = (self.edit_cancelled, job.job_id)
+        except MgieError as exc:
+            outcome = (self.edit_failed, job.job_id, _sentence(str(exc)), "")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the window stays up and says why
+            outcome = (self.edit_failed, job.job_id, f"The remote edit failed: {exc}", traceback.format_exc())
+        self._job_key = None
+        self.notice.emit("")
+        self.state_changed.emit("ready", self._ready_detail())
+        signal, *args = outcome
+        signal.emit(*args)
+
+    def release(self) -> None:
+        """Another engine takes over, or the window closes: the server stops our edit."""
+        if self._job_key is not None:
+            key, client = self._job_key, self.client
+
+            async def cancel_and_close():
+                try:
+                    await client.cancel(key)
+                except MgieError:
+                    pass
+                await client.close()
+
+            self._spawn(cancel_and_close())
+        else:
+            self._spawn(self.client.close())
+        if self._loading is not None:
+            self._loading.cancel()
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _preview_image(event: dict) -> QImage:
+    return to_qimage(load("mgie_desktop.remote.protocol", "preview_from_wire")(event))
