@@ -22,8 +22,9 @@ from PIL import Image
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError
+from mgie_desktop.core.finishing import finish_renders, working_source
 from mgie_desktop.core.instruction import InstructionLimit
-from mgie_desktop.core.masks import check_mask, composite, fit_mask, is_full
+from mgie_desktop.core.masks import check_mask, fit_mask, is_full
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.engine.devices import (
@@ -328,13 +329,12 @@ class MgieEngine:
                           mask: Image.Image | None = None, plain_text: str | None = None) -> list[Image.Image]:
         """One image per seed from a single batched denoising run (same conditioning); each
         equals what ``render`` gives for that seed, up to batched-arithmetic rounding.
+        ``finish="none"``: the renders at working size, unfinished (core.finishing does the rest).
         ``plain_text``: InstructPix2Pix's own model renders these words instead (``conditioning``
         is then unused)."""
         params = params.validated()
-        size = working_size(image.width, image.height, params.pixel_budget)
-        source = image.convert("RGB")
-        if source.size != size:
-            source = source.resize(size, Image.Resampling.LANCZOS)
+        source = working_source(image, params.pixel_budget)
+        size = source.size
         pipe = self.plain_pipeline if plain_text is not None else self.pipeline
         pipe.scheduler = make_scheduler(params.scheduler, self.bundle.scheduler_config)
         # Large working sizes decode in tiles: the VAE's activations grow with the area.
@@ -376,15 +376,9 @@ class MgieEngine:
                 generator=generators[0] if n == 1 else generators,
                 callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"],
             ).images
-        if size != image.size:
-            carry_edit_to_full_resolution = load("mgie_desktop.core.imaging", "carry_edit_to_full_resolution")
-
-            original = image.convert("RGB")
-            results = [carry_edit_to_full_resolution(original, source, r, method=finish) for r in results]
-        if masked:
-            fitted, original = fit_mask(mask, image.size), image.convert("RGB")
-            results = [composite(r, original, fitted) for r in results]
-        return results
+        if finish == "none":  # the caller finishes them (a remote client, on its own computer)
+            return results
+        return finish_renders(image, source, results, finish, mask)
 
     @property
     def pipeline(self):

@@ -1,7 +1,8 @@
 """The asyncio client of ``mgie-desktop serve``: the window drives it on Qt's loop (qasync),
 ``edit --remote`` with ``asyncio.run``. A job is sent once; its events are followed over a
 WebSocket that is reopened when the connection drops, so a network blip costs a pause, not
-the edit."""
+the edit. The photo goes up whole (the LLM reads it as a local engine would); the renders come
+back at working size and are finished here."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
+from mgie_desktop.core.finishing import finish_renders, working_source
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.core.session.png import decode_png
 from mgie_desktop.remote import protocol
@@ -125,12 +128,16 @@ class RemoteClient:
     async def run(self, job: EditJob, on_event: Callable[[dict], None] | None = None) -> EditResult:
         """Send ``job``, follow it to its end and fetch its images. ``on_event`` hears every
         message on the way (queue position, progress, previews, connection lost and back)."""
-        key, position = await self.submit(job)
+        # The server renders; this computer brings the renders to the photo's size (the same
+        # code as a local edit), so no full-size result crosses the network.
+        key, position = await self.submit(replace(job, finish="none"))
         if on_event is not None:
             on_event({"event": "submitted", "job": key, "position": position})
         async with contextlib.aclosing(self.events(key)) as events:  # closed here, not by the GC
             async for event in events:
                 if (result := await self._answer(key, event, on_event)) is not None:
+                    loop = asyncio.get_running_loop()
+                    result.images = await loop.run_in_executor(None, _finish, job, result.images)
                     return result
         raise RemoteError(f"the engine at {self.host} ended the edit without a word")
 
@@ -171,6 +178,11 @@ class RemoteClient:
         if status == 400:
             return InputError(message)
         return RemoteError(f"the engine at {self.host} answered {status}: {message}")
+
+
+def _finish(job: EditJob, renders: list) -> list:
+    source = working_source(job.image, job.params.pixel_budget)
+    return finish_renders(job.image, source, renders, job.finish, job.mask)
 
 
 def _message(body: bytes) -> str:

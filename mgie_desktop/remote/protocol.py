@@ -23,7 +23,7 @@ MAX_INSTRUCTION_CHARS = 2000
 MAX_EXPRESSIVE_CHARS = 4000
 MAX_VARIATIONS = 16
 MODELS = ("mgie", "ip2p")
-FINISHES = ("detail", "upscale")
+FINISHES = ("detail", "upscale", "none")  # "none": working-size renders, finished by the client
 PREVIEW_SIDE = 512  # previews are for watching, not keeping: small JPEGs
 
 

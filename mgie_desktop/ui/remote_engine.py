@@ -98,8 +98,8 @@ class RemoteEngine(EngineClient):
         if "gpu_allocated_mb" in report:
             self.memory_report.emit(f"{self.where}: GPU {report['gpu_allocated_mb'] / 1024:.1f}/"
                                     f"{report['gpu_total_mb'] / 1024:.0f} GB")
-        else:
-            self.memory_report.emit(f"on {self.where}")
+        else:  # a CPU server: the model label names it already
+            self.memory_report.emit("")
 
     # ---- edits -----------------------------------------------------------------------------
     def submit(self, job: EditJob) -> None:
