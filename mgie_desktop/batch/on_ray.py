@@ -14,6 +14,7 @@ extra (``pip install 'mgie-desktop[cluster]'``).
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 import sys
 import time
@@ -83,9 +84,10 @@ def _connect(address: str | None) -> bool:
         # Ship this package to the workers, so every node edits with the driver's code
         # (torch and the other dependencies must be installed on the nodes).
         package = str(Path(__file__).resolve().parents[1])
-        ray.init(address=address, runtime_env={"py_modules": [package]}, log_to_driver=False)
+        ray.init(address=address, runtime_env={"py_modules": [package]}, log_to_driver=False,
+                 logging_level=logging.WARNING)
     else:
-        ray.init(include_dashboard=False, log_to_driver=False)
+        ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     return True
 
 
@@ -108,11 +110,13 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # ours counts photos, with the time left
         context.print_on_execution_start = False
+        logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes would break the progress line
         per_actor = {"num_gpus": 1} if gpus else {"num_cpus": max(1, cpus // actors)}
         rows = [job.row() for job in jobs]
         dataset = (ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
                    .map(_read, num_cpus=0)  # light next to an edit: never holds a core an engine needs
-                   .map_batches(_Editor, batch_size=1, batch_format="numpy", concurrency=actors,
+                   .map_batches(_Editor, batch_size=1, batch_format="numpy",
+                                compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
                                 fn_constructor_kwargs={"recipe_data": recipe_data, "models_dir": models_dir,
                                                        "fmt": fmt, "results_path": results_path,
                                                        "engine_options": engine_options,
