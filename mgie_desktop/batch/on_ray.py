@@ -27,6 +27,7 @@ from mgie_desktop.batch.progress import Progress
 from mgie_desktop.core.errors import InputError
 
 INSTALL_HINT = "--ray needs Ray: pip install 'mgie-desktop[cluster]'"
+READ_CPUS = 0.25
 
 
 def ray_available() -> bool:
@@ -111,16 +112,20 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
         context.enable_progress_bars = False  # ours counts photos, with the time left
         context.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes would break the progress line
-        per_actor = {"num_gpus": 1} if gpus else {"num_cpus": max(1, cpus // actors)}
+        # Reading a photo is light next to editing it: a quarter of a core each, two per actor at a
+        # time (unbounded, Ray would start a worker process per photo). On CPUs an actor gets the
+        # rest of its share of the cores, and as many torch threads.
+        threads = 0 if gpus else max(1, round(cpus / actors))
+        per_actor = {"num_gpus": 1} if gpus else {"num_cpus": max(0.5, cpus / actors - READ_CPUS)}
         rows = [job.row() for job in jobs]
         dataset = (ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
-                   .map(_read, num_cpus=0)  # light next to an edit: never holds a core an engine needs
+                   .map(_read, num_cpus=READ_CPUS, compute=ray.data.TaskPoolStrategy(size=2 * actors))
                    .map_batches(_Editor, batch_size=1, batch_format="numpy",
                                 compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
                                 fn_constructor_kwargs={"recipe_data": recipe_data, "models_dir": models_dir,
                                                        "fmt": fmt, "results_path": results_path,
                                                        "engine_options": engine_options,
-                                                       "threads": 0 if gpus else per_actor["num_cpus"]},
+                                                       "threads": threads},
                                 **per_actor))
         entries = []
         progress.start()

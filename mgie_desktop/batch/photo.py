@@ -73,6 +73,7 @@ class PhotoEditor:
         except Exception as exc:  # noqa: BLE001 (this photo failed; the batch goes on)
             entry.update(status=FAILED, error=str(exc) or type(exc).__name__)
         entry["seconds"] = round(time.perf_counter() - started, 3)
+        entry["finished"] = round(time.time(), 3)  # when: throughput over a run, across workers
         append_result(self.results_path, entry)
         return entry
 

@@ -2,7 +2,7 @@
 appended as each photo ends, so a stopped batch resumes where it was.
 
 A line: ``{"photo", "status": "ok" | "failed", "output", "seconds", "expressive_instructions",
-"seeds", "error", "recipe"}`` (``recipe``: a digest of the recipe and output format that made
+"seeds", "error", "recipe", "finished"}`` (``finished``: Unix time) (``recipe``: a digest of the recipe and output format that made
 it). A rerun skips a photo whose latest line says "ok" for the same recipe and whose output file
 exists; failed photos are tried again. Lines are appended whole (one write, flushed and fsynced,
 under an advisory lock where the OS has one), so several Ray workers can share the file and a
