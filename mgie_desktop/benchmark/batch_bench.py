@@ -63,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     _photos(work / "in", args.photos, (width, height))
     _recipe(work / "recipe.json", args.steps, width * height)
     rows = []
-    for name in args.runs.split(","):
-        out = work / f"out-{name}"
+    for number, name in enumerate(args.runs.split(",")):
+        out = work / f"out-{number}-{name}"  # a fresh folder: a rerun into the same one would skip everything
         extra = [] if name == "local" else ["--ray", "--actors", name.removeprefix("ray")]
         run = _run(["batch", str(work / "recipe.json"), str(work / "in"), str(out), "--models", str(models),
                     "--device", "cpu", "--precision", "fp32", *extra])
