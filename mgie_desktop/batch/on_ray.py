@@ -120,7 +120,7 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
         rows = [job.row() for job in jobs]
         dataset = (ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
                    .map(_read, num_cpus=READ_CPUS,
-                        compute=ray.data.TaskPoolStrategy(size=max(1, min(2 * actors, len(rows))))))
+                        compute=ray.data.TaskPoolStrategy(size=max(1, min(2 * actors, len(rows)))))
                    .map_batches(_Editor, batch_size=1, batch_format="numpy",
                                 compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
                                 fn_constructor_kwargs={"recipe_data": recipe_data, "models_dir": models_dir,
