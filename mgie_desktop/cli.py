@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from mgie_desktop import __version__
+from mgie_desktop.batch.command import add_batch_parser, add_recipe_parser, cmd_batch, cmd_recipe
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, params_for
 from mgie_desktop.core.paths import models_dir
@@ -20,7 +21,7 @@ from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUBCOMMANDS = ("edit", "models", "bench", "session", "serve")
+SUBCOMMANDS = ("edit", "models", "bench", "session", "serve", "recipe", "batch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=int, default=256, metavar="N",
                        help="largest request accepted, in MiB (default: 256)")
     _common(serve)
+    add_recipe_parser(sub, _Parser)
+    add_batch_parser(sub, _common)
+
     bench = sub.add_parser("bench", help="time our default path against the reference path")
     bench.add_argument("--size", choices=("tiny", "full"), default="tiny")
     bench.add_argument("--device", choices=DEVICES, default="auto")
@@ -168,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in SUBCOMMANDS:
             args = build_parser().parse_args(argv)
             return {"edit": cmd_edit, "models": cmd_models, "bench": cmd_bench,
-                    "session": cmd_session, "serve": cmd_serve}[args.command](args)
+                    "session": cmd_session, "serve": cmd_serve, "recipe": cmd_recipe,
+                    "batch": cmd_batch}[args.command](args)
         args = build_gui_parser().parse_args(argv)
         if args.selftest:
             from mgie_desktop.selftest import run_selftest
@@ -327,45 +332,19 @@ def cmd_edit(args: argparse.Namespace) -> int:
 def _edit_chain(engine, start, instructions: list[str], params, args: argparse.Namespace, mask, mode: str):
     """Each instruction on the previous result: with MGIE (steered where --expressive says), or
     with InstructPix2Pix's own model reading the words (``mode`` "ip2p"). Returns the history,
-    the last image and one record per edit."""
-    from mgie_desktop.core.history import History
-    from mgie_desktop.core.masks import mask_to_text
-    from mgie_desktop.core.sizing import working_size
+    the last image and one record per edit (core.chain, shared with ``batch``)."""
+    from mgie_desktop.core.chain import ChainStep, run_chain
 
-    history = History()
-    history.start(start)
-    current, records, steering = start, [], list(args.expressive or [])
-    stored_mask = mask_to_text(mask) if mask is not None else ""
-    for index, text in enumerate(instructions):
-        if mode == "ip2p":
-            begun = time.perf_counter()
-            current = engine.render_plain(current, text, params, finish=args.finish, mask=mask)
-            timings = {"instruct_s": 0.0, "render_s": time.perf_counter() - begun}
-            history.push(current, instruction=text, params={**_params_dict(params), "model": "ip2p"},
-                         timings=timings, mask=stored_mask)
-            size = working_size(current.width, current.height, params.pixel_budget)
-            records.append({"instruction": text, "expressive_instruction": "", "steered": False,
-                            "masked": mask is not None, "emitted_image_tokens": False,
-                            "working_width": size[0], "working_height": size[1], **timings})
-            if not args.json:
-                print(f"{text!r} -> (InstructPix2Pix reads it as it is)")
-            continue
-        expressive = steering[index] if index < len(steering) else None
-        outcome = engine.edit(current, text, params, finish=args.finish, expressive=expressive, mask=mask)
-        current = outcome.image
-        history.push(current, instruction=text, params=_params_dict(params), timings=outcome.timings,
-                     mask=stored_mask, steered_instruction=outcome.instruction.text if expressive else "",
-                     expressive_instruction="" if expressive else outcome.instruction.text)
-        records.append({
-            "instruction": text, "expressive_instruction": outcome.instruction.text,
-            "steered": outcome.instruction.steered, "masked": mask is not None,
-            "emitted_image_tokens": outcome.instruction.emitted_image_tokens,
-            "working_width": outcome.working_size[0], "working_height": outcome.working_size[1],
-            **outcome.timings,
-        })
+    steering = list(args.expressive or [])
+    steps = [ChainStep(text, params, expressive=steering[i] if i < len(steering) and mode != "ip2p" else None,
+                       mask=mask, model=mode) for i, text in enumerate(instructions)]
+
+    def said(step, record) -> None:
         if not args.json:
-            print(f"{text!r} -> {outcome.instruction.text}")
-    return history, current, records
+            print(f"{step.instruction!r} -> " + ("(InstructPix2Pix reads it as it is)" if step.model == "ip2p"
+                                                 else record["expressive_instruction"]))
+
+    return run_chain(engine, start, steps, finish=args.finish, on_edit=said)
 
 
 def _remote_engine(args: argparse.Namespace):
@@ -393,8 +372,9 @@ def _chain_report(records: list[dict], output: Path) -> dict:
 
 
 def _params_dict(params) -> dict:
-    return {"seed": params.seed, "steps": params.steps, "text_guidance": params.text_guidance,
-            "image_guidance": params.image_guidance, "scheduler": params.scheduler}
+    from mgie_desktop.core.chain import params_record
+
+    return params_record(params)
 
 
 def _check_writable_output(output: Path) -> None:

@@ -26,6 +26,7 @@ OPEN_FILTER = ("Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bm
 SESSION_FILTER = "MGIE session (*.mgie)"
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff)"
 EXPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+RECIPE_FILTER = "MGIE recipe (*.json)"
 
 
 class DocumentActions:
@@ -36,6 +37,7 @@ class DocumentActions:
         self.autosaves = BackgroundTasks(window, workers=1)  # one at a time, in order
         self.recovery_box = None  # the last "restore?" question shown (tests read it)
         self.last_export: Path | None = None
+        self.last_recipe: Path | None = None
 
     # ---- open -------------------------------------------------------------------------------
     def open_dialog(self) -> None:
@@ -206,6 +208,32 @@ class DocumentActions:
     def _exported(self, path: Path) -> None:
         self.last_export = path
         self.window.statusBar().showMessage(f"Exported {path}", 5000)
+
+    # ---- recipe (core/recipe.py): the current chain of edits, for `mgie-desktop batch` ------------
+    def export_recipe_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
+        window = self.window
+        if window.history is None:
+            return
+        name = Path(window.doc.source.name or window.doc.name).stem or "photo"
+        start = str(Path(window.settings.value("last_dir", "")) / f"{name}-recipe.json")
+        path, _ = QFileDialog.getSaveFileName(window, "Export recipe", start, RECIPE_FILTER)
+        if path:
+            self.export_recipe_to(Path(path) if Path(path).suffix else Path(path).with_suffix(".json"))
+
+    def export_recipe_to(self, path: Path) -> None:
+        recipe_from_history, save_recipe = load("mgie_desktop.core.recipe", "recipe_from_history", "save_recipe")
+
+        window = self.window
+        history, step, photo = window.history, window.history.current.id, window.doc.source.name
+        window.statusBar().showMessage(f"Exporting the recipe {path.name}…")
+        window.tasks.run(lambda: save_recipe(recipe_from_history(history, step, photo_name=photo), path),
+                         on_done=lambda _: self._recipe_exported(path), on_error=window.show_error)
+
+    def _recipe_exported(self, path: Path) -> None:
+        self.last_recipe = path
+        self.window.statusBar().showMessage(f"Exported the recipe {path}; run it with mgie-desktop batch", 5000)
 
     def shutdown(self) -> None:
         """After the document is closed: let the last autosave finish, then stop."""

@@ -36,7 +36,7 @@ class MenuActions:
                  undo: QAction, redo: QAction, difference: QAction, image: tuple[QAction, ...]):
         self.recent, self.save, self.save_as, self.export = recent, save, save_as, export
         self.undo, self.redo, self.difference = undo, redo, difference
-        self.image = image  # crop, rotate and flip: need an open photo
+        self.image = image  # crop, rotate, flip, the mask brush, export recipe: need an open photo
 
 
 def build_menus(window: MainWindow) -> MenuActions:
@@ -54,6 +54,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     save = act(file, "&Save Session", window.documents.save_session, "Ctrl+S")
     save_as = act(file, "Save Session &As…", window.documents.save_session_as, "Ctrl+Shift+S")
     export = act(file, "&Export Image…", window.documents.export_dialog, "Ctrl+E")
+    recipe = act(file, "Export &Recipe…", window.documents.export_recipe_dialog)
     file.addSeparator()
     act(file, "&Quit", window.close, "Ctrl+Q")
     edit = bar.addMenu("&Edit")
@@ -79,6 +80,7 @@ def build_menus(window: MainWindow) -> MenuActions:
               act(image_menu, "Show mask", brush.bar.overlay.toggle, "O"),
               act(image_menu, "&Invert mask", brush.invert, "Ctrl+I"),
               act(image_menu, "C&lear mask", brush.clear))
+    image += (recipe,)  # like the image entries, it needs an open photo
     models = bar.addMenu("&Models")
     act(models, "&Manage models…", lambda: window.show_model_manager())
     act(models, "&Engine: this computer or a remote one…", window.engine_settings.choose)

@@ -1,0 +1,8 @@
+"""``mgie-desktop batch``: one recipe (core/recipe.py) over a folder of photos, on this machine
+(``local``) or on a Ray cluster (``on_ray``). Both edit a photo the same way (``photo``), keep the
+same results file and skip what it says is done (``results``).
+
+The parts: ``folder`` (which photos, and each one's output name), ``photo`` (edit and save one
+photo), ``results`` (the resumable results file), ``progress`` (the progress line), ``local``
+and ``on_ray`` (the two runners), ``command`` (the CLI's ``batch`` and ``recipe export``).
+"""

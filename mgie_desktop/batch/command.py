@@ -1,0 +1,136 @@
+"""The CLI's ``recipe export`` and ``batch``: their options and what they do. Importing this
+module is light (the CLI builds its parser from it); the work imports what it needs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+RESULTS_HELP = ("A results file, OUTPUT_DIR/results.jsonl, gets one JSON line per photo as it ends (status, "
+                "output, seconds, expressive instructions, seeds, error); a rerun skips photos recorded as ok "
+                "whose output exists, and tries failed ones again.")
+EXIT_HELP = ("Exit status: 0 every photo done; 1 some photos failed (recorded, the rest done); "
+             "2 bad input; 130 stopped by Ctrl+C (finished photos kept: rerun to go on).")
+
+
+def add_recipe_parser(sub, parser_class) -> None:
+    recipe = sub.add_parser("recipe", help="make a session's edits into a reusable recipe")
+    rsub = recipe.add_subparsers(dest="recipe_command", required=True, parser_class=parser_class)
+    export = rsub.add_parser("export", help="write the recipe of a session's chain of edits (original to current step)")
+    export.add_argument("session", metavar="SESSION.mgie")
+    export.add_argument("--output", "-o", required=True, metavar="RECIPE.json", help="the recipe file to write")
+    export.add_argument("--seed-policy", choices=("fixed", "file_name"), default="fixed",
+                        help="fixed: every photo gets the session's seeds (default); file_name: each photo's seed "
+                             "comes from its file name (SHA-256 of the name), stable on every machine")
+
+
+def add_batch_parser(sub, common) -> None:
+    batch = sub.add_parser("batch", help="apply a recipe to every photo in a folder, here or on a Ray cluster",
+                           description="Apply RECIPE.json to every photo in INPUT_DIR, writing OUTPUT_DIR/NAME.FORMAT. "
+                                       + RESULTS_HELP + " " + EXIT_HELP)
+    batch.add_argument("recipe", metavar="RECIPE.json")
+    batch.add_argument("input_dir", metavar="INPUT_DIR")
+    batch.add_argument("output_dir", metavar="OUTPUT_DIR", help="created if missing; must not be INPUT_DIR")
+    batch.add_argument("--format", choices=("jpg", "png", "webp", "tiff"), default="jpg",
+                       help="output format (default: jpg)")
+    batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                       help="run on Ray: a local instance, or the cluster at ADDRESS (e.g. ray://head:10001); "
+                            "needs pip install 'mgie-desktop[cluster]'")
+    batch.add_argument("--actors", type=int, metavar="N",
+                       help="with --ray: engines to run at once (default: one per GPU in the cluster, else 1)")
+    batch.add_argument("--json", action="store_true", help="print one JSON summary at the end")
+    common(batch)
+
+
+def cmd_recipe(args: argparse.Namespace) -> int:
+    from mgie_desktop.core.errors import InputError
+    from mgie_desktop.core.recipe import recipe_from_session, save_recipe
+
+    output = Path(args.output)
+    if output.is_dir() or not output.parent.resolve().is_dir():
+        raise InputError(f"cannot write the recipe {output}: give a file name in an existing folder")
+    data = recipe_from_session(Path(args.session), seed_policy=args.seed_policy)
+    save_recipe(data, output)
+    edits = sum(1 for s in data["steps"] if s["kind"] == "edit")
+    print(f"wrote {output}: {len(data['steps'])} step(s), {edits} edit(s), seeds {args.seed_policy}")
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from mgie_desktop.batch.folder import list_photos
+    from mgie_desktop.batch.on_ray import INSTALL_HINT, ray_available
+    from mgie_desktop.batch.progress import Progress
+    from mgie_desktop.batch.results import NAME, is_done, read_results, recipe_digest
+    from mgie_desktop.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+    from mgie_desktop.core.errors import InputError
+    from mgie_desktop.core.paths import models_dir
+    from mgie_desktop.core.recipe import parse_recipe, read_recipe_data
+    from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED, check_installed, has_plain_ip2p
+
+    started = time.perf_counter()
+    if args.ray is not None and not ray_available():
+        raise InputError(INSTALL_HINT)
+    if args.actors is not None and (args.ray is None or args.actors < 1):
+        raise InputError("--actors N (at least 1) goes with --ray")
+    recipe_path = Path(args.recipe)
+    data = read_recipe_data(recipe_path)
+    recipe = parse_recipe(data, recipe_path.name)
+    input_dir, output_dir = Path(args.input_dir), Path(args.output_dir)
+    jobs = list_photos(input_dir, output_dir, args.format)
+    if not jobs:
+        raise InputError(f"no photos in {input_dir} (JPEG, PNG, WebP, TIFF, BMP, GIF or HEIC files)")
+    directory = models_dir(args.models)
+    check_installed(directory)
+    if any(s.model == "ip2p" for s in recipe.steps) and not has_plain_ip2p(directory):
+        raise InputError(PLAIN_NOT_INSTALLED)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot make the output folder {output_dir}: {exc.strerror or exc}") from None
+    results = output_dir / NAME
+    digest = recipe_digest(data, args.format)
+    previous = read_results(results)
+    todo = [job for job in jobs if not is_done(previous.get(job.name), job.output, digest)]
+    progress = Progress(len(todo), skipped=len(jobs) - len(todo))
+    engine = {"device": args.device, "memory": args.memory, "llm_quant": args.llm_quant,
+              "compile_unet": args.compile, "precision": args.precision}
+    common = (todo, data, str(directory), args.format, str(results), engine, progress)
+    if not todo:
+        outcome = {"entries": [], "interrupted": False}
+        progress.start()
+    elif args.ray is None:
+        from mgie_desktop.batch.local import run_local
+
+        outcome = run_local(*common)
+    else:
+        from mgie_desktop.batch.on_ray import run_on_ray
+
+        outcome = run_on_ray(args.ray or None, todo, data, str(directory), args.format, str(results), engine,
+                             args.actors, progress)
+    entries = outcome["entries"]
+    failures = [{"photo": e["photo"], "error": e["error"]} for e in entries if e["status"] != "ok"]
+    editing = time.perf_counter() - progress.started
+    summary = {
+        "recipe": str(recipe_path), "input_dir": str(input_dir), "output_dir": str(output_dir),
+        "results": str(results), "format": args.format, "photos": len(jobs), "skipped": len(jobs) - len(todo),
+        "done": len(entries) - len(failures), "failed": len(failures), "remaining": len(todo) - len(entries),
+        "interrupted": outcome["interrupted"], "runner": "local" if args.ray is None else "ray",
+        "actors": outcome.get("actors", 1), "load_s": round(outcome.get("load_s", 0.0), 3),
+        "seconds": round(time.perf_counter() - started, 3),
+        "photos_per_minute": round(len(entries) / editing * 60, 3) if entries and editing > 0 else None,
+        "failures": failures,
+    }
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"{summary['done']} photo(s) edited, {summary['failed']} failed, {summary['skipped']} already done"
+              f"{', stopped before ' + str(summary['remaining']) + ' more' if outcome['interrupted'] else ''}; "
+              f"outputs in {output_dir}, results in {results} ({summary['seconds']:.1f} s)")
+        for failure in failures:
+            print(f"  failed: {failure['photo']}: {failure['error']}", file=sys.stderr)
+    if outcome["interrupted"]:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if failures else EXIT_OK

@@ -1,0 +1,46 @@
+"""The photos of a batch: every photo file directly in the input folder, in name order, each
+with its output path ``OUTPUT_DIR/NAME.FORMAT`` (NAME: the photo's file name without suffix)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mgie_desktop.core.errors import InputError
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif")
+FORMATS = {"jpg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif"}
+
+
+@dataclass(frozen=True)
+class PhotoJob:
+    name: str     # the photo's file name: its results line and its derived seed go by it
+    path: str
+    output: str
+    clash: str = ""  # another photo in the folder already has this output name
+
+    def row(self) -> dict:
+        return {"name": self.name, "path": self.path, "output": self.output, "clash": self.clash}
+
+
+def list_photos(input_dir: Path, output_dir: Path, fmt: str) -> list[PhotoJob]:
+    """The folder's photos (hidden files and other suffixes left out). Two photos with one name
+    (``a.jpg``, ``a.png``) would write one output: the first in name order gets it, the other
+    is marked as a clash (recorded as failed, never overwriting)."""
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    if not input_dir.is_dir():
+        raise InputError(f"cannot read the photos in {input_dir}: not a folder")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(f"cannot write to {output_dir}: it is a file, not a folder")
+    if output_dir.resolve() == input_dir.resolve():
+        raise InputError("the output folder is the input folder: give another one (outputs would be read as photos)")
+    suffix = FORMATS[fmt]
+    jobs, taken = [], {}
+    for path in sorted(input_dir.iterdir(), key=lambda p: p.name):
+        if path.name.startswith(".") or path.suffix.lower() not in PHOTO_SUFFIXES or path.is_dir():
+            continue
+        output = output_dir / f"{path.stem}{suffix}"
+        clash = taken.get(output.name, "")
+        taken.setdefault(output.name, path.name)
+        jobs.append(PhotoJob(path.name, str(path), str(output), clash))
+    return jobs

@@ -1,0 +1,104 @@
+"""Editing one photo of a batch: its chain from the recipe (seeds per the recipe's policy), run
+through core.chain as ``edit`` runs it, saved as an export is (EXIF, ICC, transparency, the
+edit record). The same ``PhotoEditor`` serves the local loop and each Ray actor."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from mgie_desktop.batch.folder import PhotoJob
+from mgie_desktop.batch.results import FAILED, OK, append_result, recipe_digest
+from mgie_desktop.core.chain import ChainStep, run_chain
+from mgie_desktop.core.errors import ModelFilesError
+from mgie_desktop.core.recipe import Recipe, geometry_for, parse_recipe
+
+
+def chain_for(recipe: Recipe, masks: dict, photo_name: str, size: tuple[int, int]) -> list[ChainStep]:
+    """The recipe's steps for the photo called ``photo_name`` of ``size`` (crops in its pixels)."""
+    steps = []
+    for index, step in enumerate(recipe.steps):
+        if step.geometry is not None:
+            op = geometry_for(step.geometry, size)
+            size = _size_after(op, size)
+            steps.append(ChainStep(geometry=op))
+        else:
+            steps.append(ChainStep(step.instruction, step.params_for(photo_name),
+                                   expressive=step.steered_instruction or None, mask=masks.get(index),
+                                   model=step.model, strength=step.strength))
+    return steps
+
+
+def _size_after(op: dict, size: tuple[int, int]) -> tuple[int, int]:
+    if op["op"] == "rotate" and op["degrees"] in (90, 270):
+        return size[1], size[0]
+    if op["op"] == "crop":
+        left, top, right, bottom = op["box"]
+        return right - left, bottom - top
+    return size
+
+
+class PhotoEditor:
+    """One engine (loaded once) and one recipe; ``edit`` does a photo and appends its results line."""
+
+    def __init__(self, recipe_data: dict, models_dir: str, fmt: str, results_path: str, engine_options: dict):
+        from mgie_desktop.core.masks import mask_from_text
+        from mgie_desktop.engine.inventory import bundle_identity
+        from mgie_desktop.engine.pipeline import MgieEngine  # torch: only where photos are edited
+
+        self.recipe = parse_recipe(recipe_data)
+        self.masks = {i: mask_from_text(s.mask) for i, s in enumerate(self.recipe.steps) if s.mask}
+        self.digest = recipe_digest(recipe_data, fmt)
+        self.results_path = Path(results_path)
+        self.models = bundle_identity(Path(models_dir))
+        self.engine = MgieEngine(Path(models_dir), **engine_options)
+
+    def edit(self, job: PhotoJob, photo=None, read_error: str = "", read_s: float = 0.0) -> dict:
+        """Edit ``job``'s photo (``photo``: already read; ``read_error``: reading it failed) and
+        record the outcome. A photo that fails is recorded as failed; the models being broken is
+        no one photo's fault and is raised."""
+        started = time.perf_counter() - read_s
+        entry = {"photo": job.name, "status": OK, "output": job.output, "seconds": 0.0,
+                 "expressive_instructions": [], "seeds": [], "error": None, "recipe": self.digest}
+        try:
+            if job.clash:
+                raise ValueError(f"{job.clash} in the same folder has the same name and writes {Path(job.output).name}")
+            if read_error:
+                raise ValueError(read_error)
+            photo = photo if photo is not None else read_photo(job.path)
+            entry.update(self._edit(job, photo))
+        except ModelFilesError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (this photo failed; the batch goes on)
+            entry.update(status=FAILED, error=str(exc) or type(exc).__name__)
+        entry["seconds"] = round(time.perf_counter() - started, 3)
+        entry["finished"] = round(time.time(), 3)  # when: throughput over a run, across workers
+        append_result(self.results_path, entry)
+        return entry
+
+    def _edit(self, job: PhotoJob, photo) -> dict:
+        from mgie_desktop.core.edit_record import edit_record
+        from mgie_desktop.core.geometry import apply_all
+        from mgie_desktop.core.imaging import save_photo
+
+        steps = chain_for(self.recipe, self.masks, job.name, photo.rgb.size)
+        history, image, records = run_chain(self.engine, photo.rgb, steps, finish=self.recipe.finish)
+        try:
+            alpha = photo.alpha
+            if alpha is not None:  # turned and cropped as the photo was, as an export does
+                alpha = apply_all(alpha, [s.geometry for s in steps if s.geometry is not None])
+            save_photo(image, Path(job.output), alpha=alpha, icc_profile=photo.icc_profile, exif=photo.exif,
+                       record=edit_record(history, models=self.models))
+        finally:
+            history.close()
+        return {"expressive_instructions": [r["expressive_instruction"] for r in records],
+                "seeds": [s.params.seed for s in steps if s.geometry is None]}
+
+
+def read_photo(path: str):
+    """The photo as ``edit`` reads it (core.imaging.load_photo; InputError when it cannot be used)."""
+    from mgie_desktop.core.imaging import load_photo
+
+    photo = load_photo(Path(path))
+    return replace(photo, path=None)  # travels between Ray workers: no local path inside
