@@ -275,7 +275,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
         mask = read_mask(Path(args.mask))
         mask = None if is_full(mask) else mask  # all white: the whole photo, as without a mask
     if args.remote:
-        engine, identity = _remote_engine(args), None
+        engine = _remote_engine(args)
+        identity = engine.info["models"].get("identity")
+        if args.mode != "mgie" and not engine.info["models"].get("plain_ip2p"):
+            raise InputError(f"the server has no plain InstructPix2Pix: {PLAIN_NOT_INSTALLED}")
     else:
         directory = models_dir(args.models)
         check_installed(directory)

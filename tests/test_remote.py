@@ -275,3 +275,11 @@ def test_unreachable_server_and_a_bad_address_say_so(photo):
         arun(RemoteClient(f"http://127.0.0.1:{port}").info())
     with pytest.raises(InputError, match="not a server address"):
         RemoteClient("ftp://example")
+
+
+def test_the_server_names_its_models_for_edit_records(server, tiny_models):
+    from mgie_desktop.engine.inventory import bundle_identity, has_plain_ip2p
+
+    models = arun(info(server))["models"]
+    assert models["identity"] == bundle_identity(tiny_models)
+    assert models["plain_ip2p"] is has_plain_ip2p(tiny_models) is True

@@ -57,6 +57,9 @@ def test_edits_on_a_server_chain_undo_and_name_the_server(qtbot, tmp_path, serve
     assert isinstance(window.edits.engine, RemoteEngine)
     host = server.url.removeprefix("http://")
     assert host in window.model_label.text() and "CPU (" in window.model_label.text()
+    # The server's models, not this computer's (which has none), decide what can be compared and recorded.
+    assert window.edits.engine.has_plain_ip2p(window.models_dir)
+    assert window.edits.engine.models_identity(window.models_dir)["bundle"]
     open_photo(qtbot, window, photo_path)
     edit(qtbot, window, "make the sky a sunset")
     first = window.history.current

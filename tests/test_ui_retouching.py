@@ -350,8 +350,9 @@ def test_loading_the_models_can_be_cancelled_and_started_again(qtbot, tmp_path, 
 
     monkeypatch.setattr(MgieEngine, "warm_up", slow_warm_up)
     window = make_window(qtbot, tmp_path, tiny_models, ready=False)
-    qtbot.waitUntil(held.is_set, timeout=TIMEOUT)
-    assert window.panel.cancel_button.isVisible() and "warm-up" in window.panel.progress.format()
+    # The progress line arrives by a queued signal: wait for it, not only for the engine thread.
+    qtbot.waitUntil(lambda: held.is_set() and "warm-up" in window.panel.progress.format(), timeout=TIMEOUT)
+    assert window.panel.cancel_button.isVisible()
     window.panel.cancel_button.click()
     qtbot.waitUntil(lambda: window.model_state == "cancelled", timeout=TIMEOUT)
     assert "Load them" in window.panel.notice.text() and not window.panel.progress.isVisible()

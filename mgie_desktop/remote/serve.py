@@ -29,7 +29,10 @@ def serve(models_dir: Path, engine_options: dict, host: str, port: int, token_fi
 
         return MgieEngine(models_dir, cancel=cancel, progress=progress, **engine_options)
 
-    asyncio.run(_run(EngineHost(open_engine, limits), token, token_path, made, host, port, tls))
+    from mgie_desktop.engine.inventory import bundle_identity, has_plain_ip2p
+
+    models = {"identity": bundle_identity(models_dir), "plain_ip2p": has_plain_ip2p(models_dir)}
+    asyncio.run(_run(EngineHost(open_engine, limits, models), token, token_path, made, host, port, tls))
 
 
 async def _run(engine_host: EngineHost, token, token_path, made, host, port, tls) -> None:

@@ -76,8 +76,10 @@ class ServerJob:
 class EngineHost:
     """The engine, its thread and its queue. ``open_engine(progress, cancel)`` loads the models."""
 
-    def __init__(self, open_engine: Callable, limits: Limits):
-        self.open_engine, self.limits = open_engine, limits
+    def __init__(self, open_engine: Callable, limits: Limits, models: dict | None = None):
+        """``models``: what /info says of the bundle (its identity for edit records, and whether
+        it holds plain InstructPix2Pix for comparisons)."""
+        self.open_engine, self.limits, self.models = open_engine, limits, models or {}
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="mgie-engine")
         self.stopping = threading.Event()
         self.engine = None
@@ -232,7 +234,7 @@ class EngineHost:
                 report = self.engine.memory_report()
         return {"server": "mgie-desktop", "version": __version__, "protocol": protocol.PROTOCOL_VERSION,
                 "state": self.state, "detail": self.detail, "load": self.load, "device": self.device,
-                "gpu": self.gpu, "dtype": self.dtype, "memory": report, "queue": len(self.waiting) + (self.running is not None)}
+                "gpu": self.gpu, "dtype": self.dtype, "memory": report, "models": self.models, "queue": len(self.waiting) + (self.running is not None)}
 
 
 # ---- the HTTP application ----------------------------------------------------------------------

@@ -200,10 +200,7 @@ class DocumentActions:
 
     def _models(self) -> dict:
         """The installed models' identity for the edit record ({} when it cannot be read)."""
-        try:
-            return load("mgie_desktop.engine.inventory", "bundle_identity")(self.window.models_dir)
-        except Exception:  # noqa: BLE001 (the export goes on without it)
-            return {}
+        return self.window.edits.engine.models_identity(self.window.models_dir)
 
     def _exported(self, path: Path) -> None:
         self.last_export = path

@@ -137,6 +137,8 @@ class EditRunner(QObject):
     def models_notice(self, detail: str = "") -> str:
         if self.model_state in ("loading", "starting", "busy"):
             return "The model is still loading; try again in a moment."
+        if self.model_state == "error" and self.engine is not self.local:
+            return f"The engine at {self.engine.where} is not available: {detail} <a href=\"#engine\">Engine…</a>"
         if self.model_state == "error":
             return f"The models could not be loaded: {detail} <a href=\"#models\">Check the models…</a>"
         if self.model_state == "cancelled":
@@ -193,10 +195,7 @@ class EditRunner(QObject):
             self._new_edit(variations=1, compare=True)
 
     def _plain_installed(self) -> bool:
-        try:  # a few kB of JSON: fine on the GUI thread
-            return load("mgie_desktop.engine.inventory", "has_plain_ip2p")(self.models_dir)
-        except load("mgie_desktop.core.errors", "MgieError"):
-            return True  # no models at all: the edit's own checks say so
+        return self.engine.has_plain_ip2p(Path(self.models_dir))
 
     def _ready_for(self, text: str) -> bool:
         """Can an edit of ``text`` be sent now? If not, the panel says why."""

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.ui.worker import EngineWorker
 
@@ -31,6 +32,14 @@ class EngineClient(QObject):
     where = "this computer"                  # named in the status bar
 
     def load(self, models_dir: Path) -> None:
+        raise NotImplementedError
+
+    def has_plain_ip2p(self, models_dir: Path) -> bool:
+        """Can it render plain InstructPix2Pix (the optional comparison model)?"""
+        raise NotImplementedError
+
+    def models_identity(self, models_dir: Path) -> dict:
+        """Which models edit, for the record an export carries ({} when unknown)."""
         raise NotImplementedError
 
     def cancel_load(self) -> None:
@@ -86,6 +95,18 @@ class LocalEngine(EngineClient):
         self.worker.models_dir = Path(models_dir)  # read by load(), queued behind any edit running now
         self.worker.load_cancel.clear()
         self._start_loading.emit()
+
+    def has_plain_ip2p(self, models_dir: Path) -> bool:
+        try:  # a few kB of JSON: fine on the GUI thread
+            return load("mgie_desktop.engine.inventory", "has_plain_ip2p")(models_dir)
+        except load("mgie_desktop.core.errors", "MgieError"):
+            return True  # no models at all: the edit's own checks say so
+
+    def models_identity(self, models_dir: Path) -> dict:
+        try:
+            return load("mgie_desktop.engine.inventory", "bundle_identity")(models_dir)
+        except Exception:  # noqa: BLE001 (an export goes on without it)
+            return {}
 
     def cancel_load(self) -> None:
         if self.worker is not None:

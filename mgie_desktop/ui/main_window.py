@@ -279,6 +279,8 @@ class MainWindow(QMainWindow):
             self.show_model_manager(with_plain=True)
         elif link == "#load":
             self.on_models_installed()
+        elif link == "#engine":
+            self.engine_settings.choose()
 
     @Slot(object)
     def use_models_dir(self, folder: Path) -> None:

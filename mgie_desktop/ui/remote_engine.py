@@ -49,6 +49,7 @@ class RemoteEngine(EngineClient):
         self.client = RemoteClient(url, token)
         self.where = self.client.host
         self.gpu = ""
+        self.info: dict = {}
         self._tasks: set[asyncio.Task] = set()
         self._job_key: str | None = None   # the running edit's id on the server, once sent
         self._cancel_asked = False
@@ -64,6 +65,12 @@ class RemoteEngine(EngineClient):
     def load(self, models_dir: Path) -> None:
         if self._loading is None or self._loading.done():
             self._loading = self._spawn(self._connect())
+
+    def has_plain_ip2p(self, models_dir: Path) -> bool:
+        return bool(self.info.get("models", {}).get("plain_ip2p", True))  # unknown yet: the server says
+
+    def models_identity(self, models_dir: Path) -> dict:
+        return dict(self.info.get("models", {}).get("identity") or {})
 
     def cancel_load(self) -> None:
         if self._loading is not None:
@@ -86,7 +93,7 @@ class RemoteEngine(EngineClient):
         if info["state"] != "ready":
             self.state_changed.emit("error", f"the engine at {self.where} has no models: {info['detail']}")
             return
-        self.gpu = info["gpu"]
+        self.gpu, self.info = info["gpu"], info
         self._report_memory(info)
         self.state_changed.emit("ready", self._ready_detail())
 
