@@ -122,3 +122,17 @@ def server(tiny_models, tmp_path_factory):
     running = Server(tiny_models, tmp_path_factory.mktemp("server") / "token", "--max-upload-mb", "1")
     yield running
     running.stop()
+
+
+@pytest.fixture(autouse=True)
+def _small_draft_renders_in_window_tests(request, monkeypatch):
+    """Window tests edit with the draft preset: there it renders about 150x100 instead of about
+    620x410. What they check (history, signals, widgets) does not depend on the size, and the
+    engine's own tests cover the real working sizes."""
+    if not request.module.__name__.split(".")[-1].startswith("test_ui"):
+        return
+    from dataclasses import replace
+
+    from mgie_desktop.core.params import PRESETS
+
+    monkeypatch.setitem(PRESETS, "draft", replace(PRESETS["draft"], pixel_budget=128 * 128))

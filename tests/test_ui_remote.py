@@ -7,7 +7,6 @@ import asyncio
 import os
 import socket
 import threading
-from dataclasses import replace
 
 import pytest
 from PySide6.QtCore import QSettings
@@ -35,8 +34,8 @@ def remote_window(qtbot, tmp_path, url: str, token: str) -> MainWindow:
     qtbot.addWidget(window)
     window.show()
     qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
+    window.panel.preset.setCurrentText("draft")  # small renders in window tests (conftest)
     window.panel.steps.setValue(3)
-    window.panel._base = replace(window.panel._base, pixel_budget=64 * 64)  # small renders: a quick test
     return window
 
 

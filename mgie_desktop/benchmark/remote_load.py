@@ -78,3 +78,92 @@ def measure(url: str, token: str | None, server_pid: int, requests: int = 200, c
     after = rss_anon_mb(server_pid)
     return {**report, "server_rss_anon_mb_before": round(before, 1), "server_rss_anon_mb_after": round(after, 1),
             "growth_mb": round(after - before, 1)}
+
+
+HALF_EDITS = ("edit", "info")
+
+
+def _start_server(models: Path, token_file: Path):
+    """``mgie-desktop serve`` on a free loopback port; its process and URL once it is ready."""
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    process = subprocess.Popen([sys.executable, "-m", "mgie_desktop", "serve", "--models", str(models), "--port", "0",
+                                "--device", "cpu", "--precision", "fp32", "--token-file", str(token_file)],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    url = re.search(r"listening on (\S+)", process.stdout.readline()).group(1)
+    token = token_file.read_text().strip()
+    while True:
+        request = urllib.request.Request(f"{url}/v1/info", headers={"Authorization": f"Bearer {token}"})
+        if b'"state": "ready"' in urllib.request.urlopen(request, timeout=10).read():
+            return process, url, token
+        time.sleep(0.2)
+
+
+def overhead(url: str, token: str, models: Path, sizes=((1024, 768), (4000, 3000)), runs: int = 3) -> dict:
+    """One edit (4 steps, default pixel budget) locally and through the server, median seconds:
+    what a remote edit adds (PNG up, working-size PNGs back, finishing here), loopback only."""
+    import statistics
+
+    import numpy as np
+
+    from mgie_desktop.engine.jobs import GuideCache, run_job
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    engine = MgieEngine(models, device="cpu", precision="fp32")
+    rng = np.random.default_rng(0)
+    found = {}
+    for width, height in sizes:
+        ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :, None] * np.ones((height, 1, 3), np.float32)
+        image = Image.fromarray((ramp + rng.normal(0, 8, (height, width, 3))).clip(0, 255).astype(np.uint8))
+        job = EditJob(0, 0, 0, image, "make it warmer", EditParams(steps=4), rerender=True)
+        guides = GuideCache()
+        run_job(engine, job, guides, "k")  # warm: both sides reuse the LLM half after this
+        local = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            run_job(engine, job, guides, "k")
+            local.append(time.perf_counter() - started)
+
+        async def remote(job=job):
+            times = []
+            async with RemoteClient(url, token) as client:
+                await client.run(job)
+                for _ in range(runs):
+                    started = time.perf_counter()
+                    await client.run(job)
+                    times.append(time.perf_counter() - started)
+            return times
+
+        remote_s, local_s = statistics.median(asyncio.run(remote())), statistics.median(local)
+        found[f"{width}x{height}"] = {"local_s": round(local_s, 2), "remote_s": round(remote_s, 2),
+                                      "added_s": round(remote_s - local_s, 2)}
+    return found
+
+
+def main() -> None:
+    import argparse
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description="load test and overhead of mgie-desktop serve (loopback)")
+    parser.add_argument("--models", required=True, help="a models dir (tiny models: mgie-desktop models tiny DIR)")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=8)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        process, url, token = _start_server(Path(args.models), Path(scratch) / "token")
+        try:
+            report = {"mixed": measure(url, token, process.pid, args.requests, args.clients),
+                      "half_edits": measure(url, token, process.pid, args.requests, args.clients, HALF_EDITS),
+                      "overhead": overhead(url, token, Path(args.models))}
+        finally:
+            process.terminate()
+            process.wait(30)
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
