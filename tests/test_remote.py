@@ -271,8 +271,12 @@ def test_unreachable_server_and_a_bad_address_say_so(photo):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    async def ask():
+        async with RemoteClient(f"http://127.0.0.1:{port}") as client:
+            await client.info()
+
     with pytest.raises(RemoteError, match="cannot reach the engine"):
-        arun(RemoteClient(f"http://127.0.0.1:{port}").info())
+        arun(ask())
     with pytest.raises(InputError, match="not a server address"):
         RemoteClient("ftp://example")
 
