@@ -165,7 +165,10 @@ class RemoteEngine(EngineClient):
         signal.emit(*args)
 
     def release(self) -> None:
-        """Another engine takes over, or the window closes: the server stops our edit."""
+        """Another engine takes over, or the window closes: the server stops our edit, and no
+        task of ours answers any more (this object goes)."""
+        for task in list(self._tasks):
+            task.cancel()
         if self._job_key is not None:
             key, client = self._job_key, self.client
 
@@ -179,8 +182,6 @@ class RemoteEngine(EngineClient):
             self._spawn(cancel_and_close())
         else:
             self._spawn(self.client.close())
-        if self._loading is not None:
-            self._loading.cancel()
 
 
 def _sentence(text: str) -> str:
