@@ -78,30 +78,10 @@ class Server:
     """``mgie-desktop serve`` in its own process, on a free loopback port."""
 
     def __init__(self, models: Path, token_file: Path, *args: str):
-        import re
-        import subprocess
-        import sys
-        import time
-        import urllib.request
+        from mgie_desktop.remote.serve import spawn_server
 
-        self.token = None
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mgie_desktop", "serve", "--models", str(models), "--port", "0",
-             "--device", "cpu", "--precision", "fp32", "--token-file", str(token_file), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.process.stdout.readline()
-        found = re.search(r"listening on (\S+)", line)
-        assert found, line + self.process.stdout.read(2000)
-        self.url = found.group(1)
         self.token_file = token_file
-        self.token = token_file.read_text().strip()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # ready once the models are loaded
-            request = urllib.request.Request(f"{self.url}/v1/info", headers={"Authorization": f"Bearer {self.token}"})
-            if b'"state": "ready"' in urllib.request.urlopen(request, timeout=10).read():
-                return
-            time.sleep(0.2)
-        raise AssertionError("the server never became ready")
+        self.process, self.url, self.token = spawn_server(models, token_file, *args)
 
     @property
     def pid(self) -> int:

@@ -83,25 +83,6 @@ def measure(url: str, token: str | None, server_pid: int, requests: int = 200, c
 HALF_EDITS = ("edit", "info")
 
 
-def _start_server(models: Path, token_file: Path):
-    """``mgie-desktop serve`` on a free loopback port; its process and URL once it is ready."""
-    import re
-    import subprocess
-    import sys
-    import urllib.request
-
-    process = subprocess.Popen([sys.executable, "-m", "mgie_desktop", "serve", "--models", str(models), "--port", "0",
-                                "--device", "cpu", "--precision", "fp32", "--token-file", str(token_file)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url = re.search(r"listening on (\S+)", process.stdout.readline()).group(1)
-    token = token_file.read_text().strip()
-    while True:
-        request = urllib.request.Request(f"{url}/v1/info", headers={"Authorization": f"Bearer {token}"})
-        if b'"state": "ready"' in urllib.request.urlopen(request, timeout=10).read():
-            return process, url, token
-        time.sleep(0.2)
-
-
 def overhead(url: str, token: str, models: Path, sizes=((1024, 768), (4000, 3000)), runs: int = 3) -> dict:
     """One edit (4 steps, default pixel budget) locally and through the server, median seconds:
     what a remote edit adds (PNG up, working-size PNGs back, finishing here), loopback only."""
@@ -148,13 +129,15 @@ def main() -> None:
     import json
     import tempfile
 
+    from mgie_desktop.remote.serve import spawn_server
+
     parser = argparse.ArgumentParser(description="load test and overhead of mgie-desktop serve (loopback)")
     parser.add_argument("--models", required=True, help="a models dir (tiny models: mgie-desktop models tiny DIR)")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        process, url, token = _start_server(Path(args.models), Path(scratch) / "token")
+        process, url, token = spawn_server(Path(args.models), Path(scratch) / "token")
         try:
             report = {"mixed": measure(url, token, process.pid, args.requests, args.clients),
                       "half_edits": measure(url, token, process.pid, args.requests, args.clients, HALF_EDITS),

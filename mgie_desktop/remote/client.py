@@ -70,6 +70,25 @@ class RemoteClient:
     async def info(self) -> dict:
         return await self._json("GET", "/info")
 
+    async def ready(self, on_loading: Callable[[dict], None] | None = None, poll_s: float = 1.0,
+                    wait_s: float | None = None) -> dict:
+        """The server's info once its models are loaded (it loads them once, at start);
+        ``on_loading`` hears how far it is meanwhile. RemoteError if it has none, or is still
+        loading after ``wait_s``."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        info = await self.info()
+        while info["state"] == "loading":
+            if wait_s is not None and loop.time() - started > wait_s:
+                raise RemoteError(f"the engine at {self.host} is still loading its models")
+            if on_loading is not None:
+                on_loading(info["load"])
+            await asyncio.sleep(poll_s)
+            info = await self.info()
+        if info["state"] != "ready":
+            raise RemoteError(f"the engine at {self.host} has no models: {info['detail']}")
+        return info
+
     async def submit(self, job: EditJob) -> tuple[str, int]:
         """Send the job; its id on the server and how many edits run before it."""
         loop = asyncio.get_running_loop()

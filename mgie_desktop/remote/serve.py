@@ -60,3 +60,31 @@ async def _run(engine_host: EngineHost, token, token_path, made, host, port, tls
         print("mgie-desktop serve: stopping", flush=True)
     finally:
         await runner.cleanup()
+
+
+def spawn_server(models_dir: Path, token_file: Path, *args: str, wait_s: float = 120.0):
+    """``mgie-desktop serve`` in a child process on a free loopback port (CPU, fp32), for tests
+    and benchmarks: its process, URL and token once its models are ready."""
+    import re
+    import subprocess
+    import time
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mgie_desktop", "serve", "--models", str(models_dir), "--port", "0",
+         "--device", "cpu", "--precision", "fp32", "--token-file", str(token_file), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    line = process.stdout.readline()
+    found = re.search(r"listening on (\S+)", line)
+    if not found:
+        process.kill()
+        raise RuntimeError(f"the server did not start: {line}{process.stdout.read(2000)}")
+    url, token = found.group(1), token_file.read_text().strip()
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(f"{url}/v1/info", headers={"Authorization": f"Bearer {token}"})
+        if b'"state": "ready"' in urllib.request.urlopen(request, timeout=10).read():
+            return process, url, token
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the server never became ready")

@@ -310,12 +310,17 @@ async def _submit(request: web.Request) -> web.Response:
         return _error(400, "the image and the mask must be sent as files (PNG)")
     image_bytes = image.file.read()
     mask_bytes = mask.file.read() if mask is not None else None
-    loop = asyncio.get_running_loop()
-    # Decoding a large PNG takes a while: off the event loop, so other clients keep being served.
-    job = await loop.run_in_executor(None, protocol.job_from_wire, spec, image_bytes, mask_bytes, host.next_id(),
-                                     host.limits.max_pixels)
-    entry = host.submit(job, hashlib.sha256(image_bytes).hexdigest())
+    # Decoding and hashing a large PNG take a while: off the event loop, so other clients keep
+    # being served.
+    job, digest = await asyncio.get_running_loop().run_in_executor(
+        None, _read_job, spec, image_bytes, mask_bytes, host.next_id(), host.limits.max_pixels)
+    entry = host.submit(job, digest)
     return web.json_response({"job": entry.key, "position": host.position(entry)}, status=202)
+
+
+def _read_job(spec, image: bytes, mask: bytes | None, job_id: int, max_pixels: int | None) -> tuple[EditJob, str]:
+    """The job, and a digest of its photo (re-renders of one photo reuse its LLM half by it)."""
+    return protocol.job_from_wire(spec, image, mask, job_id, max_pixels), hashlib.sha256(image).hexdigest()
 
 
 async def _events(request: web.Request) -> web.StreamResponse:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,20 +37,13 @@ class RemoteEngine:
     def __init__(self, url: str, token: str | None = None, ca_file: Path | None = None,
                  wait_s: float = 600.0, say=lambda text: print(text, file=sys.stderr)):
         self._loop = asyncio.new_event_loop()
-        self.client = RemoteClient(url, token, ca_file)
-        started = time.perf_counter()
-        info = self._run(self.client.info())
-        while info["state"] == "loading":  # the server loads its models once, at start
-            if time.perf_counter() - started > wait_s:
-                raise RemoteError(f"the engine at {self.client.host} is still loading its models")
-            say(f"waiting for the engine at {self.client.host} to load its models ({info['load']['part'] or '…'})")
-            time.sleep(READY_POLL_S)
-            info = self._run(self.client.info())
-        if info["state"] != "ready":
-            raise RemoteError(f"the engine at {self.client.host} has no models: {info['detail']}")
-        self.info = info
+        self.client = host = RemoteClient(url, token, ca_file)
+
+        def loading(load: dict) -> None:
+            say(f"waiting for the engine at {host.host} to load its models ({load['part'] or '…'})")
+
+        self.info = info = self._run(self.client.ready(loading, READY_POLL_S, wait_s))
         self.device, self.dtype, self.load_seconds = info["device"], info["dtype"], 0.0
-        self._ids = 0
 
     def edit(self, image, instruction: str, params, finish: str = "detail", expressive: str | None = None,
              mask=None) -> RemoteOutcome:

@@ -132,9 +132,9 @@ class EngineSettings:
 
     def _remote_available(self) -> bool:
         try:
-            load("aiohttp")
-        except ImportError:
-            hint = load("mgie_desktop.remote", "INSTALL_HINT")
+            load("mgie_desktop.remote", "require_aiohttp")()
+        except load("mgie_desktop.core.errors", "InputError") as exc:
+            hint = str(exc)
             self.runner.window.panel.show_notice(f"{hint[:1].upper()}{hint[1:]}, then restart the app.")
             return False
         return True

@@ -10,6 +10,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import qasync  # this module loads only when a remote engine is first chosen, never at start-up
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
@@ -19,7 +20,7 @@ from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.remote.client import RemoteClient
 from mgie_desktop.ui.engines import EngineClient
 from mgie_desktop.ui.images import to_qimage
-from mgie_desktop.ui.worker import edit_done
+from mgie_desktop.ui.worker import edit_done, gpu_memory_text
 
 READY_POLL_S = 1.0
 _loop: asyncio.AbstractEventLoop | None = None
@@ -29,9 +30,7 @@ def qt_event_loop() -> asyncio.AbstractEventLoop:
     """asyncio on Qt's running event loop (made once, when a remote engine is first used)."""
     global _loop
     if _loop is None:
-        QEventLoop = load("qasync", "QEventLoop")
-
-        _loop = QEventLoop(QApplication.instance(), already_running=True)
+        _loop = qasync.QEventLoop(QApplication.instance(), already_running=True)
         # Plain threads for PNG work: qasync's default executor makes QThreads, which Qt would
         # find still alive at exit.
         _loop.set_default_executor(ThreadPoolExecutor(2, thread_name_prefix="mgie-remote"))
@@ -79,19 +78,13 @@ class RemoteEngine(EngineClient):
 
     async def _connect(self) -> None:
         self.state_changed.emit("loading", f"the engine at {self.where}")
+        def loading(load: dict) -> None:  # the server is loading its models: show how far
+            self.load_progress.emit(f"{load['part'] or 'the models'} (on {self.where})", load["done"], load["total"])
+
         try:
-            info = await self.client.info()
-            while info["state"] == "loading":  # the server is loading its models: show how far
-                part = info["load"]
-                self.load_progress.emit(f"{part['part'] or 'the models'} (on {self.where})", part["done"],
-                                        part["total"])
-                await asyncio.sleep(READY_POLL_S)
-                info = await self.client.info()
+            info = await self.client.ready(loading, READY_POLL_S)
         except MgieError as exc:
             self.state_changed.emit("error", str(exc))
-            return
-        if info["state"] != "ready":
-            self.state_changed.emit("error", f"the engine at {self.where} has no models: {info['detail']}")
             return
         self.gpu, self.info = info["gpu"], info
         self._report_memory(info)
@@ -101,12 +94,8 @@ class RemoteEngine(EngineClient):
         return f"remote {self.where} · {self.gpu}"
 
     def _report_memory(self, info: dict) -> None:
-        report = info.get("memory", {})
-        if "gpu_allocated_mb" in report:
-            self.memory_report.emit(f"{self.where}: GPU {report['gpu_allocated_mb'] / 1024:.1f}/"
-                                    f"{report['gpu_total_mb'] / 1024:.0f} GB")
-        else:  # a CPU server: the model label names it already
-            self.memory_report.emit("")
+        text = gpu_memory_text(info.get("memory", {}))  # "": a CPU server, which the model label names
+        self.memory_report.emit(f"{self.where}: {text}" if text else "")
 
     # ---- edits -----------------------------------------------------------------------------
     def submit(self, job: EditJob) -> None:

@@ -173,13 +173,16 @@ class EngineWorker(QObject):
 
 
     def _report_memory(self) -> None:
-        report = self._engine.memory_report()
-        if "gpu_allocated_mb" not in report:  # CPU and MPS: one memory, shown as "Memory" already
-            self.memory_report.emit("")
-            return
-        mode = report["placement"] + ("" if report["llm_quant"] == "none" else f", {report['llm_quant']} LLM")
-        self.memory_report.emit(f"GPU {report['gpu_allocated_mb'] / 1024:.1f}/{report['gpu_total_mb'] / 1024:.0f} GB"
-                                f" · {mode}")
+        self.memory_report.emit(gpu_memory_text(self._engine.memory_report()))
+
+
+def gpu_memory_text(report: dict) -> str:
+    """The status bar's GPU reading from an engine's memory report ("" where there is no GPU:
+    on CPUs and MPS there is one memory, shown as "Memory" already)."""
+    if "gpu_allocated_mb" not in report:
+        return ""
+    mode = report["placement"] + ("" if report["llm_quant"] == "none" else f", {report['llm_quant']} LLM")
+    return f"GPU {report['gpu_allocated_mb'] / 1024:.1f}/{report['gpu_total_mb'] / 1024:.0f} GB · {mode}"
 
 
 def edit_done(job: EditJob, result: EditResult) -> EditDone:
