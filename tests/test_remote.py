@@ -17,6 +17,7 @@ import aiohttp
 import numpy as np
 import pytest
 from PIL import Image
+from test_cli import run_cli
 
 from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.jobs import EditJob
@@ -25,11 +26,6 @@ from mgie_desktop.remote.client import RemoteClient, RemoteError
 
 SMALL = EditParams(steps=2, pixel_budget=64 * 64, scheduler="euler")
 SLOW = EditParams(steps=400, pixel_budget=64 * 64, scheduler="euler")  # long enough to act on mid-edit
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "mgie_desktop", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
 
 
 def job(image, text="make it warmer", params=SMALL, **kw) -> EditJob:
