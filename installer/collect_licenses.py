@@ -92,10 +92,12 @@ def write(dest: Path) -> list[str]:
         name, version = dist.metadata["Name"], dist.version
         key = _norm(name)
         files = [f for f in dist.files or [] if ".dist-info/" in str(f) and LICENSE_FILE.search(str(f))]
+        if not files:  # some wheels (NVIDIA's cuSPARSELt) keep the text beside their files instead
+            files = [f for f in dist.files or [] if LICENSE_FILE.search(str(f)) and "/include/" not in str(f)]
         parts = []
         for file in sorted(files, key=str):
             text = Path(dist.locate_file(file)).read_text(encoding="utf-8", errors="replace")
-            inner = str(file).split(".dist-info/", 1)[1].removeprefix("licenses/")
+            inner = str(file).split(".dist-info/", 1)[-1].removeprefix("licenses/")
             parts.append(f"==== {inner} ====\n\n{text.strip()}\n")
         if key in NAMED_ONLY:
             texts, note = NAMED_ONLY[key]

@@ -290,6 +290,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
 
         engine = MgieEngine(directory, device=args.device, memory=args.memory, llm_quant=args.llm_quant,
                             compile_unet=args.compile, precision=args.precision)
+        if engine.device_note:
+            print(f"mgie-desktop: {engine.device_note}", file=sys.stderr)
         identity = bundle_identity(directory)
     plain_output = output.with_name(f"{output.stem}-ip2p{output.suffix}")
     chains = {mode: _edit_chain(engine, photo.rgb, instructions, params, args, mask, mode)

@@ -47,6 +47,9 @@ def run_selftest(out=None) -> int:
         with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="mgie-selftest-") as tmp:
             warnings.simplefilter("ignore")
             tmp_path = Path(tmp)
+            stage = "reading the torch build and the GPU"
+            for line in _environment():
+                say(line)
             stage = "writing and converting tiny models"
             models = _tiny_models(tmp_path)
             say(f"tiny models converted ({_size_mb(models):.1f} MB)")
@@ -64,6 +67,17 @@ def run_selftest(out=None) -> int:
         return EXIT_FAILED
     print(f"selftest OK ({time.perf_counter() - started:.1f} s)", file=out, flush=True)
     return EXIT_OK
+
+
+def _environment() -> list[str]:
+    """The torch build, the GPU or why none, and the plan ``auto`` would choose for the full models."""
+    import torch
+
+    from mgie_desktop.engine.devices import auto_plan_text, gpu_status, torch_build
+
+    status = gpu_status()
+    gpu = status.text if status.device else f"none: {status.text}; edits run on the CPU"
+    return [f"torch {torch.__version__}: {torch_build()}", f"GPU: {gpu}", f"plan: {auto_plan_text()}"]
 
 
 def _tiny_models(tmp: Path) -> Path:

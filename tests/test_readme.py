@@ -11,3 +11,13 @@ def test_ci_runs_the_readme_test_command():
     app, tests = readme
     assert app.endswith("mgie-desktop") and "torch==2.13.0" in app
     assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_the_readme_names_the_system_packages_the_window_needs_before_its_first_command():
+    from mgie_desktop.ui.platform_check import XCB_LIBRARIES
+
+    head = "\n".join((ROOT / "README.md").read_text().splitlines()[:10])
+    named = {word for word in head.replace("`", " ").split() if word.startswith("lib")}
+    # the ones a stock Debian desktop lacks, and each one a package the app's own check knows
+    assert {"libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1"} <= named <= set(XCB_LIBRARIES.values())
+    assert head.index("libxcb-icccm4") < head.index("pip install")

@@ -15,6 +15,14 @@ def test_selftest_passes_from_source(tmp_path: Path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert "selftest OK" in run.stdout
     assert "selftest FAILED" not in run.stdout
+    import torch
+
+    lines = run.stdout.splitlines()
+    build = "CUDA " + torch.version.cuda if torch.version.cuda else "CPU only"
+    assert any(line.startswith(f"selftest: torch {torch.__version__}: {build}") for line in lines), run.stdout
+    gpu = next(line for line in lines if line.startswith("selftest: GPU: "))
+    assert torch.cuda.is_available() != gpu.startswith("selftest: GPU: none: "), gpu  # a GPU, or why none
+    assert any(line.startswith("selftest: plan: ") for line in lines)
     assert not (tmp_path / "unused").exists()  # the test never touches the user's models directory
 
 

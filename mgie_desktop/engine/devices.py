@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
+import sys
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import InputError
+from mgie_desktop.engine.memory import FULL_BUNDLE_BYTES, FULL_LLM_BYTES, plan_cpu, plan_memory
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 MPS_SLICING_BELOW = 64 * 2**30  # diffusers' advice for Apple silicon: slice attention below 64 GB of RAM
@@ -27,6 +33,89 @@ def pick_device(requested: str = "auto") -> torch.device:
     return torch.device(requested)
 
 
+def torch_build() -> str:
+    """What this PyTorch was built for, as the selftest and bench name it."""
+    if torch.version.cuda:
+        text = f"CUDA {torch.version.cuda} runtime"
+        try:
+            cudnn = torch.backends.cudnn.version()
+        except (RuntimeError, OSError):
+            cudnn = None
+        return text + (f", cuDNN {cudnn_version_text(cudnn)}" if cudnn else ", no cuDNN")
+    if getattr(torch.version, "hip", None):
+        return f"ROCm {torch.version.hip}"
+    return "CPU only (no CUDA)"
+
+
+def cudnn_version_text(number: int) -> str:
+    """cuDNN's version integer as dotted text: 91002 is 9.10.2 (cuDNN 9 counts minors by 100),
+    8902 is 8.9.2."""
+    if number >= 90000:
+        return f"{number // 10000}.{number % 10000 // 100}.{number % 100}"
+    return f"{number // 1000}.{number % 1000 // 100}.{number % 100}"
+
+
+@dataclass(frozen=True)
+class GpuStatus:
+    """The GPU this process would edit on, or why there is none (one line, for people)."""
+
+    device: str | None  # "cuda" | "mps" | None
+    text: str
+
+
+NVIDIA_DRIVER_LIBRARY = "nvcuda.dll" if os.name == "nt" else "libcuda.so.1"
+
+
+def nvidia_driver_loads() -> bool:
+    """Whether the NVIDIA driver's user-space library can be loaded (a CUDA build needs nothing
+    else from the system: its CUDA runtime and libraries ship inside the app)."""
+    try:
+        ctypes.CDLL(NVIDIA_DRIVER_LIBRARY)
+    except OSError:
+        return False
+    return True
+
+
+def gpu_status() -> GpuStatus:
+    """The GPU ``auto`` picks, or in one line why it falls back to the CPU."""
+    if torch.version.cuda:
+        with warnings.catch_warnings(record=True) as caught:  # torch says why CUDA cannot start
+            warnings.simplefilter("always")
+            available = torch.cuda.is_available()
+        if available:
+            index = torch.cuda.current_device()
+            total = torch.cuda.get_device_properties(index).total_memory / 2**30
+            return GpuStatus("cuda", f"{torch.cuda.get_device_name(index)} ({total:.0f} GB)")
+        return GpuStatus(None, _why_no_cuda([str(w.message) for w in caught]))
+    if torch.backends.mps.is_available():
+        return GpuStatus("mps", "Apple GPU (MPS)")
+    if sys.platform == "darwin":
+        return GpuStatus(None, "Apple MPS is not available (it needs macOS 12.3+ on Apple silicon)")
+    hint = ("; an NVIDIA driver is installed: the CUDA build of MGIE Desktop would use its GPU"
+            if Path("/proc/driver/nvidia/version").exists() or nvidia_driver_loads() else "")
+    return GpuStatus(None, f"this is the CPU-only build of PyTorch{hint}")
+
+
+def _why_no_cuda(torch_warnings: list[str]) -> str:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
+    if not nvidia_driver_loads():
+        return f"no NVIDIA driver found ({NVIDIA_DRIVER_LIBRARY} is not installed)"
+    for message in torch_warnings:  # e.g. "The NVIDIA driver on your system is too old (found version ...)"
+        text = message.removeprefix("CUDA initialization: ").strip()
+        if text:
+            return "CUDA could not start: " + text.split(". ")[0].rstrip(".")
+    return "the NVIDIA driver reports no usable GPU"
+
+
+def cpu_fallback_note(requested: str, device: torch.device) -> str:
+    """The one line a person reads when ``auto`` edits on the CPU, saying why ("" otherwise)."""
+    if requested != "auto" or device.type != "cpu":
+        return ""
+    return f"editing on the CPU: {gpu_status().text}"
+
+
 def free_device_memory(device: torch.device) -> int | None:
     """Free bytes on a CUDA device (None elsewhere: CPU and MPS share the system's memory)."""
     if device.type != "cuda":
@@ -43,14 +132,102 @@ def quantization_available() -> bool:
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+# The variables that narrow what oneDNN and ATen run (each also changes the answer of the probe).
+CPU_ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")
+NATIVE_BF16_MAX_RATIO = 1.5  # bf16 at most this much slower than fp32 counts as native (emulated: 3x-300x)
+_bf16_answers: dict[str, bool] = {}
+
+
 def cpu_runs_bf16() -> bool:
-    """Whether the CPU computes bf16 natively (AVX-512 BF16 or AMX): there a bf16 UNet step is
-    ~3x an fp32 one; elsewhere bf16 is emulated and slow. (oneDNN's own "bf16 supported" check
-    says yes on any AVX-512 CPU, emulation included, so the instruction sets are asked directly.)"""
+    """Whether bf16 is fast here: natively computed (AVX-512 BF16 or AMX) by what oneDNN and ATen
+    will actually run, which ``ONEDNN_MAX_CPU_ISA`` and ``ATEN_CPU_CAPABILITY`` may narrow. Natively
+    a bf16 UNet step is ~3x an fp32 one; emulated it is 3x to hundreds of times slower. The
+    instruction sets are asked first; where they are there, a short timed probe (a convolution and
+    a matrix product in both precisions) decides, cached by the key it depends on."""
     try:
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        if not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+            return False
     except (AttributeError, RuntimeError):
         return False
+    key = cpu_probe_key()
+    if key not in _bf16_answers:
+        cache = _probe_cache_path()
+        answers = _read_json(cache)
+        if not isinstance(answers.get(key), bool):
+            answers[key] = bf16_time_ratio() <= NATIVE_BF16_MAX_RATIO
+            _write_json(cache, answers)
+        _bf16_answers[key] = answers[key]
+    return _bf16_answers[key]
+
+
+def cpu_probe_key() -> str:
+    """What the probe's answer depends on: torch, the CPU model and the variables that narrow it."""
+    variables = ",".join(f"{name}={os.environ.get(name, '')}" for name in CPU_ISA_VARIABLES)
+    return f"torch {torch.__version__}|{_cpu_model()}|{variables}"
+
+
+def bf16_time_ratio(repeats: int = 3) -> float:
+    """bf16 time over fp32 time for a small convolution and matrix product (best of ``repeats``)."""
+    import time
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 64, 32, 32, generator=generator)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1)
+    a, b = torch.randn(256, 512, generator=generator), torch.randn(512, 512, generator=generator)
+
+    def best(dtype: torch.dtype) -> float:
+        layer, xs, left, right = conv.to(dtype), x.to(dtype), a.to(dtype), b.to(dtype)
+        times = []
+        with torch.inference_mode():
+            for _ in range(repeats + 1):  # the first call pays for oneDNN's kernel choice
+                started = time.perf_counter()
+                layer(xs)
+                left @ right
+                times.append(time.perf_counter() - started)
+        return min(times[1:])
+
+    return best(torch.bfloat16) / best(torch.float32)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine()
+
+
+def _probe_cache_path() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("mgie-desktop", appauthor=False)) / "cpu-bf16.json"
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_json(path: Path, data: dict) -> None:
+    """Best effort: a read-only cache folder only means the probe runs again next time."""
+    import json
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data, indent=1), encoding="utf-8")
+        os.replace(temporary, path)
+    except OSError:
+        pass
 
 
 def available_memory() -> int:
@@ -85,3 +262,20 @@ def device_name(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple GPU (MPS)"
     return f"CPU ({os.cpu_count() or 1} cores)"
+
+
+def auto_plan_text() -> str:
+    """What ``auto`` would run the full-size models on here, and why: the selftest's plan line."""
+    status = gpu_status()
+    if status.device == "cuda":
+        device = torch.device("cuda")
+        plan = plan_memory("cuda", free_device_memory(device), quantization_available=quantization_available())
+        quant = "" if plan.llm_quant == "none" else f", {plan.llm_quant} LLM"
+        return f"cuda fp16, {plan.placement}{quant}: {plan.reason}"
+    if status.device == "mps":
+        return "mps fp16: one memory for all models"
+    try:
+        plan = plan_cpu("auto", "auto", FULL_BUNDLE_BYTES, FULL_LLM_BYTES, available_memory(), cpu_runs_bf16())
+    except InputError as exc:
+        return f"cpu: {exc}"
+    return f"cpu {plan.reason}"

@@ -68,6 +68,8 @@ def plan_memory(device_type: str, free_bytes: int | None, placement: str = "auto
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 WORKING_GB = 2.0  # activations of a 512x512 edit, the tokenizer, Python and the libraries
+# The installed full-size bundle in 16 bits: 16.0 GB of weights, 13.5 GB of them LLaMA-7B.
+FULL_BUNDLE_BYTES, FULL_LLM_BYTES = int(16.0 * GB), int(13.5 * GB)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.finishing import finish_renders, working_source
 from mgie_desktop.core.instruction import InstructionLimit
+from mgie_desktop.core.logs import log
 from mgie_desktop.core.masks import check_mask, fit_mask, is_full
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.engine.devices import (
     DTYPES,
     available_memory,
+    cpu_fallback_note,
     cpu_runs_bf16,
     dtype_for,
     free_device_memory,
@@ -109,6 +111,9 @@ class MgieEngine:
         on the CPU it is checked against the memory available before anything loads."""
         quiet_libraries()
         self.device = pick_device(device)
+        self.device_note = cpu_fallback_note(device, self.device)  # why not the GPU, when auto chose the CPU
+        if self.device_note:
+            log.info(self.device_note)
         self.precision_reason = ""
         cpu_plan = None
         if dtype is None and bundle is None and self.device.type == "cpu":

@@ -13,13 +13,15 @@ from mgie_desktop import __version__
 from mgie_desktop.core.logs import start_log_file
 from mgie_desktop.core.paths import models_dir
 from mgie_desktop.ui.main_window import MODELS_SETTING, MainWindow
+from mgie_desktop.ui.platform_check import platform_guard
 from mgie_desktop.ui.theme import apply_theme
 
 
 def run_app(path: str | None, models: str | Path | None, device: str = "auto", memory: str = "auto",
             llm_quant: str = "auto", compile_unet: bool = False, precision: str = "auto") -> int:
     """``models``: --models as given (None: $MGIE_MODELS, the folder chosen in the window, the default)."""
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    with platform_guard():  # a missing system library gets one line naming its package, not Qt's abort
+        app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("mgie-desktop")
     app.setOrganizationName("mgie-desktop")
     app.setApplicationDisplayName("MGIE Desktop")

@@ -125,7 +125,8 @@ class EngineWorker(QObject):
             self.state_changed.emit("error", f"could not load the models: {exc}")
             return
         self.instruction_limit.emit(self._engine.instruction_limit)  # counts with the tokenizer, no torch
-        self.state_changed.emit("ready", f"{self._engine.device} · loaded in {self._engine.load_seconds:.1f} s")
+        note = f" · {self._engine.device_note}" if self._engine.device_note else ""
+        self.state_changed.emit("ready", f"{self._engine.device} · loaded in {self._engine.load_seconds:.1f} s{note}")
 
     @Slot()
     def unload(self) -> None:
