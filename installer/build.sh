@@ -24,7 +24,8 @@
 # Environment: MGIE_CUDA_TORCH (default torch==2.10.0, the newest release on the package index
 # built with CUDA 12; later ones are CUDA 13 builds, which need driver 580+ and no longer run on
 # pre-Turing GPUs), MGIE_CPU_TORCH (default torch==2.13.0), TORCH_CPU_INDEX (an index for the CPU
-# wheel, where the default index's Linux wheel is a CUDA one). Windows: installer/windows/build.ps1.
+# wheel, where the default index's Linux wheel is a CUDA one), PYTHON_FOR_VENV (the Python that makes
+# the build venv; default python3). Windows: installer/windows/build.ps1.
 # Everything written goes under build/ and dist/.
 set -euo pipefail
 

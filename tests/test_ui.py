@@ -323,3 +323,27 @@ def test_sigterm_closes_the_app_cleanly(tmp_path, tiny_models, photo_path):
     _out, err = app.communicate(timeout=60)
     assert app.returncode == 0, err
     assert not list(autosaves.glob("*/session.json"))  # closed cleanly: nothing to recover
+
+
+def test_the_status_bar_says_why_the_engine_edits_on_the_cpu(qtbot, tmp_path, tiny_models, photo_path, monkeypatch):
+    """auto without a usable GPU: the model label says so in one line, and keeps saying it after an edit."""
+    import torch
+
+    from mgie_desktop.engine.devices import gpu_status
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # any machine, a GPU or not
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(tiny_models, "auto", settings=settings, autosave_folder=tmp_path / "autosave")
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
+    why = f"editing on the CPU: {gpu_status().text}"
+    assert why in window.model_label.text() and why in window.model_label.toolTip()
+    assert "\n" not in window.model_label.text()
+    window.panel.preset.setCurrentText("draft")
+    window.panel.steps.setValue(2)
+    open_photo(qtbot, window, photo_path)
+    window.panel.instruction.setPlainText("make it pop")
+    window.apply_edit()
+    qtbot.waitUntil(lambda: len(window.history) == 2 and window.model_state == "ready", timeout=TIMEOUT)
+    assert why in window.model_label.text()

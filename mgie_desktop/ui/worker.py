@@ -73,7 +73,8 @@ class EngineWorker(QObject):
         self.stop_event = threading.Event()    # set once, when the window closes: stops a load too
         self.load_cancel = threading.Event()   # the user stopped this load (cleared by the window for the next)
         self._engine = None
-        self._guides = load("mgie_desktop.engine.jobs", "GuideCache")()  # a light module: no torch
+        self._guides = load("mgie_desktop.engine.jobs", "GuideCache")()
+        self._ready_detail = ""  # the status bar's text while ready: the device, and why not the GPU  # a light module: no torch
 
     @Slot()
     def load(self) -> None:
@@ -125,8 +126,9 @@ class EngineWorker(QObject):
             self.state_changed.emit("error", f"could not load the models: {exc}")
             return
         self.instruction_limit.emit(self._engine.instruction_limit)  # counts with the tokenizer, no torch
-        note = f" · {self._engine.device_note}" if self._engine.device_note else ""
-        self.state_changed.emit("ready", f"{self._engine.device} · loaded in {self._engine.load_seconds:.1f} s{note}")
+        note = f" · {self._engine.device_note}" if self._engine.device_note else ""  # why not the GPU
+        self._ready_detail = f"{self._engine.device} · loaded in {self._engine.load_seconds:.1f} s{note}"
+        self.state_changed.emit("ready", self._ready_detail)
 
     @Slot()
     def unload(self) -> None:
@@ -168,7 +170,7 @@ class EngineWorker(QObject):
             outcome = (self.edit_failed, job.job_id, failure_message(exc), traceback.format_exc())
         self._report_memory()
         # "ready" first, so the window can accept the next edit as soon as it sees the result.
-        self.state_changed.emit("ready", str(self._engine.device))
+        self.state_changed.emit("ready", self._ready_detail)
         signal, *args = outcome
         signal.emit(*args)
 
