@@ -157,7 +157,7 @@ fi
 step "Debian packages"
 ARCH="$(dpkg --print-architecture)"
 COMPRESS=xz
-dpkg-deb --help 2>/dev/null | grep -q zstd && COMPRESS=zstd
+dpkg-deb --help 2>/dev/null | grep zstd >/dev/null && COMPRESS=zstd  # not grep -q: with pipefail, SIGPIPE would say no
 rm -rf build/deb "dist/${PKG}_${VERSION}_${ARCH}.deb" "dist/${APP}-cuda-libs-"*"_${VERSION}_${ARCH}.deb"
 DEBS=()
 PACKAGES=()
@@ -249,7 +249,7 @@ CLEAN_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 installed_ours() {
   dpkg-query -W -f='${Package} ${Status}\n' "$APP" "$APP-cpu" "$APP-cuda-libs-*" 2>/dev/null \
-    | awk '$NF == "installed" { print $1 }'
+    | awk '$NF == "installed" { print $1 }' || true  # dpkg-query fails when none matches
 }
 
 step "check: install ${DEBS[*]} with apt (resolving their dependencies)"
