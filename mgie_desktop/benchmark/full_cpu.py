@@ -80,10 +80,11 @@ def read_once(paths: list[Path]) -> float:
 
 
 def run(photo, log, work: Path | None = None, tokens: int = TOKENS, steps: int | None = None,
-        size: str = "full", cold: bool = True) -> dict:
+        size: str = "full", cold: bool = True, side: int = 512) -> dict:
     """The whole CPU report. ``work`` keeps the stand-in and the bundle for the next run (a
-    temporary folder by default, removed after); tests shrink it with ``size`` and ``steps``,
-    and leave the machine's page cache alone (``cold=False``)."""
+    temporary folder by default, removed after); tests shrink it with ``size``, ``steps`` and the
+    edit's ``side`` (512: the reference's size), and leave the machine's page cache alone
+    (``cold=False``)."""
     from mgie_desktop.engine.standin import SIZES, _nbytes, _plan
 
     keep = work is not None
@@ -104,15 +105,15 @@ def run(photo, log, work: Path | None = None, tokens: int = TOKENS, steps: int |
         report["import"] = _import(src, models, log, cold)
         if not keep:
             shutil.rmtree(src, ignore_errors=True)  # the edit needs only the bundle
-        report["edit"] = _in_child(_edit_child, log, "one 512x512 edit at the default preset", cold,
-                                   models=str(models), photo=photo, tokens=tokens, steps=steps)
+        report["edit"] = _in_child(_edit_child, log, f"one {side}x{side} edit at the default preset", cold,
+                                   models=str(models), photo=photo, tokens=tokens, steps=steps, side=side)
         report["render"] = _in_child(_render_child, log, "the render half in fp32 and in bf16, same UNet", cold,
-                                     models=str(models))
+                                     models=str(models), side=side)
         report["render"]["bf16_speedup"] = report["render"]["fp32_s"] / report["render"]["bf16_s"]
         report["memory"] = {
             key: _in_child(_edit_child, log, f"peak memory of an edit in {precision}, LLM {quant} (1 step)", cold,
                            models=str(models), photo=photo, tokens=tokens, steps=1, precision=precision,
-                           llm_quant=quant)
+                           llm_quant=quant, side=side)
             for key, (precision, quant) in MEMORY_MODES.items()}
         report["reference"] = _reference_need(models, report["edit"])
         report["machines"] = _machines(models)
@@ -188,7 +189,7 @@ def _in_child(target, log, what: str, cold: bool, **kwargs) -> dict:
 
 
 def _edit_child(queue, models: str, photo, tokens: int, steps: int | None, precision: str = "auto",
-                llm_quant: str = "auto") -> None:
+                llm_quant: str = "auto", side: int = 512) -> None:
     try:
         from dataclasses import replace
 
@@ -199,10 +200,10 @@ def _edit_child(queue, models: str, photo, tokens: int, steps: int | None, preci
         from mgie_desktop.engine.devices import DTYPES
         from mgie_desktop.engine.pipeline import MgieEngine
 
-        image = photo.convert("RGB").resize((512, 512), Image.Resampling.LANCZOS)
+        image = photo.convert("RGB").resize((side, side), Image.Resampling.LANCZOS)
         engine = MgieEngine(Path(models), device="cpu", precision=precision, llm_quant=llm_quant)
         engine.forced_new_tokens = tokens
-        params = replace(params_for(), pixel_budget=512 * 512, **({"steps": steps} if steps else {}))
+        params = replace(params_for(), pixel_budget=side * side, **({"steps": steps} if steps else {}))
         started = time.perf_counter()
         outcome = engine.edit(image, "make the sky a sunset", params)
         queue.put({"precision": {dtype: name for name, dtype in DTYPES.items()}[engine.dtype],
@@ -215,9 +216,9 @@ def _edit_child(queue, models: str, photo, tokens: int, steps: int | None, preci
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def _render_child(queue, models: str) -> None:
+def _render_child(queue, models: str, side: int) -> None:
     """The render half's pieces on the bundle's own UNet and VAE, in each precision: the VAE
-    encode and decode of a 512x512 photo and one denoising step (batch 3, the 3-way guidance)."""
+    encode and decode of a ``side``-square photo and one denoising step (batch 3, the 3-way guidance)."""
     try:
         import torch
         from diffusers import AutoencoderKL, UNet2DConditionModel
@@ -230,7 +231,7 @@ def _render_child(queue, models: str) -> None:
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval()
             vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval()
-            step_s, vae_s = _time_render_pieces(unet, vae, dtype)
+            step_s, vae_s = _time_render_pieces(unet, vae, dtype, side)
             result[f"{name}_step_s"], result[f"{name}_vae_s"] = step_s, vae_s
             result[f"{name}_s"] = vae_s + steps * step_s
             del unet, vae
@@ -239,14 +240,14 @@ def _render_child(queue, models: str) -> None:
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
 
 
-def _time_render_pieces(unet, vae, dtype, repeats: int = 2) -> tuple[float, float]:
+def _time_render_pieces(unet, vae, dtype, side: int, repeats: int = 2) -> tuple[float, float]:
     """Seconds of one UNet step (after one untimed step: kernel selection and first-use costs,
     which the engine's warm-up pays) and of a VAE encode plus decode."""
     import torch
 
-    latents = torch.randn(3, unet.config.in_channels, 64, 64, dtype=dtype)
+    latents = torch.randn(3, unet.config.in_channels, side // 8, side // 8, dtype=dtype)
     text = torch.randn(3, 77, unet.config.cross_attention_dim, dtype=dtype)
-    pixels = torch.randn(1, 3, 512, 512, dtype=dtype)
+    pixels = torch.randn(1, 3, side, side, dtype=dtype)
     with torch.inference_mode():
         unet(latents, 500, encoder_hidden_states=text)
         step_s = _best(lambda: unet(latents, 500, encoder_hidden_states=text), repeats)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import json
 import os
+import platform
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
 import torch
 
 from mgie_desktop.core.deferred import load
@@ -168,8 +172,6 @@ def cpu_probe_key() -> str:
 
 def bf16_time_ratio(repeats: int = 3) -> float:
     """bf16 time over fp32 time for a small convolution and matrix product (best of ``repeats``)."""
-    import time
-
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(1, 64, 32, 32, generator=generator)
     conv = torch.nn.Conv2d(64, 64, 3, padding=1)
@@ -196,20 +198,14 @@ def _cpu_model() -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    import platform
-
     return platform.processor() or platform.machine()
 
 
 def _probe_cache_path() -> Path:
-    import platformdirs
-
     return Path(platformdirs.user_cache_dir("mgie-desktop", appauthor=False)) / "cpu-bf16.json"
 
 
 def _read_json(path: Path) -> dict:
-    import json
-
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -219,8 +215,6 @@ def _read_json(path: Path) -> dict:
 
 def _write_json(path: Path, data: dict) -> None:
     """Best effort: a read-only cache folder only means the probe runs again next time."""
-    import json
-
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")
