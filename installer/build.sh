@@ -158,7 +158,8 @@ step "Debian packages"
 ARCH="$(dpkg --print-architecture)"
 COMPRESS=xz
 dpkg-deb --help 2>/dev/null | grep zstd >/dev/null && COMPRESS=zstd  # not grep -q: with pipefail, SIGPIPE would say no
-rm -rf build/deb "dist/${PKG}_${VERSION}_${ARCH}.deb" "dist/${APP}-cuda-libs-"*"_${VERSION}_${ARCH}.deb"
+rm -rf build/deb "dist/${PKG}_${VERSION}_${ARCH}.deb"
+[ "$FLAVOR" = cpu ] || rm -f "dist/${APP}-cuda-libs-"*"_${VERSION}_${ARCH}.deb"  # the other flavour's stay
 DEBS=()
 PACKAGES=()
 
