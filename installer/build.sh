@@ -208,20 +208,16 @@ RELATIONS="Conflicts: $APP, $APP-cuda-libs
 Replaces: $APP"
 if [ "$FLAVOR" = cuda ]; then
   # torch's CUDA libraries (nvidia/<library>/lib, ~4 GB) go into packages of their own, each at most
-  # PART_MB installed: first fit, largest first.
+  # PART_MB installed (first fit, largest first: linux/deb_parts.py).
   NVIDIA="$STAGE/opt/$APP/_internal/nvidia"
   [ -d "$NVIDIA" ] || fail "the CUDA build has no _internal/nvidia: torch's CUDA libraries were not collected"
-  parts=0; sizes=()
-  while read -r mb dir; do
-    placed=0
-    for ((i = 1; i <= parts; i++)); do
-      if [ $(( sizes[i] + mb )) -le "$PART_MB" ]; then placed=$i; break; fi
-    done
-    if [ "$placed" = 0 ]; then parts=$((parts + 1)); placed=$parts; sizes[$placed]=0; fi
-    sizes[$placed]=$(( sizes[placed] + mb ))
-    mkdir -p "build/deb/libs-$placed/opt/$APP/_internal/nvidia"
-    mv "$NVIDIA/$dir" "build/deb/libs-$placed/opt/$APP/_internal/nvidia/"
-  done < <(cd "$NVIDIA" && du -sm -- * | sort -rn)
+  placement="$("$PYTHON" installer/linux/deb_parts.py "$NVIDIA" "$PART_MB")" || fail "cannot share out $NVIDIA"
+  parts=0
+  while read -r part dir; do
+    mkdir -p "build/deb/libs-$part/opt/$APP/_internal/nvidia"
+    mv "$NVIDIA/$dir" "build/deb/libs-$part/opt/$APP/_internal/nvidia/"
+    [ "$part" -le "$parts" ] || parts=$part
+  done <<< "$placement"
   rmdir "$NVIDIA" 2>/dev/null || fail "files left directly in _internal/nvidia: $(ls "$NVIDIA")"
   for ((i = 1; i <= parts; i++)); do
     make_deb "$APP-cuda-libs-$i" "build/deb/libs-$i" installer/linux/control-cuda-libs.in "" \
