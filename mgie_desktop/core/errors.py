@@ -23,3 +23,7 @@ class LoadCancelled(MgieError):
 
 class OutOfMemory(MgieError):
     """The device ran out of memory; nothing was changed and the app stays up."""
+
+
+class RenderFailed(MgieError):
+    """The render's numbers overflowed (inf or NaN): there is no picture to keep, so none is written."""

@@ -19,6 +19,7 @@ from .deferred import load
 from .edit_record import PNG_KEY, record_json, xmp_packet
 from .errors import InputError
 from .files import atomic_write, check_openable
+from .sizing import check_aspect
 
 __all__ = [
     "Photo",
@@ -125,6 +126,10 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         limit = Image.MAX_IMAGE_PIXELS
         if limit and im.width * im.height > limit:
             raise fail(f"the image is too large ({im.width}x{im.height} pixels; the limit is {limit:,}).")
+        try:
+            check_aspect(im.width, im.height, "it")
+        except InputError as exc:
+            raise fail(f"{exc}.") from None
 
         if ImageFile.LOAD_TRUNCATED_IMAGES:
             # Someone switched on Pillow's global leniency; truncation would go unnoticed.

@@ -15,6 +15,31 @@ DEFAULT_PIXEL_BUDGET = 512 * 512
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """A number's one range, shared by the window, the CLI, recipes, sessions and the server."""
+
+    low: float
+    high: float
+
+    def check(self, name: str, value: float) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{name} must be a finite number, not {value}")
+        if not self.low <= value <= self.high:
+            raise InputError(f"{name} must be from {self.low:g} to {self.high:g}, not {value:g}")
+
+
+STEPS = Bounds(1, 500)
+SEED = Bounds(0, 2**63 - 1)  # a file name's derived seed is 63 bits (core.recipe.derived_seed)
+TEXT_GUIDANCE = Bounds(0.0, 30.0)
+# InstructPix2Pix turns all guidance off below 1.0: not a weaker edit, no edit at all.
+IMAGE_GUIDANCE = Bounds(1.0, 10.0)
+# The working size's area: below 64x64 nothing is left to edit; above 2048x2048 one edit holds
+# gigabytes and runs for many minutes, long past what SD-1.5 was trained for (512x512).
+PIXEL_BUDGET = Bounds(64 * 64, 2048 * 2048)
+VARIATIONS = Bounds(1, 8)  # renders of one edit in one batch
+
+
+@dataclass(frozen=True)
 class EditParams:
     """How one edit is rendered. The LLM half (instruct) does not depend on any of these."""
 
@@ -28,19 +53,9 @@ class EditParams:
     def validated(self) -> EditParams:
         if self.scheduler not in SCHEDULERS:
             raise InputError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
-        if not 1 <= self.steps <= 1000:
-            raise InputError(f"steps must be between 1 and 1000, not {self.steps}")
-        if not 0 <= self.seed < 2**63:
-            raise InputError(f"seed must be a non-negative 63-bit integer, not {self.seed}")
-        if not (math.isfinite(self.text_guidance) and math.isfinite(self.image_guidance)):
-            raise InputError("guidance scales must be finite numbers")
-        if self.text_guidance < 0:
-            raise InputError("text guidance must not be negative")
-        if self.image_guidance < 1.0:
-            # InstructPix2Pix turns all guidance off below 1.0 (not a weaker edit, no edit at all).
-            raise InputError("image guidance must be at least 1.0")
-        if self.pixel_budget < 64 * 64:
-            raise InputError(f"pixel budget {self.pixel_budget} is too small (at least 4096)")
+        for name, bounds in (("steps", STEPS), ("seed", SEED), ("text guidance", TEXT_GUIDANCE),
+                             ("image guidance", IMAGE_GUIDANCE), ("pixel budget", PIXEL_BUDGET)):
+            bounds.check(name, getattr(self, name.replace(" ", "_")))
         return self
 
 

@@ -5,6 +5,21 @@ from __future__ import annotations
 
 import math
 
+from mgie_desktop.core.errors import InputError
+
+# A photo more than this many times as long as it is wide is refused where it enters: each
+# model stretches the short side to its own size (CLIP's 224 px, the edit's working size), so the
+# long side, and the memory, would grow without bound (a 1x20000 strip asked for ~7 GB).
+MAX_ASPECT_RATIO = 16
+
+
+def check_aspect(width: int, height: int, what: str = "the photo") -> None:
+    if width <= 0 or height <= 0:
+        raise InputError(f"{what} has no pixels ({width}x{height})")
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise InputError(f"{what} is {width}x{height} pixels, more than {MAX_ASPECT_RATIO} times as long as it "
+                         "is wide: crop it to a less extreme shape first")
+
 
 def working_size(width: int, height: int, pixel_budget: int) -> tuple[int, int]:
     """The size diffusion runs at: same aspect ratio, area close to (never over) the budget,
@@ -13,11 +28,16 @@ def working_size(width: int, height: int, pixel_budget: int) -> tuple[int, int]:
     Photos are scaled down or up to the budget: Stable Diffusion degrades badly far below
     its training size, and the result is resized back to the photo's own size anyway.
     """
-    if width <= 0 or height <= 0:
-        raise ValueError(f"image size must be positive, got {width}x{height}")
+    check_aspect(width, height)
     scale = math.sqrt(pixel_budget / (width * height))
     w = max(8, int(width * scale) // 8 * 8)
     h = max(8, int(height * scale) // 8 * 8)
+    # A side raised to the minimum of 8 takes its area from the other side, so the budget holds.
+    if w * h > pixel_budget:
+        if w == 8:
+            h = max(8, pixel_budget // 8 // 8 * 8)
+        else:
+            w = max(8, pixel_budget // h // 8 * 8)
     return w, h
 
 

@@ -21,13 +21,13 @@ import torch
 from PIL import Image
 
 from mgie_desktop.core.deferred import load
-from mgie_desktop.core.errors import EditCancelled, InputError
+from mgie_desktop.core.errors import EditCancelled, InputError, RenderFailed
 from mgie_desktop.core.finishing import finish_renders, working_source
 from mgie_desktop.core.instruction import InstructionLimit
 from mgie_desktop.core.logs import log
 from mgie_desktop.core.masks import check_mask, fit_mask, is_full
 from mgie_desktop.core.params import EditParams
-from mgie_desktop.core.sizing import working_size
+from mgie_desktop.core.sizing import check_aspect, working_size
 from mgie_desktop.engine.devices import (
     DTYPES,
     available_memory,
@@ -157,6 +157,7 @@ class MgieEngine:
 
     # ---- first half -------------------------------------------------------------------
     def instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None = None) -> Instruction:
+        check_aspect(*image.size)  # before CLIP's resize stretches the short side to 224 px
         _require_words(instruction)
         self.instruction_limit.check(instruction)
         with self.llm_half_on_device():
@@ -361,6 +362,9 @@ class MgieEngine:
                 raise EditCancelled("the edit was cancelled")
             if masked:
                 tensors["latents"] = blend.blend(step, tensors["latents"])
+            if not bool(torch.isfinite(tensors["latents"]).all()):  # else a black picture passes for a result
+                raise RenderFailed(f"the render overflowed at step {step + 1} of {params.steps} (its values are "
+                                   "no longer numbers): lower the text or image guidance; nothing was written")
             if progress is not None:
                 latents = tensors["latents"]
                 progress(step + 1, params.steps, lambda: latents_preview(latents))

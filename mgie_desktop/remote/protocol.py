@@ -14,14 +14,14 @@ from PIL import Image
 
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.jobs import EditJob, EditResult
-from mgie_desktop.core.params import EditParams
+from mgie_desktop.core.params import VARIATIONS, EditParams
 from mgie_desktop.core.session.png import decode_png
+from mgie_desktop.core.sizing import check_aspect
 
 API = "/v1"
 PROTOCOL_VERSION = 1
 MAX_INSTRUCTION_CHARS = 2000
 MAX_EXPRESSIVE_CHARS = 4000
-MAX_VARIATIONS = 16
 MODELS = ("mgie", "ip2p")
 FINISHES = ("detail", "upscale", "none")  # "none": working-size renders, finished by the client
 PREVIEW_SIDE = 512  # previews are for watching, not keeping: small JPEGs
@@ -56,8 +56,9 @@ def job_from_wire(spec: object, image: bytes, mask: bytes | None, job_id: int,
         raise InputError("the instruction is empty: say what the edit should do")
     expressive = _text(spec, "expressive", MAX_EXPRESSIVE_CHARS, "")
     variations = spec.get("variations", 1)
-    if not _is_int(variations) or not 1 <= variations <= MAX_VARIATIONS:
-        raise InputError(f"variations must be a whole number from 1 to {MAX_VARIATIONS}")
+    if not _is_int(variations):
+        raise InputError("variations must be a whole number")
+    VARIATIONS.check("variations", variations)
     model, finish = spec.get("model", "mgie"), spec.get("finish", "detail")
     if model not in MODELS:
         raise InputError(f"model must be one of {', '.join(MODELS)}")
@@ -68,6 +69,7 @@ def job_from_wire(spec: object, image: bytes, mask: bytes | None, job_id: int,
         raise InputError("compare and rerender must be true or false")
     params = params_from_wire(spec.get("params", {}))
     picture = decode_png(image, "the photo", "RGB", max_pixels)
+    check_aspect(*picture.size)  # answered now, not when the job's turn comes
     stencil = decode_png(mask, "the mask", "L", max_pixels) if mask is not None else None
     return EditJob(job_id, 0, 0, picture, instruction.strip(), params, rerender=flags["rerender"],
                    variations=variations, expressive=expressive.strip(), mask=stencil,

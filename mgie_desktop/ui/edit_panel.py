@@ -25,12 +25,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, EditParams
+from mgie_desktop.core.params import (
+    DEFAULT_PRESET,
+    IMAGE_GUIDANCE,
+    PRESETS,
+    SEED,
+    STEPS,
+    TEXT_GUIDANCE,
+    VARIATIONS,
+    EditParams,
+)
 from mgie_desktop.ui.expressive_box import ExpressiveBox
+from mgie_desktop.ui.seed_box import SeedBox
 
 CUSTOM = "custom"  # the preset's name once a setting differs from every preset
 EXAMPLES = "Describe the edit, e.g.\n“make the sky a sunset”\n“remove the people in the background”\n“more contrast”"
-MAX_SEED = 2**31 - 1
 
 
 class InstructionBox(QPlainTextEdit):
@@ -112,7 +121,7 @@ class EditPanel(QWidget):
         self.compare_button = QPushButton("Compare with InstructPix2Pix")
         self.compare_button.setToolTip("Render the instruction with MGIE and with plain InstructPix2Pix (same seed "
                                        "and settings), see them side by side and keep either")
-        self.variation_count = QSpinBox(minimum=2, maximum=8, value=4)
+        self.variation_count = QSpinBox(minimum=max(2, int(VARIATIONS.low)), maximum=int(VARIATIONS.high), value=4)
         self.variation_count.setToolTip("How many variations")
         self.expressive = ExpressiveBox()
         self.meter = QLabel()  # how much of the instruction the model can read
@@ -128,13 +137,16 @@ class EditPanel(QWidget):
         self.preset = QComboBox()
         self.preset.addItems([*PRESETS, CUSTOM])
         self.preset.setCurrentText(DEFAULT_PRESET)
-        self.steps = QSpinBox(minimum=1, maximum=200)
-        self.seed = QSpinBox(minimum=0, maximum=MAX_SEED)
+        # every range is the core's (core.params), as for the CLI, recipes and the server
+        self.steps = QSpinBox(minimum=int(STEPS.low), maximum=int(STEPS.high))
+        self.seed = SeedBox()
         self.dice = QToolButton(text="⚄")
         self.dice.setToolTip("New random seed")
         self.random_seed = QCheckBox("New seed each edit")
-        self.text_guidance = QDoubleSpinBox(minimum=0.0, maximum=30.0, singleStep=0.5, decimals=1)
-        self.image_guidance = QDoubleSpinBox(minimum=1.0, maximum=10.0, singleStep=0.05, decimals=2)
+        self.text_guidance = QDoubleSpinBox(minimum=TEXT_GUIDANCE.low, maximum=TEXT_GUIDANCE.high, singleStep=0.5,
+                                            decimals=1)
+        self.image_guidance = QDoubleSpinBox(minimum=IMAGE_GUIDANCE.low, maximum=IMAGE_GUIDANCE.high, singleStep=0.05,
+                                             decimals=2)
         self.image_guidance.setToolTip("How closely the result keeps the photo (1.0 = loosest; the reference uses 1.5)")
         self.export_quality = QSpinBox(minimum=50, maximum=100, value=95)
         self.export_quality.setToolTip("JPEG and WebP export quality (PNG and TIFF are lossless)")
@@ -257,7 +269,7 @@ class EditPanel(QWidget):
         self.preset.blockSignals(False)
 
     def roll_seed(self) -> None:
-        self.seed.setValue(random.randint(0, MAX_SEED))
+        self.seed.setValue(random.randint(int(SEED.low), int(SEED.high)))
 
     def params(self) -> EditParams:
         """What the controls show, whatever the preset is called."""
