@@ -1,16 +1,21 @@
 """Recipes without models: crops travel as fractions, each photo's chain is fitted to its size,
 and a chain's strength and geometry steps are run as the window shows them."""
 
+import os
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from PIL import Image
 
 from mgie_desktop.batch.photo import chain_for
 from mgie_desktop.core.chain import run_chain
+from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.geometry import crop
 from mgie_desktop.core.history import History
 from mgie_desktop.core.params import params_for
-from mgie_desktop.core.recipe import geometry_for, parse_recipe, recipe_from_history
+from mgie_desktop.core.recipe import MAX_BYTES, geometry_for, load_recipe, parse_recipe, recipe_from_history
 
 
 def test_a_crop_and_a_turn_fit_photos_of_any_size():
@@ -48,3 +53,165 @@ def test_run_chain_blends_a_step_below_full_strength_and_applies_geometry():
         assert [r["expressive_instruction"] for r in records] == ["Black."]
     finally:
         history.close()
+
+
+# ---- hostile and odd input (issue 25, item 6) ----------------------------------------------------
+EDIT = {"kind": "edit", "instruction": "make it winter", "seed": {"policy": "fixed", "value": 7}}
+
+
+def _document(**step) -> dict:
+    return {"format": "mgie-recipe", "version": 1, "steps": [{**EDIT, **step}]}
+
+
+@pytest.mark.parametrize("geometry", [
+    "rotate", 7, ["crop"], {"degrees": 90}, {"op": "crop"}, {"op": "crop", "box": ["a", 0, 10, 10]},
+    {"op": "crop", "box": [0, 0, 10]}, {"op": "crop", "box": None}, {"op": "crop", "box": [0, 0, 10**5000, 10]},
+    {"op": "crop", "box": [0, 0, float("nan"), 10]}, {"op": "rotate", "degrees": 45}, {"op": "rotate"},
+    {"op": "flip", "axis": []}, {"op": []},
+])
+def test_export_refuses_odd_geometry_naming_the_step(geometry):
+    history = History()
+    history.start(Image.new("RGB", (20, 10)))
+    history.push(Image.new("RGB", (20, 10)), instruction="warmer", params={"seed": 3, "steps": 2})
+    history.push(Image.new("RGB", (10, 10)), instruction="Odd", params={"geometry": geometry})
+    try:
+        with pytest.raises(InputError, match="step 2") as caught:
+            recipe_from_history(history)
+        assert "\n" not in str(caught.value)
+    finally:
+        history.close()
+
+
+@pytest.mark.parametrize(("stored", "field"), [
+    ({"seed": "x"}, "seed"), ({"steps": 10**5000}, "steps"), ({"text_guidance": float("nan")}, "text_guidance"),
+    ({"steps": []}, "steps"), ({"strength": "strong"}, "strength"), ({"strength": [1]}, "strength"),
+])
+def test_export_refuses_odd_settings_naming_the_step_and_field(stored, field):
+    history = History()
+    history.start(Image.new("RGB", (20, 10)))
+    history.push(Image.new("RGB", (20, 10)), instruction="warmer", params={"seed": 3, "steps": 2, **stored})
+    try:
+        with pytest.raises(InputError, match="step 1") as caught:
+            recipe_from_history(history)
+        assert field in str(caught.value)
+    finally:
+        history.close()
+
+
+def _refused(path: Path, *needles: str) -> str:
+    with pytest.raises(InputError) as caught:
+        load_recipe(path)
+    message = str(caught.value)
+    assert path.name in message and "\n" not in message and len(message) < 400
+    for needle in needles:
+        assert needle in message
+    return message
+
+
+def test_a_recipe_nested_100000_deep_is_refused(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    _refused(deep, "nested")
+    inside = tmp_path / "inside.json"
+    inside.write_text('{"format": "mgie-recipe", "version": 1, "source": ' + '{"a": ' * 100_000 + "1"
+                      + "}" * 100_000 + ', "steps": []}')
+    _refused(inside, "nested")
+
+
+def test_deep_nesting_built_in_python_is_refused_without_recursion():
+    nested: list = []
+    for _ in range(100_000):
+        nested = [nested]
+    with pytest.raises(InputError, match="nested"):
+        parse_recipe({**_document(), "source": {"photo": nested}}, "deep.json")
+
+
+def test_a_5000_digit_integer_is_refused(tmp_path):
+    big = tmp_path / "big.json"
+    big.write_text('{"format": "mgie-recipe", "version": 1, "steps": [{"instruction": "x", "steps": '
+                   + "9" * 5000 + "}]}")
+    _refused(big)
+    for where in ("version", "steps"):
+        data = _document() if where == "version" else _document(steps=10**4000)
+        if where == "version":
+            data["version"] = 10**4000
+        with pytest.raises(InputError, match=where):
+            parse_recipe(data, "big.json")
+    with pytest.raises(InputError, match="seed"):
+        parse_recipe(_document(seed={"policy": "fixed", "value": -10**4000}), "big.json")
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"preset": []}, "preset"), ({"preset": {}}, "preset"), ({"model": ["mgie"]}, "model"),
+    ({"kind": []}, "kind"), ({"scheduler": ["euler"]}, "scheduler"), ({"text_guidance": "7"}, "text_guidance"),
+    ({"text_guidance": float("nan")}, "text_guidance"), ({"image_guidance": float("inf")}, "image_guidance"),
+    ({"strength": float("nan")}, "strength"), ({"seed": {"policy": []}}, "seed"),
+    ({"seed": {"policy": "fixed", "value": 1.5}}, "seed"), ({"instruction": "\ud800"}, "instruction"),
+    ({"instruction": 5}, "instruction"), ({"mask": 5}, "mask"), ({"steps": None}, "steps"),
+])
+def test_odd_values_in_an_edit_step_are_refused_naming_the_field(change, field):
+    with pytest.raises(InputError) as caught:
+        parse_recipe(_document(**change), "odd.json")
+    message = str(caught.value)
+    assert message.startswith("Cannot use the recipe 'odd.json': step 1: ") and field in message
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"finish": []}, "finish"), ({"version": 1.0}, "version"), ({"format": ["mgie-recipe"]}, "format"),
+    ({"source": {"photo": float("nan")}}, "source"), ({"steps": {"0": EDIT}}, "steps"),
+    ({"steps": [EDIT, {"kind": "geometry", "op": {"op": "rotate", "degrees": 90.0}}]}, "degrees"),
+    ({"steps": [EDIT, {"kind": "geometry", "op": {"op": "rotate", "degrees": True}}]}, "degrees"),
+    ({"steps": [EDIT, {"kind": "geometry", "op": {"op": []}}]}, "geometry"),
+    ({"steps": [EDIT, {"kind": "geometry"}]}, "op"),
+])
+def test_odd_values_in_the_document_are_refused_naming_the_field(change, field):
+    with pytest.raises(InputError) as caught:
+        parse_recipe({**_document(), **change}, "odd.json")
+    assert field in str(caught.value) and str(caught.value).startswith("Cannot use the recipe 'odd.json': ")
+
+
+def test_nan_and_infinity_in_the_file_are_refused(tmp_path):
+    for text in ("NaN", "Infinity", "-Infinity", "1e400"):
+        path = tmp_path / "nan.json"
+        path.write_text('{"format": "mgie-recipe", "version": 1, "steps": [{"instruction": "x", "text_guidance": '
+                        + text + "}]}")
+        _refused(path, "text_guidance")
+
+
+def test_a_recipe_symlinked_to_dev_zero_is_refused_at_once(tmp_path):
+    if not os.path.exists("/dev/zero"):
+        pytest.skip("no /dev/zero here")
+    link = tmp_path / "zero.json"
+    link.symlink_to("/dev/zero")
+    started = time.monotonic()
+    _refused(link, "not a regular file")
+    assert time.monotonic() - started < 5
+
+
+def test_a_fifo_and_a_folder_are_refused(tmp_path):
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "fifo.json"
+        os.mkfifo(fifo)
+        _refused(fifo, "not a regular file")  # without a writer, opening it would wait forever
+    folder = tmp_path / "folder.json"
+    folder.mkdir()
+    _refused(folder, "not a regular file")
+
+
+def test_a_recipe_over_the_size_limit_is_refused_without_reading_it_all(tmp_path):
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as fh:
+        fh.truncate(MAX_BYTES + 1)  # sparse: costs no disk
+    _refused(huge, "MB")
+
+
+def test_save_refuses_what_could_not_be_read_back(tmp_path):
+    from mgie_desktop.core.recipe import save_recipe
+
+    data = _document()
+    data["app"] = "x" * (MAX_BYTES + 1)
+    with pytest.raises(InputError, match="MB"):
+        save_recipe(data, tmp_path / "r.json")
+    assert not (tmp_path / "r.json").exists()
+    save_recipe(_document(), tmp_path / "ok.json")
+    assert load_recipe(tmp_path / "ok.json").steps[0].params.seed == 7

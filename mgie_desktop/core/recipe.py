@@ -19,8 +19,10 @@ A recipe file::
 Render settings missing from an edit step are the preset's. A crop is kept as fractions of the
 image it applied to, so it means the same part of photos of other sizes. The ``file_name`` seed
 policy derives each photo's seed from its file name (``derived_seed``): stable on every machine,
-different from photo to photo. Loading checks everything and raises InputError naming the step
-and the field. Pure Python + Pillow: no Qt, no torch.
+different from photo to photo. A recipe is outside input: reading it is bounded (a regular file
+of at most MAX_BYTES, nested at most MAX_DEPTH deep, integers of at most MAX_INT_BITS, finite
+numbers, valid Unicode) and its schema is checked whole; every problem is one InputError naming
+the file, the step and the field. Pure Python + Pillow: no Qt, no torch.
 """
 
 from __future__ import annotations
@@ -28,8 +30,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import re
+import stat
 import unicodedata
 from dataclasses import dataclass, field, replace
+from enum import Enum
+from itertools import accumulate
 from pathlib import Path
 
 from mgie_desktop import __version__
@@ -46,10 +53,17 @@ SEED_POLICIES = (SEED_FIXED, SEED_FILE_NAME)
 CUSTOM = "custom"  # the preset name of settings that match no preset
 MODELS = ("mgie", "ip2p")
 FINISHES = ("detail", "upscale")
-MAX_BYTES = 64 * 2**20  # a recipe is small; masks are at most 1024 px PNGs
-_RENDER_KEYS = ("steps", "text_guidance", "image_guidance", "scheduler", "pixel_budget")
-_EDIT_KEYS = {"kind", "instruction", "steered_instruction", "mask", "model", "preset", "seed", "strength",
-              *_RENDER_KEYS}
+# A recipe is read whole into memory, so its size is bounded: a few KB of settings plus masks,
+# each a PNG of at most 1024 px (typically tens of KB; about 1.4 MB if it were pure noise).
+MAX_BYTES = 4 * 2**20
+MAX_DEPTH = 10      # the format nests 5 deep (recipe > steps > step > op > fraction); room to grow
+MAX_INT_BITS = 64   # no number in a recipe needs more; bigger ones are refused before any arithmetic
+_MAX_INT_DIGITS = len(str(2**MAX_INT_BITS))
+GEOMETRY_OPS = ("rotate", "flip", "crop")
+ROTATIONS = (90, 180, 270)
+FLIP_AXES = ("horizontal", "vertical")
+_SEED_KEYS = {"policy", "value"}
+_GEOMETRY_STEP_KEYS = {"kind", "op"}
 
 
 @dataclass(frozen=True)
@@ -102,10 +116,151 @@ def preset_name(params: EditParams) -> str:
     return CUSTOM
 
 
+# ---- the schema --------------------------------------------------------------------------------
+class Kind(Enum):
+    """The JSON type a field must have (the value: how a message names it)."""
+
+    TEXT = "text"
+    INTEGER = "an integer"
+    NUMBER = "a number"
+    OBJECT = "a JSON object"
+    LIST = "a list"
+
+
+_REQUIRED = object()  # a field's default when it must be there
+_RENDER_FIELDS = {"steps": Kind.INTEGER, "text_guidance": Kind.NUMBER, "image_guidance": Kind.NUMBER,
+                  "scheduler": Kind.TEXT, "pixel_budget": Kind.INTEGER}
+_EDIT_KEYS = {"kind", "instruction", "steered_instruction", "mask", "model", "preset", "seed", "strength",
+              *_RENDER_FIELDS}
+
+
+def _has_kind(value: object, kind: Kind) -> bool:
+    if kind is Kind.TEXT:
+        return isinstance(value, str)
+    if kind is Kind.INTEGER:
+        return _is_int(value)
+    if kind is Kind.NUMBER:
+        return _is_int(value) or isinstance(value, float)
+    return isinstance(value, dict if kind is Kind.OBJECT else list)
+
+
+def _field(raw: dict, key: str, kind: Kind, default: object = _REQUIRED):
+    """``raw[key]`` if it has ``kind``, ``default`` if it is absent; InputError naming the field.
+    Sizes and finiteness are the document check's (``_check_values``); ranges are core.params'."""
+    if key not in raw:
+        if default is _REQUIRED:
+            raise InputError(f"\"{key}\" is missing")
+        return default
+    value = raw[key]
+    if not _has_kind(value, kind):
+        raise InputError(f"\"{key}\" has the wrong type ({_json_type(value)}; it must be {kind.value})")
+    return value
+
+
+def _choice(raw: dict, key: str, choices: tuple, default: object = _REQUIRED):
+    """``raw[key]`` if it is one of ``choices`` (compared by equality: any JSON value is safe here)."""
+    if key not in raw:
+        if default is _REQUIRED:
+            raise InputError(f"\"{key}\" is missing")
+        return default
+    value = raw[key]
+    if isinstance(value, bool) or not any(type(value) is type(c) and value == c for c in choices):
+        raise InputError(f"\"{key}\" must be {_one_of(choices)}, not {_shown(value)}")
+    return value
+
+
+def _no_unknown_keys(raw: dict, known: set) -> None:
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise InputError(f"unknown field(s) {_shown(', '.join(unknown), 80, quoted=False)}")
+
+
+def _check_values(data: object, where: tuple = ()) -> None:
+    """Every value in ``data`` is plain JSON of bounded size: nested at most MAX_DEPTH deep,
+    integers of at most MAX_INT_BITS, finite floats, text that is valid Unicode (no lone
+    surrogates, which cannot be written back as UTF-8). Iterative: no nesting can exhaust the
+    stack. InputError names the first bad field."""
+    if not isinstance(data, (dict, list, tuple)):
+        if problem := _value_problem(data):
+            raise InputError(f"{_located(where)}{problem}")
+        return
+    pending = [(data, where, 1)]
+    while pending:
+        container, path, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise InputError(f"{_located(path)}is nested more than {MAX_DEPTH} levels deep")
+        is_object = isinstance(container, dict)
+        for key, item in container.items() if is_object else enumerate(container):
+            if is_object and not (isinstance(key, str) and _is_unicode(key)):
+                raise InputError(f"{_located(path)}has a field name that is not valid text: {_shown(key)}")
+            if isinstance(item, (dict, list, tuple)):
+                pending.append((item, (*path, key), depth + 1))
+            elif problem := _value_problem(item):  # the path is built only for a problem
+                raise InputError(f"{_located((*path, key))}{problem}")
+
+
+def _value_problem(value: object) -> str:
+    """What is wrong with one JSON scalar, or ""."""
+    if value is None or isinstance(value, bool):
+        return ""
+    if value is _TOO_LONG or (isinstance(value, int) and value.bit_length() > MAX_INT_BITS):
+        return f"is too large a number (more than {MAX_INT_BITS} bits)"
+    if isinstance(value, int):
+        return ""
+    if isinstance(value, float):
+        return "" if math.isfinite(value) else f"must be a finite number, not {value}"
+    if isinstance(value, str):
+        return "" if _is_unicode(value) else "is not valid Unicode text (it has a lone surrogate)"
+    return f"is not JSON data ({type(value).__name__})"
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _located(path: tuple) -> str:
+    """Where a value is, as messages say it: 'step 2: "seed.value" ' (steps count from 1)."""
+    if len(path) >= 2 and path[0] == "steps" and _is_int(path[1]):
+        rest = path[2:]
+        return f"step {path[1] + 1}: " + (f"\"{_dotted(rest)}\" " if rest else "")
+    return f"\"{_dotted(path)}\" " if path else ""
+
+
+def _dotted(path: tuple) -> str:
+    text = ""
+    for key in path:
+        text += f"[{key}]" if _is_int(key) else (f".{key}" if text else str(key))
+    return _shown(text, 80, quoted=False)
+
+
+def _shown(value: object, limit: int = 40, quoted: bool = True) -> str:
+    """A value for a message: on one line, cut short (a hostile value may be megabytes)."""
+    text = repr(value) if quoted else str(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    text = text.replace("\n", "\\n").replace("\r", "\\r")
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _one_of(choices: tuple) -> str:
+    shown = [str(c) for c in choices]
+    return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+
+
+def _json_type(value: object) -> str:
+    for kind in (Kind.TEXT, Kind.INTEGER, Kind.NUMBER, Kind.OBJECT, Kind.LIST):
+        if _has_kind(value, kind):
+            return kind.value.removeprefix("an ").removeprefix("a ")
+    return {bool: "true or false", type(None): "null"}.get(type(value), type(value).__name__)
+
+
 # ---- from a history ----------------------------------------------------------------------------
 def recipe_from_history(history: History, step_id: int | None = None, seed_policy: str = SEED_FIXED,
                         photo_name: str = "") -> dict:
-    """The recipe (JSON data) of the chain from the original to ``step_id`` (the current step)."""
+    """The recipe (JSON data) of the chain from the original to ``step_id`` (the current step).
+    A step whose stored settings or geometry cannot be a recipe's is InputError naming it."""
     if seed_policy not in SEED_POLICIES:
         raise InputError(f"unknown seed policy {seed_policy!r}; choose {' or '.join(SEED_POLICIES)}")
     step_id = history.current.id if step_id is None else step_id
@@ -113,38 +268,52 @@ def recipe_from_history(history: History, step_id: int | None = None, seed_polic
     if not chain:
         raise InputError("the current step is the original photo: make an edit first, then export its recipe")
     steps = []
-    for step in chain:
-        op = step.params.get(GEOMETRY)
-        if op:
-            if op.get("op") == "crop":  # pixels of the image it applied to -> fractions of it
-                width, height = history.rendered(step.parent).size
-                left, top, right, bottom = op["box"]
-                op = {"op": "crop", "fraction": [round(left / width, 6), round(top / height, 6),
-                                                 round(right / width, 6), round(bottom / height, 6)]}
-            steps.append({"kind": "geometry", "op": dict(op)})
-            continue
-        params = _params_of(step.params)
-        seed = {"policy": SEED_FIXED, "value": params.seed} if seed_policy == SEED_FIXED else {"policy": seed_policy}
-        steps.append({
-            "kind": "edit", "instruction": step.instruction,
-            **({"steered_instruction": step.steered_instruction} if step.steered_instruction else {}),
-            **({"mask": step.mask} if step.mask else {}),
-            "model": step.params.get("model", "mgie"), "preset": preset_name(params),
-            "steps": params.steps, "text_guidance": params.text_guidance, "image_guidance": params.image_guidance,
-            "scheduler": params.scheduler, "pixel_budget": params.pixel_budget,
-            "strength": float(step.params.get(STRENGTH, 1.0)), "seed": seed,
-        })
+    for number, step in enumerate(chain, 1):
+        try:
+            steps.append(_exported_step(history, step, seed_policy))
+        except InputError as exc:
+            raise InputError(f"Cannot export the recipe: step {number} ({_shown(step.instruction)}): {exc}") from None
     return {"format": FORMAT, "version": VERSION, "app": f"mgie-desktop {__version__}",
             "source": {"photo": photo_name} if photo_name else {}, "finish": "detail", "steps": steps}
 
 
+def _exported_step(history: History, step, seed_policy: str) -> dict:
+    stored = step.params if isinstance(step.params, dict) else {}
+    _check_values(stored)  # a session is outside input too: sizes and finiteness first
+    if stored.get(GEOMETRY) is not None:
+        return {"kind": "geometry", "op": _exported_geometry(history, step, stored[GEOMETRY])}
+    params = _params_of(stored)
+    seed = {"policy": SEED_FIXED, "value": params.seed} if seed_policy == SEED_FIXED else {"policy": seed_policy}
+    return {
+        "kind": "edit", "instruction": step.instruction,
+        **({"steered_instruction": step.steered_instruction} if step.steered_instruction else {}),
+        **({"mask": step.mask} if step.mask else {}),
+        "model": _choice(stored, "model", MODELS, "mgie"), "preset": preset_name(params),
+        "steps": params.steps, "text_guidance": params.text_guidance, "image_guidance": params.image_guidance,
+        "scheduler": params.scheduler, "pixel_budget": params.pixel_budget,
+        "strength": float(_field(stored, STRENGTH, Kind.NUMBER, 1.0)), "seed": seed,
+    }
+
+
+def _exported_geometry(history: History, step, op: object) -> dict:
+    """A step's geometry as a recipe keeps it: a crop's pixels of the image it applied to become
+    fractions of it; whatever else is stored must already be a recipe's operation."""
+    if isinstance(op, dict) and op.get("op") == "crop":
+        box = _field(op, "box", Kind.LIST)
+        if len(box) != 4 or not all(_has_kind(v, Kind.NUMBER) for v in box):
+            raise InputError("a crop's \"box\" must be four numbers: left, top, right, bottom")
+        width, height = history.rendered(step.parent).size
+        left, top, right, bottom = box
+        op = {"op": "crop", "fraction": [round(left / width, 6), round(top / height, 6),
+                                         round(right / width, 6), round(bottom / height, 6)]}
+    return _parse_geometry(op)
+
+
 def _params_of(stored: dict) -> EditParams:
     """A history step's settings (as the window or ``edit`` stored them) as EditParams."""
-    known = {k: stored[k] for k in ("seed", *_RENDER_KEYS) if k in stored}
-    try:
-        return replace(EditParams(), **known).validated()
-    except (TypeError, InputError) as exc:
-        raise InputError(f"a step's settings cannot be used in a recipe ({exc})") from None
+    kinds = {"seed": Kind.INTEGER, **_RENDER_FIELDS}
+    known = {key: _field(stored, key, kind) for key, kind in kinds.items() if key in stored}
+    return replace(EditParams(), **known).validated()
 
 
 def recipe_from_session(path: Path, seed_policy: str = SEED_FIXED) -> dict:
@@ -158,135 +327,178 @@ def recipe_from_session(path: Path, seed_policy: str = SEED_FIXED) -> dict:
 
 def save_recipe(data: dict, path: Path) -> None:
     """Write a recipe atomically (checked first: what is written can be read back)."""
-    parse_recipe(data, Path(path).name)
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
-    atomic_write(Path(path), lambda fh: fh.write(text.encode("utf-8")), f"the recipe '{Path(path).name}'")
+    name = Path(path).name
+    parse_recipe(data, name)
+    encoded = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if len(encoded) > MAX_BYTES:
+        raise InputError(f"Cannot write the recipe '{name}': it would be over {MAX_BYTES // 2**20} MB, more "
+                         "than a recipe may be (are its masks very detailed?)")
+    atomic_write(Path(path), lambda fh: fh.write(encoded), f"the recipe '{name}'")
 
 
 # ---- reading -----------------------------------------------------------------------------------
+_TOO_LONG = object()  # what a JSON integer of more digits than any recipe needs parses to
+# A JSON string, its closing quote optional so an unterminated one ends the scan instead of being
+# retried from every later quote; possessive, so no match ever backtracks (linear time).
+_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
+
 def load_recipe(path: Path) -> Recipe:
     """Read and check a recipe file; every problem is one InputError saying where and what."""
     return parse_recipe(read_recipe_data(path), Path(path).name or str(path))
 
 
-def read_recipe_data(path: Path) -> dict:
-    """A recipe file's JSON, unchecked (``parse_recipe`` checks it)."""
+def read_recipe_data(path: Path) -> object:
+    """A recipe file's JSON, read within bounds (``parse_recipe`` checks the rest)."""
     path = Path(path)
     label = path.name or str(path)
     try:
-        if path.stat().st_size > MAX_BYTES:
-            raise InputError(f"Cannot use the recipe '{label}': it is over {MAX_BYTES // 2**20} MB")
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"Cannot use the recipe '{label}': no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"Cannot use the recipe '{label}': it cannot be read ({exc})") from None
+        text = _read_bounded(path).decode("utf-8")
+        if _nesting_depth(text) > MAX_DEPTH:
+            raise InputError(f"it is nested more than {MAX_DEPTH} levels deep")
+        return json.loads(text, parse_int=_bounded_int)
+    except InputError as exc:
+        raise InputError(f"Cannot use the recipe '{label}': {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"Cannot use the recipe '{label}': it is not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"Cannot use the recipe '{label}': not JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:  # the depth scan should make this unreachable; never a traceback though
+        raise InputError(f"Cannot use the recipe '{label}': it is nested too deeply") from None
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_BYTES. Devices, pipes and folders are refused
+    before they are opened (a link to /dev/zero never ends; opening a FIFO waits for a writer),
+    and again on the opened file, in case the path changed in between."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise InputError("it is not a regular file")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+        with open(fd, "rb") as fh:
+            opened = os.fstat(fh.fileno())
+            if not stat.S_ISREG(opened.st_mode):
+                raise InputError("it is not a regular file")
+            if opened.st_size > MAX_BYTES:
+                raise InputError(f"it is over {MAX_BYTES // 2**20} MB")
+            data = fh.read(MAX_BYTES + 1)  # the size may lie (/proc) or grow while read
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise InputError(f"it cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    if len(data) > MAX_BYTES:
+        raise InputError(f"it is over {MAX_BYTES // 2**20} MB")
     return data
 
 
-def parse_recipe(data: object, label: str = "recipe") -> Recipe:
-    def fail(problem: str) -> InputError:
-        return InputError(f"Cannot use the recipe '{label}': {problem}")
+def _nesting_depth(text: str) -> int:
+    """How deep ``text``'s brackets nest outside strings, in linear C-speed passes: Python's json
+    recurses once per level, so a deep document must be refused before it is parsed."""
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    return max(accumulate(map(_NESTING.__getitem__, brackets)), default=0)
 
+
+def _bounded_int(digits: str) -> int | object:
+    """A JSON integer; one of more digits than MAX_INT_BITS allows is not converted at all
+    (Python refuses over 4300 digits, and a conversion's cost grows with the length)."""
+    return int(digits) if len(digits.lstrip("-")) <= _MAX_INT_DIGITS else _TOO_LONG
+
+
+# ---- checking ----------------------------------------------------------------------------------
+def parse_recipe(data: object, label: str = "recipe") -> Recipe:
+    """Check a recipe's JSON data whole and make it a Recipe; InputError names the file, the step
+    and the field of the first problem."""
+    try:
+        return _parse_document(data)
+    except InputError as exc:
+        raise InputError(f"Cannot use the recipe '{label}': {exc}") from None
+
+
+def _parse_document(data: object) -> Recipe:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise fail(f"not an MGIE recipe (no \"format\": \"{FORMAT}\")")
-    version = data.get("version")
-    if not _is_int(version) or version < 1:
-        raise fail("its \"version\" is missing or not a positive integer")
+        raise InputError(f"not an MGIE recipe (no \"format\": \"{FORMAT}\")")
+    _check_values(data)
+    version = _field(data, "version", Kind.INTEGER)
+    if version < 1:
+        raise InputError("its \"version\" must be a positive integer")
     if version > VERSION:
-        raise fail(f"it is version {version}, newer than this app reads ({VERSION}): update MGIE Desktop")
-    finish = data.get("finish", "detail")
-    if finish not in FINISHES:
-        raise fail(f"\"finish\" must be {' or '.join(FINISHES)}, not {finish!r}")
-    raw_steps = data.get("steps")
-    if not isinstance(raw_steps, list) or not raw_steps:
-        raise fail("it has no steps")
+        raise InputError(f"it is version {version}, newer than this app reads ({VERSION}): update MGIE Desktop")
+    _field(data, "app", Kind.TEXT, "")
+    finish = _choice(data, "finish", FINISHES, "detail")
+    source = _field(data, "source", Kind.OBJECT, {})
+    _field(source, "photo", Kind.TEXT, "")
+    raw_steps = _field(data, "steps", Kind.LIST)
+    if not raw_steps:
+        raise InputError("it has no steps")
     steps = []
     for number, raw in enumerate(raw_steps, 1):
         try:
             steps.append(_parse_step(raw))
         except InputError as exc:
-            raise fail(f"step {number}: {exc}") from None
+            raise InputError(f"step {number}: {exc}") from None
     if not any(s.geometry is None for s in steps):
-        raise fail("it has no edit step (only crops, rotations or flips)")
-    source = data.get("source") if isinstance(data.get("source"), dict) else {}
-    return Recipe(tuple(steps), finish, source)
+        raise InputError("it has no edit step (only crops, rotations or flips)")
+    return Recipe(tuple(steps), finish, dict(source))
 
 
 def _parse_step(raw: object) -> RecipeStep:
     if not isinstance(raw, dict):
         raise InputError("not a JSON object")
-    kind = raw.get("kind", "edit")
-    if kind == "geometry":
-        return RecipeStep(geometry=_parse_geometry(raw.get("op")))
-    if kind != "edit":
-        raise InputError(f"unknown \"kind\" {kind!r} (edit or geometry)")
-    unknown = sorted(set(raw) - _EDIT_KEYS)
-    if unknown:
-        raise InputError(f"unknown field(s) {', '.join(unknown)}")
-    instruction = raw.get("instruction")
-    if not isinstance(instruction, str) or not instruction.strip():
-        raise InputError("\"instruction\" is missing or empty")
-    steered = _text(raw, "steered_instruction")
-    mask = _text(raw, "mask")
+    if _choice(raw, "kind", ("edit", "geometry"), "edit") == "geometry":
+        _no_unknown_keys(raw, _GEOMETRY_STEP_KEYS)
+        return RecipeStep(geometry=_parse_geometry(_field(raw, "op", Kind.OBJECT)))
+    _no_unknown_keys(raw, _EDIT_KEYS)
+    instruction = _field(raw, "instruction", Kind.TEXT).strip()
+    if not instruction:
+        raise InputError("\"instruction\" is empty")
+    steered = _field(raw, "steered_instruction", Kind.TEXT, "").strip()
+    mask = _field(raw, "mask", Kind.TEXT, "")
     if mask:
         check_mask(mask_from_text(mask))  # damaged or empty masks fail here, not on photo 1,500
-    model = raw.get("model", "mgie")
-    if model not in MODELS:
-        raise InputError(f"\"model\" must be {' or '.join(MODELS)}, not {model!r}")
-    preset = raw.get("preset", DEFAULT_PRESET)
-    if preset != CUSTOM and preset not in PRESETS:
-        raise InputError(f"unknown preset {preset!r}; choose one of {', '.join([*PRESETS, CUSTOM])}")
-    for key, kinds in (("steps", int), ("pixel_budget", int), ("text_guidance", (int, float)),
-                       ("image_guidance", (int, float)), ("scheduler", str)):
-        if key in raw and (not isinstance(raw[key], kinds) or isinstance(raw[key], bool)):
-            raise InputError(f"\"{key}\" has the wrong type ({type(raw[key]).__name__})")
-    policy, seed = _parse_seed(raw.get("seed", {"policy": SEED_FIXED, "value": EditParams().seed}))
-    overrides = {k: raw.get(k) for k in _RENDER_KEYS}
+    model = _choice(raw, "model", MODELS, "mgie")
+    preset = _choice(raw, "preset", (*PRESETS, CUSTOM), DEFAULT_PRESET)
+    overrides = {key: _field(raw, key, kind, None) for key, kind in _RENDER_FIELDS.items()}
+    policy, seed = _parse_seed(_field(raw, "seed", Kind.OBJECT, {"policy": SEED_FIXED, "value": EditParams().seed}))
     params = params_for(DEFAULT_PRESET if preset == CUSTOM else preset, seed=seed, **overrides)
-    strength = raw.get("strength", 1.0)
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+    strength = _field(raw, "strength", Kind.NUMBER, 1.0)
+    if not 0 < strength <= 1:
         raise InputError("\"strength\" must be a number above 0 and at most 1")
     if steered and model == "ip2p":
         raise InputError("a steered instruction needs MGIE (\"model\": \"mgie\")")
-    return RecipeStep(instruction.strip(), steered, mask, model, preset, params, policy, float(strength))
+    return RecipeStep(instruction, steered, mask, model, preset, params, policy, float(strength))
 
 
-def _text(raw: dict, key: str) -> str:
-    value = raw.get(key, "")
-    if not isinstance(value, str):
-        raise InputError(f"\"{key}\" must be text")
-    return value.strip() if key != "mask" else value
-
-
-def _parse_seed(seed: object) -> tuple[str, int | None]:
-    if not isinstance(seed, dict) or seed.get("policy") not in SEED_POLICIES:
+def _parse_seed(seed: dict) -> tuple[str, int | None]:
+    """The seed policy and, for a fixed seed, its value (its range is core.params')."""
+    if set(seed) - _SEED_KEYS or seed.get("policy") not in SEED_POLICIES:
         raise InputError(f"\"seed\" must be {{\"policy\": \"{SEED_FIXED}\", \"value\": N}} or "
                          f"{{\"policy\": \"{SEED_FILE_NAME}\"}}")
     if seed["policy"] == SEED_FILE_NAME:
         return SEED_FILE_NAME, None
-    value = seed.get("value")
-    if not _is_int(value) or not 0 <= value < 2**63:
-        raise InputError("a fixed seed's \"value\" must be a non-negative 63-bit integer")
-    return SEED_FIXED, value
+    try:
+        return SEED_FIXED, _field(seed, "value", Kind.INTEGER)
+    except InputError as exc:
+        raise InputError(f"a fixed \"seed\": {exc}") from None
 
 
 def _parse_geometry(op: object) -> dict:
+    """A recipe's geometry operation, checked whole (the same check for export and for loading)."""
     kind = op.get("op") if isinstance(op, dict) else None
-    if kind == "rotate" and op.get("degrees") in (90, 180, 270) and len(op) == 2:
-        return {"op": "rotate", "degrees": op["degrees"]}
-    if kind == "flip" and op.get("axis") in ("horizontal", "vertical") and len(op) == 2:
-        return {"op": "flip", "axis": op["axis"]}
-    if kind == "crop":
-        box = op.get("fraction")
-        if (isinstance(box, list) and len(box) == 4
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in box)
-                and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
-            return {"op": "crop", "fraction": [float(v) for v in box]}
-        raise InputError("a crop needs \"fraction\": [left, top, right, bottom], each 0..1, left < right, top < bottom")
-    raise InputError(f"unknown geometry operation {op!r}")
+    if not isinstance(kind, str) or kind not in GEOMETRY_OPS:
+        raise InputError(f"unknown geometry operation {_shown(op)}: \"op\" must be {_one_of(GEOMETRY_OPS)}")
+    if kind == "rotate":
+        _no_unknown_keys(op, {"op", "degrees"})
+        return {"op": "rotate", "degrees": _choice(op, "degrees", ROTATIONS)}
+    if kind == "flip":
+        _no_unknown_keys(op, {"op", "axis"})
+        return {"op": "flip", "axis": _choice(op, "axis", FLIP_AXES)}
+    box = op.get("fraction")
+    if (set(op) == {"op", "fraction"} and isinstance(box, list) and len(box) == 4
+            and all(_has_kind(v, Kind.NUMBER) and _value_problem(v) == "" for v in box)
+            and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+        return {"op": "crop", "fraction": [float(v) for v in box]}
+    raise InputError("a crop needs \"fraction\": [left, top, right, bottom], each 0..1, left < right, top < bottom")
 
 
 def geometry_for(op: dict, size: tuple[int, int]) -> dict:
