@@ -127,3 +127,18 @@ def test_the_isa_variables_flip_auto_to_fp32(tmp_path):
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "fp32"]
+
+
+def test_releasing_memory_gives_glibc_s_free_lists_back(monkeypatch):
+    """After a job the server calls release_memory: garbage collected, and on glibc malloc_trim."""
+    import sys
+
+    freed = []
+    monkeypatch.setattr(devices.gc, "collect", lambda: freed.append("gc") or 0)
+    if sys.platform.startswith("linux") and "musl" not in devices.platform.libc_ver()[0]:
+        chunks = [bytearray(64 * 1024) for _ in range(2000)]  # 128 MB in pieces below mmap's threshold
+        del chunks[::2], chunks
+        assert devices.release_memory() is True
+    else:
+        assert devices.release_memory() is False
+    assert freed == ["gc"]

@@ -154,6 +154,7 @@ class EngineHost:
 
     def _run(self, job: ServerJob, loop: asyncio.AbstractEventLoop) -> None:
         """On the engine's thread: the edit, its images as PNG, then its end as one message."""
+        from mgie_desktop.engine.devices import release_memory
         from mgie_desktop.engine.jobs import failure_message, run_job
 
         post = loop.call_soon_threadsafe
@@ -179,6 +180,8 @@ class EngineHost:
         except Exception as exc:
             log.exception("an edit failed")
             post(job.publish, {"event": "failed", "message": failure_message(exc)})
+        finally:
+            release_memory()  # a long-lived server gives each job's memory back
 
     def _finish(self, job: ServerJob, images: list[bytes], message: dict) -> None:
         job.images = images
