@@ -8,10 +8,12 @@ so each edit takes a fraction of a second."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import signal
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -231,3 +233,146 @@ def test_ray_missing_says_how_to_install_it(shoot, tmp_path, monkeypatch, capsys
     assert main(["batch", str(shoot["recipe"]), str(shoot["in"]), str(tmp_path / "o"), "--ray"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install 'mgie-desktop[cluster]'" in err[0]
+
+
+# ---- hostile and odd surroundings (issue 25, item 8): a clear line and exit 2, nothing lost
+
+
+def _few(shoot, tmp_path, *names: str) -> Path:
+    few = tmp_path / "few"
+    few.mkdir()
+    for name in names:
+        shutil.copy(shoot["in"] / name, few / name)
+    return few
+
+
+def _run(shoot, few, models, out) -> int:
+    return main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models", str(models),
+                 "--device", "cpu", "--precision", "fp32", "--json"])
+
+
+def _count_engines(monkeypatch) -> list:
+    """Every PhotoEditor made (each one loads the models)."""
+    from mgie_desktop.batch.photo import PhotoEditor
+
+    made, real_init = [], PhotoEditor.__init__
+
+    def init(self, *args, **kwargs):
+        made.append(True)
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(PhotoEditor, "__init__", init)
+    return made
+
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_a_full_disk_under_the_results_file_is_one_line_and_exit_2(shoot, emitting_models, tmp_path, monkeypatch,
+                                                                    capsys):
+    few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png"), tmp_path / "out"
+    real_write = os.write
+
+    def write(fd, data):  # the second photo's line: half of it goes down, then the disk is full
+        if bytes(data).startswith(b'{"photo": "frame05.png"'):
+            return real_write(fd, bytes(data)[:len(data) // 2])
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    assert _run(shoot, few, emitting_models, out) == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]  # after the progress lines
+    assert "Traceback" not in err and line.startswith("mgie-desktop: ")
+    assert str(out / "results.jsonl") in line and "the disk is full" in line
+    # The first photo's line stays whole; the half line is taken back, so the next line is not swallowed.
+    assert [entry["photo"] for entry in _lines(out)] == ["frame00.jpg"]
+    assert (out / "results.jsonl").read_bytes().endswith(b"\n")
+
+
+def test_a_read_only_results_file_is_refused_before_the_models_load(shoot, emitting_models, tmp_path, monkeypatch,
+                                                                     capsys):
+    few, out = _few(shoot, tmp_path, "frame00.jpg"), tmp_path / "out"
+    out.mkdir()
+    (out / "results.jsonl").write_text("")
+    real_open, results = os.open, str(out / "results.jsonl")
+
+    def open_(path, flags, *args, **kwargs):
+        if str(path) == results and flags & (os.O_WRONLY | os.O_RDWR):
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+    made = _count_engines(monkeypatch)
+    assert _run(shoot, few, emitting_models, out) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert results in line and "read-only" in line and not made
+
+
+def test_an_unwritable_output_folder_is_refused_before_any_render(shoot, emitting_models, tmp_path, monkeypatch,
+                                                                   capsys):
+    import tempfile
+
+    few, out = _few(shoot, tmp_path, "frame00.jpg"), tmp_path / "out"
+    out.mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):  # noqa: A002 (tempfile's own name)
+        if dir is not None and Path(dir) == out:
+            raise PermissionError(errno.EACCES, "Permission denied", str(dir))
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    made = _count_engines(monkeypatch)
+    assert _run(shoot, few, emitting_models, out) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"output folder {out}" in line and "permission denied" in line and not made
+
+
+def test_a_torn_last_line_is_repaired_on_resume(shoot, emitting_models, tmp_path, capsys):
+    few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png", "frame07.png"), tmp_path / "out"
+    assert _run(shoot, few, emitting_models, out) == 0
+    results = out / "results.jsonl"
+    whole = results.read_bytes().splitlines(keepends=True)
+    # Killed while writing the last line: half of it on disk.
+    results.write_bytes(whole[0] + whole[1] + whole[2][: len(whole[2]) // 2])
+    capsys.readouterr()
+    assert _run(shoot, few, emitting_models, out) == 0
+    assert json.loads(capsys.readouterr().out)["done"] == 1  # frame07 again: its line was torn
+    assert [entry["photo"] for entry in _lines(out)] == ["frame00.jpg", "frame05.png", "frame07.png"]
+    results.write_bytes(results.read_bytes()[:-1])  # the newline alone lost: the line is whole, kept
+    assert _run(shoot, few, emitting_models, out) == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] == 3
+    assert len(_lines(out)) == 3 and results.read_bytes().endswith(b"\n")
+
+
+def test_leftovers_of_a_crash_are_cleaned_and_the_folder_is_fsynced(shoot, emitting_models, tmp_path, monkeypatch):
+    few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png"), tmp_path / "out"
+    out.mkdir()
+    leftover = out / ".frame00.png.k2j_8xq1.tmp"  # core.files.atomic_write's temporary, its rename never done
+    leftover.write_bytes(b"half a PNG")
+    strangers = [out / ".notes.txt.abcdefgh.tmp", out / "frame00.png.tmp", out / "mine.tmp"]
+    for path in strangers:
+        path.write_bytes(b"not ours")
+    real_fsync, folder_syncs = os.fsync, []
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode) and st.st_ino == out.stat().st_ino:
+            folder_syncs.append(sorted(p.name for p in out.glob("frame*.png")))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert _run(shoot, few, emitting_models, out) == 0
+    assert not leftover.exists() and all(path.exists() for path in strangers)
+    # After each rename, the folder: else a power cut can lose an output its results line calls done.
+    assert ["frame00.png"] in folder_syncs and ["frame00.png", "frame05.png"] in folder_syncs
+
+
+def test_json_gives_no_rate_when_no_photo_was_done(shoot, emitting_models, tmp_path, capsys):
+    few, out = _few(shoot, tmp_path, "frame99.jpg"), tmp_path / "out"
+    assert _run(shoot, few, emitting_models, out) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["done"], summary["failed"], summary["photos_per_minute"]) == (0, 1, None)

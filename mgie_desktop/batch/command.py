@@ -60,10 +60,10 @@ def cmd_recipe(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from mgie_desktop.batch.folder import list_photos
+    from mgie_desktop.batch.folder import check_output_folder, list_photos, remove_leftovers
     from mgie_desktop.batch.on_ray import INSTALL_HINT, ray_available
     from mgie_desktop.batch.progress import Progress
-    from mgie_desktop.batch.results import NAME, is_done, read_results, recipe_digest
+    from mgie_desktop.batch.results import NAME, is_done, open_results, read_results, recipe_digest
     from mgie_desktop.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
     from mgie_desktop.core.errors import InputError
     from mgie_desktop.core.paths import models_dir
@@ -86,11 +86,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     check_installed(directory)
     if any(s.model == "ip2p" for s in recipe.steps) and not has_plain_ip2p(directory):
         raise InputError(PLAIN_NOT_INSTALLED)
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot make the output folder {output_dir}: {exc.strerror or exc}") from None
+    check_output_folder(output_dir)  # before the models load and any photo renders
     results = output_dir / NAME
+    open_results(results)
+    remove_leftovers(output_dir, jobs)
     digest = recipe_digest(data, args.format)
     previous = read_results(results)
     todo = [job for job in jobs if not is_done(previous.get(job.name), job.output, digest)]
@@ -112,15 +111,17 @@ def cmd_batch(args: argparse.Namespace) -> int:
                              args.actors, progress)
     entries = outcome["entries"]
     failures = [{"photo": e["photo"], "error": e["error"]} for e in entries if e["status"] != "ok"]
+    done = len(entries) - len(failures)
     editing = time.perf_counter() - progress.started
     summary = {
         "recipe": str(recipe_path), "input_dir": str(input_dir), "output_dir": str(output_dir),
         "results": str(results), "format": args.format, "photos": len(jobs), "skipped": len(jobs) - len(todo),
-        "done": len(entries) - len(failures), "failed": len(failures), "remaining": len(todo) - len(entries),
+        "done": done, "failed": len(failures), "remaining": len(todo) - len(entries),
         "interrupted": outcome["interrupted"], "runner": "local" if args.ray is None else "ray",
         "actors": outcome.get("actors", 1), "load_s": round(outcome.get("load_s", 0.0), 3),
         "seconds": round(time.perf_counter() - started, 3),
-        "photos_per_minute": round(len(entries) / editing * 60, 3) if entries and editing > 0 else None,
+        # Photos edited, not failures (a broken file fails in a millisecond): None when none was.
+        "photos_per_minute": round(done / editing * 60, 3) if done and editing > 0 else None,
         "failures": failures,
     }
     if args.json:

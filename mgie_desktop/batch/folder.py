@@ -3,10 +3,14 @@ with its output path ``OUTPUT_DIR/NAME.FORMAT`` (NAME: the photo's file name wit
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from mgie_desktop.core.errors import InputError
+from mgie_desktop.core.files import os_reason
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif")
 FORMATS = {"jpg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif"}
@@ -44,3 +48,32 @@ def list_photos(input_dir: Path, output_dir: Path, fmt: str) -> list[PhotoJob]:
         taken.setdefault(output.name, path.name)
         jobs.append(PhotoJob(path.name, str(path), str(output), clash))
     return jobs
+
+
+def check_output_folder(output_dir: Path) -> None:
+    """Make the output folder if need be and prove it takes a file, before any model loads or
+    photo renders (else every photo would render, then fail to save, for a reason about the photo)."""
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=output_dir, prefix=".mgie-batch-", suffix=".probe")
+    except OSError as exc:
+        raise InputError(f"cannot write to the output folder {output_dir}: {os_reason(exc)}") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def remove_leftovers(output_dir: Path, jobs: list[PhotoJob]) -> None:
+    """Delete the temporary files a crash left mid-save of these jobs' outputs. core.files.atomic_write
+    names them ``.NAME.XXXXXXXX.tmp`` beside the output; anything else in the folder is not ours.
+    (Two batches writing one folder at once would lose each other's saves here, and results anyway.)"""
+    outputs = {Path(job.output).name for job in jobs}
+    try:
+        found = list(output_dir.iterdir())
+    except OSError:  # a folder one may write but not list: nothing to clean that we can see
+        return
+    for path in found:
+        name = path.name
+        if name.startswith(".") and name.endswith(".tmp") and name[1:-4].rpartition(".")[0] in outputs:
+            with contextlib.suppress(OSError):
+                path.unlink()

@@ -5,16 +5,24 @@ A line: ``{"photo", "status": "ok" | "failed", "output", "seconds", "expressive_
 "seeds", "error", "recipe", "finished"}`` (``finished``: Unix time) (``recipe``: a digest of the recipe and output format that made
 it). A rerun skips a photo whose latest line says "ok" for the same recipe and whose output file
 exists; failed photos are tried again. Lines are appended whole (one write, flushed and fsynced,
-under an advisory lock where the OS has one), so several Ray workers can share the file and a
-crash leaves at most one torn last line, which reading ignores.
+under an advisory lock where the OS has one; a short write on a full disk is taken back), so
+several Ray workers can share the file. A crash can still leave one torn last line: reading
+ignores it, and ``open_results`` repairs it before a run appends after it. A file that cannot be
+written is an InputError naming it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 from pathlib import Path
+
+from mgie_desktop.core.errors import InputError
+from mgie_desktop.core.files import os_reason
+from mgie_desktop.core.session.writing import fsync_dir
 
 try:  # POSIX; on Windows a single local writer needs no lock
     import fcntl
@@ -23,6 +31,7 @@ except ImportError:  # pragma: no cover
 
 NAME = "results.jsonl"
 OK, FAILED = "ok", "failed"
+TORN_LINE_LIMIT = 1 << 20  # a torn tail longer than any line of ours is cut unread
 
 
 def recipe_digest(recipe_data: dict, fmt: str) -> str:
@@ -53,18 +62,94 @@ def is_done(entry: dict | None, output: str, digest: str) -> bool:
             and entry.get("output") == output and Path(output).is_file())
 
 
+def open_results(path: Path) -> None:
+    """Before a run: the results file can be appended to (else InputError naming it), and a torn
+    last line from a crash is repaired, so the run's first line is not glued onto it and lost."""
+    created = not path.exists()
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            with _locked(fd):
+                _repair_torn_line(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+    if created:
+        fsync_dir(path.parent)  # the new file's name survives a power cut with its first lines
+
+
 def append_result(path: Path, entry: dict) -> None:
     """Add one line, whole, and make it durable before the next photo starts."""
     data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            with _locked(fd):
+                _write_whole(fd, data)
         finally:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+
+
+def _unwritable(path: Path, exc: OSError) -> InputError:
+    return InputError(f"cannot write the results file {path}: {os_reason(exc)}")
+
+
+@contextlib.contextmanager
+def _locked(fd: int):
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        yield
     finally:
-        os.close(fd)
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _write_whole(fd: int, data: bytes) -> None:
+    """``data`` at the end, durable; or the file as it was (a short write is taken back, never
+    left as a torn line for the next writer to append to)."""
+    size = os.fstat(fd).st_size
+    try:
+        if os.write(fd, data) != len(data):  # only a full disk writes less to a file
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
+
+
+def _repair_torn_line(fd: int) -> None:
+    """A last line without its newline: completed when it is whole JSON (only the newline was
+    lost), else cut off (its photo has no line, so it is edited again)."""
+    size = os.fstat(fd).st_size
+    if not size or os.pread(fd, 1, size - 1) == b"\n":
+        return
+    start = _last_line_start(fd, size)
+    if size - start <= TORN_LINE_LIMIT and _is_json(os.pread(fd, size - start, start)):
+        os.pwrite(fd, b"\n", size)
+    else:
+        os.ftruncate(fd, start)
+    os.fsync(fd)
+
+
+def _last_line_start(fd: int, size: int, chunk: int = 1 << 16) -> int:
+    end = size
+    while end > 0:
+        begin = max(0, end - chunk)
+        newline = os.pread(fd, end - begin, begin).rfind(b"\n")
+        if newline >= 0:
+            return begin + newline + 1
+        end = begin
+    return 0
+
+
+def _is_json(data: bytes) -> bool:
+    try:
+        json.loads(data)
+    except ValueError:
+        return False
+    return True
