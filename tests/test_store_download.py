@@ -273,3 +273,20 @@ def test_a_corrupt_final_file_is_replaced(server, tmp_path):
     assert d.plan().files[0].state == CORRUPT
     d.run()
     assert path.read_bytes() == BIG and leftovers(tmp_path) == ["sources/big.bin"]
+
+
+def test_files_of_unknown_size_count_at_their_model_s_estimate_before_the_first_byte(server, tmp_path, monkeypatch):
+    """A manifest without sizes (and servers not asked) still refuses a download that cannot fit."""
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 50_000, 50_000))
+    data = manifest_dict(server, ["big.bin", "small.json"], sizes=False)
+    data["models"][0]["approx_size"] = 80_000  # the manifest's estimate: more than the 50 kB free
+    d = Downloader(Manifest.from_dict(data), tmp_path, policy=FAST, reserve_bytes=0, probe_sizes=False)
+    plan = d.plan()
+    assert plan.unknown_sizes == 2 and [s.need for s in plan.space] == [80_000] and not plan.enough_space
+    with pytest.raises(NotEnoughSpace, match="needs 80.0 kB .* only 50.0 kB are free"):
+        d.run()
+    assert server.hits("big.bin") == [] and leftovers(tmp_path) == []
+    data["models"][0]["approx_size"] = 20_000  # fits: the download goes ahead
+    assert Downloader(Manifest.from_dict(data), tmp_path, policy=FAST, reserve_bytes=0,
+                      probe_sizes=False).plan().enough_space

@@ -179,12 +179,14 @@ class Downloader:
         return http.probe_size(entry.source.url, timeout=min(15.0, self.policy.stall_timeout))
 
     def _space(self, files: list[PlannedFile]) -> tuple[SpaceCheck, ...]:
+        estimates = self._estimated_sizes()
         needs: dict[Path, int] = {}
         for f in files:
             if f.state == INSTALLED:
                 continue
             where = hf.cache_dir() if f.entry.source.is_hf else self.dest
-            needs[where] = needs.get(where, 0) + (f.need or 0)
+            need = f.need if f.need is not None else max(0, estimates.get(f.entry.path, 0) - f.have)
+            needs[where] = needs.get(where, 0) + need
         by_disk: dict[int, tuple[Path, int]] = {}
         for where, need in needs.items():
             anchor = existing_ancestor(where)
@@ -195,6 +197,18 @@ class Downloader:
         for anchor, need in by_disk.values():
             checks.append(SpaceCheck(anchor, need, shutil.disk_usage(anchor).free, self.reserve))
         return tuple(checks)
+
+    def _estimated_sizes(self) -> dict[str, int]:
+        """Bytes to expect of each file whose size nobody knows: its model's ``approx_size`` less
+        the sizes that are listed, shared among those files (counting them as 0 let a download
+        start that could never fit)."""
+        estimates = {}
+        for model in self.manifest.models:
+            unsized = [f for f in model.files if f.size is None]
+            if unsized and model.approx_size:
+                share = max(0, model.approx_size - model.known_size) // len(unsized)
+                estimates.update({f.path: share for f in unsized})
+        return estimates
 
     # -- running ---------------------------------------------------------------------------
 
