@@ -108,6 +108,8 @@ def test_status_lists_each_file_and_verify_names_bad_ones(server, manifest_path,
     out = io.StringIO()
     assert list_command(manifest_path, dest, out=out) == 0
     assert "Test model [test]: corrupt" in out.getvalue() and "license: Test License" in out.getvalue()
+    assert "\ndownloaded sources: 1 of 3 files (1 partial, 1 corrupt)\n" in out.getvalue()
+    assert "\nconverted bundle: " in out.getvalue() and "installed, all the app needs" not in out.getvalue()
 
     (dest / "sources/a.bin").write_bytes(b"?" + A[1:])  # same size, different bytes
     bad = verify_sources(manifest_path, dest)
@@ -159,3 +161,20 @@ def test_free_sources_spares_files_the_manifest_does_not_list(server, manifest_p
     (dest / "sources/mine.txt").write_text("keep me", encoding="utf-8")
     assert free_sources(Manifest.load(manifest_path), dest) == len(A) + len(B) + len(C)
     assert sorted(p.name for p in (dest / "sources").iterdir()) == ["mine.txt"]
+
+
+@pytest.mark.parametrize(("sizes", "approx", "shown"), [
+    ((10_000, 2_000), None, "12.0 kB"),                 # every size listed: exact
+    ((None, 2_000), 50_000, "about 50.0 kB"),           # the manifest's estimate
+    ((None, 2_000), None, "at least 2.0 kB"),           # what is known, said as such
+    ((None, None), None, "size not listed")])           # never ">= 0 B"
+def test_list_says_each_model_s_size_as_well_as_it_is_known(sizes, approx, shown, tmp_path):
+    files = [{"path": f"sources/{i}.bin", "size": size, "sha256": None, "source": {"url": f"https://example.invalid/{i}"}}
+             for i, size in enumerate(sizes)]
+    data = {"schema": 1, "models": [{"id": "m", "name": "M", "approx_size": approx, "files": files,
+                                     "license": {"name": "L", "url": "https://example.invalid/l"}}]}
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps(data), encoding="utf-8")
+    out = io.StringIO()
+    assert list_command(manifest, tmp_path / "models", out=out) == 0
+    assert f"M [m]: missing, {shown}\n" in out.getvalue()

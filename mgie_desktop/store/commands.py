@@ -104,6 +104,7 @@ def manifest_status(manifest: ManifestSpec, dest: Path) -> dict:
             "id": model.id, "name": model.name, "status": model_status([f["status"] for f in files]),
             "license": {"name": model.license.name, "url": model.license.url},
             "size": None if None in sizes else sum(sizes), "known_size": model.known_size,
+            "expected_size": model.expected_size,
             "bytes_on_disk": sum(f["bytes_on_disk"] for f in files), "revision_note": model.revision_note,
             "files": files})
     return {"manifest": m.origin, "schema": m.schema, "models_dir": str(dest), "models": models,
@@ -129,17 +130,26 @@ def list_command(manifest: ManifestSpec, dest: Path, as_json: bool = False, out:
         return EXIT_OK
     print(f"models directory: {status['models_dir']}  (manifest {status['manifest']})", file=out)
     for model in status["models"]:
-        size = format_bytes(model["size"]) if model["size"] is not None else f">= {format_bytes(model['known_size'])}"
-        print(f"\n{model['name']} [{model['id']}]: {model['status']}, {size}", file=out)
+        print(f"\n{model['name']} [{model['id']}]: {model['status']}, {_size_text(model)}", file=out)
         print(f"  license: {model['license']['name']} <{model['license']['url']}>", file=out)
         for f in model["files"]:
             detail = f" ({f['detail']})" if f["detail"] else ""
             print(f"  {f['status']:<10} {format_bytes(f['size']):>9}  {f['path']}{detail}", file=out)
     s, b = status["summary"], status["bundle"]
-    print(f"\n{s[INSTALLED]}/{s['files']} files installed, {s[UNVERIFIED]} unverified, {s[PARTIAL]} partial, "
-          f"{s[MISSING]} missing, {s[CORRUPT]} corrupt; bundle: {'installed' if b['installed'] else b['detail']}",
-          file=out)
+    others = ", ".join(f"{s[k]} {k}" for k in (UNVERIFIED, PARTIAL, MISSING, CORRUPT) if s[k])
+    print(f"\ndownloaded sources: {s[INSTALLED]} of {s['files']} files" + (f" ({others})" if others else ""), file=out)
+    # The app runs from the converted bundle; the sources are needed only to (re)build it.
+    print("converted bundle: " + ("installed, all the app needs" if b["installed"] else b["detail"]), file=out)
     return EXIT_OK
+
+
+def _size_text(model: dict) -> str:
+    """Exact where every size is listed; the manifest's estimate where not; never ">= 0 B"."""
+    if model["size"] is not None:
+        return format_bytes(model["size"])
+    if model["expected_size"] > model["known_size"]:
+        return f"about {format_bytes(model['expected_size'])}"
+    return f"at least {format_bytes(model['known_size'])}" if model["known_size"] else "size not listed"
 
 
 def verify_command(manifest: ManifestSpec, dest: Path, out: TextIO | None = None, err: TextIO | None = None) -> int:
