@@ -19,6 +19,7 @@ from mgie_desktop.core.deferred import load
 from mgie_desktop.engine.convert import CLIP_DIR, IP2P_DIR, LLAVA_DIR, MGIE_DIR
 from mgie_desktop.engine.model import EditHead
 from mgie_desktop.engine.prompt import IM_END, IM_PATCH, IM_START, IMG_TOKENS
+from mgie_desktop.engine.runtime import quiet_libraries
 
 HIDDEN, LAYERS, HEADS, INTERMEDIATE = 64, 2, 4, 128
 CLIP_HIDDEN = 32
@@ -35,6 +36,7 @@ def write_tiny_reference(src: Path, emit_image_tokens: bool = False, seed: int =
     and ``</s>``: attention and MLP outputs are zeroed so each position's last hidden state
     is its own token's embedding, and lm_head maps each token to its successor.
     """
+    quiet_libraries()  # the libraries' advice on random tiny configs is noise to whoever runs this
     src = Path(src)
     torch.manual_seed(seed)
     llava, mgie = src / LLAVA_DIR, src / MGIE_DIR
