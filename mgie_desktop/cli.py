@@ -21,6 +21,10 @@ from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OUTPUT_KEPT = 3  # edit: the output was written, the --session could not be saved (a warning says why)
+EDIT_EXIT_STATUSES = (f"exit status: {EXIT_OK} done; {EXIT_USAGE} bad input, nothing written; {EXIT_OUTPUT_KEPT} the "
+                      "output was written but the session could not be saved (one warning line says why); "
+                      f"{EXIT_INTERRUPTED} interrupted")
 SUBCOMMANDS = ("edit", "models", "bench", "session", "serve", "recipe", "batch")
 
 
@@ -52,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mgie-desktop {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    edit = sub.add_parser("edit", help="edit a photo headless")
+    edit = sub.add_parser("edit", help="edit a photo headless", epilog=EDIT_EXIT_STATUSES)
     edit.add_argument("input", metavar="INPUT", help="the photo to edit")
     edit.add_argument("--instruction", "-i", action="append", required=True,
                       help="what to change; repeat to chain edits, each on the previous result")
@@ -303,12 +307,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
         save_photo(image, path, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif,
                    record=edit_record(history, models=identity))
     history, current, records = chains["mgie" if "mgie" in chains else "ip2p"]
-    if session_path:
-        from mgie_desktop.core.session import save_session
-
-        save_session(history, session_path, photo)
-    for chain_history, _image, _records in chains.values():
-        chain_history.close()
+    try:
+        session_saved = _save_edit_session(history, session_path, photo, output)
+    finally:
+        for chain_history, _image, _records in chains.values():
+            chain_history.close()
     if args.remote:
         engine.close()
     total = time.perf_counter() - started
@@ -331,7 +334,24 @@ def cmd_edit(args: argparse.Namespace) -> int:
     else:
         also = f" and {plain_output} (InstructPix2Pix alone)" if args.mode == "both" else ""
         print(f"wrote {output}{also} ({current.width}x{current.height}) in {total:.1f} s")
-    return EXIT_OK
+    return EXIT_OK if session_saved else EXIT_OUTPUT_KEPT
+
+
+def _save_edit_session(history, session_path: Path | None, photo, output: Path) -> bool:
+    """Save ``edit --session``; False, after one warning line, when it cannot be saved. The
+    result comes first: the output is already written and stays, whatever happens here."""
+    if session_path is None:
+        return True
+    from mgie_desktop.core.session import save_session
+
+    try:
+        save_session(history, session_path, photo)
+    except (MgieError, OSError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"mgie-desktop: warning: wrote {output}, but could not save the session {session_path}: {reason}",
+              file=sys.stderr)
+        return False
+    return True
 
 
 def _edit_chain(engine, start, instructions: list[str], params, args: argparse.Namespace, mask, mode: str):

@@ -169,3 +169,44 @@ def test_missing_models_point_to_models_download(tmp_path, photo_file, capsys):
     assert main(["edit", str(photo_file), "-i", "warmer", "-o", str(tmp_path / "o.png"),
                  "--models", str(tmp_path / "none")]) == 2
     assert "mgie-desktop models download" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("failure", ["disk-full", "folder-gone"])
+def test_a_session_that_cannot_be_saved_keeps_the_output_and_warns(failure, tiny_models, photo_file, tmp_path,
+                                                                    capsys, monkeypatch):
+    from mgie_desktop import cli
+    from mgie_desktop.core import imaging, session
+
+    out, folder = tmp_path / "o.png", tmp_path / "sessions"
+    folder.mkdir()
+    if failure == "disk-full":
+        def full(*args, **kwargs):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(session, "save_session", full)
+    else:  # the session's folder disappears (a card pulled out) after the photo is written
+        real_save_photo = imaging.save_photo
+
+        def save_then_lose_the_folder(*args, **kwargs):
+            real_save_photo(*args, **kwargs)
+            folder.rmdir()
+
+        monkeypatch.setattr(imaging, "save_photo", save_then_lose_the_folder)
+    code = main(["edit", str(photo_file), "-i", "make it warmer", "-o", str(out), "--models", str(tiny_models),
+                 "--steps", "1", "--json", "--session", str(folder / "chain.mgie")])
+    assert code == cli.EXIT_OUTPUT_KEPT == 3
+    with Image.open(out) as kept:
+        assert kept.size == (96, 64)
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["output"] == str(out)
+    warning = [line for line in captured.err.splitlines() if "warning" in line]  # besides any device note
+    assert len(warning) == 1 and "chain.mgie" in warning[0]
+    assert "Traceback" not in captured.err and not (folder / "chain.mgie").exists()
+    if failure == "disk-full":
+        assert "No space left on device" in warning[0]
+
+
+def test_edit_help_lists_the_exit_statuses(capsys):
+    assert main(["edit", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "exit status" in text and "3" in text and "session could not be saved" in text
