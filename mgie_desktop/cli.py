@@ -135,14 +135,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the engine as a server for other computers' windows and scripts")
     serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default: 127.0.0.1, this computer only; any other needs a token)")
+                       help="address to listen on (default: 127.0.0.1, this computer only)")
     serve.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
     serve.add_argument("--token-file", metavar="PATH", help="the token clients must send (made, owner-only, if "
-                       "missing; default when listening beyond this computer: the app's config folder)")
+                       "missing; default: server-token in the app's config folder)")
+    serve.add_argument("--no-token", action="store_true",
+                       help="on a loopback --host only: take edits from any user of this computer, without a token")
     serve.add_argument("--cert", metavar="PEM", help="TLS certificate (with --key): serve https")
     serve.add_argument("--key", metavar="PEM", help="TLS private key")
     serve.add_argument("--max-upload-mb", type=int, default=256, metavar="N",
                        help="largest request accepted, in MiB (default: 256)")
+    serve.add_argument("--max-queue", type=int, default=8, metavar="N",
+                       help="edits that may wait for their turn; past it clients are told to retry (default: 8)")
+    serve.add_argument("--max-queue-mb", type=int, default=512, metavar="N",
+                       help="their photos, as uploaded, in MiB all together (default: 512)")
     _common(serve)
     add_recipe_parser(sub, _Parser)
     add_batch_parser(sub, _common)
@@ -210,8 +216,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be from 0 to 65535, not {args.port}")
-    if args.max_upload_mb < 1:
-        raise InputError("--max-upload-mb must be at least 1")
+    for flag, value in (("--max-upload-mb", args.max_upload_mb), ("--max-queue", args.max_queue),
+                        ("--max-queue-mb", args.max_queue_mb)):
+        if value < 1:
+            raise InputError(f"{flag} must be at least 1")
     require_aiohttp()
     directory = models_dir(args.models)
     check_installed(directory)  # before binding: a server without models helps nobody
@@ -222,7 +230,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                "compile_unet": args.compile, "precision": args.precision}
     serve(directory, options, args.host, args.port, Path(args.token_file) if args.token_file else None,
           Path(args.cert) if args.cert else None, Path(args.key) if args.key else None,
-          Limits(max_body_bytes=args.max_upload_mb * 2**20))
+          Limits(max_body_bytes=args.max_upload_mb * 2**20, max_queue=args.max_queue,
+                 max_queue_bytes=args.max_queue_mb * 2**20), no_token=args.no_token)
     return EXIT_OK
 
 

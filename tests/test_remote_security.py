@@ -19,15 +19,43 @@ from mgie_desktop.remote.security import bearer, is_loopback, server_tls, server
 from mgie_desktop.remote.server import EngineHost, Limits, make_app
 
 
-def test_loopback_needs_no_token_and_anything_else_gets_one_made_owner_only(tmp_path, monkeypatch):
+@pytest.mark.parametrize("host", ["127.0.0.1", "0.0.0.0"])
+def test_a_token_is_made_once_owner_only_on_loopback_too(tmp_path, monkeypatch, host):
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("workstation.lan")
-    assert server_token(None, "127.0.0.1") == (None, None, False)
     monkeypatch.setattr("mgie_desktop.remote.security.default_token_file", lambda: tmp_path / "cfg" / "server-token")
-    token, path, made = server_token(None, "0.0.0.0")
+    token, path, made = server_token(None, host)
     assert made and path == tmp_path / "cfg" / "server-token" and len(token) >= 32
     assert os.stat(path).st_mode & 0o077 == 0  # nobody else can read it
-    assert server_token(None, "0.0.0.0") == (token, path, False)  # the same token next time
+    assert server_token(None, host) == (token, path, False)  # the same token next time
+
+
+def test_no_token_is_an_explicit_choice_and_only_on_loopback(tmp_path):
+    assert server_token(None, "127.0.0.1", required=False) == (None, None, False)
+    with pytest.raises(InputError, match="only for a loopback"):
+        server_token(None, "0.0.0.0", required=False)
+    with pytest.raises(InputError, match="contradict"):
+        server_token(tmp_path / "token", "127.0.0.1", required=False)
+
+
+def test_a_token_file_is_not_overwritten_when_it_appears_between_check_and_write(tmp_path):
+    from mgie_desktop.remote.security import write_token
+
+    path = tmp_path / "server-token"
+    path.write_text("someone-elses-token-0123456789\n")
+    with pytest.raises(FileExistsError):
+        write_token(path)  # O_EXCL: never truncates or follows what is already there
+    assert path.read_text() == "someone-elses-token-0123456789\n"
+
+
+def test_the_local_servers_token_is_found_for_loopback_addresses_only(tmp_path, monkeypatch):
+    from mgie_desktop.remote.security import local_server_token, write_token
+
+    monkeypatch.setattr("mgie_desktop.remote.security.default_token_file", lambda: tmp_path / "server-token")
+    assert local_server_token("http://127.0.0.1:8765") is None  # none made yet
+    token = write_token(tmp_path / "server-token")
+    assert local_server_token("http://127.0.0.1:8765") == token == local_server_token("http://localhost:1")
+    assert local_server_token("http://workstation:8765") is None  # never sent to another computer
     given = tmp_path / "mine"
     given.write_text("short")
     with pytest.raises(InputError, match="too short"):
@@ -36,6 +64,7 @@ def test_loopback_needs_no_token_and_anything_else_gets_one_made_owner_only(tmp_
 
 def test_tokens_compare_whole_and_only_as_bearer():
     assert token_matches("a" * 20, "a" * 20) and not token_matches("a" * 20, "a" * 19)
+    assert not token_matches("a" * 20, "\udcff" * 20) and not token_matches("a" * 20, "é" * 20)  # not ASCII
     assert bearer("Bearer xyz") == "xyz" and bearer("xyz") == "" and bearer(None) == ""
 
 

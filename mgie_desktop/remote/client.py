@@ -21,7 +21,7 @@ from mgie_desktop.core.finishing import finish_renders, working_source
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.core.session.png import decode_png
 from mgie_desktop.remote import protocol
-from mgie_desktop.remote.security import client_tls
+from mgie_desktop.remote.security import client_tls, local_server_token
 
 RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8, 8)  # about a minute of trying before giving up
 
@@ -42,6 +42,7 @@ class RemoteClient:
                  retry_delays: tuple[float, ...] = RETRY_DELAYS_S):
         self.url = check_url(url)
         self.host = urlsplit(self.url).netloc
+        token = token or local_server_token(self.url)  # this computer's own server: its token file
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._ssl = client_tls(ca_file)
         self.retry_delays = retry_delays

@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
-from dataclasses import asdict, fields
+import struct
+import zlib
+from dataclasses import asdict, dataclass, fields
 
 from PIL import Image
 
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.core.params import VARIATIONS, EditParams
-from mgie_desktop.core.session.png import decode_png
+from mgie_desktop.core.session.png import decode_png, png_dimensions
 from mgie_desktop.core.sizing import check_aspect
 
 API = "/v1"
@@ -25,6 +28,7 @@ MAX_EXPRESSIVE_CHARS = 4000
 MODELS = ("mgie", "ip2p")
 FINISHES = ("detail", "upscale", "none")  # "none": working-size renders, finished by the client
 PREVIEW_SIDE = 512  # previews are for watching, not keeping: small JPEGs
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -46,9 +50,70 @@ def job_to_wire(job: EditJob) -> tuple[dict, bytes, bytes | None]:
     return spec, png_bytes(image), mask
 
 
-def job_from_wire(spec: object, image: bytes, mask: bytes | None, job_id: int,
-                  max_pixels: int | None) -> EditJob:
-    """An EditJob from what a client sent, or an InputError saying what is wrong with it."""
+MAX_JOB_CHARS = 64 * 1024  # a job's settings are a few hundred characters; its photo travels apart
+MAX_JOB_DEPTH = 8          # {"params": {...}} is two deep; Python's json recurses once per level
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A job as it arrived, checked whole but with its images still encoded (PNG): a queue of
+    these holds bytes, not decoded photos, until the job's turn (``job_from_upload``)."""
+
+    instruction: str
+    params: EditParams
+    variations: int
+    expressive: str
+    model: str
+    finish: str
+    compare: bool
+    rerender: bool
+    image: bytes
+    mask: bytes | None
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.image) + len(self.mask or b"")
+
+
+def parse_job_text(text: str) -> object:
+    """A job's JSON, refused before parsing if it is too long or nested too deep to be one."""
+    if len(text) > MAX_JOB_CHARS:
+        raise InputError(f"the job is too long ({len(text):,} characters; the limit is {MAX_JOB_CHARS:,})")
+    if json_depth(text, MAX_JOB_DEPTH) > MAX_JOB_DEPTH:
+        raise InputError(f"the job nests deeper than {MAX_JOB_DEPTH} levels")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InputError("the job is not valid JSON") from None
+
+
+def json_depth(text: str, stop_past: int) -> int:
+    """How deep ``text``'s brackets nest outside strings (counting stops just past ``stop_past``)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > stop_past:
+                break
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels: int | None) -> Upload:
+    """What a client sent, checked whole (settings, PNG headers, shapes and chunks) without
+    decoding a pixel; an InputError says what is wrong with it."""
     if not isinstance(spec, dict):
         raise InputError("the job must be a JSON object")
     instruction = _text(spec, "instruction", MAX_INSTRUCTION_CHARS)
@@ -68,12 +133,57 @@ def job_from_wire(spec: object, image: bytes, mask: bytes | None, job_id: int,
     if not all(isinstance(v, bool) for v in flags.values()):
         raise InputError("compare and rerender must be true or false")
     params = params_from_wire(spec.get("params", {}))
-    picture = decode_png(image, "the photo", "RGB", max_pixels)
-    check_aspect(*picture.size)  # answered now, not when the job's turn comes
-    stencil = decode_png(mask, "the mask", "L", max_pixels) if mask is not None else None
-    return EditJob(job_id, 0, 0, picture, instruction.strip(), params, rerender=flags["rerender"],
-                   variations=variations, expressive=expressive.strip(), mask=stencil,
-                   compare=flags["compare"], model=model, finish=finish)
+    check_aspect(*check_png_upload(image, "the photo", max_pixels))  # answered now, not at the job's turn
+    if mask is not None:
+        check_png_upload(mask, "the mask", max_pixels)
+    return Upload(instruction.strip(), params, variations, expressive.strip(), model, finish,
+                  flags["compare"], flags["rerender"], image, mask)
+
+
+def job_from_upload(upload: Upload, job_id: int, max_pixels: int | None) -> EditJob:
+    """The EditJob, its images decoded: on the engine's thread, when the job's turn comes."""
+    picture = decode_png(upload.image, "the photo", "RGB", max_pixels)
+    stencil = decode_png(upload.mask, "the mask", "L", max_pixels) if upload.mask is not None else None
+    return EditJob(job_id, 0, 0, picture, upload.instruction, upload.params, rerender=upload.rerender,
+                   variations=upload.variations, expressive=upload.expressive, mask=stencil,
+                   compare=upload.compare, model=upload.model, finish=upload.finish)
+
+
+def job_from_wire(spec: object, image: bytes, mask: bytes | None, job_id: int,
+                  max_pixels: int | None) -> EditJob:
+    """An EditJob from what a client sent, or an InputError saying what is wrong with it."""
+    return job_from_upload(upload_from_wire(spec, image, mask, max_pixels), job_id, max_pixels)
+
+
+def check_png_upload(data: bytes, what: str, max_pixels: int | None) -> tuple[int, int]:
+    """An uploaded PNG's size, after checking its header, pixel count and chunks (each whole,
+    with its CRC, up to IEND) without inflating its pixels: a cut-off upload is refused now."""
+    size = png_dimensions(data[:24])
+    if size is None:
+        raise InputError(f"{what} is not a valid PNG image.")
+    width, height = size
+    for limit in (max_pixels, Image.MAX_IMAGE_PIXELS):
+        if limit and width * height > limit:
+            raise InputError(f"{what} is too large ({width}x{height} pixels; the limit is {limit:,}).")
+    if not _chunks_whole(data):
+        raise InputError(f"{what} is damaged or incomplete.")
+    return width, height
+
+
+def _chunks_whole(data: bytes) -> bool:
+    offset = len(PNG_SIGNATURE)
+    while offset + 12 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, offset)
+        end = offset + 12 + length
+        if end > len(data):
+            return False
+        body = memoryview(data)[offset + 4:end - 4]
+        if zlib.crc32(body) != struct.unpack_from(">I", data, end - 4)[0]:
+            return False
+        if kind == b"IEND":
+            return True
+        offset = end
+    return False
 
 
 def params_from_wire(raw: object) -> EditParams:

@@ -1,5 +1,6 @@
 """Who may use a server: a token (random, stored owner-only, compared in constant time), needed
-whenever the server listens beyond this computer; TLS when given a certificate."""
+by default even on loopback, where any user of a shared computer could otherwise submit work
+(``--no-token`` serves without one, on loopback only); TLS when given a certificate."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import secrets
 import ssl
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import platformdirs
 
@@ -39,13 +41,19 @@ def read_token(path: Path) -> str:
     return token
 
 
-def server_token(token_file: Path | None, host: str) -> tuple[str | None, Path | None, bool]:
+def server_token(token_file: Path | None, host: str, required: bool = True) -> tuple[str | None, Path | None, bool]:
     """The token the server demands (None: none needed), the file it is in, and whether it was
-    made just now. Listening beyond loopback always needs one: made and stored if not given."""
+    made just now: made and stored if not given. Only loopback may go without (``required``
+    False: ``--no-token``)."""
+    if not required:
+        if not is_loopback(host):
+            raise InputError("--no-token is only for a loopback --host (127.0.0.1): beyond this computer "
+                             "a token is always needed")
+        if token_file is not None:
+            raise InputError("--no-token and --token-file contradict each other: give one")
+        return None, None, False
     if token_file is not None and token_file.exists():
         return read_token(token_file), token_file, False
-    if token_file is None and is_loopback(host):
-        return None, None, False
     path = token_file or default_token_file()
     if path.exists():
         return read_token(path), path, False
@@ -63,7 +71,21 @@ def write_token(path: Path) -> str:
 
 
 def token_matches(expected: str, given: str) -> bool:
-    return hmac.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+    if not given.isascii():  # tokens are ASCII; other bytes (even invalid UTF-8) just do not match
+        return False
+    return hmac.compare_digest(expected.encode("ascii"), given.encode("ascii"))
+
+
+def local_server_token(url: str) -> str | None:
+    """The token of this computer's own server, for a client given none: read from where
+    ``mgie-desktop serve`` makes it, if the address is loopback and the file is there."""
+    host = urlsplit(url).hostname or ""
+    if not is_loopback(host):
+        return None
+    try:
+        return read_token(default_token_file())
+    except InputError:  # none made yet, or unreadable: the server's 401 says what to do
+        return None
 
 
 def bearer(header: str | None) -> str:

@@ -6,6 +6,10 @@ streams its queue position, progress, previews and its end to whoever watches it
 that drops can reconnect to the same job, and one that never returns costs only its result,
 which is dropped after a while.
 
+The queue is bounded by count and by bytes (503 with Retry-After past either), and holds each
+upload as it came, PNG, until its turn: only the running job's photo is ever decoded. A job
+nobody has watched for longer than a client keeps retrying is cancelled.
+
     GET    /v1/info                    state, device, GPU memory, queue length
     POST   /v1/jobs                    multipart: "job" (JSON), "image" (PNG), "mask" (PNG, optional)
     GET    /v1/jobs/{id}/events        WebSocket of JSON messages (client may send {"cancel": true})
@@ -27,18 +31,28 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import Enum
 
 from aiohttp import WSMsgType, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from mgie_desktop import __version__
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
-from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.remote import protocol
+from mgie_desktop.remote.client import RETRY_DELAYS_S
 from mgie_desktop.remote.security import bearer, token_matches
 
 log = logging.getLogger(__name__)
+http_log = logging.getLogger("mgie_desktop.remote.http")  # aiohttp's own reports, one line each
 ENDED = ("finished", "failed", "cancelled")
 PREVIEW_INTERVAL_S = 0.25
+# A job is given up once nobody has listened for longer than a client keeps reconnecting.
+ABANDON_AFTER_S = sum(RETRY_DELAYS_S) + 30
+
+
+class QueueRefusal(Enum):
+    COUNT = "edits are waiting"
+    BYTES = "MiB of photos are waiting"
 
 
 @dataclass(frozen=True)
@@ -46,16 +60,24 @@ class Limits:
     max_body_bytes: int = 256 * 2**20   # a 100-megapixel PNG fits; anything larger is refused unread
     max_pixels: int | None = None       # None: Pillow's decompression-bomb limit
     request_timeout_s: float = 120.0    # to receive one request's body: a stalled upload is dropped
+    header_timeout_s: float = 30.0      # to receive a request's headers, or the next request's
     keep_results: int = 16              # finished jobs held for their clients, oldest dropped first
     result_ttl_s: float = 900.0         # and for at most this long
+    max_queue: int = 8                  # jobs waiting for their turn (the running one aside)
+    max_queue_bytes: int = 512 * 2**20  # their uploads, encoded, all together
+    retry_after_s: int = 15             # what a client refused for a full queue is told
+    abandon_after_s: float = ABANDON_AFTER_S
+    stop_timeout_s: float = 4.0         # for the engine's thread to notice a stop, then the process goes
 
 
 @dataclass
 class ServerJob:
     key: str
-    job: EditJob
+    upload: protocol.Upload                      # the job as sent: PNG until its turn
+    job_id: int
     digest: str                                  # of the uploaded photo: re-renders reuse the LLM half by it
     cancel: threading.Event = field(default_factory=threading.Event)
+    alone_since: float | None = field(default_factory=time.monotonic)  # None while someone listens
     status: str = "queued"                       # queued, running, or one of ENDED
     last: dict | None = None                     # the latest progress or position message
     final: dict | None = None
@@ -92,19 +114,34 @@ class EngineHost:
         self._tasks: list[asyncio.Task] = []
         self._guides = None
         self._ids = 0
+        self.engine_stopped = True  # False if a stop found the engine's thread still busy
 
     # ---- life ----------------------------------------------------------------------------
     async def start(self) -> None:
         self._tasks.append(asyncio.create_task(self._serve_jobs()))
+        self._tasks.append(asyncio.create_task(self._sweep()))
+
+    def stop_jobs(self) -> None:
+        """At a stop, before connections close: every job ends, so their watchers hear it."""
+        self.stopping.set()
+        for job in list(self.waiting):
+            self.cancel(job)
+        if self.running is not None:
+            self.running.cancel.set()
 
     async def close(self) -> None:
-        self.stopping.set()
-        for job in [*self.waiting, *([self.running] if self.running else [])]:
-            job.cancel.set()
+        self.stop_jobs()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.get_running_loop().run_in_executor(None, self.executor.shutdown)
+        # The running step notices the cancel at its end; a stop never waits longer than this.
+        # (A marker job, not executor.shutdown in another thread: nothing may be left blocking.)
+        idle = asyncio.wrap_future(self.executor.submit(lambda: None))
+        self.executor.shutdown(wait=False)
+        try:
+            await asyncio.wait_for(idle, self.limits.stop_timeout_s)
+        except TimeoutError:
+            self.engine_stopped = False
 
     def _load(self, loop: asyncio.AbstractEventLoop) -> None:
         from mgie_desktop.engine.devices import device_name
@@ -147,6 +184,7 @@ class EngineHost:
                 continue
             self.running, job.status = job, "running"
             job.publish({"event": "started"})
+            self._tell_positions()  # the queue's places moved up
             try:
                 await loop.run_in_executor(self.executor, self._run, job, loop)
             finally:
@@ -168,9 +206,10 @@ class EngineHost:
                 last_preview = now
                 post(job.publish, protocol.preview_message(make_preview()))
 
-        key = (job.digest, job.job.instruction, job.job.expressive)
+        key = (job.digest, job.upload.instruction, job.upload.expressive)
         try:
-            result = run_job(self.engine, job.job, self._guides, key, progress, job.cancel)
+            edit = protocol.job_from_upload(job.upload, job.job_id, self.limits.max_pixels)  # decoded at its turn
+            result = run_job(self.engine, edit, self._guides, key, progress, job.cancel)
             images = [protocol.png_bytes(image) for image in result.images]
             post(self._finish, job, images, protocol.result_message(result))
         except EditCancelled:
@@ -188,17 +227,62 @@ class EngineHost:
         job.publish(message)
 
     # ---- jobs ----------------------------------------------------------------------------
-    def submit(self, job: EditJob, digest: str) -> ServerJob:
+    def submit(self, upload: protocol.Upload, digest: str) -> ServerJob:
         if self.state == "error":
-            raise web.HTTPServiceUnavailable(text=json.dumps({"error": f"the server has no models: {self.detail}"}),
-                                             content_type="application/json")
+            raise _unavailable(f"the server has no models: {self.detail}")
+        self.check_room(upload.nbytes)
         self._forget_old()
-        entry = ServerJob(secrets.token_urlsafe(12), job, digest)
+        entry = ServerJob(secrets.token_urlsafe(12), upload, self.next_id(), digest)
         self.jobs[entry.key] = entry
         self.waiting.append(entry)
         self._tell_positions()
         self._wake.set()
         return entry
+
+    def check_room(self, nbytes: int) -> None:
+        """503 with Retry-After if a job of ``nbytes`` would not fit in the queue now."""
+        refusal = self._queue_refusal(nbytes)
+        if refusal is None:
+            return
+        held = len(self.waiting) if refusal is QueueRefusal.COUNT else self.queued_bytes() // 2**20
+        raise _unavailable(f"the server is busy ({held} {refusal.value}); try again in {self.limits.retry_after_s} s",
+                           {"Retry-After": str(self.limits.retry_after_s)})
+
+    def _queue_refusal(self, nbytes: int) -> QueueRefusal | None:
+        if len(self.waiting) >= self.limits.max_queue:
+            return QueueRefusal.COUNT
+        # An empty queue takes any upload the body limit let through: it would never fit later.
+        if self.waiting and self.queued_bytes() + nbytes > self.limits.max_queue_bytes:
+            return QueueRefusal.BYTES
+        return None
+
+    def queued_bytes(self) -> int:
+        return sum(job.upload.nbytes for job in self.waiting)
+
+    def watch(self, job: ServerJob, queue: asyncio.Queue) -> None:
+        job.listeners.add(queue)
+        job.alone_since = None
+
+    def unwatch(self, job: ServerJob, queue: asyncio.Queue) -> None:
+        job.listeners.discard(queue)
+        if not job.listeners:
+            job.alone_since = time.monotonic()
+
+    async def _sweep(self) -> None:
+        """Now and then: cancel jobs whose clients are gone for good, forget stale results."""
+        interval = min(5.0, self.limits.abandon_after_s / 4)
+        while True:
+            await asyncio.sleep(interval)
+            self._cancel_abandoned()
+            self._forget_old()
+
+    def _cancel_abandoned(self) -> None:
+        now = time.monotonic()
+        for job in list(self.jobs.values()):
+            if (job.status not in ENDED and not job.cancel.is_set() and job.alone_since is not None
+                    and now - job.alone_since > self.limits.abandon_after_s):
+                log.info("job %s: nobody has watched it for %.0f s; cancelled", job.key, now - job.alone_since)
+                self.cancel(job)
 
     def next_id(self) -> int:
         self._ids += 1
@@ -244,11 +328,36 @@ class EngineHost:
 HOST_KEY = web.AppKey("host", EngineHost)
 
 
+class OneLineHttpErrors(logging.Filter):
+    """Malformed HTTP from anyone (aiohttp logs it with a traceback at ERROR) becomes one
+    line at WARNING: it is the client's mistake, not the server's. Real failures keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = f"{record.getMessage()}: {exc.message or type(exc).__name__}", ()
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info = record.exc_text = None
+        return True
+
+
+http_log.addFilter(OneLineHttpErrors())
+
+
+def make_runner(app: web.Application, limits: Limits, shutdown_timeout: float = 3.0) -> web.AppRunner:
+    """The app's runner: headers (and a kept-alive connection's next request) must come within
+    ``header_timeout_s``, or the connection is closed."""
+    return web.AppRunner(app, access_log=None, handle_signals=False, logger=http_log,
+                         keepalive_timeout=limits.header_timeout_s, shutdown_timeout=shutdown_timeout)
+
+
 def make_app(host: EngineHost, token: str | None) -> web.Application:
     @web.middleware
     async def guard(request: web.Request, handler):
         # Before the body is read: a wrong token costs the server nothing and learns nothing.
         if token is not None and not token_matches(token, bearer(request.headers.get("Authorization"))):
+            log.info("refused a request without the token from %s: %s %s", request.remote, request.method,
+                     request.path)
             return web.Response(status=401, text="401: Unauthorized")
         try:
             return await handler(request)
@@ -268,16 +377,25 @@ def make_app(host: EngineHost, token: str | None) -> web.Application:
     async def on_startup(app: web.Application) -> None:
         await app[HOST_KEY].start()
 
+    async def on_shutdown(app: web.Application) -> None:
+        app[HOST_KEY].stop_jobs()
+
     async def on_cleanup(app: web.Application) -> None:
         await app[HOST_KEY].close()
 
     app.on_startup.append(on_startup)
+    app.on_shutdown.append(on_shutdown)
     app.on_cleanup.append(on_cleanup)
     return app
 
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
+
+
+def _unavailable(message: str, headers: dict | None = None) -> web.HTTPServiceUnavailable:
+    return web.HTTPServiceUnavailable(text=json.dumps({"error": message}), content_type="application/json",
+                                      headers=headers)
 
 
 def _job(request: web.Request) -> ServerJob:
@@ -294,6 +412,7 @@ async def _info(request: web.Request) -> web.Response:
 
 async def _submit(request: web.Request) -> web.Response:
     host: EngineHost = request.app[HOST_KEY]
+    host.check_room(request.content_length or 0)  # a full queue is said before the upload is read
     try:
         form = await asyncio.wait_for(request.post(), host.limits.request_timeout_s)
     except web.HTTPRequestEntityTooLarge:
@@ -305,25 +424,22 @@ async def _submit(request: web.Request) -> web.Response:
     spec, image, mask = form.get("job"), form.get("image"), form.get("mask")
     if not isinstance(spec, str) or image is None:
         return _error(400, "send a multipart form with a 'job' (JSON) and an 'image' (PNG)")
-    try:
-        spec = json.loads(spec)
-    except ValueError:
-        return _error(400, "the job is not valid JSON")
+    spec = protocol.parse_job_text(spec)
     if not all(hasattr(part, "file") for part in (image, mask) if part is not None):
         return _error(400, "the image and the mask must be sent as files (PNG)")
     image_bytes = image.file.read()
     mask_bytes = mask.file.read() if mask is not None else None
-    # Decoding and hashing a large PNG take a while: off the event loop, so other clients keep
+    # Checking and hashing a large PNG take a while: off the event loop, so other clients keep
     # being served.
-    job, digest = await asyncio.get_running_loop().run_in_executor(
-        None, _read_job, spec, image_bytes, mask_bytes, host.next_id(), host.limits.max_pixels)
-    entry = host.submit(job, digest)
+    upload, digest = await asyncio.get_running_loop().run_in_executor(
+        None, _read_upload, spec, image_bytes, mask_bytes, host.limits.max_pixels)
+    entry = host.submit(upload, digest)
     return web.json_response({"job": entry.key, "position": host.position(entry)}, status=202)
 
 
-def _read_job(spec, image: bytes, mask: bytes | None, job_id: int, max_pixels: int | None) -> tuple[EditJob, str]:
-    """The job, and a digest of its photo (re-renders of one photo reuse its LLM half by it)."""
-    return protocol.job_from_wire(spec, image, mask, job_id, max_pixels), hashlib.sha256(image).hexdigest()
+def _read_upload(spec, image: bytes, mask: bytes | None, max_pixels: int | None) -> tuple[protocol.Upload, str]:
+    """The upload, checked, and a digest of its photo (re-renders of one photo reuse its LLM half by it)."""
+    return protocol.upload_from_wire(spec, image, mask, max_pixels), hashlib.sha256(image).hexdigest()
 
 
 async def _events(request: web.Request) -> web.StreamResponse:
@@ -332,7 +448,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     queue: asyncio.Queue = asyncio.Queue()
-    job.listeners.add(queue)
+    host.watch(job, queue)
     try:
         # Where the job stands now: a reconnecting client picks up from here.
         if job.final is not None:
@@ -357,7 +473,7 @@ async def _events(request: web.Request) -> web.StreamResponse:
     except (ConnectionError, asyncio.CancelledError):
         pass  # the client went away; the job goes on and its result waits for it
     finally:
-        job.listeners.discard(queue)
+        host.unwatch(job, queue)
     await ws.close()
     return ws
 
