@@ -31,6 +31,7 @@ from mgie_desktop.engine.convert import CLIP_DIR, IP2P_DIR, LLAVA_DIR, MGIE_DIR
 from mgie_desktop.engine.model import EditHead
 from mgie_desktop.engine.prompt import IM_END, IM_PATCH, IM_START, IMG_TOKENS
 from mgie_desktop.engine.random_models import FULL, IP2P_SCHEDULER, SMALL, Sizes
+from mgie_desktop.engine.runtime import quiet_libraries
 from mgie_desktop.engine.tiny import (
     llava_config,
     write_clip_tokenizer,
@@ -47,6 +48,7 @@ Shapes = dict[str, tuple[tuple[int, ...], torch.dtype, str]]  # name -> (shape, 
 
 def write_standin(src: Path, size: str = "full", seed: int = 0, log: Callable[[str], None] = lambda m: None) -> dict:
     """Write the stand-in under ``src``; returns {"bytes": written, "seconds": taken}."""
+    quiet_libraries()  # advice about random configs is noise here, as for models tiny
     if size not in SIZES:
         raise InputError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
     sizes, src = SIZES[size], Path(src)
