@@ -11,17 +11,42 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from .errors import InputError
 
 ADVISED_TOKENS = 64  # about two sentences
+NOT_TEXT = "is not valid text (invalid UTF-8 or a lone surrogate)"
+
+
+class Level(StrEnum):  # a str, so callers may compare with the plain words too
+    OK = "ok"
+    LONG = "long"            # runs, with a warning
+    TOO_LONG = "too long"    # refused
+    NOT_TEXT = "not text"    # refused: the tokenizer cannot take it
 
 
 @dataclass(frozen=True)
 class Verdict:
-    level: str    # "ok", "long" (runs, with a warning) or "too long" (refused)
+    level: Level
     tokens: int
     message: str
+
+
+def check_text(text: str, what: str = "the instruction") -> None:
+    """Refuse what cannot be encoded as UTF-8 before a tokenizer sees it: lone surrogates (a
+    JSON escape, an HTTP body) and bytes that were not UTF-8 (Python hands those over from argv
+    as surrogate escapes). The tokenizer would fail with a C++ cast error instead."""
+    if not is_text(text):
+        raise InputError(f"{what} {NOT_TEXT}")
+
+
+def is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -31,19 +56,21 @@ class InstructionLimit:
     advised: int = ADVISED_TOKENS
 
     def verdict(self, text: str) -> Verdict:
+        if not is_text(text):
+            return Verdict(Level.NOT_TEXT, 0, f"The instruction {NOT_TEXT}.")
         n = self.count(text.strip())
         if n > self.max_tokens:
-            return Verdict("too long", n, f"The instruction is {n} tokens; the model can read at most "
-                                          f"{self.max_tokens}. Shorten it to say what the edit should do.")
+            return Verdict(Level.TOO_LONG, n, f"The instruction is {n} tokens; the model can read at most "
+                                              f"{self.max_tokens}. Shorten it to say what the edit should do.")
         if n > self.advised:
-            return Verdict("long", n, f"{n} tokens: MGIE follows short instructions best "
-                                      f"(a sentence or two, up to about {self.advised} tokens).")
-        return Verdict("ok", n, f"{n} tokens")
+            return Verdict(Level.LONG, n, f"{n} tokens: MGIE follows short instructions best "
+                                          f"(a sentence or two, up to about {self.advised} tokens).")
+        return Verdict(Level.OK, n, f"{n} tokens")
 
     def refusal(self, text: str) -> str:
         """The reason to refuse ``text`` before running anything, or ""."""
         verdict = self.verdict(text)
-        return verdict.message if verdict.level == "too long" else ""
+        return verdict.message if verdict.level in (Level.TOO_LONG, Level.NOT_TEXT) else ""
 
     def check(self, text: str) -> None:
         if problem := self.refusal(text):
