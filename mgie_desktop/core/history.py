@@ -12,6 +12,7 @@ A history turns into a plain JSON-able manifest (``History.to_manifest``) and ba
 from __future__ import annotations
 
 import itertools
+import math
 import tempfile
 import threading
 import time
@@ -23,7 +24,9 @@ from pathlib import Path
 
 from PIL import Image
 
+from .display_text import display_text
 from .errors import InputError
+from .instruction import is_text
 
 # Keys of a step's params with a meaning to the history itself.
 STRENGTH = "strength"  # 0..1: how much of an edit's render shows over its source (1 when absent)
@@ -283,10 +286,22 @@ class History:
         with self._lock:
             blended = self._blends.get(key)
         if blended is None:
-            blended = blend(self.image(self._steps[step_id].parent), self.store.get(step_id), strength)
+            blended = self._blend_down(step_id)
             with self._lock:
                 self._blends = {key: blended}  # the latest only: strength changes one step at a time
         return blended
+
+    def _blend_down(self, step_id: int) -> Image.Image:
+        # A loop, not recursion: a session may chain thousands of steps below full strength.
+        partial = []
+        node = step_id
+        while self.strength(node) < 1.0:  # a root is at full strength: the loop ends there at the latest
+            partial.append(node)
+            node = self._steps[node].parent
+        image = self.store.get(node)
+        for node in reversed(partial):
+            image = blend(image, self.store.get(node), self.strength(node))
+        return image
 
     def rendered(self, step_id: int | None = None) -> Image.Image:
         """The step's own image at full strength (what the session stores)."""
@@ -294,7 +309,8 @@ class History:
 
     # ---- strength -----------------------------------------------------------------------
     def strength(self, step_id: int) -> float:
-        return float(self._steps[step_id].params.get(STRENGTH, 1.0))
+        step = self._steps[step_id]
+        return 1.0 if step.is_root else float(step.params.get(STRENGTH, 1.0))  # the photo has nothing under it
 
     def can_set_strength(self, step_id: int) -> bool:
         """An edit with no later steps: later edits were made from it as it looked then."""
@@ -375,6 +391,54 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# Numbers a manifest may hold. 2**63 bounds the largest the app writes (a 63-bit seed); times
+# end with the year 9999, as Python's own dates do, so they always format.
+MAX_MAGNITUDE = 2**63
+LATEST_TIME = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC
+MAX_NESTING = 32  # params hold a geometry op at most two levels down
+
+
+def is_time(value: object) -> bool:
+    """A number of seconds since 1970 that the app can show as a date (not NaN, not 1e400)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= LATEST_TIME
+
+
+def value_problem(value: object) -> tuple[str, str] | None:
+    """The first thing in parsed JSON that no part of the app could take, as (where, why):
+    a number that is not finite or past ``MAX_MAGNITUDE``, a string or key that is not valid
+    Unicode (a lone surrogate), nesting past ``MAX_NESTING``. ``where`` is a path like
+    ``params.geometry``. A stack, not recursion, so any depth the parser accepted is safe."""
+    stack: list[tuple[tuple[str | int, ...], object]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        if len(path) > MAX_NESTING:
+            return _path_text(path), "is nested too deeply"
+        if isinstance(item, dict):
+            for key, child in item.items():
+                if not is_text(key):
+                    return _path_text(path), "has a key that is not valid text"
+                stack.append(((*path, key), child))
+        elif isinstance(item, list):
+            stack.extend(((*path, i), child) for i, child in enumerate(item))
+        elif isinstance(item, float) and not math.isfinite(item):
+            return _path_text(path), "is not a finite number"
+        elif _is_int(item) and not -MAX_MAGNITUDE <= item <= MAX_MAGNITUDE:
+            return _path_text(path), "is too large a number"
+        elif isinstance(item, str) and not is_text(item):
+            return _path_text(path), "is not valid text (a lone surrogate)"
+    return None
+
+
+def _path_text(path: tuple[str | int, ...]) -> str:
+    # Built only for the message: keys come from the file and may be long or hold controls.
+    text = "".join(f"[{part}]" if isinstance(part, int) else f".{display_text(part, width=30)}" for part in path)
+    return display_text(text.lstrip("."), width=60)
+
+
+def _shown_path(key: str, where: str) -> str:
+    return f"{key}.{where}" if where and not where.startswith("[") else key + where
+
+
 def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]]:
     """Check ``History.to_manifest()`` data from an untrusted source.
 
@@ -411,12 +475,15 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
             value = raw.get(key, default)
             if not isinstance(value, kind):
                 raise InputError(f"Step {step_id} has an invalid '{key}'.")
+            if problem := value_problem(value):  # checked here, once: nothing later re-checks
+                where, why = problem
+                raise InputError(f"Step {step_id} has an invalid '{_shown_path(key, where)}': it {why}.")
             fields[key] = value
         strength = fields["params"].get(STRENGTH, 1.0)  # type: ignore[union-attr]
         if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
             raise InputError(f"Step {step_id} has an invalid strength.")
         created = raw.get("created", 0.0)
-        if isinstance(created, bool) or not isinstance(created, (int, float)):
+        if not is_time(created):
             raise InputError(f"Step {step_id} has an invalid 'created' time.")
         steps[step_id] = Step(step_id, parent, created=created, **fields)
         redo_raw[step_id] = raw.get("redo_child")
@@ -427,12 +494,12 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
     # Every chain of parents must end at a root within len(steps) hops; otherwise it loops.
     reaches_root: set[int] = set()
     for step in steps.values():
-        seen: list[int] = []
+        seen: set[int] = set()  # a set: a 10 000-step chain read leaf first stays linear
         node: int | None = step.id
         while node is not None and node not in reaches_root:
             if node in seen:
                 raise InputError(f"The history's steps form a cycle (through step {node}).")
-            seen.append(node)
+            seen.add(node)
             node = steps[node].parent
         reaches_root.update(seen)
 
