@@ -6,6 +6,9 @@ import os
 import time
 from pathlib import Path
 
+from mgie_desktop.core.display_text import display_text
+from mgie_desktop.core.history import is_time
+
 from .layout import step_member
 from .manifest import app_info, read_manifest
 from .members import ZipMembers
@@ -74,57 +77,73 @@ def session_info(path: str | os.PathLike[str]) -> dict:
     }
 
 
-def _clip(text: str, width: int = 70) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= width else text[: width - 3] + "..."
+def _clip(text: object, width: int = 70) -> str:
+    """One line of at most ``width`` characters, safe for a terminal (text from the file)."""
+    line = " ".join(display_text(str(text)).split())
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _when(saved: object) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(saved)) if is_time(saved) else "?"
+
+
+def _describe(step: dict) -> str:
+    if step.get("parent") is None:
+        text = "original photo"
+    else:
+        text = f'"{_clip(step.get("instruction", ""))}"'
+        if step.get("expressive_instruction"):
+            text += f' -> "{_clip(step["expressive_instruction"])}"'
+        if step.get("steered_instruction"):
+            text += f' -> steered: "{_clip(step["steered_instruction"])}"'
+    if step.get("seed") is not None:
+        text += f"  seed {_clip(step['seed'])}"
+    if step.get("size"):
+        text += f"  {step['size'][0]}x{step['size'][1]}"
+    if step.get("current"):
+        text += "  <- current"
+    return f"#{step['id']} {text}"
+
+
+MAX_INDENT = 60  # characters: deeper branches line up there, so no line grows with the history
+
+
+def _tree_lines(steps: list[dict]) -> list[str]:
+    """The edit tree: an only child continues its parent's column, branches indent under it.
+    A stack, not recursion, and bounded indents: a session may hold 10 000 steps."""
+    by_id = {s["id"]: s for s in steps}
+    lines = []
+    # (step, the start of its own line, the start of its children's lines)
+    stack = [(s, "", "") for s in reversed(steps) if s.get("parent") is None]
+    while stack:
+        step, start, inner = stack.pop()
+        lines.append(start + _describe(step))
+        kids = [by_id[k] for k in step.get("children", []) if k in by_id]
+        if len(kids) == 1:
+            stack.append((kids[0], inner, inner))
+            continue
+        for i in reversed(range(len(kids))):
+            last = i == len(kids) - 1
+            deeper = inner + ("   " if last else "|  ")
+            stack.append((kids[i], inner + ("`- " if last else "|- "), deeper if len(deeper) <= MAX_INDENT else inner))
+    return lines
 
 
 def format_session_info(info: dict) -> str:
-    """The human-readable form of ``session_info``: a header and the edit tree (ASCII only)."""
+    """The human-readable form of ``session_info``: a header and the edit tree. Every text from
+    the file is shown without control characters or escape sequences (display_text)."""
     lines = []
-    name = Path(info.get("path") or "session").name
+    name = _clip(Path(info.get("path") or "session").name, 200)
     steps = info.get("steps") or []
     app = info.get("app") or {}
-    saved = info.get("saved")
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(saved)) if isinstance(saved, (int, float)) else "?"
-    by = f"{app.get('name', '?')} {app.get('version', '')}".strip()
-    lines.append(f"{name}: {len(steps)} step{'s' if len(steps) != 1 else ''}, saved {when} by {by} "
-                 f"(format {info.get('format')} v{info.get('version')})")
+    by = _clip(f"{app.get('name', '?')} {app.get('version', '')}".strip(), 80)
+    lines.append(f"{name}: {len(steps)} step{'s' if len(steps) != 1 else ''}, saved {_when(info.get('saved'))} "
+                 f"by {by} (format {_clip(info.get('format'))} v{_clip(info.get('version'))})")
     src = info.get("source") or {}
     extras = [label for key, label in (("has_icc_profile", "ICC profile"), ("has_exif", "EXIF"),
                                        ("has_alpha", "transparency")) if src.get(key)]
-    lines.append(f"Source: {src.get('name') or '(unnamed)'}" + (f" ({', '.join(extras)})" if extras else ""))
+    lines.append(f"Source: {_clip(src.get('name') or '(unnamed)', 200)}" + (f" ({', '.join(extras)})" if extras else ""))
     lines.append(f"Current step: {info.get('current')}")
     lines.append("")
-
-    by_id = {s["id"]: s for s in steps}
-
-    def describe(step: dict) -> str:
-        if step.get("parent") is None:
-            text = "original photo"
-        else:
-            text = f'"{_clip(step.get("instruction", ""))}"'
-            if step.get("expressive_instruction"):
-                text += f' -> "{_clip(step["expressive_instruction"])}"'
-            if step.get("steered_instruction"):
-                text += f' -> steered: "{_clip(step["steered_instruction"])}"'
-        if step.get("seed") is not None:
-            text += f"  seed {step['seed']}"
-        if step.get("size"):
-            text += f"  {step['size'][0]}x{step['size'][1]}"
-        if step.get("current"):
-            text += "  <- current"
-        return f"#{step['id']} {text}"
-
-    def walk(step_id: int, prefix: str, last: bool, top: bool) -> None:
-        step = by_id[step_id]
-        lines.append((prefix + ("`- " if last else "|- ") if not top else "") + describe(step))
-        kids = [k for k in step.get("children", []) if k in by_id]
-        inner = prefix + ("" if top else ("   " if last else "|  "))
-        for i, kid in enumerate(kids):
-            walk(kid, inner, i == len(kids) - 1, False)
-
-    for root in [s["id"] for s in steps if s.get("parent") is None]:
-        walk(root, "", True, True)
+    lines.extend(_tree_lines(steps))
     return "\n".join(lines)
-

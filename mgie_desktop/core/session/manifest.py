@@ -12,8 +12,9 @@ import contextlib
 import json
 
 from mgie_desktop import __version__
+from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.errors import InputError
-from mgie_desktop.core.history import History, validate_manifest
+from mgie_desktop.core.history import History, is_time, validate_manifest, value_problem
 
 from . import limits
 from .layout import ALPHA_NAME, APP_LABEL, FORMAT, MANIFEST_NAME, VERSION, step_member
@@ -89,10 +90,10 @@ def read_manifest(members: Members) -> dict:
         manifest = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise InputError(f"its {MANIFEST_NAME} is not UTF-8 text.") from None
-    except ValueError as exc:
-        line = getattr(exc, "lineno", None)
-        where = f" (line {line})" if line else ""
-        raise InputError(f"its {MANIFEST_NAME} is not valid JSON{where}.") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"its {MANIFEST_NAME} is not valid JSON (line {exc.lineno}).") from None
+    except ValueError:  # Python refuses to parse integers of more than 4300 digits
+        raise InputError(f"its {MANIFEST_NAME} holds a number too long to read.") from None
     except RecursionError:
         raise InputError(f"its {MANIFEST_NAME} is nested too deeply.") from None
 
@@ -109,11 +110,12 @@ def read_manifest(members: Members) -> dict:
     steps = manifest.get("steps")
     if isinstance(steps, list) and len(steps) > limits.MAX_STEPS:
         raise InputError(f"it has too many steps ({len(steps):,}; at most {limits.MAX_STEPS:,}).")
-    validate_manifest(manifest)  # graph: ids, parents, cycles, current, redo memory
+    _check_values(manifest)
+    validate_manifest(manifest)  # graph: ids, parents, cycles, current, redo memory; each step's values
 
     for step in steps:
         # Only the one name a step may have: a manifest must not steer reads to other members.
-        image = step.get("image", step_member(step["id"]))
+        image = step.setdefault("image", step_member(step["id"]))  # readers after this take it as given
         if image != step_member(step["id"]):
             raise InputError(f"step {step['id']} names an unexpected image {str(image)[:80]!r}.")
         if members.size(image) is None:
@@ -127,12 +129,25 @@ def read_manifest(members: Members) -> dict:
             raise InputError(f"its source '{key}' is invalid.")
     for key in ("icc_profile", "exif"):
         source_bytes(src, key)
+    if src.get("name"):
+        # Only ever shown, or the stem of an export's suggested name: no use for control characters.
+        src["name"] = display_text(src["name"])
     if src.get("alpha") is not None:
         if src["alpha"] != ALPHA_NAME:
             raise InputError("its source names an unexpected alpha image.")
         if members.size(ALPHA_NAME) is None:
             raise InputError(f"the source's transparency ({ALPHA_NAME}) is missing.")
     return manifest
+
+
+def _check_values(manifest: dict) -> None:
+    """Numbers and text outside the steps (validate_manifest checks theirs), once, as read."""
+    if manifest.get("saved") is not None and not is_time(manifest["saved"]):
+        raise InputError(f"its {MANIFEST_NAME} has an invalid 'saved' time.")
+    problem = value_problem({key: value for key, value in manifest.items() if key != "steps"})
+    if problem:
+        where, why = problem
+        raise InputError(f"its {MANIFEST_NAME} has an invalid '{display_text(where, width=60)}': it {why}.")
 
 
 def source_bytes(src: dict, key: str) -> bytes | None:
