@@ -44,7 +44,7 @@ from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import atomic_write
 from mgie_desktop.core.history import GEOMETRY, STRENGTH, History
 from mgie_desktop.core.masks import check_mask, mask_from_text
-from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, EditParams, params_for
+from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, EditParams, params_for
 from mgie_desktop.core.session import open_session
 
 FORMAT, VERSION = "mgie-recipe", 1
@@ -311,9 +311,16 @@ def _exported_geometry(history: History, step, op: object) -> dict:
 
 def _params_of(stored: dict) -> EditParams:
     """A history step's settings (as the window or ``edit`` stored them) as EditParams."""
-    kinds = {"seed": Kind.INTEGER, **_RENDER_FIELDS}
-    known = {key: _field(stored, key, kind) for key, kind in kinds.items() if key in stored}
-    return replace(EditParams(), **known).validated()
+    seed = {"seed": _field(stored, "seed", Kind.INTEGER)} if "seed" in stored else {}
+    return replace(EditParams(), **seed, **_render_settings(stored)).validated()
+
+
+def _render_settings(raw: dict) -> dict:
+    """The render settings ``raw`` has, each of the right type (their ranges are core.params')."""
+    found = {key: _field(raw, key, kind) for key, kind in _RENDER_FIELDS.items() if key in raw}
+    if "scheduler" in found:
+        _choice(raw, "scheduler", SCHEDULERS)  # here, so a hostile name is not echoed whole
+    return found
 
 
 def recipe_from_session(path: Path, seed_policy: str = SEED_FIXED) -> dict:
@@ -458,7 +465,7 @@ def _parse_step(raw: object) -> RecipeStep:
         check_mask(mask_from_text(mask))  # damaged or empty masks fail here, not on photo 1,500
     model = _choice(raw, "model", MODELS, "mgie")
     preset = _choice(raw, "preset", (*PRESETS, CUSTOM), DEFAULT_PRESET)
-    overrides = {key: _field(raw, key, kind, None) for key, kind in _RENDER_FIELDS.items()}
+    overrides = _render_settings(raw)
     policy, seed = _parse_seed(_field(raw, "seed", Kind.OBJECT, {"policy": SEED_FIXED, "value": EditParams().seed}))
     params = params_for(DEFAULT_PRESET if preset == CUSTOM else preset, seed=seed, **overrides)
     strength = _field(raw, "strength", Kind.NUMBER, 1.0)
