@@ -6,6 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QToolButton, QVBoxLayout, QWidget
 
+from mgie_desktop.core.display_text import display_text
 from mgie_desktop.ui.wrapping_text import WrappingText
 
 NO_TEXT = "(MGIE gave no description)"
@@ -43,6 +44,8 @@ class ExpressiveBox(QWidget):
 
     def show_step(self, mgie_text: str, steered_text: str = "", editable: bool = True) -> None:
         """A step's texts: the person's (when steered) is the one shown and edited."""
+        # Shown as a person would have typed them: no control characters from a session file.
+        mgie_text, steered_text = display_text(mgie_text, keep_newlines=True), display_text(steered_text, keep_newlines=True)
         self._shown, self._editable = (steered_text or mgie_text), editable
         self.text_box.setReadOnly(not editable)
         # A frame says "you can type here"; read-only text sits flat in the panel.

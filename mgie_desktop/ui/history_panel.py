@@ -8,6 +8,8 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
+from mgie_desktop.core.display_text import display_text
+
 if TYPE_CHECKING:  # the history (and Pillow) load with the first photo
     from mgie_desktop.core.history import History, Step
 
@@ -48,37 +50,42 @@ class HistoryPanel(QListWidget):
 
 
 def _tree_order(history: History):
-    roots = [s for s in history.steps if s.is_root]
-    stack = [(r, 0) for r in reversed(roots)]
+    kids: dict[int | None, list[Step]] = {}
+    for step in history.steps:  # once: asking history.children per step is quadratic in a long session
+        kids.setdefault(step.parent, []).append(step)
+    stack = [(r, 0) for r in reversed(kids.get(None, []))]
     while stack:
         step, depth = stack.pop()
         yield step, depth
-        children = history.children(step.id)
+        children = kids.get(step.id, [])
         # The first child continues the line; later ones are branches, shown indented.
         for i, child in reversed(list(enumerate(children))):
             stack.append((child, depth + (1 if i else 0)))
 
 
+MAX_SHOWN_DEPTH = 12  # deeper branches line up there: an entry's indent must not outgrow the panel
+
+
 def _describe(step: Step, depth: int) -> str:
-    indent = "    " * depth + ("↳ " if depth else "")
+    indent = "    " * min(depth, MAX_SHOWN_DEPTH) + ("↳ " if depth else "")
     if step.is_root:
         return indent + "Original"
-    text = f"{indent}{step.instruction}"
+    text = f"{indent}{display_text(step.instruction)}"  # texts may come from a session file
     if step.params.get("model") == "ip2p":
         text += f"\n{indent}(InstructPix2Pix alone)"
     elif step.steered_instruction:  # the person's words drove it
-        text += f"\n{indent}✎ “{step.steered_instruction}”"
+        text += f"\n{indent}✎ “{display_text(step.steered_instruction)}”"
     elif step.expressive_instruction:
-        text += f"\n{indent}“{step.expressive_instruction}”"
+        text += f"\n{indent}“{display_text(step.expressive_instruction)}”"
     return text
 
 
 def _tooltip(step: Step) -> str:
     if step.is_root:
         return "The photo as opened"
-    p = step.params
-    steered = f"\nYou: {step.steered_instruction}" if step.steered_instruction else ""
+    p = {key: display_text(str(value), width=40) for key, value in step.params.items()}
+    steered = f"\nYou: {display_text(step.steered_instruction)}" if step.steered_instruction else ""
     steered += "\nEdited inside a painted mask" if step.mask else ""
-    return (f"{step.instruction}\nMGIE: {step.expressive_instruction}{steered}\n"
+    return (f"{display_text(step.instruction)}\nMGIE: {display_text(step.expressive_instruction)}{steered}\n"
             f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
             f"image {p.get('image_guidance')} · {p.get('scheduler')}")
