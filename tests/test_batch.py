@@ -353,6 +353,8 @@ def test_leftovers_of_a_crash_are_cleaned_and_the_folder_is_fsynced(shoot, emitt
     out.mkdir()
     leftover = out / ".frame00.png.k2j_8xq1.tmp"  # core.files.atomic_write's temporary, its rename never done
     leftover.write_bytes(b"half a PNG")
+    marker = out / ".frame05.png.editing"  # a kill mid-edit: this run tries the photo again all the same
+    marker.touch()
     strangers = [out / ".notes.txt.abcdefgh.tmp", out / "frame00.png.tmp", out / "mine.tmp"]
     for path in strangers:
         path.write_bytes(b"not ours")
@@ -366,7 +368,7 @@ def test_leftovers_of_a_crash_are_cleaned_and_the_folder_is_fsynced(shoot, emitt
 
     monkeypatch.setattr(os, "fsync", fsync)
     assert _run(shoot, few, emitting_models, out) == 0
-    assert not leftover.exists() and all(path.exists() for path in strangers)
+    assert not leftover.exists() and not marker.exists() and all(path.exists() for path in strangers)
     # After each rename, the folder: else a power cut can lose an output its results line calls done.
     assert ["frame00.png"] in folder_syncs and ["frame00.png", "frame05.png"] in folder_syncs
 
@@ -376,3 +378,61 @@ def test_json_gives_no_rate_when_no_photo_was_done(shoot, emitting_models, tmp_p
     assert _run(shoot, few, emitting_models, out) == 1
     summary = json.loads(capsys.readouterr().out)
     assert (summary["done"], summary["failed"], summary["photos_per_minute"]) == (0, 1, None)
+
+
+def test_on_ray_a_photo_that_kills_its_worker_is_not_edited_again(shoot, emitting_models, tmp_path, capsys):
+    """A worker dies editing a photo (as an out-of-memory kill does): Ray restarts it, and the
+    restart edits the other photos and records that one as failed, not editing it again (which
+    would kill it again, reload the models and so on). And a results file that fills the disk in a
+    worker ends the batch with one line, as it does locally."""
+    ray = pytest.importorskip("ray")
+    few, out, flags = _few(shoot, tmp_path, "frame00.jpg", "frame05.png", "frame07.png"), tmp_path / "out", tmp_path
+    loads = flags / "loads"
+
+    def in_each_worker():  # runs in every Ray worker process as it starts
+        import errno as errors
+        import os as system
+
+        from mgie_desktop.batch import photo, results
+
+        real_init, real_edit, real_write = photo.PhotoEditor.__init__, photo.PhotoEditor._edit, results._write_whole
+
+        def init(self, *args, **kwargs):
+            with open(loads, "a") as fh:
+                fh.write("load\n")
+            real_init(self, *args, **kwargs)
+
+        def edit(self, job, *args, **kwargs):  # the render, once the photo is read
+            if job.name == "frame05.png" and len(loads.read_text().split()) < 4 and not (flags / "full").exists():
+                system._exit(1)
+            return real_edit(self, job, *args, **kwargs)
+
+        def write_whole(fd, data):
+            if (flags / "full").exists():
+                raise OSError(errors.ENOSPC, "No space left on device")
+            real_write(fd, data)
+
+        photo.PhotoEditor.__init__, photo.PhotoEditor._edit, results._write_whole = init, edit, write_whole
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"worker_process_setup_hook": in_each_worker})
+    try:
+        code = main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models",
+                     str(emitting_models), "--device", "cpu", "--precision", "fp32", "--ray", "--json"])
+        summary = json.loads(capsys.readouterr().out.splitlines()[-1])
+        engines = len(loads.read_text().split())  # 4 at most: the old code went on until then
+        (flags / "full").touch()
+        (out / "frame07.png").unlink()
+        full_code = main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models",
+                          str(emitting_models), "--device", "cpu", "--precision", "fp32", "--ray", "--json"])
+        err = capsys.readouterr().err
+    finally:
+        ray.shutdown()
+    assert code == 1 and (summary["done"], summary["failed"]) == (2, 1)
+    assert engines == 2  # the first actor, and its one restart
+    failed = {line["photo"]: line["error"] for line in _lines(out) if line["status"] != "ok"}
+    assert list(failed) == ["frame05.png"] and "stopped while editing it" in failed["frame05.png"]
+    assert not list(out.glob(".*"))  # no marker, no temporary left
+    assert full_code == 2 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"mgie-desktop: cannot write the results file {out / 'results.jsonl'}: " \
+                                           "the disk is full"

@@ -63,17 +63,27 @@ def check_output_folder(output_dir: Path) -> None:
         os.unlink(probe)
 
 
+def attempt_marker(job: PhotoJob) -> Path:
+    """``.PHOTO.editing`` (the photo's own file name, unique where output names can clash) beside
+    the output while the photo is being edited: found by the next attempt in the same run, it says
+    the last one took its worker down."""
+    return Path(job.output).with_name(f".{job.name}.editing")
+
+
 def remove_leftovers(output_dir: Path, jobs: list[PhotoJob]) -> None:
-    """Delete the temporary files a crash left mid-save of these jobs' outputs. core.files.atomic_write
-    names them ``.NAME.XXXXXXXX.tmp`` beside the output; anything else in the folder is not ours.
+    """Delete what a crash left mid-edit of these jobs' outputs: their attempt markers (a new run
+    tries every photo again), and the temporary files core.files.atomic_write names
+    ``.NAME.XXXXXXXX.tmp`` beside the output. Anything else in the folder is not ours.
     (Two batches writing one folder at once would lose each other's saves here, and results anyway.)"""
     outputs = {Path(job.output).name for job in jobs}
+    markers = {attempt_marker(job).name for job in jobs}
     try:
         found = list(output_dir.iterdir())
     except OSError:  # a folder one may write but not list: nothing to clean that we can see
         return
     for path in found:
         name = path.name
-        if name.startswith(".") and name.endswith(".tmp") and name[1:-4].rpartition(".")[0] in outputs:
+        temporary = name.startswith(".") and name.endswith(".tmp") and name[1:-4].rpartition(".")[0] in outputs
+        if temporary or name in markers:
             with contextlib.suppress(OSError):
                 path.unlink()

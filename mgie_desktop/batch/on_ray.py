@@ -24,10 +24,11 @@ from mgie_desktop.batch.folder import PhotoJob
 from mgie_desktop.batch.local import StopAfterCurrent
 from mgie_desktop.batch.photo import PhotoEditor, read_photo
 from mgie_desktop.batch.progress import Progress
-from mgie_desktop.core.errors import InputError
+from mgie_desktop.core.errors import InputError, MgieError
 
 INSTALL_HINT = "--ray needs Ray: pip install 'mgie-desktop[cluster]'"
 READ_CPUS = 0.25
+FATAL = "fatal"  # a worker's row saying why the batch cannot go on (results unwritable, models broken)
 
 
 def ray_available() -> bool:
@@ -68,8 +69,11 @@ class _Editor:
                            str(batch["clash"][i]))
             data = batch["photo"][i]
             photo = pickle.loads(data) if data else None
-            entry = self.editor.edit(job, photo=photo, read_error=str(batch["error"][i] or ""),
-                                     read_s=float(batch["read_s"][i]))
+            try:
+                entry = self.editor.edit(job, photo=photo, read_error=str(batch["error"][i] or ""),
+                                         read_s=float(batch["read_s"][i]))
+            except MgieError as exc:  # the batch stops; raised here, the driver would get a Ray traceback
+                entry = {FATAL: str(exc)}
             lines.append(json.dumps(entry))
         return {"entry": np.array(lines, dtype=object)}
 
@@ -133,7 +137,10 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
         try:
             with StopAfterCurrent() as stop:
                 for row in dataset.iter_rows():
-                    entries.append(json.loads(row["entry"]))
+                    entry = json.loads(row["entry"])
+                    if FATAL in entry:
+                        raise InputError(entry[FATAL])
+                    entries.append(entry)
                     progress.photo_done(entries[-1])
                     if stop.requested:
                         break

@@ -4,16 +4,20 @@ edit record). The same ``PhotoEditor`` serves the local loop and each Ray actor.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
 
-from mgie_desktop.batch.folder import PhotoJob
+from mgie_desktop.batch.folder import PhotoJob, attempt_marker
 from mgie_desktop.batch.results import FAILED, OK, append_result, recipe_digest
 from mgie_desktop.core.chain import ChainStep, run_chain
 from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.core.recipe import Recipe, geometry_for, parse_recipe
 from mgie_desktop.core.session.writing import fsync_dir
+
+WORKER_STOPPED = ("its worker stopped while editing it (out of memory, or a crash): not tried again in this "
+                  "run; a rerun tries it again")
 
 
 def chain_for(recipe: Recipe, masks: dict, photo_name: str, size: tuple[int, int]) -> list[ChainStep]:
@@ -58,17 +62,22 @@ class PhotoEditor:
     def edit(self, job: PhotoJob, photo=None, read_error: str = "", read_s: float = 0.0) -> dict:
         """Edit ``job``'s photo (``photo``: already read; ``read_error``: reading it failed) and
         record the outcome. A photo that fails is recorded as failed; the models being broken is
-        no one photo's fault and is raised."""
+        no one photo's fault and is raised. A photo whose last attempt took its worker down (Ray
+        restarts the worker, reloading the models, and tries the photo again) is recorded as
+        failed, not edited again only to take the worker down again."""
+        marker = attempt_marker(job)
+        try:
+            return self._edit_and_record(job, photo, read_error, read_s, marker)
+        finally:  # skipped only when the worker dies: then the marker tells the next attempt
+            with contextlib.suppress(OSError):
+                marker.unlink(missing_ok=True)
+
+    def _edit_and_record(self, job: PhotoJob, photo, read_error: str, read_s: float, marker: Path) -> dict:
         started = time.perf_counter() - read_s
         entry = {"photo": job.name, "status": OK, "output": job.output, "seconds": 0.0,
                  "expressive_instructions": [], "seeds": [], "error": None, "recipe": self.digest}
         try:
-            if job.clash:
-                raise ValueError(f"{job.clash} in the same folder has the same name and writes {Path(job.output).name}")
-            if read_error:
-                raise ValueError(read_error)
-            photo = photo if photo is not None else read_photo(job.path)
-            entry.update(self._edit(job, photo))
+            entry.update(self._attempt(job, photo, read_error, marker))
         except ModelFilesError:
             raise
         except Exception as exc:  # noqa: BLE001 (this photo failed; the batch goes on)
@@ -77,6 +86,18 @@ class PhotoEditor:
         entry["finished"] = round(time.time(), 3)  # when: throughput over a run, across workers
         append_result(self.results_path, entry)
         return entry
+
+    def _attempt(self, job: PhotoJob, photo, read_error: str, marker: Path) -> dict:
+        """The photo edited and saved, marked as being edited meanwhile (a worker that dies
+        leaves the marker behind); what its results line adds."""
+        if job.clash:
+            raise ValueError(f"{job.clash} in the same folder has the same name and writes {Path(job.output).name}")
+        if marker.exists():
+            raise RuntimeError(WORKER_STOPPED)
+        marker.touch()
+        if read_error:
+            raise ValueError(read_error)
+        return self._edit(job, photo if photo is not None else read_photo(job.path))
 
     def _edit(self, job: PhotoJob, photo) -> dict:
         from mgie_desktop.core.edit_record import edit_record
