@@ -210,3 +210,46 @@ def test_edit_help_lists_the_exit_statuses(capsys):
     assert main(["edit", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "exit status" in text and "3" in text and "session could not be saved" in text
+
+
+@pytest.mark.parametrize("case", ["dev-zero", "deep", "5000-digits", "unhashable-preset", "nan", "surrogate"])
+def test_a_hostile_recipe_exits_2_in_one_line_naming_it(case, tmp_path, photo_file, capsys):
+    recipe = tmp_path / "hostile.json"
+    step = '{"instruction": "x"%s}'
+    text = {"deep": "[" * 100_000 + "]" * 100_000,
+            "5000-digits": step % (', "steps": ' + "9" * 5000),
+            "unhashable-preset": step % ', "preset": []',
+            "nan": step % ', "text_guidance": NaN',
+            "surrogate": '{"instruction": "\\ud800"}'}.get(case)
+    if case == "dev-zero":
+        if not os.path.exists("/dev/zero"):
+            pytest.skip("no /dev/zero here")
+        recipe.symlink_to("/dev/zero")
+    else:
+        recipe.write_text('{"format": "mgie-recipe", "version": 1, "steps": [' + text + "]}" if text.startswith("{")
+                          else text)
+    out = tmp_path / "out"
+    assert main(["batch", str(recipe), str(photo_file.parent), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "hostile.json" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_recipe_export_of_odd_geometry_exits_2_naming_the_step(tmp_path, capsys):
+    from mgie_desktop.core.history import History
+    from mgie_desktop.core.session import save_session
+
+    history = History()
+    history.start(Image.new("RGB", (20, 10)))
+    history.push(Image.new("RGB", (20, 10)), instruction="warmer", params={"seed": 3, "steps": 2})
+    history.push(Image.new("RGB", (10, 10)), instruction="Odd", params={"geometry": {"op": "crop", "box": ["a"]}})
+    session = tmp_path / "odd.mgie"
+    try:
+        save_session(history, session)
+    finally:
+        history.close()
+    out = tmp_path / "r.json"
+    assert main(["recipe", "export", str(session), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and not out.exists()
+    assert "step 2" in err or "odd.mgie" in err  # refused by the recipe export or by the session's own check

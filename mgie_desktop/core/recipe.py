@@ -128,6 +128,7 @@ class Kind(Enum):
 
 
 _REQUIRED = object()  # a field's default when it must be there
+_TOO_LONG = object()  # what a JSON integer of more digits than any recipe needs parses to
 _RENDER_FIELDS = {"steps": Kind.INTEGER, "text_guidance": Kind.NUMBER, "image_guidance": Kind.NUMBER,
                   "scheduler": Kind.TEXT, "pixel_budget": Kind.INTEGER}
 _EDIT_KEYS = {"kind", "instruction", "steered_instruction", "mask", "model", "preset", "seed", "strength",
@@ -344,7 +345,6 @@ def save_recipe(data: dict, path: Path) -> None:
 
 
 # ---- reading -----------------------------------------------------------------------------------
-_TOO_LONG = object()  # what a JSON integer of more digits than any recipe needs parses to
 # A JSON string, its closing quote optional so an unterminated one ends the scan instead of being
 # retried from every later quote; possessive, so no match ever backtracks (linear time).
 _JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)
@@ -354,6 +354,11 @@ _NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
 def load_recipe(path: Path) -> Recipe:
     """Read and check a recipe file; every problem is one InputError saying where and what."""
     return parse_recipe(read_recipe_data(path), Path(path).name or str(path))
+
+
+def _refusal(label: str, problem: str) -> InputError:
+    """The one line that refuses a recipe (even a file name with a newline stays on it)."""
+    return InputError(f"Cannot use the recipe '{_shown(label, 200, quoted=False)}': {problem}")
 
 
 def read_recipe_data(path: Path) -> object:
@@ -366,13 +371,13 @@ def read_recipe_data(path: Path) -> object:
             raise InputError(f"it is nested more than {MAX_DEPTH} levels deep")
         return json.loads(text, parse_int=_bounded_int)
     except InputError as exc:
-        raise InputError(f"Cannot use the recipe '{label}': {exc}") from None
+        raise _refusal(label, str(exc)) from None
     except UnicodeDecodeError as exc:
-        raise InputError(f"Cannot use the recipe '{label}': it is not UTF-8 text (byte {exc.start})") from None
+        raise _refusal(label, f"it is not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"Cannot use the recipe '{label}': not JSON ({exc.msg}, line {exc.lineno})") from None
+        raise _refusal(label, f"not JSON ({exc.msg}, line {exc.lineno})") from None
     except RecursionError:  # the depth scan should make this unreachable; never a traceback though
-        raise InputError(f"Cannot use the recipe '{label}': it is nested too deeply") from None
+        raise _refusal(label, "it is nested too deeply") from None
 
 
 def _read_bounded(path: Path) -> bytes:
@@ -419,7 +424,7 @@ def parse_recipe(data: object, label: str = "recipe") -> Recipe:
     try:
         return _parse_document(data)
     except InputError as exc:
-        raise InputError(f"Cannot use the recipe '{label}': {exc}") from None
+        raise _refusal(label, str(exc)) from None
 
 
 def _parse_document(data: object) -> Recipe:
