@@ -32,6 +32,7 @@ except ImportError:  # pragma: no cover
 NAME = "results.jsonl"
 OK, FAILED = "ok", "failed"
 TORN_LINE_LIMIT = 1 << 20  # a torn tail longer than any line of ours is cut unread
+BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
 def recipe_digest(recipe_data: dict, fmt: str) -> str:
@@ -67,7 +68,7 @@ def open_results(path: Path) -> None:
     last line from a crash is repaired, so the run's first line is not glued onto it and lost."""
     created = not path.exists()
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | BINARY, 0o644)
         try:
             with _locked(fd):
                 _repair_torn_line(fd)
@@ -83,7 +84,7 @@ def append_result(path: Path, entry: dict) -> None:
     """Add one line, whole, and make it durable before the next photo starts."""
     data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | BINARY, 0o644)
         try:
             with _locked(fd):
                 _write_whole(fd, data)
@@ -126,11 +127,12 @@ def _repair_torn_line(fd: int) -> None:
     """A last line without its newline: completed when it is whole JSON (only the newline was
     lost), else cut off (its photo has no line, so it is edited again)."""
     size = os.fstat(fd).st_size
-    if not size or os.pread(fd, 1, size - 1) == b"\n":
+    if not size or _read_at(fd, size - 1, 1) == b"\n":
         return
     start = _last_line_start(fd, size)
-    if size - start <= TORN_LINE_LIMIT and _is_json(os.pread(fd, size - start, start)):
-        os.pwrite(fd, b"\n", size)
+    if size - start <= TORN_LINE_LIMIT and _is_json(_read_at(fd, start, size - start)):
+        os.lseek(fd, size, os.SEEK_SET)
+        os.write(fd, b"\n")
     else:
         os.ftruncate(fd, start)
     os.fsync(fd)
@@ -140,11 +142,16 @@ def _last_line_start(fd: int, size: int, chunk: int = 1 << 16) -> int:
     end = size
     while end > 0:
         begin = max(0, end - chunk)
-        newline = os.pread(fd, end - begin, begin).rfind(b"\n")
+        newline = _read_at(fd, begin, end - begin).rfind(b"\n")
         if newline >= 0:
             return begin + newline + 1
         end = begin
     return 0
+
+
+def _read_at(fd: int, offset: int, count: int) -> bytes:
+    os.lseek(fd, offset, os.SEEK_SET)  # os.pread is POSIX only
+    return os.read(fd, count)
 
 
 def _is_json(data: bytes) -> bool:
