@@ -335,7 +335,8 @@ class OneLineHttpErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError):
-            record.msg, record.args = f"{record.getMessage()}: {exc.message or type(exc).__name__}", ()
+            reason = (str(exc.message).strip().splitlines() or [type(exc).__name__])[0]  # aiohttp adds a caret diagram
+            record.msg, record.args = f"{record.getMessage()}: {reason}", ()
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info = record.exc_text = None
         return True
