@@ -98,3 +98,8 @@ def test_an_overflowing_render_fails_instead_of_passing_off_a_black_picture(engi
     guide = engine.instruct(photo, "make the sky a sunset")
     with pytest.raises(RenderFailed, match="overflowed at step 1 of 3.*lower the text or image guidance"):
         engine.render(photo, guide.conditioning, params_for("draft", steps=3, pixel_budget=64 * 64))
+
+
+def test_a_huge_number_is_refused_in_a_short_line():
+    with pytest.raises(InputError, match="steps must be from 1 to 500, not a 16607-bit number$"):
+        replace(EditParams(), steps=int("1" * 5000)).validated()

@@ -25,7 +25,10 @@ class Bounds:
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"{name} must be a finite number, not {value}")
         if not self.low <= value <= self.high:
-            raise InputError(f"{name} must be from {self.low:g} to {self.high:g}, not {value:g}")
+            # a 5000-digit int cannot even be turned into text (Python's int-string limit)
+            shown = f"a {value.bit_length()}-bit number" if isinstance(value, int) and value.bit_length() > 64 else (
+                f"{value:g}")
+            raise InputError(f"{name} must be from {self.low:g} to {self.high:g}, not {shown}")
 
 
 STEPS = Bounds(1, 500)
@@ -52,7 +55,7 @@ class EditParams:
 
     def validated(self) -> EditParams:
         if self.scheduler not in SCHEDULERS:
-            raise InputError(f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+            raise InputError(f"unknown scheduler {str(self.scheduler)[:40]!r}; choose one of {', '.join(SCHEDULERS)}")
         for name, bounds in (("steps", STEPS), ("seed", SEED), ("text guidance", TEXT_GUIDANCE),
                              ("image guidance", IMAGE_GUIDANCE), ("pixel budget", PIXEL_BUDGET)):
             bounds.check(name, getattr(self, name.replace(" ", "_")))
