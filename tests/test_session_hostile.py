@@ -185,6 +185,14 @@ def test_step_numbers_are_finite_and_bounded(tmp_path, capsys, field, value, nam
     refused_in_one_line(*cli(capsys, "session", "info", path)[::2], "num.mgie", named)
 
 
+@pytest.mark.parametrize("field", ["id", "parent"])
+def test_a_huge_step_id_is_refused_in_a_short_line(tmp_path, field):
+    text = json.dumps(manifest()).replace(f'"{field}": 0', f'"{field}": {"9" * 4000}', 1)
+    with pytest.raises(InputError) as refused:
+        session_info(write_session(tmp_path / "ids.mgie", text, (0, 1)))
+    assert len(str(refused.value)) < 200  # not a 4000-digit file name in the message
+
+
 # --------------------------------------------------------------------------- text shown
 
 

@@ -398,6 +398,11 @@ LATEST_TIME = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC
 MAX_NESTING = 32  # params hold a geometry op at most two levels down
 
 
+def _is_id(value: object) -> bool:
+    # Bounded too: an id names a file (step_member) and shows in messages.
+    return _is_int(value) and 0 <= value <= MAX_MAGNITUDE
+
+
 def is_time(value: object) -> bool:
     """A number of seconds since 1970 that the app can show as a date (not NaN, not 1e400)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= LATEST_TIME
@@ -456,12 +461,12 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
         if not isinstance(raw, dict):
             raise InputError(f"Step #{index + 1} of the history is not a JSON object.")
         step_id = raw.get("id")
-        if not _is_int(step_id) or step_id < 0:
+        if not _is_id(step_id):
             raise InputError(f"Step #{index + 1} of the history has no valid id.")
         if step_id in steps:
             raise InputError(f"Step {step_id} appears twice in the history.")
         parent = raw.get("parent")
-        if parent is not None and (not _is_int(parent) or parent < 0):
+        if parent is not None and not _is_id(parent):
             raise InputError(f"Step {step_id} has an invalid parent.")
         fields: dict[str, object] = {}
         for key, kind, default in (
