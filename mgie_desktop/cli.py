@@ -447,8 +447,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         return _models_list(directory, args.json, args.manifest)
     try:
         bad = inventory.problems(directory, full_hash=True)
-    except MgieError as exc:
-        bad = [str(exc)]
+    except MgieError as exc:  # nothing installed: nothing to verify, rather than "1 damaged file"
+        print(json.dumps({"models_dir": str(directory), "ok": False, "problems": [str(exc)]}) if args.json else
+              f"nothing to verify: {exc}")
+        return EXIT_FAILED
     bad += _source_problems(directory, args.manifest)
     if args.json:
         print(json.dumps({"models_dir": str(directory), "ok": not bad, "problems": bad}))
