@@ -243,6 +243,20 @@ def test_the_window_shows_no_control_characters(qtbot, tmp_path):
     history.close()
 
 
+def test_refusals_quote_names_from_the_archive_and_the_disk_without_escapes(tmp_path, capsys):
+    evil = "\x1b]0;pwned\x07" + "x" * 500
+    path = tmp_path / "evil\x1b[2J.mgie"
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(path, "w") as zf:
+        zf.writestr(evil, b"1")
+        zf.writestr(evil, b"2")
+    with pytest.raises(InputError, match="twice") as refused:
+        session_info(path)
+    assert not has_controls(str(refused.value)) and len(str(refused.value)) < 200
+    code, _, err = cli(capsys, "session", "info", path)
+    refused_in_one_line(code, err, "twice")
+    assert not has_controls(err.strip())
+
+
 # --------------------------------------------------------------------------- text that is not text
 
 

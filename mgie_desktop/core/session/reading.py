@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import check_openable, os_reason
 from mgie_desktop.core.history import History, ImageStore
@@ -98,8 +99,10 @@ def tail(message: str) -> str:
 def opened_zip(path: Path, label: str) -> Iterator[ZipMembers]:
     """The checked members of a .mgie zip; any failure inside becomes "Cannot open session ..."."""
 
+    shown = display_text(label)  # a downloaded file's name may hold escapes too
+
     def fail(problem: str) -> InputError:
-        return InputError(f"Cannot open session '{label}': {problem}")
+        return InputError(f"Cannot open session '{shown}': {problem}")
 
     check_openable(path, fail, "a session file")
     try:
