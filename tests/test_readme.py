@@ -1,6 +1,10 @@
 """The README's test command is what CI runs."""
 
+import contextlib
+import io
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,3 +25,16 @@ def test_the_readme_names_the_system_packages_the_window_needs_before_its_first_
     # the ones a stock Debian desktop lacks, and each one a package the app's own check knows
     assert {"libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1"} <= named <= set(XCB_LIBRARIES.values())
     assert head.index("libxcb-icccm4") < head.index("pip install")
+
+
+def test_the_readme_says_how_the_server_is_reached_as_serve_does_it():
+    from mgie_desktop.cli import build_parser
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Edit on a laptop"):]
+    section = section[:section.index("\n## ", 1)]
+    with contextlib.redirect_stdout(io.StringIO()) as usage, pytest.raises(SystemExit):
+        build_parser().parse_args(["serve", "--help"])
+    for flag in ("--host", "--token-file", "--no-token", "--max-upload-mb", "--max-queue", "--max-queue-mb"):
+        assert f"`{flag}" in section and flag in usage.getvalue(), flag
+    assert "needs no token" not in section  # a token is the default on loopback too

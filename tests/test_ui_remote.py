@@ -10,6 +10,7 @@ import threading
 
 import pytest
 from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QLabel
 
 from mgie_desktop.remote.security import client_token_file, save_client_token, saved_client_token
 from mgie_desktop.ui.main_window import MainWindow
@@ -184,3 +185,21 @@ def test_the_engine_dialog_switches_and_keeps_the_token_private(qtbot, tmp_path,
     qtbot.waitUntil(lambda: window.model_state == "ready" and "remote" not in window.model_label.text(),
                     timeout=TIMEOUT)
     assert window.edits.engine is window.edits.local
+
+
+def test_the_window_finds_this_computers_own_server_token_by_itself(qtbot, tmp_path, tiny_models, photo_path):
+    from mgie_desktop.remote.serve import spawn_server
+    from mgie_desktop.ui.engine_settings import EngineDialog
+
+    process, url, _token = spawn_server(tiny_models, None)  # the token made in the config folder
+    try:
+        window = remote_window(qtbot, tmp_path, url, "")  # none pasted into the dialog
+        assert isinstance(window.edits.engine, RemoteEngine)
+        open_photo(qtbot, window, photo_path)
+        edit(qtbot, window, "make it warmer")
+        assert window.history.current.instruction == "make it warmer"
+        hint = " ".join(label.text() for label in EngineDialog(True, url, "", window).findChildren(QLabel))
+        assert "needs one too" in hint and "leave the token empty" in hint
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
