@@ -64,7 +64,7 @@ def session_info(path: str | os.PathLike[str]) -> dict:
         "format": manifest["format"],
         "version": manifest["version"],
         "app": app_info(manifest),
-        "saved": manifest.get("saved"),  # as stored, unchecked: info reports, it does not judge
+        "saved": manifest.get("saved"),  # as stored (read_manifest checked it is a time, or absent)
         "current": current,
         "source": {
             "name": src.get("name") or "",
