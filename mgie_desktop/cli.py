@@ -15,6 +15,7 @@ from pathlib import Path
 from mgie_desktop import __version__
 from mgie_desktop.batch.command import add_batch_parser, add_recipe_parser, cmd_batch, cmd_recipe
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
+from mgie_desktop.core.instruction import check_text
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, params_for
 from mgie_desktop.core.paths import models_dir
 from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
@@ -270,6 +271,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
                          "in the same place")
     if any(not text.strip() for text in args.expressive or []):
         raise InputError("an --expressive text is empty: write what the edit should do, or leave it out")
+    for text in instructions:  # refused here, before minutes of loading the models
+        check_text(text)
+    for text in args.expressive or []:
+        check_text(text, "an --expressive text")
     if (args.token_file or args.ca_file) and not args.remote:
         raise InputError("--token-file and --ca-file go with --remote URL")
     params = params_for(args.preset, seed=args.seed, steps=args.steps, text_guidance=args.text_guidance,

@@ -25,3 +25,28 @@ def test_verify_with_nothing_installed_says_so_rather_than_one_damaged_file(tmp_
     assert out.startswith("nothing to verify: no MGIE models in ") and "damaged" not in out
     assert main(["models", "verify", "--json", "--models", str(tmp_path / "none")]) == 1
     assert json.loads(capsys.readouterr().out)["ok"] is False
+
+
+def test_an_instruction_or_expressive_text_that_is_not_text_is_refused_before_the_models_load(tmp_path, photo_path):
+    """Bytes that are not UTF-8 reach Python from argv as lone surrogates: one line, exit 2, no loading."""
+    import os
+
+    for args in ([b"-i", b"make it \xff pop"], [b"-i", b"make it pop", b"--expressive", b"bright \xfe"]):
+        run = subprocess.run([sys.executable, "-m", "mgie_desktop", "edit", str(photo_path), *args, "-o",
+                              str(tmp_path / "out.png"), "--models", str(tmp_path / "no-models")],
+                             capture_output=True, text=True, timeout=120, errors="replace",
+                             env={**os.environ, "PYTHONUTF8": "1"})
+        assert run.returncode == 2, run.stderr
+        assert run.stderr.count("\n") == 1 and "not valid text" in run.stderr and "Traceback" not in run.stderr
+        assert not (tmp_path / "out.png").exists()
+
+
+def test_the_engine_refuses_text_that_is_not_text_for_every_model(engine, photo):
+    import pytest
+
+    from mgie_desktop.core.errors import InputError
+
+    with pytest.raises(InputError, match="not valid text"):
+        engine.instruct(photo, "make it \ud800 pop")
+    with pytest.raises(InputError, match="the expressive instruction .*not valid text"):
+        engine.steer(photo, "make it pop", "bright \ud800")

@@ -23,7 +23,7 @@ from PIL import Image
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError, RenderFailed
 from mgie_desktop.core.finishing import finish_renders, working_source
-from mgie_desktop.core.instruction import InstructionLimit
+from mgie_desktop.core.instruction import InstructionLimit, check_text
 from mgie_desktop.core.logs import log
 from mgie_desktop.core.masks import check_mask, fit_mask, is_full
 from mgie_desktop.core.params import EditParams
@@ -443,6 +443,7 @@ class MgieEngine:
 def _require_words(instruction: str) -> None:
     if not instruction or not instruction.strip():
         raise InputError("the instruction is empty: say what the edit should do")
+    check_text(instruction)  # before any tokenizer: CLIP's (plain InstructPix2Pix) fails with a TypeError
 
 
 def _reference_slice_start(sequence: list[int], prompt_len: int, n_new: int, img0: int, eos: int,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from mgie_desktop.core.errors import InputError
+from mgie_desktop.core.instruction import check_text
 
 
 def steered_answer_ids(tokenizer, text: str, image_token_ids: list[int]) -> list[int]:
@@ -19,6 +20,7 @@ def steered_answer_ids(tokenizer, text: str, image_token_ids: list[int]) -> list
     dropped: the eight always follow the words, as generation emits them)."""
     if not text or not text.strip():
         raise InputError("the expressive instruction is empty: write what the edit should do, or let MGIE write it")
+    check_text(text, "the expressive instruction")  # sentencepiece fails on lone surrogates with a C++ error
     ids = [i for i in tokenizer.encode(text.strip())[1:] if i not in image_token_ids]
     if not ids:
         raise InputError("the expressive instruction has no words: write what the edit should do")
