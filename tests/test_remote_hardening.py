@@ -249,17 +249,21 @@ def test_sigterm_or_ctrl_c_stop_the_server_within_10_s_mid_edit(tiny_models, tmp
         async def go():
             async with RemoteClient(url, token, retry_delays=()) as client:
                 key, _ = await client.submit(job(photo, params=SLOW))
-                with pytest.raises(RemoteError):  # the edit ends, one way or another, but not finished
+                try:
                     async for event in client.events(key):
-                        if event["event"] == "progress" and process.returncode is None:
+                        heard.append(event)
+                        if event["event"] == "progress" and not signalled:
                             process.send_signal(stop)
                             signalled.append(time.monotonic())
-                        assert event["event"] != "finished"
-                        if event["event"] == "cancelled":
-                            raise RemoteError("cancelled")
+                except RemoteError:  # the connection went before the last word: allowed
+                    pass
 
+        heard: list[dict] = []
         signalled: list[float] = []
         asyncio.run(asyncio.wait_for(go(), 60))
+        assert heard[-1]["event"] != "finished"
+        if heard[-1]["event"] == "failed":  # told why, in words a client can show
+            assert "server stopped" in heard[-1]["message"]
         output = process.communicate(timeout=10)[0]
         assert time.monotonic() - signalled[0] < 10 and "stopping" in output
         assert "Traceback" not in output

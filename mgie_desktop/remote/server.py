@@ -3,8 +3,8 @@
 Models load once at start. Edits run one at a time, in the order they arrive, on the engine's
 own thread; the event loop only moves bytes, so a slow client never holds the GPU. Each job
 streams its queue position, progress, previews and its end to whoever watches it; a client
-that drops can reconnect to the same job, and one that never returns costs only its result,
-which is dropped after a while.
+that drops can reconnect to the same job; one that never returns has its job cancelled, and
+its result (if any) dropped, after a while.
 
 The queue is bounded by count and by bytes (503 with Retry-After past either), and holds each
 upload as it came, PNG, until its turn: only the running job's photo is ever decoded. A job
@@ -48,6 +48,7 @@ ENDED = ("finished", "failed", "cancelled")
 PREVIEW_INTERVAL_S = 0.25
 # A job is given up once nobody has listened for longer than a client keeps reconnecting.
 ABANDON_AFTER_S = sum(RETRY_DELAYS_S) + 30
+STOPPED = {"event": "failed", "message": "the server stopped before the edit finished; send it again"}
 
 
 class QueueRefusal(Enum):
@@ -124,8 +125,10 @@ class EngineHost:
     def stop_jobs(self) -> None:
         """At a stop, before connections close: every job ends, so their watchers hear it."""
         self.stopping.set()
-        for job in list(self.waiting):
-            self.cancel(job)
+        for job in self.waiting:
+            job.cancel.set()
+            job.publish(STOPPED)
+        self.waiting.clear()
         if self.running is not None:
             self.running.cancel.set()
 
@@ -213,7 +216,7 @@ class EngineHost:
             images = [protocol.png_bytes(image) for image in result.images]
             post(self._finish, job, images, protocol.result_message(result))
         except EditCancelled:
-            post(job.publish, {"event": "cancelled"})
+            post(job.publish, STOPPED if self.stopping.is_set() else {"event": "cancelled"})
         except MgieError as exc:
             post(job.publish, {"event": "failed", "message": str(exc)})
         except Exception as exc:
