@@ -142,3 +142,15 @@ def test_releasing_memory_gives_glibc_s_free_lists_back(monkeypatch):
     else:
         assert devices.release_memory() is False
     assert freed == ["gc"]
+
+
+@pytest.mark.parametrize(("precision", "channels_last"), [("bf16", True), ("fp32", False)])
+def test_bf16_convolutions_run_channels_last_on_the_cpu(tiny_models, photo, precision, channels_last):
+    from mgie_desktop.core.params import params_for
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    engine = MgieEngine(tiny_models, device="cpu", precision=precision)
+    for module in (engine.bundle.unet.conv_in, engine.bundle.vae.encoder.conv_in):
+        assert module.weight.is_contiguous(memory_format=torch.channels_last) is channels_last
+    result = engine.edit(photo, "make the sky a sunset", params_for("draft", steps=2, pixel_budget=64 * 64)).image
+    assert result.size == photo.size

@@ -31,7 +31,7 @@ def test_instruct_is_deterministic_and_independent_of_render_settings(engine, ph
     assert first.conditioning.shape == (1, 77, 32)
 
 
-@pytest.mark.parametrize("size", [(96, 64), (1000, 50), (50, 300)])
+@pytest.mark.parametrize("size", [(96, 64), (800, 50), (50, 300)])  # 800x50: the most extreme accepted (16:1)
 def test_result_has_the_input_size_for_any_aspect(engine, size):
     from PIL import Image
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import LoadCancelled, ModelFilesError, OutOfMemory
+from mgie_desktop.engine.devices import conv_memory_format
 from mgie_desktop.engine.inventory import bundle_path, check_installed
 from mgie_desktop.engine.memory import MemoryPlan
 from mgie_desktop.engine.model import EditHead, MgieModel
@@ -116,9 +117,10 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     check()  # the UNet
     # Under offload the pipeline moves the UNet and VAE to the GPU itself, one at a time.
     home = device if plan.placement == "all" else torch.device("cpu")
-    unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(home)
+    form = conv_memory_format(device, dtype)
+    unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(home, memory_format=form)
     check()  # the VAE
-    vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home)
+    vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home, memory_format=form)
     scheduler_config = json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
     return LoadedBundle(model, tokenizer, image_processor, unet, vae, scheduler_config, info)
 

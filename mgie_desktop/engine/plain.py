@@ -12,6 +12,7 @@ import torch
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.engine.convert import PLAIN_DIR
+from mgie_desktop.engine.devices import conv_memory_format
 from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED as NOT_INSTALLED
 from mgie_desktop.engine.schedulers import make_scheduler
 
@@ -28,7 +29,8 @@ def plain_pipeline(bundle_dir: Path, vae, scheduler_config: dict, device: torch.
     if not (folder / "unet").is_dir():
         raise ModelFilesError(NOT_INSTALLED)
     try:
-        unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype).eval().to(device)
+        unet = UNet2DConditionModel.from_pretrained(folder / "unet", torch_dtype=dtype).eval().to(
+            device, memory_format=conv_memory_format(device, dtype))
         text_encoder = CLIPTextModel.from_pretrained(folder / "text_encoder", dtype=dtype).eval().to(device)
         tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer")
     except (OSError, ValueError, RuntimeError) as exc:
