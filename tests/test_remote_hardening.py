@@ -339,6 +339,28 @@ def test_headers_that_never_finish_are_cut_off(serving):
     assert time.monotonic() - started < 5 and b"200" not in answer
 
 
+def test_a_body_that_stalls_is_answered_408_in_time(serving):
+    server = serving(request_timeout_s=1.0)
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall((f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                     "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 500000\r\n\r\n"
+                     "--b\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{}\r\n").encode())  # then nothing
+        answer = raw.recv(65536)
+        answered = time.monotonic() - started
+        raw.settimeout(20)
+        while raw.recv(65536):  # aiohttp lingers a while (10 s) for the rest, then closes
+            pass
+    assert b" 408 " in answer.split(b"\r\n")[0] and b"took too long" in answer
+    assert answered < 5 and time.monotonic() - started < 20 and not server.host.jobs
+
+
+def test_queue_limits_below_1_are_refused_with_exit_2():
+    for flag in ("--max-queue", "--max-queue-mb"):
+        done = run_cli("serve", flag, "0")
+        assert done.returncode == 2 and f"{flag} must be at least 1" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_a_silent_connection_is_cut_off(serving):
     server = serving(header_timeout_s=1.0)
     started = time.monotonic()
