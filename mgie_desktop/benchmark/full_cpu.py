@@ -224,13 +224,15 @@ def _render_child(queue, models: str, side: int) -> None:
         from diffusers import AutoencoderKL, UNet2DConditionModel
 
         from mgie_desktop.core.params import params_for
+        from mgie_desktop.engine.devices import conv_memory_format
         from mgie_desktop.engine.inventory import bundle_path
 
         bundle, steps = bundle_path(Path(models)), params_for().steps
         result: dict = {"steps": steps}
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-            unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval()
-            vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval()
+            form = conv_memory_format(torch.device("cpu"), dtype)  # as the engine holds them
+            unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(memory_format=form)
+            vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(memory_format=form)
             step_s, vae_s = _time_render_pieces(unet, vae, dtype, side)
             result[f"{name}_step_s"], result[f"{name}_vae_s"] = step_s, vae_s
             result[f"{name}_s"] = vae_s + steps * step_s
