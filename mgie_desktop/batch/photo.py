@@ -14,7 +14,6 @@ from mgie_desktop.batch.results import FAILED, OK, append_result, recipe_digest
 from mgie_desktop.core.chain import ChainStep, run_chain
 from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.core.recipe import Recipe, geometry_for, parse_recipe
-from mgie_desktop.core.session.writing import fsync_dir
 
 WORKER_STOPPED = ("its worker stopped while editing it (out of memory, or a crash): not tried again in this "
                   "run; a rerun tries it again")
@@ -112,7 +111,6 @@ class PhotoEditor:
                 alpha = apply_all(alpha, [s.geometry for s in steps if s.geometry is not None])
             save_photo(image, Path(job.output), alpha=alpha, icc_profile=photo.icc_profile, exif=photo.exif,
                        record=edit_record(history, models=self.models))
-            fsync_dir(Path(job.output).parent)  # the rename lasts before its results line says "ok"
         finally:
             history.close()
         return {"expressive_instructions": [r["expressive_instruction"] for r in records],

@@ -21,8 +21,7 @@ import os
 from pathlib import Path
 
 from mgie_desktop.core.errors import InputError
-from mgie_desktop.core.files import os_reason
-from mgie_desktop.core.session.writing import fsync_dir
+from mgie_desktop.core.files import fsync_dir, os_reason
 
 try:  # POSIX; on Windows a single local writer needs no lock
     import fcntl

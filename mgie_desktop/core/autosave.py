@@ -27,7 +27,7 @@ from mgie_desktop import __version__
 
 from . import deferred
 from .errors import InputError
-from .files import os_reason
+from .files import fsync_dir, os_reason
 from .history import History
 from .imaging import Photo
 from .paths import APP_NAME
@@ -38,7 +38,7 @@ from .session.model import Session, SourceMeta, as_meta
 from .session.png import alpha_png
 from .session.reading import load, tail
 from .session.streams import copy_stream
-from .session.writing import atomic_write_session, flush_step_images, fsync_dir
+from .session.writing import atomic_write_session, flush_step_images
 
 
 def default_autosave_folder() -> Path:

@@ -56,6 +56,18 @@ def default_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles for this)."""
+    if os.name == "nt":
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], what: str,
                  errors: tuple[type[BaseException], ...] = (OSError, ValueError, MemoryError)) -> None:
     """Write via a temp file beside ``path``, fsync, then os.replace: ``path`` is either the old
@@ -84,6 +96,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], what: str,
             with contextlib.suppress(OSError):
                 os.chmod(tmp, mode)
             os.replace(tmp, path)
+            fsync_dir(folder)  # the new name survives a power cut, not only the bytes
         except errors as exc:
             raise InputError(f"Cannot save {what}: {os_reason(exc)}.") from exc
     except BaseException:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import zipfile
@@ -29,18 +28,6 @@ def flush_step_images(history: History, what: str) -> None:
         history.store.flush()
     except Exception as exc:
         raise InputError(f"Cannot save {what}: a step image could not be written ({os_reason(exc)}).") from exc
-
-
-def fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (POSIX; Windows has no directory handles for this)."""
-    if os.name == "nt":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def atomic_write_session(path: Path, write: Callable[[BinaryIO], None], what: str) -> None:
