@@ -469,3 +469,18 @@ def test_check_text_accepts_or_refuses_any_text(text):
     shown = display_text(text, keep_newlines=True)
     assert not has_controls(shown)
     shown.encode("utf-8")
+
+
+def test_texts_that_look_like_html_are_shown_as_text(qtbot):
+    """An instruction such as '<b>bold</b> sky' is shown with its tags, never rendered as markup."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QLabel
+
+    from mgie_desktop.ui.plain_text import plain_label, plain_tooltip
+
+    label = plain_label("make the <b>sky</b> & sea\x1b[2J")
+    qtbot.addWidget(label)
+    assert label.textFormat() == Qt.TextFormat.PlainText and label.text() == "make the <b>sky</b> & sea"
+    shown = QLabel(plain_tooltip("<b>sky</b> & sea\nMGIE: more"))
+    qtbot.addWidget(shown)
+    assert "&lt;b&gt;sky&lt;/b&gt; &amp; sea\nMGIE: more" in shown.text()

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen
-from PySide6.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
+
+from mgie_desktop.ui.plain_text import plain_label
 
 NAMES = ("MGIE", "InstructPix2Pix")
 
@@ -87,9 +89,8 @@ class ABCompare(QDialog):
         self.view = SplitView(mgie, plain)
         self.side_by_side = QCheckBox("Side by side")
         self.side_by_side.toggled.connect(self.view.set_side_by_side)
-        caption = QLabel(f"“{instruction}”, same seed and settings. MGIE read it as “{expressive.rstrip('.')}”; "
-                         "InstructPix2Pix read your words as they are. Drag to move the divider.")
-        caption.setWordWrap(True)
+        caption = plain_label(f"“{instruction}”, same seed and settings. MGIE read it as “{expressive.rstrip('.')}”; "
+                              "InstructPix2Pix read your words as they are. Drag to move the divider.")
         keep_mgie, keep_plain = QPushButton("Keep MGIE's"), QPushButton("Keep InstructPix2Pix's")
         keep_both, discard = QPushButton("Keep both"), QPushButton("Discard")
         keep_mgie.setDefault(True)

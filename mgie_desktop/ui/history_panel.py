@@ -9,6 +9,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from mgie_desktop.core.display_text import display_text
+from mgie_desktop.ui.plain_text import plain_tooltip
 
 if TYPE_CHECKING:  # the history (and Pillow) load with the first photo
     from mgie_desktop.core.history import History, Step
@@ -41,7 +42,7 @@ class HistoryPanel(QListWidget):
         for step, depth in _tree_order(history):
             item = QListWidgetItem(self._thumbs.get(step.id, QIcon()), _describe(step, depth))
             item.setData(Qt.ItemDataRole.UserRole, step.id)
-            item.setToolTip(_tooltip(step))
+            item.setToolTip(plain_tooltip(_tooltip(step)))
             self.addItem(item)
             if step.id == current:
                 item.setSelected(True)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout
+from PySide6.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QPushButton, QToolButton, QVBoxLayout
 
 from mgie_desktop.ui.canvas import Canvas
+from mgie_desktop.ui.plain_text import plain_label
 
 THUMB = 120
 
@@ -29,8 +30,7 @@ class VariationsPicker(QDialog):
         self.comparing = False
 
         self.canvas = Canvas()
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
+        self.caption = plain_label("")
         self.keep_box = QCheckBox("Keep this one (Space)")
         self.keep_box.toggled.connect(self._mark_shown)
         strip = QHBoxLayout()
@@ -53,8 +53,8 @@ class VariationsPicker(QDialog):
         discard.clicked.connect(self.reject)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(f"“{instruction}”: {len(seeds)} variations. ←/→ to compare, hold \\ for the "
-                                "photo before, Space to mark, Enter to keep."))
+        layout.addWidget(plain_label(f"“{instruction}”: {len(seeds)} variations. ←/→ to compare, hold \\ for "
+                                     "the photo before, Space to mark, Enter to keep."))
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.caption)
         layout.addLayout(strip)
