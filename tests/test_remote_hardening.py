@@ -394,6 +394,10 @@ def test_deeply_nested_json_in_a_job_is_400(serving, photo, caplog):
     assert status == 400 and "too long" in body["error"]
     status, _headers, body = asyncio.run(post_job(server.url, image, '{"instruction": "[{" , '))
     assert status == 400 and "not valid JSON" in body["error"]  # brackets in strings are not nesting
+    status, _headers, body = asyncio.run(post_job(server.url, image, '{"instruction": "x\\ud800"}'))
+    assert status == 400 and "instruction is not valid Unicode" in body["error"]
+    status, _headers, body = asyncio.run(post_job(server.url, image, '{"instruction": "x", "seed": ' + "9" * 5000 + "}"))
+    assert status == 400 and "not valid JSON" in body["error"]
     assert not server.host.jobs
     _no_tracebacks(caplog)
 

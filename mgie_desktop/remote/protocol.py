@@ -237,6 +237,11 @@ def _text(spec: dict, name: str, limit: int, default: str | None = None) -> str:
         raise InputError(f"{name} must be text")
     if len(value) > limit:
         raise InputError(f"{name} is too long ({len(value)} characters; the limit is {limit})")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")  # JSON's \ud800 escapes make lone surrogates, which no text can hold
+        except UnicodeEncodeError:
+            raise InputError(f"{name} is not valid Unicode (a lone surrogate)") from None
     return value
 
 
