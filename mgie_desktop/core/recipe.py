@@ -43,6 +43,7 @@ from mgie_desktop import __version__
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import atomic_write
 from mgie_desktop.core.history import GEOMETRY, STRENGTH, History
+from mgie_desktop.core.instruction import is_text
 from mgie_desktop.core.masks import check_mask, mask_from_text
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, EditParams, params_for
 from mgie_desktop.core.session import open_session
@@ -192,7 +193,7 @@ def _check_values(data: object, where: tuple = ()) -> None:
             raise InputError(f"{_located(path)}is nested more than {MAX_DEPTH} levels deep")
         is_object = isinstance(container, dict)
         for key, item in container.items() if is_object else enumerate(container):
-            if is_object and not (isinstance(key, str) and _is_unicode(key)):
+            if is_object and not (isinstance(key, str) and is_text(key)):
                 raise InputError(f"{_located(path)}has a field name that is not valid text: {_shown(key)}")
             if isinstance(item, (dict, list, tuple)):
                 pending.append((item, (*path, key), depth + 1))
@@ -211,16 +212,8 @@ def _value_problem(value: object) -> str:
     if isinstance(value, float):
         return "" if math.isfinite(value) else f"must be a finite number, not {value}"
     if isinstance(value, str):
-        return "" if _is_unicode(value) else "is not valid Unicode text (it has a lone surrogate)"
+        return "" if is_text(value) else "is not valid Unicode text (it has a lone surrogate)"
     return f"is not JSON data ({type(value).__name__})"
-
-
-def _is_unicode(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _located(path: tuple) -> str:
