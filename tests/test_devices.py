@@ -154,3 +154,16 @@ def test_bf16_convolutions_run_channels_last_on_the_cpu(tiny_models, photo, prec
         assert module.weight.is_contiguous(memory_format=torch.channels_last) is channels_last
     result = engine.edit(photo, "make the sky a sunset", params_for("draft", steps=2, pixel_budget=64 * 64)).image
     assert result.size == photo.size
+
+
+def test_when_torch_has_already_warned_its_initialisation_error_names_the_reason(cuda_build):
+    """torch warns about an old driver only once per process; asked again, the reason must not be lost."""
+    def old_driver():
+        raise RuntimeError("The NVIDIA driver on your system is too old (found version 11040). Please update.")
+
+    cuda_build.setattr(devices, "nvidia_driver_loads", lambda: True)
+    cuda_build.setattr(torch.cuda, "init", old_driver)
+    assert devices.gpu_status().text == ("CUDA could not start: The NVIDIA driver on your system is too old "
+                                         "(found version 11040)")
+    cuda_build.setattr(torch.cuda, "init", lambda: None)
+    assert devices.gpu_status().text == "the NVIDIA driver reports no usable GPU"

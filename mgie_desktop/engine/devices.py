@@ -107,10 +107,16 @@ def _why_no_cuda(torch_warnings: list[str]) -> str:
         return f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU"
     if not nvidia_driver_loads():
         return f"no NVIDIA driver found ({NVIDIA_DRIVER_LIBRARY} is not installed)"
-    for message in torch_warnings:  # e.g. "The NVIDIA driver on your system is too old (found version ...)"
+    messages = list(torch_warnings)  # e.g. "The NVIDIA driver on your system is too old (found version ...)"
+    if not any(m.strip() for m in messages):
+        try:  # torch warns only the first time it is asked; its initialisation says why every time
+            torch.cuda.init()
+        except Exception as exc:  # whatever CUDA gives as its reason is the one to show
+            messages.append(str(exc))
+    for message in messages:
         text = message.removeprefix("CUDA initialization: ").strip()
         if text:
-            return "CUDA could not start: " + text.split(". ")[0].rstrip(".")
+            return "CUDA could not start: " + text.splitlines()[0].split(". ")[0].rstrip(".")
     return "the NVIDIA driver reports no usable GPU"
 
 
