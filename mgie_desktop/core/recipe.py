@@ -31,12 +31,10 @@ import hashlib
 import json
 import math
 import os
-import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from itertools import accumulate
 from pathlib import Path
 
 from mgie_desktop import __version__
@@ -44,6 +42,7 @@ from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import atomic_write
 from mgie_desktop.core.history import GEOMETRY, STRENGTH, History
 from mgie_desktop.core.instruction import is_text
+from mgie_desktop.core.json_text import nesting_depth
 from mgie_desktop.core.masks import check_mask, mask_from_text
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, EditParams, params_for
 from mgie_desktop.core.session import open_session
@@ -338,12 +337,6 @@ def save_recipe(data: dict, path: Path) -> None:
 
 
 # ---- reading -----------------------------------------------------------------------------------
-# A JSON string, its closing quote optional so an unterminated one ends the scan instead of being
-# retried from every later quote; possessive, so no match ever backtracks (linear time).
-_JSON_STRING = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"?', re.DOTALL)
-_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
-_NESTING = {"[": 1, "{": 1, "]": -1, "}": -1}
-
 def load_recipe(path: Path) -> Recipe:
     """Read and check a recipe file; every problem is one InputError saying where and what."""
     return parse_recipe(read_recipe_data(path), Path(path).name or str(path))
@@ -360,7 +353,7 @@ def read_recipe_data(path: Path) -> object:
     label = path.name or str(path)
     try:
         text = _read_bounded(path).decode("utf-8")
-        if _nesting_depth(text) > MAX_DEPTH:
+        if nesting_depth(text) > MAX_DEPTH:
             raise InputError(f"it is nested more than {MAX_DEPTH} levels deep")
         return json.loads(text, parse_int=_bounded_int)
     except InputError as exc:
@@ -395,13 +388,6 @@ def _read_bounded(path: Path) -> bytes:
     if len(data) > MAX_BYTES:
         raise InputError(f"it is over {MAX_BYTES // 2**20} MB")
     return data
-
-
-def _nesting_depth(text: str) -> int:
-    """How deep ``text``'s brackets nest outside strings, in linear C-speed passes: Python's json
-    recurses once per level, so a deep document must be refused before it is parsed."""
-    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
-    return max(accumulate(map(_NESTING.__getitem__, brackets)), default=0)
 
 
 def _bounded_int(digits: str) -> int | object:

@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, fields
 from PIL import Image
 
 from mgie_desktop.core.errors import InputError
+from mgie_desktop.core.instruction import is_text
 from mgie_desktop.core.jobs import EditJob, EditResult
+from mgie_desktop.core.json_text import nesting_depth
 from mgie_desktop.core.params import VARIATIONS, EditParams
 from mgie_desktop.core.session.png import decode_png, png_dimensions
 from mgie_desktop.core.sizing import check_aspect
@@ -79,36 +81,12 @@ def parse_job_text(text: str) -> object:
     """A job's JSON, refused before parsing if it is too long or nested too deep to be one."""
     if len(text) > MAX_JOB_CHARS:
         raise InputError(f"the job is too long ({len(text):,} characters; the limit is {MAX_JOB_CHARS:,})")
-    if json_depth(text, MAX_JOB_DEPTH) > MAX_JOB_DEPTH:
+    if nesting_depth(text) > MAX_JOB_DEPTH:
         raise InputError(f"the job nests deeper than {MAX_JOB_DEPTH} levels")
     try:
         return json.loads(text)
     except ValueError:
         raise InputError("the job is not valid JSON") from None
-
-
-def json_depth(text: str, stop_past: int) -> int:
-    """How deep ``text``'s brackets nest outside strings (counting stops just past ``stop_past``)."""
-    depth = deepest = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > stop_past:
-                break
-        elif char in "]}":
-            depth -= 1
-    return deepest
 
 
 def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels: int | None) -> Upload:
@@ -237,11 +215,8 @@ def _text(spec: dict, name: str, limit: int, default: str | None = None) -> str:
         raise InputError(f"{name} must be text")
     if len(value) > limit:
         raise InputError(f"{name} is too long ({len(value)} characters; the limit is {limit})")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")  # JSON's \ud800 escapes make lone surrogates, which no text can hold
-        except UnicodeEncodeError:
-            raise InputError(f"{name} is not valid Unicode (a lone surrogate)") from None
+    if not is_text(value):  # JSON's \ud800 escapes make lone surrogates, which no text can hold
+        raise InputError(f"{name} is not valid Unicode (a lone surrogate)")
     return value
 
 
