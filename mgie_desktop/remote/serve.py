@@ -13,7 +13,7 @@ from pathlib import Path
 from aiohttp import web
 
 from mgie_desktop.core.errors import InputError
-from mgie_desktop.remote.security import is_loopback, server_tls, server_token
+from mgie_desktop.remote.security import default_token_file, is_loopback, server_tls, server_token
 from mgie_desktop.remote.server import EngineHost, Limits, make_app, make_runner
 
 
@@ -81,8 +81,6 @@ def spawn_server(models_dir: Path, token_file: Path | None, *args: str, wait_s: 
     import subprocess
     import time
     import urllib.request
-
-    from mgie_desktop.remote.security import default_token_file
 
     given = ["--token-file", str(token_file)] if token_file is not None else []
     process = subprocess.Popen(
