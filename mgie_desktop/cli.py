@@ -304,10 +304,13 @@ def cmd_edit(args: argparse.Namespace) -> int:
             raise InputError(PLAIN_NOT_INSTALLED)  # before minutes of loading
 
         from mgie_desktop.engine.inventory import bundle_identity
+        from mgie_desktop.engine.loading import BundleParts
         from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
 
+        # InstructPix2Pix alone never asks the 7B LLM: it is not loaded at all.
+        parts = BundleParts.PLAIN if args.mode == "ip2p" else BundleParts.MGIE
         engine = MgieEngine(directory, device=args.device, memory=args.memory, llm_quant=args.llm_quant,
-                            compile_unet=args.compile, precision=args.precision)
+                            compile_unet=args.compile, precision=args.precision, parts=parts)
         if engine.device_note:
             print(f"mgie-desktop: {engine.device_note}", file=sys.stderr)
         identity = bundle_identity(directory)

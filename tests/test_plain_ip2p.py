@@ -145,3 +145,48 @@ def test_the_optional_parts_are_added_to_an_installed_bundle_whose_sources_were_
 
     image = MgieEngine(dest, device="cpu", precision="fp32").render_plain(Image.new("RGB", (32, 32)), "add snow", PARAMS)
     assert image.size == (32, 32)
+
+
+def test_plain_mode_never_loads_the_language_model_and_renders_the_same_pixels(engine, tiny_models, photo_path,
+                                                                              tmp_path, monkeypatch):
+    import transformers
+
+    from mgie_desktop.cli import main
+    from mgie_desktop.engine.loading import BundleParts
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    photo = Image.open(photo_path).convert("RGB")
+    expected = engine.render_plain(photo, "add snow", PARAMS)  # the whole bundle loaded
+
+    def no_llm(*_args, **_kwargs):
+        raise AssertionError("plain InstructPix2Pix loaded the LLM")
+
+    for name in ("LlamaForCausalLM", "CLIPVisionModel"):
+        monkeypatch.setattr(getattr(transformers, name), "from_pretrained", no_llm)
+    parts = []
+    plain = MgieEngine(tiny_models, device="cpu", precision="fp32", parts=BundleParts.PLAIN,
+                       progress=lambda part, done, total: parts.append((part, done, total)))
+    assert parts == [("the VAE", 0, 1)] and plain.bundle.model is None and plain.instruction_limit is None
+    assert plain.render_plain(photo, "add snow", PARAMS).tobytes() == expected.tobytes()
+    with pytest.raises(RuntimeError, match="plain InstructPix2Pix only"):
+        plain.instruct(photo, "add snow")
+
+    out = tmp_path / "plain.png"
+    assert main(["edit", str(photo_path), "-i", "add snow", "-o", str(out), "--mode", "ip2p", "--models",
+                 str(tiny_models), "--steps", "2", "--precision", "fp32"]) == 0
+    assert Image.open(out).size == photo.size
+    with pytest.raises(AssertionError, match="loaded the LLM"):  # the patch does stop a full load
+        MgieEngine(tiny_models, device="cpu", precision="fp32")
+
+
+def test_the_cpu_plan_for_plain_counts_only_what_it_loads(tiny_models):
+    from mgie_desktop.engine.inventory import bundle_weight_bytes
+    from mgie_desktop.engine.loading import BundleParts
+    from mgie_desktop.engine.pipeline import _weights_to_load
+
+    quant, plain_bytes, llm_bytes = _weights_to_load(tiny_models, BundleParts.PLAIN, "8bit")
+    assert (quant, llm_bytes) == ("none", 0)
+    assert plain_bytes == bundle_weight_bytes(tiny_models, "ip2p/") + bundle_weight_bytes(tiny_models, "vae/")
+    assert _weights_to_load(tiny_models, BundleParts.MGIE, "8bit") == (
+        "8bit", bundle_weight_bytes(tiny_models), bundle_weight_bytes(tiny_models, "llm/"))
+    assert 0 < plain_bytes < bundle_weight_bytes(tiny_models) - bundle_weight_bytes(tiny_models, "llm/")

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import torch
@@ -22,12 +23,19 @@ from mgie_desktop.engine.model import EditHead, MgieModel
 from mgie_desktop.engine.prompt import PromptTokenizer
 
 
+class BundleParts(Enum):
+    """Which of the bundle's models an engine loads."""
+
+    MGIE = "mgie"    # all of MGIE: the LLM half and the UNet (the plain model joins when first asked for)
+    PLAIN = "plain"  # InstructPix2Pix's own model alone: the shared VAE and scheduler, no 7B LLM to load
+
+
 @dataclass
 class LoadedBundle:
-    model: MgieModel
-    tokenizer: PromptTokenizer
+    model: MgieModel | None          # None: loaded for plain InstructPix2Pix only (BundleParts.PLAIN)
+    tokenizer: PromptTokenizer | None
     image_processor: object
-    unet: torch.nn.Module
+    unet: torch.nn.Module | None
     vae: torch.nn.Module
     scheduler_config: dict
     info: dict  # the inventory's "model" section: token ids, sizes, prompt geometry
@@ -36,28 +44,32 @@ class LoadedBundle:
 # The parts of a load, in order, as the window names them while it waits.
 LOAD_PARTS = ("the language model", "the vision tower and edit head", "placing the language model",
               "the UNet", "the VAE")
+PLAIN_LOAD_PARTS = ("the VAE",)  # InstructPix2Pix's own UNet and text encoder load on its first render
 LoadProgress = Callable[[str, int, int], None]  # part being loaded, parts done, parts in all
 
 
 def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
                 plan: MemoryPlan | None = None, cancel: threading.Event | None = None,
-                progress: LoadProgress | None = None) -> LoadedBundle:
+                progress: LoadProgress | None = None, parts: BundleParts = BundleParts.MGIE) -> LoadedBundle:
     """``cancel`` is checked between the parts (a part itself cannot be interrupted), so
     quitting while the models load waits for one part at most, not for all of them.
     ``progress`` hears of each part as it starts."""
     inventory = check_installed(models_dir)
     bundle = bundle_path(models_dir)
     info = inventory["model"]
-    parts = iter(range(len(LOAD_PARTS)))
+    names = LOAD_PARTS if parts is BundleParts.MGIE else PLAIN_LOAD_PARTS
+    steps = iter(range(len(names)))
 
     def check() -> None:
         if cancel is not None and cancel.is_set():
             raise LoadCancelled("loading the models was stopped")
-        index = next(parts, None)
+        index = next(steps, None)
         if progress is not None and index is not None:
-            progress(LOAD_PARTS[index], index, len(LOAD_PARTS))
+            progress(names[index], index, len(names))
 
     try:
+        if parts is BundleParts.PLAIN:
+            return _load_plain_share(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check)
         return _load(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check)
     except (ModelFilesError, LoadCancelled):
         raise
@@ -75,7 +87,7 @@ def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
 
 def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
           check) -> LoadedBundle:
-    AutoencoderKL, UNet2DConditionModel = load("diffusers", "AutoencoderKL", "UNet2DConditionModel")
+    UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
     CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM = load(
         "transformers", "CLIPImageProcessorPil", "CLIPVisionModel", "LlamaForCausalLM")
 
@@ -120,9 +132,26 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     form = conv_memory_format(device, dtype)
     unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(home, memory_format=form)
     check()  # the VAE
-    vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home, memory_format=form)
-    scheduler_config = json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
-    return LoadedBundle(model, tokenizer, image_processor, unet, vae, scheduler_config, info)
+    vae = _load_vae(bundle, home, dtype, form)
+    return LoadedBundle(model, tokenizer, image_processor, unet, vae, _scheduler_config(bundle), info)
+
+
+def _load_plain_share(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
+                      check) -> LoadedBundle:
+    """What plain InstructPix2Pix shares with MGIE: the VAE and the scheduler's settings."""
+    check()  # the VAE
+    home = device if plan.placement == "all" else torch.device("cpu")
+    vae = _load_vae(bundle, home, dtype, conv_memory_format(device, dtype))
+    return LoadedBundle(None, None, None, None, vae, _scheduler_config(bundle), info)
+
+
+def _load_vae(bundle: Path, home: torch.device, dtype: torch.dtype, form: torch.memory_format) -> torch.nn.Module:
+    AutoencoderKL = load("diffusers", "AutoencoderKL")
+    return AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home, memory_format=form)
+
+
+def _scheduler_config(bundle: Path) -> dict:
+    return json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
 
 
 def _place_llm_half(model: MgieModel, device: torch.device, plan: MemoryPlan) -> None:

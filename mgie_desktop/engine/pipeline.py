@@ -28,6 +28,7 @@ from mgie_desktop.core.logs import log
 from mgie_desktop.core.masks import check_mask, fit_mask, is_full
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import check_aspect, working_size
+from mgie_desktop.engine.convert import PLAIN_DIR
 from mgie_desktop.engine.devices import (
     DTYPES,
     available_memory,
@@ -40,7 +41,7 @@ from mgie_desktop.engine.devices import (
     slice_attention,
 )
 from mgie_desktop.engine.inventory import bundle_path, bundle_weight_bytes
-from mgie_desktop.engine.loading import LoadedBundle, LoadProgress, load_bundle
+from mgie_desktop.engine.loading import BundleParts, LoadedBundle, LoadProgress, load_bundle
 from mgie_desktop.engine.masking import LatentBlend
 from mgie_desktop.engine.memory import MemoryPlan, plan_cpu, plan_memory
 from mgie_desktop.engine.prompt import IM_PATCH, IMG_TOKENS, build_prompt, clean_expressive
@@ -104,11 +105,13 @@ class MgieEngine:
     def __init__(self, models_dir: Path | None, device: str = "auto", dtype: torch.dtype | None = None,
                  memory: str = "auto", llm_quant: str = "auto", bundle: LoadedBundle | None = None,
                  compile_unet: bool = False, cancel: threading.Event | None = None,
-                 progress: LoadProgress | None = None, precision: str = "auto"):
+                 progress: LoadProgress | None = None, precision: str = "auto",
+                 parts: BundleParts = BundleParts.MGIE):
         """Load the bundle in ``models_dir``, or use ``bundle`` (modules already on the device).
         Setting ``cancel`` stops the load between parts (LoadCancelled); ``progress`` hears of
         each part as it starts. ``precision`` (auto, fp32, bf16, fp16) unless ``dtype`` is given;
-        on the CPU it is checked against the memory available before anything loads."""
+        on the CPU it is checked against the memory available before anything loads.
+        ``parts`` PLAIN: only what plain InstructPix2Pix needs (``render_plain``), not the 7B LLM."""
         quiet_libraries()
         self.device = pick_device(device)
         self.device_note = cpu_fallback_note(device, self.device)  # why not the GPU, when auto chose the CPU
@@ -118,8 +121,8 @@ class MgieEngine:
         cpu_plan = None
         if dtype is None and bundle is None and self.device.type == "cpu":
             plan_memory(self.device.type, None, memory, llm_quant)  # refuses GPU-only modes in one line
-            cpu_plan = plan_cpu(precision, llm_quant, bundle_weight_bytes(Path(models_dir)),
-                                bundle_weight_bytes(Path(models_dir), "llm/"), available_memory(), cpu_runs_bf16())
+            cpu_plan = plan_cpu(precision, *_weights_to_load(Path(models_dir), parts, llm_quant),
+                                available_memory(), cpu_runs_bf16())
             dtype, self.precision_reason = DTYPES[cpu_plan.precision], cpu_plan.reason
         self.dtype = dtype or dtype_for(self.device, precision)
         started = time.perf_counter()
@@ -127,17 +130,19 @@ class MgieEngine:
             self.memory = (MemoryPlan("all", cpu_plan.llm_quant, cpu_plan.reason) if cpu_plan else
                            plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
                                        quantization_available()))
-            bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory, cancel, progress)
+            bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory, cancel, progress, parts)
         else:
             self.memory = MemoryPlan("all", "none", "modules given")
-        if compile_unet:
-            # Faster steps after a one-off compilation (tens of seconds) on the first render.
+        # Faster steps after a one-off compilation (tens of seconds) on the first render.
+        self.compile_unet = compile_unet
+        if compile_unet and bundle.unet is not None:
             bundle.unet = torch.compile(bundle.unet)
         self.bundle = bundle
         self.load_seconds = time.perf_counter() - started
         self.forced_new_tokens: int | None = None  # benchmarks: both paths generate the same count
         self.tokens = self.bundle.info["tokens"]
-        self.instruction_limit = self._instruction_limit()
+        self.has_mgie = bundle.model is not None  # False: loaded for plain InstructPix2Pix only
+        self.instruction_limit = self._instruction_limit() if self.has_mgie else None
         self._null: torch.Tensor | None = None
         self._pipe = None
         self._plain_pipe = None  # InstructPix2Pix's own model, loaded when first asked for
@@ -157,6 +162,7 @@ class MgieEngine:
 
     # ---- first half -------------------------------------------------------------------
     def instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None = None) -> Instruction:
+        self._require_mgie()
         check_aspect(*image.size)  # before CLIP's resize stretches the short side to 224 px
         _require_words(instruction)
         self.instruction_limit.check(instruction)
@@ -253,6 +259,7 @@ class MgieEngine:
         """The edit driven by ``expressive`` (a person's own expressive instruction) instead of the
         one MGIE would write: its eight visual tokens come from one teacher-forced pass of the LLM,
         without generating (engine.steering)."""
+        self._require_mgie()
         _require_words(instruction)
         self.instruction_limit.check(instruction)
         with self.llm_half_on_device():
@@ -279,13 +286,21 @@ class MgieEngine:
         return Instruction(expressive.strip(), visual, model.conditioning(visual), True, len(answer),
                            time.perf_counter() - started, answer=expressive.strip(), steered=True)
 
+    def _require_mgie(self) -> None:
+        if not self.has_mgie:  # a caller's mistake, not the person's: the engine was made for render_plain
+            raise RuntimeError("this engine loaded plain InstructPix2Pix only (BundleParts.PLAIN), not MGIE")
+
     def warm_up(self, cancel: threading.Event | None = None) -> float:
         """One tiny render, so the first real edit does not pay for kernel selection and
         lazy initialisation (1-3 s on first use; far more with --compile). Returns the seconds
         it took; ``cancel`` stops it (EditCancelled)."""
         started = time.perf_counter()
         image = Image.new("RGB", (64, 64), (128, 128, 128))
-        self.render(image, self.null_conditioning, EditParams(steps=1, pixel_budget=64 * 64), cancel=cancel)
+        params = EditParams(steps=1, pixel_budget=64 * 64)
+        if self.has_mgie:
+            self.render(image, self.null_conditioning, params, cancel=cancel)
+        else:
+            self.render_plain(image, "warm up", params, cancel=cancel)
         return time.perf_counter() - started
 
     @property
@@ -327,6 +342,8 @@ class MgieEngine:
             home = self.device if self.memory.placement == "all" else torch.device("cpu")
             self._plain_pipe = self._placed(plain_pipeline(bundle_path(self.models_dir), b.vae, b.scheduler_config,
                                                            home, self.dtype))
+            if self.compile_unet:
+                self._plain_pipe.unet = torch.compile(self._plain_pipe.unet)
         return self._plain_pipe
 
     def render_variations(self, image: Image.Image, conditioning: torch.Tensor | None, params: EditParams,
@@ -391,6 +408,7 @@ class MgieEngine:
 
     @property
     def pipeline(self):
+        self._require_mgie()
         if self._pipe is None:
             StableDiffusionInstructPix2PixPipeline = load("diffusers",
                                                           "StableDiffusionInstructPix2PixPipeline")
@@ -438,6 +456,13 @@ class MgieEngine:
         timings = {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started}
         size = working_size(image.width, image.height, params.pixel_budget)
         return EditOutcome(result, guide, params, size, timings)
+
+
+def _weights_to_load(models_dir: Path, parts: BundleParts, llm_quant: str) -> tuple[str, int, int]:
+    """The LLM quantisation, the 16-bit bytes of what ``parts`` loads and of its LLM, for plan_cpu."""
+    if parts is BundleParts.PLAIN:  # its own UNet and text encoder, the shared VAE; no LLM to quantise
+        return "none", bundle_weight_bytes(models_dir, PLAIN_DIR + "/") + bundle_weight_bytes(models_dir, "vae/"), 0
+    return llm_quant, bundle_weight_bytes(models_dir), bundle_weight_bytes(models_dir, "llm/")
 
 
 def _require_words(instruction: str) -> None:
