@@ -127,3 +127,26 @@ def test_a_failed_step_write_is_kept_and_retried(tmp_path, monkeypatch):
     store.flush()
     assert (tmp_path / "step-00001.png").exists()
     assert Image.open(tmp_path / "step-00001.png").getpixel((0, 0)) == (50, 60, 70)
+
+
+def test_a_step_file_that_will_not_decode_is_that_step_alone_damaged(tmp_path):
+    from mgie_desktop.core.history import DamagedImage
+
+    store = ImageStore(tmp_path, cache_size=1, cache_bytes=1)
+    h = History(store)
+    h.start(img(0))
+    h.push(img(10), instruction="a")
+    h.push(img(20), instruction="b")
+    store.flush()
+    good = (tmp_path / "step-00001.png").read_bytes()
+    (tmp_path / "step-00001.png").write_bytes(good[:-30])  # cut inside the pixel data
+    with pytest.raises(DamagedImage, match=r"^the image of step 1 is damaged and cannot be shown \(.+\)\.$"):
+        h.image(1)  # was a bare OSError from Pillow
+    assert store.damaged.keys() == {1}
+    with pytest.raises(DamagedImage):
+        h.image(1)  # remembered: not decoded again
+    assert h.image(0).getpixel((0, 0)) == (0, 0, 0) and h.image(2).getpixel((0, 0)) == (20, 20, 20)
+    (tmp_path / "step-00000.png").unlink()  # the disk, not the data: said so, not marked damaged
+    with pytest.raises(InputError, match="image of step 0 cannot be read") as refused:
+        h.image(0)
+    assert not isinstance(refused.value, DamagedImage) and store.damaged.keys() == {1}

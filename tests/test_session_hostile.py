@@ -303,6 +303,64 @@ def test_a_session_instruction_that_is_not_text_is_refused(tmp_path, capsys):
         open_session(path)
 
 
+# --------------------------------------------------------------------------- damaged pixels
+
+
+def lying_png(width: int, height: int, png: bytes = PNG) -> bytes:
+    """``png`` with an IHDR claiming another size, its CRC right: the chunks check, the pixels do not."""
+    ihdr = b"IHDR" + width.to_bytes(4, "big") + height.to_bytes(4, "big") + png[24:29]
+    return png[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + png[33:]
+
+
+def scrambled_idat(png: bytes = PNG) -> bytes:
+    """``png`` with its compressed pixels overwritten and the chunk's CRC made right again."""
+    start = png.index(b"IDAT")
+    length = int.from_bytes(png[start - 4:start], "big")
+    chunk = b"IDAT" + png[start + 4:start + 6] + b"\xff" * (length - 2)
+    return png[:start] + chunk + zlib.crc32(chunk).to_bytes(4, "big") + png[start + 4 + length + 4:]
+
+
+def session_with_pngs(path: Path, steps: list[dict], pngs: dict[int, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("session.json", json.dumps(manifest(steps)))
+        for step_id, png in pngs.items():
+            zf.writestr(f"steps/step-{step_id:05d}.png", png)
+    return path
+
+
+@pytest.mark.parametrize("bad", [lying_png(64, 64), lying_png(5, 4), scrambled_idat()], ids=["larger", "wider",
+                                                                                             "scrambled"])
+def test_a_step_with_damaged_pixels_opens_and_only_that_step_is_refused(tmp_path, capsys, bad):
+    from mgie_desktop.core.history import DamagedImage
+
+    steps = [{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "x"},
+             {"id": 2, "parent": 1, "instruction": "y"}]
+    path = session_with_pngs(tmp_path / "hurt.mgie", steps, {0: PNG, 1: bad, 2: tiny_png((9, 9, 9))})
+    session = open_session(path, tmp_path / "work")
+    try:
+        assert session.history.image(0).size == (4, 4) and session.history.image(2).getpixel((0, 0)) == (9, 9, 9)
+        for _ in range(2):
+            with pytest.raises(DamagedImage, match=r"^the image of step 1 is damaged and cannot be shown"):
+                session.history.image(1)  # was Pillow's OSError: a traceback in the window
+        assert session.history.store.damaged.keys() == {1}
+        saved = save_session(session.history, tmp_path / "again.mgie", session.source)
+    finally:
+        session.close()
+    with zipfile.ZipFile(saved) as zf:
+        assert zf.read("steps/step-00001.png") == bad  # nothing lost: saved as it came
+    code, out, err = cli(capsys, "session", "info", path)
+    assert code == 0 and "#1" in out and not err
+
+
+def test_exporting_a_recipe_through_a_damaged_step_is_one_line(tmp_path, capsys):
+    steps = [{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "x"},
+             {"id": 2, "parent": 1, "params": {"geometry": {"op": "crop", "box": [0, 0, 2, 2]}}}]
+    path = session_with_pngs(tmp_path / "crop.mgie", steps, {0: PNG, 1: lying_png(64, 64), 2: tiny_png(size=(2, 2))})
+    code, _, err = cli(capsys, "recipe", "export", path, "-o", tmp_path / "r.json")  # reads step 1's size
+    refused_in_one_line(code, err, "step 1", "damaged")
+    assert not (tmp_path / "r.json").exists()
+
+
 # --------------------------------------------------------------------------- properties
 
 HOSTILE_NUMBERS = st.one_of(
@@ -369,6 +427,11 @@ def accepted_or_refused(path: Path, work: Path) -> None:
         return
     event("accepted")
     try:
+        for step in session.history.steps:  # each shows, or says in one line why it cannot
+            try:
+                session.history.image(step.id)
+            except InputError as exc:
+                assert "\n" not in str(exc) and len(str(exc)) < 400
         save_session(session.history, work.with_suffix(".mgie"), session.source)
     finally:
         session.close()
@@ -437,8 +500,7 @@ def test_deep_nesting(depth, opener, where):
 @settings(max_examples=30, deadline=None)
 @given(width=st.integers(0, 2**32 - 1), height=st.integers(0, 2**32 - 1), count=st.integers(1, 80))
 def test_huge_image_sizes_and_many_steps(width, height, count):
-    ihdr = b"IHDR" + width.to_bytes(4, "big") + height.to_bytes(4, "big") + PNG[24:29]
-    head = PNG[:12] + ihdr + zlib.crc32(ihdr).to_bytes(4, "big") + PNG[33:]  # a lying IHDR, its CRC right
+    head = lying_png(width, height)
     old = limits.MAX_STEPS
     limits.MAX_STEPS = 50  # the same check as at 10 000, in milliseconds
     try:

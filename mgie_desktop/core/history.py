@@ -22,10 +22,11 @@ from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from .display_text import display_text
 from .errors import InputError
+from .files import os_reason
 from .instruction import is_text
 
 # Keys of a step's params with a meaning to the history itself.
@@ -55,6 +56,16 @@ class Step:
         return not self.is_root and not self.params.get(GEOMETRY)
 
 
+class DamagedImage(InputError):
+    """A step's image file decodes to nothing (damaged pixel data behind a valid header): that
+    step cannot be shown, every other step can."""
+
+    def __init__(self, step_id: int, reason: str):
+        super().__init__(f"the image of step {step_id} is damaged and cannot be shown ({reason}).")
+        self.step_id = step_id
+        self.reason = reason
+
+
 class ImageStore:
     """Lossless step images on disk with an LRU cache of recently used ones."""
 
@@ -74,6 +85,8 @@ class ImageStore:
         # Images not yet safely on disk, kept whatever the cache evicts: a failed write (disk
         # full) is retried by the next flush() instead of losing the step.
         self._unwritten: dict[int, Image.Image] = {}
+        # Steps whose file would not decode, with why: asked for again, they fail at once.
+        self._damaged: dict[int, str] = {}
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
 
@@ -85,6 +98,7 @@ class ImageStore:
         self._remember(step_id, image)
         with self._lock:
             self._unwritten[step_id] = image
+            self._damaged.pop(step_id, None)  # a new image replaces the damaged file
         self._submit(step_id, image)
         self._limit_pending()
 
@@ -119,10 +133,40 @@ class ImageStore:
         pending = self._writes.get(step_id)
         if pending is not None:
             pending.result()
-        with Image.open(self.path(step_id)) as f:
-            image = f.copy()
+        image = self._read(step_id)
         self._remember(step_id, image)
         return image
+
+    @property
+    def damaged(self) -> dict[int, str]:
+        """Steps found damaged when their image was read, and why."""
+        with self._lock:
+            return dict(self._damaged)
+
+    def _read(self, step_id: int) -> Image.Image:
+        """Decode a step's file. Opening a session checks each PNG's header and chunks but decodes
+        no pixels (the window decodes every step for its thumbnail right after; doing it twice
+        would double the wait), so pixel data damaged behind a valid header surfaces here."""
+        with self._lock:
+            reason = self._damaged.get(step_id)
+        if reason is not None:
+            raise DamagedImage(step_id, reason)
+        try:
+            with Image.open(self.path(step_id)) as f:
+                return f.copy()
+        except MemoryError:
+            raise
+        except UnidentifiedImageError:
+            reason = "not a readable image"  # Pillow's own message holds the work folder's path
+        except OSError as exc:
+            if exc.errno is not None:  # the disk, not the data: another try may work
+                raise InputError(f"the image of step {step_id} cannot be read ({os_reason(exc)}).") from None
+            reason = _decoder_reason(exc)
+        except Exception as exc:  # Pillow's decoders raise SyntaxError, ValueError, ... on bad data
+            reason = _decoder_reason(exc)
+        with self._lock:
+            self._damaged[step_id] = reason
+        raise DamagedImage(step_id, reason)
 
     def flush(self) -> None:
         """Wait until every step image is on disk (re-raising a failed write)."""
@@ -177,6 +221,11 @@ class ImageStore:
         tmp.replace(final)
         with self._lock:
             self._unwritten.pop(step_id, None)
+
+
+def _decoder_reason(exc: Exception) -> str:
+    # "image file is truncated (0 bytes not processed)": the words before the detail suffice.
+    return os_reason(exc).split(" (")[0]
 
 
 class History:

@@ -1,7 +1,9 @@
 """Opening a session: a .mgie zip (``open_session``) or an autosave folder (core/autosave.py).
 
 Step images are extracted only into the work folder, only under names the manifest may use,
-and a failed open removes whatever it had written there.
+and a failed open removes whatever it had written there. Pixels are not decoded here: a step
+whose PNG is sound in structure but whose pixel data is damaged opens with the rest, and asking
+for that step raises ``history.DamagedImage`` naming it (``ImageStore.get``); nothing else is lost.
 """
 
 from __future__ import annotations
