@@ -441,7 +441,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         return download_command(args.manifest, models_dir(args.dest), args.accept_licenses,
                                 with_optional=tuple(args.with_optional or ()))
     if command == "random":
-        from mgie_desktop.engine.standin import write_standin
+        from mgie_desktop.testing.standin import write_standin
 
         done = write_standin(Path(args.dest), args.size, args.seed, log=lambda msg: print(f"  {msg}", file=sys.stderr))
         print(f"wrote the {args.size} stand-in ({done['bytes'] / 1e6:,.0f} MB) to {args.dest} in "

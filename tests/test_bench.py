@@ -8,13 +8,13 @@ import shutil
 import pytest
 from PIL import Image
 
-from mgie_desktop.engine.random_models import SMALL
+from mgie_desktop.testing.random_models import SMALL
 
 TINY_RUN = {"side": 64, "load_unet": SMALL.unet}
 
 
 def test_tiny_bench_times_both_paths_and_loads_a_unet_both_ways():
-    from mgie_desktop.engine import bench
+    from mgie_desktop.testing import engine_bench as bench
 
     messages = []
     report = bench.run("cpu", Image.new("RGB", (80, 60), "teal"), messages.append, size="tiny", **TINY_RUN)
@@ -30,8 +30,8 @@ def test_tiny_bench_times_both_paths_and_loads_a_unet_both_ways():
 
 def test_bench_on_installed_models_lets_the_reference_write_as_many_tokens_as_ours(emitting_models, tmp_path,
                                                                                     monkeypatch):
-    from mgie_desktop.engine import bench
-    from mgie_desktop.engine.reference_path import ReferencePath
+    from mgie_desktop.testing import engine_bench as bench
+    from mgie_desktop.testing.reference_path import ReferencePath
 
     models = tmp_path / "models"
     shutil.copytree(emitting_models / "bundle", models / "bundle")

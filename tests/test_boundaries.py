@@ -36,16 +36,17 @@ def all_imports(path: Path) -> set[str]:
 
 
 MODULES = sorted(PACKAGE.rglob("*.py"))
+TORCH_SIDE = ("engine", "testing")  # the packages whose modules import torch at their top
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_heavy_libraries_only_at_engine_module_level(path):
-    if "engine" in path.relative_to(PACKAGE).parts:
+    if path.relative_to(PACKAGE).parts[0] in TORCH_SIDE:
         return
     assert not top_level_imports(path) & HEAVY
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if p.relative_to(PACKAGE).parts[0] in ("core", "engine")],
+@pytest.mark.parametrize("path", [p for p in MODULES if p.relative_to(PACKAGE).parts[0] in ("core", *TORCH_SIDE)],
                          ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_core_and_engine_never_import_qt(path):
     assert not all_imports(path) & QT
@@ -63,3 +64,11 @@ def test_light_modules_do_not_pull_torch_at_runtime():
             "print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_what_edits_never_needs_what_measures():
+    """testing/ (stand-ins, the reference's path, the engine benchmark) serves bench, `models random`
+    and the tests; the engine, the window, the server and batch edit without it."""
+    for room in ("core", "engine", "ui", "remote", "batch", "store"):
+        for path in (PACKAGE / room).rglob("*.py"):
+            assert "mgie_desktop.testing" not in path.read_text(encoding="utf-8"), path

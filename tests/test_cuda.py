@@ -67,8 +67,8 @@ def test_quantised_llm_edits_on_the_gpu(emitting_models, photo, quant):
 
 def test_peak_gpu_memory_of_an_edit_is_reported_by_the_benchmark(photo):
     """The full-size benchmark's machinery at small size on the GPU: peak GPU memory is read."""
-    from mgie_desktop.engine import bench
-    from mgie_desktop.engine.random_models import SMALL
+    from mgie_desktop.testing import engine_bench as bench
+    from mgie_desktop.testing.random_models import SMALL
 
     report = bench.run("cuda", photo, lambda msg: None, size="full", sizes=SMALL, tokens=8, side=64)
     for path in ("reference", "default"):

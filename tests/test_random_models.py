@@ -6,8 +6,8 @@ from PIL import Image
 
 from mgie_desktop.core.params import params_for
 from mgie_desktop.engine.pipeline import MgieEngine
-from mgie_desktop.engine.random_models import FULL, SMALL, random_bundle
-from mgie_desktop.engine.reference_path import ReferencePath
+from mgie_desktop.testing.random_models import FULL, SMALL, random_bundle
+from mgie_desktop.testing.reference_path import ReferencePath
 
 CPU = torch.device("cpu")
 
@@ -36,7 +36,7 @@ def test_small_random_bundle_runs_our_path_and_the_reference_path_alike():
 
 
 def test_the_full_size_benchmark_setup_at_small_size(tmp_path):
-    from mgie_desktop.engine import bench
+    from mgie_desktop.testing import engine_bench as bench
 
     engine, reference, time_loads = bench._full_size("cpu", CPU, torch.float32, tmp_path, lambda msg: None, 8, SMALL)
     load = time_loads()
@@ -48,7 +48,7 @@ def test_a_saved_random_bundle_loads_through_the_real_path_and_edits_alike(tmp_p
     """What `bench --size full` does for the 8 GB check: in-memory models written as a bundle,
     loaded by load_bundle (where quantisation happens), giving the same edit."""
     from mgie_desktop.engine.inventory import check_installed
-    from mgie_desktop.engine.random_models import save_random_bundle
+    from mgie_desktop.testing.random_models import save_random_bundle
 
     bundle = random_bundle(SMALL, CPU, torch.float32, seed=3)
     in_memory = MgieEngine(None, device="cpu", bundle=bundle)

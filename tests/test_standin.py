@@ -11,9 +11,9 @@ import sentencepiece as spm
 
 from mgie_desktop.cli import main
 from mgie_desktop.core.errors import InputError
-from mgie_desktop.engine import standin
 from mgie_desktop.engine.convert import locate_reference
-from mgie_desktop.engine.random_models import FULL, SMALL
+from mgie_desktop.testing import standin
+from mgie_desktop.testing.random_models import FULL, SMALL
 
 
 def test_tiny_stand_in_imports_and_edits(tmp_path, photo_path):

@@ -85,7 +85,7 @@ def run(photo, log, work: Path | None = None, tokens: int = TOKENS, steps: int |
     temporary folder by default, removed after); tests shrink it with ``size``, ``steps`` and the
     edit's ``side`` (512: the reference's size), and leave the machine's page cache alone
     (``cold=False``)."""
-    from mgie_desktop.engine.standin import SIZES, _nbytes, _plan
+    from mgie_desktop.testing.standin import SIZES, _nbytes, _plan
 
     keep = work is not None
     work = Path(work or tempfile.mkdtemp(prefix="mgie-bench-full-cpu-"))

@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 # low_memory: an 8 GB card's 8192 MB less ~512 MB that the CUDA context takes outside PyTorch
-# (the run is also held to that limit: see engine.bench.LOW_MEMORY_MB).
+# (the run is also held to that limit: see testing.engine_bench.LOW_MEMORY_MB).
 TARGETS = {"edit.speedup": (">=", 4.0), "load.speedup": (">=", 10.0), "window.ratio": ("<=", 1.3),
            "ui.max_stall_ms": ("<=", 50.0), "history.growth_mb": ("<=", 300.0),
            "low_memory.peak_gpu_reserved_mb": ("<=", 7680.0)}
@@ -30,7 +30,7 @@ def sample_photo_path() -> Path:
 
 def run(size: str, device: str, as_json: bool, history_edits: int, models: Path | None = None,
         out=None, **engine_options) -> int:
-    """Everything the targets are stated in; ``engine_options`` go to engine.bench.run (tests
+    """Everything the targets are stated in; ``engine_options`` go to testing.engine_bench.run (tests
     shrink the photo and the load-timing UNet with them)."""
     from PIL import Image
 
@@ -38,7 +38,7 @@ def run(size: str, device: str, as_json: bool, history_edits: int, models: Path 
     from mgie_desktop.benchmark.fresh_python import NotMeasurable
 
     out = out or sys.stdout  # looked up now: a default bound at import would keep an old stream
-    from mgie_desktop.engine import bench as engine_bench
+    from mgie_desktop.testing import engine_bench
 
     def log(msg: str) -> None:
         print(f"  {msg}", file=sys.stderr, flush=True)

@@ -78,7 +78,7 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
             low_memory = {"peak_gpu_reserved_mb": None,
                           "skipped": "bitsandbytes (the quantization extra) is not installed"}
         else:
-            save_random_bundle = load("mgie_desktop.engine.random_models", "save_random_bundle")
+            save_random_bundle = load("mgie_desktop.testing.random_models", "save_random_bundle")
 
             log("saving the full-size models as a bundle, to load them as an 8 GB card would")
             save_random_bundle(engine.bundle, root / "saved")
@@ -128,8 +128,8 @@ def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log
 def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | None):
     convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
     MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
-    SD15_UNET = load("mgie_desktop.engine.random_models", "SD15_UNET")
-    ReferencePath = load("mgie_desktop.engine.reference_path", "ReferencePath")
+    SD15_UNET = load("mgie_desktop.testing.random_models", "SD15_UNET")
+    ReferencePath = load("mgie_desktop.testing.reference_path", "ReferencePath")
     write_tiny_reference = load("mgie_desktop.engine.tiny", "write_tiny_reference")
 
     log("writing tiny reference files and converting them")
@@ -145,7 +145,7 @@ def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | No
 
 def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=None):
     MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
-    FULL, random_bundle = load("mgie_desktop.engine.random_models", "FULL", "random_bundle")
+    FULL, random_bundle = load("mgie_desktop.testing.random_models", "FULL", "random_bundle")
 
     log("building full-size random models on the device (LLaMA-7B, CLIP ViT-L/14, SD-1.5 UNet and VAE)")
     bundle = random_bundle(sizes or FULL, device, dtype)
@@ -189,7 +189,7 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
 
 
 def _reference_sharing(engine, device, dtype):
-    ReferencePath = load("mgie_desktop.engine.reference_path", "ReferencePath")
+    ReferencePath = load("mgie_desktop.testing.reference_path", "ReferencePath")
 
     b, m = engine.bundle, engine.bundle.model
     return ReferencePath.assemble(m.llm, m.projector, m.edit_head, m.emb, m.vision, b.image_processor, b.unet, b.vae,

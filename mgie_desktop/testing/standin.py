@@ -30,7 +30,6 @@ from mgie_desktop.core.errors import InputError
 from mgie_desktop.engine.convert import CLIP_DIR, IP2P_DIR, LLAVA_DIR, MGIE_DIR
 from mgie_desktop.engine.model import EditHead
 from mgie_desktop.engine.prompt import IM_END, IM_PATCH, IM_START, IMG_TOKENS
-from mgie_desktop.engine.random_models import FULL, IP2P_SCHEDULER, SMALL, Sizes
 from mgie_desktop.engine.runtime import quiet_libraries
 from mgie_desktop.engine.tiny import (
     llava_config,
@@ -38,6 +37,7 @@ from mgie_desktop.engine.tiny import (
     write_ip2p_configs,
     write_preprocessor_config,
 )
+from mgie_desktop.testing.random_models import FULL, IP2P_SCHEDULER, SMALL, Sizes
 
 SIZES = {"full": FULL, "tiny": SMALL}
 SHARDS = ("pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin")
