@@ -292,6 +292,63 @@ def test_a_full_disk_under_the_results_file_is_one_line_and_exit_2(shoot, emitti
     assert (out / "results.jsonl").read_bytes().endswith(b"\n")
 
 
+def _edits(monkeypatch) -> list:
+    """The name of every photo rendered (each render can take minutes on a real photo)."""
+    from mgie_desktop.batch.photo import PhotoEditor
+
+    rendered, real_edit = [], PhotoEditor._edit
+
+    def edit(self, job, *args, **kwargs):
+        rendered.append(job.name)
+        return real_edit(self, job, *args, **kwargs)
+
+    monkeypatch.setattr(PhotoEditor, "_edit", edit)
+    return rendered
+
+
+@pytest.mark.parametrize("how", ["writer", "rename"])
+def test_a_full_disk_under_the_outputs_stops_the_batch_at_the_first_photo_it_refuses(
+        shoot, emitting_models, tmp_path, monkeypatch, capsys, how):
+    from mgie_desktop.core import imaging
+
+    few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png", "frame07.png"), tmp_path / "out"
+    if how == "writer":  # the writer itself says so
+        real_save = imaging.save_photo
+
+        def save_photo(image, path, **kwargs):
+            if Path(path).name != "frame00.png":
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            real_save(image, path, **kwargs)
+
+        monkeypatch.setattr(imaging, "save_photo", save_photo)
+    else:  # deeper down, over quota: core.files.atomic_write turns it into its InputError
+        real_replace = os.replace
+
+        def replace_(src, dst, *args, **kwargs):
+            if Path(dst).parent == out and Path(dst).name != "frame00.png":
+                raise OSError(errno.EDQUOT, "Disk quota exceeded", str(dst))
+            return real_replace(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, "replace", replace_)
+    rendered = _edits(monkeypatch)
+    assert _run(shoot, few, emitting_models, out) == 2
+    err = capsys.readouterr().err
+    line = err.strip().splitlines()[-1]  # after the progress lines
+    assert "Traceback" not in err and line.startswith("mgie-desktop: ") and "frame05.png" in line, err
+    assert ("disk is full" if how == "writer" else "quota") in line and "rerun" in line, line
+    # The room: what is free (a quota's is not the disk's), what the 2 photos left need, at frame00's size.
+    need = -(-2 * (out / "frame00.png").stat().st_size // 1024)
+    assert f"the 2 photo(s) left need about {need} KB" in line and (" free; " in line) == (how == "writer"), line
+    assert rendered == ["frame00.jpg", "frame05.png"]  # frame07 is not rendered only to fail the same way
+    # What was done is kept and recorded; the refused photo has no line, so a rerun does it.
+    assert [(e["photo"], e["status"]) for e in _lines(out)] == [("frame00.jpg", "ok")]
+    assert sorted(p.name for p in out.iterdir()) == ["frame00.png", "results.jsonl"]  # no marker, no temporary
+    monkeypatch.undo()  # space was freed
+    assert _run(shoot, few, emitting_models, out) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["skipped"], summary["done"], summary["failed"]) == (1, 2, 0)
+
+
 def test_a_read_only_results_file_is_refused_before_the_models_load(shoot, emitting_models, tmp_path, monkeypatch,
                                                                      capsys):
     few, out = _few(shoot, tmp_path, "frame00.jpg"), tmp_path / "out"
@@ -436,3 +493,24 @@ def test_on_ray_a_photo_that_kills_its_worker_is_not_edited_again(shoot, emittin
     assert full_code == 2 and "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"mgie-desktop: cannot write the results file {out / 'results.jsonl'}: " \
                                            "the disk is full"
+
+
+def test_on_ray_a_full_disk_reaches_the_driver_with_what_it_needs():
+    """A worker's OutputDiskFull crosses to the driver as a row (a raised one would be a Ray
+    traceback) and is rebuilt there whole, so the driver's line says the room the rest need."""
+    from mgie_desktop.batch import on_ray
+    from mgie_desktop.batch.space import OutputDiskFull
+
+    class FullDisk:
+        def edit(self, job, **_kwargs):
+            raise OutputDiskFull(job.name, job.output, True, 1234)
+
+    actor = on_ray._Editor.__new__(on_ray._Editor)  # no models: the editor is the stand-in
+    actor.editor = FullDisk()
+    batch = {"name": np.array(["a.jpg"]), "path": np.array(["/in/a.jpg"]), "output": np.array(["/out/a.png"]),
+             "clash": np.array([""]), "photo": np.array([b""], dtype=object), "error": np.array([""]),
+             "read_s": np.array([0.0])}
+    row = json.loads(actor(batch)["entry"][0])
+    again = OutputDiskFull.from_row(row[on_ray.DISK_FULL])
+    assert (again.photo, again.output, again.quota, again.estimate) == ("a.jpg", "/out/a.png", True, 1234)
+    assert row[on_ray.FATAL] == str(again) == "stopped at a.jpg: cannot write /out/a.png: the disk quota is used up"

@@ -13,7 +13,9 @@ RESULTS_HELP = ("A results file, OUTPUT_DIR/results.jsonl, gets one JSON line pe
                 "output, seconds, expressive instructions, seeds, error); a rerun skips photos recorded as ok "
                 "whose output exists, and tries failed ones again.")
 EXIT_HELP = ("Exit status: 0 every photo done; 1 some photos failed (recorded, the rest done); "
-             "2 bad input; 130 stopped by Ctrl+C (finished photos kept: rerun to go on).")
+             "2 bad input, or an output folder or results file that cannot be written (checked before the models "
+             "load; a full disk under either stops the batch at once, finished photos kept: rerun to go on); "
+             "130 stopped by Ctrl+C (finished photos kept: rerun to go on).")
 
 
 def add_recipe_parser(sub, parser_class) -> None:
@@ -64,6 +66,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from mgie_desktop.batch.on_ray import INSTALL_HINT, ray_available
     from mgie_desktop.batch.progress import Progress
     from mgie_desktop.batch.results import NAME, is_done, open_results, read_results, recipe_digest
+    from mgie_desktop.batch.space import OutputDiskFull
     from mgie_desktop.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
     from mgie_desktop.core.errors import InputError
     from mgie_desktop.core.paths import models_dir
@@ -96,19 +99,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     progress = Progress(len(todo), skipped=len(jobs) - len(todo))
     engine = {"device": args.device, "memory": args.memory, "llm_quant": args.llm_quant,
               "compile_unet": args.compile, "precision": args.precision}
-    common = (todo, data, str(directory), args.format, str(results), engine, progress)
-    if not todo:
-        outcome = {"entries": [], "interrupted": False}
-        progress.start()
-    elif args.ray is None:
-        from mgie_desktop.batch.local import run_local
-
-        outcome = run_local(*common)
-    else:
-        from mgie_desktop.batch.on_ray import run_on_ray
-
-        outcome = run_on_ray(args.ray or None, todo, data, str(directory), args.format, str(results), engine,
-                             args.actors, progress)
+    try:
+        outcome = _run(args, todo, data, directory, results, engine, progress)
+    except OutputDiskFull as exc:  # one line, as for a full disk under the results file; the rest kept
+        raise InputError(_stopped_for_room(exc, jobs, todo, results, digest)) from None
     entries = outcome["entries"]
     failures = [{"photo": e["photo"], "error": e["error"]} for e in entries if e["status"] != "ok"]
     done = len(entries) - len(failures)
@@ -135,3 +129,31 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if outcome["interrupted"]:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if failures else EXIT_OK
+
+
+def _run(args: argparse.Namespace, todo: list, data: dict, directory: Path, results: Path, engine: dict,
+         progress) -> dict:
+    """The photos left to do, here or on Ray: {"entries", "interrupted", ...}."""
+    if not todo:
+        progress.start()
+        return {"entries": [], "interrupted": False}
+    if args.ray is None:
+        from mgie_desktop.batch.local import run_local
+
+        return run_local(todo, data, str(directory), args.format, str(results), engine, progress)
+    from mgie_desktop.batch.on_ray import run_on_ray
+
+    return run_on_ray(args.ray or None, todo, data, str(directory), args.format, str(results), engine,
+                      args.actors, progress)
+
+
+def _stopped_for_room(exc, jobs: list, todo: list, results: Path, digest: str) -> str:
+    """The line that ends a batch whose outputs found the disk full, from what the results file
+    now says is done (the workers on Ray wrote their own lines)."""
+    from mgie_desktop.batch.results import is_done, read_results
+    from mgie_desktop.batch.space import stop_line
+
+    latest = read_results(results)
+    done = [job.output for job in jobs if is_done(latest.get(job.name), job.output, digest)]
+    left = sum(1 for job in todo if not is_done(latest.get(job.name), job.output, digest))
+    return stop_line(exc, done, left)

@@ -24,6 +24,8 @@ from mgie_desktop.batch.folder import PhotoJob
 from mgie_desktop.batch.local import StopAfterCurrent
 from mgie_desktop.batch.photo import PhotoEditor, read_photo
 from mgie_desktop.batch.progress import Progress
+from mgie_desktop.batch.space import KEY as DISK_FULL
+from mgie_desktop.batch.space import OutputDiskFull
 from mgie_desktop.core.errors import InputError, MgieError
 
 INSTALL_HINT = "--ray needs Ray: pip install 'mgie-desktop[cluster]'"
@@ -72,6 +74,8 @@ class _Editor:
             try:
                 entry = self.editor.edit(job, photo=photo, read_error=str(batch["error"][i] or ""),
                                          read_s=float(batch["read_s"][i]))
+            except OutputDiskFull as exc:  # the driver rebuilds it, to say what room the rest need
+                entry = {FATAL: str(exc), DISK_FULL: exc.row()}
             except MgieError as exc:  # the batch stops; raised here, the driver would get a Ray traceback
                 entry = {FATAL: str(exc)}
             lines.append(json.dumps(entry))
@@ -138,6 +142,8 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
             with StopAfterCurrent() as stop:
                 for row in dataset.iter_rows():
                     entry = json.loads(row["entry"])
+                    if DISK_FULL in entry:
+                        raise OutputDiskFull.from_row(entry[DISK_FULL])
                     if FATAL in entry:
                         raise InputError(entry[FATAL])
                     entries.append(entry)

@@ -5,12 +5,14 @@ edit record). The same ``PhotoEditor`` serves the local loop and each Ray actor.
 from __future__ import annotations
 
 import contextlib
+import errno
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from mgie_desktop.batch.folder import PhotoJob, attempt_marker
 from mgie_desktop.batch.results import FAILED, OK, append_result, recipe_digest
+from mgie_desktop.batch.space import OutputDiskFull, disk_full
 from mgie_desktop.core.chain import ChainStep, run_chain
 from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.core.recipe import Recipe, geometry_for, parse_recipe
@@ -60,10 +62,11 @@ class PhotoEditor:
 
     def edit(self, job: PhotoJob, photo=None, read_error: str = "", read_s: float = 0.0) -> dict:
         """Edit ``job``'s photo (``photo``: already read; ``read_error``: reading it failed) and
-        record the outcome. A photo that fails is recorded as failed; the models being broken is
-        no one photo's fault and is raised. A photo whose last attempt took its worker down (Ray
-        restarts the worker, reloading the models, and tries the photo again) is recorded as
-        failed, not edited again only to take the worker down again."""
+        record the outcome. A photo that fails is recorded as failed; the models being broken, or
+        the disk under the outputs full, is no one photo's fault and is raised. A photo whose
+        last attempt took its worker down (Ray restarts the worker, reloading the models, and
+        tries the photo again) is recorded as failed, not edited again only to take the worker
+        down again."""
         marker = attempt_marker(job)
         try:
             return self._edit_and_record(job, photo, read_error, read_s, marker)
@@ -77,8 +80,8 @@ class PhotoEditor:
                  "expressive_instructions": [], "seeds": [], "error": None, "recipe": self.digest}
         try:
             entry.update(self._attempt(job, photo, read_error, marker))
-        except ModelFilesError:
-            raise
+        except (ModelFilesError, OutputDiskFull):
+            raise  # unrecorded: a rerun does this photo again
         except Exception as exc:  # noqa: BLE001 (this photo failed; the batch goes on)
             entry.update(status=FAILED, error=str(exc) or type(exc).__name__)
         entry["seconds"] = round(time.perf_counter() - started, 3)
@@ -101,7 +104,6 @@ class PhotoEditor:
     def _edit(self, job: PhotoJob, photo) -> dict:
         from mgie_desktop.core.edit_record import edit_record
         from mgie_desktop.core.geometry import apply_all
-        from mgie_desktop.core.imaging import save_photo
 
         steps = chain_for(self.recipe, self.masks, job.name, photo.rgb.size)
         history, image, records = run_chain(self.engine, photo.rgb, steps, finish=self.recipe.finish)
@@ -109,12 +111,26 @@ class PhotoEditor:
             alpha = photo.alpha
             if alpha is not None:  # turned and cropped as the photo was, as an export does
                 alpha = apply_all(alpha, [s.geometry for s in steps if s.geometry is not None])
-            save_photo(image, Path(job.output), alpha=alpha, icc_profile=photo.icc_profile, exif=photo.exif,
-                       record=edit_record(history, models=self.models))
+            _save(job, image, alpha=alpha, icc_profile=photo.icc_profile, exif=photo.exif,
+                  record=edit_record(history, models=self.models))
         finally:
             history.close()
         return {"expressive_instructions": [r["expressive_instruction"] for r in records],
                 "seeds": [s.params.seed for s in steps if s.geometry is None]}
+
+
+def _save(job: PhotoJob, image, **kwargs) -> None:
+    """Write the output; a full disk or quota becomes OutputDiskFull, which stops the batch."""
+    from mgie_desktop.core import imaging
+
+    try:
+        imaging.save_photo(image, Path(job.output), **kwargs)
+    except Exception as exc:
+        full = disk_full(exc)
+        if full is None:
+            raise
+        pixels = image.width * image.height * (4 if kwargs.get("alpha") is not None else 3)
+        raise OutputDiskFull(job.name, job.output, full.errno != errno.ENOSPC, pixels) from None
 
 
 def read_photo(path: str):
