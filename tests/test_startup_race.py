@@ -31,8 +31,8 @@ PROBE = textwrap.dedent("""
     def report():
         windows = [w for w in app.topLevelWidgets() if type(w).__name__ == "MainWindow"]
         window = windows[0] if windows else None
-        opened = window is not None and window.doc is not None
-        offered = window is not None and window.recovery_box is not None
+        opened = window is not None and window.document.doc is not None
+        offered = window is not None and window.documents.recovery_box is not None
         error = getattr(window, "last_error", None)
         if (opened and offered) or error or time.monotonic() - started > 90:
             print("PROBE " + json.dumps({"opened": opened, "offered": offered, "error": error}), flush=True)

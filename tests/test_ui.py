@@ -31,7 +31,7 @@ def make_window(qtbot, tmp_path, models, ready=True):
 
 def open_photo(qtbot, window, path):
     window.open_path(path)
-    qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.document.history is not None, timeout=TIMEOUT)
 
 
 def start_long_edit(qtbot, tmp_path, models, photo_path, steps=200):
@@ -40,7 +40,7 @@ def start_long_edit(qtbot, tmp_path, models, photo_path, steps=200):
     open_photo(qtbot, window, photo_path)
     window.panel.steps.setValue(steps)
     window.panel.instruction.setPlainText("slow edit")
-    window.apply_edit()
+    window.edits.apply_edit()
     qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
     return window
 
@@ -48,14 +48,14 @@ def start_long_edit(qtbot, tmp_path, models, photo_path, steps=200):
 def open_photo_named(qtbot, window, path):
     """Open ``path`` while another document is open: wait for that one to be in place."""
     window.open_path(path)
-    qtbot.waitUntil(lambda: window.doc is not None and window.doc.name == path.name, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.document.doc is not None and window.document.doc.name == path.name, timeout=TIMEOUT)
 
 
 def apply(qtbot, window, text):
     window.panel.instruction.setPlainText(text)
-    before = len(window.history)
+    before = len(window.document.history)
     qtbot.keyClick(window.panel.instruction, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: len(window.history) == before + 1, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(window.document.history) == before + 1, timeout=TIMEOUT)
 
 
 def entries(window):
@@ -70,9 +70,9 @@ def test_edit_shows_result_history_and_expressive_instruction(qtbot, tmp_path, e
     apply(qtbot, window, "make the sky a sunset")
     assert window.panel.expressive.text() == "The sky will be orange."
     assert any("make the sky a sunset" in e and "The sky will be orange." in e for e in entries(window))
-    assert window.history.image().size == (96, 64)
+    assert window.document.history.image().size == (96, 64)
     assert window.windowTitle().endswith("•")
-    step = window.history.current
+    step = window.document.history.current
     assert step.params["steps"] == 3 and step.params["scheduler"] == "dpmpp_2m"
 
 
@@ -81,17 +81,17 @@ def test_undo_redo_and_branching(qtbot, tmp_path, tiny_models, photo_path):
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "first")
     apply(qtbot, window, "second")
-    second = window.history.current.id
+    second = window.document.history.current.id
     qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert window.history.current.instruction == "first"
+    assert window.document.history.current.instruction == "first"
     qtbot.keyClick(window, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
-    assert window.history.current.id == second
-    window.go_to_step(0)  # back to the original, then edit: a new branch
+    assert window.document.history.current.id == second
+    window.document.go_to(0)  # back to the original, then edit: a new branch
     apply(qtbot, window, "other idea")
-    assert [s.instruction for s in window.history.children(0)] == ["first", "other idea"]
-    assert len(window.history) == 4 and window.history_panel.count() == 4
-    window.go_to_step(second)  # every branch stays reachable
-    assert window.history.current.instruction == "second"
+    assert [s.instruction for s in window.document.history.children(0)] == ["first", "other idea"]
+    assert len(window.document.history) == 4 and window.history_panel.count() == 4
+    window.document.go_to(second)  # every branch stays reachable
+    assert window.document.history.current.instruction == "second"
 
 
 def test_cancel_mid_edit_leaves_history_untouched(qtbot, tmp_path, tiny_models, photo_path):
@@ -99,26 +99,26 @@ def test_cancel_mid_edit_leaves_history_untouched(qtbot, tmp_path, tiny_models, 
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     # Wait for the window's own handling, not the worker's signal: qtbot's waitSignal callback
     # runs on the engine thread at once, before the queued slot has updated the window.
-    qtbot.waitUntil(lambda: window.edits.running is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
     assert window.statusBar().currentMessage().startswith("Edit cancelled")
-    assert len(window.history) == 1 and not window.panel.progress.isVisible()
+    assert len(window.document.history) == 1 and not window.panel.progress.isVisible()
     window.panel.steps.setValue(2)
     apply(qtbot, window, "quick edit")  # the engine is still usable
-    assert window.history.current.instruction == "quick edit"
+    assert window.document.history.current.instruction == "quick edit"
 
 
 def test_rerender_reuses_the_instruction_with_new_settings(qtbot, tmp_path, tiny_models, photo_path):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "warmer")
-    first = window.history.current
+    first = window.document.history.current
     window.panel.seed.setValue(99)
     window.panel.rerender_button.click()
-    qtbot.waitUntil(lambda: len(window.history) == 3, timeout=TIMEOUT)
-    again = window.history.current
+    qtbot.waitUntil(lambda: len(window.document.history) == 3, timeout=TIMEOUT)
+    again = window.document.history.current
     assert again.parent == first.parent and again.instruction == "warmer"
     assert again.params["seed"] == 99 and again.timings["instruct_s"] == 0.0
-    assert window.history.image(again.id).tobytes() != window.history.image(first.id).tobytes()
+    assert window.document.history.image(again.id).tobytes() != window.document.history.image(first.id).tobytes()
 
 
 def test_export_and_drag_and_drop(qtbot, tmp_path, tiny_models, photo_path):
@@ -128,15 +128,15 @@ def test_export_and_drag_and_drop(qtbot, tmp_path, tiny_models, photo_path):
     drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
                       Qt.KeyboardModifier.NoModifier)
     window.dropEvent(drop)
-    qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.document.history is not None, timeout=TIMEOUT)
     apply(qtbot, window, "cooler")
     out, small = tmp_path / "export.jpg", tmp_path / "small.jpg"
-    window.export_to(out)
-    qtbot.waitUntil(lambda: getattr(window, "last_export", None) == out, timeout=TIMEOUT)
+    window.documents.export_to(out)
+    qtbot.waitUntil(lambda: window.documents.last_export == out, timeout=TIMEOUT)
     assert Image.open(out).size == (96, 64)
     window.panel.export_quality.setValue(50)
-    window.export_to(small)
-    qtbot.waitUntil(lambda: getattr(window, "last_export", None) == small, timeout=TIMEOUT)
+    window.documents.export_to(small)
+    qtbot.waitUntil(lambda: window.documents.last_export == small, timeout=TIMEOUT)
     assert small.stat().st_size < out.stat().st_size
 
 
@@ -146,9 +146,9 @@ def test_no_models_still_opens_photos_and_explains(qtbot, tmp_path, photo_path):
     open_photo(qtbot, window, photo_path)
     apply_text = "make it pop"
     window.panel.instruction.setPlainText(apply_text)
-    window.apply_edit()
+    window.edits.apply_edit()
     assert "No MGIE models" in window.panel.notice.text() and window.panel.notice.isVisible()
-    assert len(window.history) == 1
+    assert len(window.document.history) == 1
     window.panel.notice.linkActivated.emit("#models")  # the notice leads to the model manager
     assert window._model_manager.isVisible()
 
@@ -161,13 +161,13 @@ def test_bad_file_gives_a_message_and_keeps_the_work(qtbot, tmp_path, tiny_model
     window.open_path(bad)
     qtbot.waitUntil(lambda: getattr(window, "last_error", None) is not None, timeout=TIMEOUT)
     assert "broken.jpg" in window.last_error
-    assert window.doc.name == photo_path.name and len(window.history) == 1
+    assert window.document.doc.name == photo_path.name and len(window.document.history) == 1
 
 
 def test_quit_during_an_edit_joins_the_thread(qtbot, tmp_path, tiny_models, photo_path):
     window = start_long_edit(qtbot, tmp_path, tiny_models, photo_path)
     window.close()
-    assert window.engine_thread.isFinished()
+    assert window.edits.engine_thread.isFinished()
     assert not [t for t in threading.enumerate() if t.name.startswith("history-writer")]
 
 
@@ -188,7 +188,7 @@ def test_quit_while_the_models_load_stops_the_load(qtbot, tmp_path, tiny_models,
     window = make_window(qtbot, tmp_path, tiny_models, ready=False)
     qtbot.waitUntil(reading_vision.is_set, timeout=TIMEOUT)
     window.close()
-    assert window.engine_thread.isFinished()
+    assert window.edits.engine_thread.isFinished()
     assert unet_reads == []  # the parts after the one being read were never started
 
 
@@ -197,20 +197,20 @@ def test_session_save_reopen_and_autosave(qtbot, tmp_path, tiny_models, photo_pa
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "warmer")
     apply(qtbot, window, "brighter")
-    window.undo()
+    window.document.undo()
     qtbot.waitUntil(lambda: (tmp_path / "autosave").exists() and any((tmp_path / "autosave").rglob("session.json")),
                     timeout=TIMEOUT)
     session = tmp_path / "work.mgie"
-    window.save_session_to(session)
-    qtbot.waitUntil(lambda: session.exists() and not window.modified, timeout=TIMEOUT)
+    window.documents.save_session_to(session)
+    qtbot.waitUntil(lambda: session.exists() and not window.document.modified, timeout=TIMEOUT)
     assert window.windowTitle() == "work.mgie"
     window.close()
 
     again = make_window(qtbot, tmp_path / "second", tiny_models)
     again.open_path(session)
-    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
-    assert [s.instruction for s in again.history.steps] == ["", "warmer", "brighter"]
-    assert again.history.current.instruction == "warmer" and again.history.can_redo
+    qtbot.waitUntil(lambda: again.document.history is not None, timeout=TIMEOUT)
+    assert [s.instruction for s in again.document.history.steps] == ["", "warmer", "brighter"]
+    assert again.document.history.current.instruction == "warmer" and again.document.history.can_redo
     assert again.history_panel.count() == 3
     assert again.recent.paths()[0] == str(session)
 
@@ -232,12 +232,12 @@ def test_a_crashed_session_is_offered_and_restored(qtbot, tmp_path, tiny_models)
     folder = tmp_path / "autosave"
     subprocess.run([sys.executable, "-c", CRASHING_APP, str(folder)], check=False, timeout=120)
     window = make_window(qtbot, tmp_path, tiny_models)
-    qtbot.waitUntil(lambda: getattr(window, "recovery_box", None) is not None, timeout=TIMEOUT)
-    assert "crashed.jpg" in window.recovery_box.text()
-    window.recovery_box.button(window.recovery_box.StandardButton.Yes).click()
-    qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
-    assert window.history.current.instruction == "make it red"
-    assert window.history.image().getpixel((0, 0)) == (200, 20, 30)
+    qtbot.waitUntil(lambda: window.documents.recovery_box is not None, timeout=TIMEOUT)
+    assert "crashed.jpg" in window.documents.recovery_box.text()
+    window.documents.recovery_box.button(window.documents.recovery_box.StandardButton.Yes).click()
+    qtbot.waitUntil(lambda: window.document.history is not None, timeout=TIMEOUT)
+    assert window.document.history.current.instruction == "make it red"
+    assert window.document.history.image().getpixel((0, 0)) == (200, 20, 30)
     assert window.panel.expressive.text() == "Red."
 
 
@@ -248,23 +248,23 @@ def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path
     window.panel.seed.setValue(100)
     window.panel.variation_count.setValue(3)
     window.panel.variations_button.click()
-    qtbot.waitUntil(lambda: getattr(window, "variations_picker", None) is not None, timeout=TIMEOUT)
-    picker = window.variations_picker
+    qtbot.waitUntil(lambda: window.edits.variations_picker is not None, timeout=TIMEOUT)
+    picker = window.edits.variations_picker
     assert [b.text() for b in picker.buttons] == ["seed 100", "seed 101", "seed 102"]
-    assert len(window.history) == 1  # nothing kept until the user picks
+    assert len(window.document.history) == 1  # nothing kept until the user picks
     assert window.statusBar().currentMessage().startswith("3 variations rendered in")
     picker.buttons[2].click()  # shows it large; keeping is a separate choice
-    assert picker.shown == 2 and len(window.history) == 1
+    assert picker.shown == 2 and len(window.document.history) == 1
     picker.keep_button.click()
-    assert len(window.history) == 2
-    assert window.history.current.params["seed"] == 102
-    assert window.history.current.instruction == "make it autumn"
+    assert len(window.document.history) == 2
+    assert window.document.history.current.params["seed"] == 102
+    assert window.document.history.current.instruction == "make it autumn"
     # The picker is gone (it deletes itself on close): opening the next photo must not touch it.
-    qtbot.waitUntil(lambda: window.variations_picker is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.edits.variations_picker is None, timeout=TIMEOUT)
     second = tmp_path / "second.png"
     Image.new("RGB", (40, 30), "navy").save(second)
     open_photo_named(qtbot, window, second)
-    assert window.doc.name == "second.png" and len(window.history) == 1
+    assert window.document.doc.name == "second.png" and len(window.document.history) == 1
 
 
 def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo_path):
@@ -272,7 +272,7 @@ def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "sharper")
     window.difference_action.trigger()
-    qtbot.waitUntil(lambda: getattr(window, "showing_difference", False), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.compare_view.showing_difference, timeout=TIMEOUT)
     qtbot.keyPress(window, Qt.Key.Key_Backslash)
     assert window.compare_view.comparing and window.statusBar().currentMessage().startswith("Before")
     qtbot.keyRelease(window, Qt.Key.Key_Backslash)
@@ -288,11 +288,11 @@ def test_opening_another_photo_mid_edit_keeps_the_edit_out_of_it(qtbot, tmp_path
     Image.new("RGB", (40, 30), (10, 200, 10)).save(other)
     open_photo_named(qtbot, window, other)
     qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
-    assert len(window.history) == 1 and not window.panel.progress.isVisible()
+    assert len(window.document.history) == 1 and not window.panel.progress.isVisible()
     window.panel.steps.setValue(2)
     apply(qtbot, window, "edit of the second photo")
-    assert [s.instruction for s in window.history.steps] == ["", "edit of the second photo"]
-    assert window.history.image().size == (40, 30)
+    assert [s.instruction for s in window.document.history.steps] == ["", "edit of the second photo"]
+    assert window.document.history.image().size == (40, 30)
 
 
 def test_unsaved_work_stays_recoverable_after_closing(qtbot, tmp_path, tiny_models, photo_path):
@@ -344,6 +344,6 @@ def test_the_status_bar_says_why_the_engine_edits_on_the_cpu(qtbot, tmp_path, ti
     window.panel.steps.setValue(2)
     open_photo(qtbot, window, photo_path)
     window.panel.instruction.setPlainText("make it pop")
-    window.apply_edit()
-    qtbot.waitUntil(lambda: len(window.history) == 2 and window.model_state == "ready", timeout=TIMEOUT)
+    window.edits.apply_edit()
+    qtbot.waitUntil(lambda: len(window.document.history) == 2 and window.model_state == "ready", timeout=TIMEOUT)
     assert why in window.model_label.text()

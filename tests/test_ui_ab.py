@@ -30,10 +30,10 @@ def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(qtbo
     assert dialog.view.split < 0.5  # the divider follows the mouse
     dialog.side_by_side.setChecked(True)
     assert dialog.view.side_by_side
-    before = len(window.history)
+    before = len(window.document.history)
     qtbot.mouseClick(_button(dialog, "Keep InstructPix2Pix's"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.history) == before + 1, timeout=TIMEOUT)
-    step = window.history.current
+    qtbot.waitUntil(lambda: len(window.document.history) == before + 1, timeout=TIMEOUT)
+    step = window.document.history.current
     assert step.params["model"] == "ip2p" and step.expressive_instruction == "" and step.instruction == "add snow"
     assert any("(InstructPix2Pix alone)" in e for e in entries(window))
     assert window.panel.expressive.text_box.isReadOnly()  # nothing of MGIE's to steer on this step
@@ -41,15 +41,15 @@ def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(qtbo
     with qtbot.waitSignal(window.edits.submit_job, timeout=TIMEOUT) as sent:  # re-render: the same model
         qtbot.mouseClick(window.panel.rerender_button, Qt.MouseButton.LeftButton)
     assert sent.args[0].model == "ip2p" and not sent.args[0].compare
-    qtbot.waitUntil(lambda: len(window.history) == before + 2, timeout=TIMEOUT)
-    assert window.history.current.params["model"] == "ip2p"
+    qtbot.waitUntil(lambda: len(window.document.history) == before + 2, timeout=TIMEOUT)
+    assert window.document.history.current.params["model"] == "ip2p"
 
     window.panel.instruction.clear()  # compare again from that step's parent, keep both
     dialog = _compare(qtbot, window)
-    count = len(window.history)
+    count = len(window.document.history)
     qtbot.mouseClick(_button(dialog, "Keep both"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.history) == count + 2, timeout=TIMEOUT)
-    siblings = window.history.children(window.history.current.parent)
+    qtbot.waitUntil(lambda: len(window.document.history) == count + 2, timeout=TIMEOUT)
+    siblings = window.document.history.children(window.document.history.current.parent)
     assert {s.params.get("model", "mgie") for s in siblings[-2:]} == {"mgie", "ip2p"}
 
 
@@ -67,4 +67,4 @@ def test_without_the_optional_model_compare_offers_to_download_it(qtbot, tmp_pat
     window.panel.instruction.setPlainText("add snow")
     qtbot.mouseClick(window.panel.compare_button, Qt.MouseButton.LeftButton)
     notice = window.panel.notice.text()
-    assert "Download it…" in notice and "#ip2p" in notice and window.edits.running is None
+    assert "Download it…" in notice and "#ip2p" in notice and window.document.running is None

@@ -42,17 +42,17 @@ def test_a_painted_mask_limits_the_edit_and_stays_with_its_step(qtbot, tmp_path,
     assert not brush.active and window.canvas.tool is None and brush.mask_image() is not None
 
     apply(qtbot, window, "add snow")
-    step = window.history.current
+    step = window.document.history.current
     assert step.mask and "Edited inside a painted mask" in window.history_panel.currentItem().toolTip()
     weights = np.asarray(fit_mask(mask_from_text(step.mask), (96, 64)))
-    result, original = np.asarray(window.history.image()), np.asarray(Image.open(photo_path).convert("RGB"))
+    result, original = np.asarray(window.document.history.image()), np.asarray(Image.open(photo_path).convert("RGB"))
     assert (result[weights == 0] == original[weights == 0]).all()
     assert (result[weights == 255] != original[weights == 255]).any()
 
     with qtbot.waitSignal(window.edits.submit_job, timeout=TIMEOUT) as sent:  # a re-render keeps the step's mask
         qtbot.mouseClick(window.panel.rerender_button, Qt.MouseButton.LeftButton)
     assert sent.args[0].mask is not None and sent.args[0].mask.getpixel((20, 32)) == 255
-    qtbot.waitUntil(lambda: window.edits.running is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
 
 
 def test_eraser_invert_and_clear(qtbot, tmp_path, tiny_models, photo_path):

@@ -33,12 +33,12 @@ def test_export_recipe_writes_the_current_chain(qtbot, tmp_path, tiny_models, ph
     # An edit as the window keeps it (its settings, a person's steering, a mask), then a turn.
     mask = Image.new("L", (96, 64), 0)
     mask.paste(255, (0, 0, 48, 64))
-    history = window.history
+    history = window.document.history
     history.push(history.image(), instruction="make it autumn", params={**asdict(params_for("draft", seed=7))},
                  steered_instruction="The leaves turn red.", expressive_instruction="Autumn colours.",
                  mask=mask_to_text(mask))
     window.adjustments.rotate_right()
-    qtbot.waitUntil(lambda: len(window.history) == 3, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(window.document.history) == 3, timeout=TIMEOUT)
     entry.trigger()
     written = target.with_suffix(".json")
     qtbot.waitUntil(lambda: window.documents.last_recipe == written, timeout=TIMEOUT)

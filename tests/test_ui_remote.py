@@ -42,14 +42,14 @@ def remote_window(qtbot, tmp_path, url: str, token: str) -> MainWindow:
 
 def open_photo(qtbot, window, path):
     window.open_path(path)
-    qtbot.waitUntil(lambda: window.history is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.document.history is not None, timeout=TIMEOUT)
 
 
 def edit(qtbot, window, text: str) -> None:
-    before = len(window.history)
+    before = len(window.document.history)
     window.panel.instruction.setPlainText(text)
-    window.apply_edit()
-    qtbot.waitUntil(lambda: len(window.history) == before + 1 and window.edits.running is None, timeout=TIMEOUT)
+    window.edits.apply_edit()
+    qtbot.waitUntil(lambda: len(window.document.history) == before + 1 and window.document.running is None, timeout=TIMEOUT)
 
 
 def test_edits_on_a_server_chain_undo_and_name_the_server(qtbot, tmp_path, server, photo_path):
@@ -62,19 +62,19 @@ def test_edits_on_a_server_chain_undo_and_name_the_server(qtbot, tmp_path, serve
     assert window.edits.engine.models_identity(window.models_dir)["bundle"]
     open_photo(qtbot, window, photo_path)
     edit(qtbot, window, "make the sky a sunset")
-    first = window.history.current
+    first = window.document.history.current
     assert first.expressive_instruction and window.panel.expressive.text() == first.expressive_instruction
     edit(qtbot, window, "more contrast")  # chains: starts from the first edit's result
-    assert window.history.current.parent == first.id
-    window.undo()
-    assert window.history.current.id == first.id
+    assert window.document.history.current.parent == first.id
+    window.document.undo()
+    assert window.document.history.current.id == first.id
     window.panel.variation_count.setValue(2)
     window.panel.instruction.setPlainText("make it warmer")
     window.panel.variations_button.click()  # two seeds in one job on the server, picked here
-    qtbot.waitUntil(lambda: window.variations_picker is not None and window.variations_picker.isVisible(),
+    qtbot.waitUntil(lambda: window.edits.variations_picker is not None and window.edits.variations_picker.isVisible(),
                     timeout=TIMEOUT)
-    window.variations_picker.keep_button.click()
-    assert window.history.current.parent == first.id and window.history.current.instruction == "make it warmer"
+    window.edits.variations_picker.keep_button.click()
+    assert window.document.history.current.parent == first.id and window.document.history.current.instruction == "make it warmer"
 
 
 def test_cancel_on_a_server_changes_nothing(qtbot, tmp_path, server, photo_path):
@@ -82,11 +82,11 @@ def test_cancel_on_a_server_changes_nothing(qtbot, tmp_path, server, photo_path)
     open_photo(qtbot, window, photo_path)
     window.panel.steps.setValue(400)
     window.panel.instruction.setPlainText("slow edit")
-    window.apply_edit()
+    window.edits.apply_edit()
     qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
     window.edits.cancel_edit()
-    qtbot.waitUntil(lambda: window.edits.running is None, timeout=TIMEOUT)
-    assert len(window.history) == 1 and "cancelled" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
+    assert len(window.document.history) == 1 and "cancelled" in window.statusBar().currentMessage()
 
 
 class Proxy:
@@ -149,15 +149,15 @@ def test_a_dropped_connection_mid_edit_is_said_retried_and_the_edit_lands(qtbot,
         window.statusBar().messageChanged.connect(messages.append)
         window.panel.steps.setValue(20)
         window.panel.instruction.setPlainText("make it warmer")
-        window.apply_edit()
+        window.edits.apply_edit()
         qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
         proxy.cut()  # the network goes away mid-edit...
         qtbot.waitUntil(lambda: any("Lost the connection" in m for m in messages), timeout=TIMEOUT)
-        assert window.history is not None and len(window.history) == 1  # the document stays
+        assert window.document.history is not None and len(window.document.history) == 1  # the document stays
         proxy.refusing.clear()  # ...and comes back
-        qtbot.waitUntil(lambda: len(window.history) == 2, timeout=TIMEOUT)
+        qtbot.waitUntil(lambda: len(window.document.history) == 2, timeout=TIMEOUT)
         assert any("again" in m for m in messages)
-        assert window.history.current.instruction == "make it warmer"
+        assert window.document.history.current.instruction == "make it warmer"
     finally:
         proxy.close()
 
@@ -197,7 +197,7 @@ def test_the_window_finds_this_computers_own_server_token_by_itself(qtbot, tmp_p
         assert isinstance(window.edits.engine, RemoteEngine)
         open_photo(qtbot, window, photo_path)
         edit(qtbot, window, "make it warmer")
-        assert window.history.current.instruction == "make it warmer"
+        assert window.document.history.current.instruction == "make it warmer"
         hint = " ".join(label.text() for label in EngineDialog(True, url, "", window).findChildren(QLabel))
         assert "needs one too" in hint and "leave the token empty" in hint
     finally:

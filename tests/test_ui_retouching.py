@@ -14,16 +14,16 @@ from mgie_desktop.ui.menus import shortcut_rows
 def save_and_reopen(qtbot, window, folder, models):
     """Save the window's session, and open it in a second window (models not waited for)."""
     session = folder / "work.mgie"
-    window.save_session_to(session)
-    qtbot.waitUntil(lambda: not window.modified, timeout=TIMEOUT)
+    window.documents.save_session_to(session)
+    qtbot.waitUntil(lambda: not window.document.modified, timeout=TIMEOUT)
     again = make_window(qtbot, folder / "again", models, ready=False)
     again.open_path(session)
-    qtbot.waitUntil(lambda: again.history is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: again.document.history is not None, timeout=TIMEOUT)
     return again
 
 
 def rendered(qtbot, window, count):
-    qtbot.waitUntil(lambda: len(window.history) == count and window.edits.running is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(window.document.history) == count and window.document.running is None, timeout=TIMEOUT)
 
 
 def test_ctrl_z_after_an_edit_undoes_the_edit_not_the_typing(qtbot, tmp_path, tiny_models, photo_path):
@@ -37,15 +37,15 @@ def test_ctrl_z_after_an_edit_undoes_the_edit_not_the_typing(qtbot, tmp_path, ti
     rendered(qtbot, window, 2)
     box.setFocus()
     qtbot.keyClick(box, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    assert window.history.current.is_root  # the edit was undone...
+    assert window.document.history.current.is_root  # the edit was undone...
     assert box.toPlainText() == "warmer"   # ...and the typing kept
     qtbot.keyClick(box, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
-    assert window.history.current.instruction == "warmer"
+    assert window.document.history.current.instruction == "warmer"
     # Once the text is changed, Ctrl+Z in the box undoes the typing again.
     qtbot.keyClicks(box, "!")
     qtbot.keyClick(box, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert box.toPlainText() != "warmer!"  # the typing was undone (Qt merges it into one step)...
-    assert window.history.current.instruction == "warmer"  # ...and the edit kept
+    assert window.document.history.current.instruction == "warmer"  # ...and the edit kept
 
 
 def test_selecting_a_step_loads_its_settings_and_any_step_re_renders(qtbot, tmp_path, tiny_models, photo_path):
@@ -54,7 +54,7 @@ def test_selecting_a_step_loads_its_settings_and_any_step_re_renders(qtbot, tmp_
     window.panel.steps.setValue(2)
     window.panel.seed.setValue(41)
     apply(qtbot, window, "first")
-    first = window.history.current
+    first = window.document.history.current
     window.panel.steps.setValue(4)
     window.panel.seed.setValue(77)
     apply(qtbot, window, "second")
@@ -67,7 +67,7 @@ def test_selecting_a_step_loads_its_settings_and_any_step_re_renders(qtbot, tmp_
     again.panel.seed.setValue(42)
     again.panel.rerender_button.click()  # nothing cached in this window: the LLM half runs again
     rendered(qtbot, again, 4)
-    redo = again.history.current
+    redo = again.document.history.current
     assert redo.parent == first.parent and redo.instruction == "first"
     assert redo.params["seed"] == 42 and redo.params["steps"] == 2 and redo.timings["instruct_s"] > 0
 
@@ -90,12 +90,12 @@ def test_variations_of_the_current_step_are_siblings_and_several_can_be_kept(
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "more contrast")
-    edited = window.history.current
+    edited = window.document.history.current
     window.panel.variation_count.setValue(3)
     window.panel.steps.setValue(2)
     window.panel.variations_button.click()  # the box still reads "more contrast": alternatives to it
-    qtbot.waitUntil(lambda: window.variations_picker is not None, timeout=TIMEOUT)
-    picker = window.variations_picker
+    qtbot.waitUntil(lambda: window.edits.variations_picker is not None, timeout=TIMEOUT)
+    picker = window.edits.variations_picker
     assert picker.canvas.has_image and picker.canvas.width() > 300  # shown large, not as a thumbnail
     qtbot.keyClick(picker, Qt.Key.Key_Right)
     assert picker.shown == 1
@@ -106,19 +106,19 @@ def test_variations_of_the_current_step_are_siblings_and_several_can_be_kept(
     assert picker.comparing
     qtbot.keyRelease(picker, Qt.Key.Key_Backslash)
     picker.keep_button.click()
-    kept = [s for s in window.history.children(edited.parent) if s.id != edited.id]
+    kept = [s for s in window.document.history.children(edited.parent) if s.id != edited.id]
     assert len(kept) == 2 and all(s.instruction == "more contrast" for s in kept)
     assert {s.params["seed"] for s in kept} == {edited.params["seed"] + 1, edited.params["seed"] + 2}
-    assert window.history.current.params["seed"] == edited.params["seed"] + 2  # the one on screen when kept
+    assert window.document.history.current.params["seed"] == edited.params["seed"] + 2  # the one on screen when kept
     # A new instruction's variations start from the current step.
     window.panel.instruction.setPlainText("add snow")
     window.panel.variation_count.setValue(2)
     window.panel.variations_button.click()
-    qtbot.waitUntil(lambda: window.variations_picker is not None and window.variations_picker.isVisible(),
+    qtbot.waitUntil(lambda: window.edits.variations_picker is not None and window.edits.variations_picker.isVisible(),
                     timeout=TIMEOUT)
-    current = window.history.current.id
-    window.variations_picker.keep_button.click()
-    assert window.history.current.parent == current
+    current = window.document.history.current.id
+    window.edits.variations_picker.keep_button.click()
+    assert window.document.history.current.parent == current
 
 
 def test_live_preview_draws_over_the_photo_at_its_zoom(qtbot, tmp_path, tiny_models, photo_path):
@@ -128,17 +128,17 @@ def test_live_preview_draws_over_the_photo_at_its_zoom(qtbot, tmp_path, tiny_mod
     window.edits.worker.preview.disconnect()  # only the preview sent below reaches the window
     window.panel.steps.setValue(200)
     window.panel.instruction.setPlainText("slow edit")
-    window.apply_edit()
+    window.edits.apply_edit()
     qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
     from mgie_desktop.ui.images import to_qimage
 
-    window.edits.on_preview(window.edits.running.job_id, to_qimage(Image.new("RGB", (12, 8), "red")))
+    window.edits.on_preview(window.document.running.job_id, to_qimage(Image.new("RGB", (12, 8), "red")))
     assert window.canvas.zoom == 1.0 and window.zoom_label.text() == "100 %"
     assert window.canvas.showing_preview
     covered = window.canvas._preview.sceneBoundingRect()
     assert (round(covered.width()), round(covered.height())) == (96, 64)  # the photo's own size
     window.edits.cancel_edit()
-    qtbot.waitUntil(lambda: window.edits.running is None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
     assert not window.canvas.showing_preview and window.canvas.zoom == 1.0
 
 
@@ -150,8 +150,8 @@ def test_long_text_wraps_and_nothing_is_clipped(qtbot, tmp_path, tiny_models, ph
     width_before = scroll.width(), window.history_panel.width()
     long_word = "supercalifragilistic" * 12
     text = f"The sky will be a deep {long_word} orange with " + "very " * 60 + "warm light."
-    window.history.push(window.history.image(), instruction=long_word, expressive_instruction=text)
-    window.go_to_step(window.history.current.id)
+    window.document.history.push(window.document.history.image(), instruction=long_word, expressive_instruction=text)
+    window.document.go_to(window.document.history.current.id)
     QApplication.processEvents()
     assert window.panel.expressive.text() == text
     assert not scroll.horizontalScrollBar().isVisible()
@@ -172,8 +172,8 @@ def test_instruction_length_is_counted_and_a_too_long_one_refused(qtbot, tmp_pat
     assert not panel.meter.isVisibleTo(panel)
     panel.instruction.setPlainText("x" * 5000)
     assert "the model can read at most" in panel.meter.text()
-    window.apply_edit()
-    assert window.edits.running is None and len(window.history) == 1  # refused before anything ran
+    window.edits.apply_edit()
+    assert window.document.running is None and len(window.document.history) == 1  # refused before anything ran
     assert "Shorten it" in panel.notice.text()
 
 
@@ -208,11 +208,11 @@ def test_export_keeps_the_caption_and_records_the_whole_chain(qtbot, tmp_path, t
     apply(qtbot, window, "warmer")
     window.panel.seed.setValue(7)
     apply(qtbot, window, "add snow")
-    assert export_name(window.doc.source.name) == "holiday-edited.jpg"
+    assert export_name(window.document.doc.source.name) == "holiday-edited.jpg"
     assert export_name("scan.heic") == "scan-edited.png"  # a format we cannot write: PNG
     out = tmp_path / "holiday-edited.jpg"
-    window.export_to(out)
-    qtbot.waitUntil(lambda: window.last_export == out, timeout=TIMEOUT)
+    window.documents.export_to(out)
+    qtbot.waitUntil(lambda: window.documents.last_export == out, timeout=TIMEOUT)
     with Image.open(out) as im:
         assert im.getexif()[0x010E] == "Holiday, day one"
         record = record_from_xmp(im.info["xmp"])
@@ -228,11 +228,11 @@ def test_strength_blends_the_edit_with_its_source_live_and_is_kept(qtbot, tmp_pa
     open_photo(qtbot, window, photo_path)
     assert not window.panel.strength.isEnabled()  # the original has no strength
     apply(qtbot, window, "more contrast")
-    step, history = window.history.current, window.history
+    step, history = window.document.history.current, window.document.history
     assert window.panel.strength.isEnabled() and window.panel.strength.value() == 100
     window.canvas.actual_size()
     window.panel.strength.setValue(40)  # as a drag does: live on the canvas, no render
-    assert window.canvas.blending and window.edits.running is None
+    assert window.canvas.blending and window.document.running is None
     assert window.canvas.zoom == 1.0
     qtbot.waitUntil(lambda: not window.canvas.blending, timeout=TIMEOUT)  # settles into the history
     assert history.strength(step.id) == 0.4 and window.panel.strength_label.text() == "Strength 40 %"
@@ -240,31 +240,31 @@ def test_strength_blends_the_edit_with_its_source_live_and_is_kept(qtbot, tmp_pa
     render = np.asarray(history.rendered(step.id), dtype=float)
     assert np.abs(np.asarray(history.image(), dtype=float) - (0.6 * source + 0.4 * render)).max() <= 1
     again = save_and_reopen(qtbot, window, tmp_path, tiny_models)
-    assert again.history.strength(again.history.current.id) == 0.4
+    assert again.document.history.strength(again.document.history.current.id) == 0.4
     assert again.panel.strength.value() == 40
-    assert again.history.image().tobytes() == history.image().tobytes()
+    assert again.document.history.image().tobytes() == history.image().tobytes()
     again.close()  # its shortcuts would take the keys sent to the first window
     # A step with later edits keeps its strength: those edits were made from it as it was.
     apply(qtbot, window, "add snow")
-    window.go_to_step(step.id)
+    window.document.go_to(step.id)
     assert not window.panel.strength.isEnabled()
 
 
 def test_rotate_flip_and_crop_are_steps_at_full_resolution(qtbot, tmp_path, tiny_models, photo_path):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)  # 96x64
-    original = window.history.image()
+    original = window.document.history.image()
     qtbot.keyClick(window, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: len(window.history) == 2, timeout=TIMEOUT)
-    assert window.history.image().size == (64, 96)
-    assert window.history.image().getpixel((63, 0)) == original.getpixel((0, 0))  # clockwise
-    assert window.history.current.instruction == "Rotate 90° clockwise"
+    qtbot.waitUntil(lambda: len(window.document.history) == 2, timeout=TIMEOUT)
+    assert window.document.history.image().size == (64, 96)
+    assert window.document.history.image().getpixel((63, 0)) == original.getpixel((0, 0))  # clockwise
+    assert window.document.history.current.instruction == "Rotate 90° clockwise"
     assert not window.panel.rerender_button.isEnabled()  # nothing to render again
     window.adjustments.flip_horizontal()
-    qtbot.waitUntil(lambda: len(window.history) == 3, timeout=TIMEOUT)
-    window.undo()
-    window.undo()
-    assert window.history.image().size == (96, 64)
+    qtbot.waitUntil(lambda: len(window.document.history) == 3, timeout=TIMEOUT)
+    window.document.undo()
+    window.document.undo()
+    assert window.document.history.image().size == (96, 64)
     # Crop: drag a rectangle on the canvas at a fixed ratio, Enter applies.
     window.canvas.actual_size()
     qtbot.keyClick(window, Qt.Key.Key_C)
@@ -277,19 +277,19 @@ def test_rotate_flip_and_crop_are_steps_at_full_resolution(qtbot, tmp_path, tiny
     left, top, right, bottom = window.canvas.crop_box()
     assert right - left == bottom - top  # 1:1
     qtbot.keyClick(window, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.history.current.params.get("geometry", {}).get("op") == "crop", timeout=TIMEOUT)
-    assert window.history.image().size == (right - left, bottom - top)
-    assert window.history.image().getpixel((0, 0)) == original.getpixel((left, top))
+    qtbot.waitUntil(lambda: window.document.history.current.params.get("geometry", {}).get("op") == "crop", timeout=TIMEOUT)
+    assert window.document.history.image().size == (right - left, bottom - top)
+    assert window.document.history.image().getpixel((0, 0)) == original.getpixel((left, top))
     assert not window.adjustments.cropping
     # Esc leaves a crop without changing anything.
-    count = len(window.history)
+    count = len(window.document.history)
     qtbot.keyClick(window, Qt.Key.Key_C)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    assert not window.adjustments.cropping and len(window.history) == count
+    assert not window.adjustments.cropping and len(window.document.history) == count
     # Kept in sessions.
     again = save_and_reopen(qtbot, window, tmp_path, tiny_models)
-    assert again.history.current.params["geometry"]["op"] == "crop"
-    assert again.history.image().size == (right - left, bottom - top)
+    assert again.document.history.current.params["geometry"]["op"] == "crop"
+    assert again.document.history.image().size == (right - left, bottom - top)
 
 
 def test_export_turns_the_transparency_with_the_photo(qtbot, tmp_path, tiny_models):
@@ -300,10 +300,10 @@ def test_export_turns_the_transparency_with_the_photo(qtbot, tmp_path, tiny_mode
     window = make_window(qtbot, tmp_path, tiny_models, ready=False)
     open_photo(qtbot, window, source)
     window.adjustments.rotate_right()
-    qtbot.waitUntil(lambda: len(window.history) == 2, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: len(window.document.history) == 2, timeout=TIMEOUT)
     out = tmp_path / "cutout-edited.png"
-    window.export_to(out)
-    qtbot.waitUntil(lambda: window.last_export == out, timeout=TIMEOUT)
+    window.documents.export_to(out)
+    qtbot.waitUntil(lambda: window.documents.last_export == out, timeout=TIMEOUT)
     with Image.open(out) as im:
         assert im.size == (20, 40)
         alpha = im.getchannel("A")
@@ -323,10 +323,10 @@ def test_an_edit_asked_for_while_the_models_load_waits_for_them(qtbot, tmp_path,
     open_photo(qtbot, window, photo_path)
     assert window.model_state in ("starting", "loading")
     window.panel.instruction.setPlainText("warmer")
-    window.apply_edit()
+    window.edits.apply_edit()
     assert "Queued" in window.panel.notice.text() and window.panel.apply_button.isEnabled()
-    qtbot.waitUntil(lambda: len(window.history) == 2, timeout=TIMEOUT)  # it started by itself
-    assert window.history.current.instruction == "warmer"
+    qtbot.waitUntil(lambda: len(window.document.history) == 2, timeout=TIMEOUT)  # it started by itself
+    assert window.document.history.current.instruction == "warmer"
     parts = [part for part, done, total in shown if total]
     assert "the language model" in parts and "the UNet" in parts
     assert [done for _, done, total in shown if total] == sorted(done for _, done, total in shown if total)

@@ -8,10 +8,10 @@ MINE = "The sky will be a deep violet"
 
 
 def _rerender(qtbot, window):
-    before = len(window.history)
+    before = len(window.document.history)
     qtbot.mouseClick(window.panel.rerender_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.history) == before + 1, timeout=TIMEOUT)
-    return window.history.current
+    qtbot.waitUntil(lambda: len(window.document.history) == before + 1, timeout=TIMEOUT)
+    return window.document.history.current
 
 
 def test_an_edited_expressive_instruction_drives_the_rerender_and_is_kept_beside_mgies(
@@ -21,7 +21,7 @@ def test_an_edited_expressive_instruction_drives_the_rerender_and_is_kept_beside
     box, button = window.panel.expressive, window.panel.rerender_button
     assert box.text_box.isReadOnly()  # the original photo has no expressive instruction to steer
     apply(qtbot, window, "make the sky a sunset")
-    first = window.history.current
+    first = window.document.history.current
     assert box.text() == MGIE_TEXT and not box.text_box.isReadOnly() and button.text() == "Re-render"
 
     box.text_box.setPlainText(MINE)
@@ -36,13 +36,12 @@ def test_an_edited_expressive_instruction_drives_the_rerender_and_is_kept_beside
     tooltip = window.history_panel.currentItem().toolTip()
     assert f"MGIE: {MGIE_TEXT}" in tooltip and f"You: {MINE}" in tooltip
     # The steered text changed the render: the [IMG] states follow the last word, not "."
-    assert window.history.image(steered.id).tobytes() != window.history.image(first.id).tobytes()
+    assert window.document.history.image(steered.id).tobytes() != window.document.history.image(first.id).tobytes()
 
     again = _rerender(qtbot, window)  # Re-render of a steered step keeps the person's text
     assert again.steered_instruction == MINE
 
-    window.history.go_to(first.id)  # back to MGIE's own step: its text, nothing steered
-    window._moved()
+    assert window.document.go_to(first.id)  # back to MGIE's own step: its text, nothing steered
     assert box.text() == MGIE_TEXT and box.mgie_said.isHidden()
 
 

@@ -34,3 +34,13 @@ def display_text(text: str, *, keep_newlines: bool = False, width: int | None = 
     if width is not None and len(text) > width:
         text = text[: max(0, width - 3)] + "..."
     return text
+
+
+def sentence(message: str) -> str:
+    """A message as the window shows it: a sentence, capitalised and ended. Messages are written
+    as the command line prints them, after ``mgie-desktop:`` (lowercase, no full stop), so the
+    same text serves both; names keep their case ("InstructPix2Pix", "MGIE")."""
+    message = message.strip()
+    if not message:
+        return message
+    return message[:1].upper() + message[1:] + ("" if message.endswith((".", "!", "?", "…")) else ".")

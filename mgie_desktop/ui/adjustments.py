@@ -12,19 +12,21 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.images import thumbnail, to_qimage
 
 if TYPE_CHECKING:
-    from mgie_desktop.ui.main_window import MainWindow
+    from mgie_desktop.ui.canvas import Canvas
+    from mgie_desktop.ui.edit_panel import EditPanel
+    from mgie_desktop.ui.tasks import BackgroundTasks
 
 STRENGTH_SETTLE_MS = 350  # after the last slider move, the blend is made at full resolution
 
 
 class Adjustments:
-    def __init__(self, window: MainWindow):
-        self.window = window
-        panel = window.panel
-        self._settle = QTimer(window, singleShot=True, interval=STRENGTH_SETTLE_MS)
+    def __init__(self, document: DocumentModel, panel: EditPanel, canvas: Canvas, tasks: BackgroundTasks):
+        self.document, self.panel, self.canvas, self.tasks = document, panel, canvas, tasks
+        self._settle = QTimer(canvas, singleShot=True, interval=STRENGTH_SETTLE_MS)
         self._settle.timeout.connect(self.commit_strength)
         panel.strength.valueChanged.connect(self.preview_strength)
         panel.strength.sliderReleased.connect(self.commit_strength)
@@ -36,19 +38,21 @@ class Adjustments:
     # ---- strength ----------------------------------------------------------------------------
     def show_step(self) -> None:
         """Put the current step's strength on the slider."""
-        history = self.window.history
+        history = self.document.history
+        if history is None:
+            return
         step = history.current
-        self.window.panel.show_strength(round(history.strength(step.id) * 100), self._adjustable())
+        self.panel.show_strength(round(history.strength(step.id) * 100), self._adjustable())
 
     def _adjustable(self) -> bool:
-        history = self.window.history
-        return (history is not None and self.window.edits.running is None and not self.cropping
+        history = self.document.history
+        return (history is not None and not self.document.busy and not self.cropping
                 and history.can_set_strength(history.current.id))
 
     def preview_strength(self, percent: int) -> None:
         if not self._adjustable():
             return
-        canvas, history = self.window.canvas, self.window.history
+        canvas, history = self.canvas, self.document.history
         if not canvas.blending:
             step = history.current
             canvas.start_blend(to_qimage(history.image(step.parent)), to_qimage(history.rendered(step.id)))
@@ -58,19 +62,16 @@ class Adjustments:
     def commit_strength(self) -> None:
         """Write the slider's strength into the history (full resolution) and show the result."""
         self._settle.stop()
-        window = self.window
-        if window.history is None or not window.canvas.blending:
+        history, canvas = self.document.history, self.canvas
+        if history is None or not canvas.blending:
             return
-        step = window.history.current
-        strength = window.panel.strength.value() / 100
-        if strength != window.history.strength(step.id):
-            window.history.set_strength(step.id, strength)
-            window.history_panel.set_thumbnail(step.id, thumbnail(window.history.image()))
-            window.doc.touch()
-            window.documents.autosave()
-        window.canvas.show_image(to_qimage(window.history.image()), keep_view=True)
-        window.canvas.end_blend()
-        window.refresh()
+        step = history.current
+        strength = self.panel.strength.value() / 100
+        if strength != history.strength(step.id):
+            history.set_strength(step.id, strength)  # the blend at full resolution, for the thumbnail
+            self.document.set_strength(step.id, strength, thumbnail(history.image()))
+        canvas.show_image(to_qimage(history.image()), keep_view=True)
+        canvas.end_blend()
 
     # ---- rotate and flip ---------------------------------------------------------------------------
     def rotate_right(self) -> None:
@@ -87,76 +88,67 @@ class Adjustments:
 
     def apply_geometry(self, op: dict) -> None:
         """Apply ``op`` to the current image off the GUI thread; it lands as a new step."""
-        window = self.window
-        if window.history is None or window.edits.running is not None:
+        history = self.document.history
+        if history is None or self.document.busy:
             return
         self.commit_strength()
-        document, parent, image = window.document_id, window.history.current.id, window.history.image()
+        document, parent, image = self.document.document_id, history.current.id, history.image()
 
         def work():
             geometry = load("mgie_desktop.core.geometry")
             result = geometry.apply(image, op)
             return result, geometry.describe(op), to_qimage(result), thumbnail(result)
 
-        window.tasks.run(work, on_done=lambda done: self._landed(document, parent, op, *done),
-                         on_error=lambda exc: window.show_error(exc, "Could not change the photo's geometry."))
+        self.tasks.run(work, on_done=lambda done: self._landed(document, parent, op, *done),
+                       on_error=lambda exc: self.document.fail(exc, "Could not change the photo's geometry."))
 
     def _landed(self, document: int, parent: int, op: dict, image, words: str, view, thumb) -> None:
-        window = self.window
-        if document != window.document_id:  # another photo was opened meanwhile
+        if not self.document.is_open(document):  # another photo was opened meanwhile
             return
-        step = window.history.push(image, instruction=words, params={"geometry": op}, parent=parent)
-        window.history_panel.set_thumbnail(step.id, thumb)
-        window.doc.touch()
-        window.panel.show_step_text(None)
-        window.canvas.show_image(view)  # a new shape: fit it to the window
-        window.refresh()
-        window.documents.autosave()
+        self.canvas.show_image(view)  # a new shape: fit it to the window
+        self.document.add_steps([NewStep(image, thumb, {"instruction": words, "params": {"geometry": op},
+                                                        "parent": parent})])
 
     # ---- crop --------------------------------------------------------------------------------------
     @property
     def cropping(self) -> bool:
-        return self.window.canvas.cropping
+        return self.canvas.cropping
 
     def start_crop(self) -> None:
-        window = self.window
-        if window.history is None or window.edits.running is not None or self.cropping:
+        if self.document.history is None or self.document.busy or self.cropping:
             return
         self.commit_strength()
-        combo = window.panel.crop_ratio
+        combo = self.panel.crop_ratio
         if not self._ratios:
             self._ratios = load("mgie_desktop.core.geometry", "RATIOS")
             combo.blockSignals(True)
             combo.addItems(list(self._ratios))
             combo.blockSignals(False)
-        window.canvas.start_crop(self._ratio(combo.currentText()))
-        window.panel.crop_bar.show()
-        window.panel.strength.setEnabled(False)
-        window.statusBar().showMessage("Crop: drag a rectangle, then press Enter (Esc leaves the photo as it is)")
+        self.canvas.start_crop(self._ratio(combo.currentText()))
+        self.panel.crop_bar.show()
+        self.panel.strength.setEnabled(False)
+        self.document.status.emit("Crop: drag a rectangle, then press Enter (Esc leaves the photo as it is)", 0)
 
     def _ratio(self, name: str) -> float | None:
         ratio = self._ratios.get(name)
         if ratio == "original":
-            image = self.window.history.image()
+            image = self.document.history.image()
             return image.width / image.height
         return ratio
 
     def _ratio_chosen(self, name: str) -> None:
         if self.cropping:
-            self.window.canvas.set_crop_ratio(self._ratio(name))
+            self.canvas.set_crop_ratio(self._ratio(name))
 
     def apply_crop(self) -> None:
-        window = self.window
-        box = window.canvas.crop_box()
-        size = window.history.image().size if window.history is not None else None
+        box = self.canvas.crop_box()
+        size = self.document.history.image().size if self.document.history is not None else None
         self.cancel_crop()
         if box is not None and (box[2] - box[0], box[3] - box[1]) != size:
             self.apply_geometry(load("mgie_desktop.core.geometry", "crop")(box))
 
     def cancel_crop(self) -> None:
-        window = self.window
-        window.canvas.end_crop()
-        window.panel.crop_bar.hide()
-        window.statusBar().clearMessage()
-        if window.history is not None:
-            self.show_step()
+        self.canvas.end_crop()
+        self.panel.crop_bar.hide()
+        self.document.status.emit("", 0)
+        self.show_step()

@@ -9,79 +9,82 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.ui.document_model import DocumentModel
 from mgie_desktop.ui.images import to_qimage
 
 if TYPE_CHECKING:
-    from mgie_desktop.ui.main_window import MainWindow
+    from mgie_desktop.ui.canvas import Canvas
+    from mgie_desktop.ui.tasks import BackgroundTasks
 
 COMPARE_KEY = Qt.Key.Key_Backslash  # hold to see the step before
 
 
 class CompareView:
-    def __init__(self, window: MainWindow):
-        self.window = window
+    def __init__(self, document: DocumentModel, canvas: Canvas, tasks: BackgroundTasks):
+        self.document, self.canvas, self.tasks = document, canvas, tasks
         self.comparing = False  # \ is held: the canvas shows the step before or the original
         self.showing_difference = False  # set once a difference image has been shown (tests wait on it)
+        # View › Show difference: its own entry, which the menu bar shows.
+        self.difference_action = QAction("Show &difference from the step before", canvas, checkable=True)
+        self.difference_action.triggered.connect(self.toggle_difference)
 
     def show_current(self) -> None:
         """Show the current step (or its difference, while the difference view is on)."""
-        window = self.window
-        if window.history is None:
+        history = self.document.history
+        if history is None:
             return
-        history, step = window.history, window.history.current
-        if window.difference_action.isChecked() and history.can_undo:
-            window.tasks.run(lambda: _difference(history.image(step.parent), history.image(step.id)),
-                             on_done=self._show_difference, on_error=window.show_error)
+        step = history.current
+        if self.difference_action.isChecked() and history.can_undo:
+            self.tasks.run(lambda: _difference(history.image(step.parent), history.image(step.id)),
+                           on_done=self._show_difference, on_error=self.document.fail)
             return
-        window.tasks.run(lambda: to_qimage(history.image(step.id)),
-                         on_done=lambda image: self._show_step(history, step.id, image),
-                         on_error=window.show_error)
+        self.tasks.run(lambda: to_qimage(history.image(step.id)),
+                       on_done=lambda image: self._show_step(history, step.id, image),
+                       on_error=self.document.fail)
 
     def _show_step(self, history, step_id: int, image) -> None:
         # Stale if another photo was opened, the user moved on, or \ is held meanwhile.
-        if history is self.window.history and history.current.id == step_id and not self.comparing:
-            self.window.canvas.show_image(image, keep_view=True)
+        if history is self.document.history and history.current.id == step_id and not self.comparing:
+            self.canvas.show_image(image, keep_view=True)
 
     def toggle_difference(self) -> None:
         self.show_current()
-        if self.window.difference_action.isChecked():
-            self.window.statusBar().showMessage(
-                "Difference view: bright where the last edit changed pixels (D to leave)")
-        else:
-            self.window.statusBar().clearMessage()
+        self.document.status.emit("Difference view: bright where the last edit changed pixels (D to leave)"
+                                  if self.difference_action.isChecked() else "", 0)
 
     def _show_difference(self, image) -> None:
-        if self.window.difference_action.isChecked():
-            self.window.canvas.show_image(image, keep_view=True, current=False)
+        if self.difference_action.isChecked():
+            self.canvas.show_image(image, keep_view=True, current=False)
             self.showing_difference = True
 
     def key_press(self, event) -> bool:
         """True if the key was the compare key and has been handled."""
-        window, history = self.window, self.window.history
+        history = self.document.history
         if event.key() == COMPARE_KEY and not event.isAutoRepeat() and history and history.can_undo:
             # \ shows the step before; Shift+\ the original photo.
             original = bool(event.modifiers() & Qt.KeyboardModifier.ShiftModifier)
             current = history.current
             before = history.lineage(current.id)[0] if original else history.step(current.parent)
             self.comparing = True
-            window.tasks.run(lambda: to_qimage(history.image(before.id)), on_done=self._show_compared,
-                             on_error=window.show_error)  # an evicted 24 MP step decodes off the GUI thread
-            window.statusBar().showMessage(f"{'Original' if original else 'Before'} (release \\ to see after)")
+            self.tasks.run(lambda: to_qimage(history.image(before.id)), on_done=self._show_compared,
+                           on_error=self.document.fail)  # an evicted 24 MP step decodes off the GUI thread
+            self.document.status.emit(f"{'Original' if original else 'Before'} (release \\ to see after)", 0)
             return True
         return False
 
     def _show_compared(self, image) -> None:
         if self.comparing:
-            self.window.canvas.show_image(image, keep_view=True, current=False)
+            self.canvas.show_image(image, keep_view=True, current=False)
 
     def key_release(self, event) -> bool:
         """True if the compare key was released and the current step is coming back."""
         if event.key() == COMPARE_KEY and not event.isAutoRepeat() and self.comparing:
             self.comparing = False
             self.show_current()
-            self.window.statusBar().clearMessage()
+            self.document.status.emit("", 0)
             return True
         return False
 

@@ -309,6 +309,13 @@ class EditPanel(QWidget):
         layout = self.layout()
         layout.insertWidget(layout.indexOf(self.crop_bar) + 1, widget)
 
+    def show_step(self, step) -> None:
+        """The current step: its words, and for an edit the settings it was made with, so that
+        Re-render repeats them (after keeping a variation, its seed)."""
+        self.show_step_text(step)
+        if step is not None and step.is_render:
+            self.load_params(step.params)
+
     def show_step_text(self, step) -> None:
         """A history step's expressive instruction (MGIE's, and the person's if they steered it);
         editable on steps that can be rendered again."""

@@ -4,7 +4,10 @@ The engine is anything with the ``ui.engines.EngineClient`` interface: this comp
 made when ``start_engine`` first runs, a moment after the window is shown, loading torch on its
 own thread, so start-up never waits for it) or a server's (``ui.remote_engine``). Every answer
 lands on a @Slot method of this object, on the GUI thread. Each job carries the id of the
-document it was made for: an answer that arrives after another photo was opened is dropped."""
+document it was made for: an answer that arrives after another photo was opened is dropped.
+
+It works on the document model (``ui.document_model``) and its own widgets: the edit panel, the
+canvas and the mask brush; what the status bar shows it says through signals."""
 
 from __future__ import annotations
 
@@ -16,28 +19,37 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.display_text import sentence
 from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.engines import EngineClient, LocalEngine
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.worker import EditDone
 
 if TYPE_CHECKING:
-    from mgie_desktop.ui.main_window import MainWindow
+    from PySide6.QtWidgets import QWidget
+
+    from mgie_desktop.ui.canvas import Canvas
+    from mgie_desktop.ui.edit_panel import EditPanel
+    from mgie_desktop.ui.mask_brush import MaskBrush
 
 
 class EditRunner(QObject):
     submit_job = Signal(object)  # every job as it goes to the engine (tests and logs watch it)
+    engine_label = Signal(str, str)  # what the status bar says of the models: text, tooltip
+    gpu_label = Signal(str)          # the engine's memory report
+    edit_ended = Signal()            # an edit ended without a result: the canvas goes back to the current step
 
-    def __init__(self, window: MainWindow, models_dir: Path, device: str, engine_options: dict):
-        super().__init__(window)
-        self.window = window
+    def __init__(self, document: DocumentModel, panel: EditPanel, canvas: Canvas, mask_brush: MaskBrush,
+                 models_dir: Path, device: str, engine_options: dict, dialogs_parent: QWidget):
+        super().__init__(dialogs_parent)
+        self.document, self.panel, self.canvas, self.mask_brush = document, panel, canvas, mask_brush
+        self.dialogs_parent = dialogs_parent  # the variations and A/B pickers open over it
         self.models_dir = models_dir
         self.model_state = "not loaded"
         self._job_ids = itertools.count(1)
-        self.running: EditJob | None = None     # sent to the engine, not answered yet
-        self.queued: EditJob | None = None      # asked for while the models load: sent when they are ready
         self.variations_picker = None
-        self.local = LocalEngine(device, engine_options, window)
+        self.local = LocalEngine(device, engine_options, dialogs_parent)
         self.engine: EngineClient = self.local
         self._heard: EngineClient | None = None  # the engine whose signals reach us (connected at its start)
 
@@ -52,13 +64,12 @@ class EditRunner(QObject):
         return self.local.thread
 
     def _answers(self, engine: EngineClient) -> list:
-        """Each of the engine's signals and the slot here (or in the window) that hears it."""
-        window = self.window
+        """Each of the engine's signals and the slot that hears it."""
         return [(engine.state_changed, self.on_model_state), (engine.load_progress, self.on_load_progress),
-                (engine.memory_report, window.gpu_label.setText), (engine.progress, self.on_progress),
+                (engine.memory_report, self.gpu_label), (engine.progress, self.on_progress),
                 (engine.preview, self.on_preview), (engine.edit_finished, self.on_edit_finished),
                 (engine.edit_failed, self.on_edit_failed), (engine.edit_cancelled, self.on_edit_cancelled),
-                (engine.instruction_limit, window.panel.set_instruction_limit),
+                (engine.instruction_limit, self.panel.set_instruction_limit),
                 (engine.notice, self.on_engine_notice)]
 
     def _listen_to(self, engine: EngineClient) -> None:
@@ -81,25 +92,23 @@ class EditRunner(QObject):
         old = self.engine
         if engine is old:
             return
-        queued = self.queued  # asked for while loading: it runs on the new engine once that is ready
+        queued = self.document.queued  # asked for while loading: it runs on the new engine once that is ready
         self.forget_edits()
-        self.queued = queued
+        if queued is not None:
+            self.document.queue(queued)
         old.release()
         if old is not self.local:
             old.deleteLater()
         self.engine = engine
         self._listen_to(engine)
-        self.window.panel.set_instruction_limit(None)  # the new engine's tokenizer says, once it is ready
-        self.window.gpu_label.setText("")
+        self.panel.set_instruction_limit(None)  # the new engine's tokenizer says, once it is ready
+        self.gpu_label.emit("")
         self.model_state = "starting"
         self.start_engine()
 
     @Slot(str)
     def on_engine_notice(self, text: str) -> None:
-        if text:
-            self.window.statusBar().showMessage(text, 0 if "retrying" in text or "ahead" in text else 5000)
-        else:
-            self.window.statusBar().clearMessage()
+        self.document.status.emit(text, 0 if "retrying" in text or "ahead" in text else 5000)
 
     @Slot(str, str)
     def on_model_state(self, state: str, detail: str) -> None:
@@ -107,32 +116,29 @@ class EditRunner(QObject):
         shown = {"ready": f"Model: ready ({detail})", "busy": "Model: busy", "loading": "Model: loading…",
                  "not installed": "Model: not installed", "error": "Model: failed to load",
                  "cancelled": "Model: not loaded"}[state]
-        self.window.model_label.setText(shown)
-        self.window.model_label.setToolTip(detail)
-        panel = self.window.panel
+        self.engine_label.emit(shown, detail)
+        panel = self.panel
         if state == "loading":
             panel.show_loading("", 0, 0)
         elif state != "busy":
             panel.hide_loading()
-        queued, self.queued = self.queued, None
-        if state == "ready" and queued is not None and queued.document == self.window.document_id:
+        if state == "ready" and (queued := self.document.take_queued()) is not None:
             self._submit(queued)
         elif state in ("not installed", "error", "cancelled"):
+            self.document.take_queued()
             panel.show_notice(self.models_notice(detail))
-        elif queued is not None:
-            self.queued = queued  # still loading: keep waiting
 
     @Slot(str, int, int)
     def on_load_progress(self, part: str, done: int, total: int) -> None:
         if self.model_state == "loading" and not self.engine.load_cancelled():
-            self.window.panel.show_loading(part, done, total)
+            self.panel.show_loading(part, done, total)
 
     def cancel_load(self) -> None:
         """The user stops loading the models (after the part being read); a queued edit goes too."""
         if self.model_state in ("starting", "loading"):
             self.engine.cancel_load()
-            self.queued = None
-            self.window.panel.progress.setFormat("Cancelling…")
+            self.document.take_queued()
+            self.panel.progress.setFormat("Cancelling…")
 
     def models_notice(self, detail: str = "") -> str:
         if self.model_state in ("loading", "starting", "busy"):
@@ -163,7 +169,7 @@ class EditRunner(QObject):
     def variations(self) -> None:
         """Alternatives: of the current step (siblings from its parent) when the instruction box
         holds its instruction or nothing; of a new instruction, from the current step."""
-        history, panel = self.window.history, self.window.panel
+        history, panel = self.document.history, self.panel
         text = panel.instruction.toPlainText().strip()
         current = history.current if history is not None else None
         if current is not None and current.is_render and text in ("", current.instruction):
@@ -181,14 +187,14 @@ class EditRunner(QObject):
         """MGIE and plain InstructPix2Pix on the same instruction, seed and settings, to choose
         from: of the current step (from its parent) when the box holds its instruction or nothing,
         else of the new instruction from the current step."""
-        window, panel = self.window, self.window.panel
-        if window.history is not None and not self._plain_installed():
+        history, panel = self.document.history, self.panel
+        if history is not None and not self._plain_installed():
             panel.show_notice("Comparing needs InstructPix2Pix's own model (an optional download of about "
                               "3.9 GB). <a href=\"#ip2p\">Download it…</a> or run "
                               "<code>mgie-desktop models download --with ip2p</code>.")
             return
         text = panel.instruction.toPlainText().strip()
-        current = window.history.current if window.history is not None else None
+        current = history.current if history is not None else None
         if current is not None and current.is_render and text in ("", current.instruction):
             self._rerender_step(current, variations=1, compare=True)
         else:
@@ -199,8 +205,8 @@ class EditRunner(QObject):
 
     def _ready_for(self, text: str) -> bool:
         """Can an edit of ``text`` be sent now? If not, the panel says why."""
-        window, panel = self.window, self.window.panel
-        if window.history is None:
+        panel = self.panel
+        if self.document.history is None:
             panel.show_notice("Open a photo first (File › Open, or drop one here).")
         elif not text:
             panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")
@@ -213,16 +219,16 @@ class EditRunner(QObject):
         return False
 
     def _new_edit(self, variations: int, compare: bool = False) -> None:
-        window, panel = self.window, self.window.panel
+        document, panel = self.document, self.panel
         text = panel.instruction.toPlainText().strip()
         if not self._ready_for(text):
             return
         if panel.random_seed.isChecked():
             panel.roll_seed()
         panel.instruction.remember(text)
-        mask = window.mask_brush.mask_image()  # painted: the edit applies inside it only
-        self._dispatch(EditJob(next(self._job_ids), window.document_id, window.history.current.id,
-                               window.history.image(), text, panel.params(), variations=variations, mask=mask,
+        mask = self.mask_brush.mask_image()  # painted: the edit applies inside it only
+        self._dispatch(EditJob(next(self._job_ids), document.document_id, document.history.current.id,
+                               document.history.image(), text, panel.params(), variations=variations, mask=mask,
                                compare=compare))
 
     @Slot()
@@ -230,26 +236,26 @@ class EditRunner(QObject):
         """Render the current step again from its parent with the panel's settings: a sibling.
         The LLM half is reused when the engine still holds it, and recomputed when not (a step
         of a reopened session)."""
-        history = self.window.history
+        history = self.document.history
         if history is not None and history.current.is_render:
             self._rerender_step(history.current, variations=1)
 
     def _rerender_step(self, step, variations: int, compare: bool = False) -> None:
         """Again from the step's parent. Steered by the expressive box's text when the person
         edited it, else by the step's own steered text (if any), else MGIE writes it again."""
-        window = self.window
+        document, panel = self.document, self.panel
         if not self._ready_for(step.instruction):
             return
-        if window.panel.random_seed.isChecked():
-            window.panel.roll_seed()
-        expressive = window.panel.expressive.edited() or step.steered_instruction
+        if panel.random_seed.isChecked():
+            panel.roll_seed()
+        expressive = panel.expressive.edited() or step.steered_instruction
         try:  # the step's own mask: re-renders keep to the region the edit was made in
             mask = load("mgie_desktop.core.masks", "mask_from_text")(step.mask) if step.mask else None
         except load("mgie_desktop.core.errors", "InputError") as exc:  # a damaged session
-            window.panel.show_notice(str(exc))
+            panel.show_notice(sentence(str(exc)))
             return
-        self._dispatch(EditJob(next(self._job_ids), window.document_id, step.parent,
-                               window.history.image(step.parent), step.instruction, window.panel.params(),
+        self._dispatch(EditJob(next(self._job_ids), document.document_id, step.parent,
+                               document.history.image(step.parent), step.instruction, panel.params(),
                                rerender=True, variations=variations, expressive=expressive,
                                mgie_text=step.expressive_instruction if expressive else "", mask=mask,
                                compare=compare, model="mgie" if compare else step.params.get("model", "mgie")))
@@ -259,35 +265,30 @@ class EditRunner(QObject):
         if self.model_state == "ready":
             self._submit(job)
             return
-        self.queued = job
-        self.window.panel.show_notice(f"Queued: “{job.instruction}” starts by itself once the models are loaded.")
+        self.document.queue(job)
+        self.panel.show_notice(f"Queued: “{job.instruction}” starts by itself once the models are loaded.")
 
     def _submit(self, job: EditJob) -> None:
-        if self.running is not None:
+        if not self.document.start(job):
             return
-        self.running = job
-        self.window.panel.show_notice("")
-        self.window.panel.set_busy(True)
+        self.panel.show_notice("")
         self.submit_job.emit(job)
         self.engine.submit(job)
 
     @Slot()
     def cancel_edit(self) -> None:
         """Cancel: the running edit, else a load (and the edit waiting for it)."""
-        if self.running is not None:
+        if self.document.running is not None:
             self.engine.cancel()
-            self.window.panel.progress.setFormat("Cancelling…")
+            self.panel.progress.setFormat("Cancelling…")
         elif self.model_state in ("starting", "loading"):
             self.cancel_load()
 
     def forget_edits(self) -> None:
         """A new document: a running or queued edit and its variations belong to the old one."""
-        self.queued = None
-        if self.running is not None:
+        if self.document.forget_jobs() is not None:
             self.engine.cancel()
-            self.running = None
-            self.window.canvas.clear_preview()
-            self.window.panel.set_busy(False)
+            self.canvas.clear_preview()
         picker = self.variations_picker
         if picker is not None and picker.isVisible():
             picker.reject()
@@ -295,54 +296,53 @@ class EditRunner(QObject):
     # ---- answers from the engine thread -----------------------------------------------------
     @Slot(int, int, int, float)
     def on_progress(self, job_id: int, step: int, total: int, seconds_left: float) -> None:
-        if self.running and job_id == self.running.job_id:
-            self.window.panel.show_progress(step, total, seconds_left)
+        if self.document.is_running(job_id):
+            self.panel.show_progress(step, total, seconds_left)
 
     @Slot(int, object)
     def on_preview(self, job_id: int, image) -> None:
-        if self.running and job_id == self.running.job_id:
-            self.window.canvas.show_preview(image)
+        if self.document.is_running(job_id):
+            self.canvas.show_preview(image)
 
     @Slot(object)
     def on_edit_finished(self, done: EditDone) -> None:
-        window, job = self.window, done.job
-        if job.document != window.document_id:  # finished after another photo was opened
-            window.statusBar().showMessage("An edit of the previous photo finished and was discarded", 5000)
+        document, job = self.document, done.job
+        if not document.is_open(job.document):  # finished after another photo was opened
+            document.status.emit("An edit of the previous photo finished and was discarded", 5000)
             return
-        self.running = None
-        window.canvas.clear_preview()
-        window.panel.set_busy(False)
+        document.finish()
+        self.canvas.clear_preview()
         seconds = done.timings.get("total_s", 0)
         if job.compare:
-            window.statusBar().showMessage(f"MGIE and InstructPix2Pix rendered in {seconds:.1f} s", 10000)
+            document.status.emit(f"MGIE and InstructPix2Pix rendered in {seconds:.1f} s", 10000)
             self._pick_ab(done)
             return
         if len(done.images) > 1:
-            window.statusBar().showMessage(f"{len(done.images)} variations rendered in {seconds:.1f} s", 10000)
+            document.status.emit(f"{len(done.images)} variations rendered in {seconds:.1f} s", 10000)
             self._pick_variation(done)
             return
         self._keep(done, [0])
-        window.statusBar().showMessage(f"Edit done in {seconds:.1f} s", 5000)
+        document.status.emit(f"Edit done in {seconds:.1f} s", 5000)
 
     def _pick_variation(self, done: EditDone) -> None:
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
 
-        source = self.window.history.image(done.job.source_step)
+        source = self.document.history.image(done.job.source_step)
         self._show_picker(done, VariationsPicker(done.views, done.picks, done.seeds, done.job.instruction,
-                                                 to_qimage(source), self.window))
+                                                 to_qimage(source), self.dialogs_parent))
 
     def _pick_ab(self, done: EditDone) -> None:
         ABCompare = load("mgie_desktop.ui.ab_compare", "ABCompare")
 
         self._show_picker(done, ABCompare(done.views[0], done.views[1], done.job.instruction,
-                                          done.expressive_instruction, self.window))
+                                          done.expressive_instruction, self.dialogs_parent))
 
     def _show_picker(self, done: EditDone, picker) -> None:
         """A dialog choosing renders to keep (``chosen(list)``), open until the person decides."""
         picker.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         picker.chosen.connect(lambda kept: self._keep(done, kept))
         # Closed without a pick: back from the preview to the current step.
-        picker.rejected.connect(self.window.compare_view.show_current)
+        picker.rejected.connect(self.edit_ended)
         # It deletes itself once closed: let go of it first, so nothing calls a deleted dialog.
         picker.finished.connect(self._picker_closed)
         picker.show()
@@ -356,10 +356,10 @@ class EditRunner(QObject):
         """Add the renders ``kept`` of a finished edit to the history, each a child of the step
         the edit started from (so several kept variations are sibling branches); the first kept
         becomes the current step."""
-        window, job = self.window, done.job
-        if job.document != window.document_id or not kept:
+        job = done.job
+        if not self.document.is_open(job.document) or not kept:
             return
-        first = None
+        steps = []
         for index in kept:
             params = {**asdict(job.params), "seed": done.seeds[index]}
             if done.models[index] == "ip2p":  # plain InstructPix2Pix read the words itself
@@ -368,37 +368,29 @@ class EditRunner(QObject):
             else:
                 words = {"expressive_instruction": job.mgie_text if job.expressive else done.expressive_instruction,
                          "steered_instruction": job.expressive}
-            step = window.history.push(done.images[index], instruction=job.instruction, parent=job.source_step,
-                                       params=params, timings=done.timings, mask=done.mask_text, **words)
-            window.history_panel.set_thumbnail(step.id, done.thumbs[index])
-            first = first or step
-        if first.id != window.history.current.id:
-            window.history.go_to(first.id)
-        window.doc.touch()
-        window.panel.show_step_text(first)
-        window.panel.instruction.mark_applied()  # Ctrl+Z now undoes this edit, wherever the focus is
-        window.canvas.show_image(done.views[kept[0]], keep_view=True)
-        window.refresh()
-        window.documents.autosave()
+            steps.append(NewStep(done.images[index], done.thumbs[index], {
+                "instruction": job.instruction, "parent": job.source_step, "params": params,
+                "timings": done.timings, "mask": done.mask_text, **words}))
+        self.canvas.show_image(done.views[kept[0]], keep_view=True)  # before the step: no decode to show it
+        self.document.add_steps(steps)
+        self.panel.instruction.mark_applied()  # Ctrl+Z now undoes this edit, wherever the focus is
 
     @Slot(int, str, str)
     def on_edit_failed(self, job_id: int, message: str, details: str) -> None:
-        if self.running is None or job_id != self.running.job_id:
+        if not self.document.is_running(job_id):
             return  # a job of a document closed meanwhile
         self._edit_ended()
-        self.window.show_error_message(message, details)
+        self.document.failed.emit(message, details)
 
     @Slot(int)
     def on_edit_cancelled(self, job_id: int) -> None:
-        if self.running is None or job_id != self.running.job_id:
+        if not self.document.is_running(job_id):
             return
         self._edit_ended()
-        self.window.statusBar().showMessage("Edit cancelled; nothing was changed", 5000)
+        self.document.status.emit("Edit cancelled; nothing was changed", 5000)
 
     def _edit_ended(self) -> None:
         """An edit ended without a result: back to the current step, ready for the next."""
-        self.running = None
-        self.window.canvas.clear_preview()
-        self.window.panel.set_busy(False)
-        self.window.compare_view.show_current()
-        self.window.refresh()
+        self.document.finish()
+        self.canvas.clear_preview()
+        self.edit_ended.emit()

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.display_text import sentence
 
 if TYPE_CHECKING:
     from mgie_desktop.ui.edit_runner import EditRunner
@@ -78,7 +79,7 @@ class EngineDialog(QDialog):
             try:
                 load("mgie_desktop.remote.client", "check_url")(self.address.text().strip())
             except load("mgie_desktop.core.errors", "MgieError") as exc:
-                self.problem.setText(str(exc)[:1].upper() + str(exc)[1:])
+                self.problem.setText(sentence(str(exc)))
                 self.problem.show()
                 return
         super().accept()
@@ -136,6 +137,6 @@ class EngineSettings:
             load("mgie_desktop.remote", "require_aiohttp")()
         except load("mgie_desktop.core.errors", "InputError") as exc:
             hint = str(exc)
-            self.runner.window.panel.show_notice(f"{hint[:1].upper()}{hint[1:]}, then restart the app.")
+            self.runner.panel.show_notice(f"{sentence(hint).removesuffix('.')}, then restart the app.")
             return False
         return True

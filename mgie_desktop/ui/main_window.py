@@ -1,29 +1,31 @@
-"""The main window: builds the canvas, history, edit panel and status bar, owns the open
-document, and coordinates the helpers that do the work:
+"""The main window: builds the canvas, history, edit panel and status bar and the parts that do
+the work, and wires them to the document model. It holds no state of the document itself:
 
+``document_model.DocumentModel``    the open document, its edit, every change, as signals
 ``menus.build_menus``               the menu bar and its shortcuts
 ``document_actions.DocumentActions`` open, save session, export, autosave, crash recovery
 ``edit_runner.EditRunner``          the engine's thread and worker, edits sent and answered
 ``compare_view.CompareView``        which image the canvas shows (current, difference, before)
 ``adjustments.Adjustments``         strength of the current edit; crop, rotate and flip
+
+Each part gets the document model, the engine and its own widgets, never the window.
 """
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Slot
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QScrollArea
 
+from mgie_desktop import APP_NAME
 from mgie_desktop.core.deferred import load
-from mgie_desktop.core.errors import MgieError
-from mgie_desktop.core.logs import log, log_file_hint
+from mgie_desktop.core.display_text import sentence
 from mgie_desktop.ui.adjustments import Adjustments
 from mgie_desktop.ui.canvas import Canvas
 from mgie_desktop.ui.compare_view import CompareView
 from mgie_desktop.ui.document_actions import DocumentActions
+from mgie_desktop.ui.document_model import DocumentModel, JobState
 from mgie_desktop.ui.edit_panel import EditPanel
 from mgie_desktop.ui.edit_runner import EditRunner
 from mgie_desktop.ui.engine_settings import EngineSettings
@@ -33,11 +35,7 @@ from mgie_desktop.ui.mask_brush import MaskBrush
 from mgie_desktop.ui.menus import build_menus
 from mgie_desktop.ui.tasks import BackgroundTasks
 
-if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, after the window is up
-    from mgie_desktop.core.document import Document
-    from mgie_desktop.core.history import History
-
-APP_TITLE = "MGIE Desktop"
+APP_TITLE = APP_NAME
 BACKGROUND_START_MS = 150
 MODELS_SETTING = "models_dir"  # the models folder chosen in the model manager
 
@@ -48,16 +46,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.models_dir = models_dir
         self.settings = settings or QSettings()
-        self.doc: Document | None = None
-        self._documents = itertools.count(1)
-        self.document_id = 0  # each opened document gets a new one; edits of an older one are dropped
+        self.document = DocumentModel(self)
         self.tasks = BackgroundTasks(self)
-        self.documents = DocumentActions(self, autosave_folder)
-        self.compare_view = CompareView(self)
-        # The engine lives on its own thread; start-up never waits for it. Its worker is made by
-        # the background start, a moment after the window is shown (see showEvent).
-        self.edits = EditRunner(self, models_dir, device, engine_options or {})
-        self.engine_settings = EngineSettings(self.settings, self.edits, self)
 
         self.canvas = Canvas()
         self.setCentralWidget(self.canvas)
@@ -73,25 +63,28 @@ class MainWindow(QMainWindow):
         # The panel goes in last: under the app's style sheet every move of a widget tree to a
         # new parent re-styles all of it, so it moves once rather than twice.
         scroll.setWidget(self.panel)
-        self.adjustments = Adjustments(self)
         self.mask_brush = MaskBrush(self.canvas, self)
         self.panel.add_tool(self.mask_brush.bar)
+
+        # The engine lives on its own thread; start-up never waits for it. Its worker is made by
+        # the background start, a moment after the window is shown (see showEvent).
+        self.edits = EditRunner(self.document, self.panel, self.canvas, self.mask_brush, models_dir, device,
+                                engine_options or {}, self)
+        self.engine_settings = EngineSettings(self.settings, self.edits, self)
+        self.documents = DocumentActions(self.document, self.tasks, self.settings, self.panel.export_quality,
+                                         lambda: self.edits.engine.models_identity(self.models_dir), self,
+                                         autosave_folder)
+        self.compare_view = CompareView(self.document, self.canvas, self.tasks)
+        self.adjustments = Adjustments(self.document, self.panel, self.canvas, self.tasks)
         self._status_labels()
         self.menu_actions = build_menus(self)
-        self.recent = self.menu_actions.recent
-        self.difference_action = self.menu_actions.difference
+        self.recent = self.documents.recent
+        self.difference_action = self.compare_view.difference_action
+        self._wire()
         self._update_actions()
         self.setAcceptDrops(True)
         self.resize(1400, 880)
         self.update_title()
-
-        self.panel.apply_requested.connect(self.apply_edit)
-        self.panel.rerender_requested.connect(self.edits.rerender)
-        self.panel.variations_requested.connect(self.edits.variations)
-        self.panel.compare_requested.connect(self.edits.compare_plain)
-        self.panel.cancel_requested.connect(self.edits.cancel_edit)
-        self.panel.notice.linkActivated.connect(self._notice_link)
-        self.history_panel.step_chosen.connect(self.go_to_step)
 
         self._background_start = QTimer(self, singleShot=True, interval=BACKGROUND_START_MS)
         self._background_start.timeout.connect(self.engine_settings.start)
@@ -102,6 +95,31 @@ class MainWindow(QMainWindow):
         self._memory_timer.start()
 
     # ---- construction -------------------------------------------------------------------
+    def _wire(self) -> None:
+        """Who follows what: the views follow the document model; the panel's buttons ask the parts."""
+        document, panel = self.document, self.panel
+        document.opened.connect(self._opened)
+        document.thumbnail_changed.connect(self.history_panel.set_thumbnail)
+        document.current_changed.connect(panel.show_step)
+        document.moved.connect(lambda _step: self.compare_view.show_current())
+        document.changed.connect(self.refresh)
+        document.modified_changed.connect(lambda _modified: self.update_title())
+        document.job_changed.connect(self._job_changed)
+        document.status.connect(self._show_status)
+        document.failed.connect(self.show_error_message)
+        document.closing.connect(lambda _doc: self.edits.forget_edits())
+        self.edits.engine_label.connect(self._show_engine_label)
+        self.edits.gpu_label.connect(self.gpu_label.setText)
+        self.edits.edit_ended.connect(self.compare_view.show_current)
+
+        panel.apply_requested.connect(self.edits.apply_edit)
+        panel.rerender_requested.connect(self.edits.rerender)
+        panel.variations_requested.connect(self.edits.variations)
+        panel.compare_requested.connect(self.edits.compare_plain)
+        panel.cancel_requested.connect(self.edits.cancel_edit)
+        panel.notice.linkActivated.connect(self._notice_link)
+        self.history_panel.step_chosen.connect(document.go_to)
+
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(title)
@@ -126,78 +144,39 @@ class MainWindow(QMainWindow):
             # the GIL; starting them a moment later lets the first frames paint undisturbed.
             self._background_start.start()
 
-    # ---- the helpers' state, under the names callers and tests use ---------------------------
-    @property
-    def history(self) -> History | None:
-        return self.doc.history if self.doc else None
+    # ---- following the document model ---------------------------------------------------------
+    @Slot(object)
+    def _opened(self, doc) -> None:
+        """Another document (or none) is open: a mask belongs to the photo it was painted on."""
+        self.mask_brush.clear()
+        self.update_title()
+        if doc is not None:
+            self.canvas.show_image(to_qimage(doc.history.image()))
+            self.panel.instruction.setFocus()
 
-    @property
-    def modified(self) -> bool:
-        return bool(self.doc and self.doc.modified)
+    @Slot(object)
+    def _job_changed(self, state: JobState) -> None:
+        self.panel.set_busy(state is JobState.RUNNING)
+        self.refresh()
+
+    @Slot(str, int)
+    def _show_status(self, text: str, milliseconds: int) -> None:
+        if text:
+            self.statusBar().showMessage(text, milliseconds)
+        else:
+            self.statusBar().clearMessage()
+
+    @Slot(str, str)
+    def _show_engine_label(self, text: str, detail: str) -> None:
+        self.model_label.setText(text)
+        self.model_label.setToolTip(detail)
 
     @property
     def model_state(self) -> str:
         return self.edits.model_state
 
-    @property
-    def worker(self):
-        return self.edits.worker
-
-    @property
-    def engine_thread(self):
-        return self.edits.engine_thread
-
-    @property
-    def variations_picker(self):
-        return self.edits.variations_picker
-
-    @property
-    def recovery_box(self):
-        return self.documents.recovery_box
-
-    @property
-    def last_export(self) -> Path | None:
-        return self.documents.last_export
-
-    @property
-    def showing_difference(self) -> bool:
-        return self.compare_view.showing_difference
-
     def open_path(self, path: Path) -> None:
         self.documents.open_path(path)
-
-    def save_session_to(self, path: Path) -> None:
-        self.documents.save_session_to(path)
-
-    def export_to(self, path: Path) -> None:
-        self.documents.export_to(path)
-
-    @Slot()
-    def apply_edit(self) -> None:
-        self.edits.apply_edit()
-
-    # ---- the open document ----------------------------------------------------------------
-    def show_document(self, doc: Document, thumbs: dict) -> None:
-        """Make ``doc`` (just read on a file-work thread) the open document and show it."""
-        if self.doc is not None:
-            self._close_document()
-        self.edits.forget_edits()
-        self.doc = doc
-        self.document_id = next(self._documents)
-        self.mask_brush.clear()  # a mask belongs to the photo it was painted on
-        for step_id, thumb in thumbs.items():
-            self.history_panel.set_thumbnail(step_id, thumb)
-        current = doc.history.image()
-        self.canvas.show_image(to_qimage(current))
-        self.panel.show_step_text(doc.history.current)
-        self.statusBar().showMessage(f"Opened {doc.name} ({current.width}×{current.height})", 5000)
-        self.refresh()
-        self.documents.autosave()
-        self.panel.instruction.setFocus()
-
-    def _close_document(self) -> None:
-        self.documents.close(self.doc)
-        self.doc = None
 
     def dragEnterEvent(self, event):  # noqa: N802
         if event.mimeData().hasUrls():
@@ -208,33 +187,6 @@ class MainWindow(QMainWindow):
         if urls:
             self.open_path(Path(urls[0].toLocalFile()))
             event.acceptProposedAction()
-
-    # ---- history ----------------------------------------------------------------------------
-    # Moving in the history waits while an edit runs: its result joins the step it started from.
-    @Slot(int)
-    def go_to_step(self, step_id: int) -> None:
-        if self.history is None or self.edits.running is not None:
-            return
-        self.history.go_to(step_id)
-        self._moved()
-
-    def undo(self) -> None:
-        if self.history and self.edits.running is None and self.history.undo():
-            self._moved()
-
-    def redo(self) -> None:
-        if self.history and self.edits.running is None and self.history.redo():
-            self._moved()
-
-    def _moved(self) -> None:
-        """Another step is current: show it, with the settings it was made with."""
-        step = self.history.current
-        self.panel.show_step_text(step)
-        if step.is_render:
-            self.panel.load_params(step.params)
-        self.compare_view.show_current()
-        self.refresh()
-        self.documents.autosave()
 
     @Slot()
     def escape(self) -> None:
@@ -297,24 +249,26 @@ class MainWindow(QMainWindow):
 
     # ---- what the window shows --------------------------------------------------------------
     def refresh(self) -> None:
-        if self.history is not None:
-            self.history_panel.refresh(self.history)
+        history = self.document.history
+        if history is not None:
+            self.history_panel.refresh(history)
             self.adjustments.show_step()
         self._update_actions()
         self.update_title()
 
     def _update_actions(self) -> None:
-        has, actions = self.history is not None, self.menu_actions
-        actions.undo.setEnabled(has and self.history.can_undo)
-        actions.redo.setEnabled(has and self.history.can_redo)
+        history, actions = self.document.history, self.menu_actions
+        has = history is not None
+        actions.undo.setEnabled(has and history.can_undo and not self.document.busy)
+        actions.redo.setEnabled(has and history.can_redo and not self.document.busy)
         for action in (actions.export, actions.save, actions.save_as, *actions.image):
             action.setEnabled(has)
-        self.panel.allow_rerender(has and self.history.current.is_render)
+        self.panel.allow_rerender(has and history.current.is_render)
 
     def update_title(self) -> None:
-        """The photo's name; Qt adds the application's display name ("— MGIE Desktop") itself."""
-        name = self.doc.name if self.doc else None
-        self.setWindowTitle(f"{name}{' •' if self.modified else ''}" if name else APP_TITLE)
+        """The document's name; Qt adds the application's display name ("— MGIE Desktop") itself."""
+        name = self.document.name
+        self.setWindowTitle(f"{name}{' •' if self.document.modified else ''}" if name else APP_TITLE)
 
     def _show_memory(self) -> None:
         try:
@@ -324,21 +278,10 @@ class MainWindow(QMainWindow):
         except Exception:  # psutil missing or the platform refuses: the label just stays empty
             self.memory_label.setText("")
 
-    def show_error(self, exc: Exception, about: str = "That did not work.") -> None:
-        """A file-work task failed: say so, and keep the work that is open. Our own errors are
-        written for people; anything else is a sentence about what failed (``about``), with the
-        traceback in the log, never a Python message."""
-        self.statusBar().clearMessage()
-        if isinstance(exc, MgieError):
-            self.show_error_message(str(exc), "")
-            return
-        log.error("%s", about, exc_info=exc)
-        where = log_file_hint()
-        self.show_error_message(f"{about} Something unexpected went wrong{where}.", "")
-
     def show_error_message(self, message: str, details: str) -> None:
         from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
 
+        message = sentence(message)  # written as the command line prints it; a dialog shows sentences
         box = QMessageBox(QMessageBox.Icon.Warning, APP_TITLE, message, QMessageBox.StandardButton.Ok, self)
         if details:
             box.setDetailedText(details)
@@ -355,8 +298,7 @@ class MainWindow(QMainWindow):
         self.edits.stop()
         self.hide()  # a part of the models cannot be interrupted mid-file: disappear at once, then join
         self.edits.join()
-        if self.doc is not None:
-            self._close_document()
+        self.document.close()
         self.tasks.shutdown()
         self.documents.shutdown()
         super().closeEvent(event)

@@ -15,6 +15,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.display_text import sentence
 from mgie_desktop.core.errors import EditCancelled, MgieError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.remote.client import RemoteClient
@@ -142,7 +143,7 @@ class RemoteEngine(EngineClient):
         except EditCancelled:
             outcome = (self.edit_cancelled, job.job_id)
         except MgieError as exc:
-            outcome = (self.edit_failed, job.job_id, _sentence(str(exc)), "")
+            outcome = (self.edit_failed, job.job_id, sentence(str(exc)), "")
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the window stays up and says why
@@ -171,10 +172,6 @@ class RemoteEngine(EngineClient):
             self._spawn(cancel_and_close())
         else:
             self._spawn(self.client.close())
-
-
-def _sentence(text: str) -> str:
-    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def _preview_image(event: dict) -> QImage:

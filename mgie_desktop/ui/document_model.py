@@ -1,0 +1,232 @@
+"""The open document and every change made to it, in one place.
+
+``DocumentModel`` owns the ``core.document.Document`` (and so its History), the edit running on
+it and the one queued while the models load. Every change goes through it: open and close, new
+steps, moving in the history, strength, saving. It says what changed through typed signals; the
+window's parts follow them (the history panel, the title, the menu's enabled entries, the
+autosave, the edit panel's text and settings), so no part repeats another's bookkeeping.
+
+Parts that change the document get this model, never the window: they stay testable alone and
+the window only builds and wires them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from mgie_desktop.core.errors import MgieError
+from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.core.logs import log, log_file_hint
+
+if TYPE_CHECKING:  # Pillow and the history load with the first photo, after the window is up
+    from PIL.Image import Image
+    from PySide6.QtGui import QImage
+
+    from mgie_desktop.core.document import Document
+    from mgie_desktop.core.history import History, Step
+
+
+class JobState(Enum):
+    """Where the document's edit stands."""
+
+    IDLE = "idle"        # no edit: the history may move
+    QUEUED = "queued"    # asked for while the models load; sent once they are ready
+    RUNNING = "running"  # on the engine; the history waits for its answer
+
+
+@dataclass(frozen=True)
+class NewStep:
+    """A step to add: its full-resolution image, its thumbnail and ``History.push``'s fields."""
+
+    image: Image
+    thumbnail: QImage
+    fields: dict = field(default_factory=dict)
+
+
+class DocumentModel(QObject):
+    opened = Signal(object)             # the Document now open (None: none is)
+    steps_added = Signal(list)          # the new Steps, in the order they were added
+    thumbnail_changed = Signal(int, object)  # step id, its QImage thumbnail (new, or its strength changed)
+    current_changed = Signal(object)    # the Step now current
+    moved = Signal(object)              # the Step moved to in the history (undo, redo, a click): not yet shown
+    changed = Signal()                  # the document's content changed: it is autosaved after each
+    modified_changed = Signal(bool)     # unsaved changes, or none
+    job_changed = Signal(object)        # JobState
+    status = Signal(str, int)           # a line for the status bar and how long it stays (ms; 0: until replaced)
+    failed = Signal(str, str)           # something the person asked for did not work: message, details
+    closing = Signal(object)            # the Document about to close (its file work finishes first)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.doc: Document | None = None
+        self.document_id = 0  # each opened document gets a new one; answers for an older one are dropped
+        self._ids = itertools.count(1)
+        self.running: EditJob | None = None  # sent to the engine, not answered yet
+        self.queued: EditJob | None = None   # asked for while the models load
+
+    # ---- what is open -------------------------------------------------------------------------
+    @property
+    def history(self) -> History | None:
+        return self.doc.history if self.doc else None
+
+    @property
+    def modified(self) -> bool:
+        return bool(self.doc and self.doc.modified)
+
+    @property
+    def name(self) -> str | None:
+        return self.doc.name if self.doc else None
+
+    @property
+    def job_state(self) -> JobState:
+        return JobState.RUNNING if self.running else JobState.QUEUED if self.queued else JobState.IDLE
+
+    @property
+    def busy(self) -> bool:
+        """An edit is running: the history waits, so its result joins the step it started from."""
+        return self.running is not None
+
+    def is_open(self, document_id: int) -> bool:
+        """Is ``document_id`` still the open document? (An answer may arrive after another was opened.)"""
+        return self.doc is not None and document_id == self.document_id
+
+    def open(self, doc: Document, thumbnails: dict[int, QImage]) -> None:
+        """Make ``doc`` (read on a file-work thread, with a thumbnail for each step) the open document."""
+        self.close()
+        self.doc = doc
+        self.document_id = next(self._ids)
+        self.opened.emit(doc)
+        for step_id, thumb in thumbnails.items():
+            self.thumbnail_changed.emit(step_id, thumb)
+        self.current_changed.emit(doc.history.current)
+        self.modified_changed.emit(doc.modified)
+        self.changed.emit()
+
+    def close(self) -> None:
+        """Close the open document, if any: its edits are cancelled and its file work finishes first
+        (``closing``'s listeners do both before it goes)."""
+        doc = self.doc
+        if doc is None:
+            return
+        self.closing.emit(doc)
+        self.forget_jobs()
+        self.doc = None
+        doc.close()
+        self.opened.emit(None)
+        self.modified_changed.emit(False)
+
+    def fail(self, exc: BaseException, about: str = "That did not work.") -> None:
+        """Something asked for failed: say so (``failed``), and keep the work that is open. Our own
+        errors are written for people; anything else is ``about``, with the traceback in the log."""
+        if isinstance(exc, MgieError):
+            self.failed.emit(str(exc), "")
+            return
+        log.error("%s", about, exc_info=exc)
+        self.failed.emit(f"{about} Something unexpected went wrong{log_file_hint()}.", "")
+
+    # ---- changes ------------------------------------------------------------------------------
+    def add_steps(self, steps: list[NewStep], current: int = 0) -> list[Step]:
+        """Add ``steps`` to the history (each as ``History.push`` would) and make ``steps[current]``
+        current; several renders of one edit are siblings, each a branch of its own."""
+        history = self.history
+        added = [history.push(new.image, **new.fields) for new in steps]
+        for step, new in zip(added, steps, strict=True):
+            self.thumbnail_changed.emit(step.id, new.thumbnail)
+        if added[current].id != history.current.id:
+            history.go_to(added[current].id)
+        self.steps_added.emit(added)
+        self._touch()
+        self.current_changed.emit(history.current)
+        return added
+
+    def set_strength(self, step_id: int, strength: float, thumbnail: QImage) -> None:
+        """How much of an edit shows over its source (``History.set_strength``)."""
+        if strength == self.history.strength(step_id):
+            return
+        self.history.set_strength(step_id, strength)
+        self.thumbnail_changed.emit(step_id, thumbnail)
+        self._touch()
+
+    def go_to(self, step_id: int) -> bool:
+        """Make step ``step_id`` current; False while an edit runs (its result joins the step it started from)."""
+        if self.history is None or self.busy:
+            return False
+        self.history.go_to(step_id)
+        self._moved()
+        return True
+
+    def undo(self) -> bool:
+        if self.history is None or self.busy or self.history.undo() is None:
+            return False
+        self._moved()
+        return True
+
+    def redo(self) -> bool:
+        if self.history is None or self.busy or self.history.redo() is None:
+            return False
+        self._moved()
+        return True
+
+    def _moved(self) -> None:
+        self.current_changed.emit(self.history.current)
+        self.moved.emit(self.history.current)
+        self.changed.emit()  # the current step is part of what an autosave keeps
+
+    def _touch(self) -> None:
+        was = self.doc.modified
+        self.doc.touch()
+        if not was:
+            self.modified_changed.emit(True)
+        self.changed.emit()
+
+    def saved(self, doc: Document, path: Path, revision: int) -> None:
+        """``doc`` was saved to ``path`` as it was at ``revision``: an edit that landed during the
+        save is not in the file, so the document stays modified then."""
+        doc.session_path = path
+        doc.modified = doc.revision != revision
+        if doc is self.doc:
+            self.opened.emit(doc)  # its name is now the session's
+            self.modified_changed.emit(doc.modified)
+
+    # ---- the edit on the engine -----------------------------------------------------------------
+    def queue(self, job: EditJob) -> None:
+        self.queued = job
+        self.job_changed.emit(self.job_state)
+
+    def take_queued(self) -> EditJob | None:
+        """The queued edit, if it is still this document's; it leaves the queue either way."""
+        job, self.queued = self.queued, None
+        if job is not None:
+            self.job_changed.emit(self.job_state)
+        return job if job is not None and job.document == self.document_id else None
+
+    def start(self, job: EditJob) -> bool:
+        """``job`` goes to the engine; False if one is running already."""
+        if self.running is not None:
+            return False
+        self.running = job
+        self.job_changed.emit(self.job_state)
+        return True
+
+    def is_running(self, job_id: int) -> bool:
+        return self.running is not None and self.running.job_id == job_id
+
+    def finish(self) -> None:
+        """The running edit was answered (a result, a failure or a cancellation)."""
+        if self.running is not None:
+            self.running = None
+            self.job_changed.emit(self.job_state)
+
+    def forget_jobs(self) -> EditJob | None:
+        """The running edit and the queued one belong to a document going away; the running one
+        is returned, for the engine to cancel."""
+        running, self.running, self.queued = self.running, None, None
+        if running is not None:
+            self.job_changed.emit(self.job_state)
+        return running
