@@ -514,3 +514,118 @@ def test_on_ray_a_full_disk_reaches_the_driver_with_what_it_needs():
     again = OutputDiskFull.from_row(row[on_ray.DISK_FULL])
     assert (again.photo, again.output, again.quota, again.estimate) == ("a.jpg", "/out/a.png", True, 1234)
     assert row[on_ray.FATAL] == str(again) == "stopped at a.jpg: cannot write /out/a.png: the disk quota is used up"
+
+
+# ---- on Ray: any failure of a photo's task is one line, that photo's, and the batch goes on
+
+
+class RayTaskErrorStub(Exception):
+    """Shaped as ray.exceptions.RayTaskError (without importing Ray): the original as ``cause``,
+    the worker's traceback in the text."""
+
+    def __init__(self, cause: BaseException, text: str = ""):
+        super().__init__(text or f"\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=7, ip=10.0.0.2)\n"
+                                 f"  File \"on_ray.py\", line 75, in __call__\n{type(cause).__name__}: {cause}")
+        self.cause = cause
+
+
+# Ray Data's shape: the cause is its own generic UserCodeException; the original is in the text.
+RAY_DATA_TEXT = ("\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=13194, ip=192.0.2.2)\n"
+                 '  File "/work/mgie_desktop/batch/on_ray.py", line 75, in __call__\n'
+                 "    entry = self.editor.edit(job, photo=photo)\n"
+                 "_pickle.UnpicklingError: invalid load key, 'n'.\n\n"
+                 "The above exception was the direct cause of the following exception:\n\n"
+                 "\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=13194, ip=192.0.2.2)\n"
+                 "ray.exceptions.UserCodeException: UDF failed to process a data block.\n"
+                 "Failed to apply UDF transform after 1/1 attempts (total backoff 0.0s).")
+
+
+# An engine that cannot start on a node (the driver's error: no photo to pin it on, the batch stops).
+ACTOR_DIED_TEXT = ("The actor died because of an error raised in its creation task, \x1b[36mray::MapWorker("
+                   "MapBatches(_Editor)).__init__()\x1b[39m (pid=14992, ip=192.0.2.2)\n"
+                   '  File "/work/mgie_desktop/batch/on_ray.py", line 64, in __init__\n'
+                   "    self.editor = PhotoEditor(recipe_data, models_dir, fmt, results_path, engine_options)\n"
+                   "RuntimeError: no torch on this node")
+
+
+@pytest.mark.parametrize(("exc", "line"), [
+    (RayTaskErrorStub(ValueError("the photo's pixels are 0x0")), "the photo's pixels are 0x0"),
+    (RayTaskErrorStub(RayTaskErrorStub(OSError("the shared folder went away"))), "the shared folder went away"),
+    (RayTaskErrorStub(Exception("UDF failed to process a data block."), RAY_DATA_TEXT), "invalid load key, 'n'."),
+    (RayTaskErrorStub(Exception("actor died"), ACTOR_DIED_TEXT), "no torch on this node"),
+    (RuntimeError("first line\nsecond line"), "first line"),
+    (InputError("Cannot save 'a.png': the disk is full."), "Cannot save 'a.png': the disk is full."),
+    (KeyError(), "KeyError"),
+])
+def test_a_failure_on_ray_is_told_by_its_cause_in_one_line(exc, line):
+    from mgie_desktop.batch.failure import failure_text
+
+    assert failure_text(exc) == line
+
+
+def test_on_ray_a_photo_whose_task_fails_is_recorded_and_the_next_one_edited(tmp_path):
+    """A failure outside the photo's own edit (its pickled photo unreadable on this node, or
+    anything raised around the edit) was raised out of the actor: Ray Data then ended the whole
+    batch with its traceback. Now it is that photo's results line, and the batch goes on."""
+    from mgie_desktop.batch import on_ray
+    from mgie_desktop.batch.photo import PhotoEditor
+    from mgie_desktop.batch.results import recipe_digest
+
+    editor = PhotoEditor.__new__(PhotoEditor)  # no models: no photo here gets as far as a render
+    editor.digest, editor.results_path = recipe_digest({}, "png"), tmp_path / "results.jsonl"
+    real_edit = PhotoEditor.edit
+
+    def edit(job, **kwargs):
+        if job.name == "b.jpg":
+            raise RayTaskErrorStub(ValueError("the node cannot decode b.jpg"))
+        return real_edit(editor, job, **kwargs)
+
+    editor.edit = edit
+    actor = on_ray._Editor.__new__(on_ray._Editor)
+    actor.editor = editor
+    names = ["a.jpg", "b.jpg", "c.jpg"]
+    batch = {"name": np.array(names), "path": np.array([f"/in/{n}" for n in names]),
+             "output": np.array([str(tmp_path / n.replace(".jpg", ".png")) for n in names]),
+             "clash": np.array(["", "", ""]), "photo": np.array([b"not a pickle", b"", b""], dtype=object),
+             "error": np.array(["", "", "cannot read c.jpg: not a photo"]), "read_s": np.array([0.0, 0.0, 0.0])}
+    rows = [json.loads(line) for line in actor(batch)["entry"]]
+    assert [(r["photo"], r["status"]) for r in rows] == [("a.jpg", "failed"), ("b.jpg", "failed"), ("c.jpg", "failed")]
+    errors = [r["error"] for r in rows]
+    assert errors[1:] == ["the node cannot decode b.jpg", "cannot read c.jpg: not a photo"]
+    assert "load key" in errors[0] and all("\n" not in e for e in errors)
+    assert [line["photo"] for line in _lines(tmp_path)] == names  # recorded: a rerun tries them again
+    assert not list(tmp_path.glob(".*.editing"))
+
+
+def test_on_ray_a_failure_raised_around_the_edit_is_that_photos_and_the_batch_goes_on(shoot, emitting_models,
+                                                                                        tmp_path, capsys):
+    ray = pytest.importorskip("ray")
+    few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png", "frame07.png"), tmp_path / "out"
+
+    def in_each_worker():  # runs in every Ray worker process as it starts
+        from mgie_desktop.batch import photo
+
+        real_edit = photo.PhotoEditor.edit
+
+        def edit(self, job, *args, **kwargs):
+            if job.name == "frame05.png":
+                raise RuntimeError("this node cannot edit frame05.png")
+            return real_edit(self, job, *args, **kwargs)
+
+        photo.PhotoEditor.edit = edit
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+             runtime_env={"worker_process_setup_hook": in_each_worker})
+    capsys.readouterr()  # Ray's own start-up notes (a handler an earlier Ray test left may fail to write)
+    try:
+        code = main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models",
+                     str(emitting_models), "--device", "cpu", "--precision", "fp32", "--ray", "--json"])
+    finally:
+        ray.shutdown()
+    captured = capsys.readouterr()
+    assert code == 1 and "Traceback" not in captured.err + captured.out, captured.err  # was Ray's; the batch ended
+    summary = json.loads(captured.out.splitlines()[-1])
+    assert (summary["done"], summary["failed"]) == (2, 1)
+    assert summary["failures"] == [{"photo": "frame05.png", "error": "this node cannot edit frame05.png"}]
+    assert {line["photo"]: line["status"] for line in _lines(out)} == {
+        "frame00.jpg": "ok", "frame05.png": "failed", "frame07.png": "ok"}

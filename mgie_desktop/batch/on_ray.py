@@ -5,6 +5,8 @@ the results file says is done) -> ``map(_read)``: photos read and decoded in par
 ``map_batches(_Editor)``: a pool of actors, each loading the models once (one GPU each where the
 cluster has GPUs) and editing one photo at a time; each actor saves its outputs and appends their
 results lines itself. The driver only counts the lines as they come back, for the progress line.
+Whatever fails for one photo in a worker becomes that photo's results line (``failure``), never a
+task error: Ray Data would end the whole batch with it, and print its traceback.
 
 Paths (the input and output folders, ``--models``) must mean the same on every node: on a
 cluster, a shared file system. Ray is imported only here, inside functions: it is an optional
@@ -20,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from mgie_desktop.batch.failure import failure_text
 from mgie_desktop.batch.folder import PhotoJob
 from mgie_desktop.batch.local import StopAfterCurrent
 from mgie_desktop.batch.photo import PhotoEditor, read_photo
@@ -47,7 +50,7 @@ def _read(row: dict) -> dict:
         try:
             photo = pickle.dumps(read_photo(row["path"]), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # noqa: BLE001 (recorded by the actor as this photo's failure)
-            error = str(exc) or type(exc).__name__
+            error = failure_text(exc)
     return {**row, "photo": photo, "error": error, "read_s": time.perf_counter() - started}
 
 
@@ -65,21 +68,27 @@ class _Editor:
     def __call__(self, batch: dict) -> dict:
         import numpy as np
 
-        lines = []
-        for i in range(len(batch["name"])):
-            job = PhotoJob(str(batch["name"][i]), str(batch["path"][i]), str(batch["output"][i]),
-                           str(batch["clash"][i]))
-            data = batch["photo"][i]
-            photo = pickle.loads(data) if data else None
-            try:
-                entry = self.editor.edit(job, photo=photo, read_error=str(batch["error"][i] or ""),
-                                         read_s=float(batch["read_s"][i]))
-            except OutputDiskFull as exc:  # the driver rebuilds it, to say what room the rest need
-                entry = {FATAL: str(exc), DISK_FULL: exc.row()}
-            except MgieError as exc:  # the batch stops; raised here, the driver would get a Ray traceback
-                entry = {FATAL: str(exc)}
-            lines.append(json.dumps(entry))
+        lines = [json.dumps(self._one(batch, i)) for i in range(len(batch["name"]))]
         return {"entry": np.array(lines, dtype=object)}
+
+    def _one(self, batch: dict, i: int) -> dict:
+        """One photo's results line, or a fatal row. Nothing is raised: from here Ray Data would
+        end the whole batch with its traceback."""
+        job = PhotoJob(str(batch["name"][i]), str(batch["path"][i]), str(batch["output"][i]), str(batch["clash"][i]))
+        started = time.perf_counter() - float(batch["read_s"][i])
+        try:
+            try:
+                data = batch["photo"][i]
+                return self.editor.edit(job, photo=pickle.loads(data) if data else None,
+                                        read_error=str(batch["error"][i] or ""), read_s=float(batch["read_s"][i]))
+            except MgieError:
+                raise
+            except Exception as exc:  # noqa: BLE001 (outside the photo's own edit: still this photo's failure)
+                return self.editor.record(job, started, error=failure_text(exc))
+        except OutputDiskFull as exc:  # the driver rebuilds it, to say what room the rest need
+            return {FATAL: str(exc), DISK_FULL: exc.row()}
+        except MgieError as exc:  # the batch stops (results unwritable, models broken)
+            return {FATAL: str(exc)}
 
 
 def _connect(address: str | None) -> bool:
@@ -119,7 +128,8 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # ours counts photos, with the time left
         context.print_on_execution_start = False
-        logging.getLogger("ray.data").setLevel(logging.ERROR)  # its notes would break the progress line
+        # Its notes would break the progress line, and its errors repeat ours with a traceback.
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
         # Reading a photo is light next to editing it: a quarter of a core each, two per actor at a
         # time (unbounded, Ray would start a worker process per photo). On CPUs an actor gets the
         # rest of its share of the cores, and as many torch threads.
@@ -150,6 +160,11 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
                     progress.photo_done(entries[-1])
                     if stop.requested:
                         break
+        except MgieError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (Ray's own: no photo to pin it on, so the batch stops)
+            raise InputError(f"the batch on Ray stopped: {failure_text(exc)} (finished photos are kept: "
+                             "rerun to go on)") from None
         finally:
             progress.finish()
         return {"interrupted": stop.requested and len(entries) < len(jobs), "entries": entries, "actors": actors,

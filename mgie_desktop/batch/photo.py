@@ -10,6 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from mgie_desktop.batch.failure import failure_text
 from mgie_desktop.batch.folder import PhotoJob, attempt_marker
 from mgie_desktop.batch.results import FAILED, OK, append_result, recipe_digest
 from mgie_desktop.batch.space import OutputDiskFull, disk_full
@@ -76,15 +77,20 @@ class PhotoEditor:
 
     def _edit_and_record(self, job: PhotoJob, photo, read_error: str, read_s: float, marker: Path) -> dict:
         started = time.perf_counter() - read_s
-        entry = {"photo": job.name, "status": OK, "output": job.output, "seconds": 0.0,
-                 "expressive_instructions": [], "seeds": [], "error": None, "recipe": self.digest}
         try:
-            entry.update(self._attempt(job, photo, read_error, marker))
+            done = self._attempt(job, photo, read_error, marker)
         except (ModelFilesError, OutputDiskFull):
             raise  # unrecorded: a rerun does this photo again
         except Exception as exc:  # noqa: BLE001 (this photo failed; the batch goes on)
-            entry.update(status=FAILED, error=str(exc) or type(exc).__name__)
-        entry["seconds"] = round(time.perf_counter() - started, 3)
+            return self.record(job, started, error=failure_text(exc))
+        return self.record(job, started, **done)
+
+    def record(self, job: PhotoJob, started: float, error: str | None = None, **done) -> dict:
+        """Append ``job``'s results line: done (``done``: what its edit adds) or failed for
+        ``error`` (also for a failure outside its edit, such as a Ray worker's)."""
+        entry = {"photo": job.name, "status": OK if error is None else FAILED, "output": job.output,
+                 "seconds": round(time.perf_counter() - started, 3), "expressive_instructions": [], "seeds": [],
+                 "error": error, "recipe": self.digest, **done}
         entry["finished"] = round(time.time(), 3)  # when: throughput over a run, across workers
         append_result(self.results_path, entry)
         return entry
