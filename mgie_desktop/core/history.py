@@ -61,7 +61,7 @@ class DamagedImage(InputError):
     step cannot be shown, every other step can."""
 
     def __init__(self, step_id: int, reason: str):
-        super().__init__(f"the image of step {step_id} is damaged and cannot be shown ({reason}).")
+        super().__init__(f"the image of step {step_id} is damaged and cannot be shown ({reason})")
         self.step_id = step_id
         self.reason = reason
 
@@ -160,7 +160,7 @@ class ImageStore:
             reason = "not a readable image"  # Pillow's own message holds the work folder's path
         except OSError as exc:
             if exc.errno is not None:  # the disk, not the data: another try may work
-                raise InputError(f"the image of step {step_id} cannot be read ({os_reason(exc)}).") from None
+                raise InputError(f"the image of step {step_id} cannot be read ({os_reason(exc)})") from None
             reason = _decoder_reason(exc)
         except Exception as exc:  # Pillow's decoders raise SyntaxError, ValueError, ... on bad data
             reason = _decoder_reason(exc)
