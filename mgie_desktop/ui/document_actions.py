@@ -174,7 +174,11 @@ class DocumentActions:
             Document = load("mgie_desktop.core.document", "Document")
             doc = Document.from_session(recoverable.open(), None)
             doc.modified = True
-            return doc, _thumbnails(doc)
+            try:
+                return doc, _thumbnails(doc)
+            except BaseException:
+                doc.close()
+                raise
 
         def done(opened):
             self.document.open(*opened)
@@ -255,7 +259,11 @@ def _open_document(path: Path) -> tuple[Document, dict]:
     open_document = load("mgie_desktop.core.document", "open_document")
 
     doc = open_document(path)
-    return doc, _thumbnails(doc)
+    try:
+        return doc, _thumbnails(doc)
+    except BaseException:
+        doc.close()  # its work folder and writer go with it
+        raise
 
 
 def _find_recoverable(folder: Path | None) -> list:
@@ -268,8 +276,23 @@ def _recovery_check_failed(exc: Exception) -> None:
 
 
 def _thumbnails(doc: Document) -> dict:
-    thumbs = {step.id: thumbnail(doc.history.image(step.id)) for step in doc.history.steps}
-    doc.history.image()  # the current image, decoded and cached for the canvas
+    """A thumbnail of every step whose image decodes. A step damaged in the file stays in the
+    history without one (asking for it says why); if it is the current step, its nearest
+    ancestor that decodes becomes current, so the document opens on a picture."""
+    DamagedImage = load("mgie_desktop.core.history", "DamagedImage")
+
+    history, thumbs = doc.history, {}
+    for step in history.steps:
+        try:
+            thumbs[step.id] = thumbnail(history.image(step.id))
+        except DamagedImage:
+            continue
+    if history.current.id not in thumbs:
+        shown = next((s for s in reversed(history.lineage(history.current.id)) if s.id in thumbs), None)
+        if shown is None:  # not even the photo decodes: nothing to show
+            history.image(history.lineage(history.current.id)[0].id)  # raises DamagedImage, naming it
+        history.go_to(shown.id)
+    history.image()  # the current image, decoded and cached for the canvas
     return thumbs
 
 

@@ -39,8 +39,10 @@ class HistoryPanel(QListWidget):
         self.blockSignals(True)
         self.clear()
         current = history.current.id if history.current else None
-        for step, depth in _tree_order(history):
-            item = QListWidgetItem(self._thumbs.get(step.id, QIcon()), _describe(step, depth))
+        damaged = history.store.damaged  # steps whose image would not decode: the rest stay usable
+        for step, depth, branches in _tree_order(history):
+            text = _describe(step, depth, branches) + ("\n⚠ its image is damaged" if step.id in damaged else "")
+            item = QListWidgetItem(self._thumbs.get(step.id, QIcon()), text)
             item.setData(Qt.ItemDataRole.UserRole, step.id)
             item.setToolTip(plain_tooltip(_tooltip(step)))
             self.addItem(item)
@@ -51,24 +53,26 @@ class HistoryPanel(QListWidget):
 
 
 def _tree_order(history: History):
+    """(step, depth, whether it starts a branch) in tree order."""
     kids: dict[int | None, list[Step]] = {}
     for step in history.steps:  # once: asking history.children per step is quadratic in a long session
         kids.setdefault(step.parent, []).append(step)
-    stack = [(r, 0) for r in reversed(kids.get(None, []))]
+    stack = [(r, 0, False) for r in reversed(kids.get(None, []))]
     while stack:
-        step, depth = stack.pop()
-        yield step, depth
+        step, depth, branches = stack.pop()
+        yield step, depth, branches
         children = kids.get(step.id, [])
-        # The first child continues the line; later ones are branches, shown indented.
+        # The first child continues the line; later ones start branches, shown indented.
         for i, child in reversed(list(enumerate(children))):
-            stack.append((child, depth + (1 if i else 0)))
+            stack.append((child, depth + (1 if i else 0), bool(i)))
 
 
 MAX_SHOWN_DEPTH = 12  # deeper branches line up there: an entry's indent must not outgrow the panel
 
 
-def _describe(step: Step, depth: int) -> str:
-    indent = "    " * min(depth, MAX_SHOWN_DEPTH) + ("↳ " if depth else "")
+def _describe(step: Step, depth: int, branches: bool = False) -> str:
+    """The entry's text: indented by branch depth, "↳" on the first step of each branch only."""
+    indent = "    " * min(depth, MAX_SHOWN_DEPTH) + ("↳ " if branches else "  " if depth else "")
     if step.is_root:
         return indent + "Original"
     text = f"{indent}{display_text(step.instruction)}"  # texts may come from a session file
@@ -84,9 +88,18 @@ def _describe(step: Step, depth: int) -> str:
 def _tooltip(step: Step) -> str:
     if step.is_root:
         return "The photo as opened"
+    if not step.is_render:  # a crop, rotation or flip: its description says it all
+        return display_text(step.instruction)
     p = {key: display_text(str(value), width=40) for key, value in step.params.items()}
-    steered = f"\nYou: {display_text(step.steered_instruction)}" if step.steered_instruction else ""
-    steered += "\nEdited inside a painted mask" if step.mask else ""
-    return (f"{display_text(step.instruction)}\nMGIE: {display_text(step.expressive_instruction)}{steered}\n"
-            f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
-            f"image {p.get('image_guidance')} · {p.get('scheduler')}")
+    lines = [display_text(step.instruction)]
+    if step.params.get("model") == "ip2p":
+        lines.append("InstructPix2Pix read the instruction itself")
+    elif step.expressive_instruction:
+        lines.append(f"MGIE: {display_text(step.expressive_instruction)}")
+    if step.steered_instruction:
+        lines.append(f"You: {display_text(step.steered_instruction)}")
+    if step.mask:
+        lines.append("Edited inside a painted mask")
+    lines.append(f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
+                 f"image {p.get('image_guidance')} · {p.get('scheduler')}")
+    return "\n".join(lines)

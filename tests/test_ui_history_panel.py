@@ -1,0 +1,43 @@
+"""The history panel's entries: "↳" on the first step of a branch only, tooltips without empty lines."""
+
+from PIL import Image
+
+from mgie_desktop.core.history import History
+from mgie_desktop.ui.history_panel import HistoryPanel
+
+
+def _texts(panel: HistoryPanel) -> list[str]:
+    return [panel.item(i).text() for i in range(panel.count())]
+
+
+def test_only_the_first_step_of_a_branch_carries_the_arrow(qtbot):
+    history = History()
+    root = history.start(Image.new("RGB", (4, 4)))
+    first = history.push(Image.new("RGB", (4, 4)), instruction="warmer")
+    history.push(Image.new("RGB", (4, 4)), instruction="brighter")  # the line goes on
+    branch = history.push(Image.new("RGB", (4, 4)), instruction="cooler", parent=first.id)  # a branch
+    history.push(Image.new("RGB", (4, 4)), instruction="darker", parent=branch.id)  # on in the branch
+    history.push(Image.new("RGB", (4, 4)), instruction="sepia", parent=root.id)  # another branch
+    panel = HistoryPanel()
+    qtbot.addWidget(panel)
+    panel.refresh(history)
+    texts = [t.splitlines()[0] for t in _texts(panel)]
+    assert texts == ["Original", "warmer", "brighter", "    ↳ cooler", "      darker", "    ↳ sepia"]
+    assert sum("↳" in t for t in texts) == 2
+
+
+def test_tooltips_say_what_each_kind_of_step_is_without_empty_lines(qtbot):
+    history = History()
+    history.start(Image.new("RGB", (4, 4)))
+    history.push(Image.new("RGB", (4, 4)), instruction="warmer", expressive_instruction="Warm light.",
+                 params={"seed": 1, "steps": 3})
+    history.push(Image.new("RGB", (4, 4)), instruction="add snow", params={"seed": 2, "model": "ip2p"})
+    history.push(Image.new("RGB", (2, 2)), instruction="Crop to 2×2", params={"geometry": {"op": "crop"}})
+    panel = HistoryPanel()
+    qtbot.addWidget(panel)
+    panel.refresh(history)
+    tips = [panel.item(i).toolTip() for i in range(panel.count())]
+    assert "MGIE: Warm light." in tips[1] and "seed 1 · 3 steps" in tips[1]
+    assert "MGIE:" not in tips[2] and "InstructPix2Pix read the instruction itself" in tips[2]
+    assert "seed" not in tips[3] and "Crop to 2×2" in tips[3]
+    assert not any("\n\n" in tip or tip.rstrip().endswith("MGIE:") for tip in tips)
