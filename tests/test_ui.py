@@ -17,10 +17,15 @@ from mgie_desktop.ui.main_window import MainWindow
 TIMEOUT = 60_000
 
 
+def _no_question(window):
+    """At a test's end the window closes as at logout: no "save the changes?" question to answer."""
+    window.ask_to_save_on_quit = False
+
+
 def make_window(qtbot, tmp_path, models, ready=True):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(models, "cpu", settings=settings, autosave_folder=tmp_path / "autosave")
-    qtbot.addWidget(window)
+    qtbot.addWidget(window, before_close_func=_no_question)
     window.show()
     if ready:
         qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
@@ -241,6 +246,31 @@ def test_a_crashed_session_is_offered_and_restored(qtbot, tmp_path, tiny_models)
     assert window.panel.expressive.text() == "Red."
 
 
+def test_discarding_recovered_work_asks_once_more_before_deleting_it(qtbot, tmp_path, tiny_models):
+    from PySide6.QtWidgets import QMessageBox
+
+    from mgie_desktop.core.autosave import find_recoverable
+
+    folder = tmp_path / "autosave"
+    subprocess.run([sys.executable, "-c", CRASHING_APP, str(folder)], check=False, timeout=120)
+    for answer in ("Cancel", "Delete"):
+        window = make_window(qtbot, tmp_path, tiny_models, ready=False)
+        qtbot.waitUntil(lambda w=window: w.documents.recovery_box is not None, timeout=TIMEOUT)
+        assert "with 1 edit." in window.documents.recovery_box.text()  # the original photo is not an edit
+        box = window.documents.recovery_box
+        box.button(QMessageBox.StandardButton.Discard).click()
+        qtbot.waitUntil(lambda w=window: w.documents.discard_box is not None, timeout=TIMEOUT)
+        confirm = window.documents.discard_box
+        assert "for good" in confirm.text()
+        [button] = [b for b in confirm.buttons() if b.text() == answer]
+        button.click()
+        if answer == "Cancel":  # kept: offered again at the next start
+            assert len(find_recoverable(folder)) == 1
+        else:
+            qtbot.waitUntil(lambda: find_recoverable(folder) == [], timeout=TIMEOUT)
+        window.close()
+
+
 def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path, tiny_models, photo_path):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
@@ -299,11 +329,49 @@ def test_unsaved_work_stays_recoverable_after_closing(qtbot, tmp_path, tiny_mode
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "never saved")
-    window.close()
+    window.quit_keeping_work()  # logout or SIGTERM: no question, the autosave keeps the work
     from mgie_desktop.core.autosave import find_recoverable
 
     found = find_recoverable(tmp_path / "autosave")
     assert len(found) == 1 and found[0].current_instruction == "never saved"
+
+
+def _answer_quit(qtbot, window, button):
+    window.close()
+    qtbot.waitUntil(lambda: window.quit_box is not None, timeout=TIMEOUT)
+    window.quit_box.button(button).click()
+
+
+def test_quit_with_unsaved_work_asks_and_each_answer_does_what_it_says(qtbot, tmp_path, tiny_models, photo_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from mgie_desktop.core.autosave import find_recoverable
+    from mgie_desktop.core.session import open_session
+
+    buttons = QMessageBox.StandardButton
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "warmer")
+    assert "beach.png" in window.windowTitle()
+    _answer_quit(qtbot, window, buttons.Cancel)
+    assert window.isVisible() and window.document.modified  # nothing happened
+    assert window.quit_box is None or not window.quit_box.isVisible()
+
+    session = tmp_path / "kept.mgie"  # Save: saved where the session lives, then closed, nothing left over
+    window.document.doc.session_path = session
+    _answer_quit(qtbot, window, buttons.Save)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=TIMEOUT)
+    opened = open_session(session, tmp_path / "work")
+    assert [s.instruction for s in opened.history.steps] == ["", "warmer"]
+    opened.history.close()
+    assert find_recoverable(tmp_path / "autosave") == []
+
+    again = make_window(qtbot, tmp_path, tiny_models)  # Don't Save: closed, and nothing offered next time
+    open_photo(qtbot, again, photo_path)
+    apply(qtbot, again, "cooler")
+    _answer_quit(qtbot, again, buttons.Discard)
+    qtbot.waitUntil(lambda: not again.isVisible(), timeout=TIMEOUT)
+    assert find_recoverable(tmp_path / "autosave") == []
 
 
 @pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
@@ -334,7 +402,7 @@ def test_the_status_bar_says_why_the_engine_edits_on_the_cpu(qtbot, tmp_path, ti
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # any machine, a GPU or not
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(tiny_models, "auto", settings=settings, autosave_folder=tmp_path / "autosave")
-    qtbot.addWidget(window)
+    qtbot.addWidget(window, before_close_func=_no_question)
     window.show()
     qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
     why = f"editing on the CPU: {gpu_status().text}"

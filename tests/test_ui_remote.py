@@ -11,6 +11,7 @@ import threading
 import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QLabel
+from test_ui import _no_question
 
 from mgie_desktop.remote.security import client_token_file, save_client_token, saved_client_token
 from mgie_desktop.ui.main_window import MainWindow
@@ -32,7 +33,7 @@ def remote_window(qtbot, tmp_path, url: str, token: str) -> MainWindow:
     settings.setValue("engine/address", url)
     save_client_token(token)
     window = MainWindow(tmp_path / "no-models-here", "cpu", settings=settings, autosave_folder=tmp_path / "autosave")
-    qtbot.addWidget(window)
+    qtbot.addWidget(window, before_close_func=_no_question)
     window.show()
     qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
     window.panel.preset.setCurrentText("draft")  # small renders in window tests (conftest)
@@ -165,7 +166,7 @@ def test_a_dropped_connection_mid_edit_is_said_retried_and_the_edit_lands(qtbot,
 def test_the_engine_dialog_switches_and_keeps_the_token_private(qtbot, tmp_path, server, tiny_models):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(tiny_models, "cpu", settings=settings, autosave_folder=tmp_path / "autosave")
-    qtbot.addWidget(window)
+    qtbot.addWidget(window, before_close_func=_no_question)
     window.show()
     qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
     assert window.edits.engine is window.edits.local

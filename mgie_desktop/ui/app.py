@@ -42,7 +42,7 @@ def _close_on_terminate(window: MainWindow) -> None:
     """SIGTERM (logout, `kill`) and Ctrl+C close the window as the user would: an edit stops,
     the engine thread is joined, unsaved work stays in the autosave for the next start."""
     def close_soon(_signum, _frame):
-        QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, window.quit_keeping_work)
 
     for name in ("SIGTERM", "SIGINT"):
         if hasattr(signal, name):

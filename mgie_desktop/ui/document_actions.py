@@ -48,6 +48,8 @@ class DocumentActions:
         document.closing.connect(self.close)
         document.changed.connect(self.autosave)
         self.recovery_box = None  # the last "restore?" question shown (tests read it)
+        self.discard_box = None   # the "delete it for good?" question after Discard
+        self.discard_on_close = False  # Quit › Don't Save: the unsaved work goes with the document
         self.last_export: Path | None = None
         self.last_recipe: Path | None = None
 
@@ -79,23 +81,24 @@ class DocumentActions:
         self.tasks.drain()
         self.autosaves.drain()
         if self._autosaver is not None:
-            if doc.modified:
+            if doc.modified and not self.discard_on_close:
                 self._autosaver.release()  # unsaved work stays on disk; the next start offers it
             else:
                 self._autosaver.close()  # saved or untouched: nothing to recover
             self._autosaver = None
 
     # ---- sessions ---------------------------------------------------------------------------
-    def save_session(self) -> None:
+    def save_session(self, then: Callable[[], None] | None = None) -> None:
+        """File › Save Session; ``then`` runs once it is saved (not if the person cancels or it fails)."""
         doc = self.document.doc
         if doc is None:
             return
         if doc.session_path is None:
-            self.save_session_as()
+            self.save_session_as(then)
         else:
-            self.save_session_to(doc.session_path)
+            self.save_session_to(doc.session_path, then)
 
-    def save_session_as(self) -> None:
+    def save_session_as(self, then: Callable[[], None] | None = None) -> None:
         from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
 
         doc = self.document.doc
@@ -104,21 +107,23 @@ class DocumentActions:
         start = str(Path(self.settings.value("last_dir", "")) / (Path(doc.name).stem + ".mgie"))
         path, _ = QFileDialog.getSaveFileName(self.parent, "Save session", start, SESSION_FILTER)
         if path:
-            self.save_session_to(Path(path).with_suffix(".mgie"))
+            self.save_session_to(Path(path).with_suffix(".mgie"), then)
 
-    def save_session_to(self, path: Path) -> None:
+    def save_session_to(self, path: Path, then: Callable[[], None] | None = None) -> None:
         save_document = load("mgie_desktop.core.document", "save_document")
 
         doc = self.document.doc
         revision = doc.revision
         self.document.status.emit(f"Saving {path.name}…", 0)
-        self.tasks.run(save_document, doc, path, on_done=lambda _: self._session_saved(doc, path, revision),
+        self.tasks.run(save_document, doc, path, on_done=lambda _: self._session_saved(doc, path, revision, then),
                        on_error=self.document.fail)
 
-    def _session_saved(self, doc: Document, path: Path, revision: int) -> None:
+    def _session_saved(self, doc: Document, path: Path, revision: int, then: Callable[[], None] | None) -> None:
         self.document.saved(doc, path, revision)
         self.recent.remember(path)
         self.document.status.emit(f"Saved {path}", 5000)
+        if then is not None:
+            then()
 
     # ---- autosave and crash recovery ----------------------------------------------------------
     def autosave(self) -> None:
@@ -147,9 +152,10 @@ class DocumentActions:
         if not usable:
             return
         latest = usable[0]
+        edits = max(0, latest.steps - 1)  # the steps less the original photo
         box = QMessageBox(QMessageBox.Icon.Question, APP_NAME,
-                          f"MGIE Desktop did not close cleanly last time. Restore "
-                          f"“{latest.source_name or 'the last session'}” with {latest.steps} step(s)?",
+                          f"Unsaved work from last time was kept: “{latest.source_name or 'a photo'}” with "
+                          f"{edits} edit{'' if edits == 1 else 's'}. Restore it?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard, self.parent)
         box.setModal(False)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -167,7 +173,26 @@ class DocumentActions:
         if role == QMessageBox.ButtonRole.YesRole:
             self.restore(recoverable)
         else:
-            self._discard(recoverable)
+            self._confirm_discard(recoverable)
+
+    def _confirm_discard(self, recoverable) -> None:
+        """Discard deletes work: asked once more. Keeping it offers it again at the next start."""
+        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
+        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME,
+                          f"Delete the unsaved work on “{recoverable.source_name or 'a photo'}” for good? "
+                          "This cannot be undone.", QMessageBox.StandardButton.Cancel, self.parent)
+        delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.setModal(False)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(lambda button: self._discard(recoverable) if button is delete else None)
+        box.finished.connect(self._discard_box_closed)
+        box.show()
+        self.discard_box = box
+
+    def _discard_box_closed(self) -> None:
+        self.discard_box = None
 
     def restore(self, recoverable) -> None:
         def reopen():
