@@ -200,9 +200,12 @@ def test_quit_while_the_models_load_stops_the_load(qtbot, tmp_path, tiny_models,
 def test_session_save_reopen_and_autosave(qtbot, tmp_path, tiny_models, photo_path):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
+    window.panel.seed.setValue(4242)
     apply(qtbot, window, "warmer")
+    window.panel.seed.setValue(7)
     apply(qtbot, window, "brighter")
     window.document.undo()
+    assert window.panel.seed.value() == 4242  # the settings follow the step: Re-render repeats it
     qtbot.waitUntil(lambda: (tmp_path / "autosave").exists() and any((tmp_path / "autosave").rglob("session.json")),
                     timeout=TIMEOUT)
     session = tmp_path / "work.mgie"
@@ -218,6 +221,7 @@ def test_session_save_reopen_and_autosave(qtbot, tmp_path, tiny_models, photo_pa
     assert again.document.history.current.instruction == "warmer" and again.document.history.can_redo
     assert again.history_panel.count() == 3
     assert again.recent.paths()[0] == str(session)
+    assert again.panel.seed.value() == 4242 and again.panel.steps.value() == 3  # the reopened step's settings
 
 
 CRASHING_APP = """
@@ -288,6 +292,7 @@ def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path
     picker.keep_button.click()
     assert len(window.document.history) == 2
     assert window.document.history.current.params["seed"] == 102
+    assert window.panel.seed.value() == 102  # the kept variation's settings: Re-render repeats it
     assert window.document.history.current.instruction == "make it autumn"
     # The picker is gone (it deletes itself on close): opening the next photo must not touch it.
     qtbot.waitUntil(lambda: window.edits.variations_picker is None, timeout=TIMEOUT)

@@ -221,10 +221,12 @@ class DocumentActions:
         doc = self.document.doc
         if doc is None:
             return
-        start = str(Path(self.settings.value("last_dir", "")) / export_name(doc.source.name or doc.name))
-        path, _ = QFileDialog.getSaveFileName(self.parent, "Export", start, EXPORT_FILTER)
+        name = export_name(doc.source.name or doc.name)
+        start = str(Path(self.settings.value("last_dir", "")) / name)
+        # The filter shown is the suggested name's format, so the two never disagree.
+        path, chosen = QFileDialog.getSaveFileName(self.parent, "Export", start, EXPORT_FILTER, export_filter(name))
         if path:
-            self.export_to(Path(path))
+            self.export_to(export_path(Path(path), chosen))
 
     def export_to(self, path: Path) -> None:
         doc = self.document.doc
@@ -277,6 +279,23 @@ def export_name(photo_name: str) -> str:
     path = Path(photo_name)
     suffix = path.suffix.lower() if path.suffix.lower() in EXPORT_SUFFIXES else ".png"
     return f"{path.stem or 'photo'}-edited{suffix}"
+
+
+def export_filter(name: str) -> str:
+    """The entry of EXPORT_FILTER whose format ``name`` has (PNG when none has it)."""
+    suffix = Path(name).suffix.lower()
+    filters = EXPORT_FILTER.split(";;")
+    return next((f for f in filters if f"*{suffix}" in f.split("(")[1]), filters[0]) if suffix else filters[0]
+
+
+def export_path(path: Path, chosen_filter: str) -> Path:
+    """The name typed, in the format chosen when the name says none (``holiday`` with the JPEG
+    filter: ``holiday.jpg``); a format the name does say is what the person asked for."""
+    if path.suffix.lower() in EXPORT_SUFFIXES:
+        return path
+    patterns = chosen_filter.partition("(")[2].rstrip(")").split()
+    suffix = patterns[0].removeprefix("*") if patterns else ".png"
+    return path.with_name(path.name + suffix)
 
 
 def _open_document(path: Path) -> tuple[Document, dict]:

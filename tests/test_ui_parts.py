@@ -1,8 +1,13 @@
-"""The history panel's entries: "↳" on the first step of a branch only, tooltips without empty lines."""
+"""Small window parts: the history panel's entries ("↳" on the first step of a branch only,
+tooltips without empty lines) and the export dialog's name and format."""
+
+from pathlib import Path
 
 from PIL import Image
 
+from mgie_desktop.core.document import Document
 from mgie_desktop.core.history import History
+from mgie_desktop.core.session import SourceMeta
 from mgie_desktop.ui.history_panel import HistoryPanel
 
 
@@ -41,3 +46,36 @@ def test_tooltips_say_what_each_kind_of_step_is_without_empty_lines(qtbot):
     assert "MGIE:" not in tips[2] and "InstructPix2Pix read the instruction itself" in tips[2]
     assert "seed" not in tips[3] and "Crop to 2×2" in tips[3]
     assert not any("\n\n" in tip or tip.rstrip().endswith("MGIE:") for tip in tips)
+
+
+def test_the_export_dialog_s_filter_agrees_with_the_suggested_name():
+    from mgie_desktop.ui.document_actions import EXPORT_FILTER, export_filter, export_name, export_path
+
+    assert export_filter(export_name("holiday.jpg")).startswith("JPEG")
+    assert export_filter(export_name("scan.TIFF")).startswith("TIFF")
+    assert export_filter(export_name("raw.heic")).startswith("PNG")  # not writable: PNG, named .png
+    assert export_name("raw.heic") == "raw-edited.png"
+    assert all(export_filter(f"x{s}").split(" ")[0] in EXPORT_FILTER for s in (".png", ".webp", ".jpeg"))
+    jpeg = export_filter("x.jpg")
+    assert export_path(Path("/tmp/holiday"), jpeg) == Path("/tmp/holiday.jpg")  # typed without a suffix
+    assert export_path(Path("/tmp/holiday.png"), jpeg) == Path("/tmp/holiday.png")  # the name says: PNG
+    assert export_path(Path("/tmp/v1.2"), export_filter("x.webp")) == Path("/tmp/v1.2.webp")
+
+
+def test_export_offers_the_format_of_its_suggested_name(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QFileDialog
+
+    from mgie_desktop.ui.main_window import MainWindow
+
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: asked.append(args) or ("", ""))
+    window = MainWindow(None, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        autosave_folder=tmp_path / "autosave")
+    qtbot.addWidget(window)
+    history = History()
+    history.start(Image.new("RGB", (4, 4)))
+    window.document.open(Document(history, SourceMeta(name="holiday.jpg")), {})
+    window.documents.export_dialog()
+    (_parent, _caption, start, _filters, selected), = asked
+    assert start.endswith("holiday-edited.jpg") and selected.startswith("JPEG")
