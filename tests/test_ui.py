@@ -302,6 +302,24 @@ def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path
     assert window.document.doc.name == "second.png" and len(window.document.history) == 1
 
 
+def test_variations_of_a_step_never_repeat_its_own_seed_and_marked_ones_show(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    window.panel.seed.setValue(50)
+    apply(qtbot, window, "make it autumn")
+    assert window.panel.seed.value() == 50
+    window.panel.instruction.setPlainText("")  # variations of the current step, from its parent
+    window.panel.variation_count.setValue(2)
+    window.panel.variations_button.click()
+    qtbot.waitUntil(lambda: window.edits.variations_picker is not None, timeout=TIMEOUT)
+    picker = window.edits.variations_picker
+    assert picker.seeds == [51, 52]  # seed 50 is the step itself: a variation would repeat it
+    picker.keep_box.toggle()
+    assert picker.buttons[0].text().startswith("✓ keep") and "border" in picker.buttons[0].styleSheet()
+    assert picker.buttons[1].styleSheet() == ""
+    picker.reject()
+
+
 def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo_path):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)

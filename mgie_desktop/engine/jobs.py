@@ -10,6 +10,7 @@ from collections.abc import Callable, Hashable
 
 from mgie_desktop.core.errors import EditCancelled
 from mgie_desktop.core.jobs import EditJob, EditResult
+from mgie_desktop.core.params import SEED
 
 # step, total, seconds left, a function making a preview image (called only when wanted)
 JobProgress = Callable[[int, int, float, Callable], None]
@@ -53,7 +54,7 @@ def run_job(engine, job: EditJob, guides: GuideCache, guide_key: Hashable,
             elapsed = time.perf_counter() - render_started
             progress(step, total, elapsed / step * (total - step), make_preview)
 
-    seeds = [job.params.seed + i for i in range(max(1, job.variations))]
+    seeds = [(job.params.seed + i) % (SEED.high + 1) for i in range(max(1, job.variations))]  # in range
     images = engine.render_variations(job.image, None if plain else guide.conditioning, job.params, seeds,
                                       on_step, cancel, finish=job.finish, mask=job.mask,
                                       plain_text=job.instruction if plain else None)
@@ -72,8 +73,9 @@ def run_job(engine, job: EditJob, guides: GuideCache, guide_key: Hashable,
 
 
 def failure_message(exc: Exception) -> str:
-    """One line for a person, from an unexpected failure of an edit."""
+    """One line for a person, from an unexpected failure of an edit, as the command line prints it
+    (the window shows it as a sentence)."""
     text = str(exc)
     if "out of memory" in text.lower():
-        return "The GPU ran out of memory. Try a smaller pixel budget or close other GPU programs."
-    return f"The edit failed: {text.splitlines()[0] if text else type(exc).__name__}"
+        return "the GPU ran out of memory: try a smaller pixel budget or close other GPU programs"
+    return f"the edit failed: {text.splitlines()[0] if text else type(exc).__name__}"

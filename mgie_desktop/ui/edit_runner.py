@@ -12,7 +12,7 @@ canvas and the mask brush; what the status bar shows it says through signals."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +21,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.display_text import sentence
 from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.core.params import SEED
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.engines import EngineClient, LocalEngine
 from mgie_desktop.ui.images import to_qimage
@@ -254,8 +255,11 @@ class EditRunner(QObject):
         except load("mgie_desktop.core.errors", "InputError") as exc:  # a damaged session
             panel.show_notice(sentence(str(exc)))
             return
+        params = panel.params()
+        if variations > 1 and params.seed == step.params.get("seed"):  # the step is that seed already:
+            params = replace(params, seed=(params.seed + 1) % (SEED.high + 1))  # each variation a new one
         self._dispatch(EditJob(next(self._job_ids), document.document_id, step.parent,
-                               document.history.image(step.parent), step.instruction, panel.params(),
+                               document.history.image(step.parent), step.instruction, params,
                                rerender=True, variations=variations, expressive=expressive,
                                mgie_text=step.expressive_instruction if expressive else "", mask=mask,
                                compare=compare, model="mgie" if compare else step.params.get("model", "mgie")))

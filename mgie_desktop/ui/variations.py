@@ -15,6 +15,7 @@ from mgie_desktop.ui.canvas import Canvas
 from mgie_desktop.ui.plain_text import plain_label
 
 THUMB = 120
+KEPT_STYLE = "QToolButton { border: 3px solid palette(highlight); border-radius: 4px; }"
 
 
 class VariationsPicker(QDialog):
@@ -92,7 +93,9 @@ class VariationsPicker(QDialog):
     def _update_text(self) -> None:
         self.caption.setText(f"Variation {self.shown + 1} of {len(self._views)} · seed {self.seeds[self.shown]}")
         for i, button in enumerate(self.buttons):
-            button.setText(f"{'✓ ' if i in self.marked else ''}seed {self.seeds[i]}")
+            button.setText(f"{'✓ keep · ' if i in self.marked else ''}seed {self.seeds[i]}")
+            # Marked ones framed, so which are kept shows at a glance, not only in the text.
+            button.setStyleSheet(KEPT_STYLE if i in self.marked else "")
         count = len(self.marked)
         self.keep_button.setText(f"Keep {count} marked" if count > 1 else "Keep marked" if count else
                                  "Keep this one")
