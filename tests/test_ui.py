@@ -320,6 +320,20 @@ def test_variations_of_a_step_never_repeat_its_own_seed_and_marked_ones_show(qtb
     picker.reject()
 
 
+def test_re_render_leaves_the_focus_in_the_instruction_box_not_on_the_variation_count(qtbot, tmp_path, tiny_models,
+                                                                                       photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "warmer")
+    window.activateWindow()
+    window.panel.rerender_button.setFocus()
+    qtbot.waitUntil(window.panel.rerender_button.hasFocus, timeout=TIMEOUT)
+    window.panel.rerender_button.click()
+    qtbot.waitUntil(lambda: window.document.running is not None, timeout=TIMEOUT)
+    assert not window.panel.variation_count.hasFocus() and window.panel.instruction.hasFocus()
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
+
+
 def test_difference_view_and_hold_to_compare(qtbot, tmp_path, tiny_models, photo_path):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)

@@ -331,6 +331,11 @@ class EditPanel(QWidget):
 
     def set_busy(self, busy: bool) -> None:
         self.busy = busy
+        buttons = (self.apply_button, self.variations_button, self.compare_button, self.rerender_button)
+        if busy and any(b.hasFocus() for b in buttons):
+            # A disabled button hands its focus to the next widget (the variation count, where a
+            # key would change it): the instruction box takes it instead, ready for the next words.
+            self.instruction.setFocus()
         self.apply_button.setEnabled(not busy)
         self.variations_button.setEnabled(not busy)
         self.compare_button.setEnabled(not busy)
