@@ -44,6 +44,8 @@ def test_a_painted_mask_limits_the_edit_and_stays_with_its_step(qtbot, tmp_path,
     apply(qtbot, window, "add snow")
     step = window.document.history.current
     assert step.mask and "Edited inside a painted mask" in window.history_panel.currentItem().toolTip()
+    # The result shows unveiled, the brush is away, and the next edit applies everywhere unless asked.
+    assert not brush.active and brush.mask_image() is None and brush.bar.reuse.isEnabled()
     weights = np.asarray(fit_mask(mask_from_text(step.mask), (96, 64)))
     result, original = np.asarray(window.document.history.image()), np.asarray(Image.open(photo_path).convert("RGB"))
     assert (result[weights == 0] == original[weights == 0]).all()
@@ -53,6 +55,18 @@ def test_a_painted_mask_limits_the_edit_and_stays_with_its_step(qtbot, tmp_path,
         qtbot.mouseClick(window.panel.rerender_button, Qt.MouseButton.LeftButton)
     assert sent.args[0].mask is not None and sent.args[0].mask.getpixel((20, 32)) == 255
     qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
+
+    _action(window, "Reuse this step's mask").trigger()  # one click: the same region for the next edit
+    reused = brush.mask_image()
+    assert brush.active and reused is not None
+    assert reused.getpixel((20, 32)) == 255 and reused.getpixel((80, 32)) == 0
+    window.escape()
+    window.panel.instruction.setPlainText("add rain")
+    with qtbot.waitSignal(window.edits.submit_job, timeout=TIMEOUT) as sent:
+        window.edits.apply_edit()
+    assert sent.args[0].mask is not None and sent.args[0].mask.getpixel((20, 32)) == 255
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
+    assert brush.mask_image() is None  # put away again
 
 
 def test_eraser_invert_and_clear(qtbot, tmp_path, tiny_models, photo_path):
@@ -72,3 +86,22 @@ def test_eraser_invert_and_clear(qtbot, tmp_path, tiny_models, photo_path):
     assert inverted.getpixel((30, 20)) == 255 and inverted.getpixel((20, 20)) == 0
     _action(window, "Clear mask").trigger()
     assert brush.mask_image() is None  # an empty mask: the next edit applies everywhere
+
+
+def test_a_masked_edit_s_live_preview_changes_only_inside_the_mask(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    shown = []
+    window.canvas.show_preview = lambda image: shown.append(image.copy())  # every preview the canvas is given
+    _action(window, "Mask brush").trigger()
+    window.mask_brush.radius = 10
+    _stroke(qtbot, window.canvas, [(12, 32), (20, 32), (28, 32)])
+    window.escape()
+    apply(qtbot, window, "add snow")
+    assert shown, "no live preview was shown"
+    preview = shown[0]
+    photo = Image.open(photo_path).convert("RGB").resize((preview.width(), preview.height()), Image.Resampling.BILINEAR)
+    # Far from the painted stroke (left middle), the preview is the photo itself, not noise.
+    x, y = preview.width() - 2, preview.height() // 2
+    colour = preview.pixelColor(x, y)
+    assert (colour.red(), colour.green(), colour.blue()) == photo.getpixel((x, y))

@@ -376,6 +376,8 @@ class EditRunner(QObject):
                 "instruction": job.instruction, "parent": job.source_step, "params": params,
                 "timings": done.timings, "mask": done.mask_text, **words}))
         self.canvas.show_image(done.views[kept[0]], keep_view=True)  # before the step: no decode to show it
+        if job.mask is not None:  # the result unveiled; the next edit unmasked unless asked again
+            self.mask_brush.put_away()
         self.document.add_steps(steps)
         self.panel.instruction.mark_applied()  # Ctrl+Z now undoes this edit, wherever the focus is
 

@@ -103,6 +103,7 @@ class MainWindow(QMainWindow):
         document.opened.connect(self._opened)
         document.thumbnail_changed.connect(self.history_panel.set_thumbnail)
         document.current_changed.connect(panel.show_step)
+        document.current_changed.connect(lambda step: self.mask_brush.offer(step.mask if step else ""))
         document.moved.connect(lambda _step: self.compare_view.show_current())
         document.changed.connect(self.refresh)
         document.modified_changed.connect(lambda _modified: self.update_title())

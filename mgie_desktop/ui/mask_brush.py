@@ -63,6 +63,7 @@ class MaskBrush(QObject):
         self._mask: QImage | None = None
         self._overlay: MaskOverlay | None = None
         self._last: QPointF | None = None
+        self.step_mask = ""  # the current step's own mask (core.masks text), offered for reuse
         self.bar = MaskBar(self)
         canvas.image_size_changed.connect(self.reset)
 
@@ -105,15 +106,46 @@ class MaskBrush(QObject):
             self._overlay.update()
             self.changed.emit()
 
+    def put_away(self) -> None:
+        """A masked edit landed: its result shows unveiled, the brush is put away and the next edit
+        applies everywhere. The mask stays with its step (``reuse_step_mask`` brings it back)."""
+        self.set_active(False)
+        self.clear()
+
+    def offer(self, step_mask: str) -> None:
+        """The current step's mask (empty: it had none), for Reuse."""
+        self.step_mask = step_mask
+        self.bar.reuse.setEnabled(bool(step_mask))
+
+    def reuse_step_mask(self) -> None:
+        """Paint with the current step's mask again: the next edit keeps to the same region."""
+        if not self.step_mask or self._mask is None:
+            return
+        masks = load("mgie_desktop.core.masks")
+        try:
+            stored = masks.mask_from_text(self.step_mask)
+        except load("mgie_desktop.core.errors", "InputError"):  # damaged in its session: nothing to reuse
+            self.offer("")
+            return
+        grey = masks.fit_mask(stored, (self._mask.width(), self._mask.height()), feather=0)  # feathered once, when used
+        self._mask = QImage(grey.tobytes(), grey.width, grey.height, grey.width,
+                            QImage.Format.Format_Grayscale8).copy()  # its own pixels, not the bytes object's
+        self._show_mask_as_overlay()
+        self.set_active(True)
+        self.changed.emit()
+
+    def _show_mask_as_overlay(self) -> None:
+        overlay = self._overlay.image
+        overlay.fill(OVERLAY_COLOUR)
+        overlay.setAlphaChannel(self._mask)
+        self._overlay.update()
+
     def invert(self) -> None:
         """Edit everywhere but where it was painted."""
         if self._mask is None:
             return
         self._mask.invertPixels()
-        overlay = self._overlay.image
-        overlay.fill(OVERLAY_COLOUR)
-        overlay.setAlphaChannel(self._mask)
-        self._overlay.update()
+        self._show_mask_as_overlay()
         self.changed.emit()
 
     # ---- painting -------------------------------------------------------------------------------
@@ -201,6 +233,9 @@ class MaskBar(QWidget):
         self.invert.setToolTip("Edit everywhere except where it is painted (Ctrl+I)")
         self.clear = QPushButton("Clear")
         self.clear.setToolTip("An empty mask: the next edit applies everywhere")
+        self.reuse = QPushButton("Reuse step's")
+        self.reuse.setToolTip("Paint with the mask the current step was edited in (Shift+B)")
+        self.reuse.setEnabled(False)
         self.done = QPushButton("Done")
         self.done.setToolTip("Stop painting; the mask stays for the next edit (B)")
         rows = QVBoxLayout(self)
@@ -220,7 +255,7 @@ class MaskBar(QWidget):
         toggles.addWidget(self.overlay)
         rows.addLayout(toggles)
         buttons = QHBoxLayout()
-        for button in (self.invert, self.clear, self.done):
+        for button in (self.invert, self.clear, self.reuse, self.done):
             buttons.addWidget(button)
         rows.addLayout(buttons)
         self.hide()
@@ -230,6 +265,7 @@ class MaskBar(QWidget):
         self.overlay.toggled.connect(self._show_overlay)
         self.invert.clicked.connect(brush.invert)
         self.clear.clicked.connect(brush.clear)
+        self.reuse.clicked.connect(brush.reuse_step_mask)
         self.done.clicked.connect(lambda: brush.set_active(False))
         self.show_size()
 

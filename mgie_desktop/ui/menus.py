@@ -80,7 +80,8 @@ def build_menus(window: MainWindow) -> MenuActions:
               act(image_menu, "Eraser", brush.bar.eraser.toggle, "E"),
               act(image_menu, "Show mask", brush.bar.overlay.toggle, "O"),
               act(image_menu, "&Invert mask", brush.invert, "Ctrl+I"),
-              act(image_menu, "C&lear mask", brush.clear))
+              act(image_menu, "C&lear mask", brush.clear),
+              act(image_menu, "&Reuse this step's mask", brush.reuse_step_mask, "Shift+B"))
     image += (recipe,)  # like the image entries, it needs an open photo
     models = bar.addMenu("&Models")
     act(models, "&Manage models…", lambda: window.show_model_manager())

@@ -145,6 +145,7 @@ class EngineWorker(QObject):
         # cancel_event is cleared by the window when it submits, so an early Esc is not lost.
         self.state_changed.emit("busy", job.instruction)
         last_preview = 0.0
+        outside: dict = {}  # a masked edit's photo and mask at the preview's size, made once
 
         def progress(step: int, total: int, seconds_left: float, make_preview) -> None:
             nonlocal last_preview
@@ -152,7 +153,10 @@ class EngineWorker(QObject):
             now = time.perf_counter()
             if now - last_preview >= PREVIEW_INTERVAL_S and step < total:
                 last_preview = now
-                self.preview.emit(job.job_id, to_qimage(make_preview()))
+                preview = make_preview()
+                if job.mask is not None:
+                    preview = inside_mask(preview, job, outside)
+                self.preview.emit(job.job_id, to_qimage(preview))
 
         outcome: tuple = ()
         try:
@@ -208,3 +212,14 @@ class _Either:
     def is_set(self) -> bool:
         return any(e.is_set() for e in self.events)
 
+
+
+def inside_mask(preview, job: EditJob, outside: dict):
+    """A masked edit's live preview changes only where the edit may: outside the mask it shows
+    the photo as it is (``outside`` keeps the photo and mask at the preview's size, made once)."""
+    Image = load("PIL.Image")  # noqa: N806
+    if outside.get("size") != preview.size:
+        fit_mask = load("mgie_desktop.core.masks", "fit_mask")
+        outside.update(size=preview.size, mask=fit_mask(job.mask, preview.size),
+                       photo=job.image.convert("RGB").resize(preview.size, Image.Resampling.BILINEAR))
+    return Image.composite(preview.convert("RGB"), outside["photo"], outside["mask"])
