@@ -79,3 +79,34 @@ def test_export_offers_the_format_of_its_suggested_name(qtbot, tmp_path, monkeyp
     window.documents.export_dialog()
     (_parent, _caption, start, _filters, selected), = asked
     assert start.endswith("holiday-edited.jpg") and selected.startswith("JPEG")
+
+
+def test_an_empty_expressive_box_is_tall_enough_for_its_placeholder(qtbot):
+    from mgie_desktop.ui.expressive_box import ExpressiveBox
+
+    box = ExpressiveBox()
+    qtbot.addWidget(box)
+    box.resize(260, 200)
+    box.show()
+    text = box.text_box
+    qtbot.waitUntil(lambda: text.viewport().width() > 0)
+    text._fit_height()
+    line = text.fontMetrics().lineSpacing()
+    needed = text.fontMetrics().boundingRect(0, 0, text.viewport().width() - 8, 10_000, 0x1000,  # Qt.TextWordWrap
+                                             text.placeholderText()).height()
+    assert needed > line  # it does wrap at this width
+    assert text.height() >= needed + 2 * text.frameWidth()  # and every line of it shows
+    text.setPlainText("The sky will be orange.")
+    assert text.height() < needed + 10 + 2 * text.frameWidth()  # one line of text: one line high
+
+
+def test_load_progress_words_wrap_above_a_bar_that_only_counts(qtbot):
+    from mgie_desktop.ui.edit_panel import EditPanel
+
+    panel = EditPanel()
+    qtbot.addWidget(panel)
+    panel.show_loading("the vision tower and edit head", 1, 7)
+    assert panel.progress_text.wordWrap() and "the vision tower and edit head" in panel.progress_text.text()
+    assert panel.progress.format() == "2/7"
+    panel.hide_loading()
+    assert panel.progress_text.isHidden() and panel.progress.isHidden()

@@ -108,8 +108,9 @@ def test_variations_of_the_current_step_are_siblings_and_several_can_be_kept(
     picker.keep_button.click()
     kept = [s for s in window.document.history.children(edited.parent) if s.id != edited.id]
     assert len(kept) == 2 and all(s.instruction == "more contrast" for s in kept)
-    assert {s.params["seed"] for s in kept} == {edited.params["seed"] + 1, edited.params["seed"] + 2}
-    assert window.document.history.current.params["seed"] == edited.params["seed"] + 2  # the one on screen when kept
+    # Variations of a step start after its own seed (the first would repeat it): the 2nd and 3rd kept.
+    assert {s.params["seed"] for s in kept} == {edited.params["seed"] + 2, edited.params["seed"] + 3}
+    assert window.document.history.current.params["seed"] == edited.params["seed"] + 3  # the one on screen when kept
     # A new instruction's variations start from the current step.
     window.panel.instruction.setPlainText("add snow")
     window.panel.variation_count.setValue(2)
@@ -351,7 +352,7 @@ def test_loading_the_models_can_be_cancelled_and_started_again(qtbot, tmp_path, 
     monkeypatch.setattr(MgieEngine, "warm_up", slow_warm_up)
     window = make_window(qtbot, tmp_path, tiny_models, ready=False)
     # The progress line arrives by a queued signal: wait for it, not only for the engine thread.
-    qtbot.waitUntil(lambda: held.is_set() and "warm-up" in window.panel.progress.format(), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: held.is_set() and "warm-up" in window.panel.progress_text.text(), timeout=TIMEOUT)
     assert window.panel.cancel_button.isVisible()
     window.panel.cancel_button.click()
     qtbot.waitUntil(lambda: window.model_state == "cancelled", timeout=TIMEOUT)

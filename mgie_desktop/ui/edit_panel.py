@@ -174,6 +174,10 @@ class EditPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.hide()
+        # What is under way, in words that wrap; the bar itself says only how far (it cannot wrap).
+        self.progress_text = QLabel()
+        self.progress_text.setWordWrap(True)
+        self.progress_text.hide()
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the running edit (Esc)")
         self.cancel_button.hide()
@@ -213,6 +217,7 @@ class EditPanel(QWidget):
         outer.addLayout(more)
         outer.addWidget(self.compare_button)
         outer.addWidget(self.notice)
+        outer.addWidget(self.progress_text)
         outer.addWidget(self.progress)
         outer.addWidget(self.cancel_button)
         outer.addWidget(self.crop_bar)
@@ -343,18 +348,20 @@ class EditPanel(QWidget):
         if busy:  # the window gives it back with the next step it shows
             self.strength.setEnabled(False)
         self.progress.setVisible(busy)
+        self.progress_text.setVisible(busy)
         self.cancel_button.setVisible(busy)
         if busy:
             self.progress.setRange(0, 0)  # busy until the first step reports
-            self.progress.setFormat("Reading the photo and the instruction…")
+            self.progress_text.setText("Reading the photo and the instruction…")
 
     def show_loading(self, part: str, done: int, total: int) -> None:
         """The models loading: which part, how far (busy until the first part reports); Cancel
         stops it. Apply stays usable: an edit asked for now waits for the models."""
         self.progress.setRange(0, total)
         self.progress.setValue(done)
-        self.progress.setFormat(f"Loading the models: {part} ({done + 1}/{total})…" if part and total else
-                                "Loading the models…")
+        self.progress_text.setText(f"Loading the models: {part}…" if part and total else "Loading the models…")
+        self.progress.setFormat(f"{done + 1}/{total}" if part and total else "")
+        self.progress_text.show()
         self.progress.show()
         self.cancel_button.show()
         self.cancel_button.setToolTip("Stop loading the models (after the part being read)")
@@ -362,12 +369,14 @@ class EditPanel(QWidget):
     def hide_loading(self) -> None:
         if not self.busy:
             self.progress.hide()
+            self.progress_text.hide()
             self.cancel_button.hide()
         self.cancel_button.setToolTip("Stop the running edit (Esc)")
 
     def show_progress(self, step: int, total: int, seconds_left: float) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(step)
+        self.progress_text.setText("Rendering the edit…")
         self.progress.setFormat(f"Step {step}/{total} · {seconds_left:.0f} s left")
 
     def show_notice(self, text: str) -> None:

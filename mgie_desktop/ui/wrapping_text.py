@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import math
+
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import QPlainTextEdit, QSizePolicy
 
@@ -34,4 +36,9 @@ class WrappingText(QPlainTextEdit):
 
     def _fit_height(self, *_args) -> None:
         lines = max(1, min(12, int(self.document().size().height())))
+        if not self.toPlainText() and self.placeholderText():  # empty: room for the placeholder's lines
+            width = max(1, self.viewport().width() - 2 * int(self.document().documentMargin()))
+            wrapped = self.fontMetrics().boundingRect(QRect(0, 0, width, 10_000), Qt.TextFlag.TextWordWrap,
+                                                      self.placeholderText())
+            lines = max(lines, min(12, math.ceil(wrapped.height() / self.fontMetrics().lineSpacing())))
         self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 10 + 2 * self.frameWidth())
