@@ -142,7 +142,7 @@ def test_a_recipe_round_trips_from_a_session(shoot, tmp_path):
     ):
         with pytest.raises(InputError, match=None) as caught:
             parse_recipe({**data, **change}, "bad.json")
-        assert str(caught.value).startswith("Cannot use the recipe 'bad.json': ") and problem in str(caught.value)
+        assert str(caught.value).startswith("cannot use the recipe 'bad.json': ") and problem in str(caught.value)
     broken = tmp_path / "broken.json"
     broken.write_text("{ not json")
     assert main(["batch", str(broken), str(shoot["in"]), str(tmp_path / "o")]) == 2
@@ -554,7 +554,7 @@ ACTOR_DIED_TEXT = ("The actor died because of an error raised in its creation ta
     (RayTaskErrorStub(Exception("UDF failed to process a data block."), RAY_DATA_TEXT), "invalid load key, 'n'."),
     (RayTaskErrorStub(Exception("actor died"), ACTOR_DIED_TEXT), "no torch on this node"),
     (RuntimeError("first line\nsecond line"), "first line"),
-    (InputError("Cannot save 'a.png': the disk is full."), "Cannot save 'a.png': the disk is full."),
+    (InputError("cannot save 'a.png': the disk is full"), "cannot save 'a.png': the disk is full"),
     (KeyError(), "KeyError"),
 ])
 def test_a_failure_on_ray_is_told_by_its_cause_in_one_line(exc, line):

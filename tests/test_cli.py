@@ -162,7 +162,7 @@ def test_help_lists_every_subcommand_and_explains_the_edit_settings(capsys):
 def test_a_missing_photo_is_named_with_the_folder_typed(tmp_path, tiny_models, capsys):
     typed = str(tmp_path / "shoot" / "x.jpg")
     assert main(["edit", typed, "-i", "warmer", "-o", str(tmp_path / "o.png"), "--models", str(tiny_models)]) == 2
-    assert f"Cannot open '{typed}'" in capsys.readouterr().err
+    assert f"cannot open '{typed}'" in capsys.readouterr().err
 
 
 def test_missing_models_point_to_models_download(tmp_path, photo_file, capsys):

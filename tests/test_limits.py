@@ -70,7 +70,7 @@ def test_a_strip_photo_is_refused_at_the_door_before_its_pixels_are_decoded(tmp_
     Image.new("RGB", (1, 20000), "white").save(path)
     with pytest.raises(InputError, match="1x20000 pixels, more than 16 times") as caught:
         load_photo(path)
-    assert str(caught.value).startswith(f"Cannot open '{path}':") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith(f"cannot open '{path}':") and "\n" not in str(caught.value)
 
 
 def test_the_server_refuses_a_strip_photo_when_it_arrives():

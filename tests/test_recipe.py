@@ -153,7 +153,7 @@ def test_odd_values_in_an_edit_step_are_refused_naming_the_field(change, field):
     with pytest.raises(InputError) as caught:
         parse_recipe(_document(**change), "odd.json")
     message = str(caught.value)
-    assert message.startswith("Cannot use the recipe 'odd.json': step 1: ") and field in message
+    assert message.startswith("cannot use the recipe 'odd.json': step 1: ") and field in message
 
 
 @pytest.mark.parametrize(("change", "field"), [
@@ -167,7 +167,7 @@ def test_odd_values_in_an_edit_step_are_refused_naming_the_field(change, field):
 def test_odd_values_in_the_document_are_refused_naming_the_field(change, field):
     with pytest.raises(InputError) as caught:
         parse_recipe({**_document(), **change}, "odd.json")
-    assert field in str(caught.value) and str(caught.value).startswith("Cannot use the recipe 'odd.json': ")
+    assert field in str(caught.value) and str(caught.value).startswith("cannot use the recipe 'odd.json': ")
 
 
 def test_nan_and_infinity_in_the_file_are_refused(tmp_path):

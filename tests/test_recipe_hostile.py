@@ -181,6 +181,6 @@ def test_exporting_any_stored_step_is_accepted_or_refused(geometry, stored):
 
 def test_a_refusal_names_the_step_and_field():
     document = replaced(VALID, ("steps", 3, "text_guidance"), math.nan)
-    with pytest.raises(InputError, match=r"^Cannot use the recipe 'r.json': step 4: \"text_guidance\" must be a "
+    with pytest.raises(InputError, match=r"^cannot use the recipe 'r.json': step 4: \"text_guidance\" must be a "
                                          r"finite number"):
         parse_recipe(document, "r.json")

@@ -248,7 +248,7 @@ def test_hostile_session_files_are_refused_without_writing_outside(case, saved, 
     with pytest.raises(InputError) as err:
         open_session(bad, work)
     assert message.lower() in str(err.value).lower(), str(err.value)
-    assert str(err.value).startswith("Cannot open session 'bad.mgie'")
+    assert str(err.value).startswith("cannot open session 'bad.mgie'")
     after = tree(tmp_path)
     assert after <= before | {"work"}  # nothing new anywhere, at most the (empty) work folder
     assert not work.exists() or not any(work.iterdir())
@@ -317,7 +317,7 @@ def test_save_into_missing_or_readonly_folder(saved, tmp_path):
     ro.mkdir()
     ro.chmod(0o555)
     try:
-        with pytest.raises(InputError, match="Cannot save session 'x.mgie'"):
+        with pytest.raises(InputError, match="cannot save session 'x.mgie'"):
             save_session(h, ro / "x.mgie")
         assert list(ro.iterdir()) == []
     finally:

@@ -125,7 +125,7 @@ class Autosaver:
             os.replace(staging, final)
             fsync_dir(self.folder)
         except OSError as exc:
-            raise InputError(f"Cannot autosave to '{self.folder}': {os_reason(exc)}.") from exc
+            raise InputError(f"cannot autosave to '{self.folder}': {os_reason(exc)}") from exc
         self._lock_fh = fh
         self.path = final
 
@@ -136,7 +136,7 @@ class Autosaver:
         so an interrupted save leaves the previous autosave whole. Raises InputError on failure.
         """
         if self._closed:
-            raise InputError("Cannot autosave: this session was already closed.")
+            raise InputError("cannot autosave: this session was already closed")
         meta = as_meta(photo_meta)
         manifest = build_manifest(history, meta, time.time())
         if self.path is None:
@@ -226,9 +226,9 @@ class RecoverableSession:
         try:
             return load(FolderMembers(self.path), None, Path(workdir) if workdir is not None else None)
         except InputError as exc:
-            raise InputError(f"Cannot recover the session from {self.path.name}: {tail(str(exc))}") from None
+            raise InputError(f"cannot recover the session from {self.path.name}: {tail(str(exc))}") from None
         except OSError as exc:
-            raise InputError(f"Cannot recover the session from {self.path.name}: {os_reason(exc)}.") from None
+            raise InputError(f"cannot recover the session from {self.path.name}: {os_reason(exc)}") from None
 
     def discard(self) -> None:
         discard(self)
@@ -297,10 +297,10 @@ def discard(recoverable: RecoverableSession | str | os.PathLike[str]) -> None:
     try:
         fh = open(path / LOCK_NAME, "a+b")
     except OSError as exc:
-        raise InputError(f"Cannot discard the autosave '{path.name}': {os_reason(exc)}.") from None
+        raise InputError(f"cannot discard the autosave '{path.name}': {os_reason(exc)}") from None
     if not _try_lock(fh):
         fh.close()
-        raise InputError(f"Cannot discard the autosave '{path.name}': it belongs to a running MGIE Desktop.")
+        raise InputError(f"cannot discard the autosave '{path.name}': it belongs to a running MGIE Desktop")
     _remove_tree(path, fh)
 
 

@@ -19,13 +19,13 @@ def check_openable(path: Path, fail: Callable[[str], InputError], kind: str) -> 
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise fail("the file does not exist.") from None
+        raise fail("the file does not exist") from None
     except OSError as exc:
-        raise fail(f"the file cannot be read ({exc.strerror or exc}).") from None
+        raise fail(f"the file cannot be read ({exc.strerror or exc})") from None
     if path.is_dir():
-        raise fail(f"it is a folder, not {kind}.")
+        raise fail(f"it is a folder, not {kind}")
     if st.st_size == 0:
-        raise fail("the file is empty (0 bytes).")
+        raise fail("the file is empty (0 bytes)")
 
 
 def os_reason(exc: BaseException) -> str:
@@ -75,13 +75,13 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], what: str,
     and leave no temp file behind."""
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise InputError(f"Cannot save {what}: a folder with that name already exists.")
+        raise InputError(f"cannot save {what}: a folder with that name already exists")
     if not folder.is_dir():
-        raise InputError(f"Cannot save {what}: the folder '{folder}' does not exist.")
+        raise InputError(f"cannot save {what}: the folder '{folder}' does not exist")
     try:
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise InputError(f"Cannot save {what}: cannot write to the folder '{folder}' ({os_reason(exc)}).") from None
+        raise InputError(f"cannot save {what}: cannot write to the folder '{folder}' ({os_reason(exc)})") from None
     tmp = Path(tmp_name)
     try:
         try:
@@ -98,7 +98,7 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], what: str,
             os.replace(tmp, path)
             fsync_dir(folder)  # the new name survives a power cut, not only the bytes
         except errors as exc:
-            raise InputError(f"Cannot save {what}: {os_reason(exc)}.") from exc
+            raise InputError(f"cannot save {what}: {os_reason(exc)}") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -40,8 +40,8 @@ def apply(image: Image.Image, op: dict) -> Image.Image:
         if (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in box)
                 and 0 <= box[0] < box[2] <= image.width and 0 <= box[1] < box[3] <= image.height):
             return image.crop(tuple(box))
-        raise InputError(f"The crop {box} does not fit the {image.width}×{image.height} image.")
-    raise InputError(f"Unknown geometry operation {op!r}.")
+        raise InputError(f"the crop {box} does not fit the {image.width}×{image.height} image")
+    raise InputError(f"unknown geometry operation {op!r}")
 
 
 def apply_all(image: Image.Image, ops: list[dict]) -> Image.Image:

@@ -302,7 +302,7 @@ class History:
         steps, current, redo = validate_manifest(manifest)
         for step in steps:
             if not store.has(step.id):
-                raise InputError(f"The image of step {step.id} is missing.")
+                raise InputError(f"the image of step {step.id} is missing")
         history = cls(store)
         history._steps = {step.id: step for step in steps}
         history._ids = itertools.count(max(history._steps) + 1)
@@ -499,24 +499,24 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
     Returns (steps, current id, redo memory) or raises InputError naming the problem.
     """
     if not isinstance(manifest, dict):
-        raise InputError("The history is not a JSON object.")
+        raise InputError("the history is not a JSON object")
     raw_steps = manifest.get("steps")
     if not isinstance(raw_steps, list) or not raw_steps:
-        raise InputError("The history has no steps.")
+        raise InputError("the history has no steps")
 
     steps: dict[int, Step] = {}
     redo_raw: dict[int, object] = {}
     for index, raw in enumerate(raw_steps):
         if not isinstance(raw, dict):
-            raise InputError(f"Step #{index + 1} of the history is not a JSON object.")
+            raise InputError(f"step #{index + 1} of the history is not a JSON object")
         step_id = raw.get("id")
         if not _is_id(step_id):
-            raise InputError(f"Step #{index + 1} of the history has no valid id.")
+            raise InputError(f"step #{index + 1} of the history has no valid id")
         if step_id in steps:
-            raise InputError(f"Step {step_id} appears twice in the history.")
+            raise InputError(f"step {step_id} appears twice in the history")
         parent = raw.get("parent")
         if parent is not None and not _is_id(parent):
-            raise InputError(f"Step {step_id} has an invalid parent.")
+            raise InputError(f"step {step_id} has an invalid parent")
         fields: dict[str, object] = {}
         for key, kind, default in (
             ("instruction", str, ""),
@@ -528,23 +528,23 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
         ):
             value = raw.get(key, default)
             if not isinstance(value, kind):
-                raise InputError(f"Step {step_id} has an invalid '{key}'.")
+                raise InputError(f"step {step_id} has an invalid '{key}'")
             if problem := value_problem(value):  # checked here, once: nothing later re-checks
                 where, why = problem
-                raise InputError(f"Step {step_id} has an invalid '{_shown_path(key, where)}': it {why}.")
+                raise InputError(f"step {step_id} has an invalid '{_shown_path(key, where)}': it {why}")
             fields[key] = value
         strength = fields["params"].get(STRENGTH, 1.0)  # type: ignore[union-attr]
         if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
-            raise InputError(f"Step {step_id} has an invalid strength.")
+            raise InputError(f"step {step_id} has an invalid strength")
         created = raw.get("created", 0.0)
         if not is_time(created):
-            raise InputError(f"Step {step_id} has an invalid 'created' time.")
+            raise InputError(f"step {step_id} has an invalid 'created' time")
         steps[step_id] = Step(step_id, parent, created=created, **fields)
         redo_raw[step_id] = raw.get("redo_child")
 
     for step in steps.values():
         if step.parent is not None and step.parent not in steps:
-            raise InputError(f"Step {step.id} refers to a parent step {step.parent} that does not exist.")
+            raise InputError(f"step {step.id} refers to a parent step {step.parent} that does not exist")
     # Every chain of parents must end at a root within len(steps) hops; otherwise it loops.
     reaches_root: set[int] = set()
     for step in steps.values():
@@ -552,20 +552,20 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
         node: int | None = step.id
         while node is not None and node not in reaches_root:
             if node in seen:
-                raise InputError(f"The history's steps form a cycle (through step {node}).")
+                raise InputError(f"the history's steps form a cycle (through step {node})")
             seen.add(node)
             node = steps[node].parent
         reaches_root.update(seen)
 
     current = manifest.get("current")
     if not _is_int(current) or current not in steps:
-        raise InputError("The history's current step does not exist.")
+        raise InputError("the history's current step does not exist")
 
     redo: dict[int, int] = {}
     for step_id, child in redo_raw.items():
         if child is None:
             continue
         if not _is_int(child) or child not in steps or steps[child].parent != step_id:
-            raise InputError(f"Step {step_id} has a redo entry that is not one of its children.")
+            raise InputError(f"step {step_id} has a redo entry that is not one of its children")
         redo[step_id] = child
     return sorted(steps.values(), key=lambda s: s.id), current, redo

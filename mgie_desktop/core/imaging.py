@@ -95,21 +95,21 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
     path = Path(path)
 
     def fail(problem: str) -> InputError:
-        return InputError(f"Cannot open '{name}': {problem}")
+        return InputError(f"cannot open '{name}': {problem}")
 
     check_openable(path, fail, "an image file")
 
     try:
         fh = open(path, "rb")  # ours, not Pillow's: stays open until the pixels are decoded
     except OSError as exc:
-        raise fail(f"the file cannot be read ({exc.strerror or exc}).") from None
+        raise fail(f"the file cannot be read ({exc.strerror or exc})") from None
 
     with fh:
         head = fh.read(32)
         fh.seek(0)
         is_heif = _looks_like_heif(head) or path.suffix.lower() in (".heic", ".heif")
         if is_heif and not _register_heif():
-            raise fail("HEIC/HEIF photos need the optional 'pillow-heif' package (pip install pillow-heif).")
+            raise fail("HEIC/HEIF photos need the optional 'pillow-heif' package (pip install pillow-heif)")
 
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x MAX_IMAGE_PIXELS; we refuse explicitly below.
@@ -117,33 +117,33 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
             try:
                 im = Image.open(fh, formats=_open_formats())
             except Image.DecompressionBombError:
-                raise fail("the image is too large (decompression bomb protection).") from None
+                raise fail("the image is too large (decompression bomb protection)") from None
             except UnidentifiedImageError:
-                raise fail("not a supported image (JPEG, PNG, WebP, TIFF, BMP or HEIC).") from None
+                raise fail("not a supported image (JPEG, PNG, WebP, TIFF, BMP or HEIC)") from None
             except Exception as exc:  # a corrupt header can surface as almost any exception
-                raise fail(f"the file is damaged ({_short(exc)}).") from None
+                raise fail(f"the file is damaged ({_short(exc)})") from None
 
         limit = Image.MAX_IMAGE_PIXELS
         if limit and im.width * im.height > limit:
-            raise fail(f"the image is too large ({im.width}x{im.height} pixels; the limit is {limit:,}).")
+            raise fail(f"the image is too large ({im.width}x{im.height} pixels; the limit is {limit:,})")
         try:
             check_aspect(im.width, im.height, "it")
         except InputError as exc:
-            raise fail(f"{exc}.") from None
+            raise fail(f"{exc}") from None
 
         if ImageFile.LOAD_TRUNCATED_IMAGES:
             # Someone switched on Pillow's global leniency; truncation would go unnoticed.
-            raise fail("truncated-image loading is enabled globally; refusing to load silently damaged data.")
+            raise fail("truncated-image loading is enabled globally; refusing to load silently damaged data")
         try:
             im.load()  # full decode now, so truncation and corrupt data are reported here
         except Image.DecompressionBombError:
-            raise fail("the image is too large (decompression bomb protection).") from None
+            raise fail("the image is too large (decompression bomb protection)") from None
         except MemoryError:
-            raise fail(f"not enough memory to decode {im.width}x{im.height} pixels.") from None
+            raise fail(f"not enough memory to decode {im.width}x{im.height} pixels") from None
         except Exception as exc:
             if "truncated" in str(exc).lower():
-                raise fail("the file is truncated (an incomplete download or copy?).") from None
-            raise fail(f"the image data is damaged ({_short(exc)}).") from None
+                raise fail("the file is truncated (an incomplete download or copy?)") from None
+            raise fail(f"the image data is damaged ({_short(exc)})") from None
 
         source_format = im.format
         source_mode = im.mode
@@ -154,7 +154,7 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
     try:
         rgb, alpha, icc = _to_rgb8(im, icc)
     except Exception as exc:
-        raise fail(f"unsupported colour mode {source_mode} ({_short(exc)}).") from None
+        raise fail(f"unsupported colour mode {source_mode} ({_short(exc)})") from None
 
     method = _TRANSPOSE.get(orientation)
     if method is not None:
@@ -358,7 +358,7 @@ def save_photo(
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError(
-            f"Cannot save '{name}': unknown file type '{path.suffix}' (use .png, .jpg, .webp or .tif)."
+            f"cannot save '{name}': unknown file type '{path.suffix}' (use .png, .jpg, .webp or .tif)"
         )
 
     if isinstance(photo_or_image, Photo):

@@ -73,5 +73,11 @@ class InstructionLimit:
         return verdict.message if verdict.level in (Level.TOO_LONG, Level.NOT_TEXT) else ""
 
     def check(self, text: str) -> None:
-        if problem := self.refusal(text):
-            raise InputError(problem)
+        """Raise InputError for what ``refusal`` refuses, written as the command line prints it
+        (``verdict``'s messages are the window's sentences)."""
+        verdict = self.verdict(text)
+        if verdict.level == Level.NOT_TEXT:
+            raise InputError(f"the instruction {NOT_TEXT}")
+        if verdict.level == Level.TOO_LONG:
+            raise InputError(f"the instruction is {verdict.tokens} tokens; the model can read at most "
+                             f"{self.max_tokens}: shorten it to say what the edit should do")

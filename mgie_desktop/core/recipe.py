@@ -265,7 +265,7 @@ def recipe_from_history(history: History, step_id: int | None = None, seed_polic
         try:
             steps.append(_exported_step(history, step, seed_policy))
         except InputError as exc:
-            raise InputError(f"Cannot export the recipe: step {number} ({_shown(step.instruction)}): {exc}") from None
+            raise InputError(f"cannot export the recipe: step {number} ({_shown(step.instruction)}): {exc}") from None
     return {"format": FORMAT, "version": VERSION, "app": f"mgie-desktop {__version__}",
             "source": {"photo": photo_name} if photo_name else {}, "finish": "detail", "steps": steps}
 
@@ -331,7 +331,7 @@ def save_recipe(data: dict, path: Path) -> None:
     parse_recipe(data, name)
     encoded = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     if len(encoded) > MAX_BYTES:
-        raise InputError(f"Cannot write the recipe '{name}': it would be over {MAX_BYTES // 2**20} MB, more "
+        raise InputError(f"cannot write the recipe '{name}': it would be over {MAX_BYTES // 2**20} MB, more "
                          "than a recipe may be (are its masks very detailed?)")
     atomic_write(Path(path), lambda fh: fh.write(encoded), f"the recipe '{name}'")
 
@@ -344,7 +344,7 @@ def load_recipe(path: Path) -> Recipe:
 
 def _refusal(label: str, problem: str) -> InputError:
     """The one line that refuses a recipe (even a file name with a newline stays on it)."""
-    return InputError(f"Cannot use the recipe '{_shown(label, 200, quoted=False)}': {problem}")
+    return InputError(f"cannot use the recipe '{_shown(label, 200, quoted=False)}': {problem}")
 
 
 def read_recipe_data(path: Path) -> object:

@@ -138,13 +138,13 @@ def check_png_upload(data: bytes, what: str, max_pixels: int | None) -> tuple[in
     with its CRC, up to IEND) without inflating its pixels: a cut-off upload is refused now."""
     size = png_dimensions(data[:24])
     if size is None:
-        raise InputError(f"{what} is not a valid PNG image.")
+        raise InputError(f"{what} is not a valid PNG image")
     width, height = size
     for limit in (max_pixels, Image.MAX_IMAGE_PIXELS):
         if limit and width * height > limit:
-            raise InputError(f"{what} is too large ({width}x{height} pixels; the limit is {limit:,}).")
+            raise InputError(f"{what} is too large ({width}x{height} pixels; the limit is {limit:,})")
     if not _chunks_whole(data):
-        raise InputError(f"{what} is damaged or incomplete.")
+        raise InputError(f"{what} is damaged or incomplete")
     return width, height
 
 

@@ -178,7 +178,7 @@ class EngineHost:
             self.state, self.detail = "ready", f"loaded in {self.engine.load_seconds:.1f} s"
         if self.state == "error":
             for job in self.waiting:
-                job.publish({"event": "failed", "message": f"The server has no models: {self.detail}"})
+                job.publish({"event": "failed", "message": f"the server has no models: {self.detail}"})
             self.waiting.clear()
             return
         log.info("models ready on %s (%s)", self.gpu, self.detail)

@@ -52,7 +52,7 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
     try:
         m = load_manifest(manifest).choose(with_optional)
         if _already_converted(m, dest):
-            print(f"MGIE models are already installed in {dest / 'bundle'} (sources freed); nothing to do.", file=out)
+            print(f"MGIE models are already installed in {dest / 'bundle'} (sources freed); nothing to do", file=out)
             return EXIT_OK
         _accept_licenses(m, accept_licenses, stdin, out)
         downloader = Downloader(m, dest, progress=TerminalProgress(out), cancel=cancel, policy=policy,

@@ -43,7 +43,7 @@ def _json_default(value: object) -> object:
 def build_manifest(history: History, meta: SourceMeta, saved: float) -> dict:
     graph = history.to_manifest()
     if graph["current"] is None:
-        raise InputError("There is nothing to save: the history has no photo yet.")
+        raise InputError("there is nothing to save: the history has no photo yet")
     for step in graph["steps"]:
         step["image"] = step_member(step["id"])
     source: dict[str, object] = {"name": meta.name or ""}
@@ -79,37 +79,37 @@ def read_manifest(members: Members) -> dict:
     """session.json, parsed and checked: format, version, steps, images present, source fields."""
     size = members.size(MANIFEST_NAME)
     if size is None:
-        raise InputError(f"it has no {MANIFEST_NAME} (not an MGIE session?).")
+        raise InputError(f"it has no {MANIFEST_NAME} (not an MGIE session?)")
     if size > limits.MAX_MANIFEST_BYTES:
-        raise InputError(f"its {MANIFEST_NAME} is too large ({size:,} bytes).")
+        raise InputError(f"its {MANIFEST_NAME} is too large ({size:,} bytes)")
     try:
         data = read_member(members, MANIFEST_NAME, limits.MAX_MANIFEST_BYTES)
     except TooBig:
-        raise InputError(f"its {MANIFEST_NAME} is too large.") from None
+        raise InputError(f"its {MANIFEST_NAME} is too large") from None
     try:
         manifest = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
-        raise InputError(f"its {MANIFEST_NAME} is not UTF-8 text.") from None
+        raise InputError(f"its {MANIFEST_NAME} is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise InputError(f"its {MANIFEST_NAME} is not valid JSON (line {exc.lineno}).") from None
+        raise InputError(f"its {MANIFEST_NAME} is not valid JSON (line {exc.lineno})") from None
     except ValueError:  # Python refuses to parse integers of more than 4300 digits
-        raise InputError(f"its {MANIFEST_NAME} holds a number too long to read.") from None
+        raise InputError(f"its {MANIFEST_NAME} holds a number too long to read") from None
     except RecursionError:
-        raise InputError(f"its {MANIFEST_NAME} is nested too deeply.") from None
+        raise InputError(f"its {MANIFEST_NAME} is nested too deeply") from None
 
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise InputError(f"its {MANIFEST_NAME} is not an MGIE session manifest.")
+        raise InputError(f"its {MANIFEST_NAME} is not an MGIE session manifest")
     version = manifest.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InputError(f"its {MANIFEST_NAME} has no valid format version.")
+        raise InputError(f"its {MANIFEST_NAME} has no valid format version")
     if version > VERSION:
         raise InputError(
             f"it was saved by a newer MGIE Desktop (session format {version}; this version reads "
-            f"format {VERSION}). Please update MGIE Desktop to open it."
+            f"format {VERSION}); please update MGIE Desktop to open it"
         )
     steps = manifest.get("steps")
     if isinstance(steps, list) and len(steps) > limits.MAX_STEPS:
-        raise InputError(f"it has too many steps ({len(steps):,}; at most {limits.MAX_STEPS:,}).")
+        raise InputError(f"it has too many steps ({len(steps):,}; at most {limits.MAX_STEPS:,})")
     _check_values(manifest)
     validate_manifest(manifest)  # graph: ids, parents, cycles, current, redo memory; each step's values
 
@@ -117,16 +117,16 @@ def read_manifest(members: Members) -> dict:
         # Only the one name a step may have: a manifest must not steer reads to other members.
         image = step.setdefault("image", step_member(step["id"]))  # readers after this take it as given
         if image != step_member(step["id"]):
-            raise InputError(f"step {step['id']} names an unexpected image {str(image)[:80]!r}.")
+            raise InputError(f"step {step['id']} names an unexpected image {str(image)[:80]!r}")
         if members.size(image) is None:
-            raise InputError(f"the image of step {step['id']} ({image}) is missing.")
+            raise InputError(f"the image of step {step['id']} ({image}) is missing")
 
     src = manifest.get("source", {})
     if not isinstance(src, dict):
-        raise InputError(f"its {MANIFEST_NAME} has an invalid 'source'.")
+        raise InputError(f"its {MANIFEST_NAME} has an invalid 'source'")
     for key in ("name", "format", "mode", "icc_profile", "exif"):
         if key in src and src[key] is not None and not isinstance(src[key], str):
-            raise InputError(f"its source '{key}' is invalid.")
+            raise InputError(f"its source '{key}' is invalid")
     for key in ("icc_profile", "exif"):
         source_bytes(src, key)
     if src.get("name"):
@@ -134,20 +134,20 @@ def read_manifest(members: Members) -> dict:
         src["name"] = display_text(src["name"])
     if src.get("alpha") is not None:
         if src["alpha"] != ALPHA_NAME:
-            raise InputError("its source names an unexpected alpha image.")
+            raise InputError("its source names an unexpected alpha image")
         if members.size(ALPHA_NAME) is None:
-            raise InputError(f"the source's transparency ({ALPHA_NAME}) is missing.")
+            raise InputError(f"the source's transparency ({ALPHA_NAME}) is missing")
     return manifest
 
 
 def _check_values(manifest: dict) -> None:
     """Numbers and text outside the steps (validate_manifest checks theirs), once, as read."""
     if manifest.get("saved") is not None and not is_time(manifest["saved"]):
-        raise InputError(f"its {MANIFEST_NAME} has an invalid 'saved' time.")
+        raise InputError(f"its {MANIFEST_NAME} has an invalid 'saved' time")
     problem = value_problem({key: value for key, value in manifest.items() if key != "steps"})
     if problem:
         where, why = problem
-        raise InputError(f"its {MANIFEST_NAME} has an invalid '{display_text(where, width=60)}': it {why}.")
+        raise InputError(f"its {MANIFEST_NAME} has an invalid '{display_text(where, width=60)}': it {why}")
 
 
 def source_bytes(src: dict, key: str) -> bytes | None:
@@ -158,7 +158,7 @@ def source_bytes(src: dict, key: str) -> bytes | None:
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
-        raise InputError(f"its source '{key}' is not valid base64.") from None
+        raise InputError(f"its source '{key}' is not valid base64") from None
 
 
 # Optional fields of a checked manifest, read the same way by open, info and autosave recovery.

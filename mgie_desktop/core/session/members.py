@@ -49,19 +49,19 @@ class ZipMembers:
             # The raw name too: zipfile tidies filename (cuts it at a NUL, turns Windows \ into /).
             for name in {info.filename, info.orig_filename}:
                 if unsafe_name(name):
-                    raise InputError(f"it contains an unsafe file name {quoted(name)} (outside the session).")
+                    raise InputError(f"it contains an unsafe file name {quoted(name)} (outside the session)")
             if info.filename in self.infos:
-                raise InputError(f"it contains {quoted(info.filename)} twice.")
+                raise InputError(f"it contains {quoted(info.filename)} twice")
             if info.flag_bits & 0x1:
-                raise InputError("it contains encrypted files.")
+                raise InputError("it contains encrypted files")
             if info.file_size < 0 or info.compress_size < 0:
-                raise InputError(f"{quoted(info.filename)} has an invalid size.")
+                raise InputError(f"{quoted(info.filename)} has an invalid size")
             if info.file_size > CHUNK and info.file_size > limits.MAX_RATIO * max(1, info.compress_size):
-                raise InputError(f"{quoted(info.filename)} expands suspiciously (a zip bomb?).")
+                raise InputError(f"{quoted(info.filename)} expands suspiciously (a zip bomb?)")
             total += info.file_size
             if total > limits.MAX_TOTAL_BYTES:
                 raise InputError(
-                    f"its contents would take more than {limits.MAX_TOTAL_BYTES / 1024**3:.0f} GiB when unpacked."
+                    f"its contents would take more than {limits.MAX_TOTAL_BYTES / 1024**3:.0f} GiB when unpacked"
                 )
             self.infos[info.filename] = info
 
@@ -83,7 +83,7 @@ class FolderMembers:
 
     def _path(self, name: str) -> Path:
         if unsafe_name(name):
-            raise InputError(f"it refers to an unsafe file name {quoted(name)}.")
+            raise InputError(f"it refers to an unsafe file name {quoted(name)}")
         return self.root.joinpath(*name.split("/"))
 
     def size(self, name: str) -> int | None:

@@ -41,7 +41,7 @@ def _max_pixels() -> int | None:
 def _check_pixels(width: int, height: int, what: str) -> None:
     limit = _max_pixels()
     if limit and width * height > limit:
-        raise InputError(f"{what} is too large ({width}x{height} pixels; the limit is {limit:,}).")
+        raise InputError(f"{what} is too large ({width}x{height} pixels; the limit is {limit:,})")
 
 
 def _member_limit(declared: int) -> int:
@@ -58,12 +58,12 @@ def _check_png(fh: BinaryIO, what: str) -> Image.Image:
         try:
             im = Image.open(fh, formats=["PNG"])
         except Image.DecompressionBombError:
-            raise InputError(f"{what} is too large (decompression bomb protection).") from None
+            raise InputError(f"{what} is too large (decompression bomb protection)") from None
         except Exception:
-            raise InputError(f"{what} is not a valid PNG image.") from None
+            raise InputError(f"{what} is not a valid PNG image") from None
     _check_pixels(im.width, im.height, what)
     if im.mode not in ("RGB", "RGBA", "L", "LA", "P", "1"):
-        raise InputError(f"{what} has an unexpected colour mode {im.mode}.")
+        raise InputError(f"{what} has an unexpected colour mode {im.mode}")
     return im
 
 
@@ -72,13 +72,13 @@ def extract_png(members: Members, name: str, dest: Path, what: str) -> None:
     declared = members.size(name) or 0
     limit = _member_limit(declared)
     if declared > limit:
-        raise InputError(f"{what} is too large ({declared:,} bytes).")
+        raise InputError(f"{what} is too large ({declared:,} bytes)")
     try:
         with members.open(name) as src, open(dest, "xb") as dst:
             head = src.read(24)
             dims = png_dimensions(head)
             if dims is None:
-                raise InputError(f"{what} is not a valid PNG image.")
+                raise InputError(f"{what} is not a valid PNG image")
             _check_pixels(dims[0], dims[1], what)  # before writing anything
             # Refuse to write more than the pixels can justify (8-bit RGBA, generous overhead),
             # whatever size the archive declares.
@@ -86,13 +86,13 @@ def extract_png(members: Members, name: str, dest: Path, what: str) -> None:
             dst.write(head)
             streams.copy_stream(src, dst, max(0, cap - len(head)))
     except TooBig:
-        raise InputError(f"{what} is larger than the session file says.") from None
+        raise InputError(f"{what} is larger than the session file says") from None
     with open(dest, "rb") as fh:
         im = _check_png(fh, what)
         try:
             im.verify()  # chunk CRCs and structure, without inflating the pixels
         except Exception:
-            raise InputError(f"{what} is damaged.") from None
+            raise InputError(f"{what} is damaged") from None
 
 
 def decode_png(data: bytes, what: str, mode: str, max_pixels: int | None = None) -> Image.Image:
@@ -100,11 +100,11 @@ def decode_png(data: bytes, what: str, mode: str, max_pixels: int | None = None)
     ``max_pixels`` (default: Pillow's limit), then decoded, so truncation is reported here."""
     im = _check_png(io.BytesIO(data), what)
     if max_pixels and im.width * im.height > max_pixels:
-        raise InputError(f"{what} is too large ({im.width}x{im.height} pixels; the limit is {max_pixels:,}).")
+        raise InputError(f"{what} is too large ({im.width}x{im.height} pixels; the limit is {max_pixels:,})")
     try:
         im.load()
     except Exception:
-        raise InputError(f"{what} is damaged or incomplete.") from None
+        raise InputError(f"{what} is damaged or incomplete") from None
     return im if im.mode == mode else im.convert(mode)
 
 
@@ -114,10 +114,10 @@ def read_alpha(members: Members) -> Image.Image:
     try:
         data = read_member(members, ALPHA_NAME, _member_limit(members.size(ALPHA_NAME) or 0))
     except TooBig:
-        raise InputError(f"{what} is too large.") from None
+        raise InputError(f"{what} is too large") from None
     im = _check_png(io.BytesIO(data), what)
     try:
         im.load()
     except Exception:
-        raise InputError(f"{what} is damaged.") from None
+        raise InputError(f"{what} is damaged") from None
     return im.copy() if im.mode == "L" else im.convert("L")

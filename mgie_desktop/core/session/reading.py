@@ -39,11 +39,11 @@ def _check_free_space(members: Members, manifest: dict, workdir: Path | None) ->
     with contextlib.suppress(OSError):
         free = shutil.disk_usage(probe).free
         if needed > free:
-            raise InputError(f"there is not enough free disk space to open it ({needed / 1024**2:,.0f} MB needed).")
+            raise InputError(f"there is not enough free disk space to open it ({needed / 1024**2:,.0f} MB needed)")
 
 
 def load(members: Members, path: Path | None, workdir: Path | None) -> Session:
-    """A Session from checked members; messages are tails for "Cannot open ...: " (see ``tail``)."""
+    """A Session from checked members; messages are tails for "cannot open ...: " (see ``tail``)."""
     manifest = read_manifest(members)
     src = manifest.get("source") or {}
     meta_args = {
@@ -66,7 +66,7 @@ def load(members: Members, path: Path | None, workdir: Path | None) -> Session:
         for step in manifest["steps"]:
             dest = store.path(step["id"])
             if dest.exists():
-                raise InputError(f"the work folder already holds an image for step {step['id']}.")
+                raise InputError(f"the work folder already holds an image for step {step['id']}")
             written.append(dest)
             extract_png(members, step["image"], dest, f"the image of step {step['id']}")
         history = History.restore(manifest, store)
@@ -91,7 +91,8 @@ def load(members: Members, path: Path | None, workdir: Path | None) -> Session:
 
 
 def tail(message: str) -> str:
-    """A sentence to follow "Cannot open session 'x': " (History's own messages are capitalised)."""
+    """A message to follow "cannot open session 'x': ". Ours already start lowercase; a first word
+    capitalised as a sentence's would be (one capital, then lowercase) is lowered all the same."""
     if message[:1].isupper() and message[1:2].islower():
         return message[0].lower() + message[1:]
     return message
@@ -99,33 +100,33 @@ def tail(message: str) -> str:
 
 @contextlib.contextmanager
 def opened_zip(path: Path, label: str) -> Iterator[ZipMembers]:
-    """The checked members of a .mgie zip; any failure inside becomes "Cannot open session ..."."""
+    """The checked members of a .mgie zip; any failure inside becomes "cannot open session ..."."""
 
     shown = display_text(label)  # a downloaded file's name may hold escapes too
 
     def fail(problem: str) -> InputError:
-        return InputError(f"Cannot open session '{shown}': {problem}")
+        return InputError(f"cannot open session '{shown}': {problem}")
 
     check_openable(path, fail, "a session file")
     try:
         with zipfile.ZipFile(path) as zf:
             yield ZipMembers(zf)
     except InputError as exc:
-        if str(exc).startswith("Cannot open session"):
+        if str(exc).startswith("cannot open session"):
             raise
         raise fail(tail(str(exc))) from None
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc) or "Bad magic" in str(exc) or "Truncated" in str(exc):
-            raise fail(f"the file is damaged ({os_reason(exc)}).") from None
-        raise fail("it is not an MGIE session file, or it is damaged or truncated (not a valid zip archive).") from None
+            raise fail(f"the file is damaged ({os_reason(exc)})") from None
+        raise fail("it is not an MGIE session file, or it is damaged or truncated (not a valid zip archive)") from None
     except (EOFError, struct.error, zipfile.LargeZipFile, NotImplementedError) as exc:
-        raise fail(f"the file is damaged or truncated ({os_reason(exc)}).") from None
+        raise fail(f"the file is damaged or truncated ({os_reason(exc)})") from None
     except MemoryError:
-        raise fail("not enough memory to read it.") from None
+        raise fail("not enough memory to read it") from None
     except OSError as exc:
-        raise fail(f"the file cannot be read ({os_reason(exc)}).") from None
+        raise fail(f"the file cannot be read ({os_reason(exc)})") from None
     except Exception as exc:  # zlib.error and friends: a corrupt archive can raise almost anything
-        raise fail(f"the file is damaged ({os_reason(exc)}).") from None
+        raise fail(f"the file is damaged ({os_reason(exc)})") from None
 
 
 def open_session(path: str | os.PathLike[str], workdir: str | os.PathLike[str] | None = None) -> Session:

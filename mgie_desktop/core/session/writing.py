@@ -27,7 +27,7 @@ def flush_step_images(history: History, what: str) -> None:
     try:
         history.store.flush()
     except Exception as exc:
-        raise InputError(f"Cannot save {what}: a step image could not be written ({os_reason(exc)}).") from exc
+        raise InputError(f"cannot save {what}: a step image could not be written ({os_reason(exc)})") from exc
 
 
 def atomic_write_session(path: Path, write: Callable[[BinaryIO], None], what: str) -> None:
