@@ -142,7 +142,7 @@ def test_the_dialog_says_once_that_the_hub_cannot_be_reached(qtbot, tmp_path):
     dialog.download_button.click()
     qtbot.waitUntil(lambda: not dialog.busy, timeout=TIMEOUT)
     assert time.monotonic() - started < 15
-    assert dialog.last_error.lower().startswith("cannot reach") and "Import from folder" in dialog.last_error
+    assert dialog.last_error.startswith("Cannot reach") and "Import from folder" in dialog.last_error
     log = dialog.log_view.toPlainText()
     assert log.lower().count("cannot reach") == 1 and "failed:" not in log  # one message, not one per file
 

@@ -110,3 +110,24 @@ def test_load_progress_words_wrap_above_a_bar_that_only_counts(qtbot):
     assert panel.progress.format() == "2/7"
     panel.hide_loading()
     assert panel.progress_text.isHidden() and panel.progress.isHidden()
+
+
+def test_a_load_failure_says_why_once_and_its_notice_goes_when_the_engine_recovers(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from mgie_desktop.ui.main_window import MainWindow
+
+    window = MainWindow(None, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        autosave_folder=tmp_path / "autosave")
+    qtbot.addWidget(window)
+    window.edits.on_model_state("error", "the server refused the token (401)")
+    notice = window.panel.notice.text()
+    assert "could not be loaded: the server refused the token (401)." in notice
+    assert notice.lower().count("load") == 1  # said once, not "could not be loaded: could not load"
+    assert window.model_label.text() == "Model: failed to load (the server refused the token (401))"
+    window.edits.on_model_state("loading", "again")
+    window.edits.on_model_state("ready", "cpu")
+    assert window.panel.notice.text() == "" and window.model_label.text() == "Model: ready (cpu)"
+    window.panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")  # another notice
+    window.edits.on_model_state("ready", "cpu")
+    assert window.panel.notice.text().startswith("Type what")  # not the models': it stays

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from mgie_desktop.core.deferred import load
-from mgie_desktop.core.display_text import sentence
+from mgie_desktop.core.display_text import display_text, sentence
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import SEED
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.engines import EngineClient, LocalEngine
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.worker import EditDone
+
+MODEL_LABEL_REASON = 60  # characters of a load failure's reason in the status bar (all of it in the tooltip)
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
@@ -50,6 +52,7 @@ class EditRunner(QObject):
         self.model_state = "not loaded"
         self._job_ids = itertools.count(1)
         self.variations_picker = None
+        self._models_notice = ""  # the panel's notice about the models, while it is shown
         self.local = LocalEngine(device, engine_options, dialogs_parent)
         self.engine: EngineClient = self.local
         self._heard: EngineClient | None = None  # the engine whose signals reach us (connected at its start)
@@ -115,7 +118,8 @@ class EditRunner(QObject):
     def on_model_state(self, state: str, detail: str) -> None:
         self.model_state = state
         shown = {"ready": f"Model: ready ({detail})", "busy": "Model: busy", "loading": "Model: loading…",
-                 "not installed": "Model: not installed", "error": "Model: failed to load",
+                 "not installed": "Model: not installed",
+                 "error": f"Model: failed to load ({display_text(detail, width=MODEL_LABEL_REASON)})",
                  "cancelled": "Model: not loaded"}[state]
         self.engine_label.emit(shown, detail)
         panel = self.panel
@@ -123,11 +127,16 @@ class EditRunner(QObject):
             panel.show_loading("", 0, 0)
         elif state != "busy":
             panel.hide_loading()
+        if state in ("not installed", "error", "cancelled"):
+            self.document.take_queued()
+            self._models_notice = self.models_notice(detail)
+            panel.show_notice(self._models_notice)
+            return
+        if self._models_notice and panel.notice.text() == self._models_notice:  # it recovered: the notice goes
+            panel.show_notice("")
+        self._models_notice = ""
         if state == "ready" and (queued := self.document.take_queued()) is not None:
             self._submit(queued)
-        elif state in ("not installed", "error", "cancelled"):
-            self.document.take_queued()
-            panel.show_notice(self.models_notice(detail))
 
     @Slot(str, int, int)
     def on_load_progress(self, part: str, done: int, total: int) -> None:
@@ -144,10 +153,11 @@ class EditRunner(QObject):
     def models_notice(self, detail: str = "") -> str:
         if self.model_state in ("loading", "starting", "busy"):
             return "The model is still loading; try again in a moment."
+        reason = f": {detail.strip().removesuffix('.')}." if detail.strip() else "."
         if self.model_state == "error" and self.engine is not self.local:
-            return f"The engine at {self.engine.where} is not available: {detail} <a href=\"#engine\">Engine…</a>"
+            return f"The engine at {self.engine.where} is not available{reason} <a href=\"#engine\">Engine…</a>"
         if self.model_state == "error":
-            return f"The models could not be loaded: {detail} <a href=\"#models\">Check the models…</a>"
+            return f"The models could not be loaded{reason} <a href=\"#models\">Check the models…</a>"
         if self.model_state == "cancelled":
             return "Loading the models was cancelled. <a href=\"#load\">Load them</a>"
         # One sentence of what to do; the inventory's own wording (the same advice) stays in the tooltip.

@@ -123,7 +123,7 @@ class EngineWorker(QObject):
             self.state_changed.emit("error", str(exc))
             return
         except Exception as exc:  # the app stays up; the status bar says why
-            self.state_changed.emit("error", f"could not load the models: {exc}")
+            self.state_changed.emit("error", str(exc) or type(exc).__name__)  # the notice says what failed
             return
         self.instruction_limit.emit(self._engine.instruction_limit)  # counts with the tokenizer, no torch
         note = f" · {self._engine.device_note}" if self._engine.device_note else ""  # why not the GPU

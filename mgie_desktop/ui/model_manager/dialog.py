@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from mgie_desktop.core.display_text import sentence
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.store.download import RESERVE_BYTES
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
@@ -413,6 +414,7 @@ class ModelManagerDialog(QDialog):
 
     # ---- display ----------------------------------------------------------------------------------
     def _show_error(self, message: str, details: str = "", log: bool = True) -> None:
+        message = message if "\n" in message else sentence(message)  # a message as the CLI writes it: a sentence
         self.last_error = message
         self.error_label.setText(message)
         self.error_label.show()
