@@ -236,7 +236,7 @@ def test_a_bad_manifest_is_shown_not_raised(qtbot, tmp_path):
     dialog = ModelManagerDialog(tmp_path / "models", bad)
     qtbot.addWidget(dialog)
     dialog.show()
-    assert "malformed manifest" in dialog.last_error and dialog.error_label.isVisible()
+    assert dialog.last_error.startswith("Malformed manifest") and dialog.error_label.isVisible()
     assert not dialog.download_button.isEnabled() and not dialog.busy
 
 
