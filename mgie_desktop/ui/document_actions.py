@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMenu, QSpinBox, QWidget
 
 from mgie_desktop import APP_NAME
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.edit_record import edit_record
 from mgie_desktop.core.logs import log
 from mgie_desktop.ui.document_model import DocumentModel
 from mgie_desktop.ui.images import thumbnail
@@ -230,7 +231,7 @@ class DocumentActions:
 
     def export_to(self, path: Path) -> None:
         doc = self.document.doc
-        record = load("mgie_desktop.core.edit_record", "edit_record")(doc.history, models=self.models_identity())
+        record = edit_record(doc.history, models=self.models_identity())
         step = doc.history.current.id
         self.document.status.emit(f"Exporting {path.name}…", 0)
         quality = self.export_quality.value()

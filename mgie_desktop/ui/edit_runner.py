@@ -20,8 +20,10 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.display_text import display_text, sentence
+from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import SEED
+from mgie_desktop.store.manifest import download_size_text
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.engines import EngineClient, LocalEngine
 from mgie_desktop.ui.images import to_qimage
@@ -161,7 +163,7 @@ class EditRunner(QObject):
         if self.model_state == "cancelled":
             return "Loading the models was cancelled. <a href=\"#load\">Load them</a>"
         # One sentence of what to do; the inventory's own wording (the same advice) stays in the tooltip.
-        size = load("mgie_desktop.store.manifest", "download_size_text")()
+        size = download_size_text()
         return (f"No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> ({size}), "
                 "or run <code>mgie-desktop models download</code>, or import the reference's files with "
                 "<code>mgie-desktop models import</code>.")
@@ -262,7 +264,7 @@ class EditRunner(QObject):
         expressive = panel.expressive.edited() or step.steered_instruction
         try:  # the step's own mask: re-renders keep to the region the edit was made in
             mask = load("mgie_desktop.core.masks", "mask_from_text")(step.mask) if step.mask else None
-        except load("mgie_desktop.core.errors", "InputError") as exc:  # a damaged session
+        except InputError as exc:  # a damaged session
             panel.show_notice(sentence(str(exc)))
             return
         params = panel.params()

@@ -22,6 +22,9 @@ from PySide6.QtWidgets import (
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.display_text import sentence
+from mgie_desktop.core.errors import InputError, MgieError
+from mgie_desktop.remote import require_aiohttp
+from mgie_desktop.remote.security import save_client_token, saved_client_token
 
 if TYPE_CHECKING:
     from mgie_desktop.ui.edit_runner import EditRunner
@@ -78,7 +81,7 @@ class EngineDialog(QDialog):
         if self.remote_button.isChecked():
             try:
                 load("mgie_desktop.remote.client", "check_url")(self.address.text().strip())
-            except load("mgie_desktop.core.errors", "MgieError") as exc:
+            except MgieError as exc:
                 self.problem.setText(sentence(str(exc)))
                 self.problem.show()
                 return
@@ -119,7 +122,7 @@ class EngineSettings:
         self.settings.setValue(KIND_SETTING, "remote" if remote else "local")
         if remote:
             self.settings.setValue(ADDRESS_SETTING, address)
-            load("mgie_desktop.remote.security", "save_client_token")(token)
+            save_client_token(token)
             self.runner.use_engine(self._remote_engine(address, token))
         else:
             self.runner.use_engine(self.runner.local)
@@ -130,12 +133,12 @@ class EngineSettings:
         return RemoteEngine(address, token or None, self.parent)
 
     def _token(self) -> str:
-        return load("mgie_desktop.remote.security", "saved_client_token")()
+        return saved_client_token()
 
     def _remote_available(self) -> bool:
         try:
-            load("mgie_desktop.remote", "require_aiohttp")()
-        except load("mgie_desktop.core.errors", "InputError") as exc:
+            require_aiohttp()
+        except InputError as exc:
             hint = str(exc)
             self.runner.panel.show_notice(f"{sentence(hint).removesuffix('.')}, then restart the app.")
             return False

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from mgie_desktop.core.deferred import load
+from mgie_desktop.core.errors import MgieError
 from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.engine.inventory import bundle_identity, has_plain_ip2p
 from mgie_desktop.ui.worker import EngineWorker
 
 
@@ -98,13 +99,13 @@ class LocalEngine(EngineClient):
 
     def has_plain_ip2p(self, models_dir: Path) -> bool:
         try:  # a few kB of JSON: fine on the GUI thread
-            return load("mgie_desktop.engine.inventory", "has_plain_ip2p")(models_dir)
-        except load("mgie_desktop.core.errors", "MgieError"):
+            return has_plain_ip2p(models_dir)
+        except MgieError:
             return True  # no models at all: the edit's own checks say so
 
     def models_identity(self, models_dir: Path) -> dict:
         try:
-            return load("mgie_desktop.engine.inventory", "bundle_identity")(models_dir)
+            return bundle_identity(models_dir)
         except Exception:  # noqa: BLE001 (an export goes on without it)
             return {}
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.errors import InputError
 
 OVERLAY_OPACITY = 0.45
 OVERLAY_COLOUR = QColor(220, 30, 30)
@@ -124,7 +125,7 @@ class MaskBrush(QObject):
         masks = load("mgie_desktop.core.masks")
         try:
             stored = masks.mask_from_text(self.step_mask)
-        except load("mgie_desktop.core.errors", "InputError"):  # damaged in its session: nothing to reuse
+        except InputError:  # damaged in its session: nothing to reuse
             self.offer("")
             return
         grey = masks.fit_mask(stored, (self._mask.width(), self._mask.height()), feather=0)  # feathered once, when used

@@ -7,6 +7,7 @@ the engine checks between denoising steps (and during generation).
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -20,6 +21,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, LoadCancelled, MgieError
 from mgie_desktop.core.jobs import EditJob, EditResult
+from mgie_desktop.engine.inventory import check_installed
+from mgie_desktop.engine.jobs import GuideCache, failure_message, run_job
 from mgie_desktop.ui.images import thumbnail, to_qimage
 
 if TYPE_CHECKING:
@@ -73,14 +76,13 @@ class EngineWorker(QObject):
         self.stop_event = threading.Event()    # set once, when the window closes: stops a load too
         self.load_cancel = threading.Event()   # the user stopped this load (cleared by the window for the next)
         self._engine = None
-        self._guides = load("mgie_desktop.engine.jobs", "GuideCache")()
-        self._ready_detail = ""  # the status bar's text while ready: the device, and why not the GPU  # a light module: no torch
+        self._guides = GuideCache()
+        self._ready_detail = ""  # the status bar's text while ready: the device, and why not the GPU
 
     @Slot()
     def load(self) -> None:
         for module in WINDOW_MODULES:
             load(module)
-        check_installed = load("mgie_desktop.engine.inventory", "check_installed")
 
         self._engine = None  # a reload must not hold two models in memory
         self._guides.clear()
@@ -135,7 +137,7 @@ class EngineWorker(QObject):
         """Another engine renders now: let go of the models and their memory."""
         self._engine = None
         self._guides.clear()
-        load("gc").collect()
+        gc.collect()
 
     @Slot(object)
     def run(self, job: EditJob) -> None:
@@ -160,8 +162,6 @@ class EngineWorker(QObject):
 
         outcome: tuple = ()
         try:
-            run_job = load("mgie_desktop.engine.jobs", "run_job")
-
             key = (job.document, job.source_step, job.instruction, job.expressive)
             result = run_job(self._engine, job, self._guides, key, progress, self.cancel_event)
             outcome = (self.edit_finished, edit_done(job, result))
@@ -170,7 +170,6 @@ class EngineWorker(QObject):
         except MgieError as exc:
             outcome = (self.edit_failed, job.job_id, str(exc), "")
         except Exception as exc:
-            failure_message = load("mgie_desktop.engine.jobs", "failure_message")
             outcome = (self.edit_failed, job.job_id, failure_message(exc), traceback.format_exc())
         self._report_memory()
         # "ready" first, so the window can accept the next edit as soon as it sees the result.

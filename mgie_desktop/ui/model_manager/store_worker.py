@@ -16,14 +16,18 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, MgieError
+from mgie_desktop.engine.inventory import INVENTORY, bundle_path, has_plain_ip2p, problems
 
 # The same checks `models list` / `models download` make, shared rather than copied.
 from mgie_desktop.store.commands import bundle_state
-from mgie_desktop.store.download import RESERVE_BYTES, existing_ancestor
+from mgie_desktop.store.download import RESERVE_BYTES, Downloader, existing_ancestor
 from mgie_desktop.store.hashing import check_cancel
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
-from mgie_desktop.store.manifest import Manifest
+from mgie_desktop.store.install import free_sources, install_sources, sources_size
+from mgie_desktop.store.manifest import Manifest, target_path
 from mgie_desktop.store.progress import format_bytes
+from mgie_desktop.store.state import StoreState
+from mgie_desktop.store.verify import statuses, verify_files
 from mgie_desktop.ui.model_manager.jobs import (
     CANCELLED,
     CHECKING_FILES,
@@ -78,8 +82,6 @@ class StoreWorker(QObject):
         self.job_done.emit(outcome)
 
     def snapshot(self) -> StoreSnapshot:
-        sources_size = load("mgie_desktop.store.install", "sources_size")
-        statuses = load("mgie_desktop.store.verify", "statuses")
 
         files = tuple(statuses(self.manifest, self.dest))
         bundle = bundle_state(self.dest)
@@ -96,7 +98,7 @@ class StoreWorker(QObject):
         if not installed or not any(m.id == "ip2p" for m in self.manifest.models):
             return False
         try:
-            return not load("mgie_desktop.engine.inventory", "has_plain_ip2p")(self.dest)
+            return not has_plain_ip2p(self.dest)
         except MgieError:
             return True
 
@@ -106,7 +108,6 @@ class StoreWorker(QObject):
         return None  # run() sends the snapshot after every job
 
     def _download(self, job: Job) -> dict | None:
-        Downloader = load("mgie_desktop.store.download", "Downloader")
 
         if job.op == DOWNLOAD and self.snapshot().sources_freed:
             self.log.emit(f"the models are already installed in {self.dest / 'bundle'}; nothing to do")
@@ -126,7 +127,6 @@ class StoreWorker(QObject):
         check_cancel(job.cancel)
         self.phase.emit(CONVERTING, "Converting into the app's bundle (this cannot be paused)…", 0, 0)
         # imports torch: worker thread only
-        install_sources = load("mgie_desktop.store.install", "install_sources")
 
         inventory = install_sources(self.dest, log=self.log.emit)
         self.log.emit(f"models ready in {self.dest / 'bundle'} ({len(inventory['files'])} files)")
@@ -143,8 +143,6 @@ class StoreWorker(QObject):
         return inventory
 
     def _repair(self, job: Job) -> dict | None:
-        target_path = load("mgie_desktop.store.manifest", "target_path")
-        StoreState = load("mgie_desktop.store.state", "StoreState")
 
         state = StoreState(self.dest)
         for rel in job.repair:
@@ -157,10 +155,6 @@ class StoreWorker(QObject):
         return self._download(job)
 
     def _verify(self, job: Job) -> VerifyReport:
-        INVENTORY, bundle_path, problems = load("mgie_desktop.engine.inventory", "INVENTORY", "bundle_path",
-                                                "problems")
-        verify_files = load("mgie_desktop.store.verify", "verify_files")
-
         files = self.manifest.files
         count = 0
 
@@ -189,7 +183,6 @@ class StoreWorker(QObject):
         return VerifyReport(tuple(bad), tuple(bundle_problems))
 
     def _free(self, job: Job) -> int:
-        free_sources = load("mgie_desktop.store.install", "free_sources")
 
         self.phase.emit(FREEING, "Deleting the source files…", 0, 0)
         freed = free_sources(self.manifest, self.dest)
