@@ -15,17 +15,16 @@ from pathlib import Path
 from mgie_desktop import __version__
 from mgie_desktop.batch.command import add_batch_parser, add_recipe_parser, cmd_batch, cmd_recipe
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
+from mgie_desktop.core.exit_codes import ExitCode
 from mgie_desktop.core.instruction import check_text
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, params_for
 from mgie_desktop.core.paths import models_dir
 from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-EXIT_OUTPUT_KEPT = 3  # edit: the output was written, the --session could not be saved (a warning says why)
-EDIT_EXIT_STATUSES = (f"exit status: {EXIT_OK} done; {EXIT_USAGE} bad input, nothing written; {EXIT_OUTPUT_KEPT} the "
-                      "output was written but the session could not be saved (one warning line says why); "
-                      f"{EXIT_INTERRUPTED} interrupted")
+EDIT_EXIT_STATUSES = (f"exit status: {ExitCode.OK.value} done; {ExitCode.USAGE.value} bad input, nothing written; "
+                      f"{ExitCode.OUTPUT_KEPT.value} the output was written but the session could not be saved "
+                      f"(one warning line says why); {ExitCode.INTERRUPTED.value} interrupted")
 SUBCOMMANDS = ("edit", "models", "bench", "session", "serve", "recipe", "batch")
 
 
@@ -33,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors as one line (exit code 2), not a usage dump."""
 
     def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: {message} (see --help)\n")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -192,16 +191,16 @@ def main(argv: list[str] | None = None) -> int:
             return run_selftest()
         return cmd_gui(args)
     except SystemExit as exc:  # argparse: usage errors are exit code 2 already
-        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_USAGE
+        return int(exc.code or 0) if isinstance(exc.code, int) else ExitCode.USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except EditCancelled as exc:
         print(f"mgie-desktop: {exc}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except MgieError as exc:
         print(f"mgie-desktop: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -211,7 +210,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
                    llm_quant=args.llm_quant, compile_unet=args.compile, precision=args.precision)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.engine.inventory import check_installed
     from mgie_desktop.remote import require_aiohttp
 
@@ -233,15 +232,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
           Path(args.cert) if args.cert else None, Path(args.key) if args.key else None,
           Limits(max_body_bytes=args.max_upload_mb * 2**20, max_queue=args.max_queue,
                  max_queue_bytes=args.max_queue_mb * 2**20), no_token=args.no_token)
-    return EXIT_OK
+    return ExitCode.OK
 
 
-def cmd_session(args: argparse.Namespace) -> int:
+def cmd_session(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.core.session import format_session_info, session_info
 
     info = session_info(Path(args.file))
     print(json.dumps(info, default=str) if args.json else format_session_info(info))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -258,7 +257,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run(args.size, args.device, args.json, args.history_edits, Path(args.models) if args.models else None)
 
 
-def cmd_edit(args: argparse.Namespace) -> int:
+def cmd_edit(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.core.imaging import load_photo, save_photo
     from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED, check_installed, has_plain_ip2p
 
@@ -351,7 +350,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     else:
         also = f" and {plain_output} (InstructPix2Pix alone)" if args.mode == "both" else ""
         print(f"wrote {output}{also} ({current.width}x{current.height}) in {total:.1f} s")
-    return EXIT_OK if session_saved else EXIT_OUTPUT_KEPT
+    return ExitCode.OK if session_saved else ExitCode.OUTPUT_KEPT
 
 
 def _save_edit_session(history, session_path: Path | None, photo, output: Path) -> bool:
@@ -428,13 +427,13 @@ def _check_writable_output(output: Path) -> None:
         raise InputError(f"cannot write {output}: folder {output.parent} does not exist")
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.engine import inventory
 
     command = args.models_command
     if command == "path":
         print(models_dir(args.models))
-        return EXIT_OK
+        return ExitCode.OK
     if command == "download":
         from mgie_desktop.store.commands import download_command
 
@@ -446,7 +445,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         done = write_standin(Path(args.dest), args.size, args.seed, log=lambda msg: print(f"  {msg}", file=sys.stderr))
         print(f"wrote the {args.size} stand-in ({done['bytes'] / 1e6:,.0f} MB) to {args.dest} in "
               f"{done['seconds']:.0f} s; install it with `mgie-desktop models import {args.dest} --dest DIR`")
-        return EXIT_OK
+        return ExitCode.OK
     if command in ("import", "tiny"):
         dest = models_dir(args.dest) if command == "import" else Path(args.dest)
         return _install(args, dest)
@@ -458,7 +457,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     except MgieError as exc:  # nothing installed: nothing to verify, rather than "1 damaged file"
         print(json.dumps({"models_dir": str(directory), "ok": False, "problems": [str(exc)]}) if args.json else
               f"nothing to verify: {exc}")
-        return EXIT_FAILED
+        return ExitCode.FAILED
     bad += _source_problems(directory, args.manifest)
     if args.json:
         print(json.dumps({"models_dir": str(directory), "ok": not bad, "problems": bad}))
@@ -466,7 +465,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(line)
     if not args.json:
         print("all model files verified" if not bad else f"{len(bad)} damaged or missing file(s)")
-    return EXIT_OK if not bad else EXIT_FAILED
+    return ExitCode.OK if not bad else ExitCode.FAILED
 
 
 def _source_problems(directory: Path, manifest: str | None) -> list[str]:
@@ -479,7 +478,7 @@ def _source_problems(directory: Path, manifest: str | None) -> list[str]:
     return [line for line in verify_sources(manifest, directory) if not line.startswith("missing")]
 
 
-def _models_list(directory: Path, as_json: bool, manifest: str | None = None) -> int:
+def _models_list(directory: Path, as_json: bool, manifest: str | None = None) -> ExitCode:
     from mgie_desktop.engine import inventory
 
     try:
@@ -494,7 +493,7 @@ def _models_list(directory: Path, as_json: bool, manifest: str | None = None) ->
     if as_json:
         print(json.dumps({"models_dir": str(directory), "state": state, "size": size, "files": inv["files"],
                           "problems": bad, "sources": manifest_status(manifest, directory)}))
-        return EXIT_OK
+        return ExitCode.OK
     print(f"converted bundle in {directory}: {state}, {len(inv['files'])} files, {size / 1e9:.2f} GB")
     for line in bad:
         print(f"  {line}")
@@ -502,7 +501,7 @@ def _models_list(directory: Path, as_json: bool, manifest: str | None = None) ->
     return list_command(manifest, directory)  # per model and file: state, size, licence
 
 
-def _install(args: argparse.Namespace, dest: Path) -> int:
+def _install(args: argparse.Namespace, dest: Path) -> ExitCode:
     from mgie_desktop.engine.convert import convert, locate_reference
 
     started = time.perf_counter()
@@ -516,4 +515,4 @@ def _install(args: argparse.Namespace, dest: Path) -> int:
     size = sum(f["size"] for f in inventory["files"].values())
     print(f"models ready in {dest} ({len(inventory['files'])} files, {size / 1e6:.1f} MB, "
           f"{time.perf_counter() - started:.1f} s)")
-    return EXIT_OK
+    return ExitCode.OK

@@ -72,3 +72,24 @@ def test_what_edits_never_needs_what_measures():
     for room in ("core", "engine", "ui", "remote", "batch", "store"):
         for path in (PACKAGE / room).rglob("*.py"):
             assert "mgie_desktop.testing" not in path.read_text(encoding="utf-8"), path
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module a file imports, anywhere in it, by its full dotted name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return found
+
+
+@pytest.mark.parametrize("room", ["batch", "store", "remote", "core"])
+def test_no_room_below_the_command_line_imports_it(room):
+    """cli.py uses batch/, store/, remote/ and core/, never the other way round: exit codes and
+    everything else they share live in core (core.exit_codes)."""
+    for path in (PACKAGE / room).rglob("*.py"):
+        assert "mgie_desktop.cli" not in imported_modules(path), path
+        assert "mgie_desktop.cli" not in path.read_text(encoding="utf-8"), path  # nor through deferred.load

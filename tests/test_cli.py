@@ -174,8 +174,8 @@ def test_missing_models_point_to_models_download(tmp_path, photo_file, capsys):
 @pytest.mark.parametrize("failure", ["disk-full", "folder-gone"])
 def test_a_session_that_cannot_be_saved_keeps_the_output_and_warns(failure, tiny_models, photo_file, tmp_path,
                                                                     capsys, monkeypatch):
-    from mgie_desktop import cli
     from mgie_desktop.core import imaging, session
+    from mgie_desktop.core.exit_codes import ExitCode
 
     out, folder = tmp_path / "o.png", tmp_path / "sessions"
     folder.mkdir()
@@ -194,7 +194,7 @@ def test_a_session_that_cannot_be_saved_keeps_the_output_and_warns(failure, tiny
         monkeypatch.setattr(imaging, "save_photo", save_then_lose_the_folder)
     code = main(["edit", str(photo_file), "-i", "make it warmer", "-o", str(out), "--models", str(tiny_models),
                  "--steps", "1", "--json", "--session", str(folder / "chain.mgie")])
-    assert code == cli.EXIT_OUTPUT_KEPT == 3
+    assert code == ExitCode.OUTPUT_KEPT == 3
     with Image.open(out) as kept:
         assert kept.size == (96, 64)
     captured = capsys.readouterr()

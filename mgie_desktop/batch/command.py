@@ -9,13 +9,16 @@ import sys
 import time
 from pathlib import Path
 
+from mgie_desktop.core.exit_codes import ExitCode
+
 RESULTS_HELP = ("A results file, OUTPUT_DIR/results.jsonl, gets one JSON line per photo as it ends (status, "
                 "output, seconds, expressive instructions, seeds, error); a rerun skips photos recorded as ok "
                 "whose output exists, and tries failed ones again.")
-EXIT_HELP = ("Exit status: 0 every photo done; 1 some photos failed (recorded, the rest done); "
-             "2 bad input, or an output folder or results file that cannot be written (checked before the models "
-             "load; a full disk under either stops the batch at once, finished photos kept: rerun to go on); "
-             "130 stopped by Ctrl+C (finished photos kept: rerun to go on).")
+EXIT_HELP = (f"Exit status: {ExitCode.OK.value} every photo done; {ExitCode.FAILED.value} some photos failed "
+             f"(recorded, the rest done); {ExitCode.USAGE.value} bad input, or an output folder or results file that "
+             "cannot be written (checked before the models load; a full disk under either stops the batch at once, "
+             f"finished photos kept: rerun to go on); {ExitCode.INTERRUPTED.value} stopped by Ctrl+C (finished "
+             "photos kept: rerun to go on).")
 
 
 def add_recipe_parser(sub, parser_class) -> None:
@@ -47,7 +50,7 @@ def add_batch_parser(sub, common) -> None:
     common(batch)
 
 
-def cmd_recipe(args: argparse.Namespace) -> int:
+def cmd_recipe(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.core.errors import InputError
     from mgie_desktop.core.recipe import recipe_from_session, save_recipe
 
@@ -58,16 +61,15 @@ def cmd_recipe(args: argparse.Namespace) -> int:
     save_recipe(data, output)
     edits = sum(1 for s in data["steps"] if s["kind"] == "edit")
     print(f"wrote {output}: {len(data['steps'])} step(s), {edits} edit(s), seeds {args.seed_policy}")
-    return 0
+    return ExitCode.OK
 
 
-def cmd_batch(args: argparse.Namespace) -> int:
+def cmd_batch(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.batch.folder import check_output_folder, list_photos, remove_leftovers
     from mgie_desktop.batch.on_ray import INSTALL_HINT, ray_available
     from mgie_desktop.batch.progress import Progress
     from mgie_desktop.batch.results import NAME, is_done, open_results, read_results, recipe_digest
     from mgie_desktop.batch.space import OutputDiskFull
-    from mgie_desktop.cli import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
     from mgie_desktop.core.errors import InputError
     from mgie_desktop.core.paths import models_dir
     from mgie_desktop.core.recipe import parse_recipe, read_recipe_data
@@ -127,8 +129,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         for failure in failures:
             print(f"  failed: {failure['photo']}: {failure['error']}", file=sys.stderr)
     if outcome["interrupted"]:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILED if failures else EXIT_OK
+        return ExitCode.INTERRUPTED
+    return ExitCode.FAILED if failures else ExitCode.OK
 
 
 def _run(args: argparse.Namespace, todo: list, data: dict, directory: Path, results: Path, engine: dict,

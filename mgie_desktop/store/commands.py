@@ -1,7 +1,8 @@
 """Plain functions behind ``models list [--json]``, ``models download`` and ``models verify``.
 
-Exit codes: 0 ok, 1 failure (hash mismatch, network give-up, conversion failed), 2 bad input
-(malformed manifest, refused licence, not enough space, unwritable destination), 130 cancelled.
+Exit codes (core.exit_codes.ExitCode): OK, FAILED (hash mismatch, network give-up, conversion
+failed), USAGE (malformed manifest, refused licence, not enough space, unwritable destination),
+INTERRUPTED (cancelled).
 ``manifest`` is a path, a Manifest, or None ($MGIE_MANIFEST, else the shipped manifest).
 """
 
@@ -17,6 +18,7 @@ from typing import TextIO
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
+from mgie_desktop.core.exit_codes import ExitCode
 from mgie_desktop.store.download import RESERVE_BYTES, Downloader
 from mgie_desktop.store.errors import LicenseNotAccepted
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
@@ -33,7 +35,6 @@ from mgie_desktop.store.progress import (
 )
 from mgie_desktop.store.verify import CORRUPT, INSTALLED, MISSING, PARTIAL, UNVERIFIED, statuses, verify_files
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CANCELLED = 0, 1, 2, 130
 ManifestSpec = Manifest | str | os.PathLike | None
 
 
@@ -41,7 +42,7 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
                      out: TextIO | None = None, err: TextIO | None = None, *, convert: bool = True,
                      free_sources: bool | None = None, cancel: threading.Event | None = None,
                      policy: RetryPolicy = DEFAULT_POLICY, reserve_bytes: int = RESERVE_BYTES,
-                     with_optional: tuple[str, ...] = ()) -> int:
+                     with_optional: tuple[str, ...] = ()) -> ExitCode:
     """``models download``: licences (asked on ``stdin`` unless ``accept_licenses``), download
     with terminal progress, convert into ``dest/bundle``, verify, offer to free the sources.
     ``with_optional``: the optional components to fetch too (``--with ip2p``).
@@ -53,7 +54,7 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
         m = load_manifest(manifest).choose(with_optional)
         if _already_converted(m, dest):
             print(f"MGIE models are already installed in {dest / 'bundle'} (sources freed); nothing to do", file=out)
-            return EXIT_OK
+            return ExitCode.OK
         _accept_licenses(m, accept_licenses, stdin, out)
         downloader = Downloader(m, dest, progress=TerminalProgress(out), cancel=cancel, policy=policy,
                                 reserve_bytes=reserve_bytes)
@@ -72,17 +73,17 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
             inventory = install_sources(dest, log=lambda msg: print(f"  {msg}", file=out))
             print(f"models ready in {dest / 'bundle'} ({len(inventory['files'])} files)", file=out)
             _offer_free(m, dest, free_sources, stdin, out)
-        return EXIT_OK
+        return ExitCode.OK
     except (EditCancelled, KeyboardInterrupt):
         cancel.set()
         print(f"\ndownload cancelled; partial files are kept in {dest}: run the command again to resume", file=err)
-        return EXIT_CANCELLED
+        return ExitCode.INTERRUPTED
     except InputError as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except MgieError as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_FAILED
+        return ExitCode.FAILED
 
 
 def manifest_status(manifest: ManifestSpec, dest: Path) -> dict:
@@ -117,17 +118,17 @@ def verify_sources(manifest: ManifestSpec, dest: Path) -> list[str]:
 
 
 def list_command(manifest: ManifestSpec, dest: Path, as_json: bool = False, out: TextIO | None = None,
-                 err: TextIO | None = None) -> int:
+                 err: TextIO | None = None) -> ExitCode:
     """``models list [--json]``: installed / missing / corrupt per manifest file, sizes, licences."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
         status = manifest_status(manifest, dest)
     except InputError as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if as_json:
         print(json.dumps(status, indent=1), file=out)
-        return EXIT_OK
+        return ExitCode.OK
     print(f"models directory: {status['models_dir']}  (manifest {status['manifest']})", file=out)
     for model in status["models"]:
         print(f"\n{model['name']} [{model['id']}]: {model['status']}, {_size_text(model)}", file=out)
@@ -140,7 +141,7 @@ def list_command(manifest: ManifestSpec, dest: Path, as_json: bool = False, out:
     print(f"\ndownloaded sources: {s[INSTALLED]} of {s['files']} files" + (f" ({others})" if others else ""), file=out)
     # The app runs from the converted bundle; the sources are needed only to (re)build it.
     print("converted bundle: " + ("installed, all the app needs" if b["installed"] else b["detail"]), file=out)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _size_text(model: dict) -> str:
@@ -152,20 +153,20 @@ def _size_text(model: dict) -> str:
     return f"at least {format_bytes(model['known_size'])}" if model["known_size"] else "size not listed"
 
 
-def verify_command(manifest: ManifestSpec, dest: Path, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def verify_command(manifest: ManifestSpec, dest: Path, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
     """``models verify`` for the sources: names each bad file; exit 1 if any."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
         bad = verify_sources(manifest, dest)
     except InputError as exc:
         print(f"error: {exc}", file=err)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except (EditCancelled, KeyboardInterrupt):
-        return EXIT_CANCELLED
+        return ExitCode.INTERRUPTED
     for line in bad:
         print(line, file=out)
     print("all source files verify" if not bad else f"{len(bad)} bad file(s)", file=out if not bad else err)
-    return EXIT_OK if not bad else EXIT_FAILED
+    return ExitCode.OK if not bad else ExitCode.FAILED
 
 
 class TerminalProgress:
