@@ -144,10 +144,30 @@ def test_strength_is_announced_with_its_new_thumbnail_and_unchanged_strength_is_
     model.open(_document(), {})
     (step,) = model.add_steps([NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})])
     heard = Heard(model)
-    model.set_strength(step.id, 1.0, _thumb())
+    model.set_strength(step.id, 1.0)
     assert heard.names() == []
-    model.set_strength(step.id, 0.5, _thumb())
+    model.set_strength(step.id, 0.5)
     assert heard.names() == ["thumbnail_changed", "changed"] and model.history.strength(step.id) == 0.5
+
+
+def test_each_strength_drag_is_one_undoable_change_before_the_history_moves(qtbot):
+    model = DocumentModel()
+    model.open(_document(), {})
+    (step,) = model.add_steps([NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})])
+    for _value in (0.9, 0.7, 0.5):  # one drag through three values: one change, 1.0 -> 0.5
+        model.strength_changing(step.id)
+    model.set_strength(step.id, 0.5)
+    model.strength_changing(step.id)
+    model.set_strength(step.id, 0.2)  # a second drag
+    assert model.can_undo and not model.can_redo
+    heard = Heard(model)
+    assert model.undo() and model.history.strength(step.id) == 0.5 and model.history.current.id == step.id
+    assert "moved" in heard.names()  # the canvas is told to show the re-blend
+    assert model.undo() and model.history.strength(step.id) == 1.0 and model.history.current.id == step.id
+    assert model.redo() and model.history.strength(step.id) == 0.5
+    assert model.undo() and model.undo()  # the strength back at 1.0, then the history moves
+    assert model.history.current.is_root and model.history.strength(step.id) == 1.0
+    assert model.redo() and model.history.current.id == step.id and not model.can_redo  # not the strength
 
 
 def test_failures_are_sentences_for_people_and_tracebacks_for_the_log(qtbot, caplog):

@@ -227,7 +227,8 @@ def test_strength_blends_the_edit_with_its_source_live_and_is_kept(qtbot, tmp_pa
 
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
-    assert not window.panel.strength.isEnabled()  # the original has no strength
+    assert not window.panel.strength.isEnabled()  # the original has no strength, and the slider says so
+    assert "original photo" in window.panel.strength.toolTip()
     apply(qtbot, window, "more contrast")
     step, history = window.document.history.current, window.document.history
     assert window.panel.strength.isEnabled() and window.panel.strength.value() == 100
@@ -248,7 +249,29 @@ def test_strength_blends_the_edit_with_its_source_live_and_is_kept(qtbot, tmp_pa
     # A step with later edits keeps its strength: those edits were made from it as it was.
     apply(qtbot, window, "add snow")
     window.document.go_to(step.id)
-    assert not window.panel.strength.isEnabled()
+    assert not window.panel.strength.isEnabled() and "Later edits" in window.panel.strength.toolTip()
+
+
+def test_ctrl_z_undoes_a_strength_drag_before_it_undoes_the_edit(qtbot, tmp_path, tiny_models, photo_path):
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "more contrast")
+    step, history = window.document.history.current, window.document.history
+    full = history.image().tobytes()
+    for value in (80, 60, 30):  # one drag
+        window.panel.strength.setValue(value)
+    window.panel.strength.sliderReleased.emit()
+    assert history.strength(step.id) == 0.3 and window.menu_actions.undo.isEnabled()
+    window.menu_actions.undo.trigger()  # Ctrl+Z: the drag, not the edit
+    assert history.current.id == step.id and history.strength(step.id) == 1.0
+    assert window.panel.strength.value() == 100 and history.image().tobytes() == full
+    qtbot.waitUntil(lambda: window.canvas._item.pixmap().toImage().pixelColor(0, 0).name() ==
+                    f"#{bytes(history.image().getpixel((0, 0))).hex()}", timeout=TIMEOUT)  # the canvas follows
+    window.menu_actions.redo.trigger()
+    assert history.strength(step.id) == 0.3 and window.panel.strength.value() == 30
+    window.menu_actions.undo.trigger()
+    window.menu_actions.undo.trigger()  # then the edit itself
+    assert history.current.is_root
 
 
 def test_rotate_flip_and_crop_are_steps_at_full_resolution(qtbot, tmp_path, tiny_models, photo_path):

@@ -42,12 +42,26 @@ class Adjustments:
         if history is None:
             return
         step = history.current
-        self.panel.show_strength(round(history.strength(step.id) * 100), self._adjustable())
+        self.panel.show_strength(round(history.strength(step.id) * 100), self._adjustable(), self._why_fixed())
 
     def _adjustable(self) -> bool:
+        return self.document.history is not None and not self._why_fixed()
+
+    def _why_fixed(self) -> str:
+        """Why the current step's strength cannot change now ("" when it can): the greyed slider's tooltip."""
         history = self.document.history
-        return (history is not None and not self.document.busy and not self.cropping
-                and history.can_set_strength(history.current.id))
+        step = history.current
+        if step.is_root:
+            return "The original photo has no edit to weaken"
+        if not step.is_render:
+            return "A crop, rotation or flip has no strength"
+        if history.children(step.id):
+            return "Later edits were made from this one as it looks now: its strength stays as it is"
+        if self.document.busy:
+            return "An edit is under way"
+        if self.cropping:
+            return "Finish the crop first (Enter, or Esc)"
+        return ""
 
     def preview_strength(self, percent: int) -> None:
         if not self._adjustable():
@@ -55,6 +69,7 @@ class Adjustments:
         canvas, history = self.canvas, self.document.history
         if not canvas.blending:
             step = history.current
+            self.document.strength_changing(step.id)
             canvas.start_blend(to_qimage(history.image(step.parent)), to_qimage(history.rendered(step.id)))
         canvas.set_blend(percent / 100)
         self._settle.start()
@@ -67,9 +82,7 @@ class Adjustments:
             return
         step = history.current
         strength = self.panel.strength.value() / 100
-        if strength != history.strength(step.id):
-            history.set_strength(step.id, strength)  # the blend at full resolution, for the thumbnail
-            self.document.set_strength(step.id, strength, thumbnail(history.image()))
+        self.document.set_strength(step.id, strength)  # one change per drag, undoable
         canvas.show_image(to_qimage(history.image()), keep_view=True)
         canvas.end_blend()
 

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.logs import log, log_file_hint
+from mgie_desktop.ui.images import thumbnail
 
 if TYPE_CHECKING:  # Pillow and the history load with the first photo, after the window is up
     from PIL.Image import Image
@@ -69,6 +70,11 @@ class DocumentModel(QObject):
         self._ids = itertools.count(1)
         self.running: EditJob | None = None  # sent to the engine, not answered yet
         self.queued: EditJob | None = None   # asked for while the models load
+        # Strength changes of the current step, undone and redone before moving in the history:
+        # (step id, strength before, strength after), one per drag.
+        self._strength_undo: list[tuple[int, float, float]] = []
+        self._strength_redo: list[tuple[int, float, float]] = []
+        self._strength_before: dict[int, float] = {}  # a drag under way: the strength it started from
 
     # ---- what is open -------------------------------------------------------------------------
     @property
@@ -101,6 +107,9 @@ class DocumentModel(QObject):
         self.close()
         self.doc = doc
         self.document_id = next(self._ids)
+        self._strength_undo.clear()
+        self._strength_redo.clear()
+        self._strength_before.clear()
         self.opened.emit(doc)
         for step_id, thumb in thumbnails.items():
             self.thumbnail_changed.emit(step_id, thumb)
@@ -136,6 +145,8 @@ class DocumentModel(QObject):
         current; several renders of one edit are siblings, each a branch of its own."""
         history = self.history
         added = [history.push(new.image, **new.fields) for new in steps]
+        self._strength_undo.clear()
+        self._strength_redo.clear()
         for step, new in zip(added, steps, strict=True):
             self.thumbnail_changed.emit(step.id, new.thumbnail)
         if added[current].id != history.current.id:
@@ -145,13 +156,36 @@ class DocumentModel(QObject):
         self.current_changed.emit(history.current)
         return added
 
-    def set_strength(self, step_id: int, strength: float, thumbnail: QImage) -> None:
-        """How much of an edit shows over its source (``History.set_strength``)."""
-        if strength == self.history.strength(step_id):
+    def set_strength(self, step_id: int, strength: float) -> None:
+        """How much of an edit shows over its source (``History.set_strength``, a live blend): one
+        undoable change, from where its drag began (``strength_changing``)."""
+        before = self._strength_before.pop(step_id, self.history.strength(step_id))
+        if strength == before:
             return
+        self._strength_undo.append((step_id, before, strength))
+        self._strength_redo.clear()
+        self._set_strength(step_id, strength)
+
+    def _set_strength(self, step_id: int, strength: float) -> None:
         self.history.set_strength(step_id, strength)
-        self.thumbnail_changed.emit(step_id, thumbnail)
+        self.thumbnail_changed.emit(step_id, thumbnail(self.history.image(step_id)))
         self._touch()
+
+    def strength_changing(self, step_id: int) -> None:
+        """A drag begins (the canvas blends live; the history changes when it ends): remember where
+        it started, so the whole drag is one change to undo."""
+        self._strength_before.setdefault(step_id, self.history.strength(step_id))
+
+    @property
+    def can_undo(self) -> bool:
+        return self.history is not None and (self._strength_change(self._strength_undo) or self.history.can_undo)
+
+    @property
+    def can_redo(self) -> bool:
+        return self.history is not None and (self._strength_change(self._strength_redo) or self.history.can_redo)
+
+    def _strength_change(self, changes: list) -> bool:
+        return bool(changes) and changes[-1][0] == self.history.current.id
 
     def go_to(self, step_id: int) -> bool:
         """Make step ``step_id`` current; False while an edit runs (its result joins the step it started from)."""
@@ -162,18 +196,40 @@ class DocumentModel(QObject):
         return True
 
     def undo(self) -> bool:
-        if self.history is None or self.busy or self.history.undo() is None:
+        """The last strength change of the current step, else back to the step before."""
+        if self.history is None or self.busy:
+            return False
+        if self._strength_change(self._strength_undo):
+            step_id, before, after = self._strength_undo.pop()
+            self._strength_redo.append((step_id, before, after))
+            self._reblend(step_id, before)
+            return True
+        if self.history.undo() is None:
             return False
         self._moved()
         return True
 
     def redo(self) -> bool:
-        if self.history is None or self.busy or self.history.redo() is None:
+        if self.history is None or self.busy:
+            return False
+        if self._strength_change(self._strength_redo):
+            step_id, before, after = self._strength_redo.pop()
+            self._strength_undo.append((step_id, before, after))
+            self._reblend(step_id, after)
+            return True
+        if self.history.redo() is None:
             return False
         self._moved()
         return True
 
+    def _reblend(self, step_id: int, strength: float) -> None:
+        """Undo or redo of a strength change: the live blend at that strength, shown again."""
+        self._set_strength(step_id, strength)
+        self.moved.emit(self.history.current)  # the canvas fetches the re-blended image
+
     def _moved(self) -> None:
+        self._strength_undo.clear()  # strength changes are undone on their own step only
+        self._strength_redo.clear()
         self.current_changed.emit(self.history.current)
         self.moved.emit(self.history.current)
         self.changed.emit()  # the current step is part of what an autosave keeps

@@ -100,6 +100,9 @@ class InstructionBox(QPlainTextEdit):
         self.moveCursor(QTextCursor.MoveOperation.End)
 
 
+STRENGTH_TIP = "Blend the current edit with the image it started from (no new render; Ctrl+Z undoes it)"
+
+
 class EditPanel(QWidget):
     apply_requested = Signal()
     rerender_requested = Signal()
@@ -153,7 +156,7 @@ class EditPanel(QWidget):
 
         # How much of the current edit shows over its source (live; no render).
         self.strength = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=100)
-        self.strength.setToolTip("Blend the current edit with the image it started from (no new render)")
+        self.strength.setToolTip(STRENGTH_TIP)
         self.strength_label = QLabel("Strength 100 %")
         self.strength.valueChanged.connect(lambda v: self.strength_label.setText(f"Strength {v} %"))
         # Shown while cropping.
@@ -294,13 +297,17 @@ class EditPanel(QWidget):
         if verdict is not None:
             self.meter.setText(verdict.message)
 
-    def show_strength(self, percent: int, adjustable: bool) -> None:
+    def show_strength(self, percent: int, adjustable: bool, why_not: str = "") -> None:
+        """The step's strength; a greyed slider says why in its tooltip (``why_not``)."""
         self.strength.blockSignals(True)
         self.strength.setValue(percent)
         self.strength.blockSignals(False)
         self.strength_label.setText(f"Strength {percent} %")
         self.strength.setEnabled(adjustable)
         self.strength_label.setEnabled(adjustable)
+        tip = STRENGTH_TIP if adjustable else why_not
+        self.strength.setToolTip(tip)
+        self.strength_label.setToolTip(tip)
 
     def _name_rerender(self, edited: bool) -> None:
         """With an edited expressive instruction, Re-render follows the person's text."""

@@ -262,8 +262,8 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         history, actions = self.document.history, self.menu_actions
         has = history is not None
-        actions.undo.setEnabled(has and history.can_undo and not self.document.busy)
-        actions.redo.setEnabled(has and history.can_redo and not self.document.busy)
+        actions.undo.setEnabled(self.document.can_undo and not self.document.busy)
+        actions.redo.setEnabled(self.document.can_redo and not self.document.busy)
         for action in (actions.export, actions.save, actions.save_as, *actions.image):
             action.setEnabled(has)
         self.panel.allow_rerender(has and history.current.is_render)
