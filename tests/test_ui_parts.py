@@ -131,3 +131,24 @@ def test_a_load_failure_says_why_once_and_its_notice_goes_when_the_engine_recove
     window.panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")  # another notice
     window.edits.on_model_state("ready", "cpu")
     assert window.panel.notice.text().startswith("Type what")  # not the models': it stays
+
+
+def test_side_by_side_names_sit_on_their_own_images(qtbot):
+    from PySide6.QtGui import QImage
+
+    from mgie_desktop.ui.ab_compare import SplitView
+
+    wide = QImage(400, 100, QImage.Format.Format_RGB32)  # a wide photo: short boxes, far from the top
+    view = SplitView(wide, wide)
+    qtbot.addWidget(view)
+    view.resize(1000, 700)
+    for side_by_side in (True, False):
+        view.set_side_by_side(side_by_side)
+        boxes, labels = view.image_boxes(), view.label_boxes(view.fontMetrics())
+        for box, label in zip(boxes, labels, strict=True):
+            assert box.contains(label), (side_by_side, box, label)  # on its image, not above it
+        if side_by_side:
+            assert boxes[0].right() <= boxes[1].left() and boxes[0].top() > 150  # centred, well below the top
+        else:
+            assert labels[0].left() < labels[1].left()  # MGIE left of the divider, the other right
+    view.grab()  # paints without error in both modes

@@ -5,7 +5,7 @@ The person keeps either, or both (each a branch from the step the edit started f
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QFontMetrics, QImage, QPainter, QPen
 from PySide6.QtWidgets import QCheckBox, QDialog, QHBoxLayout, QPushButton, QVBoxLayout, QWidget
 
 from mgie_desktop.ui.plain_text import plain_label
@@ -35,32 +35,46 @@ class SplitView(QWidget):
         w, h = image.width() * scale, image.height() * scale
         return QRectF(area.x() + (area.width() - w) / 2, area.y() + (area.height() - h) / 2, w, h)
 
+    def image_boxes(self) -> list[QRectF]:
+        """Where each image is drawn: side by side, each in its half; else both in the same place."""
+        if self.side_by_side:
+            half = self.width() / 2
+            return [self._fit(QRectF(i * half + 4, 4, half - 8, self.height() - 8)) for i in range(2)]
+        box = self._fit(QRectF(self.rect()))
+        return [box, box]
+
+    def label_boxes(self, metrics: QFontMetrics) -> list[QRectF]:
+        """Each name's box, inside its image's top corner (left for MGIE; right for the other in the
+        split view, where the two share one place), so a name always sits on its own image."""
+        labels = []
+        for i, (name, box) in enumerate(zip(NAMES, self.image_boxes(), strict=True)):
+            width, height = metrics.horizontalAdvance(name) + 8, metrics.height() + 4
+            x = box.right() - 6 - width if i == 1 and not self.side_by_side else box.x() + 6
+            labels.append(QRectF(x, box.y() + 6, width, height))
+        return labels
+
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.fillRect(self.rect(), QColor(24, 24, 24))
-        painter.setPen(QColor(235, 235, 235))
+        boxes = self.image_boxes()
         if self.side_by_side:
-            half = self.width() / 2
-            for i, image in enumerate(self.images):
-                box = self._fit(QRectF(i * half + 4, 24, half - 8, self.height() - 28))
+            for box, image in zip(boxes, self.images, strict=True):
                 painter.drawImage(box, image)
-                painter.drawText(QPointF(box.x(), 16), NAMES[i])
-            return
-        box = self._fit(QRectF(self.rect()))
-        cut = box.x() + box.width() * self.split
-        for i, image in enumerate(self.images):
-            clip = QRectF(box.x(), box.y(), cut - box.x(), box.height()) if i == 0 else \
-                QRectF(cut, box.y(), box.right() - cut, box.height())
-            painter.save()
-            painter.setClipRect(clip)
-            painter.drawImage(box, image)
-            painter.restore()
-        painter.setPen(QPen(QColor(255, 255, 255), 2))
-        painter.drawLine(QPointF(cut, box.top()), QPointF(cut, box.bottom()))
-        metrics = painter.fontMetrics()
-        for name, x in ((NAMES[0], box.x() + 8), (NAMES[1], box.right() - 8 - metrics.horizontalAdvance(NAMES[1]))):
-            label = QRectF(x - 4, box.y() + 6, metrics.horizontalAdvance(name) + 8, metrics.height() + 4)
+        else:
+            box = boxes[0]
+            cut = box.x() + box.width() * self.split
+            for i, image in enumerate(self.images):
+                clip = QRectF(box.x(), box.y(), cut - box.x(), box.height()) if i == 0 else \
+                    QRectF(cut, box.y(), box.right() - cut, box.height())
+                painter.save()
+                painter.setClipRect(clip)
+                painter.drawImage(box, image)
+                painter.restore()
+            painter.setPen(QPen(QColor(255, 255, 255), 2))
+            painter.drawLine(QPointF(cut, box.top()), QPointF(cut, box.bottom()))
+        painter.setPen(QColor(235, 235, 235))
+        for name, label in zip(NAMES, self.label_boxes(painter.fontMetrics()), strict=True):
             painter.fillRect(label, QColor(0, 0, 0, 150))  # readable over any photo
             painter.drawText(label, Qt.AlignmentFlag.AlignCenter, name)
 
