@@ -152,3 +152,18 @@ def test_side_by_side_names_sit_on_their_own_images(qtbot):
         else:
             assert labels[0].left() < labels[1].left()  # MGIE left of the divider, the other right
     view.grab()  # paints without error in both modes
+
+
+def test_the_mask_brush_s_sliders_line_up(qtbot):
+    from mgie_desktop.ui.canvas import Canvas
+    from mgie_desktop.ui.mask_brush import MaskBrush
+
+    canvas = Canvas()
+    qtbot.addWidget(canvas)
+    bar = MaskBrush(canvas).bar
+    qtbot.addWidget(bar)
+    bar.resize(300, 200)
+    bar.show()
+    qtbot.waitUntil(lambda: bar.size_slider.width() > 0)
+    size, softness = bar.size_slider.geometry(), bar.softness.geometry()
+    assert size.left() == softness.left()  # not after labels of different widths

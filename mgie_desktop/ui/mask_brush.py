@@ -14,6 +14,7 @@ from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QRadialGradient
 from PySide6.QtWidgets import (
     QCheckBox,
     QGraphicsItem,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -244,13 +245,14 @@ class MaskBar(QWidget):
         heading = QLabel("<b>Mask</b>: paint where the next edit may change the photo")
         heading.setWordWrap(True)
         rows.addWidget(heading)
-        for label, slider in (("Size", self.size_slider), ("Softness", self.softness)):
-            row = QHBoxLayout()
-            row.addWidget(QLabel(label))
-            row.addWidget(slider, 1)
-            if slider is self.size_slider:
-                row.addWidget(self.size_label)
-            rows.addLayout(row)
+        sliders = QGridLayout()  # one column of labels: both sliders start and end at the same x
+        for row, (label, slider) in enumerate((("Size", self.size_slider), ("Softness", self.softness))):
+            sliders.addWidget(QLabel(label), row, 0)
+            sliders.addWidget(slider, row, 1)
+        sliders.addWidget(self.size_label, 0, 2)
+        sliders.setColumnStretch(1, 1)
+        self.size_label.setMinimumWidth(self.size_label.fontMetrics().horizontalAdvance("10000 px"))
+        rows.addLayout(sliders)
         toggles = QHBoxLayout()
         toggles.addWidget(self.eraser)
         toggles.addWidget(self.overlay)
