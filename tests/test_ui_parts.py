@@ -167,3 +167,29 @@ def test_the_mask_brush_s_sliders_line_up(qtbot):
     qtbot.waitUntil(lambda: bar.size_slider.width() > 0)
     size, softness = bar.size_slider.geometry(), bar.softness.geometry()
     assert size.left() == softness.left()  # not after labels of different widths
+
+
+def test_the_edit_panel_keeps_its_width_whichever_step_is_selected(qtbot, tmp_path):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from mgie_desktop.ui.main_window import MainWindow
+
+    window = MainWindow(tmp_path / "no-models", settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+                        autosave_folder=tmp_path / "autosave")
+    qtbot.addWidget(window)
+    window.show()
+    history = History()
+    history.start(Image.new("RGB", (40, 30)))
+    history.push(Image.new("RGB", (40, 30)), instruction="warmer", expressive_instruction="The sky will be orange.")
+    history.push(Image.new("RGB", (40, 30)), instruction="long", expressive_instruction="Long text " * 60,
+                 steered_instruction="My own words " * 30)  # tall enough to need the panel's scroll bar
+    window.document.open(Document(history, SourceMeta(name="a.png")), {})
+    widths = set()
+    for step_id in (0, 1, 2, 1, 0):
+        window.document.go_to(step_id)
+        for _ in range(5):
+            QApplication.processEvents()
+        widths.add(window.panel.width())
+    assert len(widths) == 1, widths
+    window.ask_to_save_on_quit = False

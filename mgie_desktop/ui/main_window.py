@@ -61,6 +61,8 @@ class MainWindow(QMainWindow):
         scroll.setMinimumWidth(300)
         # The panel takes the dock's width and wraps its text; it never scrolls sideways.
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # Its room kept for the vertical bar: a long text on one step must not narrow the panel.
+        scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         self._dock("Edit", scroll, Qt.DockWidgetArea.RightDockWidgetArea)
         # The panel goes in last: under the app's style sheet every move of a widget tree to a
         # new parent re-styles all of it, so it moves once rather than twice.
