@@ -193,3 +193,32 @@ def test_the_edit_panel_keeps_its_width_whichever_step_is_selected(qtbot, tmp_pa
         widths.add(window.panel.width())
     assert len(widths) == 1, widths
     window.ask_to_save_on_quit = False
+
+
+def test_an_edit_that_did_nothing_says_so_and_offers_variations_or_stronger_guidance(qtbot, tmp_path, tiny_models,
+                                                                                     photo_path, monkeypatch):
+    from test_ui import TIMEOUT, apply, make_window, open_photo
+
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "make it autumn")  # the tiny models always change the picture
+    assert "barely changed" not in window.panel.notice.text()
+
+    monkeypatch.setattr(MgieEngine, "render_variations",  # an engine that hands the photo back
+                        lambda self, image, conditioning, params, seeds, *args, **kwargs: [image.copy() for _ in seeds])
+    window.panel.text_guidance.setValue(7.5)
+    apply(qtbot, window, "add a rainbow")
+    notice = window.panel.notice.text()
+    assert "barely changed the photo" in notice and "#variations" in notice and "7.5 → 11.2" in notice
+    with qtbot.waitSignal(window.edits.submit_job, timeout=TIMEOUT) as sent:
+        window.panel.notice.linkActivated.emit("#stronger")
+    job = sent.args[0]
+    assert job.rerender and job.params.text_guidance == 11.2 and job.instruction == "add a rainbow"
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
+    with qtbot.waitSignal(window.edits.submit_job, timeout=TIMEOUT) as sent:
+        window.panel.notice.linkActivated.emit("#variations")
+    assert sent.args[0].variations == 4
+    qtbot.waitUntil(lambda: window.edits.variations_picker is not None, timeout=TIMEOUT)
+    window.edits.variations_picker.reject()

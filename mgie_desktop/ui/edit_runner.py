@@ -22,13 +22,14 @@ from mgie_desktop.core.deferred import load
 from mgie_desktop.core.display_text import display_text, sentence
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.jobs import EditJob
-from mgie_desktop.core.params import SEED
+from mgie_desktop.core.params import SEED, TEXT_GUIDANCE
 from mgie_desktop.store.manifest import download_size_text
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.engines import EngineClient, LocalEngine
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.worker import EditDone
 
+VARIATIONS_TO_TRY = 4  # offered when an edit did nothing: one LLM pass, four seeds
 MODEL_LABEL_REASON = 60  # characters of a load failure's reason in the status bar (all of it in the tooltip)
 
 if TYPE_CHECKING:
@@ -339,6 +340,33 @@ class EditRunner(QObject):
             return
         self._keep(done, [0])
         document.status.emit(f"Edit done in {seconds:.1f} s", 5000)
+        if done.unchanged and done.unchanged[0]:
+            self.panel.show_notice(self._did_nothing_notice())
+
+    def _did_nothing_notice(self) -> str:
+        stronger = self._stronger_guidance()
+        return ("The edit barely changed the photo: MGIE sometimes leaves an instruction unapplied. Try "
+                f"<a href=\"#variations\">{VARIATIONS_TO_TRY} variations</a>"
+                + (f" or <a href=\"#stronger\">a stronger text guidance ({self.panel.params().text_guidance:g} → "
+                   f"{stronger:g})</a>." if stronger else "."))
+
+    def _stronger_guidance(self) -> float | None:
+        """The text guidance to try next when an edit did nothing (None at the top of its range)."""
+        now = self.panel.params().text_guidance
+        stronger = min(TEXT_GUIDANCE.high, round(max(now * 1.5, now + 2.5), 1))
+        return stronger if stronger > now else None
+
+    def try_variations(self) -> None:
+        """The notice's offer: several seeds of the current step at once."""
+        self.panel.variation_count.setValue(VARIATIONS_TO_TRY)
+        if (history := self.document.history) is not None and history.current.is_render:
+            self._rerender_step(history.current, variations=VARIATIONS_TO_TRY)
+
+    def try_stronger(self) -> None:
+        """The notice's offer: the current step again, its words weighing more."""
+        if (stronger := self._stronger_guidance()) is not None:
+            self.panel.text_guidance.setValue(stronger)
+            self.rerender()
 
     def _pick_variation(self, done: EditDone) -> None:
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")

@@ -238,6 +238,10 @@ class MainWindow(QMainWindow):
             self.on_models_installed()
         elif link == "#engine":
             self.engine_settings.choose()
+        elif link == "#variations":
+            self.edits.try_variations()
+        elif link == "#stronger":
+            self.edits.try_stronger()
 
     @Slot(object)
     def use_models_dir(self, folder: Path) -> None:

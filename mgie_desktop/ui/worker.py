@@ -52,6 +52,7 @@ class EditDone:
     picks: list = field(default_factory=list)   # QImage per variation, picker size (variations only)
     mask_text: str = ""                         # the job's mask as its history step keeps it
     models: list = field(default_factory=list)  # per image: "mgie", or "ip2p" (plain InstructPix2Pix)
+    unchanged: list = field(default_factory=list)  # per image: the edit barely changed the photo (core.change)
 
 
 class EngineWorker(QObject):
@@ -194,12 +195,13 @@ def gpu_memory_text(report: dict) -> str:
 def edit_done(job: EditJob, result: EditResult) -> EditDone:
     """The result with its display copies, built here off the GUI thread."""
     images = result.images
+    did_nothing = load("mgie_desktop.core.change", "did_nothing")  # numpy: not at the window's start
     return EditDone(
         job, images[0], result.expressive_instruction, result.timings, images, result.seeds,
         views=[to_qimage(im) for im in images], thumbs=[thumbnail(im) for im in images],
         picks=[thumbnail(im, 240) for im in images] if len(images) > 1 and not job.compare else [],
         mask_text=load("mgie_desktop.core.masks", "mask_to_text")(job.mask) if job.mask is not None else "",
-        models=result.models)
+        models=result.models, unchanged=[did_nothing(job.image, im, job.mask) for im in images])
 
 
 class _Either:
