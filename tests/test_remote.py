@@ -283,3 +283,119 @@ def test_the_server_names_its_models_for_edit_records(server, tiny_models):
     models = arun(info(server))["models"]
     assert models["identity"] == bundle_identity(tiny_models)
     assert models["plain_ip2p"] is has_plain_ip2p(tiny_models) is True
+
+
+# ---- a server restarted mid-edit (issue 26, defect 1): the edit is sent again, and runs once ----
+class Restartable:
+    """``mgie-desktop serve`` that can be restarted on the same port, as an admin would."""
+
+    def __init__(self, models, token_file):
+        from mgie_desktop.remote.serve import spawn_server
+
+        self.models, self.token_file = models, token_file
+        self.process, self.url, self.token = spawn_server(models, token_file)
+        self.port = urlsplit(self.url).port
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.communicate(timeout=30)
+
+    def start(self) -> None:
+        from mgie_desktop.remote.serve import spawn_server
+
+        self.process, self.url, self.token = spawn_server(self.models, self.token_file, "--port", str(self.port))
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def info(self) -> dict:
+        """/info without asyncio (a window test's thread has Qt's loop as its running one)."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/v1/info", headers={"Authorization": f"Bearer {self.token}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate(timeout=30)
+
+
+@pytest.fixture
+def restartable(tiny_models, tmp_path):
+    running = Restartable(tiny_models, tmp_path / "token")
+    yield running
+    running.close()
+
+
+def wait_until_running(server: Restartable, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while server.info()["queue"] < 1:
+        assert time.monotonic() < deadline, "the edit never reached the server"
+        time.sleep(0.05)
+    time.sleep(0.3)  # a few steps into it
+
+
+def test_edit_remote_lands_once_when_the_server_restarts_mid_edit(restartable, photo_path, tmp_path):
+    out = tmp_path / "out.png"
+    edit = subprocess.Popen(
+        [sys.executable, "-m", "mgie_desktop", "edit", str(photo_path), "-i", "make it warmer", "-o", str(out),
+         "--steps", "8", "--remote", restartable.url, "--token-file", str(restartable.token_file)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until_running(restartable)
+        assert restartable.info()["accepted"] == 1
+        restartable.restart()  # the edit was running: the new server has never heard of it
+        stdout, stderr = edit.communicate(timeout=240)
+    finally:
+        if edit.poll() is None:
+            edit.kill()
+    assert edit.returncode == 0, stderr
+    assert "wrote" in stdout and Image.open(out).size == Image.open(photo_path).size
+    assert stderr.count("sending it again") == 1 and stderr.count("again\n") >= 1, stderr
+    assert restartable.info()["accepted"] == 1  # sent to the new server once, run once
+
+
+def test_a_job_sent_twice_under_one_key_is_queued_once(server, photo):
+    async def go():
+        async with RemoteClient(server.url, server.token) as client:
+            before = (await client.info())["accepted"]
+            first, _ = await client.submit(job(photo), "same-key")
+            second, _ = await client.submit(job(photo), "same-key")
+            other, _ = await client.submit(job(photo), "another-key")
+            accepted = (await client.info())["accepted"] - before
+            for key in (first, other):
+                async for _event in client.events(key):
+                    pass  # to its end
+                await client.forget(key)
+            return first, second, other, accepted
+
+    first, second, other, accepted = arun(go())
+    assert first == second != other and accepted == 2
+
+
+def test_a_bad_idempotency_key_is_refused(server, photo):
+    async def go():
+        async with RemoteClient(server.url, server.token) as client:
+            await client.submit(job(photo), "not/a key")
+
+    with pytest.raises(InputError, match="Idempotency-Key"):
+        arun(go())
+
+
+def test_a_server_that_stops_for_good_mid_edit_fails_the_edit_in_one_line(restartable, photo):
+    async def go():
+        async with RemoteClient(restartable.url, restartable.token, retry_delays=(0.2, 0.2, 0.2)) as client:
+            run = asyncio.ensure_future(client.run(job(photo, params=SLOW), heard.append))
+            while not any(e["event"] == "progress" for e in heard):
+                await asyncio.sleep(0.05)
+            await asyncio.get_running_loop().run_in_executor(None, restartable.stop)
+            await run
+
+    heard: list[dict] = []
+    with pytest.raises(RemoteError, match="did not come back; the photo is unchanged") as failed:
+        arun(go())
+    assert "\n" not in str(failed.value)
+    assert [e["event"] for e in heard].count("resubmitting") == 1

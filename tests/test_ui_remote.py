@@ -11,6 +11,7 @@ import threading
 import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QLabel
+from test_remote import Restartable
 from test_ui import _no_question
 
 from mgie_desktop.remote.security import client_token_file, save_client_token, saved_client_token
@@ -161,6 +162,50 @@ def test_a_dropped_connection_mid_edit_is_said_retried_and_the_edit_lands(qtbot,
         assert window.document.history.current.instruction == "make it warmer"
     finally:
         proxy.close()
+
+
+@pytest.fixture
+def restartable(tiny_models, tmp_path):
+    running = Restartable(tiny_models, tmp_path / "token")
+    yield running
+    running.close()
+
+
+def start_slow_edit(qtbot, window, photo_path, text: str) -> list[str]:
+    """An edit running on the server (its first step done); the status bar's messages from then."""
+    open_photo(qtbot, window, photo_path)
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(messages.append)
+    window.panel.steps.setValue(20)
+    window.panel.instruction.setPlainText(text)
+    window.edits.apply_edit()
+    qtbot.waitUntil(lambda: window.panel.progress.value() >= 1, timeout=TIMEOUT)
+    return messages
+
+
+def test_a_server_restarted_mid_edit_gets_the_edit_again_and_it_lands_once(qtbot, tmp_path, restartable,
+                                                                            photo_path):
+    window = remote_window(qtbot, tmp_path, restartable.url, restartable.token)
+    messages = start_slow_edit(qtbot, window, photo_path, "make it warmer")
+    restartable.restart()  # the running edit goes with the old server
+    qtbot.waitUntil(lambda: len(window.document.history) == 2, timeout=TIMEOUT)
+    assert window.document.history.current.instruction == "make it warmer"
+    assert any("lost the edit" in m for m in messages) and any("again" in m for m in messages)
+    qtbot.wait(500)
+    assert len(window.document.history) == 2 and window.document.running is None  # landed once
+    assert restartable.info()["accepted"] == 1  # and the new server ran it once
+
+
+def test_a_server_gone_for_good_mid_edit_fails_in_one_line_keeping_the_instruction(qtbot, tmp_path, restartable,
+                                                                                  photo_path):
+    window = remote_window(qtbot, tmp_path, restartable.url, restartable.token)
+    window.edits.engine.client.retry_delays = (0.2, 0.2, 0.2)  # not a minute of trying, in a test
+    start_slow_edit(qtbot, window, photo_path, "make it warmer")
+    restartable.stop()
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
+    assert len(window.document.history) == 1
+    assert "did not come back" in window.last_error and "\n" not in window.last_error
+    assert window.panel.instruction.toPlainText() == "make it warmer"  # kept, to send again
 
 
 def test_the_engine_dialog_switches_and_keeps_the_token_private(qtbot, tmp_path, server, tiny_models):

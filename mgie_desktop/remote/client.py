@@ -1,7 +1,8 @@
 """The asyncio client of ``mgie-desktop serve``: the window drives it on Qt's loop (qasync),
-``edit --remote`` with ``asyncio.run``. A job is sent once; its events are followed over a
-WebSocket that is reopened when the connection drops, so a network blip costs a pause, not
-the edit. The photo goes up whole (the LLM reads it as a local engine would); the renders come
+``edit --remote`` with ``asyncio.run``. A job's events are followed over a WebSocket that is
+reopened when the connection drops, so a network blip costs a pause, not the edit. A server
+that restarts mid-edit has lost the job: it is sent again once the server is back, under the
+same idempotency key, so a server that still holds it never runs it twice. The photo goes up whole (the LLM reads it as a local engine would); the renders come
 back at working size and are finished here."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,10 +26,20 @@ from mgie_desktop.remote import protocol
 from mgie_desktop.remote.security import client_tls, local_server_token
 
 RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8, 8)  # about a minute of trying before giving up
+RESUBMITS = 3           # a job lost by the server (it restarted) is sent again at most this often
+RELOAD_WAIT_S = 900.0   # for a restarted server to load its models again before the job is sent
 
 
 class RemoteError(MgieError):
     """The server could not be reached, refused us, or lost the edit."""
+
+
+class Unreachable(RemoteError):
+    """No answer from the server at all: it is down, restarting, or the network is."""
+
+
+class JobLost(RemoteError):
+    """The server no longer holds the job: it stopped or restarted before the edit finished."""
 
 
 def check_url(url: str) -> str:
@@ -39,13 +51,15 @@ def check_url(url: str) -> str:
 
 class RemoteClient:
     def __init__(self, url: str, token: str | None = None, ca_file: Path | None = None,
-                 retry_delays: tuple[float, ...] = RETRY_DELAYS_S):
+                 retry_delays: tuple[float, ...] = RETRY_DELAYS_S, resubmits: int = RESUBMITS,
+                 reload_wait_s: float = RELOAD_WAIT_S):
         self.url = check_url(url)
         self.host = urlsplit(self.url).netloc
         token = token or local_server_token(self.url)  # this computer's own server: its token file
         self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._ssl = client_tls(ca_file)
         self.retry_delays = retry_delays
+        self.resubmits, self.reload_wait_s = resubmits, reload_wait_s
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -90,8 +104,9 @@ class RemoteClient:
             raise RemoteError(f"the engine at {self.host} has no models: {info['detail']}")
         return info
 
-    async def submit(self, job: EditJob) -> tuple[str, int]:
-        """Send the job; its id on the server and how many edits run before it."""
+    async def submit(self, job: EditJob, idempotency_key: str | None = None) -> tuple[str, int]:
+        """Send the job; its id on the server and how many edits run before it. Sent again
+        under the same ``idempotency_key``, a job the server still holds is not queued twice."""
         loop = asyncio.get_running_loop()
         spec, image, mask = await loop.run_in_executor(None, protocol.job_to_wire, job)  # PNG: off the loop
         form = aiohttp.FormData()
@@ -99,7 +114,8 @@ class RemoteClient:
         form.add_field("image", image, filename="image.png", content_type="image/png")
         if mask is not None:
             form.add_field("mask", mask, filename="mask.png", content_type="image/png")
-        answer = await self._json("POST", "/jobs", data=form)
+        headers = {protocol.IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
+        answer = await self._json("POST", "/jobs", data=form, headers=headers)
         return answer["job"], answer["position"]
 
     async def cancel(self, key: str) -> None:
@@ -135,7 +151,9 @@ class RemoteClient:
                         if event["event"] in ("finished", "failed", "cancelled"):
                             return
             except aiohttp.WSServerHandshakeError as exc:
-                raise self._refusal(exc.status, "the edit is no longer on the server (was it restarted?)") from None
+                if exc.status == 404:
+                    raise JobLost(f"the engine at {self.host} no longer has the edit (was it restarted?)") from None
+                raise self._refusal(exc.status, f"could not follow the edit ({exc.message})") from None
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
                 pass
             if attempt >= len(self.retry_delays):
@@ -147,17 +165,49 @@ class RemoteClient:
 
     async def run(self, job: EditJob, on_event: Callable[[dict], None] | None = None) -> EditResult:
         """Send ``job``, follow it to its end and fetch its images. ``on_event`` hears every
-        message on the way (queue position, progress, previews, connection lost and back)."""
+        message on the way (queue position, progress, previews, connection lost and back, and
+        ``{"event": "resubmitting"}`` when a server that lost the job is waited for to send it
+        again; ``submitted`` then comes again, with the job's new id)."""
         # The server renders; this computer brings the renders to the photo's size (the same
         # code as a local edit), so no full-size result crosses the network.
-        key, position = await self.submit(replace(job, finish="none"))
-        if on_event is not None:
-            on_event({"event": "submitted", "job": key, "position": position})
+        sent, idempotency_key = replace(job, finish="none"), secrets.token_urlsafe(16)
+        for attempt in range(self.resubmits + 1):
+            if attempt:
+                _tell(on_event, {"event": "resubmitting"})
+                await self.back()
+            key, position = await self.submit(sent, idempotency_key)
+            _tell(on_event, {"event": "submitted", "job": key, "position": position, "again": attempt > 0})
+            try:
+                result = await self._follow(key, on_event)
+            except JobLost as exc:
+                lost = exc
+                continue
+            loop = asyncio.get_running_loop()
+            result.images = await loop.run_in_executor(None, _finish, job, result.images)
+            return result
+        raise RemoteError(f"{lost}; sent it {self.resubmits + 1} times, giving up; the photo is unchanged")
+
+    async def back(self) -> dict:
+        """The server's info once it answers again and has its models (a restarted server loads
+        them anew): RemoteError if it stays away past the retry delays, or comes back without them."""
+        for delay in (*self.retry_delays, None):
+            try:
+                return await self.ready(wait_s=self.reload_wait_s)
+            except Unreachable:
+                if delay is None:
+                    raise RemoteError(f"the engine at {self.host} stopped before the edit finished and did not "
+                                      "come back; the photo is unchanged") from None
+                await asyncio.sleep(delay)
+            except RemoteError as exc:  # back, but without its models, or still loading them after long
+                raise RemoteError(f"{exc}, so the edit it lost could not be sent again; the photo is unchanged") \
+                    from None
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _follow(self, key: str, on_event) -> EditResult:
+        """The job's result once it has finished on the server; JobLost if the server lost it."""
         async with contextlib.aclosing(self.events(key)) as events:  # closed here, not by the GC
             async for event in events:
                 if (result := await self._answer(key, event, on_event)) is not None:
-                    loop = asyncio.get_running_loop()
-                    result.images = await loop.run_in_executor(None, _finish, job, result.images)
                     return result
         raise RemoteError(f"the engine at {self.host} ended the edit without a word")
 
@@ -169,10 +219,11 @@ class RemoteClient:
             return protocol.result_from_wire(event, images)
         if event["event"] == "cancelled":
             raise EditCancelled("the edit was cancelled")
+        if event["event"] == "failed" and event.get("stopped"):
+            raise JobLost(f"the engine at {self.host} stopped before the edit finished")
         if event["event"] == "failed":
             raise RemoteError(event.get("message") or "the edit failed on the server")
-        if on_event is not None:
-            on_event(event)
+        _tell(on_event, event)
         return None
 
     # ---- plumbing ------------------------------------------------------------------------
@@ -187,9 +238,9 @@ class RemoteClient:
                     raise self._refusal(response.status, _message(body))
                 return body
         except aiohttp.ClientConnectorError as exc:
-            raise RemoteError(f"cannot reach the engine at {self.host} ({exc.os_error or exc})") from None
+            raise Unreachable(f"cannot reach the engine at {self.host} ({exc.os_error or exc})") from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise RemoteError(f"the connection to the engine at {self.host} failed ({exc or type(exc).__name__})") \
+            raise Unreachable(f"the connection to the engine at {self.host} failed ({exc or type(exc).__name__})") \
                 from None
 
     def _refusal(self, status: int, message: str) -> MgieError:
@@ -198,6 +249,11 @@ class RemoteClient:
         if status == 400:
             return InputError(message)
         return RemoteError(f"the engine at {self.host} answered {status}: {message}")
+
+
+def _tell(on_event: Callable[[dict], None] | None, event: dict) -> None:
+    if on_event is not None:
+        on_event(event)
 
 
 def _finish(job: EditJob, renders: list) -> list:

@@ -31,6 +31,15 @@ MODELS = ("mgie", "ip2p")
 FINISHES = ("detail", "upscale", "none")  # "none": working-size renders, finished by the client
 PREVIEW_SIDE = 512  # previews are for watching, not keeping: small JPEGs
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# A client names each job it sends with a key of its own: sent again (the answer was lost, or
+# the client thinks the server restarted), a job the server still holds is not queued twice.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+MAX_IDEMPOTENCY_CHARS = 64
+# What watchers of an unfinished job hear when the server stops: a client sends it again once
+# the server is back. "stopped" tells it from an edit that failed, which must not be repeated.
+STOPPED = {"event": "failed", "message": "the server stopped before the edit finished; send it again",
+           "stopped": True}
 
 
 def png_bytes(image: Image.Image) -> bytes:
@@ -50,6 +59,16 @@ def job_to_wire(job: EditJob) -> tuple[dict, bytes, bytes | None]:
     mask = png_bytes(job.mask.convert("L")) if job.mask is not None else None
     image = job.image if job.image.mode == "RGB" else job.image.convert("RGB")  # no copy of a 12 MP photo
     return spec, png_bytes(image), mask
+
+
+def idempotency_key(raw: str | None) -> str | None:
+    """The client's key for a job (None when it sent none), or an InputError."""
+    if raw is None:
+        return None
+    if not 0 < len(raw) <= MAX_IDEMPOTENCY_CHARS or not set(raw) <= IDEMPOTENCY_CHARS:
+        raise InputError(f"the {IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_CHARS} letters, digits, "
+                         "'-' or '_'")
+    return raw
 
 
 MAX_JOB_CHARS = 64 * 1024  # a job's settings are a few hundred characters; its photo travels apart

@@ -10,8 +10,9 @@ The queue is bounded by count and by bytes (503 with Retry-After past either), a
 upload as it came, PNG, until its turn: only the running job's photo is ever decoded. A job
 nobody has watched for longer than a client keeps retrying is cancelled.
 
-    GET    /v1/info                    state, device, GPU memory, queue length
-    POST   /v1/jobs                    multipart: "job" (JSON), "image" (PNG), "mask" (PNG, optional)
+    GET    /v1/info                    state, device, GPU memory, queue length, edits accepted
+    POST   /v1/jobs                    multipart: "job" (JSON), "image" (PNG), "mask" (PNG, optional);
+                                       an Idempotency-Key header: a job sent again is not queued twice
     GET    /v1/jobs/{id}/events        WebSocket of JSON messages (client may send {"cancel": true})
     POST   /v1/jobs/{id}/cancel
     GET    /v1/jobs/{id}/images/{n}    the n-th result, PNG
@@ -49,7 +50,7 @@ ENDED = ("finished", "failed", "cancelled")
 PREVIEW_INTERVAL_S = 0.25
 # A job is given up once nobody has listened for longer than a client keeps reconnecting.
 ABANDON_AFTER_S = sum(RETRY_DELAYS_S) + 30
-STOPPED = {"event": "failed", "message": "the server stopped before the edit finished; send it again"}
+STOPPED = protocol.STOPPED
 
 
 class QueueRefusal(Enum):
@@ -86,6 +87,7 @@ class ServerJob:
     images: list[bytes] = field(default_factory=list)
     ended_at: float = 0.0
     listeners: set = field(default_factory=set)  # asyncio.Queue per watching WebSocket
+    client_key: str | None = None                # the client's idempotency key, if it sent one
 
     def publish(self, message: dict) -> None:
         if message["event"] in ENDED:
@@ -236,17 +238,25 @@ class EngineHost:
         job.publish(message)
 
     # ---- jobs ----------------------------------------------------------------------------
-    def submit(self, upload: protocol.Upload, digest: str) -> ServerJob:
+    def submit(self, upload: protocol.Upload, digest: str, client_key: str | None = None) -> ServerJob:
         if self.state == "error":
             raise _unavailable(f"the server has no models: {self.detail}")
+        if (known := self.known(client_key)) is not None:  # sent twice while the upload was read
+            return known
         self.check_room(upload.nbytes)
         self._forget_old()
-        entry = ServerJob(secrets.token_urlsafe(12), upload, self.next_id(), digest)
+        entry = ServerJob(secrets.token_urlsafe(12), upload, self.next_id(), digest, client_key=client_key)
         self.jobs[entry.key] = entry
         self.waiting.append(entry)
         self._tell_positions()
         self._wake.set()
         return entry
+
+    def known(self, client_key: str | None) -> ServerJob | None:
+        """The job a client sent before under ``client_key``, while this server still holds it."""
+        if client_key is None:
+            return None
+        return next((job for job in self.jobs.values() if job.client_key == client_key), None)
 
     def check_room(self, nbytes: int) -> None:
         """503 with Retry-After if a job of ``nbytes`` would not fit in the queue now."""
@@ -330,7 +340,8 @@ class EngineHost:
                 report = self.engine.memory_report()
         return {"server": "mgie-desktop", "version": __version__, "protocol": protocol.PROTOCOL_VERSION,
                 "state": self.state, "detail": self.detail, "load": self.load, "device": self.device,
-                "gpu": self.gpu, "dtype": self.dtype, "memory": report, "models": self.models, "queue": len(self.waiting) + (self.running is not None)}
+                "gpu": self.gpu, "dtype": self.dtype, "memory": report, "models": self.models,
+                "queue": len(self.waiting) + (self.running is not None), "accepted": self._ids}
 
 
 # ---- the HTTP application ----------------------------------------------------------------------
@@ -422,6 +433,9 @@ async def _info(request: web.Request) -> web.Response:
 
 async def _submit(request: web.Request) -> web.Response:
     host: EngineHost = request.app[HOST_KEY]
+    client_key = protocol.idempotency_key(request.headers.get(protocol.IDEMPOTENCY_HEADER))
+    if (known := host.known(client_key)) is not None:  # a job sent again: the one it holds, unread
+        return web.json_response({"job": known.key, "position": host.position(known)})
     host.check_room(request.content_length or 0)  # a full queue is said before the upload is read
     try:
         form = await asyncio.wait_for(request.post(), host.limits.request_timeout_s)
@@ -443,7 +457,7 @@ async def _submit(request: web.Request) -> web.Response:
     # being served.
     upload, digest = await asyncio.get_running_loop().run_in_executor(
         None, _read_upload, spec, image_bytes, mask_bytes, host.limits.max_pixels)
-    entry = host.submit(upload, digest)
+    entry = host.submit(upload, digest, client_key)
     return web.json_response({"job": entry.key, "position": host.position(entry)}, status=202)
 
 

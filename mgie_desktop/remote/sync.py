@@ -70,19 +70,24 @@ class RemoteEngine:
 
         def heard(event: dict) -> None:
             if event["event"] == "submitted":
-                sent.append(event["job"])
-            elif event["event"] == "queued" and event["position"]:
+                sent.append(event["job"])  # the latest is the one to cancel
+                if event["again"]:
+                    print(f"sent the edit to {self.client.host} again", file=sys.stderr)
+            if event["event"] in ("submitted", "queued") and event["position"]:
                 print(f"queued on {self.client.host}: {event['position']} edit(s) ahead", file=sys.stderr)
             elif event["event"] == "connection":
                 print(f"connection to {self.client.host} {'lost; retrying' if event['lost'] else 'back'}",
                       file=sys.stderr)
+            elif event["event"] == "resubmitting":
+                print(f"the engine at {self.client.host} lost the edit (it stopped or restarted); sending it "
+                      "again once it is back", file=sys.stderr)
 
         try:
             return self._run(self.client.run(job, heard))
         except KeyboardInterrupt:  # Ctrl+C: the server stops the edit too, then we go
             if sent:
                 try:
-                    self._run(asyncio.wait_for(self.client.cancel(sent[0]), 5))
+                    self._run(asyncio.wait_for(self.client.cancel(sent[-1]), 5))
                 except (RemoteError, asyncio.TimeoutError, KeyboardInterrupt):
                     pass
             raise EditCancelled("the edit was cancelled") from None

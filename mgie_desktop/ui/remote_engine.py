@@ -124,6 +124,8 @@ class RemoteEngine(EngineClient):
                     self._spawn(self._cancel(self._job_key))
             if kind in ("submitted", "queued") and event["position"]:
                 self.notice.emit(f"Waiting on {self.where}: {event['position']} edit(s) ahead")
+            elif kind == "submitted" and event["again"]:
+                self.notice.emit(f"Sent the edit to {self.where} again")
             elif kind == "started":
                 self.notice.emit("")
             elif kind == "progress":
@@ -133,6 +135,10 @@ class RemoteEngine(EngineClient):
             elif kind == "connection":
                 self.notice.emit(f"Lost the connection to {self.where}; retrying…" if event["lost"]
                                  else f"Connected to {self.where} again")
+            elif kind == "resubmitting":
+                self._job_key = None  # gone with the server: a cancel now waits for the new one
+                self.notice.emit(f"The engine at {self.where} lost the edit (it stopped or restarted); "
+                                 "sending it again once it is back…")
 
         outcome: tuple
         try:
