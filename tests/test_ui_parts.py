@@ -222,3 +222,39 @@ def test_an_edit_that_did_nothing_says_so_and_offers_variations_or_stronger_guid
     assert sent.args[0].variations == 4
     qtbot.waitUntil(lambda: window.edits.variations_picker is not None, timeout=TIMEOUT)
     window.edits.variations_picker.reject()
+
+
+def test_before_and_after_split_on_the_canvas_follows_the_step_and_outlines_its_mask(qtbot, tmp_path, tiny_models,
+                                                                                    photo_path):
+    from PySide6.QtCore import QPointF
+    from test_ui import TIMEOUT, apply, make_window, open_photo
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)  # 96x64
+    split, action = window.compare_view.split, window.compare_view.split_action
+    action.trigger()
+    assert not split.shown  # the original has nothing before it
+    apply(qtbot, window, "warmer")
+    qtbot.waitUntil(lambda: split.shown, timeout=TIMEOUT)  # follows the new step
+    assert split._before.pixmap().size().width() == 96 and window.canvas.tool is split
+    parent = window.document.history.image(window.document.history.current.parent)
+    assert split._before.pixmap().toImage().pixelColor(5, 5).name() == f"#{bytes(parent.getpixel((5, 5))).hex()}"
+    split.press(QPointF(24, 10))  # a drag moves the divider: before on its left only
+    assert split.split == 0.25 and split.before_visible_at(20) and not split.before_visible_at(30)
+    window.canvas.zoom_in()
+    assert split.shown and split.before_visible_at(20)  # at any zoom
+    assert split._outline.path().isEmpty()  # no mask, no outline
+
+    mask = Image.new("L", (96, 64), 0)
+    mask.paste(255, (48, 0, 96, 64))  # the right half
+    window.edits.mask_brush.reset(96, 64)
+    window.document.history.push(window.document.history.image(), instruction="masked",
+                                 mask=__import__("mgie_desktop.core.masks", fromlist=["mask_to_text"]).mask_to_text(mask))
+    window.document.go_to(window.document.history.current.id)
+    qtbot.waitUntil(lambda: not split._outline.path().isEmpty(), timeout=TIMEOUT)
+    bounds = split._outline.path().boundingRect()
+    assert 40 <= bounds.left() <= 56 and bounds.right() >= 90  # around the right half
+    window.document.go_to(0)
+    qtbot.waitUntil(lambda: not split.shown, timeout=TIMEOUT)
+    action.trigger()
+    assert window.canvas.tool is None

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction
+from PySide6.QtGui import QAction, QKeySequence
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.ui.document_model import DocumentModel
 from mgie_desktop.ui.images import to_qimage
+from mgie_desktop.ui.split_view import CanvasSplit
 
 if TYPE_CHECKING:
     from mgie_desktop.ui.canvas import Canvas
@@ -30,6 +31,13 @@ class CompareView:
         # View › Show difference: its own entry, which the menu bar shows.
         self.difference_action = QAction("Show &difference from the step before", canvas, checkable=True)
         self.difference_action.triggered.connect(self.toggle_difference)
+        # View › Before/after split: the step before and this one on the canvas, a divider between.
+        self.split = CanvasSplit(canvas)
+        self.split_action = QAction("Before/after &split", canvas, checkable=True)
+        self.split_action.setShortcut(QKeySequence("S"))
+        self.split_action.toggled.connect(self.toggle_split)
+        document.current_changed.connect(lambda _step: self._follow_split())
+        document.opened.connect(lambda _doc: self._follow_split())
 
     def show_current(self) -> None:
         """Show the current step (or its difference, while the difference view is on)."""
@@ -54,6 +62,34 @@ class CompareView:
         self.show_current()
         self.document.status.emit("Difference view: bright where the last edit changed pixels (D to leave)"
                                   if self.difference_action.isChecked() else "", 0)
+
+    # ---- before and after, split on the canvas -----------------------------------------------------
+    def toggle_split(self, on: bool) -> None:
+        if on:
+            self._follow_split()
+            self.document.status.emit("Before and after: drag to move the divider (S to leave)", 0)
+        else:
+            self.split.hide()
+            self.document.status.emit("", 0)
+
+    def _follow_split(self) -> None:
+        """The split shows the current step against its parent, whichever step is current."""
+        history = self.document.history
+        if not self.split_action.isChecked() or history is None or not history.can_undo:
+            self.split.hide()  # the original photo has no step before it
+            return
+        step = history.current
+
+        def images():
+            mask = load("mgie_desktop.core.masks", "mask_from_text")(step.mask) if step.mask else None
+            return to_qimage(history.image(step.parent)), to_qimage(mask) if mask is not None else None
+
+        self.tasks.run(images, on_done=lambda shown: self._show_split(history, step.id, *shown),
+                       on_error=self.document.fail)
+
+    def _show_split(self, history, step_id: int, before, mask) -> None:
+        if self.split_action.isChecked() and history is self.document.history and history.current.id == step_id:
+            self.split.show(before, mask)
 
     def _show_difference(self, image) -> None:
         if self.difference_action.isChecked():

@@ -96,6 +96,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     difference = window.compare_view.difference_action
     difference.setShortcut(QKeySequence("D"))
     view.addAction(difference)
+    view.addAction(window.compare_view.split_action)
     help_menu = bar.addMenu("&Help")
     act(help_menu, "&Keyboard shortcuts", lambda: show_shortcuts(window), QKeySequence.StandardKey.HelpContents)
     act(help_menu, "&About MGIE Desktop", lambda: show_about(window))

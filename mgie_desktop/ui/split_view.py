@@ -1,0 +1,122 @@
+"""Before and after on the canvas itself: the step before (its parent) left of a divider, the
+current step right of it, at any zoom and at full resolution, with the outline of the mask the
+edit was made in. Dragging moves the divider (the canvas's tool while the split is shown);
+the mouse wheel still zooms and the scroll bars still pan.
+
+Scene coordinates are the photo's pixels, as everywhere on the canvas; the divider and the names
+keep their on-screen size at any zoom."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBitmap, QBrush, QColor, QImage, QPainterPath, QPen, QPixmap, QRegion, QTransform
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+    QGraphicsSimpleTextItem,
+)
+
+from mgie_desktop.ui.canvas import Canvas
+
+NAMES = ("Before", "After")
+OUTLINE_SIDE = 1024  # the mask's outline is traced on a copy this size at most (smooth enough, quick)
+
+
+class CanvasSplit:
+    """Shown by ``show(before, mask)`` over what the canvas holds (the current step); ``hide``
+    takes it all away. ``split`` is the divider's place, 0 (all after) to 1 (all before)."""
+
+    def __init__(self, canvas: Canvas):
+        self.canvas = canvas
+        self.split = 0.5
+        self.shown = False
+        scene = canvas.scene()
+        self._clip = QGraphicsRectItem()  # the before image shows only inside it: left of the divider
+        self._clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
+        self._clip.setPen(QPen(Qt.PenStyle.NoPen))
+        self._before = QGraphicsPixmapItem(self._clip)
+        self._before.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._divider = QGraphicsLineItem()
+        self._outline = QGraphicsPathItem()
+        self._names = [QGraphicsSimpleTextItem(name) for name in NAMES]
+        pen = QPen(QColor(255, 255, 255), 2)
+        pen.setCosmetic(True)  # two screen pixels at any zoom
+        self._divider.setPen(pen)
+        outline = QPen(QColor(255, 210, 0), 1.5, Qt.PenStyle.DashLine)
+        outline.setCosmetic(True)
+        self._outline.setPen(outline)
+        for name in self._names:
+            name.setBrush(QBrush(QColor(255, 255, 255)))
+            name.setPen(QPen(QColor(0, 0, 0, 200), 0.8))  # outlined: readable over a bright sky too
+            name.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)  # readable at any zoom
+        for z, item in enumerate((self._clip, self._outline, self._divider, *self._names), start=3):
+            item.setZValue(z)
+            item.hide()
+            scene.addItem(item)
+
+    def show(self, before: QImage, mask: QImage | None = None) -> None:
+        """Split the current step against ``before`` (same size); ``mask`` (grey, any size) outlined."""
+        self._before.setPixmap(QPixmap.fromImage(before))
+        self._outline.setPath(_outline(mask, before.width(), before.height()) if mask is not None else QPainterPath())
+        self.shown = True
+        for item in (self._clip, self._outline, self._divider, *self._names):
+            item.show()
+        self.canvas.tool = self
+        self.canvas.viewport().setCursor(Qt.CursorShape.SplitHCursor)
+        self._place()
+
+    def hide(self) -> None:
+        if not self.shown:
+            return
+        self.shown = False
+        for item in (self._clip, self._outline, self._divider, *self._names):
+            item.hide()
+        self._before.setPixmap(QPixmap())
+        if self.canvas.tool is self:
+            self.canvas.tool = None
+            self.canvas.viewport().unsetCursor()
+
+    def before_visible_at(self, x: float) -> bool:
+        """Does the before image show at scene column ``x``? (Left of the divider.)"""
+        return self.shown and x < self._clip.rect().right()
+
+    # ---- the canvas's tool: a drag moves the divider ----------------------------------------------
+    def press(self, point: QPointF) -> None:
+        self.move(point)
+
+    def move(self, point: QPointF) -> None:
+        width = self._before.pixmap().width()
+        if width:
+            self.split = min(1.0, max(0.0, point.x() / width))
+            self._place()
+
+    def release(self, _point: QPointF) -> None:
+        pass
+
+    def _place(self) -> None:
+        size = self._before.pixmap().size()
+        cut = size.width() * self.split
+        self._clip.setRect(QRectF(0, 0, cut, size.height()))
+        self._divider.setLine(cut, 0, cut, size.height())
+        self._names[0].setPos(QPointF(max(0.0, cut - 1), 0))
+        self._names[1].setPos(QPointF(cut, 0))
+        # "Before" ends at the divider, "After" starts there: a few screen pixels below the top.
+        metrics = self.canvas.fontMetrics()
+        self._names[0].setTransform(self._names[0].transform().fromTranslate(-metrics.horizontalAdvance(NAMES[0]) - 8, 6))
+        self._names[1].setTransform(self._names[1].transform().fromTranslate(8, 6))
+
+
+def _outline(mask: QImage, width: int, height: int) -> QPainterPath:
+    """The edge of the mask's white region (where the edit was allowed), in the photo's pixels."""
+    scale = min(1.0, OUTLINE_SIDE / max(width, height))
+    small = mask.convertToFormat(QImage.Format.Format_Grayscale8).scaled(
+        max(1, round(width * scale)), max(1, round(height * scale)),
+        Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    small.invertPixels()  # a bitmap's region is its black pixels: the allowed (white) part, inverted
+    bits = small.convertToFormat(QImage.Format.Format_Mono, Qt.ImageConversionFlag.ThresholdDither)
+    path = QPainterPath()
+    path.addRegion(QRegion(QBitmap.fromImage(bits)))
+    return QTransform.fromScale(1 / scale, 1 / scale).map(path.simplified())
