@@ -14,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import sys
 import time
 import weakref
 from dataclasses import dataclass
@@ -23,9 +24,13 @@ from typing import BinaryIO
 import platformdirs
 from PIL import Image
 
+if sys.platform == "win32":  # the OS lock that dies with its process (sys.platform: what mypy follows)
+    import msvcrt
+else:
+    import fcntl
+
 from mgie_desktop import __version__
 
-from . import deferred
 from .errors import InputError
 from .files import fsync_dir, os_reason
 from .history import History
@@ -48,14 +53,10 @@ def default_autosave_folder() -> Path:
 def _try_lock(fh: BinaryIO) -> bool:
     """Take an exclusive, non-blocking lock the OS drops when the holder dies (even SIGKILL)."""
     try:
-        if os.name == "nt":
-            msvcrt = deferred.load("msvcrt")
-
+        if sys.platform == "win32":
             fh.seek(0)
             msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
         else:
-            fcntl = deferred.load("fcntl")
-
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
     except OSError:
@@ -64,14 +65,10 @@ def _try_lock(fh: BinaryIO) -> bool:
 
 def _unlock(fh: BinaryIO) -> None:
     with contextlib.suppress(OSError):
-        if os.name == "nt":
-            msvcrt = deferred.load("msvcrt")
-
+        if sys.platform == "win32":
             fh.seek(0)
             msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
         else:
-            fcntl = deferred.load("fcntl")
-
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
     with contextlib.suppress(OSError):
         fh.close()

@@ -9,9 +9,14 @@ then hands one of them a half-made module ("cannot import name ... from partiall
 module", or a ``KeyError`` on the package). Serialising first imports removes that, whatever the
 package graph looks like.
 
-Every function-level import in ``core``, ``store``, ``engine`` and ``ui`` goes through ``load``
-(a test checks it). What is already fully imported is returned without touching the gate, so a
-thread never waits on another's slow import (torch, for seconds) for something it already has.
+What is deferred: the heavy libraries (torch, diffusers, transformers, accelerate, bitsandbytes,
+huggingface_hub outside the engine), optional extras (pillow_heif, psutil, ray), and a module
+that would put one of those, or Pillow and numpy, on the window's start-up path. Everything else,
+the project's own modules and light libraries, is a plain import at the top of the module, so
+dependencies stay visible and typed. Every function-level import in ``core``, ``store``,
+``engine`` and ``ui`` goes through ``load`` (a test checks it). What is already fully imported is
+returned without touching the gate, so a thread never waits on another's slow import (torch, for
+seconds) for something it already has.
 """
 
 from __future__ import annotations

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError, features
+
+try:
+    from PIL import ImageCms
+except ImportError:  # a Pillow built without littlecms: CMYK and grey photos open without their profile
+    ImageCms = None  # type: ignore[assignment]
 
 from .deferred import load
 from .edit_record import PNG_KEY, record_json, xmp_packet
@@ -247,9 +252,9 @@ def _icc_space(icc: bytes | None) -> bytes | None:
 
 
 def _srgb_profile_bytes() -> bytes | None:
+    if ImageCms is None:
+        return None
     try:
-        ImageCms = load("PIL", "ImageCms")
-
         return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     except Exception:
         return None
@@ -257,9 +262,9 @@ def _srgb_profile_bytes() -> bytes | None:
 
 def _icc_to_srgb(im: Image.Image, icc: bytes) -> Image.Image | None:
     """Colour-manage a CMYK/grey image into sRGB with its embedded profile; None if that fails."""
+    if ImageCms is None:
+        return None
     try:
-        ImageCms = load("PIL", "ImageCms")
-
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         dst = ImageCms.createProfile("sRGB")
         return ImageCms.profileToProfile(
@@ -423,8 +428,6 @@ def save_photo(
         elif fmt == "PNG":
             params.update(compress_level=6)
         elif fmt == "TIFF":
-            features = load("PIL", "features")
-
             if features.check("libtiff"):
                 params["compression"] = "tiff_lzw"
 

@@ -24,8 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import sentencepiece as spm
 import torch
 from accelerate import init_empty_weights
+from huggingface_hub import snapshot_download, split_torch_state_dict_into_shards
+from huggingface_hub.errors import LocalEntryNotFoundError
 from safetensors.torch import save_file
 
 from mgie_desktop import __version__
@@ -72,9 +75,6 @@ def locate_reference(src: Path) -> ReferenceLayout:
 
 
 def _from_hf_cache(repo_id: str) -> Path | None:
-    snapshot_download = load("huggingface_hub", "snapshot_download")
-    LocalEntryNotFoundError = load("huggingface_hub.errors", "LocalEntryNotFoundError")
-
     try:
         return Path(snapshot_download(repo_id, local_files_only=True))
     except (LocalEntryNotFoundError, OSError, ValueError):
@@ -194,8 +194,6 @@ def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
     out.mkdir()
     for name in TOKENIZER_FILES:
         shutil.copy2(_required(llava / name), out / name)
-    spm = load("sentencepiece")
-
     base = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model")).get_piece_size()
     added: dict[str, int] = _read_json(llava / "added_tokens.json") if (llava / "added_tokens.json").exists() else {}
     for token in IMG_TOKENS:
@@ -243,8 +241,6 @@ def _save_sharded(model, out: Path, written: Callable[[Path], None]) -> None:
     """What ``save_pretrained`` writes (config, safetensors shards, their index), shard by shard,
     so each shard is hashed while the next one is written (``save_pretrained`` writes 13.5 GB
     as one file and only then returns)."""
-    split_torch_state_dict_into_shards = load("huggingface_hub", "split_torch_state_dict_into_shards")
-
     out.mkdir(parents=True)
     model.config.save_pretrained(out)
     model.generation_config.save_pretrained(out)

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import LoadCancelled, ModelFilesError, OutOfMemory
 from mgie_desktop.engine.devices import conv_memory_format
+from mgie_desktop.engine.int8 import quantise_linears
 from mgie_desktop.engine.inventory import bundle_path, check_installed
 from mgie_desktop.engine.memory import MemoryPlan
 from mgie_desktop.engine.model import EditHead, MgieModel
@@ -96,8 +97,6 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     if plan.llm_quant == "none":
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
     elif device.type == "cpu":  # int8 rows from the memory-mapped fp16 weights, one layer at a time
-        quantise_linears = load("mgie_desktop.engine.int8", "quantise_linears")
-
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=torch.float16)
         quantise_linears(llm)
         llm.to(dtype)

@@ -21,13 +21,14 @@ import torch
 from PIL import Image
 
 from mgie_desktop.core.deferred import load
-from mgie_desktop.core.errors import EditCancelled, InputError, RenderFailed
+from mgie_desktop.core.errors import EditCancelled, InputError, ModelFilesError, RenderFailed
 from mgie_desktop.core.finishing import finish_renders, working_source
 from mgie_desktop.core.instruction import InstructionLimit, check_text
 from mgie_desktop.core.logs import log
 from mgie_desktop.core.masks import check_mask, fit_mask, is_full
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import check_aspect, working_size
+from mgie_desktop.engine import plain
 from mgie_desktop.engine.convert import PLAIN_DIR
 from mgie_desktop.engine.devices import (
     DTYPES,
@@ -333,15 +334,13 @@ class MgieEngine:
     def plain_pipeline(self):
         if self._plain_pipe is None:
             if self.models_dir is None:
-                raise load("mgie_desktop.core.errors", "ModelFilesError")(
-                    "InstructPix2Pix's own model needs an installed bundle")
-            plain_pipeline = load("mgie_desktop.engine.plain", "plain_pipeline")
+                raise ModelFilesError("InstructPix2Pix's own model needs an installed bundle")
 
             b = self.bundle
             # Where the engine keeps its own UNet: on the device, or on the CPU under offload.
             home = self.device if self.memory.placement == "all" else torch.device("cpu")
-            self._plain_pipe = self._placed(plain_pipeline(bundle_path(self.models_dir), b.vae, b.scheduler_config,
-                                                           home, self.dtype))
+            self._plain_pipe = self._placed(plain.plain_pipeline(bundle_path(self.models_dir), b.vae, b.scheduler_config,
+                                                                 home, self.dtype))
             if self.compile_unet:
                 self._plain_pipe.unet = torch.compile(self._plain_pipe.unet)
         return self._plain_pipe

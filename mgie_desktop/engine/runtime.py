@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import warnings
 
+import huggingface_hub.utils
+
 from mgie_desktop.core.deferred import load
 
 _done = False
@@ -15,7 +17,6 @@ def quiet_libraries() -> None:
     if _done:
         return
     diffusers = load("diffusers")
-    huggingface_hub = load("huggingface_hub")
     transformers = load("transformers")
 
     transformers.logging.set_verbosity_error()

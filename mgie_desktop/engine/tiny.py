@@ -13,6 +13,7 @@ import shutil
 from importlib import resources
 from pathlib import Path
 
+import sentencepiece as spm
 import torch
 
 from mgie_desktop.core.deferred import load
@@ -105,8 +106,6 @@ def write_clip_tokenizer(out: Path) -> None:
 
 
 def _write_llava_tokenizer(llava: Path) -> int:
-    spm = load("sentencepiece")
-
     model = resources.files("mgie_desktop.engine") / "data" / "tiny_tokenizer.model"
     with resources.as_file(model) as path:
         shutil.copy2(path, llava / "tokenizer.model")
@@ -145,8 +144,6 @@ def _llama_weights(vocab: int) -> dict[str, torch.Tensor]:
 
 def _wire_answer(llava: Path, llm: dict, embed: torch.Tensor, lm_head: torch.Tensor,
                  base_vocab: int, llava_vocab: int) -> None:
-    spm = load("sentencepiece")
-
     for i in range(LAYERS):  # residual stream = the current token's embedding
         llm[f"model.layers.{i}.self_attn.o_proj.weight"].zero_()
         llm[f"model.layers.{i}.mlp.down_proj.weight"].zero_()

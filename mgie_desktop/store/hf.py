@@ -17,6 +17,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+# huggingface_hub (and the httpx it brings) takes 0.1-0.2 s to import: through ``load`` when first
+# used, not when the model manager's window imports this module on the GUI thread.
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.store.errors import DestinationNotWritable, DownloadError, NotEnoughSpace

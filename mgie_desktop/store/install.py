@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.engine.inventory import check_installed, problems
 from mgie_desktop.store.download import part_path
 from mgie_desktop.store.errors import DestinationNotWritable
@@ -24,7 +25,7 @@ def convert_sources(dest: Path, log: Callable[[str], None] = lambda msg: None, f
     Imports the engine (torch) only here. Raises ModelFilesError when the sources are
     incomplete or the bundle does not verify.
     """
-    ModelFilesError = load("mgie_desktop.core.errors", "ModelFilesError")
+    # engine.convert imports torch (seconds): loaded when a conversion runs, not with the model manager
     convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
 
     dest = Path(dest)
@@ -42,6 +43,7 @@ def install_sources(dest: Path, log: Callable[[str], None] = lambda msg: None) -
     """Convert what was downloaded: the whole bundle, or, when the bundle is installed and its
     sources were freed, just InstructPix2Pix's own parts added to it (the optional comparison)."""
     dest = Path(dest)
+    # engine.convert imports torch: see convert_sources
     add_plain_ip2p, has_plain_ip2p, IP2P_DIR, LLAVA_DIR = load(
         "mgie_desktop.engine.convert", "add_plain_ip2p", "has_plain_ip2p", "IP2P_DIR", "LLAVA_DIR")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import threading
 import time
@@ -11,9 +12,21 @@ from pathlib import Path
 
 import torch
 from PIL import Image
+from safetensors.torch import save_file
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.params import EditParams, params_for
+from mgie_desktop.engine.convert import convert, locate_reference
+from mgie_desktop.engine.devices import dtype_for, free_device_memory, pick_device, quantization_available
+from mgie_desktop.engine.inventory import bundle_path, check_installed
+from mgie_desktop.engine.memory import plan_memory
+from mgie_desktop.engine.pipeline import MgieEngine
+from mgie_desktop.engine.runtime import quiet_libraries
+from mgie_desktop.engine.tiny import write_tiny_reference
+from mgie_desktop.store.manifest import SOURCES_DIR
+from mgie_desktop.testing.random_models import FULL, SD15_UNET, random_bundle, save_random_bundle
+from mgie_desktop.testing.reference_path import ReferencePath
 
 # What PyTorch may use in the 8 GB check: an 8 GB card less ~512 MB the CUDA context takes.
 LOW_MEMORY_MB = 8192 - 512
@@ -54,10 +67,6 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
     ``load.speedup`` always times weights of a real size: the installed UNet (or, for the
     generated models, a full-size SD-1.5 UNet with random weights) loaded the reference's way
     and ours; ``sizes``, ``load_unet`` and ``side`` (the photo's side) shrink the run for tests."""
-    dtype_for, pick_device, quantization_available = load("mgie_desktop.engine.devices", "dtype_for",
-                                                          "pick_device", "quantization_available")
-    quiet_libraries = load("mgie_desktop.engine.runtime", "quiet_libraries")
-
     quiet_libraries()
     device = pick_device(device_name)
     dtype = dtype_for(device)
@@ -78,8 +87,6 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
             low_memory = {"peak_gpu_reserved_mb": None,
                           "skipped": "bitsandbytes (the quantization extra) is not installed"}
         else:
-            save_random_bundle = load("mgie_desktop.testing.random_models", "save_random_bundle")
-
             log("saving the full-size models as a bundle, to load them as an 8 GB card would")
             save_random_bundle(engine.bundle, root / "saved")
             del engine, reference, time_loads  # every holder of the models: the next run starts from an empty GPU
@@ -93,10 +100,6 @@ def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log
     """The 8 GB target: the bundle loaded with the LLM in 4-bit and the diffusion half visiting
     the GPU only while it renders (what ``auto`` plans for an 8 GB card). PyTorch is held to
     LOW_MEMORY_MB for the run, so fitting is proven, not inferred from a peak on a big card."""
-    gc = load("gc")
-
-    MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
-
     gc.collect()
     torch.cuda.empty_cache()
     left_over = torch.cuda.memory_allocated() / 2**20
@@ -126,12 +129,6 @@ def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log
 
 
 def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | None):
-    convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
-    MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
-    SD15_UNET = load("mgie_desktop.testing.random_models", "SD15_UNET")
-    ReferencePath = load("mgie_desktop.testing.reference_path", "ReferencePath")
-    write_tiny_reference = load("mgie_desktop.engine.tiny", "write_tiny_reference")
-
     log("writing tiny reference files and converting them")
     src = write_tiny_reference(root / "tiny-reference")
     convert(locate_reference(src), root)
@@ -144,9 +141,6 @@ def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | No
 
 
 def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=None):
-    MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
-    FULL, random_bundle = load("mgie_desktop.testing.random_models", "FULL", "random_bundle")
-
     log("building full-size random models on the device (LLaMA-7B, CLIP ViT-L/14, SD-1.5 UNet and VAE)")
     bundle = random_bundle(sizes or FULL, device, dtype)
     engine = MgieEngine(None, device=device_name, bundle=bundle)
@@ -162,14 +156,6 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
     """The user's bundle. The reference path shares its modules (two copies of a 7B model would
     not fit); loading compares the reference's own unet.pt, when the sources are still there,
     with the bundle's UNet."""
-    InputError = load("mgie_desktop.core.errors", "InputError")
-    free_device_memory, quantization_available = load("mgie_desktop.engine.devices", "free_device_memory",
-                                                      "quantization_available")
-    bundle_path, check_installed = load("mgie_desktop.engine.inventory", "bundle_path", "check_installed")
-    plan_memory = load("mgie_desktop.engine.memory", "plan_memory")
-    MgieEngine = load("mgie_desktop.engine.pipeline", "MgieEngine")
-    SOURCES_DIR = load("mgie_desktop.store.manifest", "SOURCES_DIR")
-
     check_installed(models_dir)
     plan = plan_memory(device.type, free_device_memory(device), "auto", "auto", quantization_available())
     if plan.placement != "all" or plan.llm_quant != "none":  # said before minutes of loading, not after
@@ -189,8 +175,6 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
 
 
 def _reference_sharing(engine, device, dtype):
-    ReferencePath = load("mgie_desktop.testing.reference_path", "ReferencePath")
-
     b, m = engine.bundle, engine.bundle.model
     return ReferencePath.assemble(m.llm, m.projector, m.edit_head, m.emb, m.vision, b.image_processor, b.unet, b.vae,
                                   b.scheduler_config, b.tokenizer, device, dtype)
@@ -226,8 +210,6 @@ def _pickle_unet(state: dict, root: Path) -> Path:
 
 def _save_unet(unet, state: dict, root: Path) -> Path:
     """As our bundle stores it: fp16 safetensors beside its config."""
-    save_file = load("safetensors.torch", "save_file")
-
     folder = root / "unet"
     folder.mkdir(parents=True, exist_ok=True)
     unet.save_config(folder)

@@ -13,11 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
+from mgie_desktop import __version__
 from mgie_desktop.core.deferred import load
+from mgie_desktop.engine.inventory import bundle_path, write_inventory
 from mgie_desktop.engine.loading import LoadedBundle
 from mgie_desktop.engine.model import EditHead, MgieModel
 from mgie_desktop.engine.prompt import IMG_TOKENS, PromptTokenizer
+from mgie_desktop.engine.tiny import _write_llava_tokenizer
 
 SD15_UNET = {
     "sample_size": 64, "in_channels": 8, "out_channels": 4, "layers_per_block": 2,
@@ -101,11 +105,6 @@ def save_random_bundle(bundle: LoadedBundle, models_dir: Path) -> Path:
     """Write a ``random_bundle`` in the app's format under ``models_dir/bundle``, as a conversion
     would, so random models of any size load through the real loading path (quantisation
     included). Its tokenizer is the tiny one ``random_bundle`` uses, written afresh."""
-    save_file = load("safetensors.torch", "save_file")
-
-    __version__ = load("mgie_desktop", "__version__")
-    bundle_path, write_inventory = load("mgie_desktop.engine.inventory", "bundle_path", "write_inventory")
-
     out = bundle_path(models_dir)
     out.mkdir(parents=True)
     _write_tokenizer(out / "tokenizer")
@@ -136,8 +135,6 @@ def _tokenizer() -> PromptTokenizer:
 def _write_tokenizer(folder: Path) -> PromptTokenizer:
     """The tiny sentencepiece tokenizer with LLaVA's and MGIE's added tokens (ids stay small,
     which any vocabulary size accepts)."""
-    _write_llava_tokenizer = load("mgie_desktop.engine.tiny", "_write_llava_tokenizer")
-
     folder.mkdir(parents=True, exist_ok=True)
     base = _write_llava_tokenizer(folder)
     added = json.loads((folder / "added_tokens.json").read_text())

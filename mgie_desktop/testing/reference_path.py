@@ -15,6 +15,7 @@ from torch import nn
 from mgie_desktop.core.deferred import load
 from mgie_desktop.engine.model import EditHead
 from mgie_desktop.engine.prompt import IM_START, PromptTokenizer, build_prompt
+from mgie_desktop.engine.schedulers import make_scheduler
 
 
 @dataclass
@@ -82,8 +83,6 @@ class ReferencePath:
                  tokenizer: PromptTokenizer, device: torch.device, dtype: torch.dtype) -> ReferencePath:
         """From modules already built (the same weights our path uses, for a like-for-like run)."""
         StableDiffusionInstructPix2PixPipeline = load("diffusers", "StableDiffusionInstructPix2PixPipeline")
-
-        make_scheduler = load("mgie_desktop.engine.schedulers", "make_scheduler")
 
         pipe = StableDiffusionInstructPix2PixPipeline(
             vae=vae.to(device, dtype), text_encoder=None, tokenizer=None, unet=unet.to(device, dtype),

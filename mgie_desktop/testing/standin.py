@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 from accelerate import init_empty_weights
+from safetensors.torch import save_file
+from sentencepiece import sentencepiece_model_pb2
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import InputError
@@ -76,7 +78,7 @@ def write_standin(src: Path, size: str = "full", seed: int = 0, log: Callable[[s
         path = src / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         if rel.endswith(".safetensors"):
-            load("safetensors.torch", "save_file")(tensors, str(path))
+            save_file(tensors, str(path))
         else:
             torch.save(tensors, path)
         if rel.startswith(LLAVA_DIR):
@@ -196,13 +198,12 @@ def _nbytes(shapes: Shapes) -> int:
 def _write_tokenizer(llava: Path, base_vocab: int) -> None:
     """LLaMA's sentencepiece tokenizer at its real vocabulary size (the tiny model's pieces, then
     placeholder pieces up to ``base_vocab``), LLaVA's three added tokens after it."""
-    proto = load("sentencepiece.sentencepiece_model_pb2")
-    model = proto.ModelProto()
+    model = sentencepiece_model_pb2.ModelProto()
     model.ParseFromString((resources.files("mgie_desktop.engine") / "data" / "tiny_tokenizer.model").read_bytes())
     if len(model.pieces) > base_vocab:
         raise InputError(f"a vocabulary of {base_vocab} is smaller than the tokenizer's own {len(model.pieces)} pieces")
     for i in range(base_vocab - len(model.pieces)):
-        model.pieces.add(piece=f"<standin{i}>", score=0.0, type=proto.ModelProto.SentencePiece.Type.USER_DEFINED)
+        model.pieces.add(piece=f"<standin{i}>", score=0.0, type=sentencepiece_model_pb2.ModelProto.SentencePiece.Type.USER_DEFINED)
     (llava / "tokenizer.model").write_bytes(model.SerializeToString())
     write = lambda name, data: (llava / name).write_text(json.dumps(data, indent=1), encoding="utf-8")  # noqa: E731
     write("added_tokens.json", {IM_PATCH: base_vocab, IM_START: base_vocab + 1, IM_END: base_vocab + 2})
