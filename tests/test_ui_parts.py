@@ -258,3 +258,22 @@ def test_before_and_after_split_on_the_canvas_follows_the_step_and_outlines_its_
     qtbot.waitUntil(lambda: not split.shown, timeout=TIMEOUT)
     action.trigger()
     assert window.canvas.tool is None
+
+
+def test_before_and_after_side_by_side_on_the_canvas(qtbot, tmp_path, tiny_models, photo_path):
+    from test_ui import TIMEOUT, apply, make_window, open_photo
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)  # 96x64
+    apply(qtbot, window, "warmer")
+    window.compare_view.side_by_side_action.trigger()  # turns the split on, side by side
+    split = window.compare_view.split
+    qtbot.waitUntil(lambda: split.shown, timeout=TIMEOUT)
+    rect = window.canvas.scene().sceneRect()
+    assert rect.left() < -96 and round(rect.right()) == 96  # the step before whole, left of the photo
+    assert split.before_visible_at(-50) and not split.before_visible_at(50)
+    assert window.canvas.mapFromScene(rect.topLeft()).x() >= 0  # both fit the view
+    window.compare_view.side_by_side_action.trigger()
+    assert split.shown and window.canvas.scene().sceneRect().left() == 0  # back to the divider
+    window.compare_view.split_action.trigger()
+    assert not split.shown and window.canvas.scene().sceneRect().width() == 96

@@ -215,8 +215,9 @@ class Canvas(QGraphicsView):
         painter.restore()
 
     def fit(self) -> None:
+        """Fit all the scene shows: the photo (and its step before, when they are side by side)."""
         if self.has_image:
-            self.fitInView(self._item, Qt.AspectRatioMode.KeepAspectRatio)
+            self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
             self._fit = True
             self.zoom_changed.emit(self.zoom)
 

@@ -36,6 +36,11 @@ class CompareView:
         self.split_action = QAction("Before/after &split", canvas, checkable=True)
         self.split_action.setShortcut(QKeySequence("S"))
         self.split_action.toggled.connect(self.toggle_split)
+        self.side_by_side_action = QAction("Before and after side by side", canvas, checkable=True)
+        self.side_by_side_action.setShortcut(QKeySequence("Shift+S"))
+        self.side_by_side_action.toggled.connect(self.split.set_side_by_side)
+        self.side_by_side_action.toggled.connect(lambda on: on and not self.split_action.isChecked()
+                                                 and self.split_action.setChecked(True))
         document.current_changed.connect(lambda _step: self._follow_split())
         document.opened.connect(lambda _doc: self._follow_split())
 

@@ -97,6 +97,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     difference.setShortcut(QKeySequence("D"))
     view.addAction(difference)
     view.addAction(window.compare_view.split_action)
+    view.addAction(window.compare_view.side_by_side_action)
     help_menu = bar.addMenu("&Help")
     act(help_menu, "&Keyboard shortcuts", lambda: show_shortcuts(window), QKeySequence.StandardKey.HelpContents)
     act(help_menu, "&About MGIE Desktop", lambda: show_about(window))

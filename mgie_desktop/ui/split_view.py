@@ -1,7 +1,8 @@
 """Before and after on the canvas itself: the step before (its parent) left of a divider, the
 current step right of it, at any zoom and at full resolution, with the outline of the mask the
 edit was made in. Dragging moves the divider (the canvas's tool while the split is shown);
-the mouse wheel still zooms and the scroll bars still pan.
+the mouse wheel still zooms and the scroll bars still pan. Side by side, the step before sits
+whole to the left of the photo instead, and the two pan and zoom together.
 
 Scene coordinates are the photo's pixels, as everywhere on the canvas; the divider and the names
 keep their on-screen size at any zoom."""
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 from mgie_desktop.ui.canvas import Canvas
 
 NAMES = ("Before", "After")
+SIDE_BY_SIDE_GAP = 0.02  # of the photo's width, between the two
 OUTLINE_SIDE = 1024  # the mask's outline is traced on a copy this size at most (smooth enough, quick)
 
 
@@ -33,6 +35,7 @@ class CanvasSplit:
         self.canvas = canvas
         self.split = 0.5
         self.shown = False
+        self.side_by_side = False
         scene = canvas.scene()
         self._clip = QGraphicsRectItem()  # the before image shows only inside it: left of the divider
         self._clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape)
@@ -67,11 +70,17 @@ class CanvasSplit:
         self.canvas.tool = self
         self.canvas.viewport().setCursor(Qt.CursorShape.SplitHCursor)
         self._place()
+        if self.side_by_side:
+            self.canvas.fit()
 
     def hide(self) -> None:
         if not self.shown:
             return
         self.shown = False
+        size = self._before.pixmap().size()
+        self.canvas.scene().setSceneRect(QRectF(0, 0, size.width(), size.height()))  # the photo alone again
+        if self.side_by_side:
+            self.canvas.fit()
         for item in (self._clip, self._outline, self._divider, *self._names):
             item.hide()
         self._before.setPixmap(QPixmap())
@@ -80,8 +89,14 @@ class CanvasSplit:
             self.canvas.viewport().unsetCursor()
 
     def before_visible_at(self, x: float) -> bool:
-        """Does the before image show at scene column ``x``? (Left of the divider.)"""
-        return self.shown and x < self._clip.rect().right()
+        """Does the before image show at scene column ``x``? (Left of the divider, or of the photo.)"""
+        return self.shown and self._clip.rect().left() <= x < self._clip.rect().right()
+
+    def set_side_by_side(self, on: bool) -> None:
+        self.side_by_side = on
+        if self.shown:
+            self._place()
+            self.canvas.fit()
 
     # ---- the canvas's tool: a drag moves the divider ----------------------------------------------
     def press(self, point: QPointF) -> None:
@@ -89,7 +104,7 @@ class CanvasSplit:
 
     def move(self, point: QPointF) -> None:
         width = self._before.pixmap().width()
-        if width:
+        if width and not self.side_by_side:
             self.split = min(1.0, max(0.0, point.x() / width))
             self._place()
 
@@ -98,15 +113,34 @@ class CanvasSplit:
 
     def _place(self) -> None:
         size = self._before.pixmap().size()
+        if self.side_by_side:  # the whole step before, a gap to the left of the photo
+            gap = size.width() * SIDE_BY_SIDE_GAP
+            self._before.setPos(-size.width() - gap, 0)
+            self._clip.setRect(QRectF(-size.width() - gap, 0, size.width(), size.height()))
+            self._divider.hide()
+            self._names[0].setPos(QPointF(-gap, 0))
+            self._names[1].setPos(QPointF(size.width(), 0))
+            self._name_offsets(right_aligned=True)
+            self.canvas.scene().setSceneRect(QRectF(-size.width() - gap, 0, 2 * size.width() + gap, size.height()))
+            return
+        self._before.setPos(0, 0)
+        self._divider.setVisible(self.shown)
+        self.canvas.scene().setSceneRect(QRectF(0, 0, size.width(), size.height()))
         cut = size.width() * self.split
         self._clip.setRect(QRectF(0, 0, cut, size.height()))
         self._divider.setLine(cut, 0, cut, size.height())
         self._names[0].setPos(QPointF(max(0.0, cut - 1), 0))
         self._names[1].setPos(QPointF(cut, 0))
-        # "Before" ends at the divider, "After" starts there: a few screen pixels below the top.
+        self._name_offsets(right_aligned=False)
+
+    def _name_offsets(self, right_aligned: bool) -> None:
+        """Each name a few screen pixels inside the top edge; "Before" ending at its anchor, "After"
+        starting at its (side by side: each at its own image's right edge, "After" too)."""
         metrics = self.canvas.fontMetrics()
-        self._names[0].setTransform(self._names[0].transform().fromTranslate(-metrics.horizontalAdvance(NAMES[0]) - 8, 6))
-        self._names[1].setTransform(self._names[1].transform().fromTranslate(8, 6))
+        before = -metrics.horizontalAdvance(NAMES[0]) - 8
+        after = -metrics.horizontalAdvance(NAMES[1]) - 8 if right_aligned else 8
+        self._names[0].setTransform(self._names[0].transform().fromTranslate(before, 6))
+        self._names[1].setTransform(self._names[1].transform().fromTranslate(after, 6))
 
 
 def _outline(mask: QImage, width: int, height: int) -> QPainterPath:
