@@ -23,6 +23,7 @@ from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import EditParams, params_for
 from mgie_desktop.remote.client import RemoteClient, RemoteError
+from mgie_desktop.remote.protocol import Progress, Queued, Resubmitting, Submitted
 
 SMALL = EditParams(steps=2, pixel_budget=64 * 64, scheduler="euler")
 SLOW = EditParams(steps=400, pixel_budget=64 * 64, scheduler="euler")  # long enough to act on mid-edit
@@ -60,7 +61,7 @@ def test_a_result_is_the_local_engines_and_the_job_is_forgotten_after(server, en
         seen = []
         async with RemoteClient(server.url, server.token) as client:
             result = await client.run(job(photo, variations=2), seen.append)
-            key = seen[0]["job"]
+            key = seen[0].job
             with pytest.raises(RemoteError, match="404"):
                 await client.images(key, 1)  # fetched and forgotten: nothing left on the server
         return result, seen
@@ -71,7 +72,7 @@ def test_a_result_is_the_local_engines_and_the_job_is_forgotten_after(server, en
     assert result.expressive_instruction == local.expressive_instruction
     for remote_image, local_image in zip(result.images, local.images, strict=True):
         assert np.array_equal(np.asarray(remote_image), np.asarray(local_image))
-    assert {e["event"] for e in seen} >= {"submitted", "progress"}
+    assert {e.kind.value for e in seen} >= {"submitted", "progress"}
 
 
 def test_cancel_mid_edit_and_the_server_goes_on(server, photo):
@@ -80,8 +81,8 @@ def test_cancel_mid_edit_and_the_server_goes_on(server, photo):
             key, _ = await client.submit(job(photo, params=SLOW))
             events = []
             async for event in client.events(key):
-                events.append(event["event"])
-                if event["event"] == "progress":
+                events.append(event.kind.value)
+                if isinstance(event, Progress):
                     await client.cancel(key)
             after = await client.run(job(photo))
             return events, after
@@ -95,9 +96,9 @@ def test_cancel_raises_edit_cancelled_from_run(server, photo):
     async def go():
         async with RemoteClient(server.url, server.token) as client:
             task = asyncio.ensure_future(client.run(job(photo, params=SLOW), lambda e: events.append(e)))
-            while not any(e["event"] == "progress" for e in events):
+            while not any(isinstance(e, Progress) for e in events):
                 await asyncio.sleep(0.05)
-            await client.cancel(events[0]["job"])
+            await client.cancel(events[0].job)
             await task
 
     events: list[dict] = []
@@ -116,7 +117,7 @@ async def main():
     async with RemoteClient(sys.argv[1], sys.argv[2]) as client:
         job = EditJob(0, 0, 0, Image.new("RGB", (32, 32)), "slow", EditParams(steps=30, pixel_budget=4096,
                       scheduler="euler"))
-        await client.run(job, lambda e: print(e["event"], flush=True))
+        await client.run(job, lambda e: print(e.kind.value, flush=True))
 
 asyncio.run(main())
 """
@@ -146,8 +147,8 @@ def test_two_clients_queue_in_order(server, photo):
     async def one(name: str, edit: EditJob, positions: list[int]):
         async with RemoteClient(server.url, server.token) as client:
             def heard(event):
-                if event["event"] in ("submitted", "queued"):
-                    positions.append(event["position"])
+                if isinstance(event, Submitted | Queued):
+                    positions.append(event.position)
             await client.run(edit, heard)
             finished.append(name)
 
@@ -389,7 +390,7 @@ def test_a_server_that_stops_for_good_mid_edit_fails_the_edit_in_one_line(restar
     async def go():
         async with RemoteClient(restartable.url, restartable.token, retry_delays=(0.2, 0.2, 0.2)) as client:
             run = asyncio.ensure_future(client.run(job(photo, params=SLOW), heard.append))
-            while not any(e["event"] == "progress" for e in heard):
+            while not any(isinstance(e, Progress) for e in heard):
                 await asyncio.sleep(0.05)
             await asyncio.get_running_loop().run_in_executor(None, restartable.stop)
             await run
@@ -398,4 +399,25 @@ def test_a_server_that_stops_for_good_mid_edit_fails_the_edit_in_one_line(restar
     with pytest.raises(RemoteError, match="did not come back; the photo is unchanged") as failed:
         arun(go())
     assert "\n" not in str(failed.value)
-    assert [e["event"] for e in heard].count("resubmitting") == 1
+    assert sum(isinstance(e, Resubmitting) for e in heard) == 1
+
+
+def test_every_server_event_crosses_the_wire_and_comes_back_equal():
+    from mgie_desktop.remote import protocol
+
+    sent = [protocol.Queued(2), protocol.Started(), protocol.Progress(3, 20, 1.5), protocol.Preview(b"\xff\xd8jpeg"),
+            protocol.Finished(1, "the sky turns orange", (7,), ("mgie",), {"render_s": 0.1}, steered=True),
+            protocol.Failed("out of memory"), protocol.STOPPED, protocol.Cancelled()]
+    for event in sent:
+        wire = json.loads(json.dumps(protocol.event_to_wire(event)))
+        assert wire["event"] == event.kind.value and protocol.event_from_wire(wire) == event
+    assert "stopped" not in protocol.event_to_wire(protocol.Failed("out of memory"))  # said only when true
+
+
+@pytest.mark.parametrize("message", [{"event": "exploded"}, {"event": "progress", "step": 1}, ["progress"],
+                                     {"event": "preview", "jpeg": "not base64!"}])
+def test_a_message_that_is_no_event_is_refused_in_words(message):
+    from mgie_desktop.remote import protocol
+
+    with pytest.raises(protocol.BadEvent, match="not an event"):
+        protocol.event_from_wire(message)

@@ -23,7 +23,7 @@ from test_cli import run_cli
 from test_remote import SLOW, job
 
 from mgie_desktop.remote.client import RemoteClient, RemoteError
-from mgie_desktop.remote.protocol import png_bytes
+from mgie_desktop.remote.protocol import Failed, Finished, Progress, png_bytes
 from mgie_desktop.remote.security import default_token_file
 from mgie_desktop.remote.server import EngineHost, Limits, make_app, make_runner
 
@@ -211,7 +211,7 @@ def test_a_job_nobody_watches_for_longer_than_a_client_retries_is_cancelled(serv
             key, _ = await client.submit(job(photo, params=SLOW))
             started = time.monotonic()
             async for event in client.events(key):
-                watched_events.append(event["event"])
+                watched_events.append(event.kind.value)
                 if time.monotonic() - started > seconds:
                     await client.cancel(key)
 
@@ -270,18 +270,18 @@ def test_sigterm_or_ctrl_c_stop_the_server_within_10_s_mid_edit(tiny_models, tmp
                 try:
                     async for event in client.events(key):
                         heard.append(event)
-                        if event["event"] == "progress" and not signalled:
+                        if isinstance(event, Progress) and not signalled:
                             process.send_signal(stop)
                             signalled.append(time.monotonic())
                 except RemoteError:  # the connection went before the last word: allowed
                     pass
 
-        heard: list[dict] = []
+        heard: list = []
         signalled: list[float] = []
         asyncio.run(asyncio.wait_for(go(), 60))
-        assert heard[-1]["event"] != "finished"
-        if heard[-1]["event"] == "failed":  # told why, in words a client can show
-            assert "server stopped" in heard[-1]["message"]
+        assert not isinstance(heard[-1], Finished)
+        if isinstance(heard[-1], Failed):  # told why, in words a client can show, and that it may be sent again
+            assert "server stopped" in heard[-1].message and heard[-1].stopped
         output = process.communicate(timeout=10)[0]
         assert time.monotonic() - signalled[0] < 10 and "stopping" in output
         assert "Traceback" not in output

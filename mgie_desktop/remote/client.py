@@ -23,6 +23,16 @@ from mgie_desktop.core.finishing import finish_renders, working_source
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.core.session.png import decode_png
 from mgie_desktop.remote import protocol
+from mgie_desktop.remote.protocol import (
+    Cancelled,
+    Connection,
+    Event,
+    Failed,
+    Finished,
+    Resubmitting,
+    ServerEvent,
+    Submitted,
+)
 from mgie_desktop.remote.security import client_tls, local_server_token
 
 RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8, 8)  # about a minute of trying before giving up
@@ -132,23 +142,23 @@ class RemoteClient:
             found.append(await loop.run_in_executor(None, decode_png, data, "a result from the server", "RGB", None))
         return found
 
-    async def events(self, key: str) -> AsyncIterator[dict]:
-        """The job's messages until it ends. A dropped connection yields ``{"event": "connection",
-        "lost": True}``, is retried, and yields ``"lost": False`` once it is back."""
+    async def events(self, key: str) -> AsyncIterator[ServerEvent | Connection]:
+        """The job's events until it ends. A dropped connection yields ``Connection(lost=True)``,
+        is retried, and yields ``Connection(lost=False)`` once it is back."""
         attempt = 0
         while True:
             try:
                 async with self.session.ws_connect(f"{self.url}{protocol.API}/jobs/{key}/events",
                                                    heartbeat=20) as ws:
                     if attempt:
-                        yield {"event": "connection", "lost": False}
+                        yield Connection(lost=False)
                     attempt = 0
                     async for message in ws:
                         if message.type != aiohttp.WSMsgType.TEXT:
                             break
-                        event = json.loads(message.data)
+                        event = self._event(message.data)
                         yield event
-                        if event["event"] in ("finished", "failed", "cancelled"):
+                        if event.kind in protocol.ENDED:
                             return
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status == 404:
@@ -159,24 +169,24 @@ class RemoteClient:
             if attempt >= len(self.retry_delays):
                 raise RemoteError(f"lost the connection to the engine at {self.host}; the photo is unchanged") from None
             if attempt == 0:
-                yield {"event": "connection", "lost": True}
+                yield Connection(lost=True)
             await asyncio.sleep(self.retry_delays[attempt])
             attempt += 1
 
-    async def run(self, job: EditJob, on_event: Callable[[dict], None] | None = None) -> EditResult:
+    async def run(self, job: EditJob, on_event: Callable[[Event], None] | None = None) -> EditResult:
         """Send ``job``, follow it to its end and fetch its images. ``on_event`` hears every
-        message on the way (queue position, progress, previews, connection lost and back, and
-        ``{"event": "resubmitting"}`` when a server that lost the job is waited for to send it
-        again; ``submitted`` then comes again, with the job's new id)."""
+        event on the way (queue position, progress, previews, connection lost and back, and
+        ``Resubmitting`` when a server that lost the job is waited for to send it again;
+        ``Submitted`` then comes again, with the job's new id)."""
         # The server renders; this computer brings the renders to the photo's size (the same
         # code as a local edit), so no full-size result crosses the network.
         sent, idempotency_key = replace(job, finish="none"), secrets.token_urlsafe(16)
         for attempt in range(self.resubmits + 1):
             if attempt:
-                _tell(on_event, {"event": "resubmitting"})
+                _tell(on_event, Resubmitting())
                 await self.back()
             key, position = await self.submit(sent, idempotency_key)
-            _tell(on_event, {"event": "submitted", "job": key, "position": position, "again": attempt > 0})
+            _tell(on_event, Submitted(key, position, again=attempt > 0))
             try:
                 result = await self._follow(key, on_event)
             except JobLost as exc:
@@ -211,20 +221,26 @@ class RemoteClient:
                     return result
         raise RemoteError(f"the engine at {self.host} ended the edit without a word")
 
-    async def _answer(self, key: str, event: dict, on_event) -> EditResult | None:
+    async def _answer(self, key: str, event: Event, on_event) -> EditResult | None:
         """The result once the job has finished; an error if it failed or was cancelled."""
-        if event["event"] == "finished":
-            images = await self.images(key, event["images"])
+        if isinstance(event, Finished):
+            images = await self.images(key, event.images)
             await self.forget(key)
-            return protocol.result_from_wire(event, images)
-        if event["event"] == "cancelled":
+            return event.result(images)
+        if isinstance(event, Cancelled):
             raise EditCancelled("the edit was cancelled")
-        if event["event"] == "failed" and event.get("stopped"):
+        if isinstance(event, Failed) and event.stopped:
             raise JobLost(f"the engine at {self.host} stopped before the edit finished")
-        if event["event"] == "failed":
-            raise RemoteError(event.get("message") or "the edit failed on the server")
+        if isinstance(event, Failed):
+            raise RemoteError(event.message)
         _tell(on_event, event)
         return None
+
+    def _event(self, text: str) -> ServerEvent:
+        try:
+            return protocol.event_from_wire(json.loads(text))
+        except (ValueError, protocol.BadEvent) as exc:  # BadEvent is a ValueError; JSON's errors too
+            raise RemoteError(f"the engine at {self.host} sent a message this client cannot read ({exc})") from None
 
     # ---- plumbing ------------------------------------------------------------------------
     async def _json(self, method: str, path: str, **kwargs) -> dict:
@@ -251,7 +267,7 @@ class RemoteClient:
         return RemoteError(f"the engine at {self.host} answered {status}: {message}")
 
 
-def _tell(on_event: Callable[[dict], None] | None, event: dict) -> None:
+def _tell(on_event: Callable[[Event], None] | None, event: Event) -> None:
     if on_event is not None:
         on_event(event)
 

@@ -11,7 +11,9 @@ import json
 import math
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
 
 from PIL import Image
 
@@ -36,11 +38,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 MAX_IDEMPOTENCY_CHARS = 64
-# What watchers of an unfinished job hear when the server stops: a client sends it again once
-# the server is back. "stopped" tells it from an edit that failed, which must not be repeated.
-STOPPED = {"event": "failed", "message": "the server stopped before the edit finished; send it again",
-           "stopped": True}
-
 
 def png_bytes(image: Image.Image) -> bytes:
     # Stored, not deflated: for a 12 MP photo 0.9 s to encode and 0.1 s to decode against
@@ -203,29 +200,18 @@ def params_from_wire(raw: object) -> EditParams:
     return EditParams(**values).validated()
 
 
-def result_message(result: EditResult) -> dict:
+def result_message(result: EditResult) -> Finished:
     """The ``finished`` event: everything but the images, which are fetched one by one."""
-    return {"event": "finished", "images": len(result.images), "expressive_instruction": result.expressive_instruction,
-            "seeds": result.seeds, "models": result.models, "timings": result.timings,
-            "steered": result.steered, "emitted_image_tokens": result.emitted_image_tokens}
+    return Finished(len(result.images), result.expressive_instruction, tuple(result.seeds), tuple(result.models),
+                    dict(result.timings), result.steered, result.emitted_image_tokens)
 
 
-def result_from_wire(message: dict, images: list[Image.Image]) -> EditResult:
-    return EditResult(images, message["expressive_instruction"], list(message["seeds"]), list(message["models"]),
-                      dict(message["timings"]), steered=bool(message.get("steered")),
-                      emitted_image_tokens=bool(message.get("emitted_image_tokens", True)))
-
-
-def preview_message(image: Image.Image) -> dict:
+def preview_message(image: Image.Image) -> Preview:
     small = image.convert("RGB")
     small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     buf = io.BytesIO()
     small.save(buf, format="JPEG", quality=80)
-    return {"event": "preview", "jpeg": base64.b64encode(buf.getvalue()).decode("ascii")}
-
-
-def preview_from_wire(message: dict) -> Image.Image:
-    return Image.open(io.BytesIO(base64.b64decode(message["jpeg"])), formats=["JPEG"]).convert("RGB")
+    return Preview(buf.getvalue())
 
 
 def _text(spec: dict, name: str, limit: int, default: str | None = None) -> str:
@@ -241,3 +227,144 @@ def _text(spec: dict, name: str, limit: int, default: str | None = None) -> str:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# ---- a job's events: parsed here, once, into typed values ---------------------------------------
+class EventKind(Enum):
+    """What a job's event says. The first seven travel on the wire; the last three the client
+    adds for its listeners (the job sent, the connection lost or back, a lost job sent again)."""
+
+    QUEUED = "queued"
+    STARTED = "started"
+    PROGRESS = "progress"
+    PREVIEW = "preview"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SUBMITTED = "submitted"
+    CONNECTION = "connection"
+    RESUBMITTING = "resubmitting"
+
+
+class BadEvent(ValueError):
+    """A message from the server that is not an event of this protocol."""
+
+
+@dataclass(frozen=True)
+class Queued:
+    position: int  # edits that run before this one
+    kind = EventKind.QUEUED
+
+
+@dataclass(frozen=True)
+class Started:
+    kind = EventKind.STARTED
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    seconds_left: float
+    kind = EventKind.PROGRESS
+
+
+@dataclass(frozen=True)
+class Preview:
+    jpeg: bytes  # a small JPEG of the render so far
+    kind = EventKind.PREVIEW
+
+    def image(self) -> Image.Image:
+        return Image.open(io.BytesIO(self.jpeg), formats=["JPEG"]).convert("RGB")
+
+
+@dataclass(frozen=True)
+class Finished:
+    """Everything but the images, which are fetched one by one."""
+
+    images: int
+    expressive_instruction: str
+    seeds: tuple[int, ...]
+    models: tuple[str, ...]
+    timings: dict
+    steered: bool = False
+    emitted_image_tokens: bool = True
+    kind = EventKind.FINISHED
+
+    def result(self, images: list[Image.Image]) -> EditResult:
+        return EditResult(images, self.expressive_instruction, list(self.seeds), list(self.models),
+                          dict(self.timings), steered=self.steered, emitted_image_tokens=self.emitted_image_tokens)
+
+
+@dataclass(frozen=True)
+class Failed:
+    message: str
+    stopped: bool = False  # the server stopped before the edit finished: send it again once it is back
+    kind = EventKind.FAILED
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    kind = EventKind.CANCELLED
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: str       # the job's id on the server
+    position: int
+    again: bool    # a job the server lost, sent again
+    kind = EventKind.SUBMITTED
+
+
+@dataclass(frozen=True)
+class Connection:
+    lost: bool     # True when it drops (retrying), False once it is back
+    kind = EventKind.CONNECTION
+
+
+@dataclass(frozen=True)
+class Resubmitting:
+    kind = EventKind.RESUBMITTING
+
+
+ServerEvent = Queued | Started | Progress | Preview | Finished | Failed | Cancelled
+Event = ServerEvent | Submitted | Connection | Resubmitting
+ENDED = frozenset({EventKind.FINISHED, EventKind.FAILED, EventKind.CANCELLED})
+# What watchers of an unfinished job hear when the server stops: a client sends the job again once
+# the server is back; "stopped" tells it from an edit that failed, which is not repeated.
+STOPPED = Failed("the server stopped before the edit finished; send it again", stopped=True)
+
+
+def event_to_wire(event: ServerEvent) -> dict:
+    """The JSON object a watcher receives."""
+    fields_ = {name: value for name, value in vars(event).items()}
+    if isinstance(event, Preview):
+        fields_["jpeg"] = base64.b64encode(event.jpeg).decode("ascii")
+    if not (isinstance(event, Failed) and event.stopped):
+        fields_.pop("stopped", None)  # said only when true: older clients read just the message
+    for name in ("seeds", "models"):
+        if name in fields_:
+            fields_[name] = list(fields_[name])
+    return {"event": event.kind.value, **fields_}
+
+
+def event_from_wire(message: object) -> ServerEvent:
+    """A watcher's message as a typed event, or BadEvent saying why it is not one."""
+    try:
+        return _PARSERS[message["event"]](message)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadEvent(f"not an event: {str(message)[:80]!r} ({type(exc).__name__})") from None
+
+
+_PARSERS: dict[str, Callable[[dict], ServerEvent]] = {
+    "queued": lambda m: Queued(int(m["position"])),
+    "started": lambda m: Started(),
+    "progress": lambda m: Progress(int(m["step"]), int(m["total"]), float(m["seconds_left"])),
+    "preview": lambda m: Preview(base64.b64decode(m["jpeg"], validate=True)),
+    "finished": lambda m: Finished(int(m["images"]), str(m["expressive_instruction"]),
+                                   tuple(int(s) for s in m["seeds"]), tuple(str(s) for s in m["models"]),
+                                   dict(m["timings"]), bool(m.get("steered")),
+                                   bool(m.get("emitted_image_tokens", True))),
+    "failed": lambda m: Failed(str(m.get("message") or "the edit failed on the server"), bool(m.get("stopped"))),
+    "cancelled": lambda m: Cancelled(),
+}

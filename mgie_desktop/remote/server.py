@@ -46,7 +46,7 @@ from mgie_desktop.remote.security import bearer, token_matches
 
 log = logging.getLogger(__name__)
 http_log = logging.getLogger("mgie_desktop.remote.http")  # aiohttp's own reports, one line each
-ENDED = ("finished", "failed", "cancelled")
+ENDED = frozenset(kind.value for kind in protocol.ENDED)  # a job's status once it has ended
 PREVIEW_INTERVAL_S = 0.25
 # A job is given up once nobody has listened for longer than a client keeps reconnecting.
 ABANDON_AFTER_S = sum(RETRY_DELAYS_S) + 30
@@ -82,21 +82,22 @@ class ServerJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     alone_since: float | None = field(default_factory=time.monotonic)  # None while someone listens
     status: str = "queued"                       # queued, running, or one of ENDED
-    last: dict | None = None                     # the latest progress or position message
-    final: dict | None = None
+    last: protocol.ServerEvent | None = None     # the latest progress or position
+    final: protocol.ServerEvent | None = None
     images: list[bytes] = field(default_factory=list)
     ended_at: float = 0.0
     listeners: set = field(default_factory=set)  # asyncio.Queue per watching WebSocket
     client_key: str | None = None                # the client's idempotency key, if it sent one
 
-    def publish(self, message: dict) -> None:
-        if message["event"] in ENDED:
-            self.status, self.final, self.ended_at = message["event"], message, time.monotonic()
-        elif message["event"] != "preview":
-            self.last = message
+    def publish(self, event: protocol.ServerEvent) -> None:
+        ended = event.kind in protocol.ENDED
+        if ended:
+            self.status, self.final, self.ended_at = event.kind.value, event, time.monotonic()
+        elif event.kind is not protocol.EventKind.PREVIEW:
+            self.last = event
         for queue in list(self.listeners):
-            if queue.qsize() < 32 or message["event"] in ENDED:  # a slow watcher misses previews, not the end
-                queue.put_nowait(message)
+            if queue.qsize() < 32 or ended:  # a slow watcher misses previews, not the end
+                queue.put_nowait(event)
 
 
 class EngineHost:
@@ -180,7 +181,7 @@ class EngineHost:
             self.state, self.detail = "ready", f"loaded in {self.engine.load_seconds:.1f} s"
         if self.state == "error":
             for job in self.waiting:
-                job.publish({"event": "failed", "message": f"the server has no models: {self.detail}"})
+                job.publish(protocol.Failed(f"the server has no models: {self.detail}"))
             self.waiting.clear()
             return
         log.info("models ready on %s (%s)", self.gpu, self.detail)
@@ -191,10 +192,10 @@ class EngineHost:
             job = self.waiting.pop(0)
             self._tell_positions()
             if job.cancel.is_set():
-                job.publish({"event": "cancelled"})
+                job.publish(protocol.Cancelled())
                 continue
             self.running, job.status = job, "running"
-            job.publish({"event": "started"})
+            job.publish(protocol.Started())
             self._tell_positions()  # the queue's places moved up
             try:
                 await loop.run_in_executor(self.executor, self._run, job, loop)
@@ -211,7 +212,7 @@ class EngineHost:
 
         def progress(step: int, total: int, seconds_left: float, make_preview) -> None:
             nonlocal last_preview
-            post(job.publish, {"event": "progress", "step": step, "total": total, "seconds_left": seconds_left})
+            post(job.publish, protocol.Progress(step, total, seconds_left))
             now = time.monotonic()
             if job.listeners and step < total and now - last_preview >= PREVIEW_INTERVAL_S:
                 last_preview = now
@@ -224,18 +225,18 @@ class EngineHost:
             images = [protocol.png_bytes(image) for image in result.images]
             post(self._finish, job, images, protocol.result_message(result))
         except EditCancelled:
-            post(job.publish, STOPPED if self.stopping.is_set() else {"event": "cancelled"})
+            post(job.publish, STOPPED if self.stopping.is_set() else protocol.Cancelled())
         except MgieError as exc:
-            post(job.publish, {"event": "failed", "message": str(exc)})
+            post(job.publish, protocol.Failed(str(exc)))
         except Exception as exc:
             log.exception("an edit failed")
-            post(job.publish, {"event": "failed", "message": failure_message(exc)})
+            post(job.publish, protocol.Failed(failure_message(exc)))
         finally:
             release_memory()  # a long-lived server gives each job's memory back
 
-    def _finish(self, job: ServerJob, images: list[bytes], message: dict) -> None:
+    def _finish(self, job: ServerJob, images: list[bytes], event: protocol.Finished) -> None:
         job.images = images
-        job.publish(message)
+        job.publish(event)
 
     # ---- jobs ----------------------------------------------------------------------------
     def submit(self, upload: protocol.Upload, digest: str, client_key: str | None = None) -> ServerJob:
@@ -317,12 +318,12 @@ class EngineHost:
         job.cancel.set()
         if job in self.waiting:  # never started: ends now
             self.waiting.remove(job)
-            job.publish({"event": "cancelled"})
+            job.publish(protocol.Cancelled())
             self._tell_positions()
 
     def _tell_positions(self) -> None:
         for job in self.waiting:
-            job.publish({"event": "queued", "position": self.position(job)})
+            job.publish(protocol.Queued(self.position(job)))
 
     def _forget_old(self) -> None:
         """Finished jobs nobody fetched: kept a while, and only so many (memory stays bounded)."""
@@ -476,10 +477,10 @@ async def _events(request: web.Request) -> web.StreamResponse:
     try:
         # Where the job stands now: a reconnecting client picks up from here.
         if job.final is not None:
-            await ws.send_json(job.final)
+            await ws.send_json(protocol.event_to_wire(job.final))
             return ws
-        await ws.send_json({"event": "queued", "position": host.position(job)} if job.status == "queued"
-                           else job.last or {"event": "started"})
+        now = protocol.Queued(host.position(job)) if job.status == "queued" else job.last or protocol.Started()
+        await ws.send_json(protocol.event_to_wire(now))
         reader = asyncio.create_task(_read_cancels(ws, host, job))  # ends when the client goes
         try:
             while True:
@@ -488,9 +489,9 @@ async def _events(request: web.Request) -> web.StreamResponse:
                 if not getter.done():
                     getter.cancel()
                     break
-                message = getter.result()
-                await ws.send_json(message)
-                if message["event"] in ENDED:
+                event = getter.result()
+                await ws.send_json(protocol.event_to_wire(event))
+                if event.kind in protocol.ENDED:
                     break
         finally:
             reader.cancel()

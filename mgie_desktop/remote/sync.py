@@ -12,6 +12,7 @@ from mgie_desktop.core.errors import EditCancelled
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.remote.client import RemoteClient, RemoteError
+from mgie_desktop.remote.protocol import Connection, Event, Queued, Resubmitting, Submitted
 
 READY_POLL_S = 0.5
 
@@ -68,19 +69,12 @@ class RemoteEngine:
     def _edit(self, job: EditJob):
         sent: list[str] = []
 
-        def heard(event: dict) -> None:
-            if event["event"] == "submitted":
-                sent.append(event["job"])  # the latest is the one to cancel
-                if event["again"]:
-                    print(f"sent the edit to {self.client.host} again", file=sys.stderr)
-            if event["event"] in ("submitted", "queued") and event["position"]:
-                print(f"queued on {self.client.host}: {event['position']} edit(s) ahead", file=sys.stderr)
-            elif event["event"] == "connection":
-                print(f"connection to {self.client.host} {'lost; retrying' if event['lost'] else 'back'}",
-                      file=sys.stderr)
-            elif event["event"] == "resubmitting":
-                print(f"the engine at {self.client.host} lost the edit (it stopped or restarted); sending it "
-                      "again once it is back", file=sys.stderr)
+        def heard(event: Event) -> None:
+            say = self._say(event)
+            if isinstance(event, Submitted):
+                sent.append(event.job)  # the latest is the one to cancel
+            if say:
+                print(say, file=sys.stderr)
 
         try:
             return self._run(self.client.run(job, heard))
@@ -91,6 +85,19 @@ class RemoteEngine:
                 except (RemoteError, asyncio.TimeoutError, KeyboardInterrupt):
                     pass
             raise EditCancelled("the edit was cancelled") from None
+
+    def _say(self, event: Event) -> str:
+        """The line ``event`` is worth on stderr ("" for none)."""
+        host = self.client.host
+        if isinstance(event, Queued | Submitted) and event.position:
+            return f"queued on {host}: {event.position} edit(s) ahead"
+        if isinstance(event, Submitted) and event.again:
+            return f"sent the edit to {host} again"
+        if isinstance(event, Connection):
+            return f"connection to {host} {'lost; retrying' if event.lost else 'back'}"
+        if isinstance(event, Resubmitting):
+            return f"the engine at {host} lost the edit (it stopped or restarted); sending it again once it is back"
+        return ""
 
     def _run(self, coroutine):
         try:

@@ -11,14 +11,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import qasync  # this module loads only when a remote engine is first chosen, never at start-up
-from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from mgie_desktop.core.deferred import load
 from mgie_desktop.core.display_text import sentence
 from mgie_desktop.core.errors import EditCancelled, MgieError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.remote.client import RemoteClient
+from mgie_desktop.remote.protocol import (
+    Connection,
+    Event,
+    Preview,
+    Progress,
+    Queued,
+    Resubmitting,
+    Started,
+    Submitted,
+)
 from mgie_desktop.ui.engines import EngineClient
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.worker import edit_done, gpu_memory_text
@@ -116,29 +124,19 @@ class RemoteEngine(EngineClient):
             self.notice.emit(f"Could not cancel on {self.where}: {exc}")
 
     async def _edit(self, job: EditJob) -> None:
-        def heard(event: dict) -> None:
-            kind = event["event"]
-            if kind == "submitted":
-                self._job_key = event["job"]
+        def heard(event: Event) -> None:
+            if isinstance(event, Submitted):
+                self._job_key = event.job
                 if self._cancel_asked:  # Esc came before the server had the edit
                     self._spawn(self._cancel(self._job_key))
-            if kind in ("submitted", "queued") and event["position"]:
-                self.notice.emit(f"Waiting on {self.where}: {event['position']} edit(s) ahead")
-            elif kind == "submitted" and event["again"]:
-                self.notice.emit(f"Sent the edit to {self.where} again")
-            elif kind == "started":
-                self.notice.emit("")
-            elif kind == "progress":
-                self.progress.emit(job.job_id, event["step"], event["total"], event["seconds_left"])
-            elif kind == "preview":
-                self.preview.emit(job.job_id, _preview_image(event))
-            elif kind == "connection":
-                self.notice.emit(f"Lost the connection to {self.where}; retrying…" if event["lost"]
-                                 else f"Connected to {self.where} again")
-            elif kind == "resubmitting":
+            elif isinstance(event, Resubmitting):
                 self._job_key = None  # gone with the server: a cancel now waits for the new one
-                self.notice.emit(f"The engine at {self.where} lost the edit (it stopped or restarted); "
-                                 "sending it again once it is back…")
+            elif isinstance(event, Progress):
+                self.progress.emit(job.job_id, event.step, event.total, event.seconds_left)
+            elif isinstance(event, Preview):
+                self.preview.emit(job.job_id, to_qimage(event.image()))
+            if (notice := self._notice(event)) is not None:
+                self.notice.emit(notice)
 
         outcome: tuple
         try:
@@ -160,6 +158,20 @@ class RemoteEngine(EngineClient):
         signal, *args = outcome
         signal.emit(*args)
 
+    def _notice(self, event: Event) -> str | None:
+        """What the status bar says of ``event``: a passing word, "" to clear it, None to leave it."""
+        if isinstance(event, Queued | Submitted) and event.position:
+            return f"Waiting on {self.where}: {event.position} edit(s) ahead"
+        if isinstance(event, Submitted) and event.again:
+            return f"Sent the edit to {self.where} again"
+        if isinstance(event, Started):
+            return ""
+        if isinstance(event, Connection):
+            return f"Lost the connection to {self.where}; retrying…" if event.lost else f"Connected to {self.where} again"
+        if isinstance(event, Resubmitting):
+            return f"The engine at {self.where} lost the edit (it stopped or restarted); sending it again once it is back…"
+        return None
+
     def release(self) -> None:
         """Another engine takes over, or the window closes: the server stops our edit, and no
         task of ours answers any more (this object goes)."""
@@ -179,6 +191,3 @@ class RemoteEngine(EngineClient):
         else:
             self._spawn(self.client.close())
 
-
-def _preview_image(event: dict) -> QImage:
-    return to_qimage(load("mgie_desktop.remote.protocol", "preview_from_wire")(event))
