@@ -16,12 +16,13 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
 from mgie_desktop.core.exit_codes import ExitCode
+from mgie_desktop.engine.inventory import check_installed, has_plain_ip2p
 from mgie_desktop.store.download import RESERVE_BYTES, Downloader
 from mgie_desktop.store.errors import LicenseNotAccepted
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
+from mgie_desktop.store.install import free_sources, install_sources, sources_dir, sources_size
 from mgie_desktop.store.manifest import Manifest, load_manifest
 from mgie_desktop.store.progress import (
     DONE,
@@ -67,8 +68,6 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
               f"cache, {len(result.verified) + len(result.skipped)} already present "
               f"({format_bytes(result.bytes)} transferred)", file=out)
         if convert:
-            install_sources = load("mgie_desktop.store.install", "install_sources")
-
             print("converting into the app's bundle (this takes a while and needs memory) ...", file=out)
             inventory = install_sources(dest, log=lambda msg: print(f"  {msg}", file=out))
             print(f"models ready in {dest / 'bundle'} ({len(inventory['files'])} files)", file=out)
@@ -229,9 +228,6 @@ def _accept_licenses(m: Manifest, accepted: bool, stdin: TextIO, out: TextIO) ->
 
 
 def _offer_free(m: Manifest, dest: Path, free: bool | None, stdin: TextIO, out: TextIO) -> None:
-    free_sources, sources_dir, sources_size = load("mgie_desktop.store.install", "free_sources",
-                                                   "sources_dir", "sources_size")
-
     size = sources_size(m, dest)
     if free is None and getattr(stdin, "isatty", lambda: False)():
         print(f"The source files in {sources_dir(dest)} ({format_bytes(size)}) are no longer needed. "
@@ -249,16 +245,12 @@ def _offer_free(m: Manifest, dest: Path, free: bool | None, stdin: TextIO, out: 
 def _already_converted(m: Manifest, dest: Path) -> bool:
     if not bundle_state(dest)["installed"]:
         return False
-    has_plain_ip2p = load("mgie_desktop.engine.inventory", "has_plain_ip2p")
-
     if any(model.id == "ip2p" for model in m.models) and not has_plain_ip2p(dest):
         return False  # the optional comparison was asked for and is not in the bundle yet
     return all(st.status == MISSING for st in statuses(m, dest))
 
 
 def bundle_state(dest: Path) -> dict:
-    check_installed = load("mgie_desktop.engine.inventory", "check_installed")
-
     try:
         check_installed(dest)
         return {"installed": True, "detail": ""}
