@@ -208,6 +208,17 @@ def test_a_server_gone_for_good_mid_edit_fails_in_one_line_keeping_the_instructi
     assert window.panel.instruction.toPlainText() == "make it warmer"  # kept, to send again
 
 
+def test_esc_while_the_server_is_away_ends_the_edit_at_once(qtbot, tmp_path, restartable, photo_path):
+    window = remote_window(qtbot, tmp_path, restartable.url, restartable.token)
+    window.edits.engine.client.retry_delays = (60.0,) * 3  # it would wait minutes for the server
+    messages = start_slow_edit(qtbot, window, photo_path, "make it warmer")
+    restartable.stop()
+    qtbot.waitUntil(lambda: any("lost" in m.lower() for m in messages), timeout=TIMEOUT)
+    window.edits.cancel_edit()
+    qtbot.waitUntil(lambda: window.document.running is None, timeout=10_000)
+    assert len(window.document.history) == 1 and "cancelled" in window.statusBar().currentMessage()
+
+
 def test_the_engine_dialog_switches_and_keeps_the_token_private(qtbot, tmp_path, server, tiny_models):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(tiny_models, "cpu", settings=settings, autosave_folder=tmp_path / "autosave")

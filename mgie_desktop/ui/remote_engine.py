@@ -61,6 +61,9 @@ class RemoteEngine(EngineClient):
         self._tasks: set[asyncio.Task] = set()
         self._job_key: str | None = None   # the running edit's id on the server, once sent
         self._cancel_asked = False
+        self._edit_task: asyncio.Task | None = None
+        self._sent_once = False             # the running edit reached the server at least once
+        self._released = False
         self._loading = None
 
     def _spawn(self, coroutine) -> asyncio.Task:
@@ -110,23 +113,38 @@ class RemoteEngine(EngineClient):
     def submit(self, job: EditJob) -> None:
         self._job_key, self._cancel_asked = None, False
         self.state_changed.emit("busy", job.instruction)
-        self._spawn(self._edit(job))
+        self._edit_task = self._spawn(self._edit(job))
 
     def cancel(self) -> None:
         self._cancel_asked = True
         if self._job_key is not None:
             self._spawn(self._cancel(self._job_key))
+        elif self._lost:
+            self._stop_here()
+
+    @property
+    def _lost(self) -> bool:
+        """The server lost the edit and is waited for, to send it again: nothing there to cancel."""
+        return self._edit_task is not None and not self._edit_task.done() and self._job_key is None \
+            and self._sent_once
 
     async def _cancel(self, key: str) -> None:
         try:
             await self.client.cancel(key)
-        except MgieError as exc:  # the edit ends anyway, or the connection says why
-            self.notice.emit(f"Could not cancel on {self.where}: {exc}")
+        except MgieError:  # unreachable, or it no longer has the edit: Esc ends it here all the same
+            self._stop_here()
+
+    def _stop_here(self) -> None:
+        """End the edit on this side: the server, if it still has it, gives it up unwatched."""
+        if self._edit_task is not None and not self._edit_task.done():
+            self._edit_task.cancel()
 
     async def _edit(self, job: EditJob) -> None:
+        self._sent_once = False
+
         def heard(event: Event) -> None:
             if isinstance(event, Submitted):
-                self._job_key = event.job
+                self._job_key, self._sent_once = event.job, True
                 if self._cancel_asked:  # Esc came before the server had the edit
                     self._spawn(self._cancel(self._job_key))
             elif isinstance(event, Resubmitting):
@@ -149,7 +167,9 @@ class RemoteEngine(EngineClient):
         except MgieError as exc:
             outcome = (self.edit_failed, job.job_id, sentence(str(exc)), "")
         except asyncio.CancelledError:
-            raise
+            if self._released or not self._cancel_asked:
+                raise
+            outcome = (self.edit_cancelled, job.job_id)  # Esc, with the server away: ended here
         except Exception as exc:  # the window stays up and says why
             outcome = (self.edit_failed, job.job_id, f"The remote edit failed: {exc}", traceback.format_exc())
         self._job_key = None
@@ -175,6 +195,7 @@ class RemoteEngine(EngineClient):
     def release(self) -> None:
         """Another engine takes over, or the window closes: the server stops our edit, and no
         task of ours answers any more (this object goes)."""
+        self._released = True
         for task in list(self._tasks):
             task.cancel()
         if self._job_key is not None:
