@@ -431,3 +431,26 @@ def test_malformed_requests_are_400_and_logged_in_one_line(serving, caplog):
     _no_tracebacks(caplog)
     said = [r for r in caplog.records if r.name == "mgie_desktop.remote.http"]
     assert len(said) == 3 and all(r.levelno == logging.WARNING and "\n" not in r.getMessage() for r in said)
+
+
+# ---- a server that comes back from a restart without its models (issue 26, defect 1) -----------
+def test_a_lost_edit_is_not_sent_again_to_a_server_back_without_models(engine):
+    from mgie_desktop.core.errors import ModelFilesError
+
+    def no_models(progress, cancel):
+        raise ModelFilesError("no models in /nowhere")
+
+    server = InProcessServer(engine, Limits(), open_engine=no_models)
+    try:
+        wait_until(lambda: server.host.state == "error")
+
+        async def back():
+            async with RemoteClient(server.url, TOKEN) as client:
+                await client.back()
+
+        with pytest.raises(RemoteError, match="has no models: no models in /nowhere, so the edit it lost could "
+                                              "not be sent again; the photo is unchanged") as failed:
+            asyncio.run(back())
+        assert "\n" not in str(failed.value)
+    finally:
+        server.close()
