@@ -24,7 +24,7 @@ from PIL import Image
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.remote.client import RemoteClient
-from mgie_desktop.remote.protocol import png_bytes
+from mgie_desktop.remote.protocol import ENDED, png_bytes
 from mgie_desktop.remote.server import Limits
 
 
@@ -45,7 +45,7 @@ async def _request(client: RemoteClient, kind: str, job: EditJob) -> None:
         await client.cancel(key)
         async with contextlib.aclosing(client.events(key)) as events:
             async for event in events:
-                if event["event"] in ("finished", "failed", "cancelled"):
+                if event.kind in ENDED:
                     break
         await client.forget(key)
 
@@ -278,7 +278,7 @@ class Soak:
         async with session.ws_connect(f"{self.url}/v1/jobs/{key}/events") as ws:
             async for message in ws:
                 event = json.loads(message.data)
-                if event["event"] in ("finished", "failed", "cancelled"):
+                if event.kind in ENDED:
                     break
         if event["event"] != "finished":
             return Reply(f"edit {event['event']}", event.get("message", ""))
