@@ -277,3 +277,29 @@ def test_before_and_after_side_by_side_on_the_canvas(qtbot, tmp_path, tiny_model
     assert split.shown and window.canvas.scene().sceneRect().left() == 0  # back to the divider
     window.compare_view.split_action.trigger()
     assert not split.shown and window.canvas.scene().sceneRect().width() == 96
+
+
+def test_the_difference_view_is_a_heat_map_with_its_key(qtbot, tmp_path, tiny_models, photo_path):
+    from PySide6.QtGui import QColor, QImage
+    from test_ui import TIMEOUT, apply, make_window, open_photo
+
+    from mgie_desktop.ui.heat_map import GAIN, HEAT_TABLE, HeatScale, heat_image
+
+    grey = QImage(3, 1, QImage.Format.Format_RGB888)
+    for x, level in enumerate((0, 128, 255)):
+        grey.setPixelColor(x, 0, QColor(level, level, level))
+    heat = heat_image(grey)
+    assert heat.pixelColor(0, 0) == QColor(0, 0, 0) and heat.pixelColor(2, 0) == QColor(255, 255, 255)
+    middle = heat.pixelColor(1, 0)
+    assert middle.red() > 150 and middle.blue() < 100  # changed by 32 levels: red, not grey
+    assert len(set(HEAT_TABLE)) > 200  # a smooth scale
+    assert [label for _, label in HeatScale(None).ticks()] == ["0", "16", "32", "48", f"{round(255 / GAIN)}+"]
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "sharper")
+    window.compare_view.difference_action.trigger()
+    qtbot.waitUntil(lambda: window.compare_view.showing_difference, timeout=TIMEOUT)
+    assert window.compare_view.heat_scale.isVisible() and "levels of 255" in window.statusBar().currentMessage()
+    window.compare_view.difference_action.trigger()
+    assert not window.compare_view.heat_scale.isVisible()

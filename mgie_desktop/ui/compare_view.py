@@ -13,6 +13,7 @@ from PySide6.QtGui import QAction, QKeySequence
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.ui.document_model import DocumentModel
+from mgie_desktop.ui.heat_map import HeatScale, heat_image
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.split_view import CanvasSplit
 
@@ -31,6 +32,7 @@ class CompareView:
         # View › Show difference: its own entry, which the menu bar shows.
         self.difference_action = QAction("Show &difference from the step before", canvas, checkable=True)
         self.difference_action.triggered.connect(self.toggle_difference)
+        self.heat_scale = HeatScale(canvas.viewport())  # the difference map's key, bottom left
         # View › Before/after split: the step before and this one on the canvas, a divider between.
         self.split = CanvasSplit(canvas)
         self.split_action = QAction("Before/after &split", canvas, checkable=True)
@@ -65,8 +67,14 @@ class CompareView:
 
     def toggle_difference(self) -> None:
         self.show_current()
-        self.document.status.emit("Difference view: bright where the last edit changed pixels (D to leave)"
-                                  if self.difference_action.isChecked() else "", 0)
+        on = self.difference_action.isChecked()
+        self.document.status.emit("Difference view: how much the last edit changed each pixel, in levels of 255 "
+                                  "(the key, bottom left; D to leave)" if on else "", 0)
+        if on:
+            viewport = self.canvas.viewport()
+            self.heat_scale.move(12, viewport.height() - self.heat_scale.height() - 12)
+            self.heat_scale.raise_()
+        self.heat_scale.setVisible(on)
 
     # ---- before and after, split on the canvas -----------------------------------------------------
     def toggle_split(self, on: bool) -> None:
@@ -134,4 +142,4 @@ def _difference(before, after):
     """On a file-work thread: the difference image, ready for the canvas."""
     difference_image = load("mgie_desktop.core.compare", "difference_image")
 
-    return to_qimage(difference_image(before, after))
+    return heat_image(to_qimage(difference_image(before, after)))
