@@ -19,7 +19,7 @@ import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import platformdirs
 from PIL import Image
@@ -99,7 +99,7 @@ class Autosaver:
         self.path: Path | None = None  # this session's folder, made on the first save
         self._lock_fh: BinaryIO | None = None
         self._written: set[int] = set()
-        self._history: weakref.ref | None = None
+        self._history: weakref.ref[Any] | None = None
         self._alpha: Image.Image | None = None
         self._closed = False
 
@@ -126,7 +126,7 @@ class Autosaver:
         self._lock_fh = fh
         self.path = final
 
-    def save(self, history: History, photo_meta: Photo | SourceMeta | dict | None = None) -> Path:
+    def save(self, history: History, photo_meta: Photo | SourceMeta | dict[str, Any] | None = None) -> Path:
         """Bring the autosave up to date with ``history``; it is complete on disk when this returns.
 
         Only new step images are copied (each atomically); ``session.json`` is replaced last,
@@ -198,7 +198,7 @@ class Autosaver:
     def __enter__(self) -> Autosaver:
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
             self.close()
         else:
@@ -243,6 +243,7 @@ def find_recoverable(folder: str | os.PathLike[str] | None = None) -> list[Recov
     for entry in entries:
         if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
             continue
+        fh: BinaryIO | None
         try:
             fh = open(entry / LOCK_NAME, "a+b")
         except OSError:

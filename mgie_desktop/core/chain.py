@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from PIL import Image
 
@@ -33,10 +34,10 @@ class ChainStep:
     mask: Image.Image | None = None    # grey, any size: white edits, black keeps
     model: str = "mgie"                # "ip2p": InstructPix2Pix reads the instruction itself
     strength: float = 1.0              # how much of the render shows over the step's source
-    geometry: dict | None = None
+    geometry: dict[str, Any] | None = None
 
 
-def params_record(params: EditParams) -> dict:
+def params_record(params: EditParams) -> dict[str, Any]:
     """The settings a history step keeps (and ``edit --json`` prints) for ``params``."""
     record = {"seed": params.seed, "steps": params.steps, "text_guidance": params.text_guidance,
               "image_guidance": params.image_guidance, "scheduler": params.scheduler}
@@ -45,8 +46,8 @@ def params_record(params: EditParams) -> dict:
     return record
 
 
-def run_chain(engine, start: Image.Image, steps: list[ChainStep], finish: str = "detail",
-              on_edit: Callable[[ChainStep, dict], None] | None = None) -> tuple[History, Image.Image, list[dict]]:
+def run_chain(engine: Any, start: Image.Image, steps: list[ChainStep], finish: str = "detail",
+              on_edit: Callable[[ChainStep, dict[str, Any]], None] | None = None) -> tuple[History, Image.Image, list[dict[str, Any]]]:
     """Each step on the previous result. Returns the history (close it when done), the last image
     and one record per edit (instruction, expressive instruction, working size, timings...).
     ``on_edit(step, record)`` is told of each edit as it finishes."""
@@ -60,6 +61,7 @@ def run_chain(engine, start: Image.Image, steps: list[ChainStep], finish: str = 
             history.push(current, instruction=describe(step.geometry), params={GEOMETRY: step.geometry})
             continue
         params, mask, text = step.params, step.mask, step.instruction
+        assert params is not None, "an edit step carries its settings"  # only geometry steps go without
         stored_mask = ""
         if mask is not None:
             stored_mask = stored_masks.setdefault(id(mask), mask_to_text(mask))
@@ -90,7 +92,9 @@ def run_chain(engine, start: Image.Image, steps: list[ChainStep], finish: str = 
             stored = params_record(params)
         if step.strength < 1.0:
             stored[STRENGTH] = step.strength
-        history.push(rendered, instruction=text, params=stored, timings=timings, mask=stored_mask, **words)
+        history.push(rendered, instruction=text, params=stored, timings=timings, mask=stored_mask,
+                     expressive_instruction=words["expressive_instruction"],
+                     steered_instruction=words["steered_instruction"])
         # As the window shows a step below full strength: the render blended over its source.
         current = blend(source, rendered, step.strength) if step.strength < 1.0 else rendered
         records.append(record)

@@ -46,7 +46,10 @@ class Document:
     def photo_for_export(self, step_id: int | None = None) -> Photo:
         """Step ``step_id`` (the current one by default) as it looks, carrying the original's ICC
         profile and EXIF, and its transparency cropped, turned and flipped as the step was."""
-        step_id = self.history.current.id if step_id is None else step_id
+        if step_id is None:
+            current = self.history.current
+            assert current is not None, "an open document's history is started"
+            step_id = current.id
         photo = self.source.photo(self.history.image(step_id))
         if photo.alpha is not None:
             ops = [s.params[GEOMETRY] for s in self.history.lineage(step_id) if s.params.get(GEOMETRY)]

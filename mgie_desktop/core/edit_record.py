@@ -9,9 +9,13 @@ from __future__ import annotations
 import json
 import re
 from html import unescape
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from mgie_desktop import __version__
+
+if TYPE_CHECKING:
+    from mgie_desktop.core.history import History
 
 FORMAT, VERSION = "mgie-edit", 1
 PNG_KEY = "mgie:edit"  # the PNG text chunk holding the same JSON
@@ -19,10 +23,13 @@ NAMESPACE = "https://github.com/apple/ml-mgie/ns/edit/1.0/"
 _RECORD = re.compile(r"<mgie:EditRecord>(.*?)</mgie:EditRecord>", re.S)
 
 
-def edit_record(history, step_id: int | None = None, models: dict | None = None) -> dict | None:
+def edit_record(history: History, step_id: int | None = None, models: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The chain of edits that made ``step_id`` (the current step by default); None for the
     photo as opened."""
-    step_id = history.current.id if step_id is None else step_id
+    if step_id is None:
+        current = history.current
+        assert current is not None, "a started history"
+        step_id = current.id
     steps = [s for s in history.lineage(step_id) if not s.is_root]
     if not steps:
         return None
@@ -35,11 +42,11 @@ def edit_record(history, step_id: int | None = None, models: dict | None = None)
     }
 
 
-def record_json(record: dict) -> str:
+def record_json(record: dict[str, Any]) -> str:
     return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
 
-def xmp_packet(record: dict) -> bytes:
+def xmp_packet(record: dict[str, Any]) -> bytes:
     """An XMP packet holding the record (XML-escaped JSON in one property)."""
     body = escape(record_json(record))
     return (
@@ -52,7 +59,7 @@ def xmp_packet(record: dict) -> bytes:
     ).encode()
 
 
-def record_from_xmp(xmp: bytes | str | None) -> dict | None:
+def record_from_xmp(xmp: bytes | str | None) -> dict[str, Any] | None:
     """The record in an XMP packet written by ``xmp_packet``, or None."""
     if not xmp:
         return None

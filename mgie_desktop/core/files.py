@@ -68,7 +68,7 @@ def fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None], what: str,
+def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str,
                  errors: tuple[type[BaseException], ...] = (OSError, ValueError, MemoryError)) -> None:
     """Write via a temp file beside ``path``, fsync, then os.replace: ``path`` is either the old
     file or the complete new one, never half of either. Failures (``errors``) raise InputError

@@ -8,6 +8,8 @@ right, bottom]}`` in pixels of the step it applies to. Pure Pillow: no Qt, no to
 
 from __future__ import annotations
 
+from typing import Any
+
 from PIL import Image
 
 from .errors import InputError
@@ -24,11 +26,11 @@ FLIP_HORIZONTAL = {"op": "flip", "axis": "horizontal"}
 FLIP_VERTICAL = {"op": "flip", "axis": "vertical"}
 
 
-def crop(box: tuple[int, int, int, int]) -> dict:
+def crop(box: tuple[int, int, int, int]) -> dict[str, Any]:
     return {"op": "crop", "box": [int(v) for v in box]}
 
 
-def apply(image: Image.Image, op: dict) -> Image.Image:
+def apply(image: Image.Image, op: dict[str, Any]) -> Image.Image:
     """``image`` with ``op`` applied; InputError for an operation that makes no sense for it."""
     kind = op.get("op") if isinstance(op, dict) else None
     if kind == "rotate" and op.get("degrees") in _ROTATIONS:
@@ -44,13 +46,13 @@ def apply(image: Image.Image, op: dict) -> Image.Image:
     raise InputError(f"unknown geometry operation {op!r}")
 
 
-def apply_all(image: Image.Image, ops: list[dict]) -> Image.Image:
+def apply_all(image: Image.Image, ops: list[dict[str, Any]]) -> Image.Image:
     for op in ops:
         image = apply(image, op)
     return image
 
 
-def describe(op: dict) -> str:
+def describe(op: dict[str, Any]) -> str:
     """The history's words for an operation."""
     if op["op"] == "rotate":
         return {90: "Rotate 90° clockwise", 180: "Rotate 180°", 270: "Rotate 90° counter-clockwise"}[op["degrees"]]

@@ -21,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypeGuard
 
 from PIL import Image, UnidentifiedImageError
 
@@ -40,8 +41,8 @@ class Step:
     parent: int | None
     instruction: str = ""                 # empty for the opened photo
     expressive_instruction: str = ""
-    params: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     steered_instruction: str = ""         # a person's expressive instruction that drove the edit, if any
     mask: str = ""                        # where the edit applied (core.masks.mask_to_text); "" = everywhere
@@ -72,7 +73,7 @@ class ImageStore:
     def __init__(self, folder: Path | None = None, cache_size: int = 4, max_pending: int = 2,
                  cache_bytes: int = 160 * 2**20):
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="mgie-history-")
-        self.folder = Path(folder or self._tmp.name)
+        self.folder = Path(folder) if folder else Path(self._tmp.name) if self._tmp is not None else Path()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.cache_size = max(1, int(cache_size))
         # Small photos: several steps cached; a 24 MP photo (72 MB decoded): the last two.
@@ -81,7 +82,7 @@ class ImageStore:
         # more than this many pile up, so a burst of edits cannot grow memory without bound.
         self.max_pending = max(1, int(max_pending))
         self._cache: OrderedDict[int, Image.Image] = OrderedDict()
-        self._writes: dict[int, Future] = {}
+        self._writes: dict[int, Future[Any]] = {}
         # Images not yet safely on disk, kept whatever the cache evicts: a failed write (disk
         # full) is retried by the next flush() instead of losing the step.
         self._unwritten: dict[int, Image.Image] = {}
@@ -102,7 +103,7 @@ class ImageStore:
         self._submit(step_id, image)
         self._limit_pending()
 
-    def _submit(self, step_id: int, image: Image.Image) -> Future:
+    def _submit(self, step_id: int, image: Image.Image) -> Future[Any]:
         future = self._writer.submit(self._write, step_id, image)
         with self._lock:
             self._writes[step_id] = future
@@ -153,7 +154,8 @@ class ImageStore:
             raise DamagedImage(step_id, reason)
         try:
             with Image.open(self.path(step_id)) as f:
-                return f.copy()
+                image: Image.Image = f.copy()
+                return image
         except MemoryError:
             raise
         except UnidentifiedImageError:
@@ -244,7 +246,7 @@ class History:
         return self._add(Step(next(self._ids), None), image)
 
     def push(self, image: Image.Image, *, instruction: str, expressive_instruction: str = "",
-             params: dict | None = None, timings: dict | None = None, parent: int | None = None,
+             params: dict[str, Any] | None = None, timings: dict[str, Any] | None = None, parent: int | None = None,
              steered_instruction: str = "", mask: str = "") -> Step:
         """Add an edit as a child of ``parent`` (default: the current step) and make it current.
         Pushing from a step that already has children starts a new branch. ``steered_instruction``:
@@ -264,7 +266,7 @@ class History:
         return step
 
     # ---- persistence ------------------------------------------------------------------
-    def to_manifest(self) -> dict:
+    def to_manifest(self) -> dict[str, Any]:
         """The graph as plain JSON-able data: every step, the current one and the redo memory.
 
         ``{"current": id, "steps": [{"id", "parent", "instruction", "expressive_instruction",
@@ -275,7 +277,7 @@ class History:
         with self._lock:
             return self._manifest()
 
-    def _manifest(self) -> dict:
+    def _manifest(self) -> dict[str, Any]:
         steps = []
         for step in self.steps:
             steps.append({
@@ -293,7 +295,7 @@ class History:
         return {"current": self._current, "steps": steps}
 
     @classmethod
-    def restore(cls, manifest: dict, store: ImageStore) -> History:
+    def restore(cls, manifest: dict[str, Any], store: ImageStore) -> History:
         """Rebuild a history from ``to_manifest()`` data whose images are already in ``store``.
 
         Everything is checked before use; a damaged or hostile manifest raises InputError
@@ -327,7 +329,7 @@ class History:
 
     def image(self, step_id: int | None = None) -> Image.Image:
         """The step as it looks: its render blended with its source at the step's strength."""
-        step_id = self._current if step_id is None else step_id
+        step_id = self._current_id() if step_id is None else step_id
         strength = self.strength(step_id)
         if strength >= 1.0:
             return self.store.get(step_id)
@@ -346,7 +348,9 @@ class History:
         node = step_id
         while self.strength(node) < 1.0:  # a root is at full strength: the loop ends there at the latest
             partial.append(node)
-            node = self._steps[node].parent
+            parent = self._steps[node].parent
+            assert parent is not None, "a root is at full strength"
+            node = parent
         image = self.store.get(node)
         for node in reversed(partial):
             image = blend(image, self.store.get(node), self.strength(node))
@@ -354,7 +358,7 @@ class History:
 
     def rendered(self, step_id: int | None = None) -> Image.Image:
         """The step's own image at full strength (what the session stores)."""
-        return self.store.get(self._current if step_id is None else step_id)
+        return self.store.get(self._current_id() if step_id is None else step_id)
 
     # ---- strength -----------------------------------------------------------------------
     def strength(self, step_id: int) -> float:
@@ -401,28 +405,34 @@ class History:
         return self._current is not None and self._current in self._redo_child
 
     def undo(self) -> Step | None:
-        if not self.can_undo:
+        current = self.current
+        if current is None or current.parent is None:  # what can_undo says
             return None
-        self._move_to(self.current.parent)
+        self._move_to(current.parent)
         return self.current
 
     def redo(self) -> Step | None:
         if not self.can_redo:
             return None
-        self._move_to(self._redo_child[self._current])
+        self._move_to(self._redo_child[self._current_id()])
         return self.current
 
     def go_to(self, step_id: int) -> Step:
         if step_id not in self._steps:
             raise KeyError(f"no step {step_id}")
         self._move_to(step_id)
-        return self.current
+        return self._steps[step_id]
+
+    def _current_id(self) -> int:
+        assert self._current is not None, "the history is started"
+        return self._current
 
     def _move_to(self, step_id: int) -> None:
         # Remember the branch we came along so redo retraces it.
         with self._lock:
             for step in self.lineage(step_id)[1:]:
-                self._redo_child[step.parent] = step.id
+                if step.parent is not None:  # all but the root, which [1:] leaves out
+                    self._redo_child[step.parent] = step.id
             self._current = step_id
 
     def close(self) -> None:
@@ -436,7 +446,7 @@ def blend(source: Image.Image, result: Image.Image, strength: float) -> Image.Im
     return Image.blend(source, result, strength)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -447,12 +457,12 @@ LATEST_TIME = 253_402_300_799.0  # 9999-12-31 23:59:59 UTC
 MAX_NESTING = 32  # params hold a geometry op at most two levels down
 
 
-def _is_id(value: object) -> bool:
+def _is_id(value: object) -> TypeGuard[int]:
     # Bounded too: an id names a file (step_member) and shows in messages.
     return _is_int(value) and 0 <= value <= MAX_MAGNITUDE
 
 
-def is_time(value: object) -> bool:
+def is_time(value: object) -> TypeGuard[int | float]:
     """A number of seconds since 1970 that the app can show as a date (not NaN, not 1e400)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= LATEST_TIME
 
@@ -517,7 +527,7 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
         parent = raw.get("parent")
         if parent is not None and not _is_id(parent):
             raise InputError(f"step {step_id} has an invalid parent")
-        fields: dict[str, object] = {}
+        fields: dict[str, Any] = {}
         for key, kind, default in (
             ("instruction", str, ""),
             ("expressive_instruction", str, ""),
@@ -533,7 +543,7 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
                 where, why = problem
                 raise InputError(f"step {step_id} has an invalid '{_shown_path(key, where)}': it {why}")
             fields[key] = value
-        strength = fields["params"].get(STRENGTH, 1.0)  # type: ignore[union-attr]
+        strength = fields["params"].get(STRENGTH, 1.0)
         if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
             raise InputError(f"step {step_id} has an invalid strength")
         created = raw.get("created", 0.0)

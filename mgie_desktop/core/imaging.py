@@ -11,6 +11,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, PngImagePlugin, UnidentifiedImageError, features
@@ -299,7 +300,7 @@ def _to_rgb8(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, Image.Ima
         return Image.fromarray(a8).convert("RGB"), None, None
 
     if mode == "CMYK":
-        if _icc_space(icc) == b"CMYK":
+        if icc is not None and _icc_space(icc) == b"CMYK":
             managed = _icc_to_srgb(im, icc)
             if managed is not None:
                 return managed, None, _srgb_profile_bytes()
@@ -315,11 +316,10 @@ def _to_rgb8(im: Image.Image, icc: bytes | None) -> tuple[Image.Image, Image.Ima
     elif mode == "RGB":
         rgb = im
     else:
-        rgb = None
-        if mode in ("L", "1") and _icc_space(icc) == b"GRAY":
-            rgb = _icc_to_srgb(im.convert("L"), icc)
-            if rgb is not None:
-                return rgb, None, _srgb_profile_bytes()
+        if mode in ("L", "1") and icc is not None and _icc_space(icc) == b"GRAY":
+            managed = _icc_to_srgb(im.convert("L"), icc)
+            if managed is not None:
+                return managed, None, _srgb_profile_bytes()
         rgb = im.convert("RGB")
 
     # A grey or other non-RGB profile must not be attached to RGB pixels.
@@ -350,7 +350,7 @@ def save_photo(
     alpha: Image.Image | None = None,
     icc_profile: bytes | None = None,
     exif: bytes | Image.Exif | None = None,
-    record: dict | None = None,
+    record: dict[str, Any] | None = None,
 ) -> None:
     """Write PNG/JPEG/WebP/TIFF (chosen by suffix) atomically, keeping ICC, EXIF and edit metadata.
 

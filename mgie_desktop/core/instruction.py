@@ -9,9 +9,18 @@ from edit less predictably; past ``ADVISED_TOKENS`` the window says so but still
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
+
+if sys.version_info >= (3, 11):
+    from enum import StrEnum
+else:  # Python 3.10 (requires-python) has no StrEnum: the same thing, str's own methods first
+    from enum import Enum
+
+    class StrEnum(str, Enum):
+        def __str__(self) -> str:
+            return str(self.value)
 
 from .errors import InputError
 

@@ -4,7 +4,7 @@ this computer's thread or on a server down the hall (a remote edit and a local o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mgie_desktop.core.params import EditParams
 
@@ -24,7 +24,7 @@ class EditJob:
     variations: int = 1     # more than one: render that many seeds in one batch
     expressive: str = ""    # a person's expressive instruction: steer with it instead of generating
     mgie_text: str = ""     # with ``expressive``: what MGIE had written, kept beside it in the history
-    mask: object = None     # a grey PIL image: edit only where it is white (None: everywhere)
+    mask: Image.Image | None = None  # a grey PIL image: edit only where it is white (None: everywhere)
     compare: bool = False   # also render plain InstructPix2Pix (same seed and settings): an A/B pair
     model: str = "mgie"     # "ip2p": plain InstructPix2Pix alone (re-rendering a step it made)
     finish: str = "detail"  # how the working-size edit reaches the photo's size (engine.pipeline.render)
@@ -34,10 +34,10 @@ class EditJob:
 class EditResult:
     """A finished edit: one image per render (variations, or MGIE then InstructPix2Pix)."""
 
-    images: list                 # PIL images; the first is the main result
+    images: list[Any]                 # PIL images; the first is the main result
     expressive_instruction: str  # MGIE's reading of the instruction ("" for InstructPix2Pix alone)
     seeds: list[int]
     models: list[str]            # per image: "mgie", or "ip2p" (plain InstructPix2Pix)
-    timings: dict = field(default_factory=dict)
+    timings: dict[str, Any] = field(default_factory=dict)
     steered: bool = False        # the expressive text was the person's (steering), not MGIE's
     emitted_image_tokens: bool = True

@@ -88,6 +88,7 @@ def mask_from_text(text: str) -> Image.Image:
             if opened.format != "PNG" or max(opened.size) > STORED_SIDE:
                 raise ValueError("not a stored mask")
             opened.load()
-            return opened.convert("L")
+            mask: Image.Image = opened.convert("L")
+            return mask
     except Exception as exc:  # a session is hostile input: bombs, broken chunks, anything
         raise InputError(f"a step's mask is damaged ({exc})") from exc

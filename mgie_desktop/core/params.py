@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mgie_desktop.core.errors import InputError
 
@@ -74,7 +75,7 @@ PRESETS: dict[str, EditParams] = {
 DEFAULT_PRESET = "balanced"
 
 
-def params_for(preset: str = DEFAULT_PRESET, **overrides) -> EditParams:
+def params_for(preset: str = DEFAULT_PRESET, **overrides: Any) -> EditParams:
     """The preset's parameters with the given fields replaced (None means keep the preset's)."""
     if preset not in PRESETS:
         raise InputError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")

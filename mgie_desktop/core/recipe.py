@@ -36,11 +36,12 @@ import unicodedata
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 from mgie_desktop import __version__
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import atomic_write
-from mgie_desktop.core.history import GEOMETRY, STRENGTH, History
+from mgie_desktop.core.history import GEOMETRY, STRENGTH, History, Step
 from mgie_desktop.core.instruction import is_text
 from mgie_desktop.core.json_text import nesting_depth
 from mgie_desktop.core.masks import check_mask, mask_from_text
@@ -78,7 +79,7 @@ class RecipeStep:
     params: EditParams = field(default_factory=EditParams)  # params.seed: the fixed seed
     seed_policy: str = SEED_FIXED
     strength: float = 1.0
-    geometry: dict | None = None
+    geometry: dict[str, Any] | None = None
 
     def params_for(self, photo_name: str) -> EditParams:
         """The render settings for the photo called ``photo_name`` (its seed per the policy)."""
@@ -91,7 +92,7 @@ class RecipeStep:
 class Recipe:
     steps: tuple[RecipeStep, ...]
     finish: str = "detail"
-    source: dict = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
 
     @property
     def edits(self) -> int:
@@ -145,7 +146,7 @@ def _has_kind(value: object, kind: Kind) -> bool:
     return isinstance(value, dict if kind is Kind.OBJECT else list)
 
 
-def _field(raw: dict, key: str, kind: Kind, default: object = _REQUIRED):
+def _field(raw: dict[str, Any], key: str, kind: Kind, default: object = _REQUIRED) -> Any:
     """``raw[key]`` if it has ``kind``, ``default`` if it is absent; InputError naming the field.
     Sizes and finiteness are the document check's (``_check_values``); ranges are core.params'."""
     if key not in raw:
@@ -158,7 +159,7 @@ def _field(raw: dict, key: str, kind: Kind, default: object = _REQUIRED):
     return value
 
 
-def _choice(raw: dict, key: str, choices: tuple, default: object = _REQUIRED):
+def _choice(raw: dict[str, Any], key: str, choices: tuple[Any, ...], default: object = _REQUIRED) -> Any:
     """``raw[key]`` if it is one of ``choices`` (compared by equality: any JSON value is safe here)."""
     if key not in raw:
         if default is _REQUIRED:
@@ -170,13 +171,13 @@ def _choice(raw: dict, key: str, choices: tuple, default: object = _REQUIRED):
     return value
 
 
-def _no_unknown_keys(raw: dict, known: set) -> None:
+def _no_unknown_keys(raw: dict[str, Any], known: set[Any]) -> None:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise InputError(f"unknown field(s) {_shown(', '.join(unknown), 80, quoted=False)}")
 
 
-def _check_values(data: object, where: tuple = ()) -> None:
+def _check_values(data: object, where: tuple[Any, ...] = ()) -> None:
     """Every value in ``data`` is plain JSON of bounded size: nested at most MAX_DEPTH deep,
     integers of at most MAX_INT_BITS, finite floats, text that is valid Unicode (no lone
     surrogates, which cannot be written back as UTF-8). Iterative: no nesting can exhaust the
@@ -185,7 +186,7 @@ def _check_values(data: object, where: tuple = ()) -> None:
         if problem := _value_problem(data):
             raise InputError(f"{_located(where)}{problem}")
         return
-    pending = [(data, where, 1)]
+    pending: list[tuple[Any, tuple[Any, ...], int]] = [(data, where, 1)]
     while pending:
         container, path, depth = pending.pop()
         if depth > MAX_DEPTH:
@@ -215,7 +216,7 @@ def _value_problem(value: object) -> str:
     return f"is not JSON data ({type(value).__name__})"
 
 
-def _located(path: tuple) -> str:
+def _located(path: tuple[Any, ...]) -> str:
     """Where a value is, as messages say it: 'step 2: "seed.value" ' (steps count from 1)."""
     if len(path) >= 2 and path[0] == "steps" and _is_int(path[1]):
         rest = path[2:]
@@ -223,7 +224,7 @@ def _located(path: tuple) -> str:
     return f"\"{_dotted(path)}\" " if path else ""
 
 
-def _dotted(path: tuple) -> str:
+def _dotted(path: tuple[Any, ...]) -> str:
     text = ""
     for key in path:
         text += f"[{key}]" if _is_int(key) else (f".{key}" if text else str(key))
@@ -237,7 +238,7 @@ def _shown(value: object, limit: int = 40, quoted: bool = True) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _one_of(choices: tuple) -> str:
+def _one_of(choices: tuple[Any, ...]) -> str:
     shown = [str(c) for c in choices]
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
 
@@ -245,18 +246,21 @@ def _one_of(choices: tuple) -> str:
 def _json_type(value: object) -> str:
     for kind in (Kind.TEXT, Kind.INTEGER, Kind.NUMBER, Kind.OBJECT, Kind.LIST):
         if _has_kind(value, kind):
-            return kind.value.removeprefix("an ").removeprefix("a ")
+            return str(kind.value).removeprefix("an ").removeprefix("a ")
     return {bool: "true or false", type(None): "null"}.get(type(value), type(value).__name__)
 
 
 # ---- from a history ----------------------------------------------------------------------------
 def recipe_from_history(history: History, step_id: int | None = None, seed_policy: str = SEED_FIXED,
-                        photo_name: str = "") -> dict:
+                        photo_name: str = "") -> dict[str, Any]:
     """The recipe (JSON data) of the chain from the original to ``step_id`` (the current step).
     A step whose stored settings or geometry cannot be a recipe's is InputError naming it."""
     if seed_policy not in SEED_POLICIES:
         raise InputError(f"unknown seed policy {seed_policy!r}; choose {' or '.join(SEED_POLICIES)}")
-    step_id = history.current.id if step_id is None else step_id
+    if step_id is None:
+        current = history.current
+        assert current is not None, "a started history"
+        step_id = current.id
     chain = [s for s in history.lineage(step_id) if not s.is_root]
     if not chain:
         raise InputError("the current step is the original photo: make an edit first, then export its recipe")
@@ -270,7 +274,7 @@ def recipe_from_history(history: History, step_id: int | None = None, seed_polic
             "source": {"photo": photo_name} if photo_name else {}, "finish": "detail", "steps": steps}
 
 
-def _exported_step(history: History, step, seed_policy: str) -> dict:
+def _exported_step(history: History, step: Step, seed_policy: str) -> dict[str, Any]:
     stored = step.params if isinstance(step.params, dict) else {}
     _check_values(stored)  # a session is outside input too: sizes and finiteness first
     if stored.get(GEOMETRY) is not None:
@@ -288,7 +292,7 @@ def _exported_step(history: History, step, seed_policy: str) -> dict:
     }
 
 
-def _exported_geometry(history: History, step, op: object) -> dict:
+def _exported_geometry(history: History, step: Step, op: object) -> dict[str, Any]:
     """A step's geometry as a recipe keeps it: a crop's pixels of the image it applied to become
     fractions of it; whatever else is stored must already be a recipe's operation."""
     if isinstance(op, dict) and op.get("op") == "crop":
@@ -302,13 +306,13 @@ def _exported_geometry(history: History, step, op: object) -> dict:
     return _parse_geometry(op)
 
 
-def _params_of(stored: dict) -> EditParams:
+def _params_of(stored: dict[str, Any]) -> EditParams:
     """A history step's settings (as the window or ``edit`` stored them) as EditParams."""
     seed = {"seed": _field(stored, "seed", Kind.INTEGER)} if "seed" in stored else {}
     return replace(EditParams(), **seed, **_render_settings(stored)).validated()
 
 
-def _render_settings(raw: dict) -> dict:
+def _render_settings(raw: dict[str, Any]) -> dict[str, Any]:
     """The render settings ``raw`` has, each of the right type (their ranges are core.params')."""
     found = {key: _field(raw, key, kind) for key, kind in _RENDER_FIELDS.items() if key in raw}
     if "scheduler" in found:
@@ -316,7 +320,7 @@ def _render_settings(raw: dict) -> dict:
     return found
 
 
-def recipe_from_session(path: Path, seed_policy: str = SEED_FIXED) -> dict:
+def recipe_from_session(path: Path, seed_policy: str = SEED_FIXED) -> dict[str, Any]:
     """The recipe of a .mgie session's current step."""
     session = open_session(path)
     try:
@@ -325,7 +329,7 @@ def recipe_from_session(path: Path, seed_policy: str = SEED_FIXED) -> dict:
         session.close()
 
 
-def save_recipe(data: dict, path: Path) -> None:
+def save_recipe(data: dict[str, Any], path: Path) -> None:
     """Write a recipe atomically (checked first: what is written can be read back)."""
     name = Path(path).name
     parse_recipe(data, name)
@@ -460,7 +464,7 @@ def _parse_step(raw: object) -> RecipeStep:
     return RecipeStep(instruction, steered, mask, model, preset, params, policy, float(strength))
 
 
-def _parse_seed(seed: dict) -> tuple[str, int | None]:
+def _parse_seed(seed: dict[str, Any]) -> tuple[str, int | None]:
     """The seed policy and, for a fixed seed, its value (its range is core.params')."""
     if set(seed) - _SEED_KEYS or seed.get("policy") not in SEED_POLICIES:
         raise InputError(f"\"seed\" must be {{\"policy\": \"{SEED_FIXED}\", \"value\": N}} or "
@@ -473,10 +477,10 @@ def _parse_seed(seed: dict) -> tuple[str, int | None]:
         raise InputError(f"a fixed \"seed\": {exc}") from None
 
 
-def _parse_geometry(op: object) -> dict:
+def _parse_geometry(op: object) -> dict[str, Any]:
     """A recipe's geometry operation, checked whole (the same check for export and for loading)."""
     kind = op.get("op") if isinstance(op, dict) else None
-    if not isinstance(kind, str) or kind not in GEOMETRY_OPS:
+    if not isinstance(op, dict) or not isinstance(kind, str) or kind not in GEOMETRY_OPS:
         raise InputError(f"unknown geometry operation {_shown(op)}: \"op\" must be {_one_of(GEOMETRY_OPS)}")
     if kind == "rotate":
         _no_unknown_keys(op, {"op", "degrees"})
@@ -492,7 +496,7 @@ def _parse_geometry(op: object) -> dict:
     raise InputError("a crop needs \"fraction\": [left, top, right, bottom], each 0..1, left < right, top < bottom")
 
 
-def geometry_for(op: dict, size: tuple[int, int]) -> dict:
+def geometry_for(op: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
     """A recipe's geometry operation as core.geometry applies it to an image of ``size``
     (a crop's fractions become pixels, at least one pixel wide and high)."""
     if op["op"] != "crop":

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 import torch
@@ -69,7 +70,7 @@ def locate_reference(src: Path) -> ReferenceLayout:
     missing = [str(p) for p in (llava / "config.json", mllm, unet) if not p.exists()]
     missing += [f"{src / CLIP_DIR} (or {CLIP_REPO} in the Hugging Face cache)"] if clip is None else []
     missing += [f"{src / IP2P_DIR} (or {IP2P_REPO} in the Hugging Face cache)"] if ip2p is None else []
-    if missing:
+    if missing or clip is None or ip2p is None:  # a missing CLIP or InstructPix2Pix is named in ``missing``
         raise ModelFilesError("the reference model files are incomplete; missing: " + ", ".join(missing))
     return ReferenceLayout(llava, mllm, unet, clip, ip2p)
 
@@ -82,7 +83,7 @@ def _from_hf_cache(repo_id: str) -> Path | None:
 
 
 def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torch.float16,
-            log: Callable[[str], None] = lambda msg: None) -> dict:
+            log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
     """Write the bundle to ``models_dir/bundle`` (built aside, swapped in when complete)."""
     quiet_libraries()
     final = bundle_path(models_dir)
@@ -106,7 +107,7 @@ def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torc
     return inventory
 
 
-def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None]) -> dict:
+def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None]) -> dict[str, Any]:
     stop_reading = threading.Event()  # the read-ahead ends with the conversion, however it ends
     try:
         return _convert_parts(layout, work, dtype, log, stop_reading)
@@ -115,7 +116,7 @@ def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: 
 
 
 def _convert_parts(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None],
-                   stop_reading: threading.Event) -> dict:
+                   stop_reading: threading.Event) -> dict[str, Any]:
     llava_cfg = _read_json(layout.llava / "config.json")
     if llava_cfg.get("model_type") not in ("llava", "llama"):
         raise ModelFilesError(f"{layout.llava} is not a LLaVA checkpoint (model_type {llava_cfg.get('model_type')!r})")
@@ -168,7 +169,7 @@ def _convert_parts(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log:
     return write_inventory(work, model, source, str(dtype).removeprefix("torch."), hashes)
 
 
-def _check_space(layout: ReferenceLayout, llava: dict, mllm: dict, work: Path, dtype: torch.dtype) -> None:
+def _check_space(layout: ReferenceLayout, llava: dict[str, Any], mllm: dict[str, Any], work: Path, dtype: torch.dtype) -> None:
     """Refuse before writing when the bundle cannot fit: the language model counted exactly from
     the (memory-mapped) tensors, the other parts bounded by their source files' sizes."""
     item = torch.empty(0, dtype=dtype).element_size()
@@ -207,8 +208,8 @@ def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
     return added
 
 
-def _write_llm(cfg: dict, llava: dict, mllm: dict, out: Path, dtype: torch.dtype,
-               written: Callable[[Path], None]) -> dict:
+def _write_llm(cfg: dict[str, Any], llava: dict[str, Any], mllm: dict[str, Any], out: Path, dtype: torch.dtype,
+               written: Callable[[Path], None]) -> dict[str, Any]:
     LlamaConfig, LlamaForCausalLM = load("transformers", "LlamaConfig", "LlamaForCausalLM")
 
     sd = {k: v for k, v in llava.items()
@@ -237,7 +238,7 @@ def _write_llm(cfg: dict, llava: dict, mllm: dict, out: Path, dtype: torch.dtype
     return {"llm_hidden": hidden, "llm_layers": layers, "vocab_size": vocab}
 
 
-def _save_sharded(model, out: Path, written: Callable[[Path], None]) -> None:
+def _save_sharded(model: Any, out: Path, written: Callable[[Path], None]) -> None:
     """What ``save_pretrained`` writes (config, safetensors shards, their index), shard by shard,
     so each shard is hashed while the next one is written (``save_pretrained`` writes 13.5 GB
     as one file and only then returns)."""
@@ -254,7 +255,7 @@ def _save_sharded(model, out: Path, written: Callable[[Path], None]) -> None:
         (out / "model.safetensors.index.json").write_text(json.dumps(index, indent=1), encoding="utf-8")
 
 
-def _write_vision(clip_dir: Path, llava: dict, out: Path, dtype: torch.dtype) -> dict:
+def _write_vision(clip_dir: Path, llava: dict[str, Any], out: Path, dtype: torch.dtype) -> dict[str, Any]:
     CLIPVisionConfig, CLIPVisionModel = load("transformers", "CLIPVisionConfig", "CLIPVisionModel")
 
     config = CLIPVisionConfig.from_pretrained(_required(clip_dir / "config.json").parent)
@@ -272,7 +273,7 @@ def _write_vision(clip_dir: Path, llava: dict, out: Path, dtype: torch.dtype) ->
     return {"image_token_len": (config.image_size // config.patch_size) ** 2, "vision_hidden": config.hidden_size}
 
 
-def _write_mgie_heads(llava: dict, mllm: dict, out: Path, dtype: torch.dtype) -> None:
+def _write_mgie_heads(llava: dict[str, Any], mllm: dict[str, Any], out: Path, dtype: torch.dtype) -> None:
     heads = {k.removeprefix("model."): v for k, v in llava.items() if k.startswith("model.mm_projector.")}
     if set(heads) != {"mm_projector.weight", "mm_projector.bias"}:
         raise ModelFilesError("the LLaVA checkpoint has no mm_projector weights")
@@ -288,7 +289,7 @@ def _write_unet(ip2p: Path, unet_pt: Path, out: Path, dtype: torch.dtype) -> Non
     _save_unet(ip2p, read_state_dict(unet_pt), out, dtype, str(unet_pt))
 
 
-def _save_unet(ip2p: Path, sd: dict, out: Path, dtype: torch.dtype, what: str) -> None:
+def _save_unet(ip2p: Path, sd: dict[str, Any], out: Path, dtype: torch.dtype, what: str) -> None:
     """A UNet of InstructPix2Pix's configuration (input channels as its weights have them) from ``sd``."""
     UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
 
@@ -302,7 +303,7 @@ def _save_unet(ip2p: Path, sd: dict, out: Path, dtype: torch.dtype, what: str) -
     unet.save_pretrained(out)
 
 
-def add_plain_ip2p(ip2p: Path, models_dir: Path, dtype: torch.dtype = torch.float16) -> dict:
+def add_plain_ip2p(ip2p: Path, models_dir: Path, dtype: torch.dtype = torch.float16) -> dict[str, Any]:
     """Add InstructPix2Pix's own parts (downloaded later, on their own) to an installed bundle
     whose other sources may be gone: written aside, moved in, the inventory extended."""
     quiet_libraries()
@@ -355,7 +356,7 @@ def _write_vae(ip2p: Path, out: Path, dtype: torch.dtype) -> None:
     vae.save_pretrained(out)
 
 
-def _load_exact(module: torch.nn.Module, sd: dict, what: str) -> None:
+def _load_exact(module: torch.nn.Module, sd: dict[str, Any], what: str) -> None:
     expected = set(module.state_dict().keys())
     missing, unexpected = sorted(expected - sd.keys()), sorted(sd.keys() - expected)
     if missing or unexpected:
@@ -375,8 +376,9 @@ def _required(path: Path) -> Path:
     return path
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+        return data
     except (OSError, ValueError) as exc:
         raise ModelFilesError(f"unreadable {path}: {exc}") from exc

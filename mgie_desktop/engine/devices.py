@@ -13,6 +13,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import platformdirs
 import torch
@@ -43,7 +44,7 @@ def torch_build() -> str:
     if torch.version.cuda:
         text = f"CUDA {torch.version.cuda} runtime"
         try:
-            cudnn = torch.backends.cudnn.version()
+            cudnn = torch.backends.cudnn.version()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         except (RuntimeError, OSError):
             cudnn = None
         return text + (f", cuDNN {cudnn_version_text(cudnn)}" if cudnn else ", no cuDNN")
@@ -110,7 +111,7 @@ def _why_no_cuda(torch_warnings: list[str]) -> str:
     messages = list(torch_warnings)  # e.g. "The NVIDIA driver on your system is too old (found version ...)"
     if not any(m.strip() for m in messages):
         try:  # torch warns only the first time it is asked; its initialisation says why every time
-            torch.cuda.init()
+            torch.cuda.init()  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         except Exception as exc:  # whatever CUDA gives as its reason is the one to show
             messages.append(str(exc))
     for message in messages:
@@ -201,7 +202,9 @@ def bf16_time_ratio(repeats: int = 3) -> float:
 
     def best(dtype: torch.dtype) -> float:
         form = conv_memory_format(torch.device("cpu"), dtype)  # as the engine runs each precision
-        layer, xs = conv.to(dtype, memory_format=form), x.to(dtype, memory_format=form)
+        # Module.to takes memory_format at run time; torch's annotations leave it out
+        layer = conv.to(dtype, memory_format=form)  # type: ignore[call-overload]
+        xs = x.to(dtype, memory_format=form)
         left, right = a.to(dtype), b.to(dtype)
         times = []
         with torch.inference_mode():
@@ -229,7 +232,7 @@ def _probe_cache_path() -> Path:
     return Path(platformdirs.user_cache_dir("mgie-desktop", appauthor=False)) / "cpu-bf16.json"
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -237,7 +240,7 @@ def _read_json(path: Path) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     """Best effort: a read-only cache folder only means the probe runs again next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -300,7 +303,7 @@ def auto_plan_text() -> str:
     if status.device == "mps":
         return "mps fp16: one memory for all models"
     try:
-        plan = plan_cpu("auto", "auto", FULL_BUNDLE_BYTES, FULL_LLM_BYTES, available_memory(), cpu_runs_bf16())
+        cpu_plan = plan_cpu("auto", "auto", FULL_BUNDLE_BYTES, FULL_LLM_BYTES, available_memory(), cpu_runs_bf16())
     except InputError as exc:
         return f"cpu: {exc}"
-    return f"cpu {plan.reason}"
+    return f"cpu {cpu_plan.reason}"

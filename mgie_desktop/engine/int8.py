@@ -10,6 +10,8 @@ layer). Weight-only int8 keeps the error at 0.5 % and reads half the bytes of bf
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -19,6 +21,9 @@ COMPUTE = torch.bfloat16  # the kernel takes bf16 activations and scales
 class Int8Linear(nn.Module):
     """``nn.Linear`` with its weight rounded to int8 (symmetric, per output row). Inputs and outputs
     keep the dtype of the model around it; only the product runs in int8 x bf16."""
+
+    weight: torch.Tensor  # buffers (register_buffer)
+    scale: torch.Tensor
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
@@ -37,10 +42,10 @@ class Int8Linear(nn.Module):
         self.register_buffer("scale", scale.to(COMPUTE))
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
 
-    def _apply(self, fn, recurse=True):
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> Int8Linear:
         # .to(dtype) casts the model around it; the scale stays in the kernel's dtype.
         scale = self.scale
-        result = super()._apply(fn, recurse)
+        result: Int8Linear = super()._apply(fn, recurse)  # type: ignore[no-untyped-call]  # torch leaves it unannotated
         self.scale = scale.to(device=self.weight.device)
         return result
 

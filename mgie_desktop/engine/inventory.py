@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from mgie_desktop.core.errors import ModelFilesError
 
@@ -43,7 +44,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_inventory(bundle: Path, model: dict, source: dict, dtype: str, hashes: dict[str, str] | None = None) -> dict:
+def write_inventory(bundle: Path, model: dict[str, Any], source: dict[str, Any], dtype: str, hashes: dict[str, str] | None = None) -> dict[str, Any]:
     """Hash every file of the bundle (``hashes``: those already hashed, by relative path) and
     write the inventory last, atomically: a bundle without ``bundle.json`` is an unfinished
     conversion."""
@@ -62,13 +63,13 @@ def write_inventory(bundle: Path, model: dict, source: dict, dtype: str, hashes:
     return inventory
 
 
-def read_inventory(models_dir: Path) -> dict:
+def read_inventory(models_dir: Path) -> dict[str, Any]:
     bundle = bundle_path(models_dir)
     inv_path = bundle / INVENTORY
     if not inv_path.is_file():
         raise ModelFilesError(f"no MGIE models in {models_dir}: {MISSING_HINT}")
     try:
-        inventory = json.loads(inv_path.read_text(encoding="utf-8"))
+        inventory: dict[str, Any] = json.loads(inv_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ModelFilesError(f"unreadable model inventory {inv_path}: {exc}") from exc
     if inventory.get("format") != FORMAT or not isinstance(inventory.get("files"), dict):
@@ -92,7 +93,7 @@ def has_plain_ip2p(models_dir: Path) -> bool:
     return bool(read_inventory(models_dir)["model"].get("plain_ip2p"))
 
 
-def bundle_identity(models_dir: Path) -> dict:
+def bundle_identity(models_dir: Path) -> dict[str, Any]:
     """Which models made an edit, for the record an export carries: where the bundle was
     converted from and a fingerprint of its files (their sha256s, hashed together)."""
     inventory = read_inventory(models_dir)
@@ -117,7 +118,7 @@ def problems(models_dir: Path, full_hash: bool = False) -> list[str]:
     return found
 
 
-def check_installed(models_dir: Path) -> dict:
+def check_installed(models_dir: Path) -> dict[str, Any]:
     """The inventory of a complete bundle (sizes checked), or a ModelFilesError saying what is wrong."""
     inventory = read_inventory(models_dir)
     bad = problems(models_dir)

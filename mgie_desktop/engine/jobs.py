@@ -7,33 +7,37 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 from mgie_desktop.core.errors import EditCancelled
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.core.params import SEED
 
+if TYPE_CHECKING:  # the pipeline imports torch: the window imports this module at start-up
+    from mgie_desktop.engine.pipeline import Instruction, MgieEngine
+
 # step, total, seconds left, a function making a preview image (called only when wanted)
-JobProgress = Callable[[int, int, float, Callable], None]
+JobProgress = Callable[[int, int, float, Callable[..., Any]], None]
 
 
 class GuideCache:
     """The latest LLM half only: re-renders and variations of the same step reuse it."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._key: Hashable = None
-        self._guide = None
+        self._guide: Instruction | None = None
 
-    def get(self, key: Hashable):
+    def get(self, key: Hashable) -> Instruction | None:
         return self._guide if key == self._key and self._guide is not None else None
 
-    def put(self, key: Hashable, guide) -> None:
+    def put(self, key: Hashable, guide: Instruction) -> None:
         self._key, self._guide = key, guide
 
     def clear(self) -> None:
         self._key, self._guide = None, None
 
 
-def run_job(engine, job: EditJob, guides: GuideCache, guide_key: Hashable,
+def run_job(engine: MgieEngine, job: EditJob, guides: GuideCache, guide_key: Hashable,
             progress: JobProgress | None = None, cancel: threading.Event | None = None) -> EditResult:
     """``guide_key`` names the job's LLM half for the cache (the caller knows what makes two
     jobs alike: the window's step ids, the server's image digest)."""
@@ -49,13 +53,14 @@ def run_job(engine, job: EditJob, guides: GuideCache, guide_key: Hashable,
         guides.put(guide_key, guide)
     render_started = time.perf_counter()
 
-    def on_step(step: int, total: int, make_preview) -> None:
+    def on_step(step: int, total: int, make_preview: Callable[..., Any]) -> None:
         if progress is not None:
             elapsed = time.perf_counter() - render_started
             progress(step, total, elapsed / step * (total - step), make_preview)
 
-    seeds = [(job.params.seed + i) % (SEED.high + 1) for i in range(max(1, job.variations))]  # in range
-    images = engine.render_variations(job.image, None if plain else guide.conditioning, job.params, seeds,
+    seeds = [(job.params.seed + i) % (int(SEED.high) + 1) for i in range(max(1, job.variations))]  # in range
+    assert plain or guide is not None  # the LLM half, computed or cached, unless InstructPix2Pix runs alone
+    images = engine.render_variations(job.image, None if guide is None else guide.conditioning, job.params, seeds,
                                       on_step, cancel, finish=job.finish, mask=job.mask,
                                       plain_text=job.instruction if plain else None)
     models = [job.model] * len(images)
@@ -64,12 +69,12 @@ def run_job(engine, job: EditJob, guides: GuideCache, guide_key: Hashable,
                                           finish=job.finish, mask=job.mask))
         models.append("ip2p")
         seeds = [*seeds, job.params.seed]
-    timings = {"instruct_s": 0.0 if reused or plain else guide.seconds,
+    timings = {"instruct_s": 0.0 if reused or guide is None else guide.seconds,
                "render_s": time.perf_counter() - render_started,
                "total_s": time.perf_counter() - started}
-    return EditResult(images, "" if plain else guide.text, seeds, models, timings,
+    return EditResult(images, "" if guide is None else guide.text, seeds, models, timings,
                       steered=bool(guide and guide.steered),
-                      emitted_image_tokens=bool(plain or guide.emitted_image_tokens))
+                      emitted_image_tokens=bool(guide is None or guide.emitted_image_tokens))
 
 
 def failure_message(exc: Exception) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import init_empty_weights
@@ -35,11 +36,23 @@ class BundleParts(Enum):
 class LoadedBundle:
     model: MgieModel | None          # None: loaded for plain InstructPix2Pix only (BundleParts.PLAIN)
     tokenizer: PromptTokenizer | None
-    image_processor: object
+    image_processor: Any  # transformers' CLIPImageProcessorPil
     unet: torch.nn.Module | None
     vae: torch.nn.Module
-    scheduler_config: dict
-    info: dict  # the inventory's "model" section: token ids, sizes, prompt geometry
+    scheduler_config: dict[str, Any]
+    info: dict[str, Any]  # the inventory's "model" section: token ids, sizes, prompt geometry
+
+    @property
+    def mgie_model(self) -> MgieModel:
+        """``model``, for what only a whole MGIE bundle can do (callers check ``MgieEngine.has_mgie``)."""
+        assert self.model is not None, "loaded for plain InstructPix2Pix only"
+        return self.model
+
+    @property
+    def prompt_tokenizer(self) -> PromptTokenizer:
+        """``tokenizer``, as ``mgie_model`` is ``model``."""
+        assert self.tokenizer is not None, "loaded for plain InstructPix2Pix only"
+        return self.tokenizer
 
 
 # The parts of a load, in order, as the window names them while it waits.
@@ -86,8 +99,8 @@ def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
         ) from exc
 
 
-def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
-          check) -> LoadedBundle:
+def _load(bundle: Path, info: dict[str, Any], device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
+          check: Callable[[], None]) -> LoadedBundle:
     UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
     CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM = load(
         "transformers", "CLIPImageProcessorPil", "CLIPVisionModel", "LlamaForCausalLM")
@@ -115,7 +128,8 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     shape = EditHead.shape_from_state_dict(heads)
     with init_empty_weights():
         edit_head = EditHead(**shape, nhead=int(info.get("edit_head_heads", 4)))
-        projector = torch.nn.Linear(*reversed(heads["mm_projector.weight"].shape))
+        out_features, in_features = heads["mm_projector.weight"].shape
+        projector = torch.nn.Linear(in_features, out_features)
     edit_head.load_state_dict({k.removeprefix("edit_head."): v.to(dtype) for k, v in heads.items()
                                if k.startswith("edit_head.")}, strict=True, assign=True)
     projector.load_state_dict({"weight": heads["mm_projector.weight"].to(dtype),
@@ -135,8 +149,8 @@ def _load(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, pl
     return LoadedBundle(model, tokenizer, image_processor, unet, vae, _scheduler_config(bundle), info)
 
 
-def _load_plain_share(bundle: Path, info: dict, device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
-                      check) -> LoadedBundle:
+def _load_plain_share(bundle: Path, info: dict[str, Any], device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
+                      check: Callable[[], None]) -> LoadedBundle:
     """What plain InstructPix2Pix shares with MGIE: the VAE and the scheduler's settings."""
     check()  # the VAE
     home = device if plan.placement == "all" else torch.device("cpu")
@@ -146,11 +160,14 @@ def _load_plain_share(bundle: Path, info: dict, device: torch.device, dtype: tor
 
 def _load_vae(bundle: Path, home: torch.device, dtype: torch.dtype, form: torch.memory_format) -> torch.nn.Module:
     AutoencoderKL = load("diffusers", "AutoencoderKL")
-    return AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home, memory_format=form)
+    vae: torch.nn.Module = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(
+        home, memory_format=form)
+    return vae
 
 
-def _scheduler_config(bundle: Path) -> dict:
-    return json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+def _scheduler_config(bundle: Path) -> dict[str, Any]:
+    config: dict[str, Any] = json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    return config
 
 
 def _place_llm_half(model: MgieModel, device: torch.device, plan: MemoryPlan) -> None:

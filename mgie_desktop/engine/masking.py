@@ -7,6 +7,8 @@ resolution result is then composited through the feathered mask (core.masks)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from PIL import Image
@@ -15,7 +17,8 @@ from PIL import Image
 class LatentBlend:
     """``blend(step, latents)`` for the pipeline's step-end callback."""
 
-    def __init__(self, pipe, source: Image.Image, mask: Image.Image, seeds: list[int], device, dtype):
+    def __init__(self, pipe: Any, source: Image.Image, mask: Image.Image, seeds: list[int], device: torch.device,
+                 dtype: torch.dtype):
         self.pipe, self.mask = pipe, mask.convert("L")
         with torch.inference_mode():
             pixels = pipe.image_processor.preprocess(source).to(device=device, dtype=dtype)
@@ -43,4 +46,5 @@ class LatentBlend:
         else:  # after the last step the latents are clean
             source = clean.expand_as(latents)
         weights = self.weights(latents)
-        return latents * weights + source.to(latents.dtype) * (1 - weights)
+        blended: torch.Tensor = latents * weights + source.to(latents.dtype) * (1 - weights)
+        return blended

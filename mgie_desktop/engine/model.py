@@ -6,6 +6,7 @@ Every size is read from the weights; nothing assumes the 7B model.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import torch
 from torch import nn
@@ -31,7 +32,7 @@ class EditHead(nn.Module):
         self.hid2feat = nn.Linear(d_model, cond_dim)
 
     @classmethod
-    def shape_from_state_dict(cls, sd: dict[str, torch.Tensor], prefix: str = "edit_head.") -> dict:
+    def shape_from_state_dict(cls, sd: dict[str, torch.Tensor], prefix: str = "edit_head.") -> dict[str, Any]:
         """Constructor arguments (all but ``nhead``, which weights cannot tell) from a state dict."""
 
         def count(kind: str) -> int:
@@ -52,13 +53,16 @@ class EditHead(nn.Module):
     def forward(self, visual_tokens: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
         hid = self.llm2hid(visual_tokens + emb)
         hid = self.mapper(hid, self.query.repeat(visual_tokens.shape[0], 1, 1))
-        return self.hid2feat(hid)
+        features: torch.Tensor = self.hid2feat(hid)
+        return features
 
 
 class MgieModel(nn.Module):
     """The multimodal half of MGIE: vision tower -> projector -> LLaMA, plus the edit head."""
 
-    def __init__(self, vision, projector: nn.Linear, llm, edit_head: EditHead, emb: torch.Tensor,
+    emb: torch.Tensor  # a buffer (register_buffer)
+
+    def __init__(self, vision: Any, projector: nn.Linear, llm: Any, edit_head: EditHead, emb: torch.Tensor,
                  vision_select_layer: int = -2):
         super().__init__()
         self.vision = vision
@@ -76,11 +80,14 @@ class MgieModel(nn.Module):
         """Projected CLIP patch features (CLS dropped), as LLaVA computes them."""
         out = self.vision(pixel_values.to(self.vision.dtype), output_hidden_states=True)
         patches = out.hidden_states[self.vision_select_layer][:, 1:]
-        return self.projector(patches.to(self.projector.weight.dtype))
+        projected: torch.Tensor = self.projector(patches.to(self.projector.weight.dtype))
+        return projected
 
     def conditioning(self, visual_tokens: torch.Tensor) -> torch.Tensor:
-        return self.edit_head(visual_tokens.to(self.emb.dtype), self.emb)
+        conditioning: torch.Tensor = self.edit_head(visual_tokens.to(self.emb.dtype), self.emb)
+        return conditioning
 
     def null_conditioning(self) -> torch.Tensor:
         zeros = torch.zeros(1, self.emb.shape[-2], self.emb.shape[-1], dtype=self.emb.dtype, device=self.emb.device)
-        return self.edit_head(zeros, self.emb)
+        conditioning: torch.Tensor = self.edit_head(zeros, self.emb)
+        return conditioning

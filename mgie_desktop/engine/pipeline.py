@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from PIL import Image
@@ -94,7 +95,7 @@ class _StopAfterVisualTokens:
     def __init__(self, prompt_len: int, img0_id: int, cancel: threading.Event | None = None):
         self.prompt_len, self.img0_id, self.cancel = prompt_len, img0_id, cancel
 
-    def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.Tensor:
         new = input_ids[0, self.prompt_len:]
         hits = (new == self.img0_id).nonzero()
         done = bool(len(hits)) and new.numel() >= int(hits[0]) + N_VISUAL
@@ -121,6 +122,7 @@ class MgieEngine:
         self.precision_reason = ""
         cpu_plan = None
         if dtype is None and bundle is None and self.device.type == "cpu":
+            assert models_dir is not None, "a models folder, or a bundle already loaded"
             plan_memory(self.device.type, None, memory, llm_quant)  # refuses GPU-only modes in one line
             cpu_plan = plan_cpu(precision, *_weights_to_load(Path(models_dir), parts, llm_quant),
                                 available_memory(), cpu_runs_bf16())
@@ -128,6 +130,7 @@ class MgieEngine:
         self.dtype = dtype or dtype_for(self.device, precision)
         started = time.perf_counter()
         if bundle is None:
+            assert models_dir is not None, "a models folder, or a bundle already loaded"
             self.memory = (MemoryPlan("all", cpu_plan.llm_quant, cpu_plan.reason) if cpu_plan else
                            plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
                                        quantization_available()))
@@ -137,7 +140,7 @@ class MgieEngine:
         # Faster steps after a one-off compilation (tens of seconds) on the first render.
         self.compile_unet = compile_unet
         if compile_unet and bundle.unet is not None:
-            bundle.unet = torch.compile(bundle.unet)
+            bundle.unet = cast(torch.nn.Module, torch.compile(bundle.unet))
         self.bundle = bundle
         self.load_seconds = time.perf_counter() - started
         self.forced_new_tokens: int | None = None  # benchmarks: both paths generate the same count
@@ -145,20 +148,24 @@ class MgieEngine:
         self.has_mgie = bundle.model is not None  # False: loaded for plain InstructPix2Pix only
         self.instruction_limit = self._instruction_limit() if self.has_mgie else None
         self._null: torch.Tensor | None = None
-        self._pipe = None
-        self._plain_pipe = None  # InstructPix2Pix's own model, loaded when first asked for
+        self._pipe: Any = None  # diffusers pipelines, made when first asked for
+        self._plain_pipe: Any = None  # InstructPix2Pix's own model, loaded when first asked for
         self.models_dir = Path(models_dir) if models_dir is not None else None
+
+    def _instruction_limit_now(self) -> InstructionLimit:
+        assert self.instruction_limit is not None, "set when the bundle has MGIE (_require_mgie)"
+        return self.instruction_limit
 
     def _instruction_limit(self) -> InstructionLimit:
         """The LLM's context, less the prompt around the instruction and room for the answer."""
         b = self.bundle
         image_len, im_start_end = int(b.info["image_token_len"]), bool(b.info["use_im_start_end"])
-        frame = len(b.tokenizer.encode(build_prompt("", image_len, im_start_end)))
+        frame = len(b.prompt_tokenizer.encode(build_prompt("", image_len, im_start_end)))
 
         def count(text: str) -> int:
-            return len(b.tokenizer.encode(build_prompt(text, image_len, im_start_end))) - frame
+            return len(b.prompt_tokenizer.encode(build_prompt(text, image_len, im_start_end))) - frame
 
-        context = int(getattr(b.model.llm.config, "max_position_embeddings", 2048))
+        context = int(getattr(b.mgie_model.llm.config, "max_position_embeddings", 2048))
         return InstructionLimit(count, max(0, context - frame - MAX_NEW_TOKENS))
 
     # ---- first half -------------------------------------------------------------------
@@ -166,19 +173,19 @@ class MgieEngine:
         self._require_mgie()
         check_aspect(*image.size)  # before CLIP's resize stretches the short side to 224 px
         _require_words(instruction)
-        self.instruction_limit.check(instruction)
+        self._instruction_limit_now().check(instruction)
         with self.llm_half_on_device():
             guide = self._instruct(image, instruction, cancel)
             self.null_conditioning  # noqa: B018 (computed and cached while the edit head is on the GPU)
         return guide
 
     @contextmanager
-    def llm_half_on_device(self):
+    def llm_half_on_device(self) -> Iterator[None]:
         """Under ``offload`` the LLM half lives on the CPU and visits the GPU for instruct()."""
         if self.memory.placement != "offload" or self.memory.llm_quant != "none":
             yield
             return
-        model = self.bundle.model
+        model = self.bundle.mgie_model
         model.to(self.device)
         try:
             yield
@@ -189,9 +196,9 @@ class MgieEngine:
 
     def _prompt_embeds(self, image: Image.Image, instruction: str) -> tuple[list[int], torch.Tensor]:
         """The prompt's token ids and its input embeddings, the image's features spliced in."""
-        b, model = self.bundle, self.bundle.model
+        b, model = self.bundle, self.bundle.mgie_model
         prompt = build_prompt(instruction, int(b.info["image_token_len"]), bool(b.info["use_im_start_end"]))
-        ids = b.tokenizer.encode(prompt)
+        ids = b.prompt_tokenizer.encode(prompt)
         input_ids = torch.tensor([ids], device=self.device)
 
         pixels = b.image_processor(images=image.convert("RGB"), return_tensors="pt")["pixel_values"]
@@ -206,7 +213,7 @@ class MgieEngine:
     @torch.inference_mode()
     def _instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None) -> Instruction:
         started = time.perf_counter()
-        b, model = self.bundle, self.bundle.model
+        b, model = self.bundle, self.bundle.mgie_model
         ids, embeds = self._prompt_embeds(image, instruction)
         input_ids = torch.tensor([ids], device=self.device)
 
@@ -219,18 +226,18 @@ class MgieEngine:
             keep_from = min(keep_from, ids.index(img0) - 1)
         captured: list[torch.Tensor] = []
 
-        def capture(_module, _inputs, output):
+        def capture(_module: object, _inputs: object, output: torch.Tensor) -> None:
             captured.append(output[0, keep_from:] if not captured else output[0])
 
         GenerationConfig, StoppingCriteriaList = load("transformers", "GenerationConfig",
                                                       "StoppingCriteriaList")
 
-        eos = b.tokenizer.eos_id
+        eos = b.prompt_tokenizer.eos_id
         forced = {"min_new_tokens": self.forced_new_tokens} if self.forced_new_tokens else {}
         config = GenerationConfig(do_sample=False, num_beams=1,
                                   max_new_tokens=self.forced_new_tokens or MAX_NEW_TOKENS, **forced,
                                   no_repeat_ngram_size=NO_REPEAT_NGRAM, eos_token_id=eos,
-                                  pad_token_id=model.llm.config.pad_token_id, bos_token_id=b.tokenizer.bos_id,
+                                  pad_token_id=model.llm.config.pad_token_id, bos_token_id=b.prompt_tokenizer.bos_id,
                                   return_dict_in_generate=True)
         hook = model.llm.model.norm.register_forward_hook(capture)
         try:
@@ -252,7 +259,7 @@ class MgieEngine:
         visual = states[p - keep_from: p - keep_from + N_VISUAL].unsqueeze(0)
 
         conditioning = model.conditioning(visual)
-        answer = b.tokenizer.decode_answer(new)
+        answer = b.prompt_tokenizer.decode_answer(new)
         return Instruction(clean_expressive(answer), visual, conditioning, img0 in new, len(new),
                            time.perf_counter() - started, answer=answer)
 
@@ -262,7 +269,7 @@ class MgieEngine:
         without generating (engine.steering)."""
         self._require_mgie()
         _require_words(instruction)
-        self.instruction_limit.check(instruction)
+        self._instruction_limit_now().check(instruction)
         with self.llm_half_on_device():
             guide = self._steer(image, instruction, expressive)
             self.null_conditioning  # noqa: B018 (cached while the edit head is on the GPU)
@@ -271,8 +278,8 @@ class MgieEngine:
     @torch.inference_mode()
     def _steer(self, image: Image.Image, instruction: str, expressive: str) -> Instruction:
         started = time.perf_counter()
-        b, model = self.bundle, self.bundle.model
-        answer = steered_answer_ids(b.tokenizer, expressive, [self.tokens[t] for t in IMG_TOKENS])
+        b, model = self.bundle, self.bundle.mgie_model
+        answer = steered_answer_ids(b.prompt_tokenizer, expressive, [self.tokens[t] for t in IMG_TOKENS])
         ids, embeds = self._prompt_embeds(image, instruction)
         context = int(getattr(model.llm.config, "max_position_embeddings", 2048))
         if len(ids) + len(answer) > context:
@@ -281,7 +288,7 @@ class MgieEngine:
         states = teacher_forced_states(model.llm, embeds, torch.tensor([answer], device=self.device))
         sequence = ids + answer
         # The reference's rule, with no generation cap to have stopped at: a person's text may be long.
-        p = _reference_slice_start(sequence, len(ids), len(answer), self.tokens[IMG_TOKENS[0]], b.tokenizer.eos_id,
+        p = _reference_slice_start(sequence, len(ids), len(answer), self.tokens[IMG_TOKENS[0]], b.prompt_tokenizer.eos_id,
                                    max_new=max(MAX_NEW_TOKENS, len(answer) + 1))
         visual = states[p: p + N_VISUAL].unsqueeze(0)
         return Instruction(expressive.strip(), visual, model.conditioning(visual), True, len(answer),
@@ -309,7 +316,7 @@ class MgieEngine:
         """The edit head applied to zeros: the "no instruction" branch of the guidance."""
         if self._null is None:
             with torch.inference_mode():
-                self._null = self.bundle.model.null_conditioning().to(self.device)
+                self._null = self.bundle.mgie_model.null_conditioning().to(self.device)
         return self._null
 
     # ---- second half ------------------------------------------------------------------
@@ -331,7 +338,7 @@ class MgieEngine:
                                       plain_text=instruction.strip())[0]
 
     @property
-    def plain_pipeline(self):
+    def plain_pipeline(self) -> Any:  # diffusers' StableDiffusionInstructPix2PixPipeline
         if self._plain_pipe is None:
             if self.models_dir is None:
                 raise ModelFilesError("InstructPix2Pix's own model needs an installed bundle")
@@ -366,14 +373,15 @@ class MgieEngine:
             pipe.vae.disable_tiling()
 
         masked = mask is not None and not is_full(mask)
-        if masked:  # held inside the mask while it denoises (engine.masking)
+        if masked and mask is not None:  # held inside the mask while it denoises (engine.masking)
             check_mask(mask)
             if params.scheduler == "unipc":  # its corrector would redo each step from the unblended sample
                 pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config,
                                                                   disable_corrector=list(range(params.steps)))
             blend = LatentBlend(pipe, source, fit_mask(mask, size), seeds, self.device, self.dtype)
 
-        def on_step_end(_pipe, step, _timestep, tensors):
+        def on_step_end(_pipe: object, step: int, _timestep: object,
+                        tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             if cancel is not None and cancel.is_set():
                 raise EditCancelled("the edit was cancelled")
             if masked:
@@ -391,10 +399,14 @@ class MgieEngine:
         generators = [torch.Generator(device=self.device).manual_seed(seed) for seed in seeds]
         with torch.inference_mode():
             n = len(seeds)  # one batch row per seed: image, conditioning and null repeated
-            words = ({"prompt": plain_text if n == 1 else [plain_text] * n} if plain_text is not None else
-                     {"prompt_embeds": conditioning.to(self.dtype).repeat(n, 1, 1),
-                      "negative_prompt_embeds": self.null_conditioning.to(self.dtype).repeat(n, 1, 1)})
-            results = pipe(
+            words: dict[str, Any]
+            if plain_text is not None:
+                words = {"prompt": plain_text if n == 1 else [plain_text] * n}
+            else:
+                assert conditioning is not None, "MGIE renders from the LLM half's conditioning"
+                words = {"prompt_embeds": conditioning.to(self.dtype).repeat(n, 1, 1),
+                         "negative_prompt_embeds": self.null_conditioning.to(self.dtype).repeat(n, 1, 1)}
+            results: list[Image.Image] = pipe(
                 image=source if n == 1 else [source] * n, **words,
                 num_inference_steps=params.steps, guidance_scale=params.text_guidance,
                 image_guidance_scale=params.image_guidance,
@@ -406,7 +418,7 @@ class MgieEngine:
         return finish_renders(image, source, results, finish, mask)
 
     @property
-    def pipeline(self):
+    def pipeline(self) -> Any:  # diffusers' StableDiffusionInstructPix2PixPipeline
         self._require_mgie()
         if self._pipe is None:
             StableDiffusionInstructPix2PixPipeline = load("diffusers",
@@ -420,7 +432,7 @@ class MgieEngine:
             ))
         return self._pipe
 
-    def _placed(self, pipe):
+    def _placed(self, pipe: Any) -> Any:
         """A pipeline set up for this device and memory plan: no progress bars, attention in
         slices where the GPU shares the system's memory, the plan's offload."""
         pipe.set_progress_bar_config(disable=True)
@@ -432,9 +444,9 @@ class MgieEngine:
             pipe.enable_sequential_cpu_offload(device=self.device)
         return pipe
 
-    def memory_report(self) -> dict:
+    def memory_report(self) -> dict[str, Any]:
         """What the status bar shows: the plan, and GPU memory in use where there is a GPU."""
-        report = {"placement": self.memory.placement, "llm_quant": self.memory.llm_quant}
+        report: dict[str, Any] = {"placement": self.memory.placement, "llm_quant": self.memory.llm_quant}
         if self.device.type == "cuda":
             report["gpu_allocated_mb"] = torch.cuda.memory_allocated(self.device) / 2**20
             report["gpu_total_mb"] = torch.cuda.get_device_properties(self.device).total_memory / 2**20
@@ -488,5 +500,5 @@ def _reference_slice_start(sequence: list[int], prompt_len: int, n_new: int, img
 def latents_preview(latents: torch.Tensor) -> Image.Image:
     """A cheap RGB approximation of the first latent in the batch (1/8 resolution)."""
     rgb = torch.einsum("chw,cr->hwr", latents[0].float().cpu(), _LATENT_RGB)
-    rgb = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
-    return Image.fromarray(rgb, "RGB")
+    pixels = ((rgb + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()
+    return Image.fromarray(pixels, "RGB")

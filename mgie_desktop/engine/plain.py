@@ -6,6 +6,7 @@ optional component in the bundle's ``ip2p/`` folder, loaded the first time it is
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -17,7 +18,8 @@ from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED as NOT_INSTALLED
 from mgie_desktop.engine.schedulers import make_scheduler
 
 
-def plain_pipeline(bundle_dir: Path, vae, scheduler_config: dict, device: torch.device, dtype: torch.dtype):
+def plain_pipeline(bundle_dir: Path, vae: torch.nn.Module, scheduler_config: dict[str, Any], device: torch.device,
+                   dtype: torch.dtype) -> Any:  # diffusers' StableDiffusionInstructPix2PixPipeline
     """The pipeline over the bundle's ``ip2p/`` parts (placed on ``device``) and the shared VAE;
     ModelFilesError when the optional component is not installed. The engine sets it up for its
     memory plan, as it does its own pipeline."""

@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 
@@ -145,7 +146,8 @@ class PromptTokenizer:
     def _pieces_to_string(self, pieces: list[str]) -> str:
         # 4.28 LlamaTokenizer.convert_tokens_to_string: control pieces stay literal text.
         specials = {self.sp.id_to_piece(i) for i in (self.sp.unk_id(), self.bos_id, self.eos_id) if i >= 0}
-        out, run, prev_special = "", [], False
+        out, prev_special = "", False
+        run: list[str] = []
         for i, piece in enumerate(pieces):
             if piece in specials:
                 if not prev_special and i != 0:
@@ -155,11 +157,12 @@ class PromptTokenizer:
             else:
                 run.append(piece)
                 prev_special = False
-        return out + self.sp.decode_pieces(run)
+        return out + str(self.sp.decode_pieces(run))
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        data: dict[str, Any] = json.load(f)
+        return data

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import warnings
 
-import huggingface_hub.utils
+from huggingface_hub.utils.tqdm import disable_progress_bars
 
 from mgie_desktop.core.deferred import load
 
@@ -23,7 +23,7 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
     diffusers.logging.set_verbosity_error()
     diffusers.utils.logging.disable_progress_bar()
-    huggingface_hub.utils.disable_progress_bars()
+    disable_progress_bars()
     # nn.Transformer(norm_first=True) explains that it will not use nested tensors.
     warnings.filterwarnings("ignore", message="enable_nested_tensor is True")
     _done = True

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import InputError
 
 
-def make_scheduler(name: str, base_config: dict):
+def make_scheduler(name: str, base_config: dict[str, Any]) -> Any:  # a diffusers scheduler
     # name: (diffusers class, extra settings)
     choices = {
         "euler_a": ("EulerAncestralDiscreteScheduler", {}),  # InstructPix2Pix's own: the reference's sampler

@@ -8,13 +8,16 @@ edited text costs one prefill, not a generation.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.instruction import check_text
+from mgie_desktop.engine.prompt import PromptTokenizer
 
 
-def steered_answer_ids(tokenizer, text: str, image_token_ids: list[int]) -> list[int]:
+def steered_answer_ids(tokenizer: PromptTokenizer, text: str, image_token_ids: list[int]) -> list[int]:
     """The answer's token ids as the model would have generated them (the prompt's own 4.28
     tokenisation, less the BOS), followed by ``[IMG0..7]`` (any ``[IMGk]`` typed in the text is
     dropped: the eight always follow the words, as generation emits them)."""
@@ -27,7 +30,7 @@ def steered_answer_ids(tokenizer, text: str, image_token_ids: list[int]) -> list
     return ids + list(image_token_ids)
 
 
-def teacher_forced_states(llm, prompt_embeds: torch.Tensor, answer_ids: torch.Tensor) -> torch.Tensor:
+def teacher_forced_states(llm: Any, prompt_embeds: torch.Tensor, answer_ids: torch.Tensor) -> torch.Tensor:
     """Final-norm hidden states, (sequence, hidden), of the prompt followed by the answer: the
     states generation would have produced position by position."""
     answer_embeds = llm.get_input_embeddings()(answer_ids).to(prompt_embeds.dtype)

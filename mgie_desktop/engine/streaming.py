@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.engine.inventory import sha256_file
@@ -22,7 +23,7 @@ class FileHasher:
     def __init__(self, root: Path, threads: int = 2):
         self.root = Path(root)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bundle-hash")
-        self._futures: dict[str, Future] = {}
+        self._futures: dict[str, Future[Any]] = {}
 
     def add(self, path: Path) -> None:
         rel = Path(path).relative_to(self.root).as_posix()

@@ -12,6 +12,7 @@ import json
 import shutil
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 import torch
@@ -72,7 +73,7 @@ def write_tiny_reference(src: Path, emit_image_tokens: bool = False, seed: int =
     return src
 
 
-def write_plain_ip2p(ip2p: Path, unet_config: dict, seed: int = 1) -> None:
+def write_plain_ip2p(ip2p: Path, unet_config: dict[str, Any], seed: int = 1) -> None:
     """InstructPix2Pix's own UNet, CLIP text encoder and tokenizer (the optional component that
     renders the person's words directly), laid out as timbrooks/instruct-pix2pix ships them."""
     UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
@@ -142,7 +143,7 @@ def _llama_weights(vocab: int) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _wire_answer(llava: Path, llm: dict, embed: torch.Tensor, lm_head: torch.Tensor,
+def _wire_answer(llava: Path, llm: dict[str, Any], embed: torch.Tensor, lm_head: torch.Tensor,
                  base_vocab: int, llava_vocab: int) -> None:
     for i in range(LAYERS):  # residual stream = the current token's embedding
         llm[f"model.layers.{i}.self_attn.o_proj.weight"].zero_()
@@ -171,7 +172,7 @@ def _write_llava_checkpoint(llava: Path, sd: dict[str, torch.Tensor]) -> None:
     _write_json(llava / "pytorch_model.bin.index.json", {"metadata": {"total_size": total}, "weight_map": weight_map})
 
 
-def llava_config(vocab: int, hidden: int, intermediate: int, heads: int, layers: int, clip_hidden: int) -> dict:
+def llava_config(vocab: int, hidden: int, intermediate: int, heads: int, layers: int, clip_hidden: int) -> dict[str, Any]:
     """LLaVA-7B-v1's config.json (as transformers 4.28 wrote it) at the given sizes."""
     return {
         "_name_or_path": "LLaVA-7B-v1", "architectures": ["LlavaLlamaForCausalLM"], "model_type": "llava",
@@ -209,7 +210,7 @@ def write_preprocessor_config(clip: Path) -> None:
     })
 
 
-def _write_ip2p(ip2p: Path) -> dict:
+def _write_ip2p(ip2p: Path) -> dict[str, Any]:
     AutoencoderKL = load("diffusers", "AutoencoderKL")
 
     unet_config = {
@@ -233,7 +234,7 @@ def _write_ip2p(ip2p: Path) -> dict:
     return unet_config
 
 
-def write_ip2p_configs(ip2p: Path, unet_config: dict, vae_config: dict | None, scheduler: dict) -> None:
+def write_ip2p_configs(ip2p: Path, unet_config: dict[str, Any], vae_config: dict[str, Any] | None, scheduler: dict[str, Any]) -> None:
     """timbrooks/instruct-pix2pix's configs: the UNet's, the VAE's (unless its weights were
     saved with it), the scheduler's and the pipeline index."""
     for sub, config in (("unet", {"_class_name": "UNet2DConditionModel", **unet_config}),
@@ -251,12 +252,12 @@ def write_ip2p_configs(ip2p: Path, unet_config: dict, vae_config: dict | None, s
     })
 
 
-def _write_unet_pt(path: Path, config: dict) -> None:
+def _write_unet_pt(path: Path, config: dict[str, Any]) -> None:
     UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
 
     unet = UNet2DConditionModel.from_config(config)
     torch.save({k: v.half() for k, v in unet.state_dict().items()}, path)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=1), encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.history import is_time
@@ -26,7 +27,7 @@ def _png_size(members: ZipMembers, name: str) -> list[int] | None:
     return None if dims is None else list(dims)
 
 
-def session_info(path: str | os.PathLike[str]) -> dict:
+def session_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What a .mgie file holds, without extracting it: for ``mgie-desktop session info FILE``.
 
     ``{"path", "format", "version", "app", "saved", "current", "source": {"name", "format",
@@ -87,7 +88,7 @@ def _when(saved: object) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(saved)) if is_time(saved) else "?"
 
 
-def _describe(step: dict) -> str:
+def _describe(step: dict[str, Any]) -> str:
     if step.get("parent") is None:
         text = "original photo"
     else:
@@ -108,7 +109,7 @@ def _describe(step: dict) -> str:
 MAX_INDENT = 60  # characters: deeper branches line up there, so no line grows with the history
 
 
-def _tree_lines(steps: list[dict]) -> list[str]:
+def _tree_lines(steps: list[dict[str, Any]]) -> list[str]:
     """The edit tree: an only child continues its parent's column, branches indent under it.
     A stack, not recursion, and bounded indents: a session may hold 10 000 steps."""
     by_id = {s["id"]: s for s in steps}
@@ -129,7 +130,7 @@ def _tree_lines(steps: list[dict]) -> list[str]:
     return lines
 
 
-def format_session_info(info: dict) -> str:
+def format_session_info(info: dict[str, Any]) -> str:
     """The human-readable form of ``session_info``: a header and the edit tree. Every text from
     the file is shown without control characters or escape sequences (display_text)."""
     lines = []

@@ -10,6 +10,7 @@ import base64
 import binascii
 import contextlib
 import json
+from typing import Any, cast
 
 from mgie_desktop import __version__
 from mgie_desktop.core.display_text import display_text
@@ -40,7 +41,7 @@ def _json_default(value: object) -> object:
     return str(value)  # Path, enums, ...: better a readable string than a failed save
 
 
-def build_manifest(history: History, meta: SourceMeta, saved: float) -> dict:
+def build_manifest(history: History, meta: SourceMeta, saved: float) -> dict[str, Any]:
     graph = history.to_manifest()
     if graph["current"] is None:
         raise InputError("there is nothing to save: the history has no photo yet")
@@ -68,14 +69,14 @@ def build_manifest(history: History, meta: SourceMeta, saved: float) -> dict:
     }
 
 
-def manifest_bytes(manifest: dict) -> bytes:
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, ensure_ascii=False, indent=1, default=_json_default).encode("utf-8")
 
 
 # --------------------------------------------------------------------------- reading
 
 
-def read_manifest(members: Members) -> dict:
+def read_manifest(members: Members) -> dict[str, Any]:
     """session.json, parsed and checked: format, version, steps, images present, source fields."""
     size = members.size(MANIFEST_NAME)
     if size is None:
@@ -113,7 +114,7 @@ def read_manifest(members: Members) -> dict:
     _check_values(manifest)
     validate_manifest(manifest)  # graph: ids, parents, cycles, current, redo memory; each step's values
 
-    for step in steps:
+    for step in cast(list[dict[str, Any]], steps):  # validate_manifest made sure
         # Only the one name a step may have: a manifest must not steer reads to other members.
         image = step.setdefault("image", step_member(step["id"]))  # readers after this take it as given
         if image != step_member(step["id"]):
@@ -140,7 +141,7 @@ def read_manifest(members: Members) -> dict:
     return manifest
 
 
-def _check_values(manifest: dict) -> None:
+def _check_values(manifest: dict[str, Any]) -> None:
     """Numbers and text outside the steps (validate_manifest checks theirs), once, as read."""
     if manifest.get("saved") is not None and not is_time(manifest["saved"]):
         raise InputError(f"its {MANIFEST_NAME} has an invalid 'saved' time")
@@ -150,7 +151,7 @@ def _check_values(manifest: dict) -> None:
         raise InputError(f"its {MANIFEST_NAME} has an invalid '{display_text(where, width=60)}': it {why}")
 
 
-def source_bytes(src: dict, key: str) -> bytes | None:
+def source_bytes(src: dict[str, Any], key: str) -> bytes | None:
     """A base64 field of the manifest's ``source`` (ICC profile, EXIF), decoded."""
     value = src.get(key)
     if not value:
@@ -164,11 +165,11 @@ def source_bytes(src: dict, key: str) -> bytes | None:
 # Optional fields of a checked manifest, read the same way by open, info and autosave recovery.
 
 
-def saved_time(manifest: dict) -> float | None:
+def saved_time(manifest: dict[str, Any]) -> float | None:
     saved = manifest.get("saved")
     return float(saved) if isinstance(saved, (int, float)) and not isinstance(saved, bool) else None
 
 
-def app_info(manifest: dict) -> dict:
+def app_info(manifest: dict[str, Any]) -> dict[str, Any]:
     app = manifest.get("app")
     return app if isinstance(app, dict) else {}

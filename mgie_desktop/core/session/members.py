@@ -14,7 +14,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from mgie_desktop.core.errors import InputError
 
@@ -72,7 +72,7 @@ class ZipMembers:
     @contextlib.contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
         with self.zf.open(self.infos[name]) as fh:
-            yield fh
+            yield cast(BinaryIO, fh)  # a ZipExtFile: a binary file object
 
 
 class FolderMembers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -39,7 +40,7 @@ class SourceMeta:
                      source_format=self.source_format, source_mode=self.source_mode or "RGB", path=None)
 
 
-def as_meta(photo_meta: Photo | SourceMeta | dict | None) -> SourceMeta:
+def as_meta(photo_meta: Photo | SourceMeta | dict[str, Any] | None) -> SourceMeta:
     """Callers pass whichever they hold (the opened Photo, a SourceMeta, a dict, nothing)."""
     if photo_meta is None:
         return SourceMeta()
@@ -60,7 +61,7 @@ class Session:
     history: History
     source: SourceMeta = field(default_factory=SourceMeta)
     path: Path | None = None
-    app: dict = field(default_factory=dict)
+    app: dict[str, Any] = field(default_factory=dict)
     saved: float | None = None
 
     @property

@@ -16,6 +16,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.errors import InputError
@@ -28,7 +29,7 @@ from .model import Session, SourceMeta
 from .png import extract_png, read_alpha
 
 
-def _check_free_space(members: Members, manifest: dict, workdir: Path | None) -> None:
+def _check_free_space(members: Members, manifest: dict[str, Any], workdir: Path | None) -> None:
     needed = sum(members.size(step["image"]) or 0 for step in manifest["steps"])
     if workdir is not None:
         probe = workdir
@@ -46,7 +47,7 @@ def load(members: Members, path: Path | None, workdir: Path | None) -> Session:
     """A Session from checked members; messages are tails for "cannot open ...: " (see ``tail``)."""
     manifest = read_manifest(members)
     src = manifest.get("source") or {}
-    meta_args = {
+    meta_args: dict[str, Any] = {
         "name": src.get("name") or "",
         "icc_profile": source_bytes(src, "icc_profile"),
         "exif": source_bytes(src, "exif"),
@@ -77,7 +78,7 @@ def load(members: Members, path: Path | None, workdir: Path | None) -> Session:
         for file in written:
             with contextlib.suppress(OSError):
                 file.unlink()
-        if created_dir:
+        if created_dir and workdir is not None:
             with contextlib.suppress(OSError):
                 workdir.rmdir()
         raise

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import IO
 
 CHUNK = 1024 * 1024
 
@@ -11,7 +11,7 @@ class TooBig(Exception):
     """More bytes arrived than the cap allows; callers turn this into their own InputError."""
 
 
-def copy_stream(src: BinaryIO, dst: BinaryIO, limit: int | None = None) -> int:
+def copy_stream(src: IO[bytes], dst: IO[bytes], limit: int | None = None) -> int:
     """Copy in chunks; with ``limit``, refuse to copy more than that many bytes.
 
     The cap counts what actually arrives, not what the archive declares: a hostile zip can lie

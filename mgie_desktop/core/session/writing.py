@@ -8,7 +8,7 @@ import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import atomic_write, os_reason
@@ -30,19 +30,19 @@ def flush_step_images(history: History, what: str) -> None:
         raise InputError(f"cannot save {what}: a step image could not be written ({os_reason(exc)})") from exc
 
 
-def atomic_write_session(path: Path, write: Callable[[BinaryIO], None], what: str) -> None:
+def atomic_write_session(path: Path, write: Callable[[BinaryIO], object], what: str) -> None:
     # zipfile.LargeZipFile is no OSError, but it is a failed save all the same.
     atomic_write(path, write, what, errors=(OSError, ValueError, MemoryError, zipfile.LargeZipFile))
 
 
-def _entry(name: str, stamp: tuple[int, ...], compress_type: int) -> zipfile.ZipInfo:
+def _entry(name: str, stamp: tuple[int, int, int, int, int, int], compress_type: int) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=stamp)
     info.compress_type = compress_type
     return info
 
 
 def save_session(history: History, path: str | os.PathLike[str],
-                 photo_meta: Photo | SourceMeta | dict | None = None) -> Path:
+                 photo_meta: Photo | SourceMeta | dict[str, Any] | None = None) -> Path:
     """Write ``history`` (every step, branch, the current step and redo memory) to a .mgie file.
 
     Atomic: on any failure (disk full, read-only folder, ...) the previous file is untouched,
@@ -56,7 +56,8 @@ def save_session(history: History, path: str | os.PathLike[str],
     flush_step_images(history, what)
     data = manifest_bytes(manifest)
     alpha = alpha_png(meta.alpha) if meta.alpha is not None else None
-    stamp = time.localtime(saved)[:6]
+    t = time.localtime(saved)
+    stamp = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec)
 
     def write(fh: BinaryIO) -> None:
         with zipfile.ZipFile(fh, "w", allowZip64=True) as zf:
