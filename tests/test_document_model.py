@@ -181,3 +181,16 @@ def test_failures_are_sentences_for_people_and_tracebacks_for_the_log(qtbot, cap
     assert messages[0] == "cannot open 'x.png': the file is empty"
     assert messages[1].startswith("Could not open x.png. Something unexpected went wrong") and "internal" not in messages[1]
     assert "KeyError" in caplog.text
+
+
+def test_engine_states_are_checked_once_where_the_engine_tells_them():
+    import pytest
+
+    from mgie_desktop.ui.engine_state import EngineState
+
+    assert EngineState("ready") is EngineState.READY and EngineState.READY == "ready"  # travels as text
+    assert {s for s in EngineState if s.failed} == {EngineState.NOT_INSTALLED, EngineState.ERROR,
+                                                     EngineState.CANCELLED}
+    assert {s for s in EngineState if s.coming} == {EngineState.STARTING, EngineState.LOADING}
+    with pytest.raises(ValueError):
+        EngineState("almost ready")  # a state the window does not know is a mistake, not a quiet default

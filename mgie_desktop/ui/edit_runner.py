@@ -25,6 +25,7 @@ from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import SEED, TEXT_GUIDANCE
 from mgie_desktop.store.manifest import download_size_text
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
+from mgie_desktop.ui.engine_state import EngineState
 from mgie_desktop.ui.engines import EngineClient, LocalEngine
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.worker import EditDone
@@ -52,7 +53,7 @@ class EditRunner(QObject):
         self.document, self.panel, self.canvas, self.mask_brush = document, panel, canvas, mask_brush
         self.dialogs_parent = dialogs_parent  # the variations and A/B pickers open over it
         self.models_dir = models_dir
-        self.model_state = "not loaded"
+        self.model_state = EngineState.NOT_LOADED
         self._job_ids = itertools.count(1)
         self.variations_picker = None
         self._models_notice = ""  # the panel's notice about the models, while it is shown
@@ -110,7 +111,7 @@ class EditRunner(QObject):
         self._listen_to(engine)
         self.panel.set_instruction_limit(None)  # the new engine's tokenizer says, once it is ready
         self.gpu_label.emit("")
-        self.model_state = "starting"
+        self.model_state = EngineState.STARTING
         self.start_engine()
 
     @Slot(str)
@@ -118,19 +119,19 @@ class EditRunner(QObject):
         self.document.status.emit(text, 0 if "retrying" in text or "ahead" in text else 5000)
 
     @Slot(str, str)
-    def on_model_state(self, state: str, detail: str) -> None:
-        self.model_state = state
-        shown = {"ready": f"Model: ready ({detail})", "busy": "Model: busy", "loading": "Model: loading…",
-                 "not installed": "Model: not installed",
-                 "error": f"Model: failed to load ({display_text(detail, width=MODEL_LABEL_REASON)})",
-                 "cancelled": "Model: not loaded"}[state]
+    def on_model_state(self, told: str, detail: str) -> None:
+        self.model_state = state = EngineState(told)  # what the engine said, checked once where it enters
+        shown = {EngineState.READY: f"Model: ready ({detail})", EngineState.BUSY: "Model: busy",
+                 EngineState.LOADING: "Model: loading…", EngineState.NOT_INSTALLED: "Model: not installed",
+                 EngineState.ERROR: f"Model: failed to load ({display_text(detail, width=MODEL_LABEL_REASON)})",
+                 EngineState.CANCELLED: "Model: not loaded"}[state]
         self.engine_label.emit(shown, detail)
         panel = self.panel
-        if state == "loading":
+        if state is EngineState.LOADING:
             panel.show_loading("", 0, 0)
-        elif state != "busy":
+        elif state is not EngineState.BUSY:
             panel.hide_loading()
-        if state in ("not installed", "error", "cancelled"):
+        if state.failed:
             self.document.take_queued()
             self._models_notice = self.models_notice(detail)
             panel.show_notice(self._models_notice)
@@ -138,30 +139,30 @@ class EditRunner(QObject):
         if self._models_notice and panel.notice.text() == self._models_notice:  # it recovered: the notice goes
             panel.show_notice("")
         self._models_notice = ""
-        if state == "ready" and (queued := self.document.take_queued()) is not None:
+        if state is EngineState.READY and (queued := self.document.take_queued()) is not None:
             self._submit(queued)
 
     @Slot(str, int, int)
     def on_load_progress(self, part: str, done: int, total: int) -> None:
-        if self.model_state == "loading" and not self.engine.load_cancelled():
+        if self.model_state is EngineState.LOADING and not self.engine.load_cancelled():
             self.panel.show_loading(part, done, total)
 
     def cancel_load(self) -> None:
         """The user stops loading the models (after the part being read); a queued edit goes too."""
-        if self.model_state in ("starting", "loading"):
+        if self.model_state.coming:
             self.engine.cancel_load()
             self.document.take_queued()
             self.panel.progress.setFormat("Cancelling…")
 
     def models_notice(self, detail: str = "") -> str:
-        if self.model_state in ("loading", "starting", "busy"):
+        if self.model_state.coming or self.model_state is EngineState.BUSY:
             return "The model is still loading; try again in a moment."
         reason = f": {detail.strip().removesuffix('.')}." if detail.strip() else "."
-        if self.model_state == "error" and self.engine is not self.local:
+        if self.model_state is EngineState.ERROR and self.engine is not self.local:
             return f"The engine at {self.engine.where} is not available{reason} <a href=\"#engine\">Engine…</a>"
-        if self.model_state == "error":
+        if self.model_state is EngineState.ERROR:
             return f"The models could not be loaded{reason} <a href=\"#models\">Check the models…</a>"
-        if self.model_state == "cancelled":
+        if self.model_state is EngineState.CANCELLED:
             return "Loading the models was cancelled. <a href=\"#load\">Load them</a>"
         # One sentence of what to do; the inventory's own wording (the same advice) stays in the tooltip.
         size = download_size_text()
@@ -224,7 +225,7 @@ class EditRunner(QObject):
             panel.show_notice("Open a photo first (File › Open, or drop one here).")
         elif not text:
             panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")
-        elif self.model_state not in ("ready", "starting", "loading"):  # loading: the edit waits for it
+        elif not (self.model_state is EngineState.READY or self.model_state.coming):  # loading: the edit waits
             panel.show_notice(self.models_notice())
         elif problem := (panel.instruction_limit.refusal(text) if panel.instruction_limit else ""):
             panel.show_notice(problem)
@@ -279,7 +280,7 @@ class EditRunner(QObject):
 
     def _dispatch(self, job: EditJob) -> None:
         """To the engine now, or, while the models load, as soon as they are ready."""
-        if self.model_state == "ready":
+        if self.model_state is EngineState.READY:
             self._submit(job)
             return
         self.document.queue(job)
@@ -298,7 +299,7 @@ class EditRunner(QObject):
         if self.document.running is not None:
             self.engine.cancel()
             self.panel.progress.setFormat("Cancelling…")
-        elif self.model_state in ("starting", "loading"):
+        elif self.model_state.coming:
             self.cancel_load()
 
     def forget_edits(self) -> None:

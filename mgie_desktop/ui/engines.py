@@ -18,7 +18,7 @@ from mgie_desktop.ui.worker import EngineWorker
 
 
 class EngineClient(QObject):
-    # "not installed" | "loading" | "ready" | "busy" | "error" | "cancelled" (a load stopped by the user), detail
+    # an EngineState (as text: "ready", "loading"...), and its detail line
     state_changed = Signal(str, str)
     load_progress = Signal(str, int, int)    # the part loading, steps done, steps in all
     progress = Signal(int, int, int, float)  # job id, step, total, seconds left

@@ -29,6 +29,7 @@ from mgie_desktop.ui.document_model import DocumentModel, JobState
 from mgie_desktop.ui.edit_panel import EditPanel
 from mgie_desktop.ui.edit_runner import EditRunner
 from mgie_desktop.ui.engine_settings import EngineSettings
+from mgie_desktop.ui.engine_state import EngineState
 from mgie_desktop.ui.history_panel import HistoryPanel
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.mask_brush import MaskBrush
@@ -143,8 +144,8 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event):  # noqa: N802 (Qt override)
         super().showEvent(event)
-        if self.model_state == "not loaded":
-            self.edits.model_state = "starting"
+        if self.model_state is EngineState.NOT_LOADED:
+            self.edits.model_state = EngineState.STARTING
             # Background imports (torch on the engine thread, Pillow for recovery) contend for
             # the GIL; starting them a moment later lets the first frames paint undisturbed.
             self._background_start.start()
@@ -177,7 +178,7 @@ class MainWindow(QMainWindow):
         self.model_label.setToolTip(detail)
 
     @property
-    def model_state(self) -> str:
+    def model_state(self) -> EngineState:
         return self.edits.model_state
 
     def open_path(self, path: Path) -> None:
@@ -252,7 +253,7 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def on_models_installed(self) -> None:
-        self.edits.model_state = "starting"
+        self.edits.model_state = EngineState.STARTING
         self.panel.show_notice("")
         self.edits.start_engine()
 

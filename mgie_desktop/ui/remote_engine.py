@@ -27,6 +27,7 @@ from mgie_desktop.remote.protocol import (
     Started,
     Submitted,
 )
+from mgie_desktop.ui.engine_state import EngineState
 from mgie_desktop.ui.engines import EngineClient
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.worker import edit_done, gpu_memory_text
@@ -86,21 +87,21 @@ class RemoteEngine(EngineClient):
     def cancel_load(self) -> None:
         if self._loading is not None:
             self._loading.cancel()
-            self.state_changed.emit("cancelled", f"stopped waiting for {self.where}")
+            self.state_changed.emit(EngineState.CANCELLED, f"stopped waiting for {self.where}")
 
     async def _connect(self) -> None:
-        self.state_changed.emit("loading", f"the engine at {self.where}")
+        self.state_changed.emit(EngineState.LOADING, f"the engine at {self.where}")
         def loading(load: dict) -> None:  # the server is loading its models: show how far
             self.load_progress.emit(f"{load['part'] or 'the models'} (on {self.where})", load["done"], load["total"])
 
         try:
             info = await self.client.ready(loading, READY_POLL_S)
         except MgieError as exc:
-            self.state_changed.emit("error", str(exc))
+            self.state_changed.emit(EngineState.ERROR, str(exc))
             return
         self.gpu, self.info = info["gpu"], info
         self._report_memory(info)
-        self.state_changed.emit("ready", self._ready_detail())
+        self.state_changed.emit(EngineState.READY, self._ready_detail())
 
     def _ready_detail(self) -> str:
         return f"remote {self.where} · {self.gpu}"
@@ -112,7 +113,7 @@ class RemoteEngine(EngineClient):
     # ---- edits -----------------------------------------------------------------------------
     def submit(self, job: EditJob) -> None:
         self._job_key, self._cancel_asked = None, False
-        self.state_changed.emit("busy", job.instruction)
+        self.state_changed.emit(EngineState.BUSY, job.instruction)
         self._edit_task = self._spawn(self._edit(job))
 
     def cancel(self) -> None:
@@ -174,7 +175,7 @@ class RemoteEngine(EngineClient):
             outcome = (self.edit_failed, job.job_id, f"The remote edit failed: {exc}", traceback.format_exc())
         self._job_key = None
         self.notice.emit("")
-        self.state_changed.emit("ready", self._ready_detail())
+        self.state_changed.emit(EngineState.READY, self._ready_detail())
         signal, *args = outcome
         signal.emit(*args)
 

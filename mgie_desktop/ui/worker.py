@@ -23,6 +23,7 @@ from mgie_desktop.core.errors import EditCancelled, LoadCancelled, MgieError
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.engine.inventory import check_installed
 from mgie_desktop.engine.jobs import GuideCache, failure_message, run_job
+from mgie_desktop.ui.engine_state import EngineState
 from mgie_desktop.ui.images import thumbnail, to_qimage
 
 if TYPE_CHECKING:
@@ -56,7 +57,7 @@ class EditDone:
 
 
 class EngineWorker(QObject):
-    # "not installed" | "loading" | "ready" | "busy" | "error" | "cancelled" (a load stopped by the user), detail
+    # an EngineState (as text: "ready", "loading"...), and its detail line
     state_changed = Signal(str, str)
     load_progress = Signal(str, int, int)    # the part loading, steps done, steps in all
     progress = Signal(int, int, int, float)  # job id, step, total, seconds left
@@ -90,12 +91,12 @@ class EngineWorker(QObject):
         try:
             check_installed(self.models_dir)
         except MgieError as exc:
-            self.state_changed.emit("not installed", str(exc))
+            self.state_changed.emit(EngineState.NOT_INSTALLED, str(exc))
             return
         except Exception as exc:  # a damaged inventory: say so rather than stay "loading"
-            self.state_changed.emit("error", f"the model inventory is damaged: {exc}")
+            self.state_changed.emit(EngineState.ERROR, f"the model inventory is damaged: {exc}")
             return
-        self.state_changed.emit("loading", str(self.models_dir))
+        self.state_changed.emit(EngineState.LOADING, str(self.models_dir))
         stop = _Either(self.stop_event, self.load_cancel)
         try:
             # Steps: the libraries, each part of the bundle, the warm-up render.
@@ -120,18 +121,18 @@ class EngineWorker(QObject):
         except (LoadCancelled, EditCancelled):  # stopped by the user, or the window closed
             self._engine = None
             if not self.stop_event.is_set():  # quitting: nobody is left to tell
-                self.state_changed.emit("cancelled", "loading the models was cancelled")
+                self.state_changed.emit(EngineState.CANCELLED, "loading the models was cancelled")
             return
         except MgieError as exc:
-            self.state_changed.emit("error", str(exc))
+            self.state_changed.emit(EngineState.ERROR, str(exc))
             return
         except Exception as exc:  # the app stays up; the status bar says why
-            self.state_changed.emit("error", str(exc) or type(exc).__name__)  # the notice says what failed
+            self.state_changed.emit(EngineState.ERROR, str(exc) or type(exc).__name__)  # the notice says what failed
             return
         self.instruction_limit.emit(self._engine.instruction_limit)  # counts with the tokenizer, no torch
         note = f" · {self._engine.device_note}" if self._engine.device_note else ""  # why not the GPU
         self._ready_detail = f"{self._engine.device} · loaded in {self._engine.load_seconds:.1f} s{note}"
-        self.state_changed.emit("ready", self._ready_detail)
+        self.state_changed.emit(EngineState.READY, self._ready_detail)
 
     @Slot()
     def unload(self) -> None:
@@ -146,7 +147,7 @@ class EngineWorker(QObject):
             self.edit_failed.emit(job.job_id, "The models are not loaded.", "")
             return
         # cancel_event is cleared by the window when it submits, so an early Esc is not lost.
-        self.state_changed.emit("busy", job.instruction)
+        self.state_changed.emit(EngineState.BUSY, job.instruction)
         last_preview = 0.0
         outside: dict = {}  # a masked edit's photo and mask at the preview's size, made once
 
@@ -174,7 +175,7 @@ class EngineWorker(QObject):
             outcome = (self.edit_failed, job.job_id, failure_message(exc), traceback.format_exc())
         self._report_memory()
         # "ready" first, so the window can accept the next edit as soon as it sees the result.
-        self.state_changed.emit("ready", self._ready_detail)
+        self.state_changed.emit(EngineState.READY, self._ready_detail)
         signal, *args = outcome
         signal.emit(*args)
 
