@@ -51,8 +51,11 @@ def start_long_edit(qtbot, tmp_path, models, photo_path, steps=200):
 
 
 def open_photo_named(qtbot, window, path):
-    """Open ``path`` while another document is open: wait for that one to be in place."""
+    """Open ``path`` while another document is open (its unsaved work let go: Don't Save): wait for
+    that one to be in place."""
     window.open_path(path)
+    if window.documents.save_box is not None:
+        window.documents.save_box.button(window.documents.save_box.StandardButton.Discard).click()
     qtbot.waitUntil(lambda: window.document.doc is not None and window.document.doc.name == path.name, timeout=TIMEOUT)
 
 
@@ -373,10 +376,36 @@ def test_unsaved_work_stays_recoverable_after_closing(qtbot, tmp_path, tiny_mode
     assert len(found) == 1 and found[0].current_instruction == "never saved"
 
 
+def test_opening_another_photo_over_unsaved_work_asks_first(qtbot, tmp_path, tiny_models, photo_path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from mgie_desktop.core.autosave import find_recoverable
+
+    buttons = QMessageBox.StandardButton
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "warmer")
+    other = tmp_path / "other.png"
+    Image.new("RGB", (40, 30), (10, 200, 10)).save(other)
+    window.open_path(other)
+    box = window.documents.save_box
+    assert box is not None and "before opening other.png" in box.text()
+    box.button(buttons.Cancel).click()
+    assert window.document.doc.name == photo_path.name and window.document.modified  # nothing happened
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff garbage")
+    window.open_path(broken)
+    window.documents.save_box.button(buttons.Discard).click()
+    qtbot.waitUntil(lambda: getattr(window, "last_error", None) is not None, timeout=TIMEOUT)
+    assert window.document.doc.name == photo_path.name and not window.documents.discard_on_close  # work kept
+    open_photo_named(qtbot, window, other)  # Don't Save: the other photo, and the old work let go
+    qtbot.waitUntil(lambda: find_recoverable(tmp_path / "autosave") == [], timeout=TIMEOUT)
+
+
 def _answer_quit(qtbot, window, button):
     window.close()
-    qtbot.waitUntil(lambda: window.quit_box is not None, timeout=TIMEOUT)
-    window.quit_box.button(button).click()
+    qtbot.waitUntil(lambda: window.documents.save_box is not None, timeout=TIMEOUT)
+    window.documents.save_box.button(button).click()
 
 
 def test_quit_with_unsaved_work_asks_and_each_answer_does_what_it_says(qtbot, tmp_path, tiny_models, photo_path):
@@ -392,7 +421,7 @@ def test_quit_with_unsaved_work_asks_and_each_answer_does_what_it_says(qtbot, tm
     assert "beach.png" in window.windowTitle()
     _answer_quit(qtbot, window, buttons.Cancel)
     assert window.isVisible() and window.document.modified  # nothing happened
-    assert window.quit_box is None or not window.quit_box.isVisible()
+    assert window.documents.save_box is None or not window.documents.save_box.isVisible()
 
     session = tmp_path / "kept.mgie"  # Save: saved where the session lives, then closed, nothing left over
     window.document.doc.session_path = session

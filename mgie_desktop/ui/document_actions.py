@@ -50,7 +50,8 @@ class DocumentActions:
         document.changed.connect(self.autosave)
         self.recovery_box = None  # the last "restore?" question shown (tests read it)
         self.discard_box = None   # the "delete it for good?" question after Discard
-        self.discard_on_close = False  # Quit › Don't Save: the unsaved work goes with the document
+        self.discard_on_close = False  # Don't Save: the unsaved work goes with the document
+        self.save_box = None  # the "save the changes?" question, while it is open
         self.last_export: Path | None = None
         self.last_recipe: Path | None = None
 
@@ -64,10 +65,49 @@ class DocumentActions:
             self.open_path(Path(path))
 
     def open_path(self, path: Path) -> None:
-        path = Path(path)
+        """Open ``path`` in place of the open document, asking first to save unsaved work."""
+        self.ask_to_save(f"opening {Path(path).name}", then=lambda: self._open(Path(path)))
+
+    def ask_to_save(self, before: str, then: Callable[[], None]) -> None:
+        """Unsaved work: Save, Don't Save or Cancel, as every editor asks, before ``then`` (quitting,
+        opening another photo). Save runs ``then`` once saved; Don't Save at once, the work let go;
+        Cancel not at all. Nothing unsaved: ``then`` at once."""
+        if not self.document.modified:
+            then()
+            return
+        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
+        buttons = QMessageBox.StandardButton
+        box = QMessageBox(QMessageBox.Icon.Question, APP_NAME,
+                          f"Save the changes to “{self.document.name}” before {before}?",
+                          buttons.Save | buttons.Discard | buttons.Cancel, self.parent)
+        box.setInformativeText("If you don't save, the edits made since the last save are lost.")
+        box.button(buttons.Discard).setText("Don't Save")
+        box.setDefaultButton(buttons.Save)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: setattr(self, "save_box", None))
+        box.buttonClicked.connect(lambda button: self._save_answer(box.standardButton(button), then))
+        box.setModal(True)
+        box.show()
+        self.save_box = box
+
+    def _save_answer(self, button, then: Callable[[], None]) -> None:
+        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
+
+        if button == QMessageBox.StandardButton.Save:
+            self.save_session(then=then)  # saved: nothing left unsaved to keep
+        elif button == QMessageBox.StandardButton.Discard:
+            self.discard_on_close = True
+            then()
+
+    def _open(self, path: Path) -> None:
         self.document.status.emit(f"Opening {path.name}…", 0)
         self.tasks.run(_open_document, path, on_done=lambda opened: self._opened(*opened, path),
-                       on_error=lambda exc: self.document.fail(exc, f"Could not open {path}."))
+                       on_error=lambda exc: self._not_opened(exc, path))
+
+    def _not_opened(self, exc: BaseException, path: Path) -> None:
+        self.discard_on_close = False  # the open document stays, and so does the promise to keep its work
+        self.document.fail(exc, f"Could not open {path}.")
 
     def _opened(self, doc: Document, thumbs: dict, path: Path) -> None:
         self.document.open(doc, thumbs)
@@ -85,8 +125,9 @@ class DocumentActions:
             if doc.modified and not self.discard_on_close:
                 self._autosaver.release()  # unsaved work stays on disk; the next start offers it
             else:
-                self._autosaver.close()  # saved or untouched: nothing to recover
+                self._autosaver.close()  # saved, untouched or let go: nothing to recover
             self._autosaver = None
+        self.discard_on_close = False  # said of that document only
 
     # ---- sessions ---------------------------------------------------------------------------
     def save_session(self, then: Callable[[], None] | None = None) -> None:

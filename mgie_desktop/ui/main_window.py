@@ -48,7 +48,6 @@ class MainWindow(QMainWindow):
         self.models_dir = models_dir
         self.settings = settings or QSettings()
         self.ask_to_save_on_quit = True  # off for logout and SIGTERM: the autosave keeps the work then
-        self.quit_box = None  # the "save the changes?" question, while it is open
         self.document = DocumentModel(self)
         self.tasks = BackgroundTasks(self)
 
@@ -306,37 +305,10 @@ class MainWindow(QMainWindow):
         self.ask_to_save_on_quit = False
         self.close()
 
-    def _ask_to_save(self) -> None:
-        """Quit with unsaved work: Save, Don't Save or Cancel, as every editor asks."""
-        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
-
-        buttons = QMessageBox.StandardButton
-        box = QMessageBox(QMessageBox.Icon.Question, APP_TITLE,
-                          f"Save the changes to “{self.document.name}” before quitting?",
-                          buttons.Save | buttons.Discard | buttons.Cancel, self)
-        box.setInformativeText("If you don't save, the edits made since the last save are lost.")
-        box.button(buttons.Discard).setText("Don't Save")
-        box.setDefaultButton(buttons.Save)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _result: setattr(self, "quit_box", None))
-        box.buttonClicked.connect(lambda button: self._quit_answer(box.standardButton(button)))
-        box.setModal(True)
-        box.show()
-        self.quit_box = box
-
-    def _quit_answer(self, button) -> None:
-        from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
-
-        if button == QMessageBox.StandardButton.Save:
-            self.documents.save_session(then=self.quit_keeping_work)  # saved: nothing left unsaved to keep
-        elif button == QMessageBox.StandardButton.Discard:
-            self.documents.discard_on_close = True
-            self.quit_keeping_work()
-
     def closeEvent(self, event):  # noqa: N802
         if self.document.modified and self.ask_to_save_on_quit:
             event.ignore()
-            self._ask_to_save()
+            self.documents.ask_to_save("quitting", then=self.quit_keeping_work)
             return
         if getattr(self, "_model_manager", None) is not None:
             self._model_manager.shutdown()  # cancels a download and joins its thread
