@@ -5,6 +5,6 @@ same results file and skip what it says is done (``results``).
 The parts: ``folder`` (which photos, and each one's output name), ``photo`` (edit and save one
 photo), ``results`` (the resumable results file), ``progress`` (the progress line), ``failure``
 (a photo's failure in one line, Ray's wrappers off), ``space`` (a full disk under the outputs
-stops the batch), ``local`` and ``on_ray`` (the two runners), ``command`` (the CLI's ``batch``
-and ``recipe export``).
+stops the batch), ``local`` and ``on_ray`` (the two runners), ``watch`` (``--watch``: a watched
+folder, each photo edited once complete), ``command`` (the CLI's ``batch`` and ``recipe export``).
 """

@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from mgie_desktop.batch.watch import DEFAULT_SETTLE
 from mgie_desktop.core.exit_codes import ExitCode
 
 RESULTS_HELP = ("A results file, OUTPUT_DIR/results.jsonl, gets one JSON line per photo as it ends (status, "
@@ -19,6 +20,17 @@ EXIT_HELP = (f"Exit status: {ExitCode.OK.value} every photo done; {ExitCode.FAIL
              "cannot be written (checked before the models load; a full disk under either stops the batch at once, "
              f"finished photos kept: rerun to go on); {ExitCode.INTERRUPTED.value} stopped by Ctrl+C (finished "
              "photos kept: rerun to go on).")
+
+
+WATCH_HELP = (
+    "keep running and edit each photo that lands in INPUT_DIR once it is complete (not empty, its size and time "
+    "unchanged for --settle seconds); hidden and partial names (.*, *.part, *.crdownload, *.download, *.tmp, ~$*) "
+    "and subfolders are never read. Photos the results file records as done are not edited again, after a restart "
+    "too. Ctrl+C or SIGTERM stops once the photo under way is saved and recorded (again: at once, abandoning it: "
+    f"no output or results line for it); exit status {ExitCode.INTERRUPTED.value}. It prints a line per photo as it "
+    "lands and as it is done, failed or skipped; with --json one JSON object each: {\"event\": \"watching\" | "
+    "\"landed\" | \"done\" | \"failed\" | \"skipped\" | \"stopped\", \"photo\", ...}, done and failed "
+    "with the results line's fields and \"moved_to\". On this machine only (not with --ray)")
 
 
 def add_recipe_parser(sub, parser_class) -> None:
@@ -35,7 +47,8 @@ def add_recipe_parser(sub, parser_class) -> None:
 def add_batch_parser(sub, common) -> None:
     batch = sub.add_parser("batch", help="apply a recipe to every photo in a folder, here or on a Ray cluster",
                            description="Apply RECIPE.json to every photo in INPUT_DIR, writing OUTPUT_DIR/NAME.FORMAT. "
-                                       + RESULTS_HELP + " " + EXIT_HELP)
+                                       + RESULTS_HELP + " " + EXIT_HELP
+                                       + " With --watch it keeps running on the photos that land in INPUT_DIR.")
     batch.add_argument("recipe", metavar="RECIPE.json")
     batch.add_argument("input_dir", metavar="INPUT_DIR")
     batch.add_argument("output_dir", metavar="OUTPUT_DIR", help="created if missing; must not be INPUT_DIR")
@@ -46,7 +59,15 @@ def add_batch_parser(sub, common) -> None:
                             "needs pip install 'mgie-desktop[cluster]'")
     batch.add_argument("--actors", type=int, metavar="N",
                        help="with --ray: engines to run at once (default: one per GPU in the cluster, else 1)")
-    batch.add_argument("--json", action="store_true", help="print one JSON summary at the end")
+    batch.add_argument("--json", action="store_true",
+                       help="print one JSON summary at the end; with --watch, one JSON object per event instead")
+    batch.add_argument("--watch", action="store_true", help=WATCH_HELP)
+    batch.add_argument("--settle", type=float, metavar="SECONDS",
+                       help=f"with --watch: a photo is complete once its size and time stay the same this long "
+                            f"(default: {DEFAULT_SETTLE:g}; more for slow network copies)")
+    batch.add_argument("--move-done", action="store_true",
+                       help="with --watch: move each original into INPUT_DIR/done/ once its edit is saved and recorded, "
+                            "a failed one into INPUT_DIR/failed/ with the reason in INPUT_DIR/failed/NAME.txt")
     common(batch)
 
 
@@ -76,6 +97,7 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED, check_installed, has_plain_ip2p
 
     started = time.perf_counter()
+    _check_watch_options(args)
     if args.ray is not None and not ray_available():
         raise InputError(INSTALL_HINT)
     if args.actors is not None and (args.ray is None or args.actors < 1):
@@ -85,7 +107,7 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     recipe = parse_recipe(data, recipe_path.name)
     input_dir, output_dir = Path(args.input_dir), Path(args.output_dir)
     jobs = list_photos(input_dir, output_dir, args.format)
-    if not jobs:
+    if not jobs and not args.watch:
         raise InputError(f"no photos in {input_dir} (JPEG, PNG, WebP, TIFF, BMP, GIF or HEIC files)")
     directory = models_dir(args.models)
     check_installed(directory)
@@ -96,11 +118,13 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     open_results(results)
     remove_leftovers(output_dir, jobs)
     digest = recipe_digest(data, args.format)
+    engine = {"device": args.device, "memory": args.memory, "llm_quant": args.llm_quant,
+              "compile_unet": args.compile, "precision": args.precision}
+    if args.watch:
+        return _watch(args, data, directory, results, digest, engine, started)
     previous = read_results(results)
     todo = [job for job in jobs if not is_done(previous.get(job.name), job.output, digest)]
     progress = Progress(len(todo), skipped=len(jobs) - len(todo))
-    engine = {"device": args.device, "memory": args.memory, "llm_quant": args.llm_quant,
-              "compile_unet": args.compile, "precision": args.precision}
     try:
         outcome = _run(args, todo, data, directory, results, engine, progress)
     except OutputDiskFull as exc:  # one line, as for a full disk under the results file; the rest kept
@@ -131,6 +155,39 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     if outcome["interrupted"]:
         return ExitCode.INTERRUPTED
     return ExitCode.FAILED if failures else ExitCode.OK
+
+
+def _check_watch_options(args: argparse.Namespace) -> None:
+    from mgie_desktop.core.errors import InputError
+
+    if not args.watch:
+        if args.settle is not None or args.move_done:
+            raise InputError("--settle and --move-done go with --watch")
+        return
+    if args.ray is not None:
+        raise InputError("--watch edits on this machine: leave out --ray")
+    if args.settle is not None and not 0 < args.settle <= 3600:
+        raise InputError("--settle SECONDS must be more than 0 and at most 3600")
+
+
+def _watch(args: argparse.Namespace, data: dict, directory: Path, results: Path, digest: str, engine: dict,
+           started: float) -> ExitCode:
+    """``--watch``: until stopped, then one line (or JSON object) with what it did."""
+    from mgie_desktop.batch.watch import WatchOptions, run_watch
+
+    options = WatchOptions(Path(args.input_dir), Path(args.output_dir), results, args.format, digest,
+                           settle=DEFAULT_SETTLE if args.settle is None else args.settle,
+                           move_done=args.move_done, json=args.json)
+    counts = run_watch(options, data, str(directory), engine)
+    seconds = round(time.perf_counter() - started, 3)
+    if args.json:
+        print(json.dumps({"event": "stopped", "done": counts["done"], "failed": counts["failed"],
+                          "skipped": counts["skipped"], "output_dir": str(options.output_dir), "results": str(results),
+                          "seconds": seconds}), flush=True)
+    else:
+        print(f"stopped: {counts['done']} photo(s) edited, {counts['failed']} failed, {counts['skipped']} already "
+              f"done; outputs in {options.output_dir}, results in {results} ({seconds:.1f} s)", flush=True)
+    return ExitCode.INTERRUPTED
 
 
 def _run(args: argparse.Namespace, todo: list, data: dict, directory: Path, results: Path, engine: dict,

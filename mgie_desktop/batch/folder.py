@@ -38,16 +38,25 @@ def list_photos(input_dir: Path, output_dir: Path, fmt: str) -> list[PhotoJob]:
         raise InputError(f"cannot write to {output_dir}: it is a file, not a folder")
     if output_dir.resolve() == input_dir.resolve():
         raise InputError("the output folder is the input folder: give another one (outputs would be read as photos)")
-    suffix = FORMATS[fmt]
     jobs, taken = [], {}
     for path in sorted(input_dir.iterdir(), key=lambda p: p.name):
-        if path.name.startswith(".") or path.suffix.lower() not in PHOTO_SUFFIXES or path.is_dir():
+        if not is_photo_name(path.name) or path.is_dir():  # subfolders (a watch's done/, failed/) are never read
             continue
-        output = output_dir / f"{path.stem}{suffix}"
+        output = output_for(path, output_dir, fmt)
         clash = taken.get(output.name, "")
         taken.setdefault(output.name, path.name)
         jobs.append(PhotoJob(path.name, str(path), str(output), clash))
     return jobs
+
+
+def is_photo_name(name: str) -> bool:
+    """A photo's file name: a photo suffix, not hidden."""
+    return not name.startswith(".") and Path(name).suffix.lower() in PHOTO_SUFFIXES
+
+
+def output_for(path: Path, output_dir: Path, fmt: str) -> Path:
+    """``OUTPUT_DIR/NAME.FORMAT`` for the photo at ``path``."""
+    return Path(output_dir) / f"{Path(path).stem}{FORMATS[fmt]}"
 
 
 def check_output_folder(output_dir: Path) -> None:
