@@ -4,7 +4,7 @@ nothing; ``--move-done`` files the originals away; Ctrl+C and SIGTERM end it wit
 
 The watcher runs as the command runs, in this test's main thread (where its signal handlers
 go); a driver thread writes the photos, waits for the results, then sends the signal that ends
-it. Settle time 1 s, so the folder is looked at every 0.25 s: a photo written in chunks 0.3 s
+it. Settle time 1.5 s, so the folder is looked at every 0.375 s: a photo written in chunks 0.45 s
 apart is looked at between chunks, and a watcher that did not wait for it to settle would read
 it half-written."""
 
@@ -27,8 +27,8 @@ from PIL import Image
 from mgie_desktop.cli import main
 from mgie_desktop.core import params as params_module
 
-SETTLE = 1.0
-PAUSE = 0.3  # between the chunks of a slow write: more than a look's interval (0.25 s), less than SETTLE
+SETTLE = 1.5
+PAUSE = 0.45  # between the chunks of a slow write: more than a look's interval (0.375 s), well under SETTLE
 WAIT = 30.0
 
 
@@ -87,7 +87,7 @@ class Seen:
 
 
 def _watch(recipe: Path, inbox: Path, out: Path, models: Path, seen: Seen, drive, *extra: str,
-           stop: int = signal.SIGINT) -> int:
+           stop: int = signal.SIGINT, as_json: bool = True) -> int:
     """Run the watcher here until ``drive`` (in a thread) is done, then send it ``stop``."""
     ended, failures, late = threading.Event(), [], []
 
@@ -108,7 +108,7 @@ def _watch(recipe: Path, inbox: Path, out: Path, models: Path, seen: Seen, drive
     thread.start()
     try:
         code = main(["batch", str(recipe), str(inbox), str(out), "--format", "png", "--models", str(models),
-                     "--device", "cpu", "--precision", "fp32", "--watch", "--settle", str(SETTLE), "--json", *extra])
+                     "--device", "cpu", "--precision", "fp32", "--watch", "--settle", str(SETTLE), *(["--json"] if as_json else []), *extra])
     finally:
         ended.set()
         thread.join(WAIT)
@@ -270,15 +270,22 @@ def test_a_second_ctrl_c_abandons_the_photo_under_way_and_leaves_no_trace(
     monkeypatch.setattr(photo.PhotoEditor, "_edit", edit)
     seen = Seen(monkeypatch)
 
+    first, second = _png(30), _png(31)
+
     def drive(wait, ended):
-        (inbox / "first.png").write_bytes(_png(30))
+        (inbox / "first.png").write_bytes(first)
         wait(_recorded(out, "first.png"), "the first photo")
-        (inbox / "second.png").write_bytes(_png(31))
+        (inbox / "second.png").write_bytes(second)
         assert ended.wait(WAIT), "the watcher did not end"  # on its own: no signal from here
 
-    assert _watch(recipe, inbox, out, emitting_models, seen, drive) == 130
+    assert _watch(recipe, inbox, out, emitting_models, seen, drive, as_json=False) == 130
     captured = capsys.readouterr()
     assert captured.err.strip().splitlines()[-1] == "interrupted"  # the CLI's line, exit status 130
+    said = captured.out.splitlines()  # a line per photo as it lands and as it is done
+    assert said[0].startswith(f"watching {inbox} for photos") and "Ctrl+C stops" in said[0]
+    assert said[1] == f"landed: first.png ({len(first) / 1024:.1f} KB)"
+    assert said[2].startswith(f"done: first.png -> {out / 'first.png'} (") and said[2].endswith(" s)")
+    assert said[3:] == [f"landed: second.png ({len(second) / 1024:.1f} KB)"]
     assert [line["photo"] for line in _lines(out)] == ["first.png"]
     assert sorted(p.name for p in out.iterdir()) == ["first.png", "results.jsonl"]  # no half output, no marker
     assert (out / "results.jsonl").read_bytes().endswith(b"\n")
