@@ -48,17 +48,18 @@ def tick():
     last[0] = now
 timer = QTimer(interval=5); timer.timeout.connect(tick); timer.start()
 def start():
-    if w.model_state != "ready" or w.history is None:
+    if w.model_state != "ready" or w.document.history is None:
         return QTimer.singleShot(50, start)
     w.panel.steps.setValue(int(sys.argv[3]))
     w.panel.instruction.setPlainText("make the sky a sunset")
     state["measuring"] = True
-    w.apply_edit()
+    w.edits.apply_edit()
     poll()
 def poll():  # on the GUI thread: a lambda on the worker's signal would run in the worker
-    if len(w.history) < 2:
+    if len(w.document.history) < 2:
         return QTimer.singleShot(20, poll)
     print(json.dumps({"max_stall_ms": max(gaps) * 1000, "ticks": len(gaps)}), flush=True)
+    w.ask_to_save_on_quit = False  # the edit is unsaved: closing would ask
     w.close(); app.quit()
 import json
 w.open_path(Path(sys.argv[2]))
