@@ -280,7 +280,8 @@ def test_a_second_ctrl_c_abandons_the_photo_under_way_and_leaves_no_trace(
 
     assert _watch(recipe, inbox, out, emitting_models, seen, drive, as_json=False) == 130
     captured = capsys.readouterr()
-    assert captured.err.strip().splitlines()[-1] == "interrupted"  # the CLI's line, exit status 130
+    assert captured.err.strip().splitlines()[-2:] == [  # the first Ctrl+C, then the CLI's line for the second
+        "stopping once second.png is saved and recorded (Ctrl+C again stops now, abandoning it)", "interrupted"]
     said = captured.out.splitlines()  # a line per photo as it lands and as it is done
     assert said[0].startswith(f"watching {inbox} for photos") and "Ctrl+C stops" in said[0]
     assert said[1] == f"landed: first.png ({len(first) / 1024:.1f} KB)"

@@ -122,6 +122,7 @@ class StopSignals:
 
     def __init__(self, event: threading.Event):
         self.event = event
+        self.under_way = lambda: None  # the photo being edited, if any: what the stop waits for
         self._previous: dict = {}
 
     def __enter__(self) -> StopSignals:
@@ -134,8 +135,9 @@ class StopSignals:
         if self.event.is_set():
             raise KeyboardInterrupt
         self.event.set()
-        print("\nstopping once the photo under way is saved (Ctrl+C again stops now, abandoning it)",
-              file=sys.stderr, flush=True)
+        name = self.under_way()
+        print(f"\nstopping once {name} is saved and recorded (Ctrl+C again stops now, abandoning it)" if name
+              else "\nstopping", file=sys.stderr, flush=True)
 
     def __exit__(self, *_exc) -> None:
         for number, previous in self._previous.items():
@@ -169,6 +171,7 @@ class Watcher:
         self.counts = {"done": 0, "failed": 0, "skipped": 0}
         self.outputs: list[str] = []
         self.waiting = 0  # photos complete at the last look, not yet handled
+        self.under_way: str | None = None  # the photo being edited
 
     def run(self) -> dict:
         o = self.options
@@ -204,7 +207,11 @@ class Watcher:
             return
         self.tell({"event": "landed", "photo": name, "bytes": signature[0]},
                   f"landed: {name} ({_size(signature[0])})")
-        entry = self.editor.edit(job)  # a photo's failure is its results line; the disk full or models broken stop
+        self.under_way = name
+        try:  # a photo's failure is its results line; the disk full or the models broken stop the watch
+            entry = self.editor.edit(job)
+        finally:
+            self.under_way = None
         self.latest[name] = entry
         ok = entry["status"] == OK
         if ok:
@@ -276,10 +283,11 @@ def run_watch(options: WatchOptions, recipe_data: dict, models_dir: str, engine_
     from mgie_desktop.core.errors import InputError
 
     stop = stop or threading.Event()
-    with StopSignals(stop):  # before the models load: Ctrl+C while they load stops cleanly too
+    with StopSignals(stop) as signals:  # before the models load: Ctrl+C while they load stops cleanly too
         print(f"loading the models from {models_dir}…", file=sys.stderr, flush=True)
         editor = PhotoEditor(recipe_data, models_dir, options.fmt, str(options.results), engine_options)
         watcher = Watcher(editor, options, stop)
+        signals.under_way = lambda: watcher.under_way
         if stop.is_set():
             return {**watcher.counts, "outputs": []}
         try:
