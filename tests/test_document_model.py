@@ -167,7 +167,9 @@ def test_each_strength_drag_is_one_undoable_change_before_the_history_moves(qtbo
     assert model.redo() and model.history.strength(step.id) == 0.5
     assert model.undo() and model.undo()  # the strength back at 1.0, then the history moves
     assert model.history.current.is_root and model.history.strength(step.id) == 1.0
-    assert model.redo() and model.history.current.id == step.id and not model.can_redo  # not the strength
+    assert model.redo() and model.history.current.id == step.id and model.history.strength(step.id) == 1.0
+    assert model.redo() and model.history.strength(step.id) == 0.5  # redo retraces the strength changes too
+    assert model.redo() and model.history.strength(step.id) == 0.2 and not model.can_redo
 
 
 def test_failures_are_sentences_for_people_and_tracebacks_for_the_log(qtbot, caplog):

@@ -27,7 +27,7 @@ class Adjustments:
     def __init__(self, document: DocumentModel, panel: EditPanel, canvas: Canvas, tasks: BackgroundTasks):
         self.document, self.panel, self.canvas, self.tasks = document, panel, canvas, tasks
         self._settle = QTimer(canvas, singleShot=True, interval=STRENGTH_SETTLE_MS)
-        self._settle.timeout.connect(self.commit_strength)
+        self._settle.timeout.connect(self._settled)
         panel.strength.valueChanged.connect(self.preview_strength)
         panel.strength.sliderReleased.connect(self.commit_strength)
         self._ratios: dict = {}
@@ -73,6 +73,12 @@ class Adjustments:
             canvas.start_blend(to_qimage(history.image(step.parent)), to_qimage(history.rendered(step.id)))
         canvas.set_blend(percent / 100)
         self._settle.start()
+
+    def _settled(self) -> None:
+        if self.panel.strength.isSliderDown():  # a pause in the middle of a drag: still the same change
+            self._settle.start()
+            return
+        self.commit_strength()
 
     def commit_strength(self) -> None:
         """Write the slider's strength into the history (full resolution) and show the result."""

@@ -59,6 +59,7 @@ class Canvas(QGraphicsView):
         self.setFrameShape(QGraphicsView.Shape.NoFrame)
         self._fit = True
         self.tool = None  # a painting tool (ui.mask_brush): left-drag paints instead of panning
+        self.beside: QRectF | None = None  # more of the scene than the photo (the step before, side by side)
         self._painting = False
         self._current_size = None  # of the current step's image: a painting tool's size
 
@@ -78,9 +79,14 @@ class Canvas(QGraphicsView):
         if current and image.size() != self._current_size:
             self._current_size = image.size()
             self.image_size_changed.emit(image.width(), image.height())
-        self.scene().setSceneRect(self._item.boundingRect())
+        self.scene().setSceneRect(self.scene_rect())
         if not keep_view or self._fit:
             self.fit()
+
+    def scene_rect(self) -> QRectF:
+        """The photo, and what is shown beside it."""
+        photo = self._item.boundingRect()
+        return photo.united(self.beside) if self.beside is not None else photo
 
     @property
     def showing_preview(self) -> bool:
@@ -172,12 +178,12 @@ class Canvas(QGraphicsView):
         self.viewport().unsetCursor()
 
     def mousePressEvent(self, event):  # noqa: N802 (Qt override)
+        if self.cropping and event.button() == Qt.MouseButton.LeftButton:  # a crop comes before any tool
+            self._crop_anchor = self.mapToScene(event.position().toPoint())
+            return
         if self.tool is not None and event.button() == Qt.MouseButton.LeftButton:
             self._painting = True
             self.tool.press(self.mapToScene(event.position().toPoint()))
-            return
-        if self.cropping and event.button() == Qt.MouseButton.LeftButton:
-            self._crop_anchor = self.mapToScene(event.position().toPoint())
             return
         super().mousePressEvent(event)
 

@@ -45,6 +45,8 @@ class CompareView:
                                                  and self.split_action.setChecked(True))
         document.current_changed.connect(lambda _step: self._follow_split())
         document.opened.connect(lambda _doc: self._follow_split())
+        # Parts show a new step's image themselves (already converted); the difference view redoes it.
+        document.changed.connect(self._follow_difference)
 
     def show_current(self) -> None:
         """Show the current step (or its difference, while the difference view is on)."""
@@ -54,7 +56,8 @@ class CompareView:
         step = history.current
         if self.difference_action.isChecked() and history.can_undo:
             self.tasks.run(lambda: _difference(history.image(step.parent), history.image(step.id)),
-                           on_done=self._show_difference, on_error=self.document.fail)
+                           on_done=lambda image: self._show_difference(history, step.id, image),
+                           on_error=self.document.fail)
             return
         self.tasks.run(lambda: to_qimage(history.image(step.id)),
                        on_done=lambda image: self._show_step(history, step.id, image),
@@ -66,15 +69,25 @@ class CompareView:
             self.canvas.show_image(image, keep_view=True)
 
     def toggle_difference(self) -> None:
-        self.show_current()
         on = self.difference_action.isChecked()
+        self.showing_difference = self.showing_difference and on
+        self.show_current()
         self.document.status.emit("Difference view: how much the last edit changed each pixel, in levels of 255 "
                                   "(the key, bottom left; D to leave)" if on else "", 0)
-        if on:
-            viewport = self.canvas.viewport()
-            self.heat_scale.move(12, viewport.height() - self.heat_scale.height() - 12)
-            self.heat_scale.raise_()
-        self.heat_scale.setVisible(on)
+        self._place_key()
+
+    def _follow_difference(self) -> None:
+        if self.difference_action.isChecked():
+            self.show_current()
+        self._place_key()
+
+    def _place_key(self) -> None:
+        """The heat map's key, bottom left, while a difference is shown (the original has none)."""
+        history = self.document.history
+        shown = self.difference_action.isChecked() and history is not None and history.can_undo
+        if shown:
+            self.heat_scale.place()
+        self.heat_scale.setVisible(shown)
 
     # ---- before and after, split on the canvas -----------------------------------------------------
     def toggle_split(self, on: bool) -> None:
@@ -88,8 +101,8 @@ class CompareView:
     def _follow_split(self) -> None:
         """The split shows the current step against its parent, whichever step is current."""
         history = self.document.history
-        if not self.split_action.isChecked() or history is None or not history.can_undo:
-            self.split.hide()  # the original photo has no step before it
+        if not self.split_action.isChecked() or history is None or not history.current.is_render:
+            self.split.hide()  # the original has no step before it; a crop or turn, none of its shape
             return
         step = history.current
 
@@ -104,8 +117,10 @@ class CompareView:
         if self.split_action.isChecked() and history is self.document.history and history.current.id == step_id:
             self.split.show(before, mask)
 
-    def _show_difference(self, image) -> None:
-        if self.difference_action.isChecked():
+    def _show_difference(self, history, step_id: int, image) -> None:
+        # Stale if another photo was opened, the user moved on, or \ is held meanwhile.
+        if (self.difference_action.isChecked() and history is self.document.history
+                and history.current.id == step_id and not self.comparing):
             self.canvas.show_image(image, keep_view=True, current=False)
             self.showing_difference = True
 
@@ -118,14 +133,14 @@ class CompareView:
             current = history.current
             before = history.lineage(current.id)[0] if original else history.step(current.parent)
             self.comparing = True
-            self.tasks.run(lambda: to_qimage(history.image(before.id)), on_done=self._show_compared,
-                           on_error=self.document.fail)  # an evicted 24 MP step decodes off the GUI thread
+            self.tasks.run(lambda: to_qimage(history.image(before.id)),
+                           on_done=lambda image: self._show_compared(history, image), on_error=self.document.fail)  # an evicted 24 MP step decodes off the GUI thread
             self.document.status.emit(f"{'Original' if original else 'Before'} (release \\ to see after)", 0)
             return True
         return False
 
-    def _show_compared(self, image) -> None:
-        if self.comparing:
+    def _show_compared(self, history, image) -> None:
+        if self.comparing and history is self.document.history:
             self.canvas.show_image(image, keep_view=True, current=False)
 
     def key_release(self, event) -> bool:

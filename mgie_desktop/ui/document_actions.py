@@ -237,6 +237,10 @@ class DocumentActions:
         self.discard_box = None
 
     def restore(self, recoverable) -> None:
+        """Open the recovered work in place of the open document (asking first to save that one)."""
+        self.ask_to_save("restoring the unsaved work", then=lambda: self._restore(recoverable))
+
+    def _restore(self, recoverable) -> None:
         def reopen():
             Document = load("mgie_desktop.core.document", "Document")
             doc = Document.from_session(recoverable.open(), None)

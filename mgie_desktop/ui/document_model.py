@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.logs import log, log_file_hint
@@ -191,6 +192,9 @@ class DocumentModel(QObject):
         """Make step ``step_id`` current; False while an edit runs (its result joins the step it started from)."""
         if self.history is None or self.busy:
             return False
+        if (reason := self.history.store.damaged.get(step_id)) is not None:  # nothing to show or edit from
+            self.fail(load("mgie_desktop.core.history", "DamagedImage")(step_id, reason))  # Pillow: loaded by now
+            return False
         self.history.go_to(step_id)
         self._moved()
         return True
@@ -228,8 +232,7 @@ class DocumentModel(QObject):
         self.moved.emit(self.history.current)  # the canvas fetches the re-blended image
 
     def _moved(self) -> None:
-        self._strength_undo.clear()  # strength changes are undone on their own step only
-        self._strength_redo.clear()
+        # Strength changes stay: each is undone or redone only while its own step is current.
         self.current_changed.emit(self.history.current)
         self.moved.emit(self.history.current)
         self.changed.emit()  # the current step is part of what an autosave keeps
@@ -247,8 +250,7 @@ class DocumentModel(QObject):
         doc.session_path = path
         doc.modified = doc.revision != revision
         if doc is self.doc:
-            self.opened.emit(doc)  # its name is now the session's
-            self.modified_changed.emit(doc.modified)
+            self.modified_changed.emit(doc.modified)  # the title follows, with the session's name
 
     # ---- the edit on the engine -----------------------------------------------------------------
     def queue(self, job: EditJob) -> None:

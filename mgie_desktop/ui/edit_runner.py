@@ -57,6 +57,8 @@ class EditRunner(QObject):
         self._job_ids = itertools.count(1)
         self.variations_picker = None
         self._models_notice = ""  # the panel's notice about the models, while it is shown
+        self._did_nothing: int | None = None  # the step whose edit barely changed the photo, while offered
+        document.current_changed.connect(self._follow_step)
         self.local = LocalEngine(device, engine_options, dialogs_parent)
         self.engine: EngineClient = self.local
         self._heard: EngineClient | None = None  # the engine whose signals reach us (connected at its start)
@@ -342,6 +344,7 @@ class EditRunner(QObject):
         self._keep(done, [0])
         document.status.emit(f"Edit done in {seconds:.1f} s", 5000)
         if done.unchanged and done.unchanged[0]:
+            self._did_nothing = self.document.history.current.id
             self.panel.show_notice(self._did_nothing_notice())
 
     def _did_nothing_notice(self) -> str:
@@ -358,16 +361,27 @@ class EditRunner(QObject):
         return stronger if stronger > now else None
 
     def try_variations(self) -> None:
-        """The notice's offer: several seeds of the current step at once."""
-        self.panel.variation_count.setValue(VARIATIONS_TO_TRY)
-        if (history := self.document.history) is not None and history.current.is_render:
-            self._rerender_step(history.current, variations=VARIATIONS_TO_TRY)
+        """The notice's offer: several seeds of the step that did nothing at once."""
+        if self._offer_stands():
+            self.panel.variation_count.setValue(VARIATIONS_TO_TRY)
+            self._rerender_step(self.document.history.current, variations=VARIATIONS_TO_TRY)
 
     def try_stronger(self) -> None:
-        """The notice's offer: the current step again, its words weighing more."""
-        if (stronger := self._stronger_guidance()) is not None:
+        """The notice's offer: the step that did nothing again, its words weighing more."""
+        if self._offer_stands() and (stronger := self._stronger_guidance()) is not None:
             self.panel.text_guidance.setValue(stronger)
             self.rerender()
+
+    def _offer_stands(self) -> bool:
+        history = self.document.history
+        return history is not None and history.current.id == self._did_nothing
+
+    def _follow_step(self, step) -> None:
+        """Another step is current: an offer made for the one that did nothing goes with it."""
+        if self._did_nothing is not None and (step is None or step.id != self._did_nothing):
+            self._did_nothing = None
+            if "barely changed" in self.panel.notice.text():
+                self.panel.show_notice("")
 
     def _pick_variation(self, done: EditDone) -> None:
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
@@ -389,13 +403,14 @@ class EditRunner(QObject):
         # Closed without a pick: back from the preview to the current step.
         picker.rejected.connect(self.edit_ended)
         # It deletes itself once closed: let go of it first, so nothing calls a deleted dialog.
-        picker.finished.connect(self._picker_closed)
+        picker.finished.connect(lambda _result: self._picker_closed(picker))
         picker.show()
         self.variations_picker = picker
 
     @Slot()
-    def _picker_closed(self) -> None:
-        self.variations_picker = None
+    def _picker_closed(self, picker) -> None:
+        if self.variations_picker is picker:  # not a newer one, opened meanwhile
+            self.variations_picker = None
 
     def _keep(self, done: EditDone, kept: list[int]) -> None:
         """Add the renders ``kept`` of a finished edit to the history, each a child of the step
@@ -417,8 +432,8 @@ class EditRunner(QObject):
                 "instruction": job.instruction, "parent": job.source_step, "params": params,
                 "timings": done.timings, "mask": done.mask_text, **words}))
         self.canvas.show_image(done.views[kept[0]], keep_view=True)  # before the step: no decode to show it
-        if job.mask is not None:  # the result unveiled; the next edit unmasked unless asked again
-            self.mask_brush.put_away()
+        if job.mask is not None and not job.rerender:  # the result unveiled; the next edit unmasked unless asked
+            self.mask_brush.put_away()  # (a re-render used its step's mask: the brush's own stays as it is)
         self.document.add_steps(steps)
         self.panel.instruction.mark_applied()  # Ctrl+Z now undoes this edit, wherever the focus is
 

@@ -6,7 +6,7 @@ white for the largest changes), and the scale says how many levels of 255 each c
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
 from PySide6.QtWidgets import QWidget
 
@@ -39,11 +39,25 @@ def heat_image(difference: QImage) -> QImage:
 class HeatScale(QWidget):
     """The map's key, in a corner of the canvas: the colours and the change they stand for."""
 
-    def __init__(self, parent: QWidget):
+    def __init__(self, parent: QWidget | None):
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.resize(260, 44)
         self.hide()
+        if parent is not None:
+            parent.installEventFilter(self)  # stays in its corner when the canvas is resized
+
+    def place(self) -> None:
+        """Bottom left of the canvas, above the photo."""
+        parent = self.parentWidget()
+        if parent is not None:
+            self.move(12, parent.height() - self.height() - 12)
+            self.raise_()
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.Resize:
+            self.place()
+        return False
 
     def ticks(self) -> list[tuple[float, str]]:
         """(place along the bar, label): the change in levels of 255 at each quarter."""

@@ -31,6 +31,10 @@ class HistoryPanel(QListWidget):
         self._thumbs: dict[int, QIcon] = {}
         self.itemClicked.connect(lambda item: self.step_chosen.emit(item.data(Qt.ItemDataRole.UserRole)))
 
+    def forget_thumbnails(self) -> None:
+        """Another document: its step ids mean other steps."""
+        self._thumbs.clear()
+
     def set_thumbnail(self, step_id: int, image) -> None:
         self._thumbs[step_id] = QIcon(QPixmap.fromImage(image))
 

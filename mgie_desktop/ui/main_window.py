@@ -104,6 +104,7 @@ class MainWindow(QMainWindow):
         document, panel = self.document, self.panel
         document.opened.connect(self._opened)
         document.thumbnail_changed.connect(self.history_panel.set_thumbnail)
+        document.opened.connect(lambda _doc: self.history_panel.forget_thumbnails())
         document.current_changed.connect(panel.show_step)
         document.current_changed.connect(lambda step: self.mask_brush.offer(step.mask if step else ""))
         document.moved.connect(lambda _step: self.compare_view.show_current())
@@ -182,6 +183,14 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: Path) -> None:
         self.documents.open_path(path)
+
+    def undo(self) -> None:
+        self.adjustments.commit_strength()  # a drag still settling is a change of its own: it goes first
+        self.document.undo()
+
+    def redo(self) -> None:
+        self.adjustments.commit_strength()
+        self.document.redo()
 
     def dragEnterEvent(self, event):  # noqa: N802
         if event.mimeData().hasUrls():

@@ -152,16 +152,20 @@ class MaskBrush(QObject):
 
     # ---- painting -------------------------------------------------------------------------------
     def set_active(self, active: bool) -> None:
-        self.active = active and self._mask is not None
+        was_active, self.active = self.active, active and self._mask is not None
+        if self.active and not was_active:
+            self._lent_by = self.canvas.tool  # the split's divider, say: it gets the mouse back
         self._last = None  # a stroke under way ends here
         self.bar.setVisible(self.active)
         if self._overlay is not None and self.active:
             self._overlay.setVisible(True)
             self.bar.overlay.setChecked(True)
-        self.canvas.tool = self if self.active else None
         if self.active:
+            self.canvas.tool = self
             self.canvas.viewport().setCursor(Qt.CursorShape.CrossCursor)
-        else:
+        elif self.canvas.tool is self:
+            lent, self._lent_by = getattr(self, "_lent_by", None), None
+            self.canvas.tool = lent if getattr(lent, "shown", False) else None  # only if it is still there
             self.canvas.viewport().unsetCursor()
 
     def toggle(self) -> None:

@@ -67,8 +67,9 @@ class CanvasSplit:
         self.shown = True
         for item in (self._clip, self._outline, self._divider, *self._names):
             item.show()
-        self.canvas.tool = self
-        self.canvas.viewport().setCursor(Qt.CursorShape.SplitHCursor)
+        if self.canvas.tool is None:  # the mask brush keeps the mouse while it paints; it hands it back
+            self.canvas.tool = self
+            self.canvas.viewport().setCursor(Qt.CursorShape.SplitHCursor)
         self._place()
         if self.side_by_side:
             self.canvas.fit()
@@ -77,8 +78,8 @@ class CanvasSplit:
         if not self.shown:
             return
         self.shown = False
-        size = self._before.pixmap().size()
-        self.canvas.scene().setSceneRect(QRectF(0, 0, size.width(), size.height()))  # the photo alone again
+        self.canvas.beside = None
+        self.canvas.scene().setSceneRect(self.canvas.scene_rect())  # the photo alone again
         if self.side_by_side:
             self.canvas.fit()
         for item in (self._clip, self._outline, self._divider, *self._names):
@@ -104,7 +105,7 @@ class CanvasSplit:
 
     def move(self, point: QPointF) -> None:
         width = self._before.pixmap().width()
-        if width and not self.side_by_side:
+        if self.shown and width and not self.side_by_side:
             self.split = min(1.0, max(0.0, point.x() / width))
             self._place()
 
@@ -121,11 +122,13 @@ class CanvasSplit:
             self._names[0].setPos(QPointF(-gap, 0))
             self._names[1].setPos(QPointF(size.width(), 0))
             self._name_offsets(right_aligned=True)
-            self.canvas.scene().setSceneRect(QRectF(-size.width() - gap, 0, 2 * size.width() + gap, size.height()))
+            self.canvas.beside = QRectF(-size.width() - gap, 0, size.width(), size.height())
+            self.canvas.scene().setSceneRect(self.canvas.scene_rect())
             return
         self._before.setPos(0, 0)
         self._divider.setVisible(self.shown)
-        self.canvas.scene().setSceneRect(QRectF(0, 0, size.width(), size.height()))
+        self.canvas.beside = None
+        self.canvas.scene().setSceneRect(self.canvas.scene_rect())
         cut = size.width() * self.split
         self._clip.setRect(QRectF(0, 0, cut, size.height()))
         self._divider.setLine(cut, 0, cut, size.height())
