@@ -22,6 +22,7 @@ def test_a_session_whose_current_step_is_damaged_opens_on_its_nearest_good_ances
     window.history_panel.step_chosen.emit(2)  # a click on it: said, in one sentence
     qtbot.waitUntil(lambda: getattr(window, "last_error", None) is not None, timeout=TIMEOUT)
     assert window.last_error.startswith("The image of step 2 is damaged and cannot be shown")
+    assert history.current.id == 1  # not made current: nothing to show, or to edit from
     window.document.go_to(1)
     assert history.image().getpixel((0, 0)) == (9, 9, 9)
 

@@ -303,3 +303,40 @@ def test_the_difference_view_is_a_heat_map_with_its_key(qtbot, tmp_path, tiny_mo
     assert window.compare_view.heat_scale.isVisible() and "levels of 255" in window.statusBar().currentMessage()
     window.compare_view.difference_action.trigger()
     assert not window.compare_view.heat_scale.isVisible()
+
+
+def test_saving_keeps_the_view_and_the_painted_mask(qtbot, tmp_path, tiny_models, photo_path):
+    from test_ui import TIMEOUT, apply, make_window, open_photo
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "warmer")
+    brush = window.mask_brush
+    brush.set_active(True)
+    brush.press(__import__("PySide6.QtCore", fromlist=["QPointF"]).QPointF(20, 20))
+    brush.release(None)
+    window.canvas.zoom_in()
+    zoom = window.canvas.zoom
+    window.documents.save_session_to(tmp_path / "kept.mgie")
+    qtbot.waitUntil(lambda: not window.document.modified, timeout=TIMEOUT)
+    assert window.windowTitle() == "kept.mgie"
+    assert window.canvas.zoom == zoom and brush.mask_image() is not None  # a save is not a reopen
+
+
+def test_the_split_keeps_side_by_side_through_a_strength_change_and_leaves_rotations_alone(
+        qtbot, tmp_path, tiny_models, photo_path):
+    from test_ui import TIMEOUT, apply, make_window, open_photo
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)
+    apply(qtbot, window, "warmer")
+    window.compare_view.side_by_side_action.trigger()
+    split = window.compare_view.split
+    qtbot.waitUntil(lambda: split.shown, timeout=TIMEOUT)
+    window.panel.strength.setValue(50)
+    window.adjustments.commit_strength()  # the canvas redraws the blend: the step before stays beside it
+    assert window.canvas.scene().sceneRect().left() < 0 and split.before_visible_at(-50)
+    window.adjustments.rotate_right()
+    qtbot.waitUntil(lambda: window.document.history.current.params.get("geometry"), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not split.shown, timeout=TIMEOUT)  # a turn has no 'before' of its shape
+    assert window.canvas.scene().sceneRect() == window.canvas.scene_rect() and window.canvas.tool is None
