@@ -27,13 +27,19 @@ LICENSE_FILE = re.compile(r"(^|/)(LICEN[CS]E|COPYING|NOTICE|AUTHORS)[^/]*$", re.
 COMMON = Path("/usr/share/common-licenses")  # Debian's copies of the standard texts
 # Distributions whose wheels name a licence without shipping its text: (standard texts, note).
 NAMED_ONLY = {
-    "pyside6-essentials": (("LGPL-3", "GPL-3"), "Qt for Python and the Qt 6 libraries it ships, used under the "
-                           "LGPL-3.0. The Qt libraries are separate shared libraries in the app folder and may "
-                           "be replaced. Sources: https://download.qt.io/official_releases/QtForPython/ and "
-                           "https://download.qt.io/official_releases/qt/"),
+    "pyside6-essentials": (
+        ("LGPL-3", "GPL-3"),
+        "Qt for Python and the Qt 6 libraries it ships, used under the "
+        "LGPL-3.0. The Qt libraries are separate shared libraries in the app folder and may "
+        "be replaced. Sources: https://download.qt.io/official_releases/QtForPython/ and "
+        "https://download.qt.io/official_releases/qt/",
+    ),
     "shiboken6": (("LGPL-3", "GPL-3"), "Shiboken 6 (Qt for Python's binding runtime), LGPL-3.0."),
     "sentencepiece": (("Apache-2.0",), "SentencePiece, Apache-2.0: https://github.com/google/sentencepiece"),
-    "tokenizers": (("Apache-2.0",), "Hugging Face tokenizers, Apache-2.0: https://github.com/huggingface/tokenizers"),
+    "tokenizers": (
+        ("Apache-2.0",),
+        "Hugging Face tokenizers, Apache-2.0: https://github.com/huggingface/tokenizers",
+    ),
 }
 # Development-only distributions that the spec excludes even if something requires them.
 NOT_BUNDLED = {"pyinstaller", "pyinstaller-hooks-contrib", "altgraph", "setuptools", "pip", "pytest", "ruff"}
@@ -56,8 +62,11 @@ def _root_requirements() -> list[str]:
 def runtime_distributions() -> list[metadata.Distribution]:
     """mgie-desktop's requirements, recursively, as installed here (markers evaluated, no extras)."""
     seen: dict[str, metadata.Distribution] = {}
-    todo = [Requirement(r).name for r in _root_requirements()
-            if Requirement(r).marker is None or Requirement(r).marker.evaluate({"extra": ""})]
+    todo = [
+        Requirement(r).name
+        for r in _root_requirements()
+        if Requirement(r).marker is None or Requirement(r).marker.evaluate({"extra": ""})
+    ]
     while todo:
         name = _norm(todo.pop())
         if name in seen or name in NOT_BUNDLED:
@@ -78,7 +87,9 @@ def _licence_name(dist: metadata.Distribution) -> str:
     meta = dist.metadata
     text = meta.get("License-Expression") or meta.get("License") or ""
     if not text or len(text) > 80:
-        classifiers = [c.split(" :: ")[-1] for c in meta.get_all("Classifier") or [] if c.startswith("License ::")]
+        classifiers = [
+            c.split(" :: ")[-1] for c in meta.get_all("Classifier") or [] if c.startswith("License ::")
+        ]
         text = ", ".join(classifiers) or ("see the text" if text else "unknown")
     return " ".join(text.split())
 
@@ -111,7 +122,9 @@ def write(dest: Path) -> list[str]:
             problems.append(f"{name} {version}: no licence file in its metadata")
             continue
         out = dest / f"{key}.txt"
-        out.write_text(f"{name} {version}\nLicence: {_licence_name(dist)}\n\n" + "\n".join(parts), encoding="utf-8")
+        out.write_text(
+            f"{name} {version}\nLicence: {_licence_name(dist)}\n\n" + "\n".join(parts), encoding="utf-8"
+        )
         rows.append(f"| {name} | {version} | {_licence_name(dist)} | [{out.name}]({out.name}) |")
     python_licence = Path(sysconfig.get_paths()["stdlib"]) / "LICENSE.txt"
     if python_licence.is_file():
@@ -126,7 +139,8 @@ def write(dest: Path) -> list[str]:
         "`installer/collect_licenses.py`). No model weights are bundled: the app downloads them on\n"
         "first run, and each model's licence is shown and must be accepted before its download.\n\n"
         "| Component | Version | Licence | Text |\n|---|---|---|---|\n" + "\n".join(rows) + "\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     return problems
 
 

@@ -51,10 +51,14 @@ def main() -> int:
         rendered[size].save(path, optimize=True)
         print(f"wrote {path.relative_to(ICONS.parent.parent)}")
     biggest = rendered[max(ICO_SIZES)]
-    biggest.save(ICONS / "mgie-desktop.ico", sizes=[(s, s) for s in ICO_SIZES],
-                 append_images=[rendered[s] for s in ICO_SIZES if s != max(ICO_SIZES)])
-    rendered[1024].save(ICONS / "mgie-desktop.icns",
-                        append_images=[rendered[s] for s in ICNS_SIZES if s != 1024])
+    biggest.save(
+        ICONS / "mgie-desktop.ico",
+        sizes=[(s, s) for s in ICO_SIZES],
+        append_images=[rendered[s] for s in ICO_SIZES if s != max(ICO_SIZES)],
+    )
+    rendered[1024].save(
+        ICONS / "mgie-desktop.icns", append_images=[rendered[s] for s in ICNS_SIZES if s != 1024]
+    )
     print("wrote resources/icons/mgie-desktop.ico and mgie-desktop.icns")
     return 0
 

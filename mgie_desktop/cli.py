@@ -22,9 +22,11 @@ from mgie_desktop.core.paths import models_dir
 from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-EDIT_EXIT_STATUSES = (f"exit status: {ExitCode.OK.value} done; {ExitCode.USAGE.value} bad input, nothing written; "
-                      f"{ExitCode.OUTPUT_KEPT.value} the output was written but the session could not be saved "
-                      f"(one warning line says why); {ExitCode.INTERRUPTED.value} interrupted")
+EDIT_EXIT_STATUSES = (
+    f"exit status: {ExitCode.OK.value} done; {ExitCode.USAGE.value} bad input, nothing written; "
+    f"{ExitCode.OUTPUT_KEPT.value} the output was written but the session could not be saved "
+    f"(one warning line says why); {ExitCode.INTERRUPTED.value} interrupted"
+)
 SUBCOMMANDS = ("edit", "models", "bench", "session", "serve", "recipe", "batch")
 
 
@@ -36,19 +38,36 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", metavar="DIR", help="models directory (default: $MGIE_MODELS or the app data dir)")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="where the model runs (default: auto)")
-    parser.add_argument("--memory", choices=PLACEMENTS, default="auto",
-                        help="GPU memory use: all on the GPU, offload one half at a time, or sequential "
-                             "(default: chosen from free VRAM)")
-    parser.add_argument("--llm-quant", choices=LLM_QUANTS, default="auto",
-                        help="load the LLM in 8-bit or 4-bit (CUDA with bitsandbytes; 8-bit on the CPU too; "
-                             "default: only if it would not fit otherwise)")
-    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="number format of the models: auto = fp16 on a GPU; on the CPU bf16 where it runs "
-                             "natively, else fp32 (checked against the free memory before loading)")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the UNet: faster steps after a slow first edit")
+    parser.add_argument(
+        "--models", metavar="DIR", help="models directory (default: $MGIE_MODELS or the app data dir)"
+    )
+    parser.add_argument(
+        "--device", choices=DEVICES, default="auto", help="where the model runs (default: auto)"
+    )
+    parser.add_argument(
+        "--memory",
+        choices=PLACEMENTS,
+        default="auto",
+        help="GPU memory use: all on the GPU, offload one half at a time, or sequential "
+        "(default: chosen from free VRAM)",
+    )
+    parser.add_argument(
+        "--llm-quant",
+        choices=LLM_QUANTS,
+        default="auto",
+        help="load the LLM in 8-bit or 4-bit (CUDA with bitsandbytes; 8-bit on the CPU too; "
+        "default: only if it would not fit otherwise)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="auto",
+        help="number format of the models: auto = fp16 on a GPU; on the CPU bf16 where it runs "
+        "natively, else fp32 (checked against the free memory before loading)",
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the UNet: faster steps after a slow first edit"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,70 +77,144 @@ def build_parser() -> argparse.ArgumentParser:
 
     edit = sub.add_parser("edit", help="edit a photo headless", epilog=EDIT_EXIT_STATUSES)
     edit.add_argument("input", metavar="INPUT", help="the photo to edit")
-    edit.add_argument("--instruction", "-i", action="append", required=True,
-                      help="what to change; repeat to chain edits, each on the previous result")
-    edit.add_argument("--expressive", "-e", action="append", metavar="TEXT",
-                      help="steer the edit with this expressive instruction instead of the one MGIE would write; "
-                           "repeat to steer each --instruction in order")
-    edit.add_argument("--mode", choices=("mgie", "ip2p", "both"), default="mgie",
-                      help="mgie (default); ip2p: InstructPix2Pix alone reads the instruction (the optional "
-                           "component); both: also writes OUTPUT with -ip2p before its suffix, to compare")
-    edit.add_argument("--mask", metavar="MASK.png",
-                      help="edit only where the mask is white (black keeps, grey blends; any size, stretched to "
-                           "the photo); applies to every --instruction")
-    edit.add_argument("--output", "-o", required=True, help="where to write the result (.png .jpg .webp .tif)")
+    edit.add_argument(
+        "--instruction",
+        "-i",
+        action="append",
+        required=True,
+        help="what to change; repeat to chain edits, each on the previous result",
+    )
+    edit.add_argument(
+        "--expressive",
+        "-e",
+        action="append",
+        metavar="TEXT",
+        help="steer the edit with this expressive instruction instead of the one MGIE would write; "
+        "repeat to steer each --instruction in order",
+    )
+    edit.add_argument(
+        "--mode",
+        choices=("mgie", "ip2p", "both"),
+        default="mgie",
+        help="mgie (default); ip2p: InstructPix2Pix alone reads the instruction (the optional "
+        "component); both: also writes OUTPUT with -ip2p before its suffix, to compare",
+    )
+    edit.add_argument(
+        "--mask",
+        metavar="MASK.png",
+        help="edit only where the mask is white (black keeps, grey blends; any size, stretched to "
+        "the photo); applies to every --instruction",
+    )
+    edit.add_argument(
+        "--output", "-o", required=True, help="where to write the result (.png .jpg .webp .tif)"
+    )
     presets = "; ".join(f"{name}: {p.steps} steps, {p.scheduler}" for name, p in PRESETS.items())
     default = PRESETS[DEFAULT_PRESET]
-    edit.add_argument("--preset", choices=sorted(PRESETS), default=DEFAULT_PRESET,
-                      help=f"render settings to start from ({presets}; default: {DEFAULT_PRESET})")
-    edit.add_argument("--seed", type=int, metavar="N",
-                      help=f"random seed: the same seed and settings give the same pixels (default: {default.seed}, "
-                           "the reference demo's)")
+    edit.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        default=DEFAULT_PRESET,
+        help=f"render settings to start from ({presets}; default: {DEFAULT_PRESET})",
+    )
+    edit.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        help=f"random seed: the same seed and settings give the same pixels (default: {default.seed}, "
+        "the reference demo's)",
+    )
     edit.add_argument("--steps", type=int, metavar="N", help="denoising steps (default: the preset's)")
-    edit.add_argument("--text-guidance", type=float, metavar="X",
-                      help=f"how strongly the edit follows the instruction (default: {default.text_guidance})")
-    edit.add_argument("--image-guidance", type=float, metavar="X",
-                      help=f"how closely the result keeps the photo, at least 1.0 (default: {default.image_guidance})")
+    edit.add_argument(
+        "--text-guidance",
+        type=float,
+        metavar="X",
+        help=f"how strongly the edit follows the instruction (default: {default.text_guidance})",
+    )
+    edit.add_argument(
+        "--image-guidance",
+        type=float,
+        metavar="X",
+        help=f"how closely the result keeps the photo, at least 1.0 (default: {default.image_guidance})",
+    )
     edit.add_argument("--scheduler", choices=SCHEDULERS, help="sampler (default: the preset's)")
-    edit.add_argument("--finish", choices=("detail", "upscale"), default="detail",
-                      help="how the result returns to full resolution (default: keep untouched detail)")
+    edit.add_argument(
+        "--finish",
+        choices=("detail", "upscale"),
+        default="detail",
+        help="how the result returns to full resolution (default: keep untouched detail)",
+    )
     edit.add_argument("--session", metavar="OUT.mgie", help="also save the chain of edits as a session")
     edit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
-    edit.add_argument("--remote", metavar="URL", help="run the edit on a server (mgie-desktop serve), "
-                      "for example http://workstation:8765")
+    edit.add_argument(
+        "--remote",
+        metavar="URL",
+        help="run the edit on a server (mgie-desktop serve), for example http://workstation:8765",
+    )
     edit.add_argument("--token-file", metavar="PATH", help="with --remote: the server's token")
     edit.add_argument("--ca-file", metavar="PEM", help="with --remote over https: trust this certificate too")
     _common(edit)
 
     models = sub.add_parser("models", help="install, inspect and verify model files")
     msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
-    imp = msub.add_parser("import", help="convert the reference's files (apple/ml-mgie layout) into a models dir")
+    imp = msub.add_parser(
+        "import", help="convert the reference's files (apple/ml-mgie layout) into a models dir"
+    )
     imp.add_argument("src", metavar="SRC")
     imp.add_argument("--dest", metavar="DIR", help="models directory to write (default: the app's)")
-    tiny = msub.add_parser("tiny", help="write tiny random-weight models in the real formats and convert them")
+    tiny = msub.add_parser(
+        "tiny", help="write tiny random-weight models in the real formats and convert them"
+    )
     tiny.add_argument("dest", metavar="DIR")
     answer = tiny.add_mutually_exclusive_group()
-    answer.add_argument("--emit-image-tokens", dest="readable", action="store_true", default=True,
-                        help="wire the tiny LLM to answer \"The sky will be orange.\" then [IMG0..7], as MGIE "
-                             "answers (the default)")
-    answer.add_argument("--random-answer", dest="readable", action="store_false",
-                        help="leave the tiny LLM's answer to its random weights (unreadable; never emits [IMG0])")
-    standin = msub.add_parser("random", help="write random weights in the reference's exact layout, to import "
-                                             "with `models import` (a stand-in for the real files, for benchmarks)")
+    answer.add_argument(
+        "--emit-image-tokens",
+        dest="readable",
+        action="store_true",
+        default=True,
+        help='wire the tiny LLM to answer "The sky will be orange." then [IMG0..7], as MGIE '
+        "answers (the default)",
+    )
+    answer.add_argument(
+        "--random-answer",
+        dest="readable",
+        action="store_false",
+        help="leave the tiny LLM's answer to its random weights (unreadable; never emits [IMG0])",
+    )
+    standin = msub.add_parser(
+        "random",
+        help="write random weights in the reference's exact layout, to import "
+        "with `models import` (a stand-in for the real files, for benchmarks)",
+    )
     standin.add_argument("dest", metavar="DIR")
-    standin.add_argument("--size", choices=("full", "tiny"), default="full",
-                         help="full: the real shapes and files (~18 GB, written one file at a time); "
-                              "tiny: the same layout with a few small layers (default: full)")
+    standin.add_argument(
+        "--size",
+        choices=("full", "tiny"),
+        default="full",
+        help="full: the real shapes and files (~18 GB, written one file at a time); "
+        "tiny: the same layout with a few small layers (default: full)",
+    )
     standin.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     download = msub.add_parser("download", help="download, verify and convert the models in the manifest")
-    download.add_argument("--manifest", metavar="PATH", help="model manifest (default: $MGIE_MANIFEST or the shipped one)")
+    download.add_argument(
+        "--manifest", metavar="PATH", help="model manifest (default: $MGIE_MANIFEST or the shipped one)"
+    )
     download.add_argument("--dest", metavar="DIR", help="models directory (default: the app's)")
-    download.add_argument("--accept-licenses", action="store_true", help="accept every licence without asking")
-    download.add_argument("--with", dest="with_optional", action="append", metavar="ID",
-                          help="also fetch an optional component: ip2p (InstructPix2Pix's own model, ~3.9 GB, "
-                               "to compare with plain InstructPix2Pix)")
-    for name, text in (("list", "show what is installed"), ("verify", "re-hash every model file"),
-                       ("path", "print the models directory")):
+    download.add_argument(
+        "--accept-licenses", action="store_true", help="accept every licence without asking"
+    )
+    download.add_argument(
+        "--with",
+        dest="with_optional",
+        action="append",
+        metavar="ID",
+        help="also fetch an optional component: ip2p (InstructPix2Pix's own model, ~3.9 GB, "
+        "to compare with plain InstructPix2Pix)",
+    )
+    for name, text in (
+        ("list", "show what is installed"),
+        ("verify", "re-hash every model file"),
+        ("path", "print the models directory"),
+    ):
         p = msub.add_parser(name, help=text)
         p.add_argument("--models", "--dest", dest="models", metavar="DIR")
         if name in ("list", "verify"):
@@ -133,22 +226,47 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("file", metavar="FILE")
     info.add_argument("--json", action="store_true")
 
-    serve = sub.add_parser("serve", help="run the engine as a server for other computers' windows and scripts")
-    serve.add_argument("--host", default="127.0.0.1",
-                       help="address to listen on (default: 127.0.0.1, this computer only)")
+    serve = sub.add_parser(
+        "serve", help="run the engine as a server for other computers' windows and scripts"
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this computer only)"
+    )
     serve.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 picks a free one)")
-    serve.add_argument("--token-file", metavar="PATH", help="the token clients must send (made, owner-only, if "
-                       "missing; default: server-token in the app's config folder)")
-    serve.add_argument("--no-token", action="store_true",
-                       help="on a loopback --host only: take edits from any user of this computer, without a token")
+    serve.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="the token clients must send (made, owner-only, if "
+        "missing; default: server-token in the app's config folder)",
+    )
+    serve.add_argument(
+        "--no-token",
+        action="store_true",
+        help="on a loopback --host only: take edits from any user of this computer, without a token",
+    )
     serve.add_argument("--cert", metavar="PEM", help="TLS certificate (with --key): serve https")
     serve.add_argument("--key", metavar="PEM", help="TLS private key")
-    serve.add_argument("--max-upload-mb", type=int, default=256, metavar="N",
-                       help="largest request accepted, in MiB (default: 256)")
-    serve.add_argument("--max-queue", type=int, default=8, metavar="N",
-                       help="edits that may wait for their turn; past it clients are told to retry (default: 8)")
-    serve.add_argument("--max-queue-mb", type=int, default=512, metavar="N",
-                       help="their photos, as uploaded, in MiB all together (default: 512)")
+    serve.add_argument(
+        "--max-upload-mb",
+        type=int,
+        default=256,
+        metavar="N",
+        help="largest request accepted, in MiB (default: 256)",
+    )
+    serve.add_argument(
+        "--max-queue",
+        type=int,
+        default=8,
+        metavar="N",
+        help="edits that may wait for their turn; past it clients are told to retry (default: 8)",
+    )
+    serve.add_argument(
+        "--max-queue-mb",
+        type=int,
+        default=512,
+        metavar="N",
+        help="their photos, as uploaded, in MiB all together (default: 512)",
+    )
     _common(serve)
     add_recipe_parser(sub, _Parser)
     add_batch_parser(sub, _common)
@@ -156,22 +274,33 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time our default path against the reference path")
     bench.add_argument("--size", choices=("tiny", "full"), default="tiny")
     bench.add_argument("--device", choices=DEVICES, default="auto")
-    bench.add_argument("--models", metavar="DIR",
-                       help="benchmark the models installed in DIR instead of generated ones")
+    bench.add_argument(
+        "--models", metavar="DIR", help="benchmark the models installed in DIR instead of generated ones"
+    )
     bench.add_argument("--history-edits", type=int, default=50)
-    bench.add_argument("--work", metavar="DIR", help="with --size full --device cpu: keep the full-size stand-in "
-                       "(reused by the next run) and its bundle in DIR (about 34 GB; the import is measured again)")
+    bench.add_argument(
+        "--work",
+        metavar="DIR",
+        help="with --size full --device cpu: keep the full-size stand-in "
+        "(reused by the next run) and its bundle in DIR (about 34 GB; the import is measured again)",
+    )
     bench.add_argument("--json", action="store_true")
     return parser
 
 
 def build_gui_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mgie-desktop", description="Open the MGIE Desktop window. Subcommands (see "
-                     "`mgie-desktop SUBCOMMAND --help`): " + ", ".join(SUBCOMMANDS) + ".")
+    parser = _Parser(
+        prog="mgie-desktop",
+        description="Open the MGIE Desktop window. Subcommands (see "
+        "`mgie-desktop SUBCOMMAND --help`): " + ", ".join(SUBCOMMANDS) + ".",
+    )
     parser.add_argument("--version", action="version", version=f"mgie-desktop {__version__}")
     parser.add_argument("path", nargs="?", metavar="IMAGE|SESSION", help="a photo to open")
-    parser.add_argument("--selftest", action="store_true",
-                        help="run one edit on generated tiny models and open the window offscreen, then exit")
+    parser.add_argument(
+        "--selftest",
+        action="store_true",
+        help="run one edit on generated tiny models and open the window offscreen, then exit",
+    )
     _common(parser)
     return parser
 
@@ -181,9 +310,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             args = build_parser().parse_args(argv)
-            return {"edit": cmd_edit, "models": cmd_models, "bench": cmd_bench,
-                    "session": cmd_session, "serve": cmd_serve, "recipe": cmd_recipe,
-                    "batch": cmd_batch}[args.command](args)
+            return {
+                "edit": cmd_edit,
+                "models": cmd_models,
+                "bench": cmd_bench,
+                "session": cmd_session,
+                "serve": cmd_serve,
+                "recipe": cmd_recipe,
+                "batch": cmd_batch,
+            }[args.command](args)
         args = build_gui_parser().parse_args(argv)
         if args.selftest:
             from mgie_desktop.selftest import run_selftest
@@ -206,8 +341,15 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from mgie_desktop.ui.app import run_app
 
-    return run_app(path=args.path, models=args.models, device=args.device, memory=args.memory,
-                   llm_quant=args.llm_quant, compile_unet=args.compile, precision=args.precision)
+    return run_app(
+        path=args.path,
+        models=args.models,
+        device=args.device,
+        memory=args.memory,
+        llm_quant=args.llm_quant,
+        compile_unet=args.compile,
+        precision=args.precision,
+    )
 
 
 def cmd_serve(args: argparse.Namespace) -> ExitCode:
@@ -216,8 +358,11 @@ def cmd_serve(args: argparse.Namespace) -> ExitCode:
 
     if not 0 <= args.port <= 65535:
         raise InputError(f"--port must be from 0 to 65535, not {args.port}")
-    for flag, value in (("--max-upload-mb", args.max_upload_mb), ("--max-queue", args.max_queue),
-                        ("--max-queue-mb", args.max_queue_mb)):
+    for flag, value in (
+        ("--max-upload-mb", args.max_upload_mb),
+        ("--max-queue", args.max_queue),
+        ("--max-queue-mb", args.max_queue_mb),
+    ):
         if value < 1:
             raise InputError(f"{flag} must be at least 1")
     require_aiohttp()
@@ -226,12 +371,28 @@ def cmd_serve(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.remote.serve import serve
     from mgie_desktop.remote.server import Limits
 
-    options = {"device": args.device, "memory": args.memory, "llm_quant": args.llm_quant,
-               "compile_unet": args.compile, "precision": args.precision}
-    serve(directory, options, args.host, args.port, Path(args.token_file) if args.token_file else None,
-          Path(args.cert) if args.cert else None, Path(args.key) if args.key else None,
-          Limits(max_body_bytes=args.max_upload_mb * 2**20, max_queue=args.max_queue,
-                 max_queue_bytes=args.max_queue_mb * 2**20), no_token=args.no_token)
+    options = {
+        "device": args.device,
+        "memory": args.memory,
+        "llm_quant": args.llm_quant,
+        "compile_unet": args.compile,
+        "precision": args.precision,
+    }
+    serve(
+        directory,
+        options,
+        args.host,
+        args.port,
+        Path(args.token_file) if args.token_file else None,
+        Path(args.cert) if args.cert else None,
+        Path(args.key) if args.key else None,
+        Limits(
+            max_body_bytes=args.max_upload_mb * 2**20,
+            max_queue=args.max_queue,
+            max_queue_bytes=args.max_queue_mb * 2**20,
+        ),
+        no_token=args.no_token,
+    )
     return ExitCode.OK
 
 
@@ -247,14 +408,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.size == "full" and args.device == "mps":
         raise InputError("--size full runs on a CUDA GPU (--device cuda) or on the CPU (--device cpu)")
     if args.size == "full" and args.models:
-        raise InputError("--size full generates models and --models DIR uses installed ones: give one of them")
+        raise InputError(
+            "--size full generates models and --models DIR uses installed ones: give one of them"
+        )
     if args.work and not (args.size == "full" and args.device == "cpu"):
         raise InputError("--work is for --size full --device cpu")
     from mgie_desktop.benchmark.run import run, run_full_cpu
 
     if args.size == "full" and args.device == "cpu":
         return run_full_cpu(args.json, Path(args.work) if args.work else None)
-    return run(args.size, args.device, args.json, args.history_edits, Path(args.models) if args.models else None)
+    return run(
+        args.size, args.device, args.json, args.history_edits, Path(args.models) if args.models else None
+    )
 
 
 def cmd_edit(args: argparse.Namespace) -> ExitCode:
@@ -266,8 +431,10 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
     if any(not text for text in instructions):
         raise InputError("an instruction is empty: say what the edit should do")
     if len(args.expressive or []) > len(instructions):
-        raise InputError("more --expressive than --instruction: each --expressive steers the --instruction "
-                         "in the same place")
+        raise InputError(
+            "more --expressive than --instruction: each --expressive steers the --instruction "
+            "in the same place"
+        )
     if any(not text.strip() for text in args.expressive or []):
         raise InputError("an --expressive text is empty: write what the edit should do, or leave it out")
     for text in instructions:  # refused here, before minutes of loading the models
@@ -276,14 +443,25 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
         check_text(text, "an --expressive text")
     if (args.token_file or args.ca_file) and not args.remote:
         raise InputError("--token-file and --ca-file go with --remote URL")
-    params = params_for(args.preset, seed=args.seed, steps=args.steps, text_guidance=args.text_guidance,
-                        image_guidance=args.image_guidance, scheduler=args.scheduler)
+    params = params_for(
+        args.preset,
+        seed=args.seed,
+        steps=args.steps,
+        text_guidance=args.text_guidance,
+        image_guidance=args.image_guidance,
+        scheduler=args.scheduler,
+    )
     output = Path(args.output)
     _check_writable_output(output)
     session_path = Path(args.session) if args.session else None
-    if session_path and (session_path.suffix.lower() != ".mgie" or session_path.is_dir()
-                         or not session_path.parent.resolve().is_dir()):
-        raise InputError(f"cannot write the session {session_path}: give a .mgie file name in an existing folder")
+    if session_path and (
+        session_path.suffix.lower() != ".mgie"
+        or session_path.is_dir()
+        or not session_path.parent.resolve().is_dir()
+    ):
+        raise InputError(
+            f"cannot write the session {session_path}: give a .mgie file name in an existing folder"
+        )
     photo = load_photo(Path(args.input))
     mask = None
     if args.mask:
@@ -308,20 +486,35 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
 
         # InstructPix2Pix alone never asks the 7B LLM: it is not loaded at all.
         parts = BundleParts.PLAIN if args.mode == "ip2p" else BundleParts.MGIE
-        engine = MgieEngine(directory, device=args.device, memory=args.memory, llm_quant=args.llm_quant,
-                            compile_unet=args.compile, precision=args.precision, parts=parts)
+        engine = MgieEngine(
+            directory,
+            device=args.device,
+            memory=args.memory,
+            llm_quant=args.llm_quant,
+            compile_unet=args.compile,
+            precision=args.precision,
+            parts=parts,
+        )
         if engine.device_note:
             print(f"mgie-desktop: {engine.device_note}", file=sys.stderr)
         identity = bundle_identity(directory)
     plain_output = output.with_name(f"{output.stem}-ip2p{output.suffix}")
-    chains = {mode: _edit_chain(engine, photo.rgb, instructions, params, args, mask, mode)
-              for mode in (("mgie", "ip2p") if args.mode == "both" else (args.mode,))}
+    chains = {
+        mode: _edit_chain(engine, photo.rgb, instructions, params, args, mask, mode)
+        for mode in (("mgie", "ip2p") if args.mode == "both" else (args.mode,))
+    }
     from mgie_desktop.core.edit_record import edit_record
 
     for mode, (history, image, _records) in chains.items():
         path = plain_output if args.mode == "both" and mode == "ip2p" else output
-        save_photo(image, path, alpha=photo.alpha, icc_profile=photo.icc_profile, exif=photo.exif,
-                   record=edit_record(history, models=identity))
+        save_photo(
+            image,
+            path,
+            alpha=photo.alpha,
+            icc_profile=photo.icc_profile,
+            exif=photo.exif,
+            record=edit_record(history, models=identity),
+        )
     history, current, records = chains["mgie" if "mgie" in chains else "ip2p"]
     try:
         session_saved = _save_edit_session(history, session_path, photo, output)
@@ -333,20 +526,36 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
     total = time.perf_counter() - started
     if args.json:
         last = records[-1]
-        print(json.dumps({
-            "expressive_instruction": last["expressive_instruction"], "steered": last["steered"],
-            "mask": args.mask,
-            **_params_dict(params),
-            "preset": args.preset, "width": current.width, "height": current.height,
-            "working_width": last["working_width"], "working_height": last["working_height"],
-            "device": str(engine.device), "dtype": str(engine.dtype).removeprefix("torch."), "output": str(output),
-            "memory": engine.memory_report(),
-            "load_s": round(engine.load_seconds, 4),
-            "instruct_s": round(sum(r["instruct_s"] for r in records), 4),
-            "render_s": round(sum(r["render_s"] for r in records), 4),
-            "total_s": round(total, 4), "edits": records, "mode": args.mode,
-            **({"ip2p": _chain_report(chains["ip2p"][2], plain_output)} if args.mode == "both" else {}),
-        }))
+        print(
+            json.dumps(
+                {
+                    "expressive_instruction": last["expressive_instruction"],
+                    "steered": last["steered"],
+                    "mask": args.mask,
+                    **_params_dict(params),
+                    "preset": args.preset,
+                    "width": current.width,
+                    "height": current.height,
+                    "working_width": last["working_width"],
+                    "working_height": last["working_height"],
+                    "device": str(engine.device),
+                    "dtype": str(engine.dtype).removeprefix("torch."),
+                    "output": str(output),
+                    "memory": engine.memory_report(),
+                    "load_s": round(engine.load_seconds, 4),
+                    "instruct_s": round(sum(r["instruct_s"] for r in records), 4),
+                    "render_s": round(sum(r["render_s"] for r in records), 4),
+                    "total_s": round(total, 4),
+                    "edits": records,
+                    "mode": args.mode,
+                    **(
+                        {"ip2p": _chain_report(chains["ip2p"][2], plain_output)}
+                        if args.mode == "both"
+                        else {}
+                    ),
+                }
+            )
+        )
     else:
         also = f" and {plain_output} (InstructPix2Pix alone)" if args.mode == "both" else ""
         print(f"wrote {output}{also} ({current.width}x{current.height}) in {total:.1f} s")
@@ -364,8 +573,10 @@ def _save_edit_session(history, session_path: Path | None, photo, output: Path) 
         save_session(history, session_path, photo)
     except (MgieError, OSError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        print(f"mgie-desktop: warning: wrote {output}, but could not save the session {session_path}: {reason}",
-              file=sys.stderr)
+        print(
+            f"mgie-desktop: warning: wrote {output}, but could not save the session {session_path}: {reason}",
+            file=sys.stderr,
+        )
         return False
     return True
 
@@ -377,23 +588,45 @@ def _edit_chain(engine, start, instructions: list[str], params, args: argparse.N
     from mgie_desktop.core.chain import ChainStep, run_chain
 
     steering = list(args.expressive or [])
-    steps = [ChainStep(text, params, expressive=steering[i] if i < len(steering) and mode != "ip2p" else None,
-                       mask=mask, model=mode) for i, text in enumerate(instructions)]
+    steps = [
+        ChainStep(
+            text,
+            params,
+            expressive=steering[i] if i < len(steering) and mode != "ip2p" else None,
+            mask=mask,
+            model=mode,
+        )
+        for i, text in enumerate(instructions)
+    ]
 
     def said(step, record) -> None:
         if not args.json:
-            print(f"{step.instruction!r} -> " + ("(InstructPix2Pix reads it as it is)" if step.model == "ip2p"
-                                                 else record["expressive_instruction"]))
+            print(
+                f"{step.instruction!r} -> "
+                + (
+                    "(InstructPix2Pix reads it as it is)"
+                    if step.model == "ip2p"
+                    else record["expressive_instruction"]
+                )
+            )
 
     return run_chain(engine, start, steps, finish=args.finish, on_edit=said)
 
 
 def _remote_engine(args: argparse.Namespace):
     """The server's engine, for ``edit --remote``; the local-only options make no sense there."""
-    local = [flag for flag, value in (("--models", args.models), ("--device", args.device != "auto"),
-                                      ("--memory", args.memory != "auto"), ("--llm-quant", args.llm_quant != "auto"),
-                                      ("--precision", args.precision != "auto"), ("--compile", args.compile))
-             if value]
+    local = [
+        flag
+        for flag, value in (
+            ("--models", args.models),
+            ("--device", args.device != "auto"),
+            ("--memory", args.memory != "auto"),
+            ("--llm-quant", args.llm_quant != "auto"),
+            ("--precision", args.precision != "auto"),
+            ("--compile", args.compile),
+        )
+        if value
+    ]
     if local:
         raise InputError(f"{local[0]} sets up a local engine; with --remote the server decides it")
     from mgie_desktop.remote import require_aiohttp
@@ -409,7 +642,11 @@ def _remote_engine(args: argparse.Namespace):
 
 
 def _chain_report(records: list[dict], output: Path) -> dict:
-    return {"output": str(output), "render_s": round(sum(r["render_s"] for r in records), 4), "edits": records}
+    return {
+        "output": str(output),
+        "render_s": round(sum(r["render_s"] for r in records), 4),
+        "edits": records,
+    }
 
 
 def _params_dict(params) -> dict:
@@ -437,14 +674,22 @@ def cmd_models(args: argparse.Namespace) -> ExitCode:
     if command == "download":
         from mgie_desktop.store.commands import download_command
 
-        return download_command(args.manifest, models_dir(args.dest), args.accept_licenses,
-                                with_optional=tuple(args.with_optional or ()))
+        return download_command(
+            args.manifest,
+            models_dir(args.dest),
+            args.accept_licenses,
+            with_optional=tuple(args.with_optional or ()),
+        )
     if command == "random":
         from mgie_desktop.testing.standin import write_standin
 
-        done = write_standin(Path(args.dest), args.size, args.seed, log=lambda msg: print(f"  {msg}", file=sys.stderr))
-        print(f"wrote the {args.size} stand-in ({done['bytes'] / 1e6:,.0f} MB) to {args.dest} in "
-              f"{done['seconds']:.0f} s; install it with `mgie-desktop models import {args.dest} --dest DIR`")
+        done = write_standin(
+            Path(args.dest), args.size, args.seed, log=lambda msg: print(f"  {msg}", file=sys.stderr)
+        )
+        print(
+            f"wrote the {args.size} stand-in ({done['bytes'] / 1e6:,.0f} MB) to {args.dest} in "
+            f"{done['seconds']:.0f} s; install it with `mgie-desktop models import {args.dest} --dest DIR`"
+        )
         return ExitCode.OK
     if command in ("import", "tiny"):
         dest = models_dir(args.dest) if command == "import" else Path(args.dest)
@@ -455,8 +700,11 @@ def cmd_models(args: argparse.Namespace) -> ExitCode:
     try:
         bad = inventory.problems(directory, full_hash=True)
     except MgieError as exc:  # nothing installed: nothing to verify, rather than "1 damaged file"
-        print(json.dumps({"models_dir": str(directory), "ok": False, "problems": [str(exc)]}) if args.json else
-              f"nothing to verify: {exc}")
+        print(
+            json.dumps({"models_dir": str(directory), "ok": False, "problems": [str(exc)]})
+            if args.json
+            else f"nothing to verify: {exc}"
+        )
         return ExitCode.FAILED
     bad += _source_problems(directory, args.manifest)
     if args.json:
@@ -491,8 +739,18 @@ def _models_list(directory: Path, as_json: bool, manifest: str | None = None) ->
 
     size = sum(f["size"] for f in inv["files"].values())
     if as_json:
-        print(json.dumps({"models_dir": str(directory), "state": state, "size": size, "files": inv["files"],
-                          "problems": bad, "sources": manifest_status(manifest, directory)}))
+        print(
+            json.dumps(
+                {
+                    "models_dir": str(directory),
+                    "state": state,
+                    "size": size,
+                    "files": inv["files"],
+                    "problems": bad,
+                    "sources": manifest_status(manifest, directory),
+                }
+            )
+        )
         return ExitCode.OK
     print(f"converted bundle in {directory}: {state}, {len(inv['files'])} files, {size / 1e9:.2f} GB")
     for line in bad:
@@ -513,6 +771,8 @@ def _install(args: argparse.Namespace, dest: Path) -> ExitCode:
         src = Path(args.src)
     inventory = convert(locate_reference(src), dest, log=lambda msg: print(f"  {msg}", file=sys.stderr))
     size = sum(f["size"] for f in inventory["files"].values())
-    print(f"models ready in {dest} ({len(inventory['files'])} files, {size / 1e6:.1f} MB, "
-          f"{time.perf_counter() - started:.1f} s)")
+    print(
+        f"models ready in {dest} ({len(inventory['files'])} files, {size / 1e6:.1f} MB, "
+        f"{time.perf_counter() - started:.1f} s)"
+    )
     return ExitCode.OK

@@ -108,8 +108,10 @@ def _one_edit(models: Path) -> tuple[float, tuple[int, int]]:
     if not isinstance(result, Image.Image):
         raise SelftestError(f"the edit returned {type(result).__name__}, not an image")
     if result.size != image.size:
-        raise SelftestError(f"the edit returned {result.size[0]}x{result.size[1]}, "
-                            f"not the input's {image.size[0]}x{image.size[1]}")
+        raise SelftestError(
+            f"the edit returned {result.size[0]}x{result.size[1]}, "
+            f"not the input's {image.size[0]}x{image.size[1]}"
+        )
     if not outcome.instruction.text:
         raise SelftestError("the instruction half produced no text")
     return time.perf_counter() - started, result.size
@@ -148,8 +150,9 @@ def _window(models: Path, tmp: Path) -> str:
             print(message, file=sys.stderr)
 
     previous_handler = qInstallMessageHandler(quiet_offscreen)
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "mgie-desktop", "-platform",
-                                                    "offscreen"])
+    app = QApplication.instance() or QApplication(
+        [sys.argv[0] if sys.argv else "mgie-desktop", "-platform", "offscreen"]
+    )
     platform = app.platformName()
     settings = QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)  # never the user's settings
     window = MainWindow(models, "cpu", settings=settings)
@@ -158,8 +161,10 @@ def _window(models: Path, tmp: Path) -> str:
         deadline = time.perf_counter() + WINDOW_TIMEOUT_S
         while window.model_state not in ("ready", "error", "not installed"):
             if time.perf_counter() > deadline:
-                raise SelftestError(f"the window's engine did not load within {WINDOW_TIMEOUT_S:.0f} s "
-                                    f"(state {window.model_state!r})")
+                raise SelftestError(
+                    f"the window's engine did not load within {WINDOW_TIMEOUT_S:.0f} s "
+                    f"(state {window.model_state!r})"
+                )
             QCoreApplication.processEvents()
             time.sleep(0.02)
         state, detail = window.model_state, window.model_label.toolTip()

@@ -10,8 +10,13 @@ from pathlib import Path
 import pytest
 
 _SANDBOX = Path(tempfile.mkdtemp(prefix="mgie-tests-"))
-for var, sub in (("HOME", "home"), ("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"),
-                 ("XDG_CACHE_HOME", "cache"), ("HF_HOME", "hf")):
+for var, sub in (
+    ("HOME", "home"),
+    ("XDG_DATA_HOME", "data"),
+    ("XDG_CONFIG_HOME", "config"),
+    ("XDG_CACHE_HOME", "cache"),
+    ("HF_HOME", "hf"),
+):
     os.environ[var] = str(_SANDBOX / sub)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.pop("MGIE_MODELS", None)

@@ -21,8 +21,8 @@ FAST = RetryPolicy(retries=2, backoff=0.001, max_backoff=0.01, stall_timeout=0.3
 
 @dataclass
 class Fault:
-    kind: str          # "drop" | "stall" | "wrong" | "status" | "ignore_range"
-    after: int = 0     # body bytes sent before a drop or stall
+    kind: str  # "drop" | "stall" | "wrong" | "status" | "ignore_range"
+    after: int = 0  # body bytes sent before a drop or stall
     status: int = 500
 
 
@@ -32,8 +32,8 @@ class Hit:
     path: str
     range: str | None
     status: int
-    start: int = 0     # first body byte sent
-    sent: int = 0      # body bytes sent
+    start: int = 0  # first body byte sent
+    sent: int = 0  # body bytes sent
 
 
 class FaultServer:
@@ -46,7 +46,9 @@ class FaultServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.httpd.handle_error = lambda request, address: None  # dropped connections are the point
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def __enter__(self) -> FaultServer:
         self.thread.start()
@@ -118,7 +120,7 @@ def _handler(server: FaultServer):
                 self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
             else:
                 self.send_response(200)
-            payload = body[start:end + 1]
+            payload = body[start : end + 1]
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("Accept-Ranges", "bytes")
             self.end_headers()
@@ -126,7 +128,7 @@ def _handler(server: FaultServer):
             if head:
                 return
             if fault and fault.kind in ("drop", "stall"):
-                payload = payload[:fault.after]
+                payload = payload[: fault.after]
             self.wfile.write(payload)
             self.wfile.flush()
             hit.sent = len(payload)
@@ -155,14 +157,35 @@ def blob(n: int, seed: int = 0) -> bytes:
     return bytes(out[:n])
 
 
-def manifest_dict(server: FaultServer, names: list[str], *, sizes: bool = True, hashes: bool = True,
-                  prefix: str = "sources/", license_name: str = "Test License") -> dict:
-    files = [{"path": prefix + name, "size": len(server.files[name]) if sizes else None,
-              "sha256": sha256(server.files[name]) if hashes else None,
-              "source": {"url": server.url(name)}} for name in names]
-    return {"schema": 1, "models": [{"id": "test", "name": "Test model",
-                                     "license": {"name": license_name, "url": "https://example.invalid/license"},
-                                     "files": files}]}
+def manifest_dict(
+    server: FaultServer,
+    names: list[str],
+    *,
+    sizes: bool = True,
+    hashes: bool = True,
+    prefix: str = "sources/",
+    license_name: str = "Test License",
+) -> dict:
+    files = [
+        {
+            "path": prefix + name,
+            "size": len(server.files[name]) if sizes else None,
+            "sha256": sha256(server.files[name]) if hashes else None,
+            "source": {"url": server.url(name)},
+        }
+        for name in names
+    ]
+    return {
+        "schema": 1,
+        "models": [
+            {
+                "id": "test",
+                "name": "Test model",
+                "license": {"name": license_name, "url": "https://example.invalid/license"},
+                "files": files,
+            }
+        ],
+    }
 
 
 def write_manifest(path: Path, data: dict) -> Path:

@@ -36,7 +36,7 @@ STOP_AFTER = 3
 def _photo(index: int) -> Image.Image:
     y, x = np.mgrid[0:48, 0:64]
     rgb = np.stack([x * 3 + index * 9, y * 4 + index * 5, (x + y) * 2 + index * 13], axis=-1) % 256
-    rgb[10 + index: 30, 20: 40 + index] = (250 - index * 10, 200, 40)
+    rgb[10 + index : 30, 20 : 40 + index] = (250 - index * 10, 200, 40)
     return Image.fromarray(rgb.astype("uint8"), "RGB")
 
 
@@ -45,7 +45,9 @@ def small_budget():
     """The draft preset at a 64x64 pixel budget, for edit and for the session (whose recipe then
     carries the budget to the batch)."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(params_module.PRESETS, "draft", replace(params_module.PRESETS["draft"], pixel_budget=64 * 64))
+        patch.setitem(
+            params_module.PRESETS, "draft", replace(params_module.PRESETS["draft"], pixel_budget=64 * 64)
+        )
         yield
 
 
@@ -70,17 +72,58 @@ def shoot(tmp_path_factory, emitting_models, small_budget):
     m.paste(255, (0, 0, 40, 48))
     m.save(mask)
     session, first = root / "look.mgie", root / "first.png"
-    assert main(["edit", str(photos / "frame00.jpg"), *sum((["-i", t] for t in INSTRUCTIONS), []), "-e", STEERED,
-                 "--mask", str(mask), "--preset", "draft", "--steps", "1", "--models", str(emitting_models),
-                 "--device", "cpu", "--precision", "fp32", "-o", str(first), "--session", str(session)]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                str(photos / "frame00.jpg"),
+                *sum((["-i", t] for t in INSTRUCTIONS), []),
+                "-e",
+                STEERED,
+                "--mask",
+                str(mask),
+                "--preset",
+                "draft",
+                "--steps",
+                "1",
+                "--models",
+                str(emitting_models),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                "-o",
+                str(first),
+                "--session",
+                str(session),
+            ]
+        )
+        == 0
+    )
     recipe = root / "look.json"
     assert main(["recipe", "export", str(session), "-o", str(recipe), "--seed-policy", "file_name"]) == 0
     return {"root": root, "in": photos, "mask": mask, "session": session, "recipe": recipe, "icc": icc}
 
 
 def _batch(shoot, models, out, *extra) -> int:
-    return main(["batch", str(shoot["recipe"]), str(shoot["in"]), str(out), "--format", "png", "--models", str(models),
-                 "--device", "cpu", "--precision", "fp32", "--json", *extra])
+    return main(
+        [
+            "batch",
+            str(shoot["recipe"]),
+            str(shoot["in"]),
+            str(out),
+            "--format",
+            "png",
+            "--models",
+            str(models),
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--json",
+            *extra,
+        ]
+    )
 
 
 def _lines(out: Path) -> list[dict]:
@@ -109,8 +152,14 @@ def stopped_and_resumed(shoot, emitting_models, tmp_path_factory):
         stamps = {line["output"]: os.stat(line["output"]).st_mtime_ns for line in first_lines}
         stamps_taken.append(True)
         second_code = _batch(shoot, emitting_models, out)
-    return {"out": out, "codes": (first_code, second_code), "first": first_edited, "second": list(edited),
-            "first_lines": first_lines, "stamps": stamps}
+    return {
+        "out": out,
+        "codes": (first_code, second_code),
+        "first": first_edited,
+        "second": list(edited),
+        "first_lines": first_lines,
+        "stamps": stamps,
+    }
 
 
 def test_a_recipe_round_trips_from_a_session(shoot, tmp_path):
@@ -119,8 +168,14 @@ def test_a_recipe_round_trips_from_a_session(shoot, tmp_path):
     assert recipe.steps[0].steered_instruction == STEERED and recipe.steps[1].steered_instruction == ""
     assert all(s.mask and s.seed_policy == "file_name" and s.preset == "custom" for s in recipe.steps)
     assert (recipe.steps[0].params.steps, recipe.steps[0].params.pixel_budget) == (1, 64 * 64)
-    assert recipe.steps[0].params_for("frame07.png").seed == derived_seed("frame07.png") != derived_seed("frame08.png")
-    assert derived_seed("a/b/frame07.png") == derived_seed("frame07.png") == 8680507204659810576  # fixed forever
+    assert (
+        recipe.steps[0].params_for("frame07.png").seed
+        == derived_seed("frame07.png")
+        != derived_seed("frame08.png")
+    )
+    assert (
+        derived_seed("a/b/frame07.png") == derived_seed("frame07.png") == 8680507204659810576
+    )  # fixed forever
 
     from mgie_desktop.core.masks import mask_from_text, read_mask
 
@@ -134,22 +189,31 @@ def test_a_recipe_round_trips_from_a_session(shoot, tmp_path):
         ({"version": 9}, "newer than this app"),
         ({"format": "other"}, "not an MGIE recipe"),
         ({"steps": []}, "no steps"),
-        ({"steps": [{**data["steps"][0], "steps": "many"}]}, "step 1: \"steps\" has the wrong type"),
-        ({"steps": [{**data["steps"][0], "seed": {"policy": "random"}}]}, "step 1: \"seed\" must be"),
-        ({"steps": [data["steps"][0], {**data["steps"][1], "mask": "bm90IGEgcG5n"}]}, "step 2: a step's mask is damaged"),
+        ({"steps": [{**data["steps"][0], "steps": "many"}]}, 'step 1: "steps" has the wrong type'),
+        ({"steps": [{**data["steps"][0], "seed": {"policy": "random"}}]}, 'step 1: "seed" must be'),
+        (
+            {"steps": [data["steps"][0], {**data["steps"][1], "mask": "bm90IGEgcG5n"}]},
+            "step 2: a step's mask is damaged",
+        ),
         ({"steps": [{**data["steps"][0], "colour": "red"}]}, "unknown field(s) colour"),
-        ({"steps": [{"kind": "geometry", "op": {"op": "crop", "fraction": [0.5, 0, 0.2, 1]}}]}, "step 1: a crop needs"),
+        (
+            {"steps": [{"kind": "geometry", "op": {"op": "crop", "fraction": [0.5, 0, 0.2, 1]}}]},
+            "step 1: a crop needs",
+        ),
     ):
         with pytest.raises(InputError, match=None) as caught:
             parse_recipe({**data, **change}, "bad.json")
-        assert str(caught.value).startswith("cannot use the recipe 'bad.json': ") and problem in str(caught.value)
+        assert str(caught.value).startswith("cannot use the recipe 'bad.json': ") and problem in str(
+            caught.value
+        )
     broken = tmp_path / "broken.json"
     broken.write_text("{ not json")
     assert main(["batch", str(broken), str(shoot["in"]), str(tmp_path / "o")]) == 2
 
 
-def test_a_batch_gives_what_edit_gives_for_each_photo(shoot, stopped_and_resumed, emitting_engine, emitting_models,
-                                                      tmp_path, monkeypatch):
+def test_a_batch_gives_what_edit_gives_for_each_photo(
+    shoot, stopped_and_resumed, emitting_engine, emitting_models, tmp_path, monkeypatch
+):
     from mgie_desktop.engine import pipeline
 
     out = stopped_and_resumed["out"]
@@ -159,9 +223,31 @@ def test_a_batch_gives_what_edit_gives_for_each_photo(shoot, stopped_and_resumed
         if path.name == "frame99.jpg":
             continue
         alone = tmp_path / f"{path.stem}.png"
-        assert main(["edit", str(path), *sum((["-i", t] for t in INSTRUCTIONS), []), "-e", STEERED, "--mask",
-                     str(shoot["mask"]), "--preset", "draft", "--steps", "1", "--seed", str(derived_seed(path.name)),
-                     "--models", str(emitting_models), "-o", str(alone), "--json"]) == 0
+        assert (
+            main(
+                [
+                    "edit",
+                    str(path),
+                    *sum((["-i", t] for t in INSTRUCTIONS), []),
+                    "-e",
+                    STEERED,
+                    "--mask",
+                    str(shoot["mask"]),
+                    "--preset",
+                    "draft",
+                    "--steps",
+                    "1",
+                    "--seed",
+                    str(derived_seed(path.name)),
+                    "--models",
+                    str(emitting_models),
+                    "-o",
+                    str(alone),
+                    "--json",
+                ]
+            )
+            == 0
+        )
         with Image.open(alone) as a, Image.open(out / f"{path.stem}.png") as b:
             assert np.array_equal(np.asarray(a), np.asarray(b)), path.name
     with Image.open(out / "frame00.png") as im:  # the photo's EXIF and ICC profile, as an export keeps them
@@ -174,7 +260,11 @@ def test_a_batch_gives_what_edit_gives_for_each_photo(shoot, stopped_and_resumed
 def test_a_stopped_batch_resumes_without_redoing_anything(stopped_and_resumed):
     run = stopped_and_resumed
     assert run["codes"] == (130, 1)  # stopped; then done, one photo failed
-    assert run["first"] == ["frame00.jpg", "frame01.png", "frame02.png"]  # the third finished, then it stopped
+    assert run["first"] == [
+        "frame00.jpg",
+        "frame01.png",
+        "frame02.png",
+    ]  # the third finished, then it stopped
     assert [line["photo"] for line in run["first_lines"]] == run["first"]
     assert not set(run["second"]) & set(run["first"]) and len(run["second"]) == PHOTOS + 1 - STOP_AFTER
     for output, stamp in run["stamps"].items():
@@ -197,8 +287,9 @@ def test_a_broken_photo_is_recorded_and_skipped(shoot, stopped_and_resumed, emit
     assert summary["failures"][0]["photo"] == "frame99.jpg"
 
 
-def test_batch_on_a_local_ray_instance_gives_the_same_outputs(shoot, stopped_and_resumed, emitting_models, tmp_path,
-                                                               capsys):
+def test_batch_on_a_local_ray_instance_gives_the_same_outputs(
+    shoot, stopped_and_resumed, emitting_models, tmp_path, capsys
+):
     ray = pytest.importorskip("ray")
     few = tmp_path / "few"
     few.mkdir()
@@ -207,8 +298,24 @@ def test_batch_on_a_local_ray_instance_gives_the_same_outputs(shoot, stopped_and
     out = tmp_path / "out"
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
-        code = main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models",
-                     str(emitting_models), "--device", "cpu", "--precision", "fp32", "--ray", "--json"])
+        code = main(
+            [
+                "batch",
+                str(shoot["recipe"]),
+                str(few),
+                str(out),
+                "--format",
+                "png",
+                "--models",
+                str(emitting_models),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                "--ray",
+                "--json",
+            ]
+        )
     finally:
         ray.shutdown()
     assert code == 1
@@ -219,10 +326,28 @@ def test_batch_on_a_local_ray_instance_gives_the_same_outputs(shoot, stopped_and
             assert np.array_equal(np.asarray(a), np.asarray(b)), name
             assert a.info.get("icc_profile") == b.info.get("icc_profile")
     assert {line["photo"]: line["status"] for line in _lines(out)} == {
-        "frame00.jpg": "ok", "frame05.png": "ok", "frame99.jpg": "failed"}
+        "frame00.jpg": "ok",
+        "frame05.png": "ok",
+        "frame99.jpg": "failed",
+    }
     # The same resume rules: nothing finished is done again (Ray is not even started).
-    assert main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models",
-                 str(emitting_models), "--ray", "--json"]) == 1
+    assert (
+        main(
+            [
+                "batch",
+                str(shoot["recipe"]),
+                str(few),
+                str(out),
+                "--format",
+                "png",
+                "--models",
+                str(emitting_models),
+                "--ray",
+                "--json",
+            ]
+        )
+        == 1
+    )
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["skipped"] == 2
 
 
@@ -247,8 +372,23 @@ def _few(shoot, tmp_path, *names: str) -> Path:
 
 
 def _run(shoot, few, models, out) -> int:
-    return main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models", str(models),
-                 "--device", "cpu", "--precision", "fp32", "--json"])
+    return main(
+        [
+            "batch",
+            str(shoot["recipe"]),
+            str(few),
+            str(out),
+            "--format",
+            "png",
+            "--models",
+            str(models),
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--json",
+        ]
+    )
 
 
 def _count_engines(monkeypatch) -> list:
@@ -271,14 +411,15 @@ def _one_line(err: str) -> str:
     return lines[0]
 
 
-def test_a_full_disk_under_the_results_file_is_one_line_and_exit_2(shoot, emitting_models, tmp_path, monkeypatch,
-                                                                    capsys):
+def test_a_full_disk_under_the_results_file_is_one_line_and_exit_2(
+    shoot, emitting_models, tmp_path, monkeypatch, capsys
+):
     few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png"), tmp_path / "out"
     real_write = os.write
 
     def write(fd, data):  # the second photo's line: half of it goes down, then the disk is full
         if bytes(data).startswith(b'{"photo": "frame05.png"'):
-            return real_write(fd, bytes(data)[:len(data) // 2])
+            return real_write(fd, bytes(data)[: len(data) // 2])
         return real_write(fd, data)
 
     monkeypatch.setattr(os, "write", write)
@@ -308,7 +449,8 @@ def _edits(monkeypatch) -> list:
 
 @pytest.mark.parametrize("how", ["writer", "rename"])
 def test_a_full_disk_under_the_outputs_stops_the_batch_at_the_first_photo_it_refuses(
-        shoot, emitting_models, tmp_path, monkeypatch, capsys, how):
+    shoot, emitting_models, tmp_path, monkeypatch, capsys, how
+):
     from mgie_desktop.core import imaging
 
     few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png", "frame07.png"), tmp_path / "out"
@@ -338,19 +480,25 @@ def test_a_full_disk_under_the_outputs_stops_the_batch_at_the_first_photo_it_ref
     assert ("disk is full" if how == "writer" else "quota") in line and "rerun" in line, line
     # The room: what is free (a quota's is not the disk's), what the 2 photos left need, at frame00's size.
     need = -(-2 * (out / "frame00.png").stat().st_size // 1024)
-    assert f"the 2 photo(s) left need about {need} KB" in line and (" free; " in line) == (how == "writer"), line
+    assert f"the 2 photo(s) left need about {need} KB" in line and (" free; " in line) == (how == "writer"), (
+        line
+    )
     assert rendered == ["frame00.jpg", "frame05.png"]  # frame07 is not rendered only to fail the same way
     # What was done is kept and recorded; the refused photo has no line, so a rerun does it.
     assert [(e["photo"], e["status"]) for e in _lines(out)] == [("frame00.jpg", "ok")]
-    assert sorted(p.name for p in out.iterdir()) == ["frame00.png", "results.jsonl"]  # no marker, no temporary
+    assert sorted(p.name for p in out.iterdir()) == [
+        "frame00.png",
+        "results.jsonl",
+    ]  # no marker, no temporary
     monkeypatch.undo()  # space was freed
     assert _run(shoot, few, emitting_models, out) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["skipped"], summary["done"], summary["failed"]) == (1, 2, 0)
 
 
-def test_a_read_only_results_file_is_refused_before_the_models_load(shoot, emitting_models, tmp_path, monkeypatch,
-                                                                     capsys):
+def test_a_read_only_results_file_is_refused_before_the_models_load(
+    shoot, emitting_models, tmp_path, monkeypatch, capsys
+):
     few, out = _few(shoot, tmp_path, "frame00.jpg"), tmp_path / "out"
     out.mkdir()
     (out / "results.jsonl").write_text("")
@@ -368,8 +516,9 @@ def test_a_read_only_results_file_is_refused_before_the_models_load(shoot, emitt
     assert results in line and "read-only" in line and not made
 
 
-def test_an_unwritable_output_folder_is_refused_before_any_render(shoot, emitting_models, tmp_path, monkeypatch,
-                                                                   capsys):
+def test_an_unwritable_output_folder_is_refused_before_any_render(
+    shoot, emitting_models, tmp_path, monkeypatch, capsys
+):
     import tempfile
 
     few, out = _few(shoot, tmp_path, "frame00.jpg"), tmp_path / "out"
@@ -405,7 +554,9 @@ def test_a_torn_last_line_is_repaired_on_resume(shoot, emitting_models, tmp_path
     assert len(_lines(out)) == 3 and results.read_bytes().endswith(b"\n")
 
 
-def test_leftovers_of_a_crash_are_cleaned_and_the_folder_is_fsynced(shoot, emitting_models, tmp_path, monkeypatch):
+def test_leftovers_of_a_crash_are_cleaned_and_the_folder_is_fsynced(
+    shoot, emitting_models, tmp_path, monkeypatch
+):
     few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png"), tmp_path / "out"
     out.mkdir()
     leftover = out / ".frame00.png.k2j_8xq1.tmp"  # core.files.atomic_write's temporary, its rename never done
@@ -443,7 +594,11 @@ def test_on_ray_a_photo_that_kills_its_worker_is_not_edited_again(shoot, emittin
     would kill it again, reload the models and so on). And a results file that fills the disk in a
     worker ends the batch with one line, as it does locally."""
     ray = pytest.importorskip("ray")
-    few, out, flags = _few(shoot, tmp_path, "frame00.jpg", "frame05.png", "frame07.png"), tmp_path / "out", tmp_path
+    few, out, flags = (
+        _few(shoot, tmp_path, "frame00.jpg", "frame05.png", "frame07.png"),
+        tmp_path / "out",
+        tmp_path,
+    )
     loads = flags / "loads"
 
     def in_each_worker():  # runs in every Ray worker process as it starts
@@ -452,7 +607,11 @@ def test_on_ray_a_photo_that_kills_its_worker_is_not_edited_again(shoot, emittin
 
         from mgie_desktop.batch import photo, results
 
-        real_init, real_edit, real_write = photo.PhotoEditor.__init__, photo.PhotoEditor._edit, results._write_whole
+        real_init, real_edit, real_write = (
+            photo.PhotoEditor.__init__,
+            photo.PhotoEditor._edit,
+            results._write_whole,
+        )
 
         def init(self, *args, **kwargs):
             with open(loads, "a") as fh:
@@ -460,7 +619,11 @@ def test_on_ray_a_photo_that_kills_its_worker_is_not_edited_again(shoot, emittin
             real_init(self, *args, **kwargs)
 
         def edit(self, job, *args, **kwargs):  # the render, once the photo is read
-            if job.name == "frame05.png" and len(loads.read_text().split()) < 4 and not (flags / "full").exists():
+            if (
+                job.name == "frame05.png"
+                and len(loads.read_text().split()) < 4
+                and not (flags / "full").exists()
+            ):
                 system._exit(1)
             return real_edit(self, job, *args, **kwargs)
 
@@ -471,17 +634,53 @@ def test_on_ray_a_photo_that_kills_its_worker_is_not_edited_again(shoot, emittin
 
         photo.PhotoEditor.__init__, photo.PhotoEditor._edit, results._write_whole = init, edit, write_whole
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"worker_process_setup_hook": in_each_worker})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"worker_process_setup_hook": in_each_worker},
+    )
     try:
-        code = main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models",
-                     str(emitting_models), "--device", "cpu", "--precision", "fp32", "--ray", "--json"])
+        code = main(
+            [
+                "batch",
+                str(shoot["recipe"]),
+                str(few),
+                str(out),
+                "--format",
+                "png",
+                "--models",
+                str(emitting_models),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                "--ray",
+                "--json",
+            ]
+        )
         summary = json.loads(capsys.readouterr().out.splitlines()[-1])
         engines = len(loads.read_text().split())  # 4 at most: the old code went on until then
         (flags / "full").touch()
         (out / "frame07.png").unlink()
-        full_code = main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models",
-                          str(emitting_models), "--device", "cpu", "--precision", "fp32", "--ray", "--json"])
+        full_code = main(
+            [
+                "batch",
+                str(shoot["recipe"]),
+                str(few),
+                str(out),
+                "--format",
+                "png",
+                "--models",
+                str(emitting_models),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                "--ray",
+                "--json",
+            ]
+        )
         err = capsys.readouterr().err
     finally:
         ray.shutdown()
@@ -491,8 +690,11 @@ def test_on_ray_a_photo_that_kills_its_worker_is_not_edited_again(shoot, emittin
     assert list(failed) == ["frame05.png"] and "stopped while editing it" in failed["frame05.png"]
     assert not list(out.glob(".*"))  # no marker, no temporary left
     assert full_code == 2 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == f"mgie-desktop: cannot write the results file {out / 'results.jsonl'}: " \
-                                           "the disk is full"
+    assert (
+        err.strip().splitlines()[-1]
+        == f"mgie-desktop: cannot write the results file {out / 'results.jsonl'}: "
+        "the disk is full"
+    )
 
 
 def test_on_ray_a_full_disk_reaches_the_driver_with_what_it_needs():
@@ -507,13 +709,23 @@ def test_on_ray_a_full_disk_reaches_the_driver_with_what_it_needs():
 
     actor = on_ray._Editor.__new__(on_ray._Editor)  # no models: the editor is the stand-in
     actor.editor = FullDisk()
-    batch = {"name": np.array(["a.jpg"]), "path": np.array(["/in/a.jpg"]), "output": np.array(["/out/a.png"]),
-             "clash": np.array([""]), "photo": np.array([b""], dtype=object), "error": np.array([""]),
-             "read_s": np.array([0.0])}
+    batch = {
+        "name": np.array(["a.jpg"]),
+        "path": np.array(["/in/a.jpg"]),
+        "output": np.array(["/out/a.png"]),
+        "clash": np.array([""]),
+        "photo": np.array([b""], dtype=object),
+        "error": np.array([""]),
+        "read_s": np.array([0.0]),
+    }
     row = json.loads(actor(batch)["entry"][0])
     again = OutputDiskFull.from_row(row[on_ray.DISK_FULL])
     assert (again.photo, again.output, again.quota, again.estimate) == ("a.jpg", "/out/a.png", True, 1234)
-    assert row[on_ray.FATAL] == str(again) == "stopped at a.jpg: cannot write /out/a.png: the disk quota is used up"
+    assert (
+        row[on_ray.FATAL]
+        == str(again)
+        == "stopped at a.jpg: cannot write /out/a.png: the disk quota is used up"
+    )
 
 
 # ---- on Ray: any failure of a photo's task is one line, that photo's, and the batch goes on
@@ -524,39 +736,55 @@ class RayTaskErrorStub(Exception):
     the worker's traceback in the text."""
 
     def __init__(self, cause: BaseException, text: str = ""):
-        super().__init__(text or f"\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=7, ip=10.0.0.2)\n"
-                                 f"  File \"on_ray.py\", line 75, in __call__\n{type(cause).__name__}: {cause}")
+        super().__init__(
+            text
+            or f"\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=7, ip=10.0.0.2)\n"
+            f'  File "on_ray.py", line 75, in __call__\n{type(cause).__name__}: {cause}'
+        )
         self.cause = cause
 
 
 # Ray Data's shape: the cause is its own generic UserCodeException; the original is in the text.
-RAY_DATA_TEXT = ("\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=13194, ip=192.0.2.2)\n"
-                 '  File "/work/mgie_desktop/batch/on_ray.py", line 75, in __call__\n'
-                 "    entry = self.editor.edit(job, photo=photo)\n"
-                 "_pickle.UnpicklingError: invalid load key, 'n'.\n\n"
-                 "The above exception was the direct cause of the following exception:\n\n"
-                 "\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=13194, ip=192.0.2.2)\n"
-                 "ray.exceptions.UserCodeException: UDF failed to process a data block.\n"
-                 "Failed to apply UDF transform after 1/1 attempts (total backoff 0.0s).")
+RAY_DATA_TEXT = (
+    "\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=13194, ip=192.0.2.2)\n"
+    '  File "/work/mgie_desktop/batch/on_ray.py", line 75, in __call__\n'
+    "    entry = self.editor.edit(job, photo=photo)\n"
+    "_pickle.UnpicklingError: invalid load key, 'n'.\n\n"
+    "The above exception was the direct cause of the following exception:\n\n"
+    "\x1b[36mray::MapWorker(MapBatches(_Editor)).submit()\x1b[39m (pid=13194, ip=192.0.2.2)\n"
+    "ray.exceptions.UserCodeException: UDF failed to process a data block.\n"
+    "Failed to apply UDF transform after 1/1 attempts (total backoff 0.0s)."
+)
 
 
 # An engine that cannot start on a node (the driver's error: no photo to pin it on, the batch stops).
-ACTOR_DIED_TEXT = ("The actor died because of an error raised in its creation task, \x1b[36mray::MapWorker("
-                   "MapBatches(_Editor)).__init__()\x1b[39m (pid=14992, ip=192.0.2.2)\n"
-                   '  File "/work/mgie_desktop/batch/on_ray.py", line 64, in __init__\n'
-                   "    self.editor = PhotoEditor(recipe_data, models_dir, fmt, results_path, engine_options)\n"
-                   "RuntimeError: no torch on this node")
+ACTOR_DIED_TEXT = (
+    "The actor died because of an error raised in its creation task, \x1b[36mray::MapWorker("
+    "MapBatches(_Editor)).__init__()\x1b[39m (pid=14992, ip=192.0.2.2)\n"
+    '  File "/work/mgie_desktop/batch/on_ray.py", line 64, in __init__\n'
+    "    self.editor = PhotoEditor(recipe_data, models_dir, fmt, results_path, engine_options)\n"
+    "RuntimeError: no torch on this node"
+)
 
 
-@pytest.mark.parametrize(("exc", "line"), [
-    (RayTaskErrorStub(ValueError("the photo's pixels are 0x0")), "the photo's pixels are 0x0"),
-    (RayTaskErrorStub(RayTaskErrorStub(OSError("the shared folder went away"))), "the shared folder went away"),
-    (RayTaskErrorStub(Exception("UDF failed to process a data block."), RAY_DATA_TEXT), "invalid load key, 'n'."),
-    (RayTaskErrorStub(Exception("actor died"), ACTOR_DIED_TEXT), "no torch on this node"),
-    (RuntimeError("first line\nsecond line"), "first line"),
-    (InputError("cannot save 'a.png': the disk is full"), "cannot save 'a.png': the disk is full"),
-    (KeyError(), "KeyError"),
-])
+@pytest.mark.parametrize(
+    ("exc", "line"),
+    [
+        (RayTaskErrorStub(ValueError("the photo's pixels are 0x0")), "the photo's pixels are 0x0"),
+        (
+            RayTaskErrorStub(RayTaskErrorStub(OSError("the shared folder went away"))),
+            "the shared folder went away",
+        ),
+        (
+            RayTaskErrorStub(Exception("UDF failed to process a data block."), RAY_DATA_TEXT),
+            "invalid load key, 'n'.",
+        ),
+        (RayTaskErrorStub(Exception("actor died"), ACTOR_DIED_TEXT), "no torch on this node"),
+        (RuntimeError("first line\nsecond line"), "first line"),
+        (InputError("cannot save 'a.png': the disk is full"), "cannot save 'a.png': the disk is full"),
+        (KeyError(), "KeyError"),
+    ],
+)
 def test_a_failure_on_ray_is_told_by_its_cause_in_one_line(exc, line):
     from mgie_desktop.batch.failure import failure_text
 
@@ -584,12 +812,21 @@ def test_on_ray_a_photo_whose_task_fails_is_recorded_and_the_next_one_edited(tmp
     actor = on_ray._Editor.__new__(on_ray._Editor)
     actor.editor = editor
     names = ["a.jpg", "b.jpg", "c.jpg"]
-    batch = {"name": np.array(names), "path": np.array([f"/in/{n}" for n in names]),
-             "output": np.array([str(tmp_path / n.replace(".jpg", ".png")) for n in names]),
-             "clash": np.array(["", "", ""]), "photo": np.array([b"not a pickle", b"", b""], dtype=object),
-             "error": np.array(["", "", "cannot read c.jpg: not a photo"]), "read_s": np.array([0.0, 0.0, 0.0])}
+    batch = {
+        "name": np.array(names),
+        "path": np.array([f"/in/{n}" for n in names]),
+        "output": np.array([str(tmp_path / n.replace(".jpg", ".png")) for n in names]),
+        "clash": np.array(["", "", ""]),
+        "photo": np.array([b"not a pickle", b"", b""], dtype=object),
+        "error": np.array(["", "", "cannot read c.jpg: not a photo"]),
+        "read_s": np.array([0.0, 0.0, 0.0]),
+    }
     rows = [json.loads(line) for line in actor(batch)["entry"]]
-    assert [(r["photo"], r["status"]) for r in rows] == [("a.jpg", "failed"), ("b.jpg", "failed"), ("c.jpg", "failed")]
+    assert [(r["photo"], r["status"]) for r in rows] == [
+        ("a.jpg", "failed"),
+        ("b.jpg", "failed"),
+        ("c.jpg", "failed"),
+    ]
     errors = [r["error"] for r in rows]
     assert errors[1:] == ["the node cannot decode b.jpg", "cannot read c.jpg: not a photo"]
     assert "load key" in errors[0] and all("\n" not in e for e in errors)
@@ -597,8 +834,9 @@ def test_on_ray_a_photo_whose_task_fails_is_recorded_and_the_next_one_edited(tmp
     assert not list(tmp_path.glob(".*.editing"))
 
 
-def test_on_ray_a_failure_raised_around_the_edit_is_that_photos_and_the_batch_goes_on(shoot, emitting_models,
-                                                                                        tmp_path, capsys):
+def test_on_ray_a_failure_raised_around_the_edit_is_that_photos_and_the_batch_goes_on(
+    shoot, emitting_models, tmp_path, capsys
+):
     ray = pytest.importorskip("ray")
     few, out = _few(shoot, tmp_path, "frame00.jpg", "frame05.png", "frame07.png"), tmp_path / "out"
 
@@ -614,18 +852,43 @@ def test_on_ray_a_failure_raised_around_the_edit_is_that_photos_and_the_batch_go
 
         photo.PhotoEditor.edit = edit
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"worker_process_setup_hook": in_each_worker})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"worker_process_setup_hook": in_each_worker},
+    )
     capsys.readouterr()  # Ray's own start-up notes (a handler an earlier Ray test left may fail to write)
     try:
-        code = main(["batch", str(shoot["recipe"]), str(few), str(out), "--format", "png", "--models",
-                     str(emitting_models), "--device", "cpu", "--precision", "fp32", "--ray", "--json"])
+        code = main(
+            [
+                "batch",
+                str(shoot["recipe"]),
+                str(few),
+                str(out),
+                "--format",
+                "png",
+                "--models",
+                str(emitting_models),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                "--ray",
+                "--json",
+            ]
+        )
     finally:
         ray.shutdown()
     captured = capsys.readouterr()
-    assert code == 1 and "Traceback" not in captured.err + captured.out, captured.err  # was Ray's; the batch ended
+    assert code == 1 and "Traceback" not in captured.err + captured.out, (
+        captured.err
+    )  # was Ray's; the batch ended
     summary = json.loads(captured.out.splitlines()[-1])
     assert (summary["done"], summary["failed"]) == (2, 1)
     assert summary["failures"] == [{"photo": "frame05.png", "error": "this node cannot edit frame05.png"}]
     assert {line["photo"]: line["status"] for line in _lines(out)} == {
-        "frame00.jpg": "ok", "frame05.png": "failed", "frame07.png": "ok"}
+        "frame00.jpg": "ok",
+        "frame05.png": "failed",
+        "frame07.png": "ok",
+    }

@@ -46,10 +46,34 @@ def recipe(tmp_path_factory, emitting_models) -> Path:
     root = tmp_path_factory.mktemp("watch-recipe")
     (root / "first.png").write_bytes(_png(0))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(params_module.PRESETS, "draft", replace(params_module.PRESETS["draft"], pixel_budget=64 * 64))
-        assert main(["edit", str(root / "first.png"), "-i", "make it warmer", "--preset", "draft", "--steps", "1",
-                     "--models", str(emitting_models), "--device", "cpu", "--precision", "fp32",
-                     "-o", str(root / "edited.png"), "--session", str(root / "look.mgie")]) == 0
+        patch.setitem(
+            params_module.PRESETS, "draft", replace(params_module.PRESETS["draft"], pixel_budget=64 * 64)
+        )
+        assert (
+            main(
+                [
+                    "edit",
+                    str(root / "first.png"),
+                    "-i",
+                    "make it warmer",
+                    "--preset",
+                    "draft",
+                    "--steps",
+                    "1",
+                    "--models",
+                    str(emitting_models),
+                    "--device",
+                    "cpu",
+                    "--precision",
+                    "fp32",
+                    "-o",
+                    str(root / "edited.png"),
+                    "--session",
+                    str(root / "look.mgie"),
+                ]
+            )
+            == 0
+        )
     assert main(["recipe", "export", str(root / "look.mgie"), "-o", str(root / "look.json")]) == 0
     return root / "look.json"
 
@@ -86,8 +110,17 @@ class Seen:
         monkeypatch.setattr(watch.Watcher, "run", run)
 
 
-def _watch(recipe: Path, inbox: Path, out: Path, models: Path, seen: Seen, drive, *extra: str,
-           stop: int = signal.SIGINT, as_json: bool = True) -> int:
+def _watch(
+    recipe: Path,
+    inbox: Path,
+    out: Path,
+    models: Path,
+    seen: Seen,
+    drive,
+    *extra: str,
+    stop: int = signal.SIGINT,
+    as_json: bool = True,
+) -> int:
     """Run the watcher here until ``drive`` (in a thread) is done, then send it ``stop``."""
     ended, failures, late = threading.Event(), [], []
 
@@ -102,13 +135,34 @@ def _watch(recipe: Path, inbox: Path, out: Path, models: Path, seen: Seen, drive
                 os.kill(os.getpid(), stop)
 
     # Outside the watcher's own handlers, a signal is noted, not a KeyboardInterrupt in pytest.
-    previous = {number: signal.signal(number, lambda *args: late.append(args))
-                for number in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        number: signal.signal(number, lambda *args: late.append(args))
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
     thread = threading.Thread(target=driver, daemon=True)
     thread.start()
     try:
-        code = main(["batch", str(recipe), str(inbox), str(out), "--format", "png", "--models", str(models),
-                     "--device", "cpu", "--precision", "fp32", "--watch", "--settle", str(SETTLE), *(["--json"] if as_json else []), *extra])
+        code = main(
+            [
+                "batch",
+                str(recipe),
+                str(inbox),
+                str(out),
+                "--format",
+                "png",
+                "--models",
+                str(models),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                "--watch",
+                "--settle",
+                str(SETTLE),
+                *(["--json"] if as_json else []),
+                *extra,
+            ]
+        )
     finally:
         ended.set()
         thread.join(WAIT)
@@ -146,7 +200,7 @@ def _write_slowly(path: Path, data: bytes, chunks: int = 4) -> None:
         for start in range(0, len(data), size):
             if start:
                 time.sleep(PAUSE)
-            fh.write(data[start:start + size])
+            fh.write(data[start : start + size])
             fh.flush()
 
 
@@ -162,12 +216,19 @@ def folders(tmp_path):
 
 
 def test_each_photo_is_edited_once_when_complete_and_a_restart_redoes_none(
-        recipe, emitting_models, folders, monkeypatch, capsys):
+    recipe, emitting_models, folders, monkeypatch, capsys
+):
     inbox, out = folders
-    photos = {name: _png(i) for i, name in enumerate(("before.png", "slow.png", "fox.png", "new.png"), start=1)}
+    photos = {
+        name: _png(i) for i, name in enumerate(("before.png", "slow.png", "fox.png", "new.png"), start=1)
+    }
     (inbox / "before.png").write_bytes(photos["before.png"])  # there before the watcher starts
-    ignored = {".hidden.png": _png(10), "half.png.part": _png(11), "~$locked.png": _png(12),
-               "draft.png.crdownload": _png(13)}
+    ignored = {
+        ".hidden.png": _png(10),
+        "half.png.part": _png(11),
+        "~$locked.png": _png(12),
+        "draft.png.crdownload": _png(13),
+    }
     seen = Seen(monkeypatch)
 
     def drive(wait, _ended):
@@ -189,39 +250,57 @@ def test_each_photo_is_edited_once_when_complete_and_a_restart_redoes_none(
     assert sorted(line["photo"] for line in lines) == ["before.png", "fox.png", "slow.png"]  # once each
     assert all(line["status"] == "ok" and Path(line["output"]).is_file() for line in lines)
     # Each was read whole, once; the slow one was looked at half-written, and left until complete.
-    assert sorted(seen.reads) == sorted((name, _sha(photos[name])) for name in ("before.png", "slow.png", "fox.png"))
+    assert sorted(seen.reads) == sorted(
+        (name, _sha(photos[name])) for name in ("before.png", "slow.png", "fox.png")
+    )
     assert len(seen.sizes["slow.png"]) > 2 and min(seen.sizes["slow.png"]) < len(photos["slow.png"])
     assert 0 in seen.sizes["fox.png"]  # the empty placeholder was seen, and not taken
     for name, data in ignored.items():
         assert (inbox / name).read_bytes() == data and name not in seen.sizes
     assert [e["event"] for e in events][:1] == ["watching"] and events[-1]["event"] == "stopped"
     assert [(e["event"], e["photo"]) for e in events if e["event"] in ("landed", "done")] == [
-        ("landed", "before.png"), ("done", "before.png"), ("landed", "slow.png"), ("done", "slow.png"),
-        ("landed", "fox.png"), ("done", "fox.png")]
+        ("landed", "before.png"),
+        ("done", "before.png"),
+        ("landed", "slow.png"),
+        ("done", "slow.png"),
+        ("landed", "fox.png"),
+        ("done", "fox.png"),
+    ]
     assert (events[-1]["done"], events[-1]["failed"], events[-1]["skipped"]) == (3, 0, 0)
     done = next(e for e in events if e["event"] == "done")
-    assert done["output"] == str(out / "before.png") and done["expressive_instructions"] and done["moved_to"] is None
+    assert (
+        done["output"] == str(out / "before.png")
+        and done["expressive_instructions"]
+        and done["moved_to"] is None
+    )
 
     # Restarted (and stopped by SIGTERM this time): the three are not edited again; a new one is.
     stamps = {line["output"]: os.stat(line["output"]).st_mtime_ns for line in lines}
     seen = Seen(monkeypatch)
 
     def drive_again(wait, _ended):
-        time.sleep(1.5 * SETTLE)  # the three already there are complete, and skipped, before the new one lands
+        time.sleep(
+            1.5 * SETTLE
+        )  # the three already there are complete, and skipped, before the new one lands
         (inbox / "new.png").write_bytes(photos["new.png"])
         wait(_recorded(out, "new.png"), "the new photo")
 
     assert _watch(recipe, inbox, out, emitting_models, seen, drive_again, stop=signal.SIGTERM) == 130
     events = _events(capsys.readouterr().out)
     assert [name for name, _ in seen.reads] == ["new.png"]
-    assert sorted(e["photo"] for e in events if e["event"] == "skipped") == ["before.png", "fox.png", "slow.png"]
+    assert sorted(e["photo"] for e in events if e["event"] == "skipped") == [
+        "before.png",
+        "fox.png",
+        "slow.png",
+    ]
     assert all(os.stat(output).st_mtime_ns == stamp for output, stamp in stamps.items())
     assert [line["photo"] for line in _lines(out)][3:] == ["new.png"]
     assert (events[-1]["event"], events[-1]["done"], events[-1]["skipped"]) == ("stopped", 1, 3)
 
 
 def test_move_done_files_the_originals_and_the_failures_with_their_reason(
-        recipe, emitting_models, folders, monkeypatch, capsys):
+    recipe, emitting_models, folders, monkeypatch, capsys
+):
     inbox, out = folders
     good, bad = _png(20), b"\x89PNG\r\n\x1a\n not really a PNG"
     (inbox / "done").mkdir()
@@ -231,8 +310,10 @@ def test_move_done_files_the_originals_and_the_failures_with_their_reason(
     def drive(wait, _ended):
         (inbox / "good.png").write_bytes(good)
         (inbox / "bad.png").write_bytes(bad)
-        wait(lambda: (inbox / "failed" / "bad.png.txt").exists() and not (inbox / "good.png").exists(),
-             "both photos filed")
+        wait(
+            lambda: (inbox / "failed" / "bad.png.txt").exists() and not (inbox / "good.png").exists(),
+            "both photos filed",
+        )
 
     assert _watch(recipe, inbox, out, emitting_models, seen, drive, "--move-done") == 130
     events = {e["photo"]: e for e in _events(capsys.readouterr().out) if e["event"] in ("done", "failed")}
@@ -255,7 +336,8 @@ def test_move_done_files_the_originals_and_the_failures_with_their_reason(
 
 
 def test_a_second_ctrl_c_abandons_the_photo_under_way_and_leaves_no_trace(
-        recipe, emitting_models, folders, monkeypatch, capsys):
+    recipe, emitting_models, folders, monkeypatch, capsys
+):
     from mgie_desktop.batch import photo
 
     inbox, out = folders
@@ -281,24 +363,31 @@ def test_a_second_ctrl_c_abandons_the_photo_under_way_and_leaves_no_trace(
     assert _watch(recipe, inbox, out, emitting_models, seen, drive, as_json=False) == 130
     captured = capsys.readouterr()
     assert captured.err.strip().splitlines()[-2:] == [  # the first Ctrl+C, then the CLI's line for the second
-        "stopping once second.png is saved and recorded (Ctrl+C again stops now, abandoning it)", "interrupted"]
+        "stopping once second.png is saved and recorded (Ctrl+C again stops now, abandoning it)",
+        "interrupted",
+    ]
     said = captured.out.splitlines()  # a line per photo as it lands and as it is done
     assert said[0].startswith(f"watching {inbox} for photos") and "Ctrl+C stops" in said[0]
     assert said[1] == f"landed: first.png ({len(first) / 1024:.1f} KB)"
     assert said[2].startswith(f"done: first.png -> {out / 'first.png'} (") and said[2].endswith(" s)")
     assert said[3:] == [f"landed: second.png ({len(second) / 1024:.1f} KB)"]
     assert [line["photo"] for line in _lines(out)] == ["first.png"]
-    assert sorted(p.name for p in out.iterdir()) == ["first.png", "results.jsonl"]  # no half output, no marker
+    assert sorted(p.name for p in out.iterdir()) == [
+        "first.png",
+        "results.jsonl",
+    ]  # no half output, no marker
     assert (out / "results.jsonl").read_bytes().endswith(b"\n")
 
 
 def test_watch_options_are_checked_before_the_models_load(recipe, folders, capsys):
     inbox, out = folders
-    for extra, problem in ((["--settle", "1"], "--settle and --move-done go with --watch"),
-                           (["--move-done"], "go with --watch"),
-                           (["--watch", "--settle", "0"], "--settle SECONDS must be more than 0"),
-                           (["--watch", "--settle", "nan"], "--settle SECONDS must be more than 0"),
-                           (["--watch", "--ray"], "leave out --ray")):
+    for extra, problem in (
+        (["--settle", "1"], "--settle and --move-done go with --watch"),
+        (["--move-done"], "go with --watch"),
+        (["--watch", "--settle", "0"], "--settle SECONDS must be more than 0"),
+        (["--watch", "--settle", "nan"], "--settle SECONDS must be more than 0"),
+        (["--watch", "--ray"], "leave out --ray"),
+    ):
         assert main(["batch", str(recipe), str(inbox), str(out), *extra]) == 2, extra
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and problem in err[0], (extra, err)
@@ -335,6 +424,14 @@ def test_a_file_is_complete_once_unchanged_for_the_settle_time(tmp_path):
     (tmp_path / "sub" / "b.jpg").write_bytes(b"x")
     (tmp_path / "b.jpg.part").write_bytes(b"x")
     assert look_at(30) == ["a.jpg"] and look_at(40) == ["a.jpg"]  # (not handled this time)
-    for name in (".a.jpg", "a.jpg.part", "a.jpg.crdownload", "a.tmp", "~$a.jpg", "a.jpg.download", "A.JPG.PART"):
+    for name in (
+        ".a.jpg",
+        "a.jpg.part",
+        "a.jpg.crdownload",
+        "a.tmp",
+        "~$a.jpg",
+        "a.jpg.download",
+        "A.JPG.PART",
+    ):
         assert is_partial_name(name), name
     assert not is_partial_name("a.jpg") and not is_partial_name("part.jpg")

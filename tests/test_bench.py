@@ -25,11 +25,14 @@ def test_tiny_bench_times_both_paths_and_loads_a_unet_both_ways():
     assert edit["default"]["tokens"] > 0
     assert load["speedup"] == pytest.approx(load["reference_s"] / load["bundle_s"])
     assert "UNet" in load["what"] and any("both ways" in m for m in messages)
-    assert report["low_memory"]["peak_gpu_reserved_mb"] is None  # the 8 GB check needs full-size models on a GPU
+    assert (
+        report["low_memory"]["peak_gpu_reserved_mb"] is None
+    )  # the 8 GB check needs full-size models on a GPU
 
 
-def test_bench_on_installed_models_lets_the_reference_write_as_many_tokens_as_ours(emitting_models, tmp_path,
-                                                                                    monkeypatch):
+def test_bench_on_installed_models_lets_the_reference_write_as_many_tokens_as_ours(
+    emitting_models, tmp_path, monkeypatch
+):
     from mgie_desktop.testing import engine_bench as bench
     from mgie_desktop.testing.reference_path import ReferencePath
 
@@ -38,9 +41,14 @@ def test_bench_on_installed_models_lets_the_reference_write_as_many_tokens_as_ou
     asked = []
     real_edit = ReferencePath.edit
     monkeypatch.setattr(ReferencePath, "edit", lambda self, *a: asked.append(a[-1]) or real_edit(self, *a))
-    report = bench.run("cpu", Image.new("RGB", (80, 60), "teal"), lambda msg: None, models_dir=models, side=64)
+    report = bench.run(
+        "cpu", Image.new("RGB", (80, 60), "teal"), lambda msg: None, models_dir=models, side=64
+    )
     ours = report["edit"]["default"]["tokens"]
-    assert ours < 96 and asked == [ours + 1, ours + 1]  # warm-up and timed run; the reference ran one token on
+    assert ours < 96 and asked == [
+        ours + 1,
+        ours + 1,
+    ]  # warm-up and timed run; the reference ran one token on
     assert report["size"] == "installed" and "UNet" in report["load"]["what"]
     assert not (models / "sources").exists()  # the freed-sources case: the bundle's UNet was pickled aside
 
@@ -50,8 +58,14 @@ def test_bench_json_has_the_keys_other_tools_read(capsys):
 
     assert run("tiny", "cpu", True, history_edits=2, **TINY_RUN) == 0
     report = json.loads(capsys.readouterr().out)
-    for key in ("edit.reference_s", "edit.default_s", "edit.speedup", "load.speedup", "window.ratio",
-                "ui.max_stall_ms"):
+    for key in (
+        "edit.reference_s",
+        "edit.default_s",
+        "edit.speedup",
+        "load.speedup",
+        "window.ratio",
+        "ui.max_stall_ms",
+    ):
         node = report
         for part in key.split("."):
             node = node[part]
@@ -77,8 +91,9 @@ def test_bench_without_pyside6_skips_the_window_measures_and_says_so(monkeypatch
     from mgie_desktop.benchmark import run as bench_run
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "PySide6" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "PySide6" else real_find_spec(name, *a)
+    )
     assert bench_run.run("tiny", "cpu", False, history_edits=1, **TINY_RUN) == 0
     text = capsys.readouterr().out
     assert "speedup" in text and "PySide6 is not installed" in text
@@ -108,17 +123,27 @@ def test_the_full_size_cpu_bench_runs_its_whole_path_on_a_tiny_stand_in(tmp_path
 
     out = io.StringIO()
     # 128 px: the bf16 half stays quick where bf16 is emulated (hundreds of times fp32 without AVX-512)
-    assert run_full_cpu(True, tmp_path / "work", out=out, size="tiny", steps=2, tokens=3, cold=False, side=128) == 0
+    assert (
+        run_full_cpu(True, tmp_path / "work", out=out, size="tiny", steps=2, tokens=3, cold=False, side=128)
+        == 0
+    )
     report = json.loads(out.getvalue())
     imp, edit, render = report["import"], report["edit"], report["render"]
-    assert report["standin"]["reused"] is False and (tmp_path / "work" / "models" / "bundle" / "bundle.json").is_file()
+    assert (
+        report["standin"]["reused"] is False
+        and (tmp_path / "work" / "models" / "bundle" / "bundle.json").is_file()
+    )
     assert imp["ratio"] == pytest.approx(imp["seconds"] / imp["read_once_s"]) and imp["peak_anon_gb"] > 0
     # auto's precision is this CPU's (bf16 where it is native, by the probe; fp32 elsewhere): both
     # branches of the choice are tested in test_memory.py and test_devices.py
     from mgie_desktop.engine.devices import cpu_runs_bf16
 
     native = cpu_runs_bf16()
-    assert edit["precision"] == ("bf16" if native else "fp32") and edit["llm_quant"] == "none" and edit["steps"] == 2
+    assert (
+        edit["precision"] == ("bf16" if native else "fp32")
+        and edit["llm_quant"] == "none"
+        and edit["steps"] == 2
+    )
     assert ("natively" if native else "no native bf16") in edit["plan"]
     assert edit["new_tokens"] == 3 and edit["peak_anon_gb"] > 0 and edit["render_s"] > 0
     assert render["bf16_speedup"] == pytest.approx(render["fp32_s"] / render["bf16_s"])

@@ -46,8 +46,11 @@ def test_heavy_libraries_only_at_engine_module_level(path):
     assert not top_level_imports(path) & HEAVY
 
 
-@pytest.mark.parametrize("path", [p for p in MODULES if p.relative_to(PACKAGE).parts[0] in ("core", *TORCH_SIDE)],
-                         ids=lambda p: str(p.relative_to(PACKAGE)))
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if p.relative_to(PACKAGE).parts[0] in ("core", *TORCH_SIDE)],
+    ids=lambda p: str(p.relative_to(PACKAGE)),
+)
 def test_core_and_engine_never_import_qt(path):
     assert not all_imports(path) & QT
 
@@ -58,10 +61,12 @@ def test_core_imports_neither_torch_nor_qt():
 
 
 def test_light_modules_do_not_pull_torch_at_runtime():
-    code = ("import sys, mgie_desktop.cli, mgie_desktop.core.imaging, mgie_desktop.core.params, "
-            "mgie_desktop.engine.inventory, mgie_desktop.engine.prompt; "
-            "bad = sorted(m for m in ('torch', 'diffusers', 'transformers', 'PySide6') if m in sys.modules); "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, mgie_desktop.cli, mgie_desktop.core.imaging, mgie_desktop.core.params, "
+        "mgie_desktop.engine.inventory, mgie_desktop.engine.prompt; "
+        "bad = sorted(m for m in ('torch', 'diffusers', 'transformers', 'PySide6') if m in sys.modules); "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 

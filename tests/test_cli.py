@@ -20,8 +20,13 @@ def photo_file(tmp_path, photo):
 
 
 def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "mgie_desktop", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mgie_desktop", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_the_documented_command_end_to_end(tmp_path, photo_file):
@@ -29,12 +34,33 @@ def test_the_documented_command_end_to_end(tmp_path, photo_file):
     made = run_cli("models", "tiny", models)
     assert made.returncode == 0, made.stderr
     out = tmp_path / "out.png"
-    done = run_cli("edit", photo_file, "--instruction", "make the sky a sunset", "--output", out,
-                   "--models", models, "--json", "--steps", "3")
+    done = run_cli(
+        "edit",
+        photo_file,
+        "--instruction",
+        "make the sky a sunset",
+        "--output",
+        out,
+        "--models",
+        models,
+        "--json",
+        "--steps",
+        "3",
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    for key in ("expressive_instruction", "seed", "steps", "text_guidance", "image_guidance", "width", "height",
-                "load_s", "instruct_s", "render_s"):
+    for key in (
+        "expressive_instruction",
+        "seed",
+        "steps",
+        "text_guidance",
+        "image_guidance",
+        "width",
+        "height",
+        "load_s",
+        "instruct_s",
+        "render_s",
+    ):
         assert key in result
     assert (result["width"], result["height"], result["steps"], result["seed"]) == (96, 64, 3, 13331)
     assert Image.open(out).size == (96, 64)
@@ -46,8 +72,25 @@ def test_the_documented_command_end_to_end(tmp_path, photo_file):
 def test_chained_instructions_and_env_models_dir(tiny_models, photo_file, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MGIE_MODELS", str(tiny_models))
     out = tmp_path / "chain.webp"
-    code = main(["edit", str(photo_file), "-i", "make it warmer", "-i", "add more contrast", "-o", str(out),
-                 "--json", "--preset", "draft", "--steps", "2", "--seed", "5"])
+    code = main(
+        [
+            "edit",
+            str(photo_file),
+            "-i",
+            "make it warmer",
+            "-i",
+            "add more contrast",
+            "-o",
+            str(out),
+            "--json",
+            "--preset",
+            "draft",
+            "--steps",
+            "2",
+            "--seed",
+            "5",
+        ]
+    )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert [e["instruction"] for e in result["edits"]] == ["make it warmer", "add more contrast"]
@@ -59,23 +102,45 @@ def test_chained_instructions_and_env_models_dir(tiny_models, photo_file, tmp_pa
 
 
 def test_emitting_models_print_the_expressive_instruction(emitting_models, photo_file, tmp_path, capsys):
-    code = main(["edit", str(photo_file), "-i", "make the sky a sunset", "-o", str(tmp_path / "o.png"),
-                 "--models", str(emitting_models), "--steps", "2"])
+    code = main(
+        [
+            "edit",
+            str(photo_file),
+            "-i",
+            "make the sky a sunset",
+            "-o",
+            str(tmp_path / "o.png"),
+            "--models",
+            str(emitting_models),
+            "--steps",
+            "2",
+        ]
+    )
     assert code == 0
     assert "The sky will be orange." in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("case", "needle"), [
-    ("missing-image", "nope.jpg"),
-    ("unreadable-image", "bad.jpg"),
-    ("empty-instruction", "empty"),
-    ("no-models", "models tiny"),
-    ("unknown-device", "device"),
-    ("bad-output", ".png"),
-])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(case, needle, tmp_path, photo_file, tiny_models, capsys):
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("missing-image", "nope.jpg"),
+        ("unreadable-image", "bad.jpg"),
+        ("empty-instruction", "empty"),
+        ("no-models", "models tiny"),
+        ("unknown-device", "device"),
+        ("bad-output", ".png"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    case, needle, tmp_path, photo_file, tiny_models, capsys
+):
     out = tmp_path / "out.png"
-    args = {"image": str(photo_file), "instruction": "make it red", "models": str(tiny_models), "out": str(out)}
+    args = {
+        "image": str(photo_file),
+        "instruction": "make it red",
+        "models": str(tiny_models),
+        "out": str(out),
+    }
     if case == "missing-image":
         args["image"] = str(tmp_path / "nope.jpg")
     elif case == "unreadable-image":
@@ -100,8 +165,20 @@ def test_unavailable_cuda_is_a_clear_error(tiny_models, photo_file, tmp_path, ca
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # any machine, a GPU or not
-    code = main(["edit", str(photo_file), "-i", "x", "-o", str(tmp_path / "o.png"), "--models", str(tiny_models),
-                 "--device", "cuda"])
+    code = main(
+        [
+            "edit",
+            str(photo_file),
+            "-i",
+            "x",
+            "-o",
+            str(tmp_path / "o.png"),
+            "--models",
+            str(tiny_models),
+            "--device",
+            "cuda",
+        ]
+    )
     assert code == 2 and "cuda" in capsys.readouterr().err
 
 
@@ -121,7 +198,10 @@ def test_models_list_verify_and_path(tiny_models, tmp_path, capsys):
 
 
 def test_models_import_converts_a_reference_layout(tiny_models, tmp_path, capsys):
-    assert main(["models", "import", str(tiny_models / "tiny-reference"), "--dest", str(tmp_path / "imported")]) == 0
+    assert (
+        main(["models", "import", str(tiny_models / "tiny-reference"), "--dest", str(tmp_path / "imported")])
+        == 0
+    )
     assert (tmp_path / "imported" / "bundle" / "bundle.json").exists()
     assert main(["models", "import", str(tmp_path / "nothing-here"), "--dest", str(tmp_path / "x")]) == 2
     assert "missing" in capsys.readouterr().err
@@ -129,8 +209,26 @@ def test_models_import_converts_a_reference_layout(tiny_models, tmp_path, capsys
 
 def test_edit_saves_the_chain_as_a_session(tiny_models, photo_file, tmp_path, capsys):
     session = tmp_path / "chain.mgie"
-    code = main(["edit", str(photo_file), "-i", "make it warmer", "-i", "add snow", "-o", str(tmp_path / "o.png"),
-                 "--models", str(tiny_models), "--steps", "2", "--seed", "9", "--session", str(session)])
+    code = main(
+        [
+            "edit",
+            str(photo_file),
+            "-i",
+            "make it warmer",
+            "-i",
+            "add snow",
+            "-o",
+            str(tmp_path / "o.png"),
+            "--models",
+            str(tiny_models),
+            "--steps",
+            "2",
+            "--seed",
+            "9",
+            "--session",
+            str(session),
+        ]
+    )
     assert code == 0
     capsys.readouterr()
     assert main(["session", "info", str(session), "--json"]) == 0
@@ -153,33 +251,55 @@ def test_help_lists_every_subcommand_and_explains_the_edit_settings(capsys):
     assert all(name in top for name in ("edit", "models", "bench", "session"))
     assert main(["edit", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for flag, default in (("--preset", "default: balanced"), ("--seed", "default: 13331"),
-                          ("--text-guidance", "default: 7.5"), ("--image-guidance", "default: 1.5"),
-                          ("--steps", "default: the preset's")):
+    for flag, default in (
+        ("--preset", "default: balanced"),
+        ("--seed", "default: 13331"),
+        ("--text-guidance", "default: 7.5"),
+        ("--image-guidance", "default: 1.5"),
+        ("--steps", "default: the preset's"),
+    ):
         assert flag in text and default in text
 
 
 def test_a_missing_photo_is_named_with_the_folder_typed(tmp_path, tiny_models, capsys):
     typed = str(tmp_path / "shoot" / "x.jpg")
-    assert main(["edit", typed, "-i", "warmer", "-o", str(tmp_path / "o.png"), "--models", str(tiny_models)]) == 2
+    assert (
+        main(["edit", typed, "-i", "warmer", "-o", str(tmp_path / "o.png"), "--models", str(tiny_models)])
+        == 2
+    )
     assert f"cannot open '{typed}'" in capsys.readouterr().err
 
 
 def test_missing_models_point_to_models_download(tmp_path, photo_file, capsys):
-    assert main(["edit", str(photo_file), "-i", "warmer", "-o", str(tmp_path / "o.png"),
-                 "--models", str(tmp_path / "none")]) == 2
+    assert (
+        main(
+            [
+                "edit",
+                str(photo_file),
+                "-i",
+                "warmer",
+                "-o",
+                str(tmp_path / "o.png"),
+                "--models",
+                str(tmp_path / "none"),
+            ]
+        )
+        == 2
+    )
     assert "mgie-desktop models download" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("failure", ["disk-full", "folder-gone"])
-def test_a_session_that_cannot_be_saved_keeps_the_output_and_warns(failure, tiny_models, photo_file, tmp_path,
-                                                                    capsys, monkeypatch):
+def test_a_session_that_cannot_be_saved_keeps_the_output_and_warns(
+    failure, tiny_models, photo_file, tmp_path, capsys, monkeypatch
+):
     from mgie_desktop.core import imaging, session
     from mgie_desktop.core.exit_codes import ExitCode
 
     out, folder = tmp_path / "o.png", tmp_path / "sessions"
     folder.mkdir()
     if failure == "disk-full":
+
         def full(*args, **kwargs):
             raise OSError(28, "No space left on device")
 
@@ -192,8 +312,23 @@ def test_a_session_that_cannot_be_saved_keeps_the_output_and_warns(failure, tiny
             folder.rmdir()
 
         monkeypatch.setattr(imaging, "save_photo", save_then_lose_the_folder)
-    code = main(["edit", str(photo_file), "-i", "make it warmer", "-o", str(out), "--models", str(tiny_models),
-                 "--steps", "1", "--json", "--session", str(folder / "chain.mgie")])
+    code = main(
+        [
+            "edit",
+            str(photo_file),
+            "-i",
+            "make it warmer",
+            "-o",
+            str(out),
+            "--models",
+            str(tiny_models),
+            "--steps",
+            "1",
+            "--json",
+            "--session",
+            str(folder / "chain.mgie"),
+        ]
+    )
     assert code == ExitCode.OUTPUT_KEPT == 3
     with Image.open(out) as kept:
         assert kept.size == (96, 64)
@@ -216,18 +351,23 @@ def test_edit_help_lists_the_exit_statuses(capsys):
 def test_a_hostile_recipe_exits_2_in_one_line_naming_it(case, tmp_path, photo_file, capsys):
     recipe = tmp_path / "hostile.json"
     step = '{"instruction": "x"%s}'
-    text = {"deep": "[" * 100_000 + "]" * 100_000,
-            "5000-digits": step % (', "steps": ' + "9" * 5000),
-            "unhashable-preset": step % ', "preset": []',
-            "nan": step % ', "text_guidance": NaN',
-            "surrogate": '{"instruction": "\\ud800"}'}.get(case)
+    text = {
+        "deep": "[" * 100_000 + "]" * 100_000,
+        "5000-digits": step % (', "steps": ' + "9" * 5000),
+        "unhashable-preset": step % ', "preset": []',
+        "nan": step % ', "text_guidance": NaN',
+        "surrogate": '{"instruction": "\\ud800"}',
+    }.get(case)
     if case == "dev-zero":
         if not os.path.exists("/dev/zero"):
             pytest.skip("no /dev/zero here")
         recipe.symlink_to("/dev/zero")
     else:
-        recipe.write_text('{"format": "mgie-recipe", "version": 1, "steps": [' + text + "]}" if text.startswith("{")
-                          else text)
+        recipe.write_text(
+            '{"format": "mgie-recipe", "version": 1, "steps": [' + text + "]}"
+            if text.startswith("{")
+            else text
+        )
     out = tmp_path / "out"
     assert main(["batch", str(recipe), str(photo_file.parent), str(out)]) == 2
     err = capsys.readouterr().err.strip()
@@ -242,7 +382,9 @@ def test_recipe_export_of_odd_geometry_exits_2_naming_the_step(tmp_path, capsys)
     history = History()
     history.start(Image.new("RGB", (20, 10)))
     history.push(Image.new("RGB", (20, 10)), instruction="warmer", params={"seed": 3, "steps": 2})
-    history.push(Image.new("RGB", (10, 10)), instruction="Odd", params={"geometry": {"op": "crop", "box": ["a"]}})
+    history.push(
+        Image.new("RGB", (10, 10)), instruction="Odd", params={"geometry": {"op": "crop", "box": ["a"]}}
+    )
     session = tmp_path / "odd.mgie"
     try:
         save_session(history, session)

@@ -6,11 +6,19 @@ import sys
 
 
 def test_models_tiny_prints_its_own_lines_and_no_library_warnings(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "mgie_desktop", "models", "tiny", str(tmp_path / "m")],
-                         capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": ""})
+    run = subprocess.run(
+        [sys.executable, "-m", "mgie_desktop", "models", "tiny", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": ""},
+    )
     assert run.returncode == 0, run.stderr
-    noise = [line for line in (run.stdout + run.stderr).splitlines()
-             if "Warning" in line or line.startswith("[transformers]") or "it/s]" in line]
+    noise = [
+        line
+        for line in (run.stdout + run.stderr).splitlines()
+        if "Warning" in line or line.startswith("[transformers]") or "it/s]" in line
+    ]
     assert noise == [], noise
     assert run.stdout.startswith("models ready in ")
 
@@ -27,17 +35,36 @@ def test_verify_with_nothing_installed_says_so_rather_than_one_damaged_file(tmp_
     assert json.loads(capsys.readouterr().out)["ok"] is False
 
 
-def test_an_instruction_or_expressive_text_that_is_not_text_is_refused_before_the_models_load(tmp_path, photo_path):
+def test_an_instruction_or_expressive_text_that_is_not_text_is_refused_before_the_models_load(
+    tmp_path, photo_path
+):
     """Bytes that are not UTF-8 reach Python from argv as lone surrogates: one line, exit 2, no loading."""
     import os
 
     for args in ([b"-i", b"make it \xff pop"], [b"-i", b"make it pop", b"--expressive", b"bright \xfe"]):
-        run = subprocess.run([sys.executable, "-m", "mgie_desktop", "edit", str(photo_path), *args, "-o",
-                              str(tmp_path / "out.png"), "--models", str(tmp_path / "no-models")],
-                             capture_output=True, text=True, timeout=120, errors="replace",
-                             env={**os.environ, "PYTHONUTF8": "1"})
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "mgie_desktop",
+                "edit",
+                str(photo_path),
+                *args,
+                "-o",
+                str(tmp_path / "out.png"),
+                "--models",
+                str(tmp_path / "no-models"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            errors="replace",
+            env={**os.environ, "PYTHONUTF8": "1"},
+        )
         assert run.returncode == 2, run.stderr
-        assert run.stderr.count("\n") == 1 and "not valid text" in run.stderr and "Traceback" not in run.stderr
+        assert (
+            run.stderr.count("\n") == 1 and "not valid text" in run.stderr and "Traceback" not in run.stderr
+        )
         assert not (tmp_path / "out.png").exists()
 
 

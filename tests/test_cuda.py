@@ -14,8 +14,7 @@ import torch
 
 from mgie_desktop.core.params import EditParams
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 PARAMS = EditParams(steps=3, pixel_budget=64 * 64)
 INSTRUCTION = "make the sky a sunset"
@@ -43,8 +42,11 @@ def test_offloaded_modes_give_the_all_on_gpu_edit(emitting_models, photo, on_gpu
     assert engine.memory.placement == placement
     outcome = engine.edit(photo, INSTRUCTION, PARAMS)
     assert outcome.instruction.text == on_gpu.instruction.text
-    assert torch.allclose(outcome.instruction.conditioning.float().cpu(), on_gpu.instruction.conditioning.float().cpu(),
-                          atol=2e-2)
+    assert torch.allclose(
+        outcome.instruction.conditioning.float().cpu(),
+        on_gpu.instruction.conditioning.float().cpu(),
+        atol=2e-2,
+    )
     assert np.abs(_pixels(outcome.image) - _pixels(on_gpu.image)).mean() < 2.0
     # Re-render after the LLM half went back to the CPU: the cached conditioning still works.
     again = engine.render(photo, outcome.instruction.conditioning, PARAMS)

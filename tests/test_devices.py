@@ -47,14 +47,19 @@ def test_without_a_driver_the_cuda_build_says_so(cuda_build):
 
 def test_an_old_driver_is_named_from_torch_s_own_warning(cuda_build):
     def too_old():
-        warnings.warn("CUDA initialization: The NVIDIA driver on your system is too old (found version 11040). "
-                      "Please update your GPU driver.", UserWarning, stacklevel=1)
+        warnings.warn(
+            "CUDA initialization: The NVIDIA driver on your system is too old (found version 11040). "
+            "Please update your GPU driver.",
+            UserWarning,
+            stacklevel=1,
+        )
         return False
 
     cuda_build.setattr(torch.cuda, "is_available", too_old)
     cuda_build.setattr(devices, "nvidia_driver_loads", lambda: True)
-    assert devices.gpu_status().text == ("CUDA could not start: The NVIDIA driver on your system is too old "
-                                         "(found version 11040)")
+    assert devices.gpu_status().text == (
+        "CUDA could not start: The NVIDIA driver on your system is too old (found version 11040)"
+    )
 
 
 def test_hidden_gpus_are_named(cuda_build):
@@ -86,9 +91,11 @@ def test_the_plan_line_names_the_cpu_precision_on_a_machine_without_a_gpu(cuda_b
     for native in (False, True):
         cuda_build.setattr(devices, "cpu_runs_bf16", lambda native=native: native)
         cuda_build.setattr(devices, "available_memory", lambda: 64 * 2**30)
-        assert devices.auto_plan_text() == ("cpu bf16: the CPU computes bf16 natively; about 18.0 GB of 64.0 GB available"
-                                            if native else
-                                            "cpu fp32: the CPU has no native bf16; about 34.0 GB of 64.0 GB available")
+        assert devices.auto_plan_text() == (
+            "cpu bf16: the CPU computes bf16 natively; about 18.0 GB of 64.0 GB available"
+            if native
+            else "cpu fp32: the CPU has no native bf16; about 34.0 GB of 64.0 GB available"
+        )
 
 
 @pytest.mark.parametrize(("ratio", "native"), [(0.5, True), (1.2, True), (3.2, False), (300.0, False)])
@@ -119,11 +126,18 @@ def test_the_isa_variables_flip_auto_to_fp32(tmp_path):
     import subprocess
     import sys
 
-    script = ("from mgie_desktop.engine import devices, memory as m\n"
-              "native = devices.cpu_runs_bf16()\n"
-              "plan = m.plan_cpu('auto', 'auto', m.FULL_BUNDLE_BYTES, m.FULL_LLM_BYTES, 64 * m.GB, native)\n"
-              "print(native, plan.precision)\n")
-    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2", "XDG_CACHE_HOME": str(tmp_path)}
+    script = (
+        "from mgie_desktop.engine import devices, memory as m\n"
+        "native = devices.cpu_runs_bf16()\n"
+        "plan = m.plan_cpu('auto', 'auto', m.FULL_BUNDLE_BYTES, m.FULL_LLM_BYTES, 64 * m.GB, native)\n"
+        "print(native, plan.precision)\n"
+    )
+    env = {
+        **os.environ,
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "XDG_CACHE_HOME": str(tmp_path),
+    }
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "fp32"]
@@ -152,18 +166,24 @@ def test_bf16_convolutions_run_channels_last_on_the_cpu(tiny_models, photo, prec
     engine = MgieEngine(tiny_models, device="cpu", precision=precision)
     for module in (engine.bundle.unet.conv_in, engine.bundle.vae.encoder.conv_in):
         assert module.weight.is_contiguous(memory_format=torch.channels_last) is channels_last
-    result = engine.edit(photo, "make the sky a sunset", params_for("draft", steps=2, pixel_budget=64 * 64)).image
+    result = engine.edit(
+        photo, "make the sky a sunset", params_for("draft", steps=2, pixel_budget=64 * 64)
+    ).image
     assert result.size == photo.size
 
 
 def test_when_torch_has_already_warned_its_initialisation_error_names_the_reason(cuda_build):
     """torch warns about an old driver only once per process; asked again, the reason must not be lost."""
+
     def old_driver():
-        raise RuntimeError("The NVIDIA driver on your system is too old (found version 11040). Please update.")
+        raise RuntimeError(
+            "The NVIDIA driver on your system is too old (found version 11040). Please update."
+        )
 
     cuda_build.setattr(devices, "nvidia_driver_loads", lambda: True)
     cuda_build.setattr(torch.cuda, "init", old_driver)
-    assert devices.gpu_status().text == ("CUDA could not start: The NVIDIA driver on your system is too old "
-                                         "(found version 11040)")
+    assert devices.gpu_status().text == (
+        "CUDA could not start: The NVIDIA driver on your system is too old (found version 11040)"
+    )
     cuda_build.setattr(torch.cuda, "init", lambda: None)
     assert devices.gpu_status().text == "the NVIDIA driver reports no usable GPU"

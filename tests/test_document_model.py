@@ -24,8 +24,12 @@ def test_the_window_s_parts_never_reach_for_the_window():
         if path.name in WIRING:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Name) and node.id == "MainWindow" or \
-                    isinstance(node, ast.alias) and node.name.endswith("main_window"):
+            if (
+                isinstance(node, ast.Name)
+                and node.id == "MainWindow"
+                or isinstance(node, ast.alias)
+                and node.name.endswith("main_window")
+            ):
                 offenders.append(f"{path.name}:{node.lineno}: MainWindow")
             elif isinstance(node, ast.ImportFrom) and node.module == "mgie_desktop.ui.main_window":
                 offenders.append(f"{path.name}:{node.lineno}: imports main_window")
@@ -41,8 +45,19 @@ class Heard:
 
     def __init__(self, model: DocumentModel):
         self.events = []
-        for name in ("opened", "steps_added", "thumbnail_changed", "current_changed", "moved", "changed",
-                     "modified_changed", "job_changed", "status", "failed", "closing"):
+        for name in (
+            "opened",
+            "steps_added",
+            "thumbnail_changed",
+            "current_changed",
+            "moved",
+            "changed",
+            "modified_changed",
+            "job_changed",
+            "status",
+            "failed",
+            "closing",
+        ):
             getattr(model, name).connect(lambda *args, name=name: self.events.append((name, args)))
 
     def names(self) -> list[str]:
@@ -86,11 +101,20 @@ def test_new_steps_are_siblings_the_chosen_one_current_and_the_document_modified
     model.open(_document(), {})
     heard = Heard(model)
     root = model.history.current.id
-    steps = model.add_steps([NewStep(Image.new("RGB", (8, 6), c), _thumb(), {"instruction": "warmer", "parent": root})
-                             for c in ("orange", "yellow", "brown")], current=1)
+    steps = model.add_steps(
+        [
+            NewStep(Image.new("RGB", (8, 6), c), _thumb(), {"instruction": "warmer", "parent": root})
+            for c in ("orange", "yellow", "brown")
+        ],
+        current=1,
+    )
     assert [s.parent for s in steps] == [root] * 3 and model.history.current.id == steps[1].id
-    assert heard.names() == ["thumbnail_changed"] * 3 + ["steps_added", "modified_changed", "changed",
-                                                         "current_changed"]
+    assert heard.names() == ["thumbnail_changed"] * 3 + [
+        "steps_added",
+        "modified_changed",
+        "changed",
+        "current_changed",
+    ]
     assert model.modified and model.doc.revision == 1
     model.add_steps([NewStep(Image.new("RGB", (8, 6)), _thumb(), {"instruction": "darker"})])
     assert "modified_changed" not in heard.names()  # modified already: said once
@@ -109,7 +133,10 @@ def test_undo_redo_and_moves_wait_while_an_edit_runs(qtbot):
     assert not model.redo() and not model.go_to(edit) and model.history.current.is_root
     model.finish()
     assert model.job_state is JobState.IDLE and model.redo() and model.history.current.id == edit
-    assert [args for name, args in heard.events if name == "job_changed"] == [(JobState.RUNNING,), (JobState.IDLE,)]
+    assert [args for name, args in heard.events if name == "job_changed"] == [
+        (JobState.RUNNING,),
+        (JobState.IDLE,),
+    ]
 
 
 def test_a_queued_edit_of_a_document_since_closed_is_dropped(qtbot):
@@ -131,7 +158,9 @@ def test_a_save_that_raced_an_edit_leaves_the_document_modified(qtbot, tmp_path)
     model.open(_document(), {})
     model.add_steps([NewStep(Image.new("RGB", (8, 6)), _thumb(), {"instruction": "warmer"})])
     doc, revision = model.doc, model.doc.revision
-    model.add_steps([NewStep(Image.new("RGB", (8, 6)), _thumb(), {"instruction": "cooler"})])  # during the save
+    model.add_steps(
+        [NewStep(Image.new("RGB", (8, 6)), _thumb(), {"instruction": "cooler"})]
+    )  # during the save
     heard = Heard(model)
     model.saved(doc, tmp_path / "a.mgie", revision)
     assert model.modified and model.name == "a.mgie" and ("modified_changed", (True,)) in heard.events
@@ -142,7 +171,9 @@ def test_a_save_that_raced_an_edit_leaves_the_document_modified(qtbot, tmp_path)
 def test_strength_is_announced_with_its_new_thumbnail_and_unchanged_strength_is_not(qtbot):
     model = DocumentModel()
     model.open(_document(), {})
-    (step,) = model.add_steps([NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})])
+    (step,) = model.add_steps(
+        [NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})]
+    )
     heard = Heard(model)
     model.set_strength(step.id, 1.0)
     assert heard.names() == []
@@ -153,7 +184,9 @@ def test_strength_is_announced_with_its_new_thumbnail_and_unchanged_strength_is_
 def test_each_strength_drag_is_one_undoable_change_before_the_history_moves(qtbot):
     model = DocumentModel()
     model.open(_document(), {})
-    (step,) = model.add_steps([NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})])
+    (step,) = model.add_steps(
+        [NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})]
+    )
     for _value in (0.9, 0.7, 0.5):  # one drag through three values: one change, 1.0 -> 0.5
         model.strength_changing(step.id)
     model.set_strength(step.id, 0.5)
@@ -181,7 +214,10 @@ def test_failures_are_sentences_for_people_and_tracebacks_for_the_log(qtbot, cap
     model.fail(KeyError("internal"), "Could not open x.png.")
     messages = [args[0] for name, args in heard.events if name == "failed"]
     assert messages[0] == "cannot open 'x.png': the file is empty"
-    assert messages[1].startswith("Could not open x.png. Something unexpected went wrong") and "internal" not in messages[1]
+    assert (
+        messages[1].startswith("Could not open x.png. Something unexpected went wrong")
+        and "internal" not in messages[1]
+    )
     assert "KeyError" in caplog.text
 
 
@@ -191,8 +227,11 @@ def test_engine_states_are_checked_once_where_the_engine_tells_them():
     from mgie_desktop.ui.engine_state import EngineState
 
     assert EngineState("ready") is EngineState.READY and EngineState.READY == "ready"  # travels as text
-    assert {s for s in EngineState if s.failed} == {EngineState.NOT_INSTALLED, EngineState.ERROR,
-                                                     EngineState.CANCELLED}
+    assert {s for s in EngineState if s.failed} == {
+        EngineState.NOT_INSTALLED,
+        EngineState.ERROR,
+        EngineState.CANCELLED,
+    }
     assert {s for s in EngineState if s.coming} == {EngineState.STARTING, EngineState.LOADING}
     with pytest.raises(ValueError):
         EngineState("almost ready")  # a state the window does not know is a mistake, not a quiet default

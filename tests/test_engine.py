@@ -45,7 +45,9 @@ def test_result_has_the_input_size_for_any_aspect(engine, size):
 def test_progress_reports_every_step_with_a_preview(engine, photo):
     seen = []
     guide = engine.instruct(photo, "more contrast")
-    engine.render(photo, guide.conditioning, FAST, progress=lambda i, n, preview: seen.append((i, n, preview())))
+    engine.render(
+        photo, guide.conditioning, FAST, progress=lambda i, n, preview: seen.append((i, n, preview()))
+    )
     assert [(i, n) for i, n, _ in seen] == [(1, 4), (2, 4), (3, 4), (4, 4)]
     assert all(p.mode == "RGB" and p.size[0] > 0 for _, _, p in seen)
 
@@ -96,11 +98,15 @@ def test_generated_visual_tokens_stop_generation_and_are_sliced(emitting_engine,
 IMG = list(range(100, 108))  # [IMG0..7] ids in these synthetic sequences; eos is 2
 
 
-@pytest.mark.parametrize(("new", "expected_p"), [
-    ([5, 6, *IMG], 11),          # stopped after [IMG7]: the states that predict [IMG0..7]
-    ([5, 6, 7, 2], 4),           # </s> without [IMG0]: the fallback, last 9..1 positions
-    ([5] * 88 + IMG, 96),        # [IMG7] is the 96th token: the reference's clamp moves it back one
-], ids=["early-stop", "fallback", "clamped"])
+@pytest.mark.parametrize(
+    ("new", "expected_p"),
+    [
+        ([5, 6, *IMG], 11),  # stopped after [IMG7]: the states that predict [IMG0..7]
+        ([5, 6, 7, 2], 4),  # </s> without [IMG0]: the fallback, last 9..1 positions
+        ([5] * 88 + IMG, 96),  # [IMG7] is the 96th token: the reference's clamp moves it back one
+    ],
+    ids=["early-stop", "fallback", "clamped"],
+)
 def test_reference_slice_formula(new, expected_p):
     prompt = list(range(10, 20))
     assert _reference_slice_start(prompt + new, len(prompt), len(new), IMG[0], 2) == expected_p
@@ -111,8 +117,10 @@ def test_variations_are_one_batch_matching_single_renders(engine, photo):
     params = params_for("draft", steps=3, pixel_budget=64 * 64)
     batch = engine.render_variations(photo, guide.conditioning, params, [11, 12, 13])
     assert len(batch) == 3 and all(im.size == photo.size for im in batch)
-    singles = [engine.render(photo, guide.conditioning, params_for("draft", steps=3, pixel_budget=64 * 64, seed=s))
-               for s in (11, 12, 13)]
+    singles = [
+        engine.render(photo, guide.conditioning, params_for("draft", steps=3, pixel_budget=64 * 64, seed=s))
+        for s in (11, 12, 13)
+    ]
     for got, want in zip(batch, singles, strict=True):
         diff = np.abs(np.asarray(got, dtype=int) - np.asarray(want, dtype=int))
         assert diff.max() <= 2  # batched matmuls round differently; the seeds' images are the same
@@ -155,8 +163,10 @@ def test_compile_setting_compiles_the_unet(tiny_models, monkeypatch):
     assert compiled == [engine.bundle.unet]
 
 
-@pytest.mark.parametrize(("device", "ram_gb", "expected"), [("mps", 16, True), ("mps", 96, False),
-                                                             ("cuda", 16, False), ("cpu", 8, False)])
+@pytest.mark.parametrize(
+    ("device", "ram_gb", "expected"),
+    [("mps", 16, True), ("mps", 96, False), ("cuda", 16, False), ("cpu", 8, False)],
+)
 def test_attention_is_sliced_on_apple_silicon_with_little_memory(device, ram_gb, expected):
     from mgie_desktop.engine.devices import slice_attention
 

@@ -16,23 +16,34 @@ def marked() -> Image.Image:
     return image
 
 
-@pytest.mark.parametrize("op, size, red_at", [
-    (geometry.ROTATE_RIGHT, (4, 6), (3, 0)),
-    (geometry.ROTATE_LEFT, (4, 6), (0, 5)),
-    ({"op": "rotate", "degrees": 180}, (6, 4), (5, 3)),
-    (geometry.FLIP_HORIZONTAL, (6, 4), (5, 0)),
-    (geometry.FLIP_VERTICAL, (6, 4), (0, 3)),
-    (geometry.crop((0, 0, 2, 2)), (2, 2), (0, 0)),
-])
+@pytest.mark.parametrize(
+    "op, size, red_at",
+    [
+        (geometry.ROTATE_RIGHT, (4, 6), (3, 0)),
+        (geometry.ROTATE_LEFT, (4, 6), (0, 5)),
+        ({"op": "rotate", "degrees": 180}, (6, 4), (5, 3)),
+        (geometry.FLIP_HORIZONTAL, (6, 4), (5, 0)),
+        (geometry.FLIP_VERTICAL, (6, 4), (0, 3)),
+        (geometry.crop((0, 0, 2, 2)), (2, 2), (0, 0)),
+    ],
+)
 def test_operations(op, size, red_at):
     out = geometry.apply(marked(), op)
     assert out.size == size and out.getpixel(red_at) == (255, 0, 0)
     assert geometry.describe(op)
 
 
-@pytest.mark.parametrize("op", [{"op": "rotate", "degrees": 45}, {"op": "crop", "box": [0, 0, 7, 4]},
-                                {"op": "crop", "box": [3, 0, 3, 4]}, {"op": "crop", "box": "0,0,1,1"},
-                                {"op": "shear"}, "rotate"])
+@pytest.mark.parametrize(
+    "op",
+    [
+        {"op": "rotate", "degrees": 45},
+        {"op": "crop", "box": [0, 0, 7, 4]},
+        {"op": "crop", "box": [3, 0, 3, 4]},
+        {"op": "crop", "box": "0,0,1,1"},
+        {"op": "shear"},
+        "rotate",
+    ],
+)
 def test_operations_from_a_hostile_session_are_refused(op):
     with pytest.raises(InputError):
         geometry.apply(marked(), op)

@@ -331,8 +331,16 @@ def test_save_round_trip_metadata(tmp_path, ext):
     exif[0x010F] = "TestCam"
     exif[0x0112] = 1
     exif[0x010E] = "Sunset over the bay"  # the photographer's caption
-    record = {"format": "mgie-edit", "steps": [{"instruction": "make it snowy", "expressive_instruction":
-                                                "add snow, café ☃ <&>", "settings": {"seed": 42}}]}
+    record = {
+        "format": "mgie-edit",
+        "steps": [
+            {
+                "instruction": "make it snowy",
+                "expressive_instruction": "add snow, café ☃ <&>",
+                "settings": {"seed": 42},
+            }
+        ],
+    }
     src = Image.fromarray(np.full((16, 24, 3), (200, 80, 40), dtype=np.uint8))
     out = tmp_path / f"out{ext}"
     save_photo(src, out, icc_profile=icc, exif=exif.tobytes(), record=record)

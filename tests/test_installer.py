@@ -18,9 +18,23 @@ def _deb_parts():
 
 
 # The NVIDIA libraries of torch 2.10.0+cu128 as the CUDA build collects them (MB).
-NVIDIA_MB = {"cudnn": 1005, "cublas": 829, "cusparselt": 432, "nccl": 410, "cusolver": 387, "cusparse": 371,
-             "cufft": 269, "cuda_nvrtc": 212, "nvshmem": 153, "curand": 131, "nvjitlink": 90, "cuda_cupti": 40,
-             "cufile": 4, "cuda_runtime": 1, "nvtx": 1}
+NVIDIA_MB = {
+    "cudnn": 1005,
+    "cublas": 829,
+    "cusparselt": 432,
+    "nccl": 410,
+    "cusolver": 387,
+    "cusparse": 371,
+    "cufft": 269,
+    "cuda_nvrtc": 212,
+    "nvshmem": 153,
+    "curand": 131,
+    "nvjitlink": 90,
+    "cuda_cupti": 40,
+    "cufile": 4,
+    "cuda_runtime": 1,
+    "nvtx": 1,
+}
 
 
 @pytest.mark.parametrize("limit_mb", [1005, 2000, 3000, 10_000])
@@ -51,9 +65,16 @@ def test_the_command_prints_its_placement(tmp_path):
     assert run.returncode == 1 and "big is 3 MB, more than a part may hold (2 MB)" in run.stderr
 
 
-@pytest.mark.parametrize(("args", "needle"), [(["--torch", "rocm"], "--torch must be cpu or cuda, not 'rocm'"),
-                                              (["--sign"], "unknown option --sign")])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--torch", "rocm"], "--torch must be cpu or cuda, not 'rocm'"), (["--sign"], "unknown option --sign")],
+)
 def test_build_sh_refuses_unknown_choices_before_building_anything(args, needle, tmp_path):
-    run = subprocess.run(["bash", str(ROOT / "installer" / "build.sh"), *args], capture_output=True, text=True,
-                         cwd=tmp_path, timeout=60)
+    run = subprocess.run(
+        ["bash", str(ROOT / "installer" / "build.sh"), *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert run.returncode == 2 and needle in run.stderr and len(run.stderr.splitlines()) == 1

@@ -15,7 +15,9 @@ def test_an_int8_linear_stays_within_a_percent_of_its_weights_even_with_outlier_
     reference = torch.nn.functional.linear(x, linear.weight.float(), linear.bias.float())
     int8 = Int8Linear(linear).to(torch.float32)
     out = int8(x)
-    assert int8.weight.dtype == torch.int8 and int8.scale.dtype == torch.bfloat16  # .to() left the scale alone
+    assert (
+        int8.weight.dtype == torch.int8 and int8.scale.dtype == torch.bfloat16
+    )  # .to() left the scale alone
     assert out.shape == reference.shape and out.dtype == torch.float32
     assert ((out - reference).norm() / reference.norm()).item() < 0.01
 
@@ -34,7 +36,9 @@ def int8_engine(emitting_models):
     return MgieEngine(emitting_models, device="cpu", precision="fp32", llm_quant="8bit")
 
 
-def test_the_8bit_engine_loads_int8_weights_and_predicts_what_the_16bit_one_does(int8_engine, emitting_engine, photo):
+def test_the_8bit_engine_loads_int8_weights_and_predicts_what_the_16bit_one_does(
+    int8_engine, emitting_engine, photo
+):
     llm = int8_engine.bundle.model.llm
     linears = [m for m in llm.modules() if isinstance(m, torch.nn.Linear)]
     int8s = [m for m in llm.modules() if isinstance(m, Int8Linear)]
@@ -48,8 +52,12 @@ def test_the_8bit_engine_loads_int8_weights_and_predicts_what_the_16bit_one_does
         ours = llm(ids, output_hidden_states=True)
         theirs = emitting_engine.bundle.model.llm(ids, output_hidden_states=True)
     agree = (ours.logits.argmax(-1) == theirs.logits.argmax(-1)).float().mean().item()
-    drift = ((ours.hidden_states[-1] - theirs.hidden_states[-1]).norm() / theirs.hidden_states[-1].norm()).item()
+    drift = (
+        (ours.hidden_states[-1] - theirs.hidden_states[-1]).norm() / theirs.hidden_states[-1].norm()
+    ).item()
     assert agree >= 0.9 and drift < 0.05
 
-    outcome = int8_engine.edit(photo, "make the sky orange", EditParams(steps=2, seed=3, pixel_budget=64 * 64))
+    outcome = int8_engine.edit(
+        photo, "make the sky orange", EditParams(steps=2, seed=3, pixel_budget=64 * 64)
+    )
     assert outcome.image.size == (96, 64) and outcome.instruction.text.startswith("The sky will be")

@@ -11,19 +11,37 @@ from mgie_desktop.core.errors import InputError, RenderFailed
 from mgie_desktop.core.params import EditParams, params_for
 
 
-@pytest.mark.parametrize(("field", "value", "named"), [
-    ("steps", 0, "steps"), ("steps", 501, "steps"), ("seed", -1, "seed"), ("seed", 2**63, "seed"),
-    ("text_guidance", 1e308, "text guidance"), ("text_guidance", -0.5, "text guidance"),
-    ("image_guidance", 0.99, "image guidance"), ("image_guidance", float("nan"), "image guidance"),
-    ("pixel_budget", 4095, "pixel budget"), ("pixel_budget", 10_000 * 10_000, "pixel budget")])
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("steps", 0, "steps"),
+        ("steps", 501, "steps"),
+        ("seed", -1, "seed"),
+        ("seed", 2**63, "seed"),
+        ("text_guidance", 1e308, "text guidance"),
+        ("text_guidance", -0.5, "text guidance"),
+        ("image_guidance", 0.99, "image guidance"),
+        ("image_guidance", float("nan"), "image guidance"),
+        ("pixel_budget", 4095, "pixel budget"),
+        ("pixel_budget", 10_000 * 10_000, "pixel budget"),
+    ],
+)
 def test_each_number_outside_its_one_range_is_refused_naming_it(field, value, named):
     with pytest.raises(InputError, match=named) as caught:
         replace(EditParams(), **{field: value}).validated()
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("field", "bounds"), [("steps", p.STEPS), ("seed", p.SEED), ("text_guidance", p.TEXT_GUIDANCE),
-                                               ("image_guidance", p.IMAGE_GUIDANCE), ("pixel_budget", p.PIXEL_BUDGET)])
+@pytest.mark.parametrize(
+    ("field", "bounds"),
+    [
+        ("steps", p.STEPS),
+        ("seed", p.SEED),
+        ("text_guidance", p.TEXT_GUIDANCE),
+        ("image_guidance", p.IMAGE_GUIDANCE),
+        ("pixel_budget", p.PIXEL_BUDGET),
+    ],
+)
 def test_both_ends_of_each_range_are_accepted(field, bounds):
     for value in (bounds.low, bounds.high):
         value = value if isinstance(getattr(EditParams(), field), float) else int(value)
@@ -37,9 +55,14 @@ def test_the_window_offers_exactly_the_core_s_ranges(qtbot):
     panel = EditPanel()
     qtbot.addWidget(panel)
     assert (panel.steps.minimum(), panel.steps.maximum()) == (p.STEPS.low, p.STEPS.high)
-    assert (panel.text_guidance.minimum(), panel.text_guidance.maximum()) == (p.TEXT_GUIDANCE.low, p.TEXT_GUIDANCE.high)
-    assert (panel.image_guidance.minimum(), panel.image_guidance.maximum()) == (p.IMAGE_GUIDANCE.low,
-                                                                                p.IMAGE_GUIDANCE.high)
+    assert (panel.text_guidance.minimum(), panel.text_guidance.maximum()) == (
+        p.TEXT_GUIDANCE.low,
+        p.TEXT_GUIDANCE.high,
+    )
+    assert (panel.image_guidance.minimum(), panel.image_guidance.maximum()) == (
+        p.IMAGE_GUIDANCE.low,
+        p.IMAGE_GUIDANCE.high,
+    )
     assert panel.variation_count.maximum() == p.VARIATIONS.high
     big = derived_seed("IMG_0001.jpg")  # a batch's seed: 63 bits, past a QSpinBox's 2**31 - 1
     assert big > 2**31

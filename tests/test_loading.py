@@ -31,12 +31,22 @@ def keys(path):
 def test_bundle_holds_safetensors_with_the_real_key_names(tiny_models):
     bundle = tiny_models / "bundle"
     llm = keys(bundle / "llm" / "model.safetensors")
-    assert {"model.embed_tokens.weight", "lm_head.weight", "model.norm.weight",
-            "model.layers.1.self_attn.q_proj.weight", "model.layers.0.mlp.down_proj.weight"} <= llm
+    assert {
+        "model.embed_tokens.weight",
+        "lm_head.weight",
+        "model.norm.weight",
+        "model.layers.1.self_attn.q_proj.weight",
+        "model.layers.0.mlp.down_proj.weight",
+    } <= llm
     assert not any("inv_freq" in k or "mm_projector" in k for k in llm)
     heads = keys(bundle / "mgie.safetensors")
-    assert {"mm_projector.weight", "mm_projector.bias", "emb", "edit_head.query",
-            "edit_head.mapper.decoder.layers.1.multihead_attn.in_proj_weight"} <= heads
+    assert {
+        "mm_projector.weight",
+        "mm_projector.bias",
+        "emb",
+        "edit_head.query",
+        "edit_head.mapper.decoder.layers.1.multihead_attn.in_proj_weight",
+    } <= heads
     assert not list(bundle.rglob("*.bin")) and not list(bundle.rglob("*.pt"))
     inventory = json.loads((bundle / "bundle.json").read_text())
     assert inventory["dtype"] == "float16"
@@ -87,14 +97,17 @@ def test_vision_weights_inside_the_llava_checkpoint(sources, tmp_path, tiny_mode
     index["weight_map"].update({f"model.vision_tower.vision_tower.{k}": shard.name for k in vision})
     (sources / "LLaVA-7B-v1" / "pytorch_model.bin.index.json").write_text(json.dumps(index))
     convert(locate_reference(sources), tmp_path / "out")
-    assert (tmp_path / "out" / "bundle" / "vision" / "model.safetensors").read_bytes() == \
-        (tiny_models / "bundle" / "vision" / "model.safetensors").read_bytes()
+    assert (tmp_path / "out" / "bundle" / "vision" / "model.safetensors").read_bytes() == (
+        tiny_models / "bundle" / "vision" / "model.safetensors"
+    ).read_bytes()
 
 
 def test_clip_and_instruct_pix2pix_from_the_hugging_face_cache(sources, tmp_path, monkeypatch):
     hub = tmp_path / "hf" / "hub"
-    for repo, folder in (("openai/clip-vit-large-patch14", "clip-vit-large-patch14"),
-                         ("timbrooks/instruct-pix2pix", "instruct-pix2pix")):
+    for repo, folder in (
+        ("openai/clip-vit-large-patch14", "clip-vit-large-patch14"),
+        ("timbrooks/instruct-pix2pix", "instruct-pix2pix"),
+    ):
         cache = hub / ("models--" + repo.replace("/", "--"))
         (cache / "refs").mkdir(parents=True)
         (cache / "refs" / "main").write_text("0" * 40)
@@ -182,7 +195,15 @@ def test_no_models_says_how_to_get_them(tmp_path):
 def test_bundle_loads_without_random_initialisation(tiny_models, monkeypatch):
     """Every weight comes from the files: no init function ever touches a real tensor."""
     touched = []
-    for name in ("normal_", "uniform_", "kaiming_uniform_", "xavier_uniform_", "trunc_normal_", "zeros_", "ones_"):
+    for name in (
+        "normal_",
+        "uniform_",
+        "kaiming_uniform_",
+        "xavier_uniform_",
+        "trunc_normal_",
+        "zeros_",
+        "ones_",
+    ):
         original = getattr(torch.nn.init, name)
 
         def spy(tensor, *args, _original=original, _name=name, **kwargs):
@@ -206,8 +227,9 @@ def test_llava_checkpoint_as_safetensors(sources, tmp_path, tiny_models):
     (llava / "pytorch_model.bin.index.json").unlink()
     save_file({k: v.contiguous() for k, v in sd.items()}, str(llava / "model.safetensors"))
     convert(locate_reference(sources), tmp_path / "out")
-    assert (tmp_path / "out" / "bundle" / "llm" / "model.safetensors").read_bytes() == \
-        (tiny_models / "bundle" / "llm" / "model.safetensors").read_bytes()
+    assert (tmp_path / "out" / "bundle" / "llm" / "model.safetensors").read_bytes() == (
+        tiny_models / "bundle" / "llm" / "model.safetensors"
+    ).read_bytes()
 
 
 class _SetAfter:
@@ -229,8 +251,11 @@ def test_a_load_stops_between_parts_when_cancelled(tiny_models, monkeypatch):
 
     unet_loads = []
     real = UNet2DConditionModel.from_pretrained.__func__
-    monkeypatch.setattr(UNet2DConditionModel, "from_pretrained",
-                        classmethod(lambda cls, *a, **k: unet_loads.append(a) or real(cls, *a, **k)))
+    monkeypatch.setattr(
+        UNet2DConditionModel,
+        "from_pretrained",
+        classmethod(lambda cls, *a, **k: unet_loads.append(a) or real(cls, *a, **k)),
+    )
     with pytest.raises(LoadCancelled):
         MgieEngine(tiny_models, device="cpu", cancel=_SetAfter(1))  # set at the 2nd check: after the LLM
     assert unet_loads == []  # the parts after the cancel were never read

@@ -35,7 +35,10 @@ def test_a_mask_file_is_read_in_any_mode_and_an_empty_or_unreadable_one_is_refus
 
 
 def test_compositing_keeps_every_pixel_beyond_the_soft_edge_and_a_stored_mask_round_trips():
-    original, edited = Image.new("RGB", (200, 100), (10, 20, 30)), Image.new("RGB", (200, 100), (200, 100, 50))
+    original, edited = (
+        Image.new("RGB", (200, 100), (10, 20, 30)),
+        Image.new("RGB", (200, 100), (200, 100, 50)),
+    )
     fitted = fit_mask(_left_half(), original.size)
     out = np.asarray(composite(edited, original, fitted))
     weights = np.asarray(fitted)
@@ -94,12 +97,36 @@ def test_the_cli_edits_inside_the_mask_and_keeps_it_with_the_step(tiny_models, p
 
     mask_path, out, session = tmp_path / "mask.png", tmp_path / "out.png", tmp_path / "masked.mgie"
     _left_half((12, 8)).save(mask_path)
-    assert main(["edit", str(photo_path), "-i", "add snow", "--mask", str(mask_path), "-o", str(out),
-                 "--models", str(tiny_models), "--steps", "2", "--precision", "fp32", "--session", str(session),
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                str(photo_path),
+                "-i",
+                "add snow",
+                "--mask",
+                str(mask_path),
+                "-o",
+                str(out),
+                "--models",
+                str(tiny_models),
+                "--steps",
+                "2",
+                "--precision",
+                "fp32",
+                "--session",
+                str(session),
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["mask"] == str(mask_path) and report["edits"][0]["masked"] is True
-    result, original = np.asarray(Image.open(out).convert("RGB")), np.asarray(Image.open(photo_path).convert("RGB"))
+    result, original = (
+        np.asarray(Image.open(out).convert("RGB")),
+        np.asarray(Image.open(photo_path).convert("RGB")),
+    )
     weights = np.asarray(fit_mask(Image.open(mask_path), (96, 64)))
     assert (result[weights == 0] == original[weights == 0]).all()
     assert main(["session", "info", str(session), "--json"]) == 0
@@ -109,7 +136,8 @@ def test_the_cli_edits_inside_the_mask_and_keeps_it_with_the_step(tiny_models, p
 
 @pytest.mark.parametrize("kind", ["empty", "unreadable"])
 def test_the_cli_refuses_an_empty_or_unreadable_mask_with_exit_2_and_writes_nothing(
-        tiny_models, photo_path, tmp_path, capsys, kind):
+    tiny_models, photo_path, tmp_path, capsys, kind
+):
     from mgie_desktop.cli import main
 
     mask_path, out = tmp_path / "mask.png", tmp_path / "out.png"
@@ -117,8 +145,23 @@ def test_the_cli_refuses_an_empty_or_unreadable_mask_with_exit_2_and_writes_noth
         Image.new("L", (10, 10), 0).save(mask_path)
     else:
         mask_path.write_bytes(b"garbage")
-    assert main(["edit", str(photo_path), "-i", "add snow", "--mask", str(mask_path), "-o", str(out),
-                 "--models", str(tiny_models)]) == 2
+    assert (
+        main(
+            [
+                "edit",
+                str(photo_path),
+                "-i",
+                "add snow",
+                "--mask",
+                str(mask_path),
+                "-o",
+                str(out),
+                "--models",
+                str(tiny_models),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert not out.exists() and len(err.strip().splitlines()) == 1
     assert ("the mask is empty" if kind == "empty" else "cannot read the mask") in err

@@ -4,14 +4,17 @@ from mgie_desktop.core.errors import InputError
 from mgie_desktop.engine.memory import GB, plan_memory
 
 
-@pytest.mark.parametrize(("free_gb", "bnb", "expected"), [
-    (40, True, ("all", "none")),
-    (22, False, ("all", "none")),
-    (16, True, ("offload", "none")),
-    (11, True, ("offload", "8bit")),
-    (7.5, True, ("offload", "4bit")),   # an 8 GB card
-    (7.5, False, ("sequential", "none")),
-])
+@pytest.mark.parametrize(
+    ("free_gb", "bnb", "expected"),
+    [
+        (40, True, ("all", "none")),
+        (22, False, ("all", "none")),
+        (16, True, ("offload", "none")),
+        (11, True, ("offload", "8bit")),
+        (7.5, True, ("offload", "4bit")),  # an 8 GB card
+        (7.5, False, ("sequential", "none")),
+    ],
+)
 def test_auto_plan_follows_free_vram(free_gb, bnb, expected):
     plan = plan_memory("cuda", int(free_gb * GB), quantization_available=bnb)
     assert (plan.placement, plan.llm_quant) == expected and plan.reason
@@ -64,8 +67,11 @@ def test_the_need_counts_an_8bit_llm_at_one_byte_a_weight():
 
 
 def test_a_mode_that_does_not_fit_is_refused_in_one_line_naming_one_that_does():
-    with pytest.raises(InputError, match=r"34\.0 GB of memory in fp32 and 24\.0 GB are available: run with "
-                                         r"--precision fp32 --llm-quant 8bit \(13\.8 GB\)"):
+    with pytest.raises(
+        InputError,
+        match=r"34\.0 GB of memory in fp32 and 24\.0 GB are available: run with "
+        r"--precision fp32 --llm-quant 8bit \(13\.8 GB\)",
+    ):
         _plan("fp32", "none", 24, native=True)
     with pytest.raises(InputError, match="use a machine with more memory or a GPU"):
         _plan("auto", "auto", 8, native=True)

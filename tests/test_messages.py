@@ -12,8 +12,12 @@ from mgie_desktop.core.display_text import sentence
 from mgie_desktop.store import errors as store_errors
 
 PACKAGE = Path(__file__).resolve().parents[1] / "mgie_desktop"
-OURS = {name for module in (errors, store_errors) for name, value in vars(module).items()
-        if isinstance(value, type) and issubclass(value, errors.MgieError)}
+OURS = {
+    name
+    for module in (errors, store_errors)
+    for name, value in vars(module).items()
+    if isinstance(value, type) and issubclass(value, errors.MgieError)
+}
 # A first word may keep its capital when it is a name: it has another capital or a digit
 # (MGIE, InstructPix2Pix, HEIC/HEIF, TLS), or it is one of these.
 NAMES = {"Hugging", "Python", "Ray", "Linux", "Windows", "Qt", "PyTorch"}
@@ -67,12 +71,18 @@ def test_messages_start_as_the_command_line_prints_them():
             word = re.match(r"[^\s:,']*", text).group(0)
             if word[:1].isupper() and not re.search(r"[A-Z0-9]", word[1:]) and word not in NAMES:
                 capitalised.append(f"{path}:{line}: {text[:50]!r}")
-    assert not capitalised, "write messages lowercase, the window capitalises them:\n" + "\n".join(capitalised)
+    assert not capitalised, "write messages lowercase, the window capitalises them:\n" + "\n".join(
+        capitalised
+    )
 
 
 def test_messages_end_without_a_full_stop():
-    stopped = [f"{path}:{line}: ...{text[-40:]!r}" for path, tree in _sources()
-               for line, text in _message_ends(tree) if text.rstrip().endswith(".") and not text.endswith("...")]
+    stopped = [
+        f"{path}:{line}: ...{text[-40:]!r}"
+        for path, tree in _sources()
+        for line, text in _message_ends(tree)
+        if text.rstrip().endswith(".") and not text.endswith("...")
+    ]
     assert not stopped, "no full stop at the end of a message, the window adds it:\n" + "\n".join(stopped)
 
 

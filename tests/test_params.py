@@ -36,7 +36,13 @@ def test_working_size_fills_the_budget_for_photos():
 
 def test_reference_preset_is_the_demo():
     ref = PRESETS["reference"]
-    assert (ref.steps, ref.scheduler, ref.text_guidance, ref.image_guidance, ref.seed) == (100, "euler_a", 7.5, 1.5, 13331)
+    assert (ref.steps, ref.scheduler, ref.text_guidance, ref.image_guidance, ref.seed) == (
+        100,
+        "euler_a",
+        7.5,
+        1.5,
+        13331,
+    )
 
 
 def test_overrides_and_validation():
@@ -49,8 +55,10 @@ def test_overrides_and_validation():
         params_for(scheduler="magic")
 
 
-@pytest.mark.parametrize(("field", "value"), [("text_guidance", float("nan")), ("image_guidance", float("inf")),
-                                              ("image_guidance", 0.9)])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("text_guidance", float("nan")), ("image_guidance", float("inf")), ("image_guidance", 0.9)],
+)
 def test_guidance_that_would_silently_disable_guidance_is_refused(field, value):
     with pytest.raises(InputError, match="guidance"):
         params_for(**{field: value})

@@ -21,7 +21,9 @@ def test_the_tiny_models_carry_the_optional_component_and_its_files_are_verified
     inventory = read_inventory(tiny_models)
     assert inventory["model"]["plain_ip2p"] is True
     files = inventory["files"]
-    assert any(f.startswith("ip2p/unet/") for f in files) and any(f.startswith("ip2p/text_encoder/") for f in files)
+    assert any(f.startswith("ip2p/unet/") for f in files) and any(
+        f.startswith("ip2p/text_encoder/") for f in files
+    )
     assert "ip2p/tokenizer/vocab.json" in files and not problems(tiny_models, full_hash=True)
 
 
@@ -42,10 +44,18 @@ def test_plain_render_equals_diffusers_pipeline_reading_the_words(engine, tiny_m
         tokenizer=CLIPTokenizer.from_pretrained(bundle / "ip2p" / "tokenizer"),
         unet=UNet2DConditionModel.from_pretrained(bundle / "ip2p" / "unet", torch_dtype=torch.float32),
         scheduler=make_scheduler("euler_a", engine.bundle.scheduler_config),
-        safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    theirs = pipe("make the sky a sunset", image=photo, num_inference_steps=PARAMS.steps,
-                  guidance_scale=PARAMS.text_guidance, image_guidance_scale=PARAMS.image_guidance,
-                  generator=torch.Generator().manual_seed(PARAMS.seed)).images[0]
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    theirs = pipe(
+        "make the sky a sunset",
+        image=photo,
+        num_inference_steps=PARAMS.steps,
+        guidance_scale=PARAMS.text_guidance,
+        image_guidance_scale=PARAMS.image_guidance,
+        generator=torch.Generator().manual_seed(PARAMS.seed),
+    ).images[0]
     assert ours.tobytes() == theirs.tobytes()
     mgie = engine.render(photo, engine.instruct(photo, "make the sky a sunset").conditioning, PARAMS)
     assert mgie.tobytes() != ours.tobytes()  # another model: another picture
@@ -55,8 +65,28 @@ def test_cli_both_writes_each_model_s_result_and_reports_each(tiny_models, photo
     from mgie_desktop.cli import main
 
     out = tmp_path / "beach-edit.png"
-    assert main(["edit", str(photo_path), "-i", "add snow", "-o", str(out), "--models", str(tiny_models),
-                 "--steps", "2", "--precision", "fp32", "--mode", "both", "--json"]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                str(photo_path),
+                "-i",
+                "add snow",
+                "-o",
+                str(out),
+                "--models",
+                str(tiny_models),
+                "--steps",
+                "2",
+                "--precision",
+                "fp32",
+                "--mode",
+                "both",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     plain = tmp_path / "beach-edit-ip2p.png"
     assert report["mode"] == "both" and report["output"] == str(out)
@@ -66,8 +96,29 @@ def test_cli_both_writes_each_model_s_result_and_reports_each(tiny_models, photo
     assert Image.open(out).tobytes() != Image.open(plain).tobytes()
 
     session = tmp_path / "plain.mgie"
-    assert main(["edit", str(photo_path), "-i", "add snow", "-o", str(tmp_path / "only.png"), "--mode", "ip2p",
-                 "--models", str(tiny_models), "--steps", "2", "--precision", "fp32", "--session", str(session)]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                str(photo_path),
+                "-i",
+                "add snow",
+                "-o",
+                str(tmp_path / "only.png"),
+                "--mode",
+                "ip2p",
+                "--models",
+                str(tiny_models),
+                "--steps",
+                "2",
+                "--precision",
+                "fp32",
+                "--session",
+                str(session),
+            ]
+        )
+        == 0
+    )
     assert not (tmp_path / "only-ip2p.png").exists()
     from mgie_desktop.core.session import open_session
 
@@ -90,14 +141,30 @@ def models_without_plain(tmp_path_factory):
     return root
 
 
-def test_without_the_optional_component_it_is_named_and_nothing_is_written(models_without_plain, photo_path,
-                                                                          tmp_path, capsys):
+def test_without_the_optional_component_it_is_named_and_nothing_is_written(
+    models_without_plain, photo_path, tmp_path, capsys
+):
     from mgie_desktop.cli import main
     from mgie_desktop.engine.pipeline import MgieEngine
 
     out = tmp_path / "out.png"
-    assert main(["edit", str(photo_path), "-i", "add snow", "-o", str(out), "--mode", "ip2p",
-                 "--models", str(models_without_plain)]) == 2
+    assert (
+        main(
+            [
+                "edit",
+                str(photo_path),
+                "-i",
+                "add snow",
+                "-o",
+                str(out),
+                "--mode",
+                "ip2p",
+                "--models",
+                str(models_without_plain),
+            ]
+        )
+        == 2
+    )
     assert not out.exists() and "models download --with ip2p" in capsys.readouterr().err
     engine = MgieEngine(models_without_plain, device="cpu", precision="fp32")
     with pytest.raises(ModelFilesError, match="not installed"):
@@ -115,12 +182,17 @@ def test_the_manifest_offers_the_comparison_as_an_optional_component():
     assert [m.id for m in manifest.choose(["ip2p"]).models] == [m.id for m in manifest.models]
     assert download_size_text() == f"about {required.expected_size / 1e9:.1f} GB"  # optional parts aside
     plain = manifest.model("ip2p")
-    assert all(f.source.pinned for f in plain.files) and plain.license == manifest.model("instruct-pix2pix").license
+    assert (
+        all(f.source.pinned for f in plain.files)
+        and plain.license == manifest.model("instruct-pix2pix").license
+    )
     with pytest.raises(ManifestError, match="unknown optional component nope; the manifest offers: ip2p"):
         manifest.choose(["nope"])
 
 
-def test_the_optional_parts_are_added_to_an_installed_bundle_whose_sources_were_freed(models_without_plain, tmp_path):
+def test_the_optional_parts_are_added_to_an_installed_bundle_whose_sources_were_freed(
+    models_without_plain, tmp_path
+):
     import json as json_
 
     from mgie_desktop.engine.inventory import problems, read_inventory
@@ -143,12 +215,15 @@ def test_the_optional_parts_are_added_to_an_installed_bundle_whose_sources_were_
     assert {k: v for k, v in inventory["files"].items() if k in before} == before  # the rest untouched
     from mgie_desktop.engine.pipeline import MgieEngine
 
-    image = MgieEngine(dest, device="cpu", precision="fp32").render_plain(Image.new("RGB", (32, 32)), "add snow", PARAMS)
+    image = MgieEngine(dest, device="cpu", precision="fp32").render_plain(
+        Image.new("RGB", (32, 32)), "add snow", PARAMS
+    )
     assert image.size == (32, 32)
 
 
-def test_plain_mode_never_loads_the_language_model_and_renders_the_same_pixels(engine, tiny_models, photo_path,
-                                                                              tmp_path, monkeypatch):
+def test_plain_mode_never_loads_the_language_model_and_renders_the_same_pixels(
+    engine, tiny_models, photo_path, tmp_path, monkeypatch
+):
     import transformers
 
     from mgie_desktop.cli import main
@@ -164,16 +239,40 @@ def test_plain_mode_never_loads_the_language_model_and_renders_the_same_pixels(e
     for name in ("LlamaForCausalLM", "CLIPVisionModel"):
         monkeypatch.setattr(getattr(transformers, name), "from_pretrained", no_llm)
     parts = []
-    plain = MgieEngine(tiny_models, device="cpu", precision="fp32", parts=BundleParts.PLAIN,
-                       progress=lambda part, done, total: parts.append((part, done, total)))
+    plain = MgieEngine(
+        tiny_models,
+        device="cpu",
+        precision="fp32",
+        parts=BundleParts.PLAIN,
+        progress=lambda part, done, total: parts.append((part, done, total)),
+    )
     assert parts == [("the VAE", 0, 1)] and plain.bundle.model is None and plain.instruction_limit is None
     assert plain.render_plain(photo, "add snow", PARAMS).tobytes() == expected.tobytes()
     with pytest.raises(RuntimeError, match="plain InstructPix2Pix only"):
         plain.instruct(photo, "add snow")
 
     out = tmp_path / "plain.png"
-    assert main(["edit", str(photo_path), "-i", "add snow", "-o", str(out), "--mode", "ip2p", "--models",
-                 str(tiny_models), "--steps", "2", "--precision", "fp32"]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                str(photo_path),
+                "-i",
+                "add snow",
+                "-o",
+                str(out),
+                "--mode",
+                "ip2p",
+                "--models",
+                str(tiny_models),
+                "--steps",
+                "2",
+                "--precision",
+                "fp32",
+            ]
+        )
+        == 0
+    )
     assert Image.open(out).size == photo.size
     with pytest.raises(AssertionError, match="loaded the LLM"):  # the patch does stop a full load
         MgieEngine(tiny_models, device="cpu", precision="fp32")
@@ -188,5 +287,8 @@ def test_the_cpu_plan_for_plain_counts_only_what_it_loads(tiny_models):
     assert (quant, llm_bytes) == ("none", 0)
     assert plain_bytes == bundle_weight_bytes(tiny_models, "ip2p/") + bundle_weight_bytes(tiny_models, "vae/")
     assert _weights_to_load(tiny_models, BundleParts.MGIE, "8bit") == (
-        "8bit", bundle_weight_bytes(tiny_models), bundle_weight_bytes(tiny_models, "llm/"))
+        "8bit",
+        bundle_weight_bytes(tiny_models),
+        bundle_weight_bytes(tiny_models, "llm/"),
+    )
     assert 0 < plain_bytes < bundle_weight_bytes(tiny_models) - bundle_weight_bytes(tiny_models, "llm/")

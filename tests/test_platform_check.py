@@ -16,8 +16,11 @@ def test_missing_packages_names_the_package_of_each_library_that_does_not_load(a
 
 
 def test_the_line_names_the_packages_when_the_xcb_plugin_lacks_libraries():
-    line = failure_line(["Could not load the Qt platform plugin \"xcb\""], ["libxcb-icccm4", "libxcb-keysyms1"],
-                        {"DISPLAY": ":0"})
+    line = failure_line(
+        ['Could not load the Qt platform plugin "xcb"'],
+        ["libxcb-icccm4", "libxcb-keysyms1"],
+        {"DISPLAY": ":0"},
+    )
     assert line.endswith("sudo apt install libxcb-icccm4 libxcb-keysyms1") and "\n" not in line
 
 
@@ -27,17 +30,28 @@ def test_the_line_says_there_is_no_display_when_the_libraries_are_there():
 
 
 def test_otherwise_the_line_passes_on_qt_s_own_reason():
-    line = failure_line(['Could not load the Qt platform plugin "wayland" in "" even though it was found.\nmore'],
-                        [], {"QT_QPA_PLATFORM": "wayland", "WAYLAND_DISPLAY": "wayland-0"})
+    line = failure_line(
+        ['Could not load the Qt platform plugin "wayland" in "" even though it was found.\nmore'],
+        [],
+        {"QT_QPA_PLATFORM": "wayland", "WAYLAND_DISPLAY": "wayland-0"},
+    )
     assert "'wayland' platform plugin failed: Could not load" in line and "\n" not in line
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's xcb plugin is Linux's")
 def test_the_app_without_a_usable_xcb_plugin_exits_with_one_line_instead_of_qt_s_abort(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env.update(QT_QPA_PLATFORM="xcb", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path))
-    run = subprocess.run([sys.executable, "-m", "mgie_desktop"], env=env, cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
+    env.update(
+        QT_QPA_PLATFORM="xcb", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path), XDG_STATE_HOME=str(tmp_path)
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "mgie_desktop"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == EXIT_PLATFORM, run.stderr
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mgie-desktop: the window cannot open:"), run.stderr

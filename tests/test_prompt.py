@@ -16,7 +16,7 @@ REFERENCE = json.loads((DATA / "reference_prompt_ids.json").read_text(encoding="
 def reference_remove_alter(s: str) -> str:
     """apple/ml-mgie demo.ipynb's clean-up, step by step (it decoded prompt and answer)."""
     if "ASSISTANT:" in s:
-        s = s[s.index("ASSISTANT:") + 10:].strip()
+        s = s[s.index("ASSISTANT:") + 10 :].strip()
     if "</s>" in s:
         s = s[: s.index("</s>")].strip()
     if "alternative" in s.lower():
@@ -58,19 +58,27 @@ def test_img_tokens_follow_llava_vocabulary(tokenizer):
 
 
 def test_answer_decoding_stops_at_visual_tokens(tokenizer):
-    ids = tokenizer.sp.encode("The sky will be orange.") + [tokenizer.token_id("[IMG0]"), tokenizer.token_id("[IMG1]")]
+    ids = tokenizer.sp.encode("The sky will be orange.") + [
+        tokenizer.token_id("[IMG0]"),
+        tokenizer.token_id("[IMG1]"),
+    ]
     assert tokenizer.decode_answer(ids) == "The sky will be orange."
-    assert tokenizer.decode_answer(tokenizer.sp.encode("make it red") + [tokenizer.eos_id, 5]) == "make it red"
+    assert (
+        tokenizer.decode_answer(tokenizer.sp.encode("make it red") + [tokenizer.eos_id, 5]) == "make it red"
+    )
 
 
-@pytest.mark.parametrize("answer", [
-    "The sky turns orange and pink. The sun sets low. Birds fly home.",
-    "Brighter colours [IMG0] [IMG1] [IMG2]",
-    "An alternative would be blue. Or not.",
-    "No full stop here",
-    "Ends early</s> and more",
-    "  spaced  .  out  .  text  ",
-])
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "The sky turns orange and pink. The sun sets low. Birds fly home.",
+        "Brighter colours [IMG0] [IMG1] [IMG2]",
+        "An alternative would be blue. Or not.",
+        "No full stop here",
+        "Ends early</s> and more",
+        "  spaced  .  out  .  text  ",
+    ],
+)
 def test_clean_up_matches_the_demo(answer):
     decoded_like_reference = "<s> A chat ... ASSISTANT: " + answer
     assert clean_expressive(answer) == reference_remove_alter(decoded_like_reference)

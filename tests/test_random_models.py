@@ -28,9 +28,20 @@ def test_small_random_bundle_runs_our_path_and_the_reference_path_alike():
     assert out.size == (64, 64)
 
     m = bundle.model
-    reference = ReferencePath.assemble(m.llm, m.projector, m.edit_head, m.emb, m.vision, bundle.image_processor,
-                                       bundle.unet, bundle.vae, bundle.scheduler_config, bundle.tokenizer,
-                                       CPU, torch.float32)
+    reference = ReferencePath.assemble(
+        m.llm,
+        m.projector,
+        m.edit_head,
+        m.emb,
+        m.vision,
+        bundle.image_processor,
+        bundle.unet,
+        bundle.vae,
+        bundle.scheduler_config,
+        bundle.tokenizer,
+        CPU,
+        torch.float32,
+    )
     _, timings = reference.edit(image, "make the sky a sunset", 256, max_new_tokens=12)
     assert timings["instruct_s"] > 0 and timings["render_s"] > 0
 
@@ -38,7 +49,9 @@ def test_small_random_bundle_runs_our_path_and_the_reference_path_alike():
 def test_the_full_size_benchmark_setup_at_small_size(tmp_path):
     from mgie_desktop.testing import engine_bench as bench
 
-    engine, reference, time_loads = bench._full_size("cpu", CPU, torch.float32, tmp_path, lambda msg: None, 8, SMALL)
+    engine, reference, time_loads = bench._full_size(
+        "cpu", CPU, torch.float32, tmp_path, lambda msg: None, 8, SMALL
+    )
     load = time_loads()
     assert load["speedup"] > 0 and "UNet" in load["what"]
     assert engine.forced_new_tokens == 8 and reference.llm is engine.bundle.model.llm  # shared weights

@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ci_runs_the_readme_test_command():
-    readme = [line.strip() for line in (ROOT / "README.md").read_text().splitlines()[:10] if line.startswith("    ")]
+    readme = [
+        line.strip() for line in (ROOT / "README.md").read_text().splitlines()[:10] if line.startswith("    ")
+    ]
     assert len(readme) == 2, "the README starts with two commands: run the app, run the tests"
     app, tests = readme
     assert app.endswith("mgie-desktop") and "torch==2.13.0" in app
@@ -31,8 +33,8 @@ def test_the_readme_says_how_the_server_is_reached_as_serve_does_it():
     from mgie_desktop.cli import build_parser
 
     text = (ROOT / "README.md").read_text()
-    section = text[text.index("## Edit on a laptop"):]
-    section = section[:section.index("\n## ", 1)]
+    section = text[text.index("## Edit on a laptop") :]
+    section = section[: section.index("\n## ", 1)]
     with contextlib.redirect_stdout(io.StringIO()) as usage, pytest.raises(SystemExit):
         build_parser().parse_args(["serve", "--help"])
     for flag in ("--host", "--token-file", "--no-token", "--max-upload-mb", "--max-queue", "--max-queue-mb"):

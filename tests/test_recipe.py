@@ -21,9 +21,17 @@ from mgie_desktop.core.recipe import MAX_BYTES, geometry_for, load_recipe, parse
 def test_a_crop_and_a_turn_fit_photos_of_any_size():
     history = History()
     history.start(Image.new("RGB", (200, 100)))
-    history.push(Image.new("RGB", (200, 100)), instruction="warmer", params={"seed": 3, "steps": 2, "strength": 0.5})
-    history.push(Image.new("RGB", (100, 100)), instruction="Crop", params={"geometry": crop((50, 0, 150, 100))})
-    history.push(Image.new("RGB", (100, 100)), instruction="Rotate", params={"geometry": {"op": "rotate", "degrees": 90}})
+    history.push(
+        Image.new("RGB", (200, 100)), instruction="warmer", params={"seed": 3, "steps": 2, "strength": 0.5}
+    )
+    history.push(
+        Image.new("RGB", (100, 100)), instruction="Crop", params={"geometry": crop((50, 0, 150, 100))}
+    )
+    history.push(
+        Image.new("RGB", (100, 100)),
+        instruction="Rotate",
+        params={"geometry": {"op": "rotate", "degrees": 90}},
+    )
     data = recipe_from_history(history)
     history.close()
     assert data["steps"][1] == {"kind": "geometry", "op": {"op": "crop", "fraction": [0.25, 0.0, 0.75, 1.0]}}
@@ -40,15 +48,26 @@ def test_run_chain_blends_a_step_below_full_strength_and_applies_geometry():
 
     def edit(image, text, params, finish, expressive, mask):  # an engine that paints black
         black = Image.new("RGB", image.size)
-        return SimpleNamespace(image=black, timings={"instruct_s": 0, "render_s": 0}, working_size=image.size,
-                               instruction=SimpleNamespace(text="Black.", steered=False, emitted_image_tokens=True))
+        return SimpleNamespace(
+            image=black,
+            timings={"instruct_s": 0, "render_s": 0},
+            working_size=image.size,
+            instruction=SimpleNamespace(text="Black.", steered=False, emitted_image_tokens=True),
+        )
 
     from mgie_desktop.core.chain import ChainStep
 
-    steps = [ChainStep("darker", params_for("draft"), strength=0.25), ChainStep(geometry={"op": "rotate", "degrees": 90})]
+    steps = [
+        ChainStep("darker", params_for("draft"), strength=0.25),
+        ChainStep(geometry={"op": "rotate", "degrees": 90}),
+    ]
     history, image, records = run_chain(SimpleNamespace(edit=edit), white, steps)
     try:
-        assert image.size == (20, 40) and image.getpixel((5, 5)) == (191, 191, 191)  # 25 % of the way to black
+        assert image.size == (20, 40) and image.getpixel((5, 5)) == (
+            191,
+            191,
+            191,
+        )  # 25 % of the way to black
         assert history.image().tobytes() == image.tobytes()  # what the window would show and export
         assert [r["expressive_instruction"] for r in records] == ["Black."]
     finally:
@@ -63,12 +82,25 @@ def _document(**step) -> dict:
     return {"format": "mgie-recipe", "version": 1, "steps": [{**EDIT, **step}]}
 
 
-@pytest.mark.parametrize("geometry", [
-    "rotate", 7, ["crop"], {"degrees": 90}, {"op": "crop"}, {"op": "crop", "box": ["a", 0, 10, 10]},
-    {"op": "crop", "box": [0, 0, 10]}, {"op": "crop", "box": None}, {"op": "crop", "box": [0, 0, 10**5000, 10]},
-    {"op": "crop", "box": [0, 0, float("nan"), 10]}, {"op": "rotate", "degrees": 45}, {"op": "rotate"},
-    {"op": "flip", "axis": []}, {"op": []},
-])
+@pytest.mark.parametrize(
+    "geometry",
+    [
+        "rotate",
+        7,
+        ["crop"],
+        {"degrees": 90},
+        {"op": "crop"},
+        {"op": "crop", "box": ["a", 0, 10, 10]},
+        {"op": "crop", "box": [0, 0, 10]},
+        {"op": "crop", "box": None},
+        {"op": "crop", "box": [0, 0, 10**5000, 10]},
+        {"op": "crop", "box": [0, 0, float("nan"), 10]},
+        {"op": "rotate", "degrees": 45},
+        {"op": "rotate"},
+        {"op": "flip", "axis": []},
+        {"op": []},
+    ],
+)
 def test_export_refuses_odd_geometry_naming_the_step(geometry):
     history = History()
     history.start(Image.new("RGB", (20, 10)))
@@ -82,10 +114,17 @@ def test_export_refuses_odd_geometry_naming_the_step(geometry):
         history.close()
 
 
-@pytest.mark.parametrize(("stored", "field"), [
-    ({"seed": "x"}, "seed"), ({"steps": 10**5000}, "steps"), ({"text_guidance": float("nan")}, "text_guidance"),
-    ({"steps": []}, "steps"), ({"strength": "strong"}, "strength"), ({"strength": [1]}, "strength"),
-])
+@pytest.mark.parametrize(
+    ("stored", "field"),
+    [
+        ({"seed": "x"}, "seed"),
+        ({"steps": 10**5000}, "steps"),
+        ({"text_guidance": float("nan")}, "text_guidance"),
+        ({"steps": []}, "steps"),
+        ({"strength": "strong"}, "strength"),
+        ({"strength": [1]}, "strength"),
+    ],
+)
 def test_export_refuses_odd_settings_naming_the_step_and_field(stored, field):
     history = History()
     history.start(Image.new("RGB", (20, 10)))
@@ -113,8 +152,13 @@ def test_a_recipe_nested_100000_deep_is_refused(tmp_path):
     deep.write_text("[" * 100_000 + "]" * 100_000)
     _refused(deep, "nested")
     inside = tmp_path / "inside.json"
-    inside.write_text('{"format": "mgie-recipe", "version": 1, "source": ' + '{"a": ' * 100_000 + "1"
-                      + "}" * 100_000 + ', "steps": []}')
+    inside.write_text(
+        '{"format": "mgie-recipe", "version": 1, "source": '
+        + '{"a": ' * 100_000
+        + "1"
+        + "}" * 100_000
+        + ', "steps": []}'
+    )
     _refused(inside, "nested")
 
 
@@ -128,8 +172,11 @@ def test_deep_nesting_built_in_python_is_refused_without_recursion():
 
 def test_a_5000_digit_integer_is_refused(tmp_path):
     big = tmp_path / "big.json"
-    big.write_text('{"format": "mgie-recipe", "version": 1, "steps": [{"instruction": "x", "steps": '
-                   + "9" * 5000 + "}]}")
+    big.write_text(
+        '{"format": "mgie-recipe", "version": 1, "steps": [{"instruction": "x", "steps": '
+        + "9" * 5000
+        + "}]}"
+    )
     _refused(big)
     for where in ("version", "steps"):
         data = _document() if where == "version" else _document(steps=10**4000)
@@ -138,17 +185,29 @@ def test_a_5000_digit_integer_is_refused(tmp_path):
         with pytest.raises(InputError, match=where):
             parse_recipe(data, "big.json")
     with pytest.raises(InputError, match="seed"):
-        parse_recipe(_document(seed={"policy": "fixed", "value": -10**4000}), "big.json")
+        parse_recipe(_document(seed={"policy": "fixed", "value": -(10**4000)}), "big.json")
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"preset": []}, "preset"), ({"preset": {}}, "preset"), ({"model": ["mgie"]}, "model"),
-    ({"kind": []}, "kind"), ({"scheduler": ["euler"]}, "scheduler"), ({"text_guidance": "7"}, "text_guidance"),
-    ({"text_guidance": float("nan")}, "text_guidance"), ({"image_guidance": float("inf")}, "image_guidance"),
-    ({"strength": float("nan")}, "strength"), ({"seed": {"policy": []}}, "seed"),
-    ({"seed": {"policy": "fixed", "value": 1.5}}, "seed"), ({"instruction": "\ud800"}, "instruction"),
-    ({"instruction": 5}, "instruction"), ({"mask": 5}, "mask"), ({"steps": None}, "steps"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"preset": []}, "preset"),
+        ({"preset": {}}, "preset"),
+        ({"model": ["mgie"]}, "model"),
+        ({"kind": []}, "kind"),
+        ({"scheduler": ["euler"]}, "scheduler"),
+        ({"text_guidance": "7"}, "text_guidance"),
+        ({"text_guidance": float("nan")}, "text_guidance"),
+        ({"image_guidance": float("inf")}, "image_guidance"),
+        ({"strength": float("nan")}, "strength"),
+        ({"seed": {"policy": []}}, "seed"),
+        ({"seed": {"policy": "fixed", "value": 1.5}}, "seed"),
+        ({"instruction": "\ud800"}, "instruction"),
+        ({"instruction": 5}, "instruction"),
+        ({"mask": 5}, "mask"),
+        ({"steps": None}, "steps"),
+    ],
+)
 def test_odd_values_in_an_edit_step_are_refused_naming_the_field(change, field):
     with pytest.raises(InputError) as caught:
         parse_recipe(_document(**change), "odd.json")
@@ -156,14 +215,20 @@ def test_odd_values_in_an_edit_step_are_refused_naming_the_field(change, field):
     assert message.startswith("cannot use the recipe 'odd.json': step 1: ") and field in message
 
 
-@pytest.mark.parametrize(("change", "field"), [
-    ({"finish": []}, "finish"), ({"version": 1.0}, "version"), ({"format": ["mgie-recipe"]}, "format"),
-    ({"source": {"photo": float("nan")}}, "source"), ({"steps": {"0": EDIT}}, "steps"),
-    ({"steps": [EDIT, {"kind": "geometry", "op": {"op": "rotate", "degrees": 90.0}}]}, "degrees"),
-    ({"steps": [EDIT, {"kind": "geometry", "op": {"op": "rotate", "degrees": True}}]}, "degrees"),
-    ({"steps": [EDIT, {"kind": "geometry", "op": {"op": []}}]}, "geometry"),
-    ({"steps": [EDIT, {"kind": "geometry"}]}, "op"),
-])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"finish": []}, "finish"),
+        ({"version": 1.0}, "version"),
+        ({"format": ["mgie-recipe"]}, "format"),
+        ({"source": {"photo": float("nan")}}, "source"),
+        ({"steps": {"0": EDIT}}, "steps"),
+        ({"steps": [EDIT, {"kind": "geometry", "op": {"op": "rotate", "degrees": 90.0}}]}, "degrees"),
+        ({"steps": [EDIT, {"kind": "geometry", "op": {"op": "rotate", "degrees": True}}]}, "degrees"),
+        ({"steps": [EDIT, {"kind": "geometry", "op": {"op": []}}]}, "geometry"),
+        ({"steps": [EDIT, {"kind": "geometry"}]}, "op"),
+    ],
+)
 def test_odd_values_in_the_document_are_refused_naming_the_field(change, field):
     with pytest.raises(InputError) as caught:
         parse_recipe({**_document(), **change}, "odd.json")
@@ -173,8 +238,11 @@ def test_odd_values_in_the_document_are_refused_naming_the_field(change, field):
 def test_nan_and_infinity_in_the_file_are_refused(tmp_path):
     for text in ("NaN", "Infinity", "-Infinity", "1e400"):
         path = tmp_path / "nan.json"
-        path.write_text('{"format": "mgie-recipe", "version": 1, "steps": [{"instruction": "x", "text_guidance": '
-                        + text + "}]}")
+        path.write_text(
+            '{"format": "mgie-recipe", "version": 1, "steps": [{"instruction": "x", "text_guidance": '
+            + text
+            + "}]}"
+        )
         _refused(path, "text_guidance")
 
 

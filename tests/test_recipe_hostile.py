@@ -18,17 +18,37 @@ from mgie_desktop.core.history import History
 from mgie_desktop.core.recipe import MAX_BYTES, load_recipe, parse_recipe, recipe_from_history
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FILES = settings(max_examples=60, deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FILES = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
-VALID = {"format": "mgie-recipe", "version": 1, "app": "mgie-desktop 0.1.0", "source": {"photo": "a.jpg"},
-         "finish": "detail", "steps": [
-             {"kind": "edit", "instruction": "make it winter", "model": "mgie", "preset": "custom", "steps": 25,
-              "text_guidance": 7.5, "image_guidance": 1.5, "scheduler": "dpmpp_2m", "pixel_budget": 262144,
-              "strength": 1.0, "seed": {"policy": "fixed", "value": 13331}},
-             {"kind": "geometry", "op": {"op": "rotate", "degrees": 90}},
-             {"kind": "geometry", "op": {"op": "crop", "fraction": [0.1, 0.0, 0.9, 1.0]}},
-             {"kind": "edit", "instruction": "warmer", "seed": {"policy": "file_name"}}]}
+VALID = {
+    "format": "mgie-recipe",
+    "version": 1,
+    "app": "mgie-desktop 0.1.0",
+    "source": {"photo": "a.jpg"},
+    "finish": "detail",
+    "steps": [
+        {
+            "kind": "edit",
+            "instruction": "make it winter",
+            "model": "mgie",
+            "preset": "custom",
+            "steps": 25,
+            "text_guidance": 7.5,
+            "image_guidance": 1.5,
+            "scheduler": "dpmpp_2m",
+            "pixel_budget": 262144,
+            "strength": 1.0,
+            "seed": {"policy": "fixed", "value": 13331},
+        },
+        {"kind": "geometry", "op": {"op": "rotate", "degrees": 90}},
+        {"kind": "geometry", "op": {"op": "crop", "fraction": [0.1, 0.0, 0.9, 1.0]}},
+        {"kind": "edit", "instruction": "warmer", "seed": {"policy": "file_name"}},
+    ],
+}
 
 
 def nested(depth: int, leaf: object = 0) -> object:
@@ -39,16 +59,25 @@ def nested(depth: int, leaf: object = 0) -> object:
 
 
 surrogates = st.integers(0xD800, 0xDFFF).map(chr)
-texts = st.one_of(st.text(max_size=20), st.text(st.characters(codec=None, exclude_categories=()), max_size=20),
-                  st.tuples(st.text(max_size=5), surrogates).map("".join),
-                  st.integers(0, 2 * MAX_BYTES).map(lambda n: "x" * n))  # huge sizes
-integers = st.one_of(st.integers(), st.integers(-2**70, 2**70), st.integers(0, 5000).map(lambda d: 10**d),
-                     st.integers(1, 5000).map(lambda d: -(10**d)))
+texts = st.one_of(
+    st.text(max_size=20),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=20),
+    st.tuples(st.text(max_size=5), surrogates).map("".join),
+    st.integers(0, 2 * MAX_BYTES).map(lambda n: "x" * n),
+)  # huge sizes
+integers = st.one_of(
+    st.integers(),
+    st.integers(-(2**70), 2**70),
+    st.integers(0, 5000).map(lambda d: 10**d),
+    st.integers(1, 5000).map(lambda d: -(10**d)),
+)
 floats = st.floats(allow_nan=True, allow_infinity=True)
 scalars = st.one_of(st.none(), st.booleans(), integers, floats, texts)
-json_values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                            st.dictionaries(texts, inner, max_size=4)),
-                           max_leaves=12)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(texts, inner, max_size=4)),
+    max_leaves=12,
+)
 hostile = st.one_of(json_values, st.integers(1, 100_000).map(nested))
 
 
@@ -127,9 +156,12 @@ raw_texts = st.one_of(
     st.builds(json_text, st.builds(replaced, st.just(VALID), st.sampled_from(PATHS), json_values)),
     st.integers(1, 200_000).map(lambda n: "[" * n + "]" * n),
     st.integers(1, 200_000).map(lambda n: '{"a":' * n + "1" + "}" * n),
-    st.integers(1, 20_000).map(lambda n: '{"format": "mgie-recipe", "version": ' + "9" * n + ', "steps": []}'),
+    st.integers(1, 20_000).map(
+        lambda n: '{"format": "mgie-recipe", "version": ' + "9" * n + ', "steps": []}'
+    ),
     st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e400", '"\\ud800"', '"\\udfff\\ud800"']).map(
-        lambda x: json_text(VALID).replace("7.5", x)),
+        lambda x: json_text(VALID).replace("7.5", x)
+    ),
     st.integers(1, 100_000).map(lambda n: '"' + '\\"' * n),
     st.text(max_size=200),
 )
@@ -158,12 +190,22 @@ def test_any_bytes_in_a_file_are_accepted_or_refused(folder, data):
 
 geometry_values = st.one_of(
     hostile,
-    st.fixed_dictionaries({"op": st.sampled_from(["crop", "rotate", "flip", "spin"])},
-                          optional={"box": st.lists(st.one_of(integers, floats, texts), max_size=5),
-                                    "degrees": st.one_of(integers, floats, st.sampled_from([90, 180, 270])),
-                                    "axis": st.one_of(texts, st.sampled_from(["horizontal", "vertical"]))}))
-settings_values = st.dictionaries(st.sampled_from(["seed", "steps", "text_guidance", "image_guidance", "scheduler",
-                                                   "pixel_budget", "strength", "model"]), hostile, max_size=3)
+    st.fixed_dictionaries(
+        {"op": st.sampled_from(["crop", "rotate", "flip", "spin"])},
+        optional={
+            "box": st.lists(st.one_of(integers, floats, texts), max_size=5),
+            "degrees": st.one_of(integers, floats, st.sampled_from([90, 180, 270])),
+            "axis": st.one_of(texts, st.sampled_from(["horizontal", "vertical"])),
+        },
+    ),
+)
+settings_values = st.dictionaries(
+    st.sampled_from(
+        ["seed", "steps", "text_guidance", "image_guidance", "scheduler", "pixel_budget", "strength", "model"]
+    ),
+    hostile,
+    max_size=3,
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -181,6 +223,9 @@ def test_exporting_any_stored_step_is_accepted_or_refused(geometry, stored):
 
 def test_a_refusal_names_the_step_and_field():
     document = replaced(VALID, ("steps", 3, "text_guidance"), math.nan)
-    with pytest.raises(InputError, match=r"^cannot use the recipe 'r.json': step 4: \"text_guidance\" must be a "
-                                         r"finite number"):
+    with pytest.raises(
+        InputError,
+        match=r"^cannot use the recipe 'r.json': step 4: \"text_guidance\" must be a "
+        r"finite number",
+    ):
         parse_recipe(document, "r.json")

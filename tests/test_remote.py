@@ -44,8 +44,21 @@ async def info(server) -> dict:
 
 def test_edit_remote_writes_the_same_pixels_as_a_local_edit(server, engine, photo, photo_path, tmp_path):
     out = tmp_path / "remote.png"
-    done = run_cli("edit", photo_path, "-i", "make the sky a sunset", "-o", out, "--steps", "2", "--json",
-                   "--remote", server.url, "--token-file", server.token_file)
+    done = run_cli(
+        "edit",
+        photo_path,
+        "-i",
+        "make the sky a sunset",
+        "-o",
+        out,
+        "--steps",
+        "2",
+        "--json",
+        "--remote",
+        server.url,
+        "--token-file",
+        server.token_file,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["output"] == str(out) and report["device"] == "cpu" and report["dtype"] == "float32"
@@ -124,8 +137,9 @@ asyncio.run(main())
 
 
 def test_a_client_killed_mid_edit_leaves_the_server_serving(server, photo):
-    client = subprocess.Popen([sys.executable, "-c", CLIENT, server.url, server.token], stdout=subprocess.PIPE,
-                              text=True)
+    client = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, server.url, server.token], stdout=subprocess.PIPE, text=True
+    )
     for line in client.stdout:
         if line.strip() == "progress":
             break
@@ -146,16 +160,23 @@ def test_two_clients_queue_in_order(server, photo):
 
     async def one(name: str, edit: EditJob, positions: list[int]):
         async with RemoteClient(server.url, server.token) as client:
+
             def heard(event):
                 if isinstance(event, Submitted | Queued):
                     positions.append(event.position)
+
             await client.run(edit, heard)
             finished.append(name)
 
     async def go():
         first_positions, second_positions = [], []
-        first = asyncio.ensure_future(one("first", job(photo, params=EditParams(steps=40, pixel_budget=4096,
-                                                                              scheduler="euler")), first_positions))
+        first = asyncio.ensure_future(
+            one(
+                "first",
+                job(photo, params=EditParams(steps=40, pixel_budget=4096, scheduler="euler")),
+                first_positions,
+            )
+        )
         await asyncio.sleep(0.5)  # the first is surely in
         await one("second", job(photo), second_positions)
         await first
@@ -177,6 +198,7 @@ def test_a_wrong_token_gets_401_and_nothing_else(server, photo):
         return [answer async for answer in go()]
 
     assert arun(collect()) == [(401, "401: Unauthorized")] * 3
+
     async def wrong():
         async with RemoteClient(server.url, "wrong-token-wrong-token") as client:
             await client.run(job(photo))
@@ -205,8 +227,12 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 def test_a_decompression_bomb_is_refused_before_it_is_inflated(server):
     # A header claiming 40000 x 40000 pixels in a file of a few bytes.
-    bomb = (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0))
-            + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + _png_chunk(b"IEND", b""))
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", 40000, 40000, 8, 0, 0, 0, 0))
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + _png_chunk(b"IEND", b"")
+    )
     with pytest.raises(InputError, match="too large"):
         arun(_post_raw(server, bomb))
 
@@ -230,9 +256,11 @@ async def _post_raw(server, image: bytes):
 def test_an_upload_cut_off_midway_queues_nothing(server):
     parts = urlsplit(server.url)
     with socket.create_connection((parts.hostname, parts.port), timeout=10) as raw:
-        raw.sendall(f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
-                    "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 500000\r\n\r\n"
-                    "--b\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{}\r\n".encode())
+        raw.sendall(
+            f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {server.token}\r\n"
+            "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 500000\r\n\r\n"
+            '--b\r\nContent-Disposition: form-data; name="job"\r\n\r\n{}\r\n'.encode()
+        )
     time.sleep(0.3)
     state = arun(info(server))
     assert state["state"] == "ready" and state["queue"] == 0
@@ -248,10 +276,13 @@ def test_bad_job_fields_are_refused_with_a_clear_message(server, photo):
         async with RemoteClient(server.url, server.token) as client:
             return await client._json("POST", "/jobs", data=form)
 
-    for spec, words in (({"instruction": "  "}, "empty"), ({"instruction": "x", "variations": 99}, "variations"),
-                        ({"instruction": "x", "params": {"steps": 0}}, "steps"),
-                        ({"instruction": "x", "params": {"path": "/etc/passwd"}}, "unknown parameter"),
-                        ({"instruction": "x", "model": "other"}, "model")):
+    for spec, words in (
+        ({"instruction": "  "}, "empty"),
+        ({"instruction": "x", "variations": 99}, "variations"),
+        ({"instruction": "x", "params": {"steps": 0}}, "steps"),
+        ({"instruction": "x", "params": {"path": "/etc/passwd"}}, "unknown parameter"),
+        ({"instruction": "x", "model": "other"}, "model"),
+    ):
         with pytest.raises(InputError, match=words):
             arun(post(spec))
 
@@ -268,6 +299,7 @@ def test_unreachable_server_and_a_bad_address_say_so(photo):
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+
     async def ask():
         async with RemoteClient(f"http://127.0.0.1:{port}") as client:
             await client.info()
@@ -304,7 +336,9 @@ class Restartable:
     def start(self) -> None:
         from mgie_desktop.remote.serve import spawn_server
 
-        self.process, self.url, self.token = spawn_server(self.models, self.token_file, "--port", str(self.port))
+        self.process, self.url, self.token = spawn_server(
+            self.models, self.token_file, "--port", str(self.port)
+        )
 
     def restart(self) -> None:
         self.stop()
@@ -314,7 +348,9 @@ class Restartable:
         """/info without asyncio (a window test's thread has Qt's loop as its running one)."""
         import urllib.request
 
-        request = urllib.request.Request(f"{self.url}/v1/info", headers={"Authorization": f"Bearer {self.token}"})
+        request = urllib.request.Request(
+            f"{self.url}/v1/info", headers={"Authorization": f"Bearer {self.token}"}
+        )
         with urllib.request.urlopen(request, timeout=10) as answer:
             return json.loads(answer.read())
 
@@ -342,9 +378,27 @@ def wait_until_running(server: Restartable, timeout_s: float = 60) -> None:
 def test_edit_remote_lands_once_when_the_server_restarts_mid_edit(restartable, photo_path, tmp_path):
     out = tmp_path / "out.png"
     edit = subprocess.Popen(
-        [sys.executable, "-m", "mgie_desktop", "edit", str(photo_path), "-i", "make it warmer", "-o", str(out),
-         "--steps", "8", "--remote", restartable.url, "--token-file", str(restartable.token_file)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "mgie_desktop",
+            "edit",
+            str(photo_path),
+            "-i",
+            "make it warmer",
+            "-o",
+            str(out),
+            "--steps",
+            "8",
+            "--remote",
+            restartable.url,
+            "--token-file",
+            str(restartable.token_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_until_running(restartable)
         assert restartable.info()["accepted"] == 1
@@ -405,17 +459,31 @@ def test_a_server_that_stops_for_good_mid_edit_fails_the_edit_in_one_line(restar
 def test_every_server_event_crosses_the_wire_and_comes_back_equal():
     from mgie_desktop.remote import protocol
 
-    sent = [protocol.Queued(2), protocol.Started(), protocol.Progress(3, 20, 1.5), protocol.Preview(b"\xff\xd8jpeg"),
-            protocol.Finished(1, "the sky turns orange", (7,), ("mgie",), {"render_s": 0.1}, steered=True),
-            protocol.Failed("out of memory"), protocol.STOPPED, protocol.Cancelled()]
+    sent = [
+        protocol.Queued(2),
+        protocol.Started(),
+        protocol.Progress(3, 20, 1.5),
+        protocol.Preview(b"\xff\xd8jpeg"),
+        protocol.Finished(1, "the sky turns orange", (7,), ("mgie",), {"render_s": 0.1}, steered=True),
+        protocol.Failed("out of memory"),
+        protocol.STOPPED,
+        protocol.Cancelled(),
+    ]
     for event in sent:
         wire = json.loads(json.dumps(protocol.event_to_wire(event)))
         assert wire["event"] == event.kind.value and protocol.event_from_wire(wire) == event
     assert "stopped" not in protocol.event_to_wire(protocol.Failed("out of memory"))  # said only when true
 
 
-@pytest.mark.parametrize("message", [{"event": "exploded"}, {"event": "progress", "step": 1}, ["progress"],
-                                     {"event": "preview", "jpeg": "not base64!"}])
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"event": "exploded"},
+        {"event": "progress", "step": 1},
+        ["progress"],
+        {"event": "preview", "jpeg": "not base64!"},
+    ],
+)
 def test_a_message_that_is_no_event_is_refused_in_words(message):
     from mgie_desktop.remote import protocol
 

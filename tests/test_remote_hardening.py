@@ -172,7 +172,9 @@ def _holds_a_decoded_image(value, depth: int = 0) -> bool:
     if isinstance(value, Image.Image):
         return True
     if depth < 3 and dataclasses.is_dataclass(value):
-        return any(_holds_a_decoded_image(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value))
+        return any(
+            _holds_a_decoded_image(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)
+        )
     return False
 
 
@@ -192,9 +194,11 @@ def test_waiting_uploads_stay_encoded_until_their_turn(serving, photo):
 def test_a_bad_upload_is_still_refused_when_it_arrives(serving, photo):
     server = serving()
     whole = png_bytes(photo)
-    for image, words in ((whole[: len(whole) - 20], "damaged or incomplete"),
-                         (png_bytes(Image.new("RGB", (17 * 8, 8))), "more than 16 times"),
-                         (b"GIF89a" + bytes(40), "not a valid PNG")):
+    for image, words in (
+        (whole[: len(whole) - 20], "damaged or incomplete"),
+        (png_bytes(Image.new("RGB", (17 * 8, 8))), "more than 16 times"),
+        (b"GIF89a" + bytes(40), "not a valid PNG"),
+    ):
         status, _headers, body = asyncio.run(post_job(server.url, image))
         assert status == 400 and words in body["error"]
     assert not server.host.jobs
@@ -264,6 +268,7 @@ def test_sigterm_or_ctrl_c_stop_the_server_within_10_s_mid_edit(tiny_models, tmp
 
     process, url, token = spawn_server(tiny_models, tmp_path / "token")
     try:
+
         async def go():
             async with RemoteClient(url, token, retry_delays=()) as client:
                 key, _ = await client.submit(job(photo, params=SLOW))
@@ -280,7 +285,9 @@ def test_sigterm_or_ctrl_c_stop_the_server_within_10_s_mid_edit(tiny_models, tmp
         signalled: list[float] = []
         asyncio.run(asyncio.wait_for(go(), 60))
         assert not isinstance(heard[-1], Finished)
-        if isinstance(heard[-1], Failed):  # told why, in words a client can show, and that it may be sent again
+        if isinstance(
+            heard[-1], Failed
+        ):  # told why, in words a client can show, and that it may be sent again
             assert "server stopped" in heard[-1].message and heard[-1].stopped
         output = process.communicate(timeout=10)[0]
         assert time.monotonic() - signalled[0] < 10 and "stopping" in output
@@ -331,8 +338,10 @@ def test_no_token_is_explicit_and_said_at_start(tiny_models):
     process, url, token = spawn_server(tiny_models, None, "--no-token")
     try:
         assert token is None
-        assert process.stdout.readline().strip() == \
-            "mgie-desktop serve: no token (--no-token): any user of this computer can send edits"
+        assert (
+            process.stdout.readline().strip()
+            == "mgie-desktop serve: no token (--no-token): any user of this computer can send edits"
+        )
 
         async def anonymous():
             async with aiohttp.ClientSession() as session, session.get(f"{url}/v1/info") as response:
@@ -361,9 +370,13 @@ def test_a_body_that_stalls_is_answered_408_in_time(serving):
     server = serving(request_timeout_s=1.0)
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
-        raw.sendall((f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-                     "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 500000\r\n\r\n"
-                     "--b\r\nContent-Disposition: form-data; name=\"job\"\r\n\r\n{}\r\n").encode())  # then nothing
+        raw.sendall(
+            (
+                f"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                "Content-Type: multipart/form-data; boundary=b\r\nContent-Length: 500000\r\n\r\n"
+                '--b\r\nContent-Disposition: form-data; name="job"\r\n\r\n{}\r\n'
+            ).encode()
+        )  # then nothing
         answer = raw.recv(65536)
         answered = time.monotonic() - started
         raw.settimeout(20)
@@ -376,7 +389,11 @@ def test_a_body_that_stalls_is_answered_408_in_time(serving):
 def test_queue_limits_below_1_are_refused_with_exit_2():
     for flag in ("--max-queue", "--max-queue-mb"):
         done = run_cli("serve", flag, "0")
-        assert done.returncode == 2 and f"{flag} must be at least 1" in done.stderr and "Traceback" not in done.stderr
+        assert (
+            done.returncode == 2
+            and f"{flag} must be at least 1" in done.stderr
+            and "Traceback" not in done.stderr
+        )
 
 
 def test_a_silent_connection_is_cut_off(serving):
@@ -386,16 +403,19 @@ def test_a_silent_connection_is_cut_off(serving):
 
 
 def _no_tracebacks(caplog) -> None:
-    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], \
-        [r.getMessage() for r in caplog.records]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info], [
+        r.getMessage() for r in caplog.records
+    ]
 
 
 def test_a_non_utf8_authorization_header_is_401_without_a_traceback(serving, caplog):
     caplog.set_level(logging.DEBUG)
     server = serving()
     for value in (b"Bearer \xff\xfe\xfd", b"Bearer \xc3\xa9t\xc3\xa9", b"\xff"):
-        answer = raw_exchange(server.port, b"GET /v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                              b"Authorization: " + value + b"\r\n\r\n")
+        answer = raw_exchange(
+            server.port,
+            b"GET /v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: " + value + b"\r\n\r\n",
+        )
         assert answer.startswith((b"HTTP/1.1 401", b"HTTP/1.1 400")), answer[:80]
     _no_tracebacks(caplog)
 
@@ -404,17 +424,24 @@ def test_deeply_nested_json_in_a_job_is_400(serving, photo, caplog):
     caplog.set_level(logging.DEBUG)
     server = serving()
     image = png_bytes(photo)
-    for spec in ("[" * 30_000 + "]" * 30_000, '{"a":' * 10_000 + "1" + "}" * 10_000,
-                 json.dumps({"instruction": "x", "params": {"a": [[[[[[[[[1]]]]]]]]]}})):
+    for spec in (
+        "[" * 30_000 + "]" * 30_000,
+        '{"a":' * 10_000 + "1" + "}" * 10_000,
+        json.dumps({"instruction": "x", "params": {"a": [[[[[[[[[1]]]]]]]]]}}),
+    ):
         status, _headers, body = asyncio.run(post_job(server.url, image, spec))
         assert status == 400 and "nests deeper than" in body["error"]
-    status, _headers, body = asyncio.run(post_job(server.url, image, json.dumps({"instruction": "x" * 70_000})))
+    status, _headers, body = asyncio.run(
+        post_job(server.url, image, json.dumps({"instruction": "x" * 70_000}))
+    )
     assert status == 400 and "too long" in body["error"]
     status, _headers, body = asyncio.run(post_job(server.url, image, '{"instruction": "[{" , '))
     assert status == 400 and "not valid JSON" in body["error"]  # brackets in strings are not nesting
     status, _headers, body = asyncio.run(post_job(server.url, image, '{"instruction": "x\\ud800"}'))
     assert status == 400 and "instruction is not valid Unicode" in body["error"]
-    status, _headers, body = asyncio.run(post_job(server.url, image, '{"instruction": "x", "seed": ' + "9" * 5000 + "}"))
+    status, _headers, body = asyncio.run(
+        post_job(server.url, image, '{"instruction": "x", "seed": ' + "9" * 5000 + "}")
+    )
     assert status == 400 and "not valid JSON" in body["error"]
     assert not server.host.jobs
     _no_tracebacks(caplog)
@@ -423,9 +450,11 @@ def test_deeply_nested_json_in_a_job_is_400(serving, photo, caplog):
 def test_malformed_requests_are_400_and_logged_in_one_line(serving, caplog):
     caplog.set_level(logging.DEBUG)
     server = serving()
-    for request in (b"GET /v1/info HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
-                    b"GET /v1/info HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-                    b"GET /v1/info HTTP/9.9.9\r\n\r\n"):
+    for request in (
+        b"GET /v1/info HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
+        b"GET /v1/info HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        b"GET /v1/info HTTP/9.9.9\r\n\r\n",
+    ):
         answer = raw_exchange(server.port, request)
         assert b" 400 " in answer.split(b"\r\n")[0], answer[:80]
     _no_tracebacks(caplog)
@@ -448,8 +477,11 @@ def test_a_lost_edit_is_not_sent_again_to_a_server_back_without_models(engine):
             async with RemoteClient(server.url, TOKEN) as client:
                 await client.back()
 
-        with pytest.raises(RemoteError, match="has no models: no models in /nowhere, so the edit it lost could "
-                                              "not be sent again; the photo is unchanged") as failed:
+        with pytest.raises(
+            RemoteError,
+            match="has no models: no models in /nowhere, so the edit it lost could "
+            "not be sent again; the photo is unchanged",
+        ) as failed:
             asyncio.run(back())
         assert "\n" not in str(failed.value)
     finally:

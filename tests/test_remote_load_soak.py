@@ -12,7 +12,10 @@ from mgie_desktop.benchmark.remote_load import SOAK_MIX, soak, soak_units
 def test_a_reduced_soak_meets_every_target(tiny_models):
     started = time.monotonic()
     report = soak(tiny_models, requests=40, clients=8, queue=4)
-    shown = {key: report[key] for key in ("targets", "errors", "refused", "answers", "memory_mb", "stop", "server_log")}
+    shown = {
+        key: report[key]
+        for key in ("targets", "errors", "refused", "answers", "memory_mb", "stop", "server_log")
+    }
     assert report["passed"], shown
     assert report["served"] + sum(report["refused"].values()) == 40 and not report["errors"], shown
     assert set(report["answers"]) == set(SOAK_MIX), shown  # every kind of client was in it

@@ -23,7 +23,9 @@ from mgie_desktop.remote.server import EngineHost, Limits, make_app
 def test_a_token_is_made_once_owner_only_on_loopback_too(tmp_path, monkeypatch, host):
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("workstation.lan")
-    monkeypatch.setattr("mgie_desktop.remote.security.default_token_file", lambda: tmp_path / "cfg" / "server-token")
+    monkeypatch.setattr(
+        "mgie_desktop.remote.security.default_token_file", lambda: tmp_path / "cfg" / "server-token"
+    )
     token, path, made = server_token(None, host)
     assert made and path == tmp_path / "cfg" / "server-token" and len(token) >= 32
     assert os.stat(path).st_mode & 0o077 == 0  # nobody else can read it
@@ -88,9 +90,28 @@ class _Engine:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
 def test_https_with_the_servers_own_certificate(tmp_path):
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     started, stop = threading.Event(), threading.Event()
     where = {}
 

@@ -10,8 +10,14 @@ from pathlib import Path
 
 def test_selftest_passes_from_source(tmp_path: Path):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "MGIE_MODELS": str(tmp_path / "unused")}
-    run = subprocess.run([sys.executable, "-m", "mgie_desktop", "--selftest"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "mgie_desktop", "--selftest"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "selftest OK" in run.stdout
     assert "selftest FAILED" not in run.stdout

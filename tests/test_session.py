@@ -45,18 +45,31 @@ def build_history(folder: Path) -> History:
     and redo from a goes to c (not b)."""
     h = History(ImageStore(folder))
     h.start(noisy(0))
-    a = h.push(noisy(1), instruction="make it snowy", expressive_instruction="The scene will be snowy.",
-               params={"seed": 42, "steps": 20, "text_guidance": 7.5}, timings={"instruct": 1.5, "render": 3.25})
+    a = h.push(
+        noisy(1),
+        instruction="make it snowy",
+        expressive_instruction="The scene will be snowy.",
+        params={"seed": 42, "steps": 20, "text_guidance": 7.5},
+        timings={"instruct": 1.5, "render": 3.25},
+    )
     h.push(noisy(2), instruction="add a dog", params={"seed": 7})
     h.go_to(a.id)
-    c = h.push(noisy(3), instruction="golden hour ☀", expressive_instruction="Warm light.", params={"seed": 9})
+    c = h.push(
+        noisy(3), instruction="golden hour ☀", expressive_instruction="Warm light.", params={"seed": 9}
+    )
     h.push(noisy(4), instruction="zoom", params={"seed": 11})
     h.go_to(c.id)
     return h
 
 
-META = SourceMeta(name="holiday.jpg", icc_profile=b"\x00icc-bytes\xff" * 10, exif=b"Exif\x00\x00MM*",
-                  alpha=Image.new("L", (24, 16), 200), source_format="JPEG", source_mode="RGB")
+META = SourceMeta(
+    name="holiday.jpg",
+    icc_profile=b"\x00icc-bytes\xff" * 10,
+    exif=b"Exif\x00\x00MM*",
+    alpha=Image.new("L", (24, 16), 200),
+    source_format="JPEG",
+    source_mode="RGB",
+)
 
 
 @pytest.fixture
@@ -124,8 +137,13 @@ def test_session_info_and_text(saved):
     _, path = saved
     info = session_info(path)
     assert info["current"] == 3 and info["version"] == 1
-    assert info["source"] == {"name": "holiday.jpg", "format": "JPEG", "has_icc_profile": True,
-                              "has_exif": True, "has_alpha": True}
+    assert info["source"] == {
+        "name": "holiday.jpg",
+        "format": "JPEG",
+        "has_icc_profile": True,
+        "has_exif": True,
+        "has_alpha": True,
+    }
     by_id = {s["id"]: s for s in info["steps"]}
     assert by_id[0]["parent"] is None and by_id[0]["children"] == [1] and by_id[0]["seed"] is None
     assert by_id[1]["instruction"] == "make it snowy"
@@ -137,7 +155,8 @@ def test_session_info_and_text(saved):
     assert "edit.mgie" in text and "5 steps" in text and "holiday.jpg" in text
     assert '#3 "golden hour ☀" -> "Warm light."  seed 9' in text
     assert text.splitlines()[[i for i, line in enumerate(text.splitlines()) if "#3" in line][0]].endswith(
-        "<- current")
+        "<- current"
+    )
 
 
 # --------------------------------------------------------------------------- hostile files
@@ -169,6 +188,7 @@ def edit_steps(fn):
     def apply(m):
         fn({s["id"]: s for s in m["steps"]})
         return m
+
     return apply
 
 
@@ -183,9 +203,9 @@ def declare_huge(src: Path, dst: Path) -> Path:
     name = b"steps/step-00001.png"
     at = data.find(b"PK\x01\x02")
     while at != -1:
-        name_len = int.from_bytes(data[at + 28:at + 30], "little")
-        if data[at + 46:at + 46 + name_len] == name:
-            data[at + 24:at + 28] = (0xFFFFFFF0).to_bytes(4, "little")  # uncompressed size
+        name_len = int.from_bytes(data[at + 28 : at + 30], "little")
+        if data[at + 46 : at + 46 + name_len] == name:
+            data[at + 24 : at + 28] = (0xFFFFFFF0).to_bytes(4, "little")  # uncompressed size
         at = data.find(b"PK\x01\x02", at + 4)
     dst.write_bytes(bytes(data))
     return dst
@@ -202,39 +222,74 @@ def flip_byte_in_step(src: Path, dst: Path) -> Path:
 
 HOSTILE = {
     "traversal": (lambda s, d: rewrite(s, d, add=[(evil_info("../evil.png"), b"x")]), "unsafe"),
-    "traversal-inside": (lambda s, d: rewrite(s, d, add=[(evil_info("steps/../../evil.png"), b"x")]), "unsafe"),
+    "traversal-inside": (
+        lambda s, d: rewrite(s, d, add=[(evil_info("steps/../../evil.png"), b"x")]),
+        "unsafe",
+    ),
     "absolute": (lambda s, d: rewrite(s, d, add=[(evil_info("/tmp/mgie-evil.png"), b"x")]), "unsafe"),
     "drive": (lambda s, d: rewrite(s, d, add=[(evil_info("C:/evil.png"), b"x")]), "unsafe"),
     "backslash": (lambda s, d: rewrite(s, d, add=[(evil_info("..\\evil.png"), b"x")]), "unsafe"),
-    "manifest-traversal": (lambda s, d: rewrite(
-        s, d, manifest=edit_steps(lambda st: st[2].update(image="../../evil.png"))), "unexpected image"),
+    "manifest-traversal": (
+        lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[2].update(image="../../evil.png"))),
+        "unexpected image",
+    ),
     "huge-declared": (declare_huge, "zip bomb"),
-    "not-a-zip": (lambda s, d: d.write_bytes(b"just some text, not a zip\n" * 10) and d, "not an MGIE session"),
+    "not-a-zip": (
+        lambda s, d: d.write_bytes(b"just some text, not a zip\n" * 10) and d,
+        "not an MGIE session",
+    ),
     "empty": (lambda s, d: d.write_bytes(b"") or d, "empty"),
     "truncated": (lambda s, d: d.write_bytes(s.read_bytes()[: s.stat().st_size // 2]) and d, "truncated"),
     "corrupt-image-crc": (flip_byte_in_step, "damaged"),
     "missing-image": (lambda s, d: rewrite(s, d, drop={"steps/step-00002.png"}), "image of step 2"),
     "missing-alpha": (lambda s, d: rewrite(s, d, drop={"source/alpha.png"}), "transparency"),
     "missing-manifest": (lambda s, d: rewrite(s, d, drop={"session.json"}), "no session.json"),
-    "bad-json": (lambda s, d: rewrite(s, d, manifest=lambda m: b'{"format": "mgie-session", "ver'), "not valid JSON"),
-    "not-a-manifest": (lambda s, d: rewrite(s, d, manifest=lambda m: [1, 2, 3]), "not an MGIE session manifest"),
+    "bad-json": (
+        lambda s, d: rewrite(s, d, manifest=lambda m: b'{"format": "mgie-session", "ver'),
+        "not valid JSON",
+    ),
+    "not-a-manifest": (
+        lambda s, d: rewrite(s, d, manifest=lambda m: [1, 2, 3]),
+        "not an MGIE session manifest",
+    ),
     "newer-version": (lambda s, d: rewrite(s, d, manifest=lambda m: {**m, "version": 99}), "newer"),
-    "cycle": (lambda s, d: rewrite(s, d, manifest=edit_steps(
-        lambda st: (st[1].update(parent=4), st[1].update(redo_child=None)))), "cycle"),
-    "self-parent": (lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[2].update(parent=2))), "cycle"),
-    "missing-parent": (lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[4].update(parent=77))),
-                       "does not exist"),
+    "cycle": (
+        lambda s, d: rewrite(
+            s, d, manifest=edit_steps(lambda st: (st[1].update(parent=4), st[1].update(redo_child=None)))
+        ),
+        "cycle",
+    ),
+    "self-parent": (
+        lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[2].update(parent=2))),
+        "cycle",
+    ),
+    "missing-parent": (
+        lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[4].update(parent=77))),
+        "does not exist",
+    ),
     "bad-current": (lambda s, d: rewrite(s, d, manifest=lambda m: {**m, "current": 99}), "current step"),
-    "bad-redo": (lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[0].update(redo_child=4))),
-                 "redo"),
-    "bad-types": (lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[1].update(params="x"))),
-                  "params"),
-    "bad-base64": (lambda s, d: rewrite(s, d, manifest=lambda m: {**m, "source": {**m["source"], "exif": "@@"}}),
-                   "base64"),
-    "image-not-png": (lambda s, d: rewrite(s, d, drop={"steps/step-00003.png"},
-                                           add=[("steps/step-00003.png", b"GIF89a" + bytes(100))]), "not a valid PNG"),
-    "duplicate-step": (lambda s, d: rewrite(s, d, manifest=lambda m: {**m, "steps": m["steps"] + m["steps"][:1]}),
-                       "twice"),
+    "bad-redo": (
+        lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[0].update(redo_child=4))),
+        "redo",
+    ),
+    "bad-types": (
+        lambda s, d: rewrite(s, d, manifest=edit_steps(lambda st: st[1].update(params="x"))),
+        "params",
+    ),
+    "bad-base64": (
+        lambda s, d: rewrite(s, d, manifest=lambda m: {**m, "source": {**m["source"], "exif": "@@"}}),
+        "base64",
+    ),
+    "image-not-png": (
+        lambda s, d: rewrite(
+            s, d, drop={"steps/step-00003.png"}, add=[("steps/step-00003.png", b"GIF89a" + bytes(100))]
+        ),
+        "not a valid PNG",
+    ),
+    "duplicate-step": (
+        lambda s, d: rewrite(s, d, manifest=lambda m: {**m, "steps": m["steps"] + m["steps"][:1]}),
+        "twice",
+    ),
 }
 
 
@@ -261,7 +316,9 @@ def test_hostile_session_files_are_refused_without_writing_outside(case, saved, 
 def test_pixel_limit_is_enforced(saved, tmp_path, monkeypatch):
     _, good = saved
     big = png_bytes(Image.new("RGB", (300, 200)))
-    bad = rewrite(good, tmp_path / "big.mgie", drop={"steps/step-00002.png"}, add=[("steps/step-00002.png", big)])
+    bad = rewrite(
+        good, tmp_path / "big.mgie", drop={"steps/step-00002.png"}, add=[("steps/step-00002.png", big)]
+    )
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
     with pytest.raises(InputError, match="too large"):
         open_session(bad, tmp_path / "work")
@@ -277,7 +334,9 @@ def test_total_size_limit(saved, tmp_path, monkeypatch):
 
 def test_unexpected_members_are_not_extracted(saved, tmp_path):
     _, good = saved
-    extra = rewrite(good, tmp_path / "extra.mgie", add=[("notes/readme.txt", b"hi"), ("steps/step-00099.png", b"x")])
+    extra = rewrite(
+        good, tmp_path / "extra.mgie", add=[("notes/readme.txt", b"hi"), ("steps/step-00099.png", b"x")]
+    )
     s = open_session(extra, tmp_path / "work")
     s.close()
     assert sorted(os.listdir(tmp_path / "work")) == [f"step-{i:05d}.png" for i in range(5)]
@@ -411,8 +470,13 @@ def run_child(tmp_path: Path, *args: str) -> subprocess.Popen:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, str(script), str(tmp_path), *args], stdout=subprocess.PIPE,
-                            text=True, env=env, cwd=ROOT)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path), *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")

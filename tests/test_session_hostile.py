@@ -25,7 +25,9 @@ from mgie_desktop.core.history import History, ImageStore
 from mgie_desktop.core.instruction import InstructionLimit, Level, check_text
 from mgie_desktop.core.session import format_session_info, limits, open_session, save_session, session_info
 
-ESCAPES = "clear \x1b[2J\x1b[H title \x1b]0;pwned\x07 c1 \x9b31m red \x1bPdcs\x1b\\ bell\x07 nul\x00 rlo\u202e end"
+ESCAPES = (
+    "clear \x1b[2J\x1b[H title \x1b]0;pwned\x07 c1 \x9b31m red \x1bPdcs\x1b\\ bell\x07 nul\x00 rlo\u202e end"
+)
 
 
 def tiny_png(color=(0, 0, 0), size=(4, 4)) -> bytes:
@@ -56,10 +58,21 @@ def write_session(path: Path, manifest_text: str | bytes, ids=(0,), png: bytes =
 
 
 def manifest(steps: list[dict] | None = None, **top) -> dict:
-    steps = steps if steps is not None else [{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "x"}]
-    return {"format": "mgie-session", "version": 1, "app": {"name": "MGIE Desktop", "version": "0"},
-            "saved": 1_700_000_000.0, "current": steps[-1]["id"], "steps": steps, "source": {"name": "a.jpg"},
-            **top}
+    steps = (
+        steps
+        if steps is not None
+        else [{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "x"}]
+    )
+    return {
+        "format": "mgie-session",
+        "version": 1,
+        "app": {"name": "MGIE Desktop", "version": "0"},
+        "saved": 1_700_000_000.0,
+        "current": steps[-1]["id"],
+        "steps": steps,
+        "source": {"name": "a.jpg"},
+        **top,
+    }
 
 
 def session_with(tmp_path: Path, name: str = "s.mgie", **top) -> Path:
@@ -94,7 +107,12 @@ def test_info_and_open_walk_a_1500_step_chain(tmp_path, capsys):
     path = save_session(history, tmp_path / "deep.mgie")
     history.close()
     text = format_session_info(session_info(path))  # was RecursionError at about 1000 steps
-    assert text.count("\n#") == 1501 and "\n   " not in text and "#1500" in text and text.rstrip().endswith("<- current")
+    assert (
+        text.count("\n#") == 1501
+        and "\n   " not in text
+        and "#1500" in text
+        and text.rstrip().endswith("<- current")
+    )
     code, out, err = cli(capsys, "session", "info", path)
     assert code == 0 and out.strip() == text and not err
     session = open_session(path, tmp_path / "work")
@@ -143,8 +161,9 @@ def test_a_10000_step_chain_stored_leaf_first_is_checked_in_linear_time(tmp_path
 # --------------------------------------------------------------------------- numbers
 
 
-@pytest.mark.parametrize("saved", ["NaN", "Infinity", "-Infinity", "1e400", "-1", "1e300", "9" * 4000, "true",
-                                   '"yesterday"'])
+@pytest.mark.parametrize(
+    "saved", ["NaN", "Infinity", "-Infinity", "1e400", "-1", "1e300", "9" * 4000, "true", '"yesterday"']
+)
 def test_a_saved_time_that_is_no_time_is_refused_naming_file_and_field(tmp_path, capsys, saved):
     text = json.dumps(manifest()).replace('"saved": 1700000000.0', f'"saved": {saved}')
     path = write_session(tmp_path / "odd.mgie", text, (0, 1))
@@ -169,14 +188,17 @@ def test_no_saved_time_is_shown_as_unknown(tmp_path):
     assert info["saved"] is None and "saved ?" in format_session_info(info)
 
 
-@pytest.mark.parametrize(("field", "value", "named"), [
-    ("created", "NaN", "'created'"),
-    ("created", "1e400", "'created'"),
-    ("params", '{"seed": NaN}', "'params.seed'"),
-    ("params", '{"seed": ' + "9" * 30 + "}", "'params.seed'"),
-    ("params", '{"geometry": {"angle": Infinity}}', "'params.geometry.angle'"),
-    ("timings", '{"render_s": -Infinity}', "'timings.render_s'"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("created", "NaN", "'created'"),
+        ("created", "1e400", "'created'"),
+        ("params", '{"seed": NaN}', "'params.seed'"),
+        ("params", '{"seed": ' + "9" * 30 + "}", "'params.seed'"),
+        ("params", '{"geometry": {"angle": Infinity}}', "'params.geometry.angle'"),
+        ("timings", '{"render_s": -Infinity}', "'timings.render_s'"),
+    ],
+)
 def test_step_numbers_are_finite_and_bounded(tmp_path, capsys, field, value, named):
     text = json.dumps(manifest()).replace('"instruction": "x"', f'"instruction": "x", "{field}": {value}')
     path = write_session(tmp_path / "num.mgie", text, (0, 1))
@@ -208,13 +230,21 @@ def test_display_text_keeps_unicode_and_drops_controls():
 
 def test_session_info_shows_no_terminal_escapes(tmp_path, capsys):
     history = chain_history(tmp_path / "store", 0)
-    history.push(Image.new("RGB", (4, 4)), instruction=ESCAPES, expressive_instruction="\x1b[31mred",
-                 steered_instruction="\x9b2J", params={"seed": 5})
+    history.push(
+        Image.new("RGB", (4, 4)),
+        instruction=ESCAPES,
+        expressive_instruction="\x1b[31mred",
+        steered_instruction="\x9b2J",
+        params={"seed": 5},
+    )
     path = save_session(history, tmp_path / "esc.mgie", {"name": "photo\x1b]0;x\x07.jpg"})
     history.close()
     text = format_session_info(session_info(path))
     assert not has_controls(text)
-    assert '"clear title c1 red bell nul rlo end" -> "red" -> steered: ""' in text and "Source: photo.jpg" in text
+    assert (
+        '"clear title c1 red bell nul rlo end" -> "red" -> steered: ""' in text
+        and "Source: photo.jpg" in text
+    )
     code, out, _ = cli(capsys, "session", "info", path)
     assert code == 0 and not has_controls(out)
     code, out, _ = cli(capsys, "session", "info", "--json", path)  # JSON escapes them: exact and safe
@@ -226,8 +256,12 @@ def test_the_window_shows_no_control_characters(qtbot, tmp_path):
     from mgie_desktop.ui.history_panel import HistoryPanel
 
     history = chain_history(tmp_path / "store", 0)
-    history.push(Image.new("RGB", (4, 4)), instruction=ESCAPES, expressive_instruction="MGIE\x1b[2J said",
-                 params={"seed": "\x9b6n"})
+    history.push(
+        Image.new("RGB", (4, 4)),
+        instruction=ESCAPES,
+        expressive_instruction="MGIE\x1b[2J said",
+        params={"seed": "\x9b6n"},
+    )
     history.push(Image.new("RGB", (4, 4)), instruction="x", steered_instruction="line one\nline\x07 two")
     panel = HistoryPanel()
     qtbot.addWidget(panel)
@@ -286,15 +320,31 @@ def test_edit_from_argv_with_invalid_utf8_is_refused_in_one_line(tiny_models, ph
     # sentencepiece, with a traceback.
     output = tmp_path / "out.png"
     instruction = os.fsdecode(b"make it \xff snowy \xed\xa0\x80")
-    code, _, err = cli(capsys, "edit", photo_path, "-i", instruction, "-o", output, "--models", tiny_models,
-                       "--steps", "2", "--device", "cpu")
+    code, _, err = cli(
+        capsys,
+        "edit",
+        photo_path,
+        "-i",
+        instruction,
+        "-o",
+        output,
+        "--models",
+        tiny_models,
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+    )
     refused_in_one_line(code, err, "not valid text")
     assert not output.exists()
 
 
 def test_a_session_instruction_that_is_not_text_is_refused(tmp_path, capsys):
-    path = session_with(tmp_path, "sur.mgie", steps=[{"id": 0, "parent": None},
-                                                     {"id": 1, "parent": 0, "instruction": "\ud800 x"}])
+    path = session_with(
+        tmp_path,
+        "sur.mgie",
+        steps=[{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "\ud800 x"}],
+    )
     with pytest.raises(InputError, match=r"sur\.mgie.*step 1.*'instruction'.*not valid text"):
         open_session(path)  # else it opens, and every later save or autosave fails
     refused_in_one_line(*cli(capsys, "session", "info", path)[::2], "sur.mgie", "instruction")
@@ -315,9 +365,9 @@ def lying_png(width: int, height: int, png: bytes = PNG) -> bytes:
 def scrambled_idat(png: bytes = PNG) -> bytes:
     """``png`` with its compressed pixels overwritten and the chunk's CRC made right again."""
     start = png.index(b"IDAT")
-    length = int.from_bytes(png[start - 4:start], "big")
-    chunk = b"IDAT" + png[start + 4:start + 6] + b"\xff" * (length - 2)
-    return png[:start] + chunk + zlib.crc32(chunk).to_bytes(4, "big") + png[start + 4 + length + 4:]
+    length = int.from_bytes(png[start - 4 : start], "big")
+    chunk = b"IDAT" + png[start + 4 : start + 6] + b"\xff" * (length - 2)
+    return png[:start] + chunk + zlib.crc32(chunk).to_bytes(4, "big") + png[start + 4 + length + 4 :]
 
 
 def session_with_pngs(path: Path, steps: list[dict], pngs: dict[int, bytes]) -> Path:
@@ -328,17 +378,25 @@ def session_with_pngs(path: Path, steps: list[dict], pngs: dict[int, bytes]) -> 
     return path
 
 
-@pytest.mark.parametrize("bad", [lying_png(64, 64), lying_png(5, 4), scrambled_idat()], ids=["larger", "wider",
-                                                                                             "scrambled"])
+@pytest.mark.parametrize(
+    "bad", [lying_png(64, 64), lying_png(5, 4), scrambled_idat()], ids=["larger", "wider", "scrambled"]
+)
 def test_a_step_with_damaged_pixels_opens_and_only_that_step_is_refused(tmp_path, capsys, bad):
     from mgie_desktop.core.history import DamagedImage
 
-    steps = [{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "x"},
-             {"id": 2, "parent": 1, "instruction": "y"}]
+    steps = [
+        {"id": 0, "parent": None},
+        {"id": 1, "parent": 0, "instruction": "x"},
+        {"id": 2, "parent": 1, "instruction": "y"},
+    ]
     path = session_with_pngs(tmp_path / "hurt.mgie", steps, {0: PNG, 1: bad, 2: tiny_png((9, 9, 9))})
     session = open_session(path, tmp_path / "work")
     try:
-        assert session.history.image(0).size == (4, 4) and session.history.image(2).getpixel((0, 0)) == (9, 9, 9)
+        assert session.history.image(0).size == (4, 4) and session.history.image(2).getpixel((0, 0)) == (
+            9,
+            9,
+            9,
+        )
         for _ in range(2):
             with pytest.raises(DamagedImage, match=r"^the image of step 1 is damaged and cannot be shown"):
                 session.history.image(1)  # was Pillow's OSError: a traceback in the window
@@ -353,9 +411,14 @@ def test_a_step_with_damaged_pixels_opens_and_only_that_step_is_refused(tmp_path
 
 
 def test_exporting_a_recipe_through_a_damaged_step_is_one_line(tmp_path, capsys):
-    steps = [{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "x"},
-             {"id": 2, "parent": 1, "params": {"geometry": {"op": "crop", "box": [0, 0, 2, 2]}}}]
-    path = session_with_pngs(tmp_path / "crop.mgie", steps, {0: PNG, 1: lying_png(64, 64), 2: tiny_png(size=(2, 2))})
+    steps = [
+        {"id": 0, "parent": None},
+        {"id": 1, "parent": 0, "instruction": "x"},
+        {"id": 2, "parent": 1, "params": {"geometry": {"op": "crop", "box": [0, 0, 2, 2]}}},
+    ]
+    path = session_with_pngs(
+        tmp_path / "crop.mgie", steps, {0: PNG, 1: lying_png(64, 64), 2: tiny_png(size=(2, 2))}
+    )
     code, _, err = cli(capsys, "recipe", "export", path, "-o", tmp_path / "r.json")  # reads step 1's size
     refused_in_one_line(code, err, "step 1", "damaged")
     assert not (tmp_path / "r.json").exists()
@@ -372,16 +435,51 @@ HOSTILE_NUMBERS = st.one_of(
 # Any character, with lone surrogates, controls and format characters (bidi) drawn often.
 ANY_CHARACTER = st.characters() | st.characters(categories=["Cs", "Cc", "Cf"])
 HOSTILE_TEXT = st.text(ANY_CHARACTER, max_size=40) | st.sampled_from(
-    [ESCAPES, "\ud800", "\udcff" * 3, "x" * 100_000, "\u202e", ""])
+    [ESCAPES, "\ud800", "\udcff" * 3, "x" * 100_000, "\u202e", ""]
+)
 SCALARS = st.none() | st.booleans() | HOSTILE_NUMBERS | HOSTILE_TEXT
 # The known-bad first, half the time: arbitrary values alone rarely land NaN on 'saved'.
-KNOWN_BAD = st.sampled_from([float("nan"), float("inf"), -float("inf"), 10**4000, 2**64, -1, 1e300, "\ud800",
-                             ESCAPES, "\x9b2J", {"seed": float("nan")}, {"geometry": {"angle": float("inf")}},
-                             {"\udcff": 1}, [[[[]]]], {}, [], "", True, None])
-JSON_VALUES = KNOWN_BAD | st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                                       | st.dictionaries(HOSTILE_TEXT, inner, max_size=4), max_leaves=20)
-FIELDS = ["id", "parent", "instruction", "expressive_instruction", "steered_instruction", "mask", "params",
-          "timings", "created", "redo_child", "image"]
+KNOWN_BAD = st.sampled_from(
+    [
+        float("nan"),
+        float("inf"),
+        -float("inf"),
+        10**4000,
+        2**64,
+        -1,
+        1e300,
+        "\ud800",
+        ESCAPES,
+        "\x9b2J",
+        {"seed": float("nan")},
+        {"geometry": {"angle": float("inf")}},
+        {"\udcff": 1},
+        [[[[]]]],
+        {},
+        [],
+        "",
+        True,
+        None,
+    ]
+)
+JSON_VALUES = KNOWN_BAD | st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(HOSTILE_TEXT, inner, max_size=4),
+    max_leaves=20,
+)
+FIELDS = [
+    "id",
+    "parent",
+    "instruction",
+    "expressive_instruction",
+    "steered_instruction",
+    "mask",
+    "params",
+    "timings",
+    "created",
+    "redo_child",
+    "image",
+]
 TOP_FIELDS = ["format", "version", "app", "saved", "current", "steps", "source"]
 
 
@@ -407,8 +505,16 @@ def repr_int(value: int) -> str:
 
 
 def base_steps(count: int, branchy: bool) -> list[dict]:
-    return [{"id": i, "parent": None if i == 0 else (i // 2 if branchy else i - 1), "instruction": f"edit {i}",
-             "params": {"seed": i, "strength": 1.0}, "created": 1_700_000_000.0 + i} for i in range(count)]
+    return [
+        {
+            "id": i,
+            "parent": None if i == 0 else (i // 2 if branchy else i - 1),
+            "instruction": f"edit {i}",
+            "params": {"seed": i, "strength": 1.0},
+            "created": 1_700_000_000.0 + i,
+        }
+        for i in range(count)
+    ]
 
 
 def accepted_or_refused(path: Path, work: Path) -> None:
@@ -437,26 +543,36 @@ def accepted_or_refused(path: Path, work: Path) -> None:
         session.close()
 
 
-PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                             HealthCheck.data_too_large])
+PROPERTY = settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @PROPERTY
-@given(count=st.integers(1, 12), branchy=st.booleans(), index=st.integers(0, 11), field=st.sampled_from(FIELDS),
-       value=JSON_VALUES)
+@given(
+    count=st.integers(1, 12),
+    branchy=st.booleans(),
+    index=st.integers(0, 11),
+    field=st.sampled_from(FIELDS),
+    value=JSON_VALUES,
+)
 def test_any_value_in_any_step_field(count, branchy, index, field, value):
     steps = base_steps(count, branchy)
-    body = json.dumps(manifest(steps)).replace(json.dumps(steps[index % count]),
-                                               json.dumps(steps[index % count])[:-1] + f', "{field}": {dump(value)}}}')
+    body = json.dumps(manifest(steps)).replace(
+        json.dumps(steps[index % count]),
+        json.dumps(steps[index % count])[:-1] + f', "{field}": {dump(value)}}}',
+    )
     with tempfile.TemporaryDirectory() as tmp:
         path = write_session(Path(tmp) / "p.mgie", body, range(count))
         accepted_or_refused(path, Path(tmp) / "work")
 
 
 @PROPERTY
-@given(count=st.integers(2, 6), field=st.sampled_from(["instruction", "expressive_instruction", "steered_instruction",
-                                                       "mask"]),
-       text=st.sampled_from(["\ud800", "\udcff", ESCAPES, "\x9b2J", "\x00", "a\u202eb"]) | HOSTILE_TEXT)
+@given(
+    count=st.integers(2, 6),
+    field=st.sampled_from(["instruction", "expressive_instruction", "steered_instruction", "mask"]),
+    text=st.sampled_from(["\ud800", "\udcff", ESCAPES, "\x9b2J", "\x00", "a\u202eb"]) | HOSTILE_TEXT,
+)
 def test_any_text_in_an_edit_step(count, field, text):
     steps = base_steps(count, False)
     steps[-1][field] = text
@@ -476,8 +592,11 @@ def test_any_value_in_any_top_field(field, value):
 
 
 @settings(max_examples=25, deadline=None)
-@given(depth=st.integers(1, 200_000), opener=st.sampled_from(["[", '{"a":']), where=st.sampled_from(
-    ["params", "timings", "app", "source", "top"]))
+@given(
+    depth=st.integers(1, 200_000),
+    opener=st.sampled_from(["[", '{"a":']),
+    where=st.sampled_from(["params", "timings", "app", "source", "top"]),
+)
 def test_deep_nesting(depth, opener, where):
     closer = "]" if opener == "[" else "}"
     nested = opener * depth + "0" + closer * depth
@@ -488,7 +607,9 @@ def test_deep_nesting(depth, opener, where):
     elif where == "params":
         body = body.replace('"params": {"seed": 1,', f'"params": {{"deep": {nested}, "seed": 1,')
     elif where == "timings":
-        body = body.replace('"instruction": "edit 1"', f'"instruction": "edit 1", "timings": {{"deep": {nested}}}')
+        body = body.replace(
+            '"instruction": "edit 1"', f'"instruction": "edit 1", "timings": {{"deep": {nested}}}'
+        )
     else:
         body = body.replace(f'"{where}": {{', f'"{where}": {{"deep": {nested}, ')
     assert "deep" in body or where == "top"
@@ -505,8 +626,9 @@ def test_huge_image_sizes_and_many_steps(width, height, count):
     limits.MAX_STEPS = 50  # the same check as at 10 000, in milliseconds
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            path = write_session(Path(tmp) / "p.mgie", json.dumps(manifest(base_steps(count, False))),
-                                 range(count), png=head)
+            path = write_session(
+                Path(tmp) / "p.mgie", json.dumps(manifest(base_steps(count, False))), range(count), png=head
+            )
             accepted_or_refused(path, Path(tmp) / "work")
     finally:
         limits.MAX_STEPS = old
@@ -520,8 +642,7 @@ def test_any_manifest_bytes(raw):
 
 
 @settings(max_examples=200, deadline=None)
-@given(text=st.text(ANY_CHARACTER) | st.binary().map(
-    lambda b: b.decode("utf-8", "surrogateescape")))
+@given(text=st.text(ANY_CHARACTER) | st.binary().map(lambda b: b.decode("utf-8", "surrogateescape")))
 def test_check_text_accepts_or_refuses_any_text(text):
     try:
         check_text(text)

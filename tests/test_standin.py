@@ -27,21 +27,45 @@ def test_tiny_stand_in_imports_and_edits(tmp_path, photo_path):
     models = tmp_path / "models"
     assert main(["models", "import", str(src), "--dest", str(models)]) == 0
     out = tmp_path / "out.png"
-    assert main(["edit", str(photo_path), "-i", "warmer", "-o", str(out), "--models", str(models),
-                 "--steps", "2", "--json", "--mode", "both"]) == 0
+    assert (
+        main(
+            [
+                "edit",
+                str(photo_path),
+                "-i",
+                "warmer",
+                "-o",
+                str(out),
+                "--models",
+                str(models),
+                "--steps",
+                "2",
+                "--json",
+                "--mode",
+                "both",
+            ]
+        )
+        == 0
+    )
     assert out.exists() and (tmp_path / "out-ip2p.png").exists()  # InstructPix2Pix's own model is there too
 
 
-@pytest.mark.parametrize("rel, real", [
-    ("LLaVA-7B-v1/pytorch_model-00001-of-00002.bin", 9.98e9),
-    ("LLaVA-7B-v1/pytorch_model-00002-of-00002.bin", 3.5e9),
-    ("mgie_7b/mllm.pt", 588_493_241),
-    ("mgie_7b/unet.pt", 1_719_335_845),
-    ("clip-vit-large-patch14/model.safetensors", 1_710_540_580),
-    ("instruct-pix2pix/vae/diffusion_pytorch_model.safetensors", 335e6),
-    ("instruct-pix2pix/unet/diffusion_pytorch_model.safetensors", 3.44e9),  # the optional comparison, fp32
-    ("instruct-pix2pix/text_encoder/model.safetensors", 492e6),
-])
+@pytest.mark.parametrize(
+    "rel, real",
+    [
+        ("LLaVA-7B-v1/pytorch_model-00001-of-00002.bin", 9.98e9),
+        ("LLaVA-7B-v1/pytorch_model-00002-of-00002.bin", 3.5e9),
+        ("mgie_7b/mllm.pt", 588_493_241),
+        ("mgie_7b/unet.pt", 1_719_335_845),
+        ("clip-vit-large-patch14/model.safetensors", 1_710_540_580),
+        ("instruct-pix2pix/vae/diffusion_pytorch_model.safetensors", 335e6),
+        (
+            "instruct-pix2pix/unet/diffusion_pytorch_model.safetensors",
+            3.44e9,
+        ),  # the optional comparison, fp32
+        ("instruct-pix2pix/text_encoder/model.safetensors", 492e6),
+    ],
+)
 def test_full_stand_in_has_the_real_files_sizes(rel, real):
     planned = dict(standin._plan(FULL))
     assert abs(standin._nbytes(planned[rel]) - real) / real < 0.05

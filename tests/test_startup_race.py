@@ -74,14 +74,26 @@ def test_photo_at_launch_opens_every_time_on_a_busy_machine(tmp_path, tiny_model
         for run in range(STARTS):
             home = tmp_path / f"run{run}"
             shutil.copytree(data_template, home / "data")
-            env = dict(os.environ, XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"),
-                       XDG_STATE_HOME=str(home / "state"), QT_QPA_PLATFORM="offscreen")
-            done = subprocess.run([sys.executable, "-c", PROBE, str(photo_path), str(tiny_models)], env=env,
-                                  capture_output=True, text=True, timeout=180)
+            env = dict(
+                os.environ,
+                XDG_DATA_HOME=str(home / "data"),
+                XDG_CONFIG_HOME=str(home / "config"),
+                XDG_STATE_HOME=str(home / "state"),
+                QT_QPA_PLATFORM="offscreen",
+            )
+            done = subprocess.run(
+                [sys.executable, "-c", PROBE, str(photo_path), str(tiny_models)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=180,
+            )
             lines = [line for line in done.stdout.splitlines() if line.startswith("PROBE ")]
             assert lines, f"start {run}: no report\n{done.stdout}\n{done.stderr}"
-            result = json.loads(lines[-1][len("PROBE "):])
-            assert result == {"opened": True, "offered": True, "error": None}, f"start {run}: {result}\n{done.stderr}"
+            result = json.loads(lines[-1][len("PROBE ") :])
+            assert result == {"opened": True, "offered": True, "error": None}, (
+                f"start {run}: {result}\n{done.stderr}"
+            )
             assert "Traceback" not in done.stderr, f"start {run}:\n{done.stderr}"
     finally:
         for burner in burners:

@@ -47,10 +47,11 @@ def test_without_image_tokens_steering_appends_them_and_takes_the_states_generat
     answer = tokens.encode((generated.answer or "a brighter sky").strip())[1:]
     image_ids = [engine.tokens[t] for t in IMG_TOKENS]
     ids, states = _incremental_states(engine, photo, answer + image_ids)
-    p = _reference_slice_start(ids + answer + image_ids, len(ids), len(answer) + N_VISUAL, image_ids[0],
-                               tokens.eos_id)
+    p = _reference_slice_start(
+        ids + answer + image_ids, len(ids), len(answer) + N_VISUAL, image_ids[0], tokens.eos_id
+    )
     assert p == len(ids) + len(answer) - 1  # the state that predicted [IMG0], then [IMG0..6]'s
-    torch.testing.assert_close(steered.visual_tokens[0], states[p:p + N_VISUAL], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(steered.visual_tokens[0], states[p : p + N_VISUAL], atol=1e-4, rtol=1e-4)
     assert steered.new_tokens == len(answer) + N_VISUAL
 
 
@@ -65,13 +66,37 @@ def test_an_edited_text_changes_the_conditioning_and_an_empty_one_is_refused(emi
             emitting_engine.steer(photo, INSTRUCTION, empty)
 
 
-def test_cli_steers_each_instruction_in_order_and_records_both_texts(emitting_models, photo_path, tmp_path, capsys):
+def test_cli_steers_each_instruction_in_order_and_records_both_texts(
+    emitting_models, photo_path, tmp_path, capsys
+):
     from mgie_desktop.cli import main
 
     out, session = tmp_path / "out.png", tmp_path / "steered.mgie"
-    code = main(["edit", str(photo_path), "-i", INSTRUCTION, "-i", "more contrast", "--expressive",
-                 "The sky will be purple.", "-o", str(out), "--models", str(emitting_models), "--steps", "2",
-                 "--device", "cpu", "--precision", "fp32", "--session", str(session), "--json"])
+    code = main(
+        [
+            "edit",
+            str(photo_path),
+            "-i",
+            INSTRUCTION,
+            "-i",
+            "more contrast",
+            "--expressive",
+            "The sky will be purple.",
+            "-o",
+            str(out),
+            "--models",
+            str(emitting_models),
+            "--steps",
+            "2",
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            "--session",
+            str(session),
+            "--json",
+        ]
+    )
     assert code == 0 and out.is_file()
     report = json.loads(capsys.readouterr().out)
     first, second = report["edits"]
@@ -81,8 +106,14 @@ def test_cli_steers_each_instruction_in_order_and_records_both_texts(emitting_mo
 
     assert main(["session", "info", str(session), "--json"]) == 0
     steps = [s for s in json.loads(capsys.readouterr().out)["steps"] if s["instruction"]]
-    assert steps[0]["steered_instruction"] == "The sky will be purple." and steps[0]["expressive_instruction"] == ""
-    assert steps[1]["steered_instruction"] == "" and steps[1]["expressive_instruction"] == "The sky will be orange."
+    assert (
+        steps[0]["steered_instruction"] == "The sky will be purple."
+        and steps[0]["expressive_instruction"] == ""
+    )
+    assert (
+        steps[1]["steered_instruction"] == ""
+        and steps[1]["expressive_instruction"] == "The sky will be orange."
+    )
     assert main(["session", "info", str(session)]) == 0
     assert 'steered: "The sky will be purple."' in capsys.readouterr().out
 
@@ -91,8 +122,22 @@ def test_cli_refuses_more_expressive_texts_than_instructions(emitting_models, ph
     from mgie_desktop.cli import main
 
     out = tmp_path / "out.png"
-    code = main(["edit", str(photo_path), "-i", INSTRUCTION, "-e", "one", "-e", "two", "-o", str(out),
-                 "--models", str(emitting_models)])
+    code = main(
+        [
+            "edit",
+            str(photo_path),
+            "-i",
+            INSTRUCTION,
+            "-e",
+            "one",
+            "-e",
+            "two",
+            "-o",
+            str(out),
+            "--models",
+            str(emitting_models),
+        ]
+    )
     assert code == 2 and not out.exists()
     assert "more --expressive than --instruction" in capsys.readouterr().err
 
@@ -123,4 +168,4 @@ def test_a_long_steered_text_takes_the_states_before_its_image_tokens(engine, ph
     with torch.inference_mode():
         states = teacher_forced_states(engine.bundle.model.llm, embeds, torch.tensor([answer]))
     p = len(ids) + len(answer) - N_VISUAL - 1
-    torch.testing.assert_close(steered.visual_tokens[0], states[p:p + N_VISUAL])
+    torch.testing.assert_close(steered.visual_tokens[0], states[p : p + N_VISUAL])

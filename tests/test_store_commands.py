@@ -40,8 +40,17 @@ def manifest_path(server, tmp_path):
 def download(manifest, dest, accept=True, stdin="", **kw):
     out, err = io.StringIO(), io.StringIO()
     kw.setdefault("convert", False)
-    code = download_command(str(manifest), dest, accept, stdin=io.StringIO(stdin), out=out, err=err, policy=FAST,
-                            reserve_bytes=0, **kw)
+    code = download_command(
+        str(manifest),
+        dest,
+        accept,
+        stdin=io.StringIO(stdin),
+        out=out,
+        err=err,
+        policy=FAST,
+        reserve_bytes=0,
+        **kw,
+    )
     return code, out.getvalue(), err.getvalue()
 
 
@@ -99,10 +108,19 @@ def test_status_lists_each_file_and_verify_names_bad_ones(server, manifest_path,
     (model,) = status["models"]
     assert model["license"] == {"name": "Test License", "url": "https://example.invalid/license"}
     assert [(f["path"], f["status"]) for f in model["files"]] == [
-        ("sources/a.bin", "installed"), ("sources/b.bin", "corrupt"), ("sources/c.bin", "partial")]
+        ("sources/a.bin", "installed"),
+        ("sources/b.bin", "corrupt"),
+        ("sources/c.bin", "partial"),
+    ]
     assert model["status"] == "corrupt" and model["size"] == len(A) + len(B) + len(C)
-    assert status["summary"] == {"files": 3, "installed": 1, "unverified": 0, "partial": 1, "missing": 0,
-                                 "corrupt": 1}
+    assert status["summary"] == {
+        "files": 3,
+        "installed": 1,
+        "unverified": 0,
+        "partial": 1,
+        "missing": 0,
+        "corrupt": 1,
+    }
     assert status["bundle"]["installed"] is False
 
     out = io.StringIO()
@@ -113,8 +131,11 @@ def test_status_lists_each_file_and_verify_names_bad_ones(server, manifest_path,
 
     (dest / "sources/a.bin").write_bytes(b"?" + A[1:])  # same size, different bytes
     bad = verify_sources(manifest_path, dest)
-    assert bad == [f"checksum mismatch: sources/a.bin (sha256 {sha256(b'?' + A[1:])}, expected {sha256(A)})",
-                   f"wrong size: sources/b.bin (10 bytes, expected {len(B)})", "missing: sources/c.bin"]
+    assert bad == [
+        f"checksum mismatch: sources/a.bin (sha256 {sha256(b'?' + A[1:])}, expected {sha256(A)})",
+        f"wrong size: sources/b.bin (10 bytes, expected {len(B)})",
+        "missing: sources/c.bin",
+    ]
     out, err = io.StringIO(), io.StringIO()
     assert verify_command(manifest_path, dest, out=out, err=err) == 1
     assert "sources/a.bin" in out.getvalue() and "3 bad file(s)" in err.getvalue()
@@ -134,8 +155,11 @@ def tiny_sources(tmp_path_factory) -> Path:
 
 
 def test_download_convert_and_free_end_to_end(tiny_sources, tmp_path):
-    files = {p.relative_to(tiny_sources).as_posix(): p.read_bytes() for p in sorted(tiny_sources.rglob("*"))
-             if p.is_file()}
+    files = {
+        p.relative_to(tiny_sources).as_posix(): p.read_bytes()
+        for p in sorted(tiny_sources.rglob("*"))
+        if p.is_file()
+    }
     with FaultServer(files) as srv:
         srv.add_fault("mgie_7b/unet.pt", Fault("drop", after=50_000))
         manifest = write_manifest(tmp_path / "manifest.json", manifest_dict(srv, list(files)))
@@ -163,16 +187,37 @@ def test_free_sources_spares_files_the_manifest_does_not_list(server, manifest_p
     assert sorted(p.name for p in (dest / "sources").iterdir()) == ["mine.txt"]
 
 
-@pytest.mark.parametrize(("sizes", "approx", "shown"), [
-    ((10_000, 2_000), None, "12.0 kB"),                 # every size listed: exact
-    ((None, 2_000), 50_000, "about 50.0 kB"),           # the manifest's estimate
-    ((None, 2_000), None, "at least 2.0 kB"),           # what is known, said as such
-    ((None, None), None, "size not listed")])           # never ">= 0 B"
+@pytest.mark.parametrize(
+    ("sizes", "approx", "shown"),
+    [
+        ((10_000, 2_000), None, "12.0 kB"),  # every size listed: exact
+        ((None, 2_000), 50_000, "about 50.0 kB"),  # the manifest's estimate
+        ((None, 2_000), None, "at least 2.0 kB"),  # what is known, said as such
+        ((None, None), None, "size not listed"),
+    ],
+)  # never ">= 0 B"
 def test_list_says_each_model_s_size_as_well_as_it_is_known(sizes, approx, shown, tmp_path):
-    files = [{"path": f"sources/{i}.bin", "size": size, "sha256": None, "source": {"url": f"https://example.invalid/{i}"}}
-             for i, size in enumerate(sizes)]
-    data = {"schema": 1, "models": [{"id": "m", "name": "M", "approx_size": approx, "files": files,
-                                     "license": {"name": "L", "url": "https://example.invalid/l"}}]}
+    files = [
+        {
+            "path": f"sources/{i}.bin",
+            "size": size,
+            "sha256": None,
+            "source": {"url": f"https://example.invalid/{i}"},
+        }
+        for i, size in enumerate(sizes)
+    ]
+    data = {
+        "schema": 1,
+        "models": [
+            {
+                "id": "m",
+                "name": "M",
+                "approx_size": approx,
+                "files": files,
+                "license": {"name": "L", "url": "https://example.invalid/l"},
+            }
+        ],
+    }
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps(data), encoding="utf-8")
     out = io.StringIO()

@@ -37,7 +37,11 @@ def make(server, dest, names=("big.bin", "small.json"), progress=None, cancel=No
 
 
 def leftovers(dest):
-    return sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() and ".mgie-store" not in p.parts)
+    return sorted(
+        p.relative_to(dest).as_posix()
+        for p in dest.rglob("*")
+        if p.is_file() and ".mgie-store" not in p.parts
+    )
 
 
 def test_fresh_download_verifies_and_reports_progress(server, tmp_path):
@@ -50,7 +54,9 @@ def test_fresh_download_verifies_and_reports_progress(server, tmp_path):
     assert (tmp_path / "sources/big.bin").read_bytes() == BIG
     assert (tmp_path / "sources/small.json").read_bytes() == SMALL
     assert leftovers(tmp_path) == ["sources/big.bin", "sources/small.json"]
-    assert result.downloaded == ["sources/big.bin", "sources/small.json"] and result.bytes == len(BIG) + len(SMALL)
+    assert result.downloaded == ["sources/big.bin", "sources/small.json"] and result.bytes == len(BIG) + len(
+        SMALL
+    )
     assert StoreState(tmp_path).recorded_sha256("sources/big.bin") == sha256(BIG)
     phases = {(r.file.path, r.file.phase) for r in records}
     assert ("sources/big.bin", DOWNLOADING) in phases and ("sources/big.bin", VERIFYING) in phases
@@ -150,7 +156,9 @@ def test_not_found_is_not_retried(server, tmp_path):
 
 def test_a_stall_gives_up_with_a_clear_message_and_keeps_the_part(server, tmp_path):
     server.add_fault("big.bin", Fault("stall", after=1500), *[Fault("stall", after=0)] * 3)
-    with pytest.raises(DownloadError, match=r"stalled \(no data for 0.3 s\).*1500 bytes kept.*run again to resume"):
+    with pytest.raises(
+        DownloadError, match=r"stalled \(no data for 0.3 s\).*1500 bytes kept.*run again to resume"
+    ):
         make(server, tmp_path, names=["big.bin"]).run()
     assert leftovers(tmp_path) == ["sources/big.bin.part"]
     make(server, tmp_path, names=["big.bin"]).run()
@@ -260,7 +268,8 @@ def test_unknown_size_and_hash_are_probed_and_recorded_at_first_download(server,
     path = tmp_path / "sources/big.bin"
     path.write_bytes(b"x" + BIG[1:])
     assert verify_files(d.manifest, tmp_path) == [
-        f"checksum mismatch: sources/big.bin (sha256 {sha256(b'x' + BIG[1:])}, expected {sha256(BIG)})"]
+        f"checksum mismatch: sources/big.bin (sha256 {sha256(b'x' + BIG[1:])}, expected {sha256(BIG)})"
+    ]
     make(server, tmp_path, names=["big.bin"], sizes=False, hashes=False).run()
     assert path.read_bytes() == BIG
 
@@ -275,7 +284,9 @@ def test_a_corrupt_final_file_is_replaced(server, tmp_path):
     assert path.read_bytes() == BIG and leftovers(tmp_path) == ["sources/big.bin"]
 
 
-def test_files_of_unknown_size_count_at_their_model_s_estimate_before_the_first_byte(server, tmp_path, monkeypatch):
+def test_files_of_unknown_size_count_at_their_model_s_estimate_before_the_first_byte(
+    server, tmp_path, monkeypatch
+):
     """A manifest without sizes (and servers not asked) still refuses a download that cannot fit."""
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 50_000, 50_000))
@@ -288,5 +299,8 @@ def test_files_of_unknown_size_count_at_their_model_s_estimate_before_the_first_
         d.run()
     assert server.hits("big.bin") == [] and leftovers(tmp_path) == []
     data["models"][0]["approx_size"] = 20_000  # fits: the download goes ahead
-    assert Downloader(Manifest.from_dict(data), tmp_path, policy=FAST, reserve_bytes=0,
-                      probe_sizes=False).plan().enough_space
+    assert (
+        Downloader(Manifest.from_dict(data), tmp_path, policy=FAST, reserve_bytes=0, probe_sizes=False)
+        .plan()
+        .enough_space
+    )

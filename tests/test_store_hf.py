@@ -51,8 +51,9 @@ class FakeHub:
         self.cached.add(name)
         return str(link)
 
-    def __call__(self, repo_id, filename, *, revision=None, repo_type=None, force_download=False, tqdm_class=None,
-                 **kw):
+    def __call__(
+        self, repo_id, filename, *, revision=None, repo_type=None, force_download=False, tqdm_class=None, **kw
+    ):
         self.calls.append((repo_id, filename, revision, force_download))
         if filename not in self.cached or force_download:
             bar = tqdm_class(total=len(self.files[filename]))
@@ -64,22 +65,46 @@ class FakeHub:
 
 def manifest(sha: str | None = None, repo: str = "owner/repo") -> Manifest:
     src = {"hf_repo": repo, "revision": REV}
-    return Manifest.from_dict({"schema": 1, "models": [{
-        "id": "m", "name": "M", "license": {"name": "L", "url": "https://x.invalid"},
-        "files": [{"path": "sources/m/weights.bin", "size": len(WEIGHTS), "sha256": sha,
-                   "source": {**src, "hf_path": "weights.bin"}},
-                  {"path": "sources/m/config.json", "size": None, "sha256": None,
-                   "source": {**src, "hf_path": "config.json"}}]}]})
+    return Manifest.from_dict(
+        {
+            "schema": 1,
+            "models": [
+                {
+                    "id": "m",
+                    "name": "M",
+                    "license": {"name": "L", "url": "https://x.invalid"},
+                    "files": [
+                        {
+                            "path": "sources/m/weights.bin",
+                            "size": len(WEIGHTS),
+                            "sha256": sha,
+                            "source": {**src, "hf_path": "weights.bin"},
+                        },
+                        {
+                            "path": "sources/m/config.json",
+                            "size": None,
+                            "sha256": None,
+                            "source": {**src, "hf_path": "config.json"},
+                        },
+                    ],
+                }
+            ],
+        }
+    )
 
 
 @pytest.fixture
 def hub(tmp_path, monkeypatch):
     """A fake repo inside the (sandboxed, see conftest) Hugging Face cache, under a unique name."""
     repo = f"owner/repo-{uuid.uuid4().hex[:12]}"
-    fake = FakeHub(hf.cache_dir() / f"models--{repo.replace('/', '--')}", {"weights.bin": WEIGHTS, "config.json": CONFIG})
+    fake = FakeHub(
+        hf.cache_dir() / f"models--{repo.replace('/', '--')}", {"weights.bin": WEIGHTS, "config.json": CONFIG}
+    )
     fake.repo = repo
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake)
-    monkeypatch.setattr(hf, "offline", lambda: False)  # conftest turns offline mode on; the fake hub is "online"
+    monkeypatch.setattr(
+        hf, "offline", lambda: False
+    )  # conftest turns offline mode on; the fake hub is "online"
     monkeypatch.setattr(reach, "connect", lambda host, port, timeout: None)  # and answers
     return fake
 
@@ -104,13 +129,20 @@ def test_a_file_in_the_hf_cache_is_linked_not_copied(tmp_path, hub):
 
 def test_a_missing_file_is_fetched_through_huggingface_hub_with_progress(tmp_path, hub):
     records = []
-    d = Downloader(manifest(sha=sha256(WEIGHTS), repo=hub.repo), tmp_path, progress=records.append, policy=FAST,
-                   reserve_bytes=0)
+    d = Downloader(
+        manifest(sha=sha256(WEIGHTS), repo=hub.repo),
+        tmp_path,
+        progress=records.append,
+        policy=FAST,
+        reserve_bytes=0,
+    )
     d.report_every = 0
     result = d.run()
     assert result.downloaded == ["sources/m/weights.bin", "sources/m/config.json"]
     assert hub.calls[0] == (hub.repo, "weights.bin", REV, False)
-    done = [r.file.done for r in records if r.file.phase == DOWNLOADING and r.file.path == "sources/m/weights.bin"]
+    done = [
+        r.file.done for r in records if r.file.phase == DOWNLOADING and r.file.path == "sources/m/weights.bin"
+    ]
     assert done[-1] == len(WEIGHTS)
     assert StoreState(tmp_path).get("sources/m/weights.bin")["hash_source"] == "manifest"
 
@@ -130,8 +162,9 @@ def test_cancel_during_an_hf_download(tmp_path, hub):
         if p.file.phase == DOWNLOADING and p.file.done >= 1000:
             cancel.set()
 
-    d = Downloader(manifest(repo=hub.repo), tmp_path, progress=progress, cancel=cancel, policy=FAST,
-                   reserve_bytes=0)
+    d = Downloader(
+        manifest(repo=hub.repo), tmp_path, progress=progress, cancel=cancel, policy=FAST, reserve_bytes=0
+    )
     d.report_every = 0
     with pytest.raises(EditCancelled):
         d.run()

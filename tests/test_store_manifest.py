@@ -22,31 +22,58 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def good(**file_overrides) -> dict:
-    f = {"path": "sources/a.bin", "size": 3, "sha256": "0" * 64, "source": {"url": "http://127.0.0.1:1/a.bin"}}
+    f = {
+        "path": "sources/a.bin",
+        "size": 3,
+        "sha256": "0" * 64,
+        "source": {"url": "http://127.0.0.1:1/a.bin"},
+    }
     f.update(file_overrides)
-    return {"schema": 1, "models": [{"id": "m", "name": "M", "license": {"name": "L", "url": "https://x.invalid"},
-                                     "files": [f]}]}
+    return {
+        "schema": 1,
+        "models": [
+            {"id": "m", "name": "M", "license": {"name": "L", "url": "https://x.invalid"}, "files": [f]}
+        ],
+    }
 
 
 def test_the_shipped_manifest_lists_the_five_parts_the_converter_needs(tmp_path):
     m = Manifest.load(ROOT / "models_manifest.json")
     assert default_manifest_path().name == "models_manifest.json"
-    assert [x.id for x in m.models if not x.optional] == ["llava-7b", "mgie-mllm", "mgie-unet", "clip-vit-l14",
-                                                           "instruct-pix2pix"]
+    assert [x.id for x in m.models if not x.optional] == [
+        "llava-7b",
+        "mgie-mllm",
+        "mgie-unet",
+        "clip-vit-l14",
+        "instruct-pix2pix",
+    ]
     assert m.optional_ids == ["ip2p"]  # InstructPix2Pix's own model: downloaded only when asked for
     paths = {f.path for f in m.files}
     assert all(p.startswith("sources/") for p in paths)
-    for needed in ("LLaVA-7B-v1/config.json", "LLaVA-7B-v1/tokenizer.model", "LLaVA-7B-v1/tokenizer_config.json",
-                   "LLaVA-7B-v1/special_tokens_map.json", "LLaVA-7B-v1/added_tokens.json",
-                   "LLaVA-7B-v1/pytorch_model.bin.index.json", "mgie_7b/mllm.pt", "mgie_7b/unet.pt",
-                   "clip-vit-large-patch14/config.json", "clip-vit-large-patch14/preprocessor_config.json",
-                   "clip-vit-large-patch14/model.safetensors", "instruct-pix2pix/vae/config.json",
-                   "instruct-pix2pix/vae/diffusion_pytorch_model.safetensors",
-                   "instruct-pix2pix/scheduler/scheduler_config.json", "instruct-pix2pix/unet/config.json"):
+    for needed in (
+        "LLaVA-7B-v1/config.json",
+        "LLaVA-7B-v1/tokenizer.model",
+        "LLaVA-7B-v1/tokenizer_config.json",
+        "LLaVA-7B-v1/special_tokens_map.json",
+        "LLaVA-7B-v1/added_tokens.json",
+        "LLaVA-7B-v1/pytorch_model.bin.index.json",
+        "mgie_7b/mllm.pt",
+        "mgie_7b/unet.pt",
+        "clip-vit-large-patch14/config.json",
+        "clip-vit-large-patch14/preprocessor_config.json",
+        "clip-vit-large-patch14/model.safetensors",
+        "instruct-pix2pix/vae/config.json",
+        "instruct-pix2pix/vae/diffusion_pytorch_model.safetensors",
+        "instruct-pix2pix/scheduler/scheduler_config.json",
+        "instruct-pix2pix/unet/config.json",
+    ):
         assert f"sources/{needed}" in paths
     assert any(p.startswith("sources/LLaVA-7B-v1/pytorch_model-") for p in paths)
     by_path = {f.path: f for f in m.files}
-    assert by_path["sources/mgie_7b/unet.pt"].sha256 == "340e2ac8509f3cb6264ba311cc3ad1de044f47cd11beae3110060f1874e95cc1"
+    assert (
+        by_path["sources/mgie_7b/unet.pt"].sha256
+        == "340e2ac8509f3cb6264ba311cc3ad1de044f47cd11beae3110060f1874e95cc1"
+    )
     assert by_path["sources/mgie_7b/mllm.pt"].size == 588_493_241
     assert all(f.source.is_hf for f in m.files)  # no whole-repository downloads: one file each
     for model in m.models:
@@ -73,21 +100,27 @@ def test_the_shipped_layout_is_what_locate_reference_expects(tmp_path):
     assert layout.ip2p == tmp_path / "sources/instruct-pix2pix"
 
 
-@pytest.mark.parametrize("data, message", [
-    ([], "top level must be a JSON object"),
-    ({"models": []}, "'schema' must be an integer"),
-    ({"schema": 2, "models": []}, "uses schema 2"),
-    ({"schema": 1, "models": []}, "'models' must be a non-empty list"),
-    (good(size=-1), "size must be a whole number"),
-    (good(size="3"), "size must be a whole number"),
-    (good(sha256="ABC"), "sha256 must be 64 lowercase hex"),
-    (good(source={}), "source needs 'url' or 'hf_repo'"),
-    (good(source={"url": "http://a.invalid/x", "hf_repo": "o/r"}), "both 'url' and 'hf_repo'"),
-    (good(source={"url": "file:///etc/passwd"}), "must be an http"),
-    (good(source={"hf_repo": "o/r", "revision": "main", "hf_path": "a.bin"}), "pin it or add a revision_note"),
-    (good(source={"hf_repo": "o/r", "revision": "0" * 40, "hf_path": "../a.bin"}), "hf_path"),
-    (good(source={"hf_repo": "nope", "revision": "0" * 40, "hf_path": "a.bin"}), "owner/name"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ([], "top level must be a JSON object"),
+        ({"models": []}, "'schema' must be an integer"),
+        ({"schema": 2, "models": []}, "uses schema 2"),
+        ({"schema": 1, "models": []}, "'models' must be a non-empty list"),
+        (good(size=-1), "size must be a whole number"),
+        (good(size="3"), "size must be a whole number"),
+        (good(sha256="ABC"), "sha256 must be 64 lowercase hex"),
+        (good(source={}), "source needs 'url' or 'hf_repo'"),
+        (good(source={"url": "http://a.invalid/x", "hf_repo": "o/r"}), "both 'url' and 'hf_repo'"),
+        (good(source={"url": "file:///etc/passwd"}), "must be an http"),
+        (
+            good(source={"hf_repo": "o/r", "revision": "main", "hf_path": "a.bin"}),
+            "pin it or add a revision_note",
+        ),
+        (good(source={"hf_repo": "o/r", "revision": "0" * 40, "hf_path": "../a.bin"}), "hf_path"),
+        (good(source={"hf_repo": "nope", "revision": "0" * 40, "hf_path": "a.bin"}), "owner/name"),
+    ],
+)
 def test_malformed_manifests_are_refused_clearly(data, message):
     with pytest.raises(ManifestError, match="malformed manifest|schema") as info:
         Manifest.from_dict(data, origin="test.json")
@@ -107,9 +140,22 @@ def test_duplicates_and_bad_json_are_refused(tmp_path):
         Manifest.load(tmp_path / "missing.json")
 
 
-@pytest.mark.parametrize("path", ["../evil", "sources/../../evil", "/etc/passwd", "C:/evil", "sources\\evil",
-                                  "sources//a", "./a", ".mgie-store/verified.json", "sources/.hidden",
-                                  "sources/a.bin.part", ""])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "../evil",
+        "sources/../../evil",
+        "/etc/passwd",
+        "C:/evil",
+        "sources\\evil",
+        "sources//a",
+        "./a",
+        ".mgie-store/verified.json",
+        "sources/.hidden",
+        "sources/a.bin.part",
+        "",
+    ],
+)
 def test_paths_outside_the_models_directory_are_refused(path):
     with pytest.raises(ManifestError):
         check_relpath(path)

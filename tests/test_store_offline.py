@@ -30,10 +30,16 @@ def closed_port() -> int:
 
 
 def manifest_at(base: str, sizes: bool = True) -> dict:
-    files = [{"path": rel, "size": 1000 if sizes else None, "sha256": None, "source": {"url": f"{base}/{i}"}}
-             for i, rel in enumerate(FILES)]
-    return {"schema": 1, "models": [{"id": "m", "name": "M", "license": {"name": "L", "url": "https://x.invalid"},
-                                     "files": files}]}
+    files = [
+        {"path": rel, "size": 1000 if sizes else None, "sha256": None, "source": {"url": f"{base}/{i}"}}
+        for i, rel in enumerate(FILES)
+    ]
+    return {
+        "schema": 1,
+        "models": [
+            {"id": "m", "name": "M", "license": {"name": "L", "url": "https://x.invalid"}, "files": files}
+        ],
+    }
 
 
 @pytest.fixture
@@ -56,7 +62,9 @@ def test_an_unreachable_server_stops_the_whole_run_at_once_with_one_message(tmp_
     monkeypatch.setattr(http, "fetch_url", lambda *a, **k: fetched.append(a))
     started = time.monotonic()
     with pytest.raises(ServerUnreachable) as caught:
-        Downloader(Manifest.from_dict(manifest_at(base)), tmp_path / "models", policy=FAST, reserve_bytes=0).run()
+        Downloader(
+            Manifest.from_dict(manifest_at(base)), tmp_path / "models", policy=FAST, reserve_bytes=0
+        ).run()
     assert time.monotonic() - started < 10
     message = str(caught.value)
     assert f"cannot reach 127.0.0.1:{base.rsplit(':', 1)[1]}" in message
@@ -69,7 +77,9 @@ def test_planning_does_not_ask_unreachable_servers_for_sizes(tmp_path, monkeypat
     asked = []
     monkeypatch.setattr(http, "probe_size", lambda url, timeout: asked.append(url))
     base = f"http://127.0.0.1:{closed_port()}"
-    plan = Downloader(Manifest.from_dict(manifest_at(base, sizes=False)), tmp_path / "m", reserve_bytes=0).plan()
+    plan = Downloader(
+        Manifest.from_dict(manifest_at(base, sizes=False)), tmp_path / "m", reserve_bytes=0
+    ).plan()
     assert asked == [] and plan.unknown_sizes == len(FILES)
 
 
@@ -88,14 +98,21 @@ def test_the_network_going_away_mid_run_stops_the_run(tmp_path, monkeypatch):
     monkeypatch.setattr(reach, "connect", connect)
     monkeypatch.setattr(http, "fetch_url", fail)
     with pytest.raises(ServerUnreachable):
-        Downloader(Manifest.from_dict(manifest_at("http://models.example")), tmp_path / "m", reserve_bytes=0).run()
+        Downloader(
+            Manifest.from_dict(manifest_at("http://models.example")), tmp_path / "m", reserve_bytes=0
+        ).run()
     assert len(attempts) == 1
 
 
 def test_cancel_while_the_servers_are_asked_is_immediate(tmp_path, slow_network):
     cancel = threading.Event()
-    loader = Downloader(Manifest.from_dict(manifest_at("http://models.example")), tmp_path / "m",
-                        cancel=cancel, reserve_bytes=0, reach_timeout=60)
+    loader = Downloader(
+        Manifest.from_dict(manifest_at("http://models.example")),
+        tmp_path / "m",
+        cancel=cancel,
+        reserve_bytes=0,
+        reach_timeout=60,
+    )
     outcome = []
     worker = threading.Thread(target=lambda: outcome.append(_run(loader)))
     worker.start()

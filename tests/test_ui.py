@@ -56,7 +56,9 @@ def open_photo_named(qtbot, window, path):
     window.open_path(path)
     if window.documents.save_box is not None:
         window.documents.save_box.button(window.documents.save_box.StandardButton.Discard).click()
-    qtbot.waitUntil(lambda: window.document.doc is not None and window.document.doc.name == path.name, timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: window.document.doc is not None and window.document.doc.name == path.name, timeout=TIMEOUT
+    )
 
 
 def apply(qtbot, window, text):
@@ -126,15 +128,22 @@ def test_rerender_reuses_the_instruction_with_new_settings(qtbot, tmp_path, tiny
     again = window.document.history.current
     assert again.parent == first.parent and again.instruction == "warmer"
     assert again.params["seed"] == 99 and again.timings["instruct_s"] == 0.0
-    assert window.document.history.image(again.id).tobytes() != window.document.history.image(first.id).tobytes()
+    assert (
+        window.document.history.image(again.id).tobytes() != window.document.history.image(first.id).tobytes()
+    )
 
 
 def test_export_and_drag_and_drop(qtbot, tmp_path, tiny_models, photo_path):
     window = make_window(qtbot, tmp_path, tiny_models)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(photo_path))])
-    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        QPointF(10, 10),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     window.dropEvent(drop)
     qtbot.waitUntil(lambda: window.document.history is not None, timeout=TIMEOUT)
     apply(qtbot, window, "cooler")
@@ -192,7 +201,9 @@ def test_quit_while_the_models_load_stops_the_load(qtbot, tmp_path, tiny_models,
         return real_vision(cls, *args, **kwargs)
 
     monkeypatch.setattr(CLIPVisionModel, "from_pretrained", classmethod(slow_vision))
-    monkeypatch.setattr(UNet2DConditionModel, "from_pretrained", classmethod(lambda cls, *a, **k: unet_reads.append(a)))
+    monkeypatch.setattr(
+        UNet2DConditionModel, "from_pretrained", classmethod(lambda cls, *a, **k: unet_reads.append(a))
+    )
     window = make_window(qtbot, tmp_path, tiny_models, ready=False)
     qtbot.waitUntil(reading_vision.is_set, timeout=TIMEOUT)
     window.close()
@@ -209,8 +220,10 @@ def test_session_save_reopen_and_autosave(qtbot, tmp_path, tiny_models, photo_pa
     apply(qtbot, window, "brighter")
     window.document.undo()
     assert window.panel.seed.value() == 4242  # the settings follow the step: Re-render repeats it
-    qtbot.waitUntil(lambda: (tmp_path / "autosave").exists() and any((tmp_path / "autosave").rglob("session.json")),
-                    timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: (tmp_path / "autosave").exists() and any((tmp_path / "autosave").rglob("session.json")),
+        timeout=TIMEOUT,
+    )
     session = tmp_path / "work.mgie"
     window.documents.save_session_to(session)
     qtbot.waitUntil(lambda: session.exists() and not window.document.modified, timeout=TIMEOUT)
@@ -305,7 +318,9 @@ def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path
     assert window.document.doc.name == "second.png" and len(window.document.history) == 1
 
 
-def test_variations_of_a_step_never_repeat_its_own_seed_and_marked_ones_show(qtbot, tmp_path, tiny_models, photo_path):
+def test_variations_of_a_step_never_repeat_its_own_seed_and_marked_ones_show(
+    qtbot, tmp_path, tiny_models, photo_path
+):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
     window.panel.seed.setValue(50)
@@ -323,8 +338,9 @@ def test_variations_of_a_step_never_repeat_its_own_seed_and_marked_ones_show(qtb
     picker.reject()
 
 
-def test_re_render_leaves_the_focus_in_the_instruction_box_not_on_the_variation_count(qtbot, tmp_path, tiny_models,
-                                                                                       photo_path):
+def test_re_render_leaves_the_focus_in_the_instruction_box_not_on_the_variation_count(
+    qtbot, tmp_path, tiny_models, photo_path
+):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "warmer")
@@ -408,7 +424,9 @@ def _answer_quit(qtbot, window, button):
     window.documents.save_box.button(button).click()
 
 
-def test_quit_with_unsaved_work_asks_and_each_answer_does_what_it_says(qtbot, tmp_path, tiny_models, photo_path):
+def test_quit_with_unsaved_work_asks_and_each_answer_does_what_it_says(
+    qtbot, tmp_path, tiny_models, photo_path
+):
     from PySide6.QtWidgets import QMessageBox
 
     from mgie_desktop.core.autosave import find_recoverable
@@ -444,22 +462,44 @@ def test_quit_with_unsaved_work_asks_and_each_answer_does_what_it_says(qtbot, tm
 def test_sigterm_closes_the_app_cleanly(tmp_path, tiny_models, photo_path):
     """Logout or `kill` close the window as the user would: a clean exit, and an untouched
     photo leaves no autosave behind (a killed app would leave one and offer recovery)."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "XDG_DATA_HOME": str(tmp_path / "data"),
-           "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    app = subprocess.Popen([sys.executable, "-m", "mgie_desktop", "--models", str(tiny_models), "--device", "cpu",
-                            str(photo_path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    app = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mgie_desktop",
+            "--models",
+            str(tiny_models),
+            "--device",
+            "cpu",
+            str(photo_path),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     autosaves = tmp_path / "data" / "mgie-desktop" / "autosave"
     deadline = time.monotonic() + 60
     while not list(autosaves.glob("*/session.json")) and time.monotonic() < deadline:
         time.sleep(0.1)  # the photo is open once its autosave exists
-    assert list(autosaves.glob("*/session.json")), app.stderr.read() if app.poll() is not None else "no autosave"
+    assert list(autosaves.glob("*/session.json")), (
+        app.stderr.read() if app.poll() is not None else "no autosave"
+    )
     app.send_signal(signal.SIGTERM)
     _out, err = app.communicate(timeout=60)
     assert app.returncode == 0, err
     assert not list(autosaves.glob("*/session.json"))  # closed cleanly: nothing to recover
 
 
-def test_the_status_bar_says_why_the_engine_edits_on_the_cpu(qtbot, tmp_path, tiny_models, photo_path, monkeypatch):
+def test_the_status_bar_says_why_the_engine_edits_on_the_cpu(
+    qtbot, tmp_path, tiny_models, photo_path, monkeypatch
+):
     """auto without a usable GPU: the model label says so in one line, and keeps saying it after an edit."""
     import torch
 
@@ -479,5 +519,7 @@ def test_the_status_bar_says_why_the_engine_edits_on_the_cpu(qtbot, tmp_path, ti
     open_photo(qtbot, window, photo_path)
     window.panel.instruction.setPlainText("make it pop")
     window.edits.apply_edit()
-    qtbot.waitUntil(lambda: len(window.document.history) == 2 and window.model_state == "ready", timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: len(window.document.history) == 2 and window.model_state == "ready", timeout=TIMEOUT
+    )
     assert why in window.model_label.text()

@@ -19,14 +19,20 @@ def _button(dialog, text):
     return next(b for b in dialog.findChildren(QPushButton) if b.text() == text)
 
 
-def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(qtbot, tmp_path, tiny_models, photo_path):
+def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(
+    qtbot, tmp_path, tiny_models, photo_path
+):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
     window.panel.instruction.setPlainText("add snow")
     dialog = _compare(qtbot, window)
     left, right = dialog.view.images
     assert left.size() == right.size() and left != right  # two models, one seed: two pictures
-    qtbot.mouseClick(dialog.view, Qt.MouseButton.LeftButton, pos=QPoint(dialog.view.width() // 4, dialog.view.height() // 2))
+    qtbot.mouseClick(
+        dialog.view,
+        Qt.MouseButton.LeftButton,
+        pos=QPoint(dialog.view.width() // 4, dialog.view.height() // 2),
+    )
     assert dialog.view.split < 0.5  # the divider follows the mouse
     dialog.side_by_side.setChecked(True)
     assert dialog.view.side_by_side
@@ -34,7 +40,11 @@ def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(qtbo
     qtbot.mouseClick(_button(dialog, "Keep InstructPix2Pix's"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(window.document.history) == before + 1, timeout=TIMEOUT)
     step = window.document.history.current
-    assert step.params["model"] == "ip2p" and step.expressive_instruction == "" and step.instruction == "add snow"
+    assert (
+        step.params["model"] == "ip2p"
+        and step.expressive_instruction == ""
+        and step.instruction == "add snow"
+    )
     assert any("(InstructPix2Pix alone)" in e for e in entries(window))
     assert window.panel.expressive.text_box.isReadOnly()  # nothing of MGIE's to steer on this step
 

@@ -5,10 +5,17 @@ from test_session_hostile import PNG, scrambled_idat, session_with_pngs, tiny_pn
 from test_ui import TIMEOUT, entries, make_window
 
 
-def test_a_session_whose_current_step_is_damaged_opens_on_its_nearest_good_ancestor(qtbot, tmp_path, tiny_models):
-    steps = [{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "warmer"},
-             {"id": 2, "parent": 1, "instruction": "cooler"}]  # current: step 2, damaged
-    path = session_with_pngs(tmp_path / "hurt.mgie", steps, {0: PNG, 1: tiny_png((9, 9, 9)), 2: scrambled_idat()})
+def test_a_session_whose_current_step_is_damaged_opens_on_its_nearest_good_ancestor(
+    qtbot, tmp_path, tiny_models
+):
+    steps = [
+        {"id": 0, "parent": None},
+        {"id": 1, "parent": 0, "instruction": "warmer"},
+        {"id": 2, "parent": 1, "instruction": "cooler"},
+    ]  # current: step 2, damaged
+    path = session_with_pngs(
+        tmp_path / "hurt.mgie", steps, {0: PNG, 1: tiny_png((9, 9, 9)), 2: scrambled_idat()}
+    )
     window = make_window(qtbot, tmp_path, tiny_models, ready=False)
     window.open_path(path)
     qtbot.waitUntil(lambda: window.document.history is not None, timeout=TIMEOUT)

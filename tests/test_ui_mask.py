@@ -47,11 +47,16 @@ def test_a_painted_mask_limits_the_edit_and_stays_with_its_step(qtbot, tmp_path,
     # The result shows unveiled, the brush is away, and the next edit applies everywhere unless asked.
     assert not brush.active and brush.mask_image() is None and brush.bar.reuse.isEnabled()
     weights = np.asarray(fit_mask(mask_from_text(step.mask), (96, 64)))
-    result, original = np.asarray(window.document.history.image()), np.asarray(Image.open(photo_path).convert("RGB"))
+    result, original = (
+        np.asarray(window.document.history.image()),
+        np.asarray(Image.open(photo_path).convert("RGB")),
+    )
     assert (result[weights == 0] == original[weights == 0]).all()
     assert (result[weights == 255] != original[weights == 255]).any()
 
-    with qtbot.waitSignal(window.edits.submit_job, timeout=TIMEOUT) as sent:  # a re-render keeps the step's mask
+    with qtbot.waitSignal(
+        window.edits.submit_job, timeout=TIMEOUT
+    ) as sent:  # a re-render keeps the step's mask
         qtbot.mouseClick(window.panel.rerender_button, Qt.MouseButton.LeftButton)
     assert sent.args[0].mask is not None and sent.args[0].mask.getpixel((20, 32)) == 255
     qtbot.waitUntil(lambda: window.document.running is None, timeout=TIMEOUT)
@@ -100,7 +105,11 @@ def test_a_masked_edit_s_live_preview_changes_only_inside_the_mask(qtbot, tmp_pa
     apply(qtbot, window, "add snow")
     assert shown, "no live preview was shown"
     preview = shown[0]
-    photo = Image.open(photo_path).convert("RGB").resize((preview.width(), preview.height()), Image.Resampling.BILINEAR)
+    photo = (
+        Image.open(photo_path)
+        .convert("RGB")
+        .resize((preview.width(), preview.height()), Image.Resampling.BILINEAR)
+    )
     # Far from the painted stroke (left middle), the preview is the photo itself, not noise.
     x, y = preview.width() - 2, preview.height() // 2
     colour = preview.pixelColor(x, y)

@@ -55,7 +55,9 @@ def converted_on(monkeypatch) -> list[str]:
 
 
 def open_dialog(qtbot, tmp_path: Path, server: FaultServer, names=None, policy: RetryPolicy = FAST):
-    manifest = write_manifest(tmp_path / "manifest.json", manifest_dict(server, names or sorted(server.files)))
+    manifest = write_manifest(
+        tmp_path / "manifest.json", manifest_dict(server, names or sorted(server.files))
+    )
     dialog = ModelManagerDialog(tmp_path / "models", manifest, policy=policy, reserve_bytes=0)
     qtbot.addWidget(dialog)
     dialog.show()
@@ -117,7 +119,9 @@ def test_licence_gate_download_convert_verify_repair_free(qtbot, tmp_path, tiny_
     dialog.verify_button.click()
     idle(qtbot, dialog)
     assert [rel for rel, _ in dialog.verify_report.bad] == ["sources/mgie_7b/mllm.pt"]
-    assert "checksum mismatch: sources/mgie_7b/mllm.pt" in dialog.last_error and dialog.error_label.isVisible()
+    assert (
+        "checksum mismatch: sources/mgie_7b/mllm.pt" in dialog.last_error and dialog.error_label.isVisible()
+    )
     assert dialog.repair_button.isEnabled()
     gets = len(tiny_server.hits("mgie_7b/mllm.pt"))
     with qtbot.waitSignal(dialog.installed, timeout=TIMEOUT):
@@ -241,25 +245,33 @@ def test_a_bad_manifest_is_shown_not_raised(qtbot, tmp_path):
 
 
 def test_the_dialog_module_does_not_import_torch():
-    code = ("import sys, mgie_desktop.ui.model_manager; "
-            "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
-            "print(bad); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, mgie_desktop.ui.model_manager; "
+        "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_optional_comparison_model_is_fetched_only_when_ticked_and_added_to_the_bundle(
-        qtbot, tmp_path, tiny_server):
+    qtbot, tmp_path, tiny_server
+):
     from mgie_desktop.engine.inventory import read_inventory
 
     names = sorted(tiny_server.files)
-    plain = [n for n in names if n.startswith(("instruct-pix2pix/text_encoder/", "instruct-pix2pix/tokenizer/"))
-             or n.startswith("instruct-pix2pix/unet/diffusion_pytorch_model")]
+    plain = [
+        n
+        for n in names
+        if n.startswith(("instruct-pix2pix/text_encoder/", "instruct-pix2pix/tokenizer/"))
+        or n.startswith("instruct-pix2pix/unet/diffusion_pytorch_model")
+    ]
     data = manifest_dict(tiny_server, [n for n in names if n not in plain])
     optional = manifest_dict(tiny_server, plain)["models"][0]
     data["models"].append({**optional, "id": "ip2p", "name": "InstructPix2Pix's own model", "optional": True})
-    dialog = ModelManagerDialog(tmp_path / "models", write_manifest(tmp_path / "manifest.json", data),
-                                policy=FAST, reserve_bytes=0)
+    dialog = ModelManagerDialog(
+        tmp_path / "models", write_manifest(tmp_path / "manifest.json", data), policy=FAST, reserve_bytes=0
+    )
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitUntil(lambda: dialog.snapshot is not None and not dialog.busy, timeout=TIMEOUT)

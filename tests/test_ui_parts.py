@@ -34,8 +34,12 @@ def test_only_the_first_step_of_a_branch_carries_the_arrow(qtbot):
 def test_tooltips_say_what_each_kind_of_step_is_without_empty_lines(qtbot):
     history = History()
     history.start(Image.new("RGB", (4, 4)))
-    history.push(Image.new("RGB", (4, 4)), instruction="warmer", expressive_instruction="Warm light.",
-                 params={"seed": 1, "steps": 3})
+    history.push(
+        Image.new("RGB", (4, 4)),
+        instruction="warmer",
+        expressive_instruction="Warm light.",
+        params={"seed": 1, "steps": 3},
+    )
     history.push(Image.new("RGB", (4, 4)), instruction="add snow", params={"seed": 2, "model": "ip2p"})
     history.push(Image.new("RGB", (2, 2)), instruction="Crop to 2×2", params={"geometry": {"op": "crop"}})
     panel = HistoryPanel()
@@ -70,14 +74,17 @@ def test_export_offers_the_format_of_its_suggested_name(qtbot, tmp_path, monkeyp
 
     asked = []
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: asked.append(args) or ("", ""))
-    window = MainWindow(None, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                        autosave_folder=tmp_path / "autosave")
+    window = MainWindow(
+        None,
+        settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+        autosave_folder=tmp_path / "autosave",
+    )
     qtbot.addWidget(window)
     history = History()
     history.start(Image.new("RGB", (4, 4)))
     window.document.open(Document(history, SourceMeta(name="holiday.jpg")), {})
     window.documents.export_dialog()
-    (_parent, _caption, start, _filters, selected), = asked
+    ((_parent, _caption, start, _filters, selected),) = asked
     assert start.endswith("holiday-edited.jpg") and selected.startswith("JPEG")
 
 
@@ -92,8 +99,18 @@ def test_an_empty_expressive_box_is_tall_enough_for_its_placeholder(qtbot):
     qtbot.waitUntil(lambda: text.viewport().width() > 0)
     text._fit_height()
     line = text.fontMetrics().lineSpacing()
-    needed = text.fontMetrics().boundingRect(0, 0, text.viewport().width() - 8, 10_000, 0x1000,  # Qt.TextWordWrap
-                                             text.placeholderText()).height()
+    needed = (
+        text.fontMetrics()
+        .boundingRect(
+            0,
+            0,
+            text.viewport().width() - 8,
+            10_000,
+            0x1000,  # Qt.TextWordWrap
+            text.placeholderText(),
+        )
+        .height()
+    )
     assert needed > line  # it does wrap at this width
     assert text.height() >= needed + 2 * text.frameWidth()  # and every line of it shows
     text.setPlainText("The sky will be orange.")
@@ -117,8 +134,11 @@ def test_a_load_failure_says_why_once_and_its_notice_goes_when_the_engine_recove
 
     from mgie_desktop.ui.main_window import MainWindow
 
-    window = MainWindow(None, settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                        autosave_folder=tmp_path / "autosave")
+    window = MainWindow(
+        None,
+        settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+        autosave_folder=tmp_path / "autosave",
+    )
     qtbot.addWidget(window)
     window.edits.on_model_state("error", "the server refused the token (401)")
     notice = window.panel.notice.text()
@@ -175,15 +195,24 @@ def test_the_edit_panel_keeps_its_width_whichever_step_is_selected(qtbot, tmp_pa
 
     from mgie_desktop.ui.main_window import MainWindow
 
-    window = MainWindow(tmp_path / "no-models", settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
-                        autosave_folder=tmp_path / "autosave")
+    window = MainWindow(
+        tmp_path / "no-models",
+        settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+        autosave_folder=tmp_path / "autosave",
+    )
     qtbot.addWidget(window)
     window.show()
     history = History()
     history.start(Image.new("RGB", (40, 30)))
-    history.push(Image.new("RGB", (40, 30)), instruction="warmer", expressive_instruction="The sky will be orange.")
-    history.push(Image.new("RGB", (40, 30)), instruction="long", expressive_instruction="Long text " * 60,
-                 steered_instruction="My own words " * 30)  # tall enough to need the panel's scroll bar
+    history.push(
+        Image.new("RGB", (40, 30)), instruction="warmer", expressive_instruction="The sky will be orange."
+    )
+    history.push(
+        Image.new("RGB", (40, 30)),
+        instruction="long",
+        expressive_instruction="Long text " * 60,
+        steered_instruction="My own words " * 30,
+    )  # tall enough to need the panel's scroll bar
     window.document.open(Document(history, SourceMeta(name="a.png")), {})
     widths = set()
     for step_id in (0, 1, 2, 1, 0):
@@ -195,8 +224,9 @@ def test_the_edit_panel_keeps_its_width_whichever_step_is_selected(qtbot, tmp_pa
     window.ask_to_save_on_quit = False
 
 
-def test_an_edit_that_did_nothing_says_so_and_offers_variations_or_stronger_guidance(qtbot, tmp_path, tiny_models,
-                                                                                     photo_path, monkeypatch):
+def test_an_edit_that_did_nothing_says_so_and_offers_variations_or_stronger_guidance(
+    qtbot, tmp_path, tiny_models, photo_path, monkeypatch
+):
     from test_ui import TIMEOUT, apply, make_window, open_photo
 
     from mgie_desktop.engine.pipeline import MgieEngine
@@ -206,8 +236,11 @@ def test_an_edit_that_did_nothing_says_so_and_offers_variations_or_stronger_guid
     apply(qtbot, window, "make it autumn")  # the tiny models always change the picture
     assert "barely changed" not in window.panel.notice.text()
 
-    monkeypatch.setattr(MgieEngine, "render_variations",  # an engine that hands the photo back
-                        lambda self, image, conditioning, params, seeds, *args, **kwargs: [image.copy() for _ in seeds])
+    monkeypatch.setattr(
+        MgieEngine,
+        "render_variations",  # an engine that hands the photo back
+        lambda self, image, conditioning, params, seeds, *args, **kwargs: [image.copy() for _ in seeds],
+    )
     window.panel.text_guidance.setValue(7.5)
     apply(qtbot, window, "add a rainbow")
     notice = window.panel.notice.text()
@@ -224,8 +257,9 @@ def test_an_edit_that_did_nothing_says_so_and_offers_variations_or_stronger_guid
     window.edits.variations_picker.reject()
 
 
-def test_before_and_after_split_on_the_canvas_follows_the_step_and_outlines_its_mask(qtbot, tmp_path, tiny_models,
-                                                                                    photo_path):
+def test_before_and_after_split_on_the_canvas_follows_the_step_and_outlines_its_mask(
+    qtbot, tmp_path, tiny_models, photo_path
+):
     from PySide6.QtCore import QPointF
     from test_ui import TIMEOUT, apply, make_window, open_photo
 
@@ -238,7 +272,9 @@ def test_before_and_after_split_on_the_canvas_follows_the_step_and_outlines_its_
     qtbot.waitUntil(lambda: split.shown, timeout=TIMEOUT)  # follows the new step
     assert split._before.pixmap().size().width() == 96 and window.canvas.tool is split
     parent = window.document.history.image(window.document.history.current.parent)
-    assert split._before.pixmap().toImage().pixelColor(5, 5).name() == f"#{bytes(parent.getpixel((5, 5))).hex()}"
+    assert (
+        split._before.pixmap().toImage().pixelColor(5, 5).name() == f"#{bytes(parent.getpixel((5, 5))).hex()}"
+    )
     split.press(QPointF(24, 10))  # a drag moves the divider: before on its left only
     assert split.split == 0.25 and split.before_visible_at(20) and not split.before_visible_at(30)
     window.canvas.zoom_in()
@@ -248,8 +284,11 @@ def test_before_and_after_split_on_the_canvas_follows_the_step_and_outlines_its_
     mask = Image.new("L", (96, 64), 0)
     mask.paste(255, (48, 0, 96, 64))  # the right half
     window.edits.mask_brush.reset(96, 64)
-    window.document.history.push(window.document.history.image(), instruction="masked",
-                                 mask=__import__("mgie_desktop.core.masks", fromlist=["mask_to_text"]).mask_to_text(mask))
+    window.document.history.push(
+        window.document.history.image(),
+        instruction="masked",
+        mask=__import__("mgie_desktop.core.masks", fromlist=["mask_to_text"]).mask_to_text(mask),
+    )
     window.document.go_to(window.document.history.current.id)
     qtbot.waitUntil(lambda: not split._outline.path().isEmpty(), timeout=TIMEOUT)
     bounds = split._outline.path().boundingRect()
@@ -300,7 +339,9 @@ def test_the_difference_view_is_a_heat_map_with_its_key(qtbot, tmp_path, tiny_mo
     apply(qtbot, window, "sharper")
     window.compare_view.difference_action.trigger()
     qtbot.waitUntil(lambda: window.compare_view.showing_difference, timeout=TIMEOUT)
-    assert window.compare_view.heat_scale.isVisible() and "levels of 255" in window.statusBar().currentMessage()
+    assert (
+        window.compare_view.heat_scale.isVisible() and "levels of 255" in window.statusBar().currentMessage()
+    )
     window.compare_view.difference_action.trigger()
     assert not window.compare_view.heat_scale.isVisible()
 
@@ -324,7 +365,8 @@ def test_saving_keeps_the_view_and_the_painted_mask(qtbot, tmp_path, tiny_models
 
 
 def test_the_split_keeps_side_by_side_through_a_strength_change_and_leaves_rotations_alone(
-        qtbot, tmp_path, tiny_models, photo_path):
+    qtbot, tmp_path, tiny_models, photo_path
+):
     from test_ui import TIMEOUT, apply, make_window, open_photo
 
     window = make_window(qtbot, tmp_path, tiny_models)

@@ -28,15 +28,22 @@ def test_export_recipe_writes_the_current_chain(qtbot, tmp_path, tiny_models, ph
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(target), "MGIE recipe (*.json)"))
     entry = _menu_entry(window, "Export Recipe…")
     entry.trigger()  # only the original so far: nothing to make a recipe of
-    qtbot.waitUntil(lambda: "make an edit first" in (getattr(window, "last_error", "") or ""), timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: "make an edit first" in (getattr(window, "last_error", "") or ""), timeout=TIMEOUT
+    )
 
     # An edit as the window keeps it (its settings, a person's steering, a mask), then a turn.
     mask = Image.new("L", (96, 64), 0)
     mask.paste(255, (0, 0, 48, 64))
     history = window.document.history
-    history.push(history.image(), instruction="make it autumn", params={**asdict(params_for("draft", seed=7))},
-                 steered_instruction="The leaves turn red.", expressive_instruction="Autumn colours.",
-                 mask=mask_to_text(mask))
+    history.push(
+        history.image(),
+        instruction="make it autumn",
+        params={**asdict(params_for("draft", seed=7))},
+        steered_instruction="The leaves turn red.",
+        expressive_instruction="Autumn colours.",
+        mask=mask_to_text(mask),
+    )
     window.adjustments.rotate_right()
     qtbot.waitUntil(lambda: len(window.document.history) == 3, timeout=TIMEOUT)
     entry.trigger()
@@ -44,7 +51,11 @@ def test_export_recipe_writes_the_current_chain(qtbot, tmp_path, tiny_models, ph
     qtbot.waitUntil(lambda: window.documents.last_recipe == written, timeout=TIMEOUT)
     recipe = load_recipe(written)
     edit, turn = recipe.steps
-    assert (edit.instruction, edit.steered_instruction, edit.preset) == ("make it autumn", "The leaves turn red.", "draft")
+    assert (edit.instruction, edit.steered_instruction, edit.preset) == (
+        "make it autumn",
+        "The leaves turn red.",
+        "draft",
+    )
     assert edit.mask and (edit.seed_policy, edit.params.seed) == ("fixed", 7)
     assert turn.geometry == {"op": "rotate", "degrees": 90}
     assert json.loads(written.read_text())["source"] == {"photo": "beach.png"}

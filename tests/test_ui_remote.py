@@ -33,7 +33,9 @@ def remote_window(qtbot, tmp_path, url: str, token: str) -> MainWindow:
     settings.setValue("engine/kind", "remote")
     settings.setValue("engine/address", url)
     save_client_token(token)
-    window = MainWindow(tmp_path / "no-models-here", "cpu", settings=settings, autosave_folder=tmp_path / "autosave")
+    window = MainWindow(
+        tmp_path / "no-models-here", "cpu", settings=settings, autosave_folder=tmp_path / "autosave"
+    )
     qtbot.addWidget(window, before_close_func=_no_question)
     window.show()
     qtbot.waitUntil(lambda: window.model_state == "ready", timeout=TIMEOUT)
@@ -51,7 +53,10 @@ def edit(qtbot, window, text: str) -> None:
     before = len(window.document.history)
     window.panel.instruction.setPlainText(text)
     window.edits.apply_edit()
-    qtbot.waitUntil(lambda: len(window.document.history) == before + 1 and window.document.running is None, timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: len(window.document.history) == before + 1 and window.document.running is None,
+        timeout=TIMEOUT,
+    )
 
 
 def test_edits_on_a_server_chain_undo_and_name_the_server(qtbot, tmp_path, server, photo_path):
@@ -73,10 +78,15 @@ def test_edits_on_a_server_chain_undo_and_name_the_server(qtbot, tmp_path, serve
     window.panel.variation_count.setValue(2)
     window.panel.instruction.setPlainText("make it warmer")
     window.panel.variations_button.click()  # two seeds in one job on the server, picked here
-    qtbot.waitUntil(lambda: window.edits.variations_picker is not None and window.edits.variations_picker.isVisible(),
-                    timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: window.edits.variations_picker is not None and window.edits.variations_picker.isVisible(),
+        timeout=TIMEOUT,
+    )
     window.edits.variations_picker.keep_button.click()
-    assert window.document.history.current.parent == first.id and window.document.history.current.instruction == "make it warmer"
+    assert (
+        window.document.history.current.parent == first.id
+        and window.document.history.current.instruction == "make it warmer"
+    )
 
 
 def test_cancel_on_a_server_changes_nothing(qtbot, tmp_path, server, photo_path):
@@ -141,7 +151,9 @@ class Proxy:
         self.listener.close()
 
 
-def test_a_dropped_connection_mid_edit_is_said_retried_and_the_edit_lands(qtbot, tmp_path, server, photo_path):
+def test_a_dropped_connection_mid_edit_is_said_retried_and_the_edit_lands(
+    qtbot, tmp_path, server, photo_path
+):
     port = int(server.url.rsplit(":", 1)[1])
     proxy = Proxy(port)
     try:
@@ -183,8 +195,9 @@ def start_slow_edit(qtbot, window, photo_path, text: str) -> list[str]:
     return messages
 
 
-def test_a_server_restarted_mid_edit_gets_the_edit_again_and_it_lands_once(qtbot, tmp_path, restartable,
-                                                                            photo_path):
+def test_a_server_restarted_mid_edit_gets_the_edit_again_and_it_lands_once(
+    qtbot, tmp_path, restartable, photo_path
+):
     window = remote_window(qtbot, tmp_path, restartable.url, restartable.token)
     messages = start_slow_edit(qtbot, window, photo_path, "make it warmer")
     restartable.restart()  # the running edit goes with the old server
@@ -196,8 +209,9 @@ def test_a_server_restarted_mid_edit_gets_the_edit_again_and_it_lands_once(qtbot
     assert restartable.info()["accepted"] == 1  # and the new server ran it once
 
 
-def test_a_server_gone_for_good_mid_edit_fails_in_one_line_keeping_the_instruction(qtbot, tmp_path, restartable,
-                                                                                  photo_path):
+def test_a_server_gone_for_good_mid_edit_fails_in_one_line_keeping_the_instruction(
+    qtbot, tmp_path, restartable, photo_path
+):
     window = remote_window(qtbot, tmp_path, restartable.url, restartable.token)
     window.edits.engine.client.retry_delays = (0.2, 0.2, 0.2)  # not a minute of trying, in a test
     start_slow_edit(qtbot, window, photo_path, "make it warmer")
@@ -234,13 +248,16 @@ def test_the_engine_dialog_switches_and_keeps_the_token_private(qtbot, tmp_path,
     dialog.accept()
     assert dialog.result() != dialog.DialogCode.Accepted and "Not a server address" in dialog.problem.text()
     window.engine_settings.apply(True, server.url, server.token)
-    qtbot.waitUntil(lambda: window.model_state == "ready" and "remote" in window.model_label.text(), timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: window.model_state == "ready" and "remote" in window.model_label.text(), timeout=TIMEOUT
+    )
     assert settings.value("engine/kind") == "remote" and settings.value("engine/address") == server.url
     assert server.token not in (tmp_path / "settings.ini").read_text()  # the token is not in the settings
     assert saved_client_token() == server.token and os.stat(client_token_file()).st_mode & 0o077 == 0
     window.engine_settings.apply(False)  # back to this computer: it loads its own models again
-    qtbot.waitUntil(lambda: window.model_state == "ready" and "remote" not in window.model_label.text(),
-                    timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: window.model_state == "ready" and "remote" not in window.model_label.text(), timeout=TIMEOUT
+    )
     assert window.edits.engine is window.edits.local
 
 

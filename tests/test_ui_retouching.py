@@ -23,7 +23,9 @@ def save_and_reopen(qtbot, window, folder, models):
 
 
 def rendered(qtbot, window, count):
-    qtbot.waitUntil(lambda: len(window.document.history) == count and window.document.running is None, timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: len(window.document.history) == count and window.document.running is None, timeout=TIMEOUT
+    )
 
 
 def test_ctrl_z_after_an_edit_undoes_the_edit_not_the_typing(qtbot, tmp_path, tiny_models, photo_path):
@@ -38,7 +40,7 @@ def test_ctrl_z_after_an_edit_undoes_the_edit_not_the_typing(qtbot, tmp_path, ti
     box.setFocus()
     qtbot.keyClick(box, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert window.document.history.current.is_root  # the edit was undone...
-    assert box.toPlainText() == "warmer"   # ...and the typing kept
+    assert box.toPlainText() == "warmer"  # ...and the typing kept
     qtbot.keyClick(box, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
     assert window.document.history.current.instruction == "warmer"
     # Once the text is changed, Ctrl+Z in the box undoes the typing again.
@@ -48,7 +50,9 @@ def test_ctrl_z_after_an_edit_undoes_the_edit_not_the_typing(qtbot, tmp_path, ti
     assert window.document.history.current.instruction == "warmer"  # ...and the edit kept
 
 
-def test_selecting_a_step_loads_its_settings_and_any_step_re_renders(qtbot, tmp_path, tiny_models, photo_path):
+def test_selecting_a_step_loads_its_settings_and_any_step_re_renders(
+    qtbot, tmp_path, tiny_models, photo_path
+):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
     window.panel.steps.setValue(2)
@@ -86,7 +90,8 @@ def test_preset_says_custom_once_a_setting_differs(qtbot, tmp_path, tiny_models)
 
 
 def test_variations_of_the_current_step_are_siblings_and_several_can_be_kept(
-        qtbot, tmp_path, tiny_models, photo_path):
+    qtbot, tmp_path, tiny_models, photo_path
+):
     window = make_window(qtbot, tmp_path, tiny_models)
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "more contrast")
@@ -110,13 +115,17 @@ def test_variations_of_the_current_step_are_siblings_and_several_can_be_kept(
     assert len(kept) == 2 and all(s.instruction == "more contrast" for s in kept)
     # Variations of a step start after its own seed (the first would repeat it): the 2nd and 3rd kept.
     assert {s.params["seed"] for s in kept} == {edited.params["seed"] + 2, edited.params["seed"] + 3}
-    assert window.document.history.current.params["seed"] == edited.params["seed"] + 3  # the one on screen when kept
+    assert (
+        window.document.history.current.params["seed"] == edited.params["seed"] + 3
+    )  # the one on screen when kept
     # A new instruction's variations start from the current step.
     window.panel.instruction.setPlainText("add snow")
     window.panel.variation_count.setValue(2)
     window.panel.variations_button.click()
-    qtbot.waitUntil(lambda: window.edits.variations_picker is not None and window.edits.variations_picker.isVisible(),
-                    timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: window.edits.variations_picker is not None and window.edits.variations_picker.isVisible(),
+        timeout=TIMEOUT,
+    )
     current = window.document.history.current.id
     window.edits.variations_picker.keep_button.click()
     assert window.document.history.current.parent == current
@@ -151,7 +160,9 @@ def test_long_text_wraps_and_nothing_is_clipped(qtbot, tmp_path, tiny_models, ph
     width_before = scroll.width(), window.history_panel.width()
     long_word = "supercalifragilistic" * 12
     text = f"The sky will be a deep {long_word} orange with " + "very " * 60 + "warm light."
-    window.document.history.push(window.document.history.image(), instruction=long_word, expressive_instruction=text)
+    window.document.history.push(
+        window.document.history.image(), instruction=long_word, expressive_instruction=text
+    )
     window.document.go_to(window.document.history.current.id)
     QApplication.processEvents()
     assert window.panel.expressive.text() == text
@@ -174,7 +185,9 @@ def test_instruction_length_is_counted_and_a_too_long_one_refused(qtbot, tmp_pat
     panel.instruction.setPlainText("x" * 5000)
     assert "the model can read at most" in panel.meter.text()
     window.edits.apply_edit()
-    assert window.document.running is None and len(window.document.history) == 1  # refused before anything ran
+    assert (
+        window.document.running is None and len(window.document.history) == 1
+    )  # refused before anything ran
     assert "Shorten it" in panel.notice.text()
 
 
@@ -186,8 +199,11 @@ def test_title_hint_notice_and_help(qtbot, tmp_path, photo_path):
     assert "models download" in notice and "about 17.8 GB" in notice
     assert notice.count("not installed") + notice.count("No MGIE models") == 1  # said once
     grab = window.canvas.grab().toImage()
-    light = sum(QColor(grab.pixel(x, y)).lightness() > 100
-                for x in range(0, grab.width(), 3) for y in range(0, grab.height(), 3))
+    light = sum(
+        QColor(grab.pixel(x, y)).lightness() > 100
+        for x in range(0, grab.width(), 3)
+        for y in range(0, grab.height(), 3)
+    )
     assert light > 20, f"the empty canvas shows no hint ({EMPTY_HINT!r})"
     rows = dict((what, keys) for keys, what in shortcut_rows(window))
     assert "Ctrl+Z" in rows["Undo"] and "Ctrl+E" in rows["Export Image…"] and "Show the step before" in rows
@@ -265,8 +281,13 @@ def test_ctrl_z_undoes_a_strength_drag_before_it_undoes_the_edit(qtbot, tmp_path
     window.menu_actions.undo.trigger()  # Ctrl+Z: the drag, not the edit
     assert history.current.id == step.id and history.strength(step.id) == 1.0
     assert window.panel.strength.value() == 100 and history.image().tobytes() == full
-    qtbot.waitUntil(lambda: window.canvas._item.pixmap().toImage().pixelColor(0, 0).name() ==
-                    f"#{bytes(history.image().getpixel((0, 0))).hex()}", timeout=TIMEOUT)  # the canvas follows
+    qtbot.waitUntil(
+        lambda: (
+            window.canvas._item.pixmap().toImage().pixelColor(0, 0).name()
+            == f"#{bytes(history.image().getpixel((0, 0))).hex()}"
+        ),
+        timeout=TIMEOUT,
+    )  # the canvas follows
     window.menu_actions.redo.trigger()
     assert history.strength(step.id) == 0.3 and window.panel.strength.value() == 30
     window.menu_actions.undo.trigger()
@@ -301,7 +322,10 @@ def test_rotate_flip_and_crop_are_steps_at_full_resolution(qtbot, tmp_path, tiny
     left, top, right, bottom = window.canvas.crop_box()
     assert right - left == bottom - top  # 1:1
     qtbot.keyClick(window, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window.document.history.current.params.get("geometry", {}).get("op") == "crop", timeout=TIMEOUT)
+    qtbot.waitUntil(
+        lambda: window.document.history.current.params.get("geometry", {}).get("op") == "crop",
+        timeout=TIMEOUT,
+    )
     assert window.document.history.image().size == (right - left, bottom - top)
     assert window.document.history.image().getpixel((0, 0)) == original.getpixel((left, top))
     assert not window.adjustments.cropping
@@ -334,15 +358,21 @@ def test_export_turns_the_transparency_with_the_photo(qtbot, tmp_path, tiny_mode
         assert alpha.getpixel((10, 2)) == 0 and alpha.getpixel((10, 30)) == 255  # the top quarter now
 
 
-def test_an_edit_asked_for_while_the_models_load_waits_for_them(qtbot, tmp_path, tiny_models, photo_path,
-                                                                  monkeypatch):
+def test_an_edit_asked_for_while_the_models_load_waits_for_them(
+    qtbot, tmp_path, tiny_models, photo_path, monkeypatch
+):
     from mgie_desktop.ui.edit_panel import EditPanel
 
     shown = []
     original = EditPanel.show_loading
-    monkeypatch.setattr(EditPanel, "show_loading",
-                        lambda self, part, done, total: (shown.append((part, done, total)),
-                                                         original(self, part, done, total)))
+    monkeypatch.setattr(
+        EditPanel,
+        "show_loading",
+        lambda self, part, done, total: (
+            shown.append((part, done, total)),
+            original(self, part, done, total),
+        ),
+    )
     window = make_window(qtbot, tmp_path, tiny_models, ready=False)
     open_photo(qtbot, window, photo_path)
     assert window.model_state in ("starting", "loading")

@@ -15,7 +15,8 @@ def _rerender(qtbot, window):
 
 
 def test_an_edited_expressive_instruction_drives_the_rerender_and_is_kept_beside_mgies(
-        qtbot, tmp_path, emitting_models, photo_path):
+    qtbot, tmp_path, emitting_models, photo_path
+):
     window = make_window(qtbot, tmp_path, emitting_models)
     open_photo(qtbot, window, photo_path)
     box, button = window.panel.expressive, window.panel.rerender_button
@@ -36,7 +37,10 @@ def test_an_edited_expressive_instruction_drives_the_rerender_and_is_kept_beside
     tooltip = window.history_panel.currentItem().toolTip()
     assert f"MGIE: {MGIE_TEXT}" in tooltip and f"You: {MINE}" in tooltip
     # The steered text changed the render: the [IMG] states follow the last word, not "."
-    assert window.document.history.image(steered.id).tobytes() != window.document.history.image(first.id).tobytes()
+    assert (
+        window.document.history.image(steered.id).tobytes()
+        != window.document.history.image(first.id).tobytes()
+    )
 
     again = _rerender(qtbot, window)  # Re-render of a steered step keeps the person's text
     assert again.steered_instruction == MINE
@@ -46,7 +50,8 @@ def test_an_edited_expressive_instruction_drives_the_rerender_and_is_kept_beside
 
 
 def test_variations_of_a_steered_step_are_steered_and_reset_restores_mgies_text(
-        qtbot, tmp_path, emitting_models, photo_path):
+    qtbot, tmp_path, emitting_models, photo_path
+):
     window = make_window(qtbot, tmp_path, emitting_models)
     open_photo(qtbot, window, photo_path)
     apply(qtbot, window, "make the sky a sunset")

@@ -20,8 +20,12 @@ def test_one_worker_runs_tasks_in_order_and_delivers_on_the_gui_thread(qtbot):
         return n * 10
 
     for n in range(4):
-        tasks.run(slow, n, on_done=lambda r: delivered.append((r, QThread.currentThread() is gui)),
-                  on_error=pytest.fail)
+        tasks.run(
+            slow,
+            n,
+            on_done=lambda r: delivered.append((r, QThread.currentThread() is gui)),
+            on_error=pytest.fail,
+        )
     qtbot.waitUntil(lambda: len(delivered) == 4, timeout=5000)
     assert ran == [(0, False), (1, False), (2, False), (3, False)]  # in order, off the GUI thread
     assert delivered == [(0, True), (10, True), (20, True), (30, True)]

@@ -22,14 +22,34 @@ from pathlib import Path
 
 # Loaded by Qt at run time (dlopen) or needed by its xcb platform plugin in every Qt 6 release,
 # whether or not this build's files name them: always depend on them.
-ALWAYS = ("libxcb-cursor0", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-image0", "libxcb-render-util0",
-          "libxcb-randr0", "libxcb-shape0", "libxcb-xinerama0", "libxcb-xkb1", "libxkbcommon-x11-0",
-          "libxkbcommon0", "libegl1", "libgl1", "libfontconfig1", "libfreetype6", "libdbus-1-3")
+ALWAYS = (
+    "libxcb-cursor0",
+    "libxcb-icccm4",
+    "libxcb-keysyms1",
+    "libxcb-image0",
+    "libxcb-render-util0",
+    "libxcb-randr0",
+    "libxcb-shape0",
+    "libxcb-xinerama0",
+    "libxcb-xkb1",
+    "libxkbcommon-x11-0",
+    "libxkbcommon0",
+    "libegl1",
+    "libgl1",
+    "libfontconfig1",
+    "libfreetype6",
+    "libdbus-1-3",
+)
 # Where a soname comes from when the build host does not have it installed (so neither the
 # linker cache nor dpkg can say): Qt's Wayland plugin links these.
-NOT_ON_BUILD_HOST = {"libwayland-cursor.so.0": "libwayland-cursor0", "libwayland-egl.so.1": "libwayland-egl1",
-                     "libwayland-client.so.0": "libwayland-client0", "libxcb-cursor.so.0": "libxcb-cursor0",
-                     "libxkbcommon-x11.so.0": "libxkbcommon-x11-0", "libgtk-3.so.0": "libgtk-3-0"}
+NOT_ON_BUILD_HOST = {
+    "libwayland-cursor.so.0": "libwayland-cursor0",
+    "libwayland-egl.so.1": "libwayland-egl1",
+    "libwayland-client.so.0": "libwayland-client0",
+    "libxcb-cursor.so.0": "libxcb-cursor0",
+    "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
+    "libgtk-3.so.0": "libgtk-3-0",
+}
 # Provided by the graphics driver, never by a package the app may depend on.
 DRIVER_SONAMES = re.compile(r"^(libcuda\.so|libnvidia-|libnvcuvid|libOpenCL\.so)")
 LOADER = re.compile(r"^ld-linux")
@@ -126,8 +146,11 @@ def main() -> int:
     args = parser.parse_args()
     if args.missing:
         cache = linker_cache()
-        missing = {s: paths for s, paths in outside_needs(args.folder).items()
-                   if s not in cache and not DRIVER_SONAMES.match(s)}
+        missing = {
+            s: paths
+            for s, paths in outside_needs(args.folder).items()
+            if s not in cache and not DRIVER_SONAMES.match(s)
+        }
         for soname, paths in sorted(missing.items()):
             print(f"{soname} (needed by {paths[0].relative_to(args.folder)} and {len(paths) - 1} more)")
         return 1 if missing else 0

@@ -41,8 +41,10 @@ def main() -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("max_mb", type=int)
     args = parser.parse_args()
-    sizes = {child.name: folder_bytes(child) if child.is_dir() else child.stat().st_size
-             for child in sorted(args.folder.iterdir())}
+    sizes = {
+        child.name: folder_bytes(child) if child.is_dir() else child.stat().st_size
+        for child in sorted(args.folder.iterdir())
+    }
     try:
         placed = first_fit(sizes, args.max_mb * MB)
     except ValueError as exc:

@@ -12,14 +12,18 @@ from pathlib import Path
 from mgie_desktop.batch.watch import DEFAULT_SETTLE
 from mgie_desktop.core.exit_codes import ExitCode
 
-RESULTS_HELP = ("A results file, OUTPUT_DIR/results.jsonl, gets one JSON line per photo as it ends (status, "
-                "output, seconds, expressive instructions, seeds, error); a rerun skips photos recorded as ok "
-                "whose output exists, and tries failed ones again.")
-EXIT_HELP = (f"Exit status: {ExitCode.OK.value} every photo done; {ExitCode.FAILED.value} some photos failed "
-             f"(recorded, the rest done); {ExitCode.USAGE.value} bad input, or an output folder or results file that "
-             "cannot be written (checked before the models load; a full disk under either stops the batch at once, "
-             f"finished photos kept: rerun to go on); {ExitCode.INTERRUPTED.value} stopped by Ctrl+C (finished "
-             "photos kept: rerun to go on).")
+RESULTS_HELP = (
+    "A results file, OUTPUT_DIR/results.jsonl, gets one JSON line per photo as it ends (status, "
+    "output, seconds, expressive instructions, seeds, error); a rerun skips photos recorded as ok "
+    "whose output exists, and tries failed ones again."
+)
+EXIT_HELP = (
+    f"Exit status: {ExitCode.OK.value} every photo done; {ExitCode.FAILED.value} some photos failed "
+    f"(recorded, the rest done); {ExitCode.USAGE.value} bad input, or an output folder or results file that "
+    "cannot be written (checked before the models load; a full disk under either stops the batch at once, "
+    f"finished photos kept: rerun to go on); {ExitCode.INTERRUPTED.value} stopped by Ctrl+C (finished "
+    "photos kept: rerun to go on)."
+)
 
 
 WATCH_HELP = (
@@ -28,46 +32,81 @@ WATCH_HELP = (
     "and subfolders are never read. Photos the results file records as done are not edited again, after a restart "
     "too. Ctrl+C or SIGTERM stops once the photo under way is saved and recorded (again: at once, abandoning it: "
     f"no output or results line for it); exit status {ExitCode.INTERRUPTED.value}. It prints a line per photo as it "
-    "lands and as it is done, failed or skipped; with --json one JSON object each: {\"event\": \"watching\" | "
-    "\"landed\" | \"done\" | \"failed\" | \"skipped\" | \"stopped\", \"photo\", ...}, done and failed "
-    "with the results line's fields and \"moved_to\". On this machine only (not with --ray)")
+    'lands and as it is done, failed or skipped; with --json one JSON object each: {"event": "watching" | '
+    '"landed" | "done" | "failed" | "skipped" | "stopped", "photo", ...}, done and failed '
+    'with the results line\'s fields and "moved_to". On this machine only (not with --ray)'
+)
 
 
 def add_recipe_parser(sub, parser_class) -> None:
     recipe = sub.add_parser("recipe", help="make a session's edits into a reusable recipe")
     rsub = recipe.add_subparsers(dest="recipe_command", required=True, parser_class=parser_class)
-    export = rsub.add_parser("export", help="write the recipe of a session's chain of edits (original to current step)")
+    export = rsub.add_parser(
+        "export", help="write the recipe of a session's chain of edits (original to current step)"
+    )
     export.add_argument("session", metavar="SESSION.mgie")
-    export.add_argument("--output", "-o", required=True, metavar="RECIPE.json", help="the recipe file to write")
-    export.add_argument("--seed-policy", choices=("fixed", "file_name"), default="fixed",
-                        help="fixed: every photo gets the session's seeds (default); file_name: each photo's seed "
-                             "comes from its file name (SHA-256 of the name), stable on every machine")
+    export.add_argument(
+        "--output", "-o", required=True, metavar="RECIPE.json", help="the recipe file to write"
+    )
+    export.add_argument(
+        "--seed-policy",
+        choices=("fixed", "file_name"),
+        default="fixed",
+        help="fixed: every photo gets the session's seeds (default); file_name: each photo's seed "
+        "comes from its file name (SHA-256 of the name), stable on every machine",
+    )
 
 
 def add_batch_parser(sub, common) -> None:
-    batch = sub.add_parser("batch", help="apply a recipe to every photo in a folder, here or on a Ray cluster",
-                           description="Apply RECIPE.json to every photo in INPUT_DIR, writing OUTPUT_DIR/NAME.FORMAT. "
-                                       + RESULTS_HELP + " " + EXIT_HELP
-                                       + " With --watch it keeps running on the photos that land in INPUT_DIR.")
+    batch = sub.add_parser(
+        "batch",
+        help="apply a recipe to every photo in a folder, here or on a Ray cluster",
+        description="Apply RECIPE.json to every photo in INPUT_DIR, writing OUTPUT_DIR/NAME.FORMAT. "
+        + RESULTS_HELP
+        + " "
+        + EXIT_HELP
+        + " With --watch it keeps running on the photos that land in INPUT_DIR.",
+    )
     batch.add_argument("recipe", metavar="RECIPE.json")
     batch.add_argument("input_dir", metavar="INPUT_DIR")
     batch.add_argument("output_dir", metavar="OUTPUT_DIR", help="created if missing; must not be INPUT_DIR")
-    batch.add_argument("--format", choices=("jpg", "png", "webp", "tiff"), default="jpg",
-                       help="output format (default: jpg)")
-    batch.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                       help="run on Ray: a local instance, or the cluster at ADDRESS (e.g. ray://head:10001); "
-                            "needs pip install 'mgie-desktop[cluster]'")
-    batch.add_argument("--actors", type=int, metavar="N",
-                       help="with --ray: engines to run at once (default: one per GPU in the cluster, else 1)")
-    batch.add_argument("--json", action="store_true",
-                       help="print one JSON summary at the end; with --watch, one JSON object per event instead")
+    batch.add_argument(
+        "--format", choices=("jpg", "png", "webp", "tiff"), default="jpg", help="output format (default: jpg)"
+    )
+    batch.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run on Ray: a local instance, or the cluster at ADDRESS (e.g. ray://head:10001); "
+        "needs pip install 'mgie-desktop[cluster]'",
+    )
+    batch.add_argument(
+        "--actors",
+        type=int,
+        metavar="N",
+        help="with --ray: engines to run at once (default: one per GPU in the cluster, else 1)",
+    )
+    batch.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON summary at the end; with --watch, one JSON object per event instead",
+    )
     batch.add_argument("--watch", action="store_true", help=WATCH_HELP)
-    batch.add_argument("--settle", type=float, metavar="SECONDS",
-                       help=f"with --watch: a photo is complete once its size and time stay the same this long "
-                            f"(default: {DEFAULT_SETTLE:g}; more for slow network copies)")
-    batch.add_argument("--move-done", action="store_true",
-                       help="with --watch: move each original into INPUT_DIR/done/ once its edit is saved and recorded, "
-                            "a failed one into INPUT_DIR/failed/ with the reason in INPUT_DIR/failed/NAME.txt")
+    batch.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help=f"with --watch: a photo is complete once its size and time stay the same this long "
+        f"(default: {DEFAULT_SETTLE:g}; more for slow network copies)",
+    )
+    batch.add_argument(
+        "--move-done",
+        action="store_true",
+        help="with --watch: move each original into INPUT_DIR/done/ once its edit is saved and recorded, "
+        "a failed one into INPUT_DIR/failed/ with the reason in INPUT_DIR/failed/NAME.txt",
+    )
     common(batch)
 
 
@@ -118,8 +157,13 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     open_results(results)
     remove_leftovers(output_dir, jobs)
     digest = recipe_digest(data, args.format)
-    engine = {"device": args.device, "memory": args.memory, "llm_quant": args.llm_quant,
-              "compile_unet": args.compile, "precision": args.precision}
+    engine = {
+        "device": args.device,
+        "memory": args.memory,
+        "llm_quant": args.llm_quant,
+        "compile_unet": args.compile,
+        "precision": args.precision,
+    }
     if args.watch:
         return _watch(args, data, directory, results, digest, engine, started)
     previous = read_results(results)
@@ -134,11 +178,20 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     done = len(entries) - len(failures)
     editing = time.perf_counter() - progress.started
     summary = {
-        "recipe": str(recipe_path), "input_dir": str(input_dir), "output_dir": str(output_dir),
-        "results": str(results), "format": args.format, "photos": len(jobs), "skipped": len(jobs) - len(todo),
-        "done": done, "failed": len(failures), "remaining": len(todo) - len(entries),
-        "interrupted": outcome["interrupted"], "runner": "local" if args.ray is None else "ray",
-        "actors": outcome.get("actors", 1), "load_s": round(outcome.get("load_s", 0.0), 3),
+        "recipe": str(recipe_path),
+        "input_dir": str(input_dir),
+        "output_dir": str(output_dir),
+        "results": str(results),
+        "format": args.format,
+        "photos": len(jobs),
+        "skipped": len(jobs) - len(todo),
+        "done": done,
+        "failed": len(failures),
+        "remaining": len(todo) - len(entries),
+        "interrupted": outcome["interrupted"],
+        "runner": "local" if args.ray is None else "ray",
+        "actors": outcome.get("actors", 1),
+        "load_s": round(outcome.get("load_s", 0.0), 3),
         "seconds": round(time.perf_counter() - started, 3),
         # Photos edited, not failures (a broken file fails in a millisecond): None when none was.
         "photos_per_minute": round(done / editing * 60, 3) if done and editing > 0 else None,
@@ -147,9 +200,11 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{summary['done']} photo(s) edited, {summary['failed']} failed, {summary['skipped']} already done"
-              f"{', stopped before ' + str(summary['remaining']) + ' more' if outcome['interrupted'] else ''}; "
-              f"outputs in {output_dir}, results in {results} ({summary['seconds']:.1f} s)")
+        print(
+            f"{summary['done']} photo(s) edited, {summary['failed']} failed, {summary['skipped']} already done"
+            f"{', stopped before ' + str(summary['remaining']) + ' more' if outcome['interrupted'] else ''}; "
+            f"outputs in {output_dir}, results in {results} ({summary['seconds']:.1f} s)"
+        )
         for failure in failures:
             print(f"  failed: {failure['photo']}: {failure['error']}", file=sys.stderr)
     if outcome["interrupted"]:
@@ -170,28 +225,57 @@ def _check_watch_options(args: argparse.Namespace) -> None:
         raise InputError("--settle SECONDS must be more than 0 and at most 3600")
 
 
-def _watch(args: argparse.Namespace, data: dict, directory: Path, results: Path, digest: str, engine: dict,
-           started: float) -> ExitCode:
+def _watch(
+    args: argparse.Namespace,
+    data: dict,
+    directory: Path,
+    results: Path,
+    digest: str,
+    engine: dict,
+    started: float,
+) -> ExitCode:
     """``--watch``: until stopped, then one line (or JSON object) with what it did."""
     from mgie_desktop.batch.watch import WatchOptions, run_watch
 
-    options = WatchOptions(Path(args.input_dir), Path(args.output_dir), results, args.format, digest,
-                           settle=DEFAULT_SETTLE if args.settle is None else args.settle,
-                           move_done=args.move_done, json=args.json)
+    options = WatchOptions(
+        Path(args.input_dir),
+        Path(args.output_dir),
+        results,
+        args.format,
+        digest,
+        settle=DEFAULT_SETTLE if args.settle is None else args.settle,
+        move_done=args.move_done,
+        json=args.json,
+    )
     counts = run_watch(options, data, str(directory), engine)
     seconds = round(time.perf_counter() - started, 3)
     if args.json:
-        print(json.dumps({"event": "stopped", "done": counts["done"], "failed": counts["failed"],
-                          "skipped": counts["skipped"], "output_dir": str(options.output_dir), "results": str(results),
-                          "seconds": seconds}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "event": "stopped",
+                    "done": counts["done"],
+                    "failed": counts["failed"],
+                    "skipped": counts["skipped"],
+                    "output_dir": str(options.output_dir),
+                    "results": str(results),
+                    "seconds": seconds,
+                }
+            ),
+            flush=True,
+        )
     else:
-        print(f"stopped: {counts['done']} photo(s) edited, {counts['failed']} failed, {counts['skipped']} already "
-              f"done; outputs in {options.output_dir}, results in {results} ({seconds:.1f} s)", flush=True)
+        print(
+            f"stopped: {counts['done']} photo(s) edited, {counts['failed']} failed, {counts['skipped']} already "
+            f"done; outputs in {options.output_dir}, results in {results} ({seconds:.1f} s)",
+            flush=True,
+        )
     return ExitCode.INTERRUPTED
 
 
-def _run(args: argparse.Namespace, todo: list, data: dict, directory: Path, results: Path, engine: dict,
-         progress) -> dict:
+def _run(
+    args: argparse.Namespace, todo: list, data: dict, directory: Path, results: Path, engine: dict, progress
+) -> dict:
     """The photos left to do, here or on Ray: {"entries", "interrupted", ...}."""
     if not todo:
         progress.start()
@@ -202,8 +286,9 @@ def _run(args: argparse.Namespace, todo: list, data: dict, directory: Path, resu
         return run_local(todo, data, str(directory), args.format, str(results), engine, progress)
     from mgie_desktop.batch.on_ray import run_on_ray
 
-    return run_on_ray(args.ray or None, todo, data, str(directory), args.format, str(results), engine,
-                      args.actors, progress)
+    return run_on_ray(
+        args.ray or None, todo, data, str(directory), args.format, str(results), engine, args.actors, progress
+    )
 
 
 def _stopped_for_room(exc, jobs: list, todo: list, results: Path, digest: str) -> str:

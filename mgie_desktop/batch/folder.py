@@ -18,7 +18,7 @@ FORMATS = {"jpg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif"}
 
 @dataclass(frozen=True)
 class PhotoJob:
-    name: str     # the photo's file name: its results line and its derived seed go by it
+    name: str  # the photo's file name: its results line and its derived seed go by it
     path: str
     output: str
     clash: str = ""  # another photo in the folder already has this output name
@@ -37,10 +37,14 @@ def list_photos(input_dir: Path, output_dir: Path, fmt: str) -> list[PhotoJob]:
     if output_dir.exists() and not output_dir.is_dir():
         raise InputError(f"cannot write to {output_dir}: it is a file, not a folder")
     if output_dir.resolve() == input_dir.resolve():
-        raise InputError("the output folder is the input folder: give another one (outputs would be read as photos)")
+        raise InputError(
+            "the output folder is the input folder: give another one (outputs would be read as photos)"
+        )
     jobs, taken = [], {}
     for path in sorted(input_dir.iterdir(), key=lambda p: p.name):
-        if not is_photo_name(path.name) or path.is_dir():  # subfolders (a watch's done/, failed/) are never read
+        if (
+            not is_photo_name(path.name) or path.is_dir()
+        ):  # subfolders (a watch's done/, failed/) are never read
             continue
         output = output_for(path, output_dir, fmt)
         clash = taken.get(output.name, "")
@@ -92,7 +96,9 @@ def remove_leftovers(output_dir: Path, jobs: list[PhotoJob]) -> None:
         return
     for path in found:
         name = path.name
-        temporary = name.startswith(".") and name.endswith(".tmp") and name[1:-4].rpartition(".")[0] in outputs
+        temporary = (
+            name.startswith(".") and name.endswith(".tmp") and name[1:-4].rpartition(".")[0] in outputs
+        )
         if temporary or name in markers:
             with contextlib.suppress(OSError):
                 path.unlink()

@@ -36,8 +36,15 @@ class StopAfterCurrent:
             signal.signal(signal.SIGINT, self._previous)
 
 
-def run_local(jobs: list[PhotoJob], recipe_data: dict, models_dir: str, fmt: str, results_path: str,
-              engine_options: dict, progress: Progress) -> dict:
+def run_local(
+    jobs: list[PhotoJob],
+    recipe_data: dict,
+    models_dir: str,
+    fmt: str,
+    results_path: str,
+    engine_options: dict,
+    progress: Progress,
+) -> dict:
     """Edit ``jobs`` in order. Returns {"load_s", "interrupted", "entries"}."""
     begun = time.perf_counter()
     print(f"loading the models from {models_dir}…", file=sys.stderr, flush=True)
@@ -54,5 +61,9 @@ def run_local(jobs: list[PhotoJob], recipe_data: dict, models_dir: str, fmt: str
                 progress.photo_done(entries[-1])
     finally:
         progress.finish()
-    return {"load_s": load_s, "interrupted": stop.requested and len(entries) < len(jobs), "entries": entries,
-            "device": str(editor.engine.device)}
+    return {
+        "load_s": load_s,
+        "interrupted": stop.requested and len(entries) < len(jobs),
+        "entries": entries,
+        "device": str(editor.engine.device),
+    }

@@ -57,8 +57,15 @@ def _read(row: dict) -> dict:
 class _Editor:
     """One per actor: the models loaded once, then a photo per call."""
 
-    def __init__(self, recipe_data: dict, models_dir: str, fmt: str, results_path: str, engine_options: dict,
-                 threads: int = 0):
+    def __init__(
+        self,
+        recipe_data: dict,
+        models_dir: str,
+        fmt: str,
+        results_path: str,
+        engine_options: dict,
+        threads: int = 0,
+    ):
         if threads:
             import torch
 
@@ -74,13 +81,19 @@ class _Editor:
     def _one(self, batch: dict, i: int) -> dict:
         """One photo's results line, or a fatal row. Nothing is raised: from here Ray Data would
         end the whole batch with its traceback."""
-        job = PhotoJob(str(batch["name"][i]), str(batch["path"][i]), str(batch["output"][i]), str(batch["clash"][i]))
+        job = PhotoJob(
+            str(batch["name"][i]), str(batch["path"][i]), str(batch["output"][i]), str(batch["clash"][i])
+        )
         started = time.perf_counter() - float(batch["read_s"][i])
         try:
             try:
                 data = batch["photo"][i]
-                return self.editor.edit(job, photo=pickle.loads(data) if data else None,
-                                        read_error=str(batch["error"][i] or ""), read_s=float(batch["read_s"][i]))
+                return self.editor.edit(
+                    job,
+                    photo=pickle.loads(data) if data else None,
+                    read_error=str(batch["error"][i] or ""),
+                    read_s=float(batch["read_s"][i]),
+                )
             except MgieError:
                 raise
             except Exception as exc:  # noqa: BLE001 (outside the photo's own edit: still this photo's failure)
@@ -102,22 +115,38 @@ def _connect(address: str | None) -> bool:
         # Ship this package to the workers, so every node edits with the driver's code
         # (torch and the other dependencies must be installed on the nodes).
         package = str(Path(__file__).resolve().parents[1])
-        ray.init(address=address, runtime_env={"py_modules": [package]}, log_to_driver=False,
-                 logging_level=logging.WARNING)
+        ray.init(
+            address=address,
+            runtime_env={"py_modules": [package]},
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     else:
         ray.init(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     return True
 
 
-def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, models_dir: str, fmt: str,
-               results_path: str, engine_options: dict, actors: int | None, progress: Progress) -> dict:
+def run_on_ray(
+    address: str | None,
+    jobs: list[PhotoJob],
+    recipe_data: dict,
+    models_dir: str,
+    fmt: str,
+    results_path: str,
+    engine_options: dict,
+    actors: int | None,
+    progress: Progress,
+) -> dict:
     """Edit ``jobs`` over a Ray actor pool. Returns {"interrupted", "entries", "actors", "gpus"}."""
     if not ray_available():
         raise InputError(INSTALL_HINT)
     import ray
 
-    print("starting Ray…" if not address else f"connecting to the Ray cluster at {address}…",
-          file=sys.stderr, flush=True)
+    print(
+        "starting Ray…" if not address else f"connecting to the Ray cluster at {address}…",
+        file=sys.stderr,
+        flush=True,
+    )
     started_here = _connect(address)
     try:
         resources = ray.cluster_resources()
@@ -136,16 +165,29 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
         threads = 0 if gpus else max(1, round(cpus / actors))
         per_actor = {"num_gpus": 1} if gpus else {"num_cpus": max(0.5, cpus / actors - READ_CPUS)}
         rows = [job.row() for job in jobs]
-        dataset = (ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
-                   .map(_read, num_cpus=READ_CPUS,
-                        compute=ray.data.TaskPoolStrategy(size=max(1, min(2 * actors, len(rows)))))
-                   .map_batches(_Editor, batch_size=1, batch_format="numpy",
-                                compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
-                                fn_constructor_kwargs={"recipe_data": recipe_data, "models_dir": models_dir,
-                                                       "fmt": fmt, "results_path": results_path,
-                                                       "engine_options": engine_options,
-                                                       "threads": threads},
-                                **per_actor))
+        dataset = (
+            ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
+            .map(
+                _read,
+                num_cpus=READ_CPUS,
+                compute=ray.data.TaskPoolStrategy(size=max(1, min(2 * actors, len(rows)))),
+            )
+            .map_batches(
+                _Editor,
+                batch_size=1,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=2),
+                fn_constructor_kwargs={
+                    "recipe_data": recipe_data,
+                    "models_dir": models_dir,
+                    "fmt": fmt,
+                    "results_path": results_path,
+                    "engine_options": engine_options,
+                    "threads": threads,
+                },
+                **per_actor,
+            )
+        )
         entries = []
         progress.start()
         try:
@@ -163,12 +205,17 @@ def run_on_ray(address: str | None, jobs: list[PhotoJob], recipe_data: dict, mod
         except MgieError:
             raise
         except Exception as exc:  # noqa: BLE001 (Ray's own: no photo to pin it on, so the batch stops)
-            raise InputError(f"the batch on Ray stopped: {failure_text(exc)} (finished photos are kept: "
-                             "rerun to go on)") from None
+            raise InputError(
+                f"the batch on Ray stopped: {failure_text(exc)} (finished photos are kept: rerun to go on)"
+            ) from None
         finally:
             progress.finish()
-        return {"interrupted": stop.requested and len(entries) < len(jobs), "entries": entries, "actors": actors,
-                "gpus": gpus}
+        return {
+            "interrupted": stop.requested and len(entries) < len(jobs),
+            "entries": entries,
+            "actors": actors,
+            "gpus": gpus,
+        }
     finally:
         if started_here:
             ray.shutdown()

@@ -18,8 +18,10 @@ from mgie_desktop.core.chain import ChainStep, run_chain
 from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.core.recipe import Recipe, geometry_for, parse_recipe
 
-WORKER_STOPPED = ("its worker stopped while editing it (out of memory, or a crash): not tried again in this "
-                  "run; a rerun tries it again")
+WORKER_STOPPED = (
+    "its worker stopped while editing it (out of memory, or a crash): not tried again in this "
+    "run; a rerun tries it again"
+)
 
 
 def chain_for(recipe: Recipe, masks: dict, photo_name: str, size: tuple[int, int]) -> list[ChainStep]:
@@ -31,9 +33,16 @@ def chain_for(recipe: Recipe, masks: dict, photo_name: str, size: tuple[int, int
             size = _size_after(op, size)
             steps.append(ChainStep(geometry=op))
         else:
-            steps.append(ChainStep(step.instruction, step.params_for(photo_name),
-                                   expressive=step.steered_instruction or None, mask=masks.get(index),
-                                   model=step.model, strength=step.strength))
+            steps.append(
+                ChainStep(
+                    step.instruction,
+                    step.params_for(photo_name),
+                    expressive=step.steered_instruction or None,
+                    mask=masks.get(index),
+                    model=step.model,
+                    strength=step.strength,
+                )
+            )
     return steps
 
 
@@ -88,9 +97,17 @@ class PhotoEditor:
     def record(self, job: PhotoJob, started: float, error: str | None = None, **done) -> dict:
         """Append ``job``'s results line: done (``done``: what its edit adds) or failed for
         ``error`` (also for a failure outside its edit, such as a Ray worker's)."""
-        entry = {"photo": job.name, "status": OK if error is None else FAILED, "output": job.output,
-                 "seconds": round(time.perf_counter() - started, 3), "expressive_instructions": [], "seeds": [],
-                 "error": error, "recipe": self.digest, **done}
+        entry = {
+            "photo": job.name,
+            "status": OK if error is None else FAILED,
+            "output": job.output,
+            "seconds": round(time.perf_counter() - started, 3),
+            "expressive_instructions": [],
+            "seeds": [],
+            "error": error,
+            "recipe": self.digest,
+            **done,
+        }
         entry["finished"] = round(time.time(), 3)  # when: throughput over a run, across workers
         append_result(self.results_path, entry)
         return entry
@@ -99,7 +116,9 @@ class PhotoEditor:
         """The photo edited and saved, marked as being edited meanwhile (a worker that dies
         leaves the marker behind); what its results line adds."""
         if job.clash:
-            raise ValueError(f"{job.clash} in the same folder has the same name and writes {Path(job.output).name}")
+            raise ValueError(
+                f"{job.clash} in the same folder has the same name and writes {Path(job.output).name}"
+            )
         if marker.exists():
             raise RuntimeError(WORKER_STOPPED)
         marker.touch()
@@ -117,12 +136,20 @@ class PhotoEditor:
             alpha = photo.alpha
             if alpha is not None:  # turned and cropped as the photo was, as an export does
                 alpha = apply_all(alpha, [s.geometry for s in steps if s.geometry is not None])
-            _save(job, image, alpha=alpha, icc_profile=photo.icc_profile, exif=photo.exif,
-                  record=edit_record(history, models=self.models))
+            _save(
+                job,
+                image,
+                alpha=alpha,
+                icc_profile=photo.icc_profile,
+                exif=photo.exif,
+                record=edit_record(history, models=self.models),
+            )
         finally:
             history.close()
-        return {"expressive_instructions": [r["expressive_instruction"] for r in records],
-                "seeds": [s.params.seed for s in steps if s.geometry is None]}
+        return {
+            "expressive_instructions": [r["expressive_instruction"] for r in records],
+            "seeds": [s.params.seed for s in steps if s.geometry is None],
+        }
 
 
 def _save(job: PhotoJob, image, **kwargs) -> None:

@@ -58,8 +58,13 @@ def read_results(path: Path) -> dict[str, dict]:
 
 
 def is_done(entry: dict | None, output: str, digest: str) -> bool:
-    return (entry is not None and entry.get("status") == OK and entry.get("recipe") == digest
-            and entry.get("output") == output and Path(output).is_file())
+    return (
+        entry is not None
+        and entry.get("status") == OK
+        and entry.get("recipe") == digest
+        and entry.get("output") == output
+        and Path(output).is_file()
+    )
 
 
 def open_results(path: Path) -> None:

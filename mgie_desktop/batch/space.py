@@ -56,8 +56,10 @@ def stop_line(exc: OutputDiskFull, done_outputs: list[str], left: int) -> str:
     free = None if exc.quota else _free(folder)  # a quota's room is not the disk's
     room = [] if free is None else [f"{_size(free)} free"]
     room.append(f"the {left} photo(s) left need about {_size(each * left)}")
-    return (f"stopped at {exc.photo}: cannot write its output in {folder}: {exc.reason} ({'; '.join(room)}); "
-            "the photos finished are kept and recorded: make room and rerun the same command to go on")
+    return (
+        f"stopped at {exc.photo}: cannot write its output in {folder}: {exc.reason} ({'; '.join(room)}); "
+        "the photos finished are kept and recorded: make room and rerun the same command to go on"
+    )
 
 
 def _size_of(path: str) -> int:

@@ -34,8 +34,18 @@ from mgie_desktop.batch.folder import PhotoJob, is_photo_name, output_for
 from mgie_desktop.batch.results import OK, is_done, read_results
 
 DEFAULT_SETTLE = 2.0
-PARTIAL_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".opdownload", ".filepart", ".tmp", ".temp",
-                    ".!ut", ".!qb")
+PARTIAL_SUFFIXES = (
+    ".part",
+    ".partial",
+    ".crdownload",
+    ".download",
+    ".opdownload",
+    ".filepart",
+    ".tmp",
+    ".temp",
+    ".!ut",
+    ".!qb",
+)
 PARTIAL_PREFIXES = (".", "~$")
 DONE_FOLDER, FAILED_FOLDER = "done", "failed"
 MOST_SECONDS_BETWEEN_LOOKS = 1.0
@@ -55,7 +65,7 @@ def looks_between(settle: float) -> float:
 @dataclass
 class _Seen:
     signature: tuple[int, int]  # size, modification time (ns)
-    since: float                # when it was first seen so
+    since: float  # when it was first seen so
 
 
 @dataclass
@@ -75,8 +85,12 @@ class Arrivals:
             names = {entry.name: entry for entry in os.scandir(self.folder)}
         except OSError:  # the folder gone or unreadable for a moment: look again later
             return []
-        being_written = {name[: -len(suffix)] for name in names for suffix in PARTIAL_SUFFIXES
-                         if name.lower().endswith(suffix)}
+        being_written = {
+            name[: -len(suffix)]
+            for name in names
+            for suffix in PARTIAL_SUFFIXES
+            if name.lower().endswith(suffix)
+        }
         for name in list(self.seen):
             if name not in names:
                 del self.seen[name]
@@ -97,8 +111,12 @@ class Arrivals:
             if seen is None or seen.signature != signature:
                 self.seen[name] = _Seen(signature, now)
                 continue
-            if (signature[0] > 0 and now - seen.since >= self.settle and name not in being_written
-                    and _readable(self.folder / name)):
+            if (
+                signature[0] > 0
+                and now - seen.since >= self.settle
+                and name not in being_written
+                and _readable(self.folder / name)
+            ):
                 ready.append((name, signature))
         return ready
 
@@ -136,8 +154,13 @@ class StopSignals:
             raise KeyboardInterrupt
         self.event.set()
         name = self.under_way()
-        print(f"\nstopping once {name} is saved and recorded (Ctrl+C again stops now, abandoning it)" if name
-              else "\nstopping", file=sys.stderr, flush=True)
+        print(
+            f"\nstopping once {name} is saved and recorded (Ctrl+C again stops now, abandoning it)"
+            if name
+            else "\nstopping",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def __exit__(self, *_exc) -> None:
         for number, previous in self._previous.items():
@@ -166,8 +189,11 @@ class Watcher:
         self.arrivals = Arrivals(options.input_dir, options.settle)
         self.latest = read_results(options.results)
         # output name: the photo that made it (first come, first served; never overwritten by another)
-        self.taken = {Path(e["output"]).name: name for name, e in self.latest.items()
-                      if e.get("status") == OK and isinstance(e.get("output"), str)}
+        self.taken = {
+            Path(e["output"]).name: name
+            for name, e in self.latest.items()
+            if e.get("status") == OK and isinstance(e.get("output"), str)
+        }
         self.counts = {"done": 0, "failed": 0, "skipped": 0}
         self.outputs: list[str] = []
         self.waiting = 0  # photos complete at the last look, not yet handled
@@ -175,10 +201,18 @@ class Watcher:
 
     def run(self) -> dict:
         o = self.options
-        self.tell({"event": "watching", "input_dir": str(o.input_dir), "output_dir": str(o.output_dir),
-                   "results": str(o.results), "settle": o.settle, "move_done": o.move_done},
-                  f"watching {o.input_dir} for photos (complete once unchanged for {o.settle:g} s); outputs in "
-                  f"{o.output_dir}; Ctrl+C stops")
+        self.tell(
+            {
+                "event": "watching",
+                "input_dir": str(o.input_dir),
+                "output_dir": str(o.output_dir),
+                "results": str(o.results),
+                "settle": o.settle,
+                "move_done": o.move_done,
+            },
+            f"watching {o.input_dir} for photos (complete once unchanged for {o.settle:g} s); outputs in "
+            f"{o.output_dir}; Ctrl+C stops",
+        )
         while not self.stop.is_set():
             ready = self.arrivals.look()
             self.waiting = len(ready)
@@ -202,11 +236,15 @@ class Watcher:
         if is_done(self.latest.get(name), job.output, o.digest):
             self.counts["skipped"] += 1
             moved = self._move(path, DONE_FOLDER) if o.move_done else None
-            self.tell({"event": "skipped", "photo": name, "output": job.output, "moved_to": moved},
-                      f"skipped: {name}: already done (results file){_moved(moved)}")
+            self.tell(
+                {"event": "skipped", "photo": name, "output": job.output, "moved_to": moved},
+                f"skipped: {name}: already done (results file){_moved(moved)}",
+            )
             return
-        self.tell({"event": "landed", "photo": name, "bytes": signature[0]},
-                  f"landed: {name} ({_size(signature[0])})")
+        self.tell(
+            {"event": "landed", "photo": name, "bytes": signature[0]},
+            f"landed: {name} ({_size(signature[0])})",
+        )
         self.under_way = name
         try:  # a photo's failure is its results line; the disk full or the models broken stop the watch
             entry = self.editor.edit(job)
@@ -228,8 +266,11 @@ class Watcher:
         event = {"event": "done" if ok else "failed", **entry, "moved_to": moved}
         if not ok:
             event["reason_file"] = reason
-        line = (f"done: {name} -> {job.output} ({entry['seconds']:.1f} s){_moved(moved)}" if ok
-                else f"failed: {name}: {entry['error']}{_moved(moved)}")
+        line = (
+            f"done: {name} -> {job.output} ({entry['seconds']:.1f} s){_moved(moved)}"
+            if ok
+            else f"failed: {name}: {entry['error']}{_moved(moved)}"
+        )
         self.tell(event, line)
 
     def _move(self, path: Path, folder: str) -> str | None:
@@ -245,7 +286,11 @@ class Watcher:
         except OSError as exc:
             from mgie_desktop.core.files import os_reason
 
-            print(f"warning: cannot move {path.name} into {target_dir}: {os_reason(exc)}", file=sys.stderr, flush=True)
+            print(
+                f"warning: cannot move {path.name} into {target_dir}: {os_reason(exc)}",
+                file=sys.stderr,
+                flush=True,
+            )
             return None
         return str(target)
 
@@ -274,8 +319,13 @@ def _size(size: int) -> str:
     return f"{size / 1024:,.1f} KB" if size < 1024**2 else f"{size / 1024**2:,.1f} MB"
 
 
-def run_watch(options: WatchOptions, recipe_data: dict, models_dir: str, engine_options: dict,
-              stop: threading.Event | None = None) -> dict:
+def run_watch(
+    options: WatchOptions,
+    recipe_data: dict,
+    models_dir: str,
+    engine_options: dict,
+    stop: threading.Event | None = None,
+) -> dict:
     """Load the models, then watch until Ctrl+C, SIGTERM or ``stop``. Returns the Watcher's
     counts. A full disk under the outputs stops it with one line (InputError), as it stops a batch."""
     from mgie_desktop.batch.photo import PhotoEditor

@@ -23,18 +23,37 @@ def _photos(folder: Path, count: int, size: tuple[int, int]) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     for index in range(count):
-        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"p{index:03d}.jpg")
+        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(
+            folder / f"p{index:03d}.jpg"
+        )
 
 
 def _recipe(path: Path, steps: int, budget: int) -> None:
-    path.write_text(json.dumps({"format": "mgie-recipe", "version": 1, "steps": [{
-        "kind": "edit", "instruction": "make it warmer", "preset": "draft", "steps": steps,
-        "pixel_budget": budget, "seed": {"policy": "file_name"}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "format": "mgie-recipe",
+                "version": 1,
+                "steps": [
+                    {
+                        "kind": "edit",
+                        "instruction": "make it warmer",
+                        "preset": "draft",
+                        "steps": steps,
+                        "pixel_budget": budget,
+                        "seed": {"policy": "file_name"},
+                    }
+                ],
+            }
+        )
+    )
 
 
 def _run(args: list[str]) -> dict:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "mgie_desktop", *args, "--json"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "mgie_desktop", *args, "--json"], capture_output=True, text=True
+    )
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"batch failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -58,20 +77,42 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="mgie-batch-bench-"))
     models = Path(args.models) if args.models else work / "models"
     if not args.models:
-        subprocess.run([sys.executable, "-m", "mgie_desktop", "models", "tiny", str(models)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "mgie_desktop", "models", "tiny", str(models)],
+            check=True,
+            capture_output=True,
+        )
     _photos(work / "in", args.photos, (width, height))
     _recipe(work / "recipe.json", args.steps, width * height)
     rows = []
     for number, name in enumerate(args.runs.split(",")):
         out = work / f"out-{number}-{name}"  # a fresh folder: a rerun into the same one would skip everything
         extra = [] if name == "local" else ["--ray", "--actors", name.removeprefix("ray")]
-        run = _run(["batch", str(work / "recipe.json"), str(work / "in"), str(out), "--models", str(models),
-                    "--device", "cpu", "--precision", "fp32", *extra])
+        run = _run(
+            [
+                "batch",
+                str(work / "recipe.json"),
+                str(work / "in"),
+                str(out),
+                "--models",
+                str(models),
+                "--device",
+                "cpu",
+                "--precision",
+                "fp32",
+                *extra,
+            ]
+        )
         summary = run["summary"]
-        rows.append({"run": name, "photos": summary["done"], "wall_s": round(run["wall_s"], 1),
-                     "ppm_wall": round(summary["done"] / run["wall_s"] * 60, 1),
-                     "steady_ppm": round(_steady(out / "results.jsonl") or 0, 1)})
+        rows.append(
+            {
+                "run": name,
+                "photos": summary["done"],
+                "wall_s": round(run["wall_s"], 1),
+                "ppm_wall": round(summary["done"] / run["wall_s"] * 60, 1),
+                "steady_ppm": round(_steady(out / "results.jsonl") or 0, 1),
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
     print(json.dumps({"photos": args.photos, "size": args.size, "steps": args.steps, "runs": rows}))
     return 0

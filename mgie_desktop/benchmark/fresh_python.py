@@ -17,8 +17,14 @@ def run_script(script: str, *args: str, timeout: float, env: dict | None = None)
     if getattr(sys, "frozen", False):
         raise NotMeasurable("not measured: the installed app has no separate Python to start")
     try:
-        done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                              env=env or dict(os.environ), timeout=timeout, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            capture_output=True,
+            text=True,
+            env=env or dict(os.environ),
+            timeout=timeout,
+            check=True,
+        )
     except subprocess.TimeoutExpired as exc:
         raise NotMeasurable(f"not measured: the measuring script took over {timeout:.0f} s") from exc
     except subprocess.CalledProcessError as exc:

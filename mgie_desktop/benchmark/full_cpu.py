@@ -27,9 +27,13 @@ OS_RESERVE_GB = 3.0  # what the desktop and the system keep of a machine's RAM, 
 # Peak anonymous memory of one edit is checked in the two modes the targets name (bf16 with the
 # 8-bit LLM, and bf16 throughout), one denoising step each: steps do not change the peak.
 MEMORY_MODES = {"bf16_8bit": ("bf16", "8bit"), "bf16": ("bf16", "none")}
-TARGETS = {"import.ratio": ("<=", 3.0), "import.peak_anon_gb": ("<=", 4.0),
-           "render.bf16_speedup": (">=", 2.5), "memory.bf16_8bit.peak_anon_gb": ("<=", 12.0),
-           "memory.bf16.peak_anon_gb": ("<=", 18.0)}
+TARGETS = {
+    "import.ratio": ("<=", 3.0),
+    "import.peak_anon_gb": ("<=", 4.0),
+    "render.bf16_speedup": (">=", 2.5),
+    "memory.bf16_8bit.peak_anon_gb": ("<=", 12.0),
+    "memory.bf16.peak_anon_gb": ("<=", 18.0),
+}
 
 
 class AnonPeak:
@@ -79,8 +83,16 @@ def read_once(paths: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def run(photo, log, work: Path | None = None, tokens: int = TOKENS, steps: int | None = None,
-        size: str = "full", cold: bool = True, side: int = 512) -> dict:
+def run(
+    photo,
+    log,
+    work: Path | None = None,
+    tokens: int = TOKENS,
+    steps: int | None = None,
+    size: str = "full",
+    cold: bool = True,
+    side: int = 512,
+) -> dict:
     """The whole CPU report. ``work`` keeps the stand-in and the bundle for the next run (a
     temporary folder by default, removed after); tests shrink it with ``size``, ``steps`` and the
     edit's ``side`` (512: the reference's size), and leave the machine's page cache alone
@@ -98,23 +110,51 @@ def run(photo, log, work: Path | None = None, tokens: int = TOKENS, steps: int |
         if not (src / "mgie_7b" / "unet.pt").is_file() and free < need:
             from mgie_desktop.core.errors import InputError
 
-            raise InputError(f"the full-size CPU benchmark needs about {need / 1e9:.0f} GB free in {work}; "
-                             f"{free / 1e9:.0f} GB are")
+            raise InputError(
+                f"the full-size CPU benchmark needs about {need / 1e9:.0f} GB free in {work}; "
+                f"{free / 1e9:.0f} GB are"
+            )
         report = {"device": "cpu", "size": size, "cold_cache": cold and drop_caches()}
         report["standin"] = _standin(src, size, log)
         report["import"] = _import(src, models, log, cold)
         if not keep:
             shutil.rmtree(src, ignore_errors=True)  # the edit needs only the bundle
-        report["edit"] = _in_child(_edit_child, log, f"one {side}x{side} edit at the default preset", cold,
-                                   models=str(models), photo=photo, tokens=tokens, steps=steps, side=side)
-        report["render"] = _in_child(_render_child, log, "the render half in fp32 and in bf16, same UNet", cold,
-                                     models=str(models), side=side)
+        report["edit"] = _in_child(
+            _edit_child,
+            log,
+            f"one {side}x{side} edit at the default preset",
+            cold,
+            models=str(models),
+            photo=photo,
+            tokens=tokens,
+            steps=steps,
+            side=side,
+        )
+        report["render"] = _in_child(
+            _render_child,
+            log,
+            "the render half in fp32 and in bf16, same UNet",
+            cold,
+            models=str(models),
+            side=side,
+        )
         report["render"]["bf16_speedup"] = report["render"]["fp32_s"] / report["render"]["bf16_s"]
         report["memory"] = {
-            key: _in_child(_edit_child, log, f"peak memory of an edit in {precision}, LLM {quant} (1 step)", cold,
-                           models=str(models), photo=photo, tokens=tokens, steps=1, precision=precision,
-                           llm_quant=quant, side=side)
-            for key, (precision, quant) in MEMORY_MODES.items()}
+            key: _in_child(
+                _edit_child,
+                log,
+                f"peak memory of an edit in {precision}, LLM {quant} (1 step)",
+                cold,
+                models=str(models),
+                photo=photo,
+                tokens=tokens,
+                steps=1,
+                precision=precision,
+                llm_quant=quant,
+                side=side,
+            )
+            for key, (precision, quant) in MEMORY_MODES.items()
+        }
         report["reference"] = _reference_need(models, report["edit"])
         report["machines"] = _machines(models)
     finally:
@@ -138,9 +178,17 @@ def _import(src: Path, models: Path, log, cold: bool) -> dict:
     from mgie_desktop.engine.weights import checkpoint_files
 
     layout = locate_reference(src)
-    sources = [*checkpoint_files(layout.llava), layout.mllm, layout.unet, *checkpoint_files(layout.clip),
-               *checkpoint_files(layout.ip2p / "vae")]
-    plain = [layout.ip2p / "unet" / "diffusion_pytorch_model.safetensors", layout.ip2p / "text_encoder" / "model.safetensors"]
+    sources = [
+        *checkpoint_files(layout.llava),
+        layout.mllm,
+        layout.unet,
+        *checkpoint_files(layout.clip),
+        *checkpoint_files(layout.ip2p / "vae"),
+    ]
+    plain = [
+        layout.ip2p / "unet" / "diffusion_pytorch_model.safetensors",
+        layout.ip2p / "text_encoder" / "model.safetensors",
+    ]
     sources += [path for path in plain if path.is_file()]  # the optional comparison, converted too
     cold and drop_caches()
     log("reading the sources once")
@@ -149,8 +197,13 @@ def _import(src: Path, models: Path, log, cold: bool) -> dict:
     cold and drop_caches()
     log("models import of the stand-in")
     seconds, peak = _timed_command(["models", "import", str(src), "--dest", str(models)])
-    return {"read_once_s": read_s, "source_gb": sum(p.stat().st_size for p in sources) / 1e9,
-            "seconds": seconds, "ratio": seconds / read_s, "peak_anon_gb": peak}
+    return {
+        "read_once_s": read_s,
+        "source_gb": sum(p.stat().st_size for p in sources) / 1e9,
+        "seconds": seconds,
+        "ratio": seconds / read_s,
+        "peak_anon_gb": peak,
+    }
 
 
 def _timed_command(args: list[str]) -> tuple[float, float]:
@@ -182,14 +235,24 @@ def _in_child(target, log, what: str, cold: bool, **kwargs) -> dict:
     child.join()
     peak = sampler.stop()
     if not isinstance(result, dict):
-        raise RuntimeError(f"{what}: the measuring process ended without a result (exit code {child.exitcode})")
+        raise RuntimeError(
+            f"{what}: the measuring process ended without a result (exit code {child.exitcode})"
+        )
     if "error" in result:
         raise RuntimeError(f"{what}: {result['error']}")
     return {**result, "peak_anon_gb": peak}
 
 
-def _edit_child(queue, models: str, photo, tokens: int, steps: int | None, precision: str = "auto",
-                llm_quant: str = "auto", side: int = 512) -> None:
+def _edit_child(
+    queue,
+    models: str,
+    photo,
+    tokens: int,
+    steps: int | None,
+    precision: str = "auto",
+    llm_quant: str = "auto",
+    side: int = 512,
+) -> None:
     try:
         from dataclasses import replace
 
@@ -206,12 +269,20 @@ def _edit_child(queue, models: str, photo, tokens: int, steps: int | None, preci
         params = replace(params_for(), pixel_budget=side * side, **({"steps": steps} if steps else {}))
         started = time.perf_counter()
         outcome = engine.edit(image, "make the sky a sunset", params)
-        queue.put({"precision": {dtype: name for name, dtype in DTYPES.items()}[engine.dtype],
-                   "llm_quant": engine.memory.llm_quant,
-                   "plan": engine.precision_reason, "threads": torch.get_num_threads(),
-                   "load_s": engine.load_seconds, "instruct_s": outcome.timings["instruct_s"],
-                   "render_s": outcome.timings["render_s"], "edit_s": time.perf_counter() - started,
-                   "steps": params.steps, "new_tokens": outcome.instruction.new_tokens})
+        queue.put(
+            {
+                "precision": {dtype: name for name, dtype in DTYPES.items()}[engine.dtype],
+                "llm_quant": engine.memory.llm_quant,
+                "plan": engine.precision_reason,
+                "threads": torch.get_num_threads(),
+                "load_s": engine.load_seconds,
+                "instruct_s": outcome.timings["instruct_s"],
+                "render_s": outcome.timings["render_s"],
+                "edit_s": time.perf_counter() - started,
+                "steps": params.steps,
+                "new_tokens": outcome.instruction.new_tokens,
+            }
+        )
     except Exception as exc:  # reported by the parent, with what was being measured
         queue.put({"error": f"{type(exc).__name__}: {exc}"})
 
@@ -231,8 +302,14 @@ def _render_child(queue, models: str, side: int) -> None:
         result: dict = {"steps": steps}
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
             form = conv_memory_format(torch.device("cpu"), dtype)  # as the engine holds them
-            unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(memory_format=form)
-            vae = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(memory_format=form)
+            unet = (
+                UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype)
+                .eval()
+                .to(memory_format=form)
+            )
+            vae = (
+                AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(memory_format=form)
+            )
             step_s, vae_s = _time_render_pieces(unet, vae, dtype, side)
             result[f"{name}_step_s"], result[f"{name}_vae_s"] = step_s, vae_s
             result[f"{name}_s"] = vae_s + steps * step_s
@@ -277,11 +354,18 @@ def _reference_need(models: Path, edit: dict) -> dict:
     need = cpu_need_gb("fp32", "none", bundle_weight_bytes(models), bundle_weight_bytes(models, "llm/"))
     available = available_memory() / GB
     fits = need <= available
-    return {"need_gb": need, "available_gb": available, "fits": fits,
-            "note": ("fits: compare the two paths with `mgie-desktop bench --models DIR --device cpu`" if fits else
-                     f"the reference path needs about {need:.0f} GB in fp32 and {available:.0f} GB are available: "
-                     f"it cannot edit at all on this machine; ours did in {edit['edit_s'] + edit['load_s']:.0f} s "
-                     f"at {edit['peak_anon_gb']:.1f} GB")}
+    return {
+        "need_gb": need,
+        "available_gb": available,
+        "fits": fits,
+        "note": (
+            "fits: compare the two paths with `mgie-desktop bench --models DIR --device cpu`"
+            if fits
+            else f"the reference path needs about {need:.0f} GB in fp32 and {available:.0f} GB are available: "
+            f"it cannot edit at all on this machine; ours did in {edit['edit_s'] + edit['load_s']:.0f} s "
+            f"at {edit['peak_anon_gb']:.1f} GB"
+        ),
+    }
 
 
 def _machines(models: Path) -> dict:
@@ -297,7 +381,11 @@ def _machines(models: Path) -> dict:
             key = f"{ram}gb_{'native_bf16' if native else 'no_bf16'}"
             try:
                 plan = plan_cpu("auto", "auto", bundle, llm, int((ram - OS_RESERVE_GB) * GB), native)
-                table[key] = {"precision": plan.precision, "llm_quant": plan.llm_quant, "need_gb": plan.need_gb}
+                table[key] = {
+                    "precision": plan.precision,
+                    "llm_quant": plan.llm_quant,
+                    "need_gb": plan.need_gb,
+                }
             except InputError as exc:
                 table[key] = {"precision": None, "llm_quant": None, "error": str(exc)}
     return table
@@ -318,16 +406,28 @@ def _judge(value: float | None, op: str, bound: float) -> dict:
 def print_text(report: dict, out) -> None:
     imp, edit, render, ref = report["import"], report["edit"], report["render"], report["reference"]
     print(f"full-size stand-in on the CPU (cold cache: {report['cold_cache']})", file=out)
-    print(f"import: {imp['seconds']:.1f} s = {imp['ratio']:.2f}x reading the {imp['source_gb']:.1f} GB of sources "
-          f"once ({imp['read_once_s']:.1f} s); peak anonymous memory {imp['peak_anon_gb']:.2f} GB", file=out)
-    print(f"edit ({edit['precision']}, LLM {edit['llm_quant']}): load {edit['load_s']:.1f} s, instruct "
-          f"{edit['instruct_s']:.1f} s ({edit['new_tokens']} tokens), render {edit['render_s']:.1f} s "
-          f"({edit['steps']} steps); peak anonymous memory {edit['peak_anon_gb']:.2f} GB", file=out)
-    print(f"render half: fp32 {render['fp32_s']:.1f} s, bf16 {render['bf16_s']:.1f} s "
-          f"(bf16 speedup {render['bf16_speedup']:.2f}x)", file=out)
+    print(
+        f"import: {imp['seconds']:.1f} s = {imp['ratio']:.2f}x reading the {imp['source_gb']:.1f} GB of sources "
+        f"once ({imp['read_once_s']:.1f} s); peak anonymous memory {imp['peak_anon_gb']:.2f} GB",
+        file=out,
+    )
+    print(
+        f"edit ({edit['precision']}, LLM {edit['llm_quant']}): load {edit['load_s']:.1f} s, instruct "
+        f"{edit['instruct_s']:.1f} s ({edit['new_tokens']} tokens), render {edit['render_s']:.1f} s "
+        f"({edit['steps']} steps); peak anonymous memory {edit['peak_anon_gb']:.2f} GB",
+        file=out,
+    )
+    print(
+        f"render half: fp32 {render['fp32_s']:.1f} s, bf16 {render['bf16_s']:.1f} s "
+        f"(bf16 speedup {render['bf16_speedup']:.2f}x)",
+        file=out,
+    )
     for key, edit in report["memory"].items():
-        print(f"memory, {key}: peak anonymous memory {edit['peak_anon_gb']:.2f} GB (load {edit['load_s']:.1f} s, "
-              f"instruct {edit['instruct_s']:.1f} s)", file=out)
+        print(
+            f"memory, {key}: peak anonymous memory {edit['peak_anon_gb']:.2f} GB (load {edit['load_s']:.1f} s, "
+            f"instruct {edit['instruct_s']:.1f} s)",
+            file=out,
+        )
     print(f"reference path: {ref['note']}", file=out)
     for key, plan in report["machines"].items():
         mode = plan.get("error") or f"{plan['precision']}, LLM {plan['llm_quant']}"

@@ -18,8 +18,10 @@ from mgie_desktop.core.history import History, ImageStore
 def history_growth_fresh(edits: int = 50) -> dict:
     """``history_growth`` in a fresh interpreter: in a process that already freed gigabytes
     (the engine benchmark's models) new images reuse that memory and growth would read as 0."""
-    script = f"import json; from mgie_desktop.benchmark.history_bench import history_growth as g; " \
-             f"print(json.dumps(g({int(edits)})))"
+    script = (
+        f"import json; from mgie_desktop.benchmark.history_bench import history_growth as g; "
+        f"print(json.dumps(g({int(edits)})))"
+    )
     return json.loads(run_script(script, timeout=1800).strip().splitlines()[-1])
 
 
@@ -45,5 +47,9 @@ def history_growth(edits: int = 50, size: tuple[int, int] = (6000, 4000)) -> dic
         after = process.memory_info().rss
         elapsed = time.perf_counter() - started
         history.close()
-    return {"edits": edits, "megapixels": size[0] * size[1] / 1e6, "growth_mb": (after - before) / 2**20,
-            "seconds": elapsed}
+    return {
+        "edits": edits,
+        "megapixels": size[0] * size[1] / 1e6,
+        "growth_mb": (after - before) / 2**20,
+        "seconds": elapsed,
+    }

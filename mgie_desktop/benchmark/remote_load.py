@@ -63,8 +63,15 @@ async def _client(url: str, token: str | None, work: list[tuple[str, EditJob]], 
 MIX = ("edit", "cancel", "info", "cancel", "info", "cancel", "info", "cancel", "info", "info")
 
 
-async def load_test(url: str, token: str | None, requests: int = 200, clients: int = 8,
-                    size: int = 32, steps: int = 1, mix: tuple[str, ...] = MIX) -> dict:
+async def load_test(
+    url: str,
+    token: str | None,
+    requests: int = 200,
+    clients: int = 8,
+    size: int = 32,
+    steps: int = 1,
+    mix: tuple[str, ...] = MIX,
+) -> dict:
     """``requests`` in all, spread over ``clients`` concurrent clients, in the proportions of ``mix``."""
     image = Image.new("RGB", (size, size), (90, 140, 200))
     params = EditParams(steps=steps, pixel_budget=64 * 64, scheduler="euler")
@@ -77,19 +84,35 @@ async def load_test(url: str, token: str | None, requests: int = 200, clients: i
     await asyncio.gather(*(_client(url, token, work[c::clients], errors) for c in range(clients)))
     seconds = time.perf_counter() - started
     kinds = {kind: sum(k == kind for k, _ in work) for kind in sorted(set(mix))}
-    return {"requests": requests, "clients": clients, "kinds": kinds, "errors": errors,
-            "seconds": round(seconds, 2), "requests_per_s": round(requests / seconds, 1)}
+    return {
+        "requests": requests,
+        "clients": clients,
+        "kinds": kinds,
+        "errors": errors,
+        "seconds": round(seconds, 2),
+        "requests_per_s": round(requests / seconds, 1),
+    }
 
 
-def measure(url: str, token: str | None, server_pid: int, requests: int = 200, clients: int = 8,
-            mix: tuple[str, ...] = MIX) -> dict:
+def measure(
+    url: str,
+    token: str | None,
+    server_pid: int,
+    requests: int = 200,
+    clients: int = 8,
+    mix: tuple[str, ...] = MIX,
+) -> dict:
     """A warm-up round (allocator and caches settle), then the measured round."""
     asyncio.run(load_test(url, token, requests=clients * 2, clients=clients, mix=mix))
     before = rss_anon_mb(server_pid)
     report = asyncio.run(load_test(url, token, requests=requests, clients=clients, mix=mix))
     after = rss_anon_mb(server_pid)
-    return {**report, "server_rss_anon_mb_before": round(before, 1), "server_rss_anon_mb_after": round(after, 1),
-            "growth_mb": round(after - before, 1)}
+    return {
+        **report,
+        "server_rss_anon_mb_before": round(before, 1),
+        "server_rss_anon_mb_after": round(after, 1),
+        "growth_mb": round(after - before, 1),
+    }
 
 
 HALF_EDITS = ("edit", "info")
@@ -109,7 +132,9 @@ def overhead(url: str, token: str, models: Path, sizes=((1024, 768), (4000, 3000
     rng = np.random.default_rng(0)
     found = {}
     for width, height in sizes:
-        ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :, None] * np.ones((height, 1, 3), np.float32)
+        ramp = np.linspace(0, 255, width, dtype=np.float32)[None, :, None] * np.ones(
+            (height, 1, 3), np.float32
+        )
         image = Image.fromarray((ramp + rng.normal(0, 8, (height, width, 3))).clip(0, 255).astype(np.uint8))
         job = EditJob(0, 0, 0, image, "make it warmer", EditParams(steps=4), rerender=True)
         guides = GuideCache()
@@ -131,44 +156,75 @@ def overhead(url: str, token: str, models: Path, sizes=((1024, 768), (4000, 3000
             return times
 
         remote_s, local_s = statistics.median(asyncio.run(remote())), statistics.median(local)
-        found[f"{width}x{height}"] = {"local_s": round(local_s, 2), "remote_s": round(remote_s, 2),
-                                      "added_s": round(remote_s - local_s, 2)}
+        found[f"{width}x{height}"] = {
+            "local_s": round(local_s, 2),
+            "remote_s": round(remote_s, 2),
+            "added_s": round(remote_s - local_s, 2),
+        }
     return found
 
 
 # ---- the soak: unlucky and hostile clients against a real server ------------------------------
 # Per twenty requests. A burst's submissions go out together, more than the queue holds, so some
 # must be refused 503; stalled clients send half their headers and must be cut off.
-SOAK_MIX = ("info", "edit", "malformed", "burst", "info", "oversized", "edit", "slow", "malformed", "burst",
-            "info", "stalled", "edit", "malformed", "burst", "info", "oversized", "burst", "malformed", "slow")
-SOAK_QUEUE = 8             # --max-queue (the default): one waiting edit per client fits; a burst does not
-SOAK_UPLOAD_MB = 1         # --max-upload-mb; oversized uploads are twice that
+SOAK_MIX = (
+    "info",
+    "edit",
+    "malformed",
+    "burst",
+    "info",
+    "oversized",
+    "edit",
+    "slow",
+    "malformed",
+    "burst",
+    "info",
+    "stalled",
+    "edit",
+    "malformed",
+    "burst",
+    "info",
+    "oversized",
+    "burst",
+    "malformed",
+    "slow",
+)
+SOAK_QUEUE = 8  # --max-queue (the default): one waiting edit per client fits; a burst does not
+SOAK_UPLOAD_MB = 1  # --max-upload-mb; oversized uploads are twice that
 HEADER_TIMEOUT_S = Limits().header_timeout_s  # 30 s: serve has no flag for it, so the round lasts that long
-SOAK_RSS_BOUND_MB = 16.0   # VmRSS after the soak against after the warm-up: 8x the growth measured (PERFORMANCE.md)
-STOP_BOUND_S = 10.0        # SIGTERM mid-edit to the process gone (SECURITY.md)
-REQUEST_LIMIT_S = 60.0     # an answer slower than this counts as a hang
+SOAK_RSS_BOUND_MB = (
+    16.0  # VmRSS after the soak against after the warm-up: 8x the growth measured (PERFORMANCE.md)
+)
+STOP_BOUND_S = 10.0  # SIGTERM mid-edit to the process gone (SECURITY.md)
+REQUEST_LIMIT_S = 60.0  # an answer slower than this counts as a hang
 EDIT = EditParams(steps=1, pixel_budget=64 * 64, scheduler="euler")
 HOLD = EditParams(steps=400, pixel_budget=64 * 64, scheduler="euler")  # long enough to act on mid-edit
 
 # What each kind must get: (served with, refused with). Anything else is an error.
-EXPECTED = {"info": ({200}, set()), "edit": ({200}, {503}), "burst": ({202}, {503}),
-            "oversized": (set(), {413, 503}), "slow": ({200}, set()), "stalled": (set(), {"cut"})}
+EXPECTED = {
+    "info": ({200}, set()),
+    "edit": ({200}, {503}),
+    "burst": ({202}, {503}),
+    "oversized": (set(), {413, 503}),
+    "slow": ({200}, set()),
+    "stalled": (set(), {"cut"}),
+}
 
 
 @dataclass
 class Reply:
-    answer: int | str           # the HTTP status, or what came instead ("cut", "reset", "hang", ...)
+    answer: int | str  # the HTTP status, or what came instead ("cut", "reset", "hang", ...)
     detail: str = ""
-    retry_after: bool = False   # a Retry-After header came with it
+    retry_after: bool = False  # a Retry-After header came with it
     expected: tuple | None = None  # (served, refused) when not the kind's own
-    key: str | None = None      # an accepted job's id
+    key: str | None = None  # an accepted job's id
 
 
 @dataclass
 class Outcome:
     kind: str
     answer: int | str
-    verdict: str                # "served", "refused" (as it should be) or "error"
+    verdict: str  # "served", "refused" (as it should be) or "error"
     seconds: float
     detail: str
     retry_after: bool
@@ -216,8 +272,10 @@ class Soak:
         units = soak_units(kinds, self.burst)
         started = time.perf_counter()
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {self.token}"}) as session:
-            await asyncio.gather(*(self._timed("stalled", self._stalled) for k in kinds if k == "stalled"),
-                                 *(self._worker(session, units) for _ in range(self.clients)))
+            await asyncio.gather(
+                *(self._timed("stalled", self._stalled) for k in kinds if k == "stalled"),
+                *(self._worker(session, units) for _ in range(self.clients)),
+            )
         return time.perf_counter() - started
 
     async def _worker(self, session: aiohttp.ClientSession, units: list) -> None:
@@ -245,8 +303,9 @@ class Soak:
     def _record(self, kind: str, reply: Reply, seconds: float) -> None:
         served, refused = reply.expected or EXPECTED[kind]
         verdict = "served" if reply.answer in served else "refused" if reply.answer in refused else "error"
-        self.outcomes.append(Outcome(kind, reply.answer, verdict, round(seconds, 2), reply.detail,
-                                     reply.retry_after))
+        self.outcomes.append(
+            Outcome(kind, reply.answer, verdict, round(seconds, 2), reply.detail, reply.retry_after)
+        )
 
     async def sample_memory(self, every_s: float = 0.05) -> None:
         while True:
@@ -261,8 +320,9 @@ class Soak:
             return Reply(response.status)
 
     async def _submit(self, session, params: EditParams, image: bytes | None = None) -> Reply:
-        spec = json.dumps({"instruction": "make it warmer", "params": asdict(params), "rerender": True,
-                           "finish": "none"})
+        spec = json.dumps(
+            {"instruction": "make it warmer", "params": asdict(params), "rerender": True, "finish": "none"}
+        )
         async with session.post(f"{self.url}/v1/jobs", data=_form(spec, image or self.photo)) as response:
             body = await response.read()
             key = json.loads(body)["job"] if response.status == 202 else None
@@ -292,7 +352,9 @@ class Soak:
         """``count`` long edits sent at once, more than the queue holds. Those accepted are
         called off (a window's Esc) only once all are answered, so the last find it full."""
         started = time.perf_counter()
-        replies = await asyncio.gather(*(self._attempt("burst", self._submit, session, HOLD) for _ in range(count)))
+        replies = await asyncio.gather(
+            *(self._attempt("burst", self._submit, session, HOLD) for _ in range(count))
+        )
         seconds = time.perf_counter() - started
         for reply in replies:
             if reply.key is not None:
@@ -321,9 +383,11 @@ class Soak:
 
     async def _slow(self, session) -> Reply:
         """A slow but honest client: its headers trickle in over about a second, well in time."""
-        request = (f"GET /v1/info HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.token}\r\n"
-                   "Connection: close\r\n\r\n").encode()
-        return await self.raw([request[i:i + 12] for i in range(0, len(request), 12)], pause_s=0.1)
+        request = (
+            f"GET /v1/info HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {self.token}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        return await self.raw([request[i : i + 12] for i in range(0, len(request), 12)], pause_s=0.1)
 
     async def _stalled(self) -> Reply:
         """Half the headers, then nothing: the server must close the connection unanswered."""
@@ -342,8 +406,10 @@ class Soak:
         finally:
             writer.close()
         first = answer.split(b"\r\n", 1)[0].split()
-        return Reply(int(first[1]) if len(first) > 1 and first[1].isdigit() else "closed",
-                     answer[:80].decode(errors="replace"))
+        return Reply(
+            int(first[1]) if len(first) > 1 and first[1].isdigit() else "closed",
+            answer[:80].decode(errors="replace"),
+        )
 
 
 def _form(job: str, image: bytes | None) -> aiohttp.FormData:
@@ -364,17 +430,41 @@ async def _send(soak: Soak, session, method: str, path: str, **kwargs) -> Reply:
 # queue is said before the upload is read.
 BUSY_OR_400 = frozenset({400, 503})
 MALFORMED = (
-    ("job not JSON", BUSY_OR_400, lambda s, c: _send(s, c, "POST", "/v1/jobs", data=_form("{not json", s.photo))),
-    ("not multipart", BUSY_OR_400, lambda s, c: _send(s, c, "POST", "/v1/jobs", data=b"hi",
-                                                      headers={"Content-Type": "text/plain"})),
-    ("no image", BUSY_OR_400, lambda s, c: _send(s, c, "POST", "/v1/jobs", data=_form('{"instruction": "x"}', None))),
-    ("not a PNG", BUSY_OR_400, lambda s, c: _send(s, c, "POST", "/v1/jobs",
-                                                  data=_form('{"instruction": "x"}', b"GIF89a" + bytes(64)))),
-    ("wrong token", {401}, lambda s, c: _send(s, c, "GET", "/v1/info", headers={"Authorization": "Bearer wrong"})),
+    (
+        "job not JSON",
+        BUSY_OR_400,
+        lambda s, c: _send(s, c, "POST", "/v1/jobs", data=_form("{not json", s.photo)),
+    ),
+    (
+        "not multipart",
+        BUSY_OR_400,
+        lambda s, c: _send(s, c, "POST", "/v1/jobs", data=b"hi", headers={"Content-Type": "text/plain"}),
+    ),
+    (
+        "no image",
+        BUSY_OR_400,
+        lambda s, c: _send(s, c, "POST", "/v1/jobs", data=_form('{"instruction": "x"}', None)),
+    ),
+    (
+        "not a PNG",
+        BUSY_OR_400,
+        lambda s, c: _send(
+            s, c, "POST", "/v1/jobs", data=_form('{"instruction": "x"}', b"GIF89a" + bytes(64))
+        ),
+    ),
+    (
+        "wrong token",
+        {401},
+        lambda s, c: _send(s, c, "GET", "/v1/info", headers={"Authorization": "Bearer wrong"}),
+    ),
     ("unknown job", {404}, lambda s, c: _send(s, c, "GET", "/v1/jobs/nosuchjob/images/0")),
     ("wrong method", {405}, lambda s, c: _send(s, c, "PUT", "/v1/info")),
     ("bad HTTP version", {400}, lambda s, c: s.raw([b"GET /v1/info HTTP/9.9.9\r\n\r\n"])),
-    ("negative length", {400}, lambda s, c: s.raw([b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"])),
+    (
+        "negative length",
+        {400},
+        lambda s, c: s.raw([b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n"]),
+    ),
 )
 
 
@@ -424,7 +514,11 @@ async def _stop_mid_edit(soak: Soak, process) -> dict:
         await asyncio.get_running_loop().run_in_executor(None, process.wait, 3 * STOP_BOUND_S)
     except subprocess.TimeoutExpired:
         return {"stop_s": None, "exit_code": None, "last_event": last}
-    return {"stop_s": round(time.monotonic() - signalled, 2), "exit_code": process.returncode, "last_event": last}
+    return {
+        "stop_s": round(time.monotonic() - signalled, 2),
+        "exit_code": process.returncode,
+        "last_event": last,
+    }
 
 
 async def _soak(url: str, token: str, process, requests: int, clients: int, queue: int) -> dict:
@@ -438,10 +532,21 @@ async def _soak(url: str, token: str, process, requests: int, clients: int, queu
     kinds = [SOAK_MIX[i % len(SOAK_MIX)] for i in range(requests)]
     measured = await _soak_round(soak, kinds)
     stop = await _stop_mid_edit(soak, process)
-    memory = {"warm": warm, "peak": soak.peak, "after": measured["after"],
-              "growth_mb": round(measured["after"]["VmRSS"] - warm["VmRSS"], 1)}
-    return {"requests": requests, "clients": clients, "queue": queue, "seconds": measured["seconds"],
-            **_tally(soak.outcomes), "memory_mb": memory, "stop": stop}
+    memory = {
+        "warm": warm,
+        "peak": soak.peak,
+        "after": measured["after"],
+        "growth_mb": round(measured["after"]["VmRSS"] - warm["VmRSS"], 1),
+    }
+    return {
+        "requests": requests,
+        "clients": clients,
+        "queue": queue,
+        "seconds": measured["seconds"],
+        **_tally(soak.outcomes),
+        "memory_mb": memory,
+        "stop": stop,
+    }
 
 
 def _tally(outcomes: list[Outcome]) -> dict:
@@ -452,12 +557,16 @@ def _tally(outcomes: list[Outcome]) -> dict:
     refused = Counter(str(o.answer) for o in outcomes if o.verdict == "refused")
     full = [o for o in outcomes if o.answer == 503]
     stalled = [o.seconds for o in outcomes if o.kind == "stalled"]
-    return {"served": sum(o.verdict == "served" for o in outcomes), "refused": dict(refused),
-            "errors": [f"{o.kind}: {o.answer} {o.detail}".strip() for o in outcomes if o.verdict == "error"],
-            "answers": {kind: dict(counts) for kind, counts in answers.items()}, "queue_full_503": len(full),
-            "503_without_retry_after": sum(not o.retry_after for o in full),
-            "stalled_cut_after_s": max(stalled, default=None),
-            "slowest_served_s": max((o.seconds for o in outcomes if o.verdict == "served"), default=None)}
+    return {
+        "served": sum(o.verdict == "served" for o in outcomes),
+        "refused": dict(refused),
+        "errors": [f"{o.kind}: {o.answer} {o.detail}".strip() for o in outcomes if o.verdict == "error"],
+        "answers": {kind: dict(counts) for kind, counts in answers.items()},
+        "queue_full_503": len(full),
+        "503_without_retry_after": sum(not o.retry_after for o in full),
+        "stalled_cut_after_s": max(stalled, default=None),
+        "slowest_served_s": max((o.seconds for o in outcomes if o.verdict == "served"), default=None),
+    }
 
 
 def soak_targets(report: dict) -> dict:
@@ -470,7 +579,8 @@ def soak_targets(report: dict) -> dict:
         and report["503_without_retry_after"] == 0,
         "stalled_clients_cut_off": stalled is None or stalled <= HEADER_TIMEOUT_S + 5,
         "memory_given_back": report["memory_mb"]["growth_mb"] <= SOAK_RSS_BOUND_MB,
-        "stops_within_10_s": stop["stop_s"] is not None and stop["stop_s"] <= STOP_BOUND_S
+        "stops_within_10_s": stop["stop_s"] is not None
+        and stop["stop_s"] <= STOP_BOUND_S
         and stop["exit_code"] == 0,
         "no_tracebacks": report["server_log"]["tracebacks"] == 0,
     }
@@ -486,10 +596,13 @@ def soak(models: Path, requests: int = 200, clients: int = 8, queue: int = SOAK_
     from mgie_desktop.remote.serve import spawn_server
 
     with tempfile.TemporaryDirectory() as scratch:
-        process, url, token = spawn_server(models, Path(scratch) / "token", "--max-queue", str(queue),
-                                           "--max-upload-mb", str(SOAK_UPLOAD_MB))
+        process, url, token = spawn_server(
+            models, Path(scratch) / "token", "--max-queue", str(queue), "--max-upload-mb", str(SOAK_UPLOAD_MB)
+        )
         log: list[str] = []
-        reader = threading.Thread(target=lambda: log.extend(process.stdout), daemon=True)  # the pipe never fills
+        reader = threading.Thread(
+            target=lambda: log.extend(process.stdout), daemon=True
+        )  # the pipe never fills
         reader.start()
         try:
             report = asyncio.run(_soak(url, token, process, requests, clients, queue))
@@ -498,8 +611,11 @@ def soak(models: Path, requests: int = 200, clients: int = 8, queue: int = SOAK_
                 process.kill()
                 process.wait()
             reader.join(5)
-    report["server_log"] = {"lines": len(log), "tracebacks": sum("Traceback" in line for line in log),
-                            "errors": [line.strip() for line in log if " ERROR " in line][:10]}
+    report["server_log"] = {
+        "lines": len(log),
+        "tracebacks": sum("Traceback" in line for line in log),
+        "errors": [line.strip() for line in log if " ERROR " in line][:10],
+    }
     report["targets"] = soak_targets(report)
     report["passed"] = all(report["targets"].values())
     return report
@@ -512,11 +628,17 @@ def main() -> None:
     from mgie_desktop.remote.serve import spawn_server
 
     parser = argparse.ArgumentParser(description="load test and overhead of mgie-desktop serve (loopback)")
-    parser.add_argument("--models", required=True, help="a models dir (tiny models: mgie-desktop models tiny DIR)")
+    parser.add_argument(
+        "--models", required=True, help="a models dir (tiny models: mgie-desktop models tiny DIR)"
+    )
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--soak", action="store_true", help="slow, oversized, malformed and queue-filling "
-                        "requests, then SIGTERM mid-edit; exit status 1 if a target is missed")
+    parser.add_argument(
+        "--soak",
+        action="store_true",
+        help="slow, oversized, malformed and queue-filling "
+        "requests, then SIGTERM mid-edit; exit status 1 if a target is missed",
+    )
     parser.add_argument("--json", action="store_true", help="with --soak: the whole report as JSON")
     args = parser.parse_args()
     if args.soak:
@@ -526,9 +648,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         process, url, token = spawn_server(Path(args.models), Path(scratch) / "token")
         try:
-            report = {"mixed": measure(url, token, process.pid, args.requests, args.clients),
-                      "half_edits": measure(url, token, process.pid, args.requests, args.clients, HALF_EDITS),
-                      "overhead": overhead(url, token, Path(args.models))}
+            report = {
+                "mixed": measure(url, token, process.pid, args.requests, args.clients),
+                "half_edits": measure(url, token, process.pid, args.requests, args.clients, HALF_EDITS),
+                "overhead": overhead(url, token, Path(args.models)),
+            }
         finally:
             process.terminate()
             process.wait(30)
@@ -537,11 +661,13 @@ def main() -> None:
 
 def _soak_summary(report: dict) -> str:
     memory = report["memory_mb"]
-    lines = [f"{report['requests']} requests in {report['seconds']} s: {report['served']} served, "
-             f"refused {report['refused']}, {len(report['errors'])} errors",
-             f"server VmRSS {memory['warm']['VmRSS']} MB after warm-up, {memory['peak']['VmRSS']} at peak, "
-             f"{memory['after']['VmRSS']} after ({memory['growth_mb']:+} MB)",
-             f"SIGTERM mid-edit: gone in {report['stop']['stop_s']} s, exit status {report['stop']['exit_code']}"]
+    lines = [
+        f"{report['requests']} requests in {report['seconds']} s: {report['served']} served, "
+        f"refused {report['refused']}, {len(report['errors'])} errors",
+        f"server VmRSS {memory['warm']['VmRSS']} MB after warm-up, {memory['peak']['VmRSS']} at peak, "
+        f"{memory['after']['VmRSS']} after ({memory['growth_mb']:+} MB)",
+        f"SIGTERM mid-edit: gone in {report['stop']['stop_s']} s, exit status {report['stop']['exit_code']}",
+    ]
     lines += [f"  error: {error}" for error in report["errors"][:10]]
     lines += [f"{'pass' if held else 'FAIL'}  {target}" for target, held in report["targets"].items()]
     return "\n".join(lines)

@@ -11,9 +11,14 @@ from pathlib import Path
 
 # low_memory: an 8 GB card's 8192 MB less ~512 MB that the CUDA context takes outside PyTorch
 # (the run is also held to that limit: see testing.engine_bench.LOW_MEMORY_MB).
-TARGETS = {"edit.speedup": (">=", 4.0), "load.speedup": (">=", 10.0), "window.ratio": ("<=", 1.3),
-           "ui.max_stall_ms": ("<=", 50.0), "history.growth_mb": ("<=", 300.0),
-           "low_memory.peak_gpu_reserved_mb": ("<=", 7680.0)}
+TARGETS = {
+    "edit.speedup": (">=", 4.0),
+    "load.speedup": (">=", 10.0),
+    "window.ratio": ("<=", 1.3),
+    "ui.max_stall_ms": ("<=", 50.0),
+    "history.growth_mb": ("<=", 300.0),
+    "low_memory.peak_gpu_reserved_mb": ("<=", 7680.0),
+}
 
 
 def sample_photo_path() -> Path:
@@ -28,8 +33,15 @@ def sample_photo_path() -> Path:
     raise FileNotFoundError("resources/sample.jpg is missing")
 
 
-def run(size: str, device: str, as_json: bool, history_edits: int, models: Path | None = None,
-        out=None, **engine_options) -> int:
+def run(
+    size: str,
+    device: str,
+    as_json: bool,
+    history_edits: int,
+    models: Path | None = None,
+    out=None,
+    **engine_options,
+) -> int:
     """Everything the targets are stated in; ``engine_options`` go to testing.engine_bench.run (tests
     shrink the photo and the load-timing UNet with them)."""
     from PIL import Image
@@ -51,7 +63,9 @@ def run(size: str, device: str, as_json: bool, history_edits: int, models: Path 
             from mgie_desktop.core.errors import InputError
 
             raise InputError("--size full needs a CUDA GPU (a 7B model in fp16 and 100-step edits)")
-    report = engine_bench.run(device, Image.open(photo_path), log, size=size, models_dir=models, **engine_options)
+    report = engine_bench.run(
+        device, Image.open(photo_path), log, size=size, models_dir=models, **engine_options
+    )
     report["window"] = {"bare_s": None, "ours_s": None, "ratio": None}
     report["ui"] = {"max_stall_ms": None}
     report["history"] = {"growth_mb": None}
@@ -122,17 +136,29 @@ def _print_text(report: dict, history_edits: int, out) -> None:
     print(f"edit {side}x{side}, speedup {e['speedup']:.2f}x:", file=out)
     for name, steps in (("reference", e["reference_steps"]), ("default", e["default_steps"])):
         r = e[name]
-        gpu = "" if r["peak_gpu_allocated_mb"] is None else f", peak GPU {r['peak_gpu_allocated_mb']:.0f} MB allocated"
-        print(f"  {name:9s} {r['total_s']:7.2f} s (instruct {r['instruct_s']:.2f} s, render {r['render_s']:.2f} s "
-              f"for {steps} steps), peak RSS {r['peak_rss_mb']:.0f} MB{gpu}", file=out)
-    print(f"load: reference {lo['reference_s']:.3f} s, bundle {lo['bundle_s']:.3f} s, "
-          f"speedup {lo['speedup']:.1f}x ({lo['what']})", file=out)
+        gpu = (
+            ""
+            if r["peak_gpu_allocated_mb"] is None
+            else f", peak GPU {r['peak_gpu_allocated_mb']:.0f} MB allocated"
+        )
+        print(
+            f"  {name:9s} {r['total_s']:7.2f} s (instruct {r['instruct_s']:.2f} s, render {r['render_s']:.2f} s "
+            f"for {steps} steps), peak RSS {r['peak_rss_mb']:.0f} MB{gpu}",
+            file=out,
+        )
+    print(
+        f"load: reference {lo['reference_s']:.3f} s, bundle {lo['bundle_s']:.3f} s, "
+        f"speedup {lo['speedup']:.1f}x ({lo['what']})",
+        file=out,
+    )
     window, ui = report["window"], report["ui"]
     if window["ratio"] is None:
         print(f"window and UI stall: {window['skipped']}", file=out)
     else:
-        print(f"window: {window['ours_s']:.2f} s vs bare {window['bare_s']:.2f} s, ratio {window['ratio']:.2f}",
-              file=out)
+        print(
+            f"window: {window['ours_s']:.2f} s vs bare {window['bare_s']:.2f} s, ratio {window['ratio']:.2f}",
+            file=out,
+        )
         print(f"longest UI stall during an edit: {ui['max_stall_ms']:.0f} ms", file=out)
     history = report["history"]
     if history["growth_mb"] is None:
@@ -144,8 +170,11 @@ def _print_text(report: dict, history_edits: int, out) -> None:
         print(f"8 GB check: {low['skipped']}", file=out)
     else:
         verdict = f"edit {low['edit_s']:.1f} s" if low["fits"] else f"did not fit: {low['error']}"
-        print(f"8 GB check ({low['plan']}, limit {low['limit_mb']} MB): peak {low['peak_gpu_reserved_mb']:.0f} MB "
-              f"reserved, {low['peak_gpu_allocated_mb']:.0f} MB allocated; {verdict}", file=out)
+        print(
+            f"8 GB check ({low['plan']}, limit {low['limit_mb']} MB): peak {low['peak_gpu_reserved_mb']:.0f} MB "
+            f"reserved, {low['peak_gpu_allocated_mb']:.0f} MB allocated; {verdict}",
+            file=out,
+        )
     for key, t in report["targets"].items():
         verdict = {True: "ok  ", False: "MISS", None: "n/a "}[t["met"]]
         value = "not measured" if t["value"] is None else f"{t['value']:.2f}"

@@ -300,5 +300,3 @@ def discard(recoverable: RecoverableSession | str | os.PathLike[str]) -> None:
         fh.close()
         raise InputError(f"cannot discard the autosave '{path.name}': it belongs to a running MGIE Desktop")
     _remove_tree(path, fh)
-
-

@@ -30,24 +30,34 @@ class ChainStep:
 
     instruction: str = ""
     params: EditParams | None = None
-    expressive: str | None = None      # steer MGIE with this text instead of the one it writes
-    mask: Image.Image | None = None    # grey, any size: white edits, black keeps
-    model: str = "mgie"                # "ip2p": InstructPix2Pix reads the instruction itself
-    strength: float = 1.0              # how much of the render shows over the step's source
+    expressive: str | None = None  # steer MGIE with this text instead of the one it writes
+    mask: Image.Image | None = None  # grey, any size: white edits, black keeps
+    model: str = "mgie"  # "ip2p": InstructPix2Pix reads the instruction itself
+    strength: float = 1.0  # how much of the render shows over the step's source
     geometry: dict[str, Any] | None = None
 
 
 def params_record(params: EditParams) -> dict[str, Any]:
     """The settings a history step keeps (and ``edit --json`` prints) for ``params``."""
-    record = {"seed": params.seed, "steps": params.steps, "text_guidance": params.text_guidance,
-              "image_guidance": params.image_guidance, "scheduler": params.scheduler}
+    record = {
+        "seed": params.seed,
+        "steps": params.steps,
+        "text_guidance": params.text_guidance,
+        "image_guidance": params.image_guidance,
+        "scheduler": params.scheduler,
+    }
     if params.pixel_budget != DEFAULT_PIXEL_BUDGET:
         record["pixel_budget"] = params.pixel_budget
     return record
 
 
-def run_chain(engine: Any, start: Image.Image, steps: list[ChainStep], finish: str = "detail",
-              on_edit: Callable[[ChainStep, dict[str, Any]], None] | None = None) -> tuple[History, Image.Image, list[dict[str, Any]]]:
+def run_chain(
+    engine: Any,
+    start: Image.Image,
+    steps: list[ChainStep],
+    finish: str = "detail",
+    on_edit: Callable[[ChainStep, dict[str, Any]], None] | None = None,
+) -> tuple[History, Image.Image, list[dict[str, Any]]]:
     """Each step on the previous result. Returns the history (close it when done), the last image
     and one record per edit (instruction, expressive instruction, working size, timings...).
     ``on_edit(step, record)`` is told of each edit as it finishes."""
@@ -72,29 +82,47 @@ def run_chain(engine: Any, start: Image.Image, steps: list[ChainStep], finish: s
             timings = {"instruct_s": 0.0, "render_s": time.perf_counter() - begun}
             size = working_size(current.width, current.height, params.pixel_budget)
             words = {"expressive_instruction": "", "steered_instruction": ""}
-            record = {"instruction": text, "expressive_instruction": "", "steered": False,
-                      "masked": mask is not None, "emitted_image_tokens": False,
-                      "working_width": size[0], "working_height": size[1], **timings}
+            record = {
+                "instruction": text,
+                "expressive_instruction": "",
+                "steered": False,
+                "masked": mask is not None,
+                "emitted_image_tokens": False,
+                "working_width": size[0],
+                "working_height": size[1],
+                **timings,
+            }
             stored = {**params_record(params), "model": "ip2p"}
         else:
             outcome = engine.edit(current, text, params, finish=finish, expressive=step.expressive, mask=mask)
             rendered, timings = outcome.image, outcome.timings
             said = outcome.instruction.text
-            words = {"steered_instruction": said if step.expressive else "",
-                     "expressive_instruction": "" if step.expressive else said}
+            words = {
+                "steered_instruction": said if step.expressive else "",
+                "expressive_instruction": "" if step.expressive else said,
+            }
             record = {
-                "instruction": text, "expressive_instruction": said,
-                "steered": outcome.instruction.steered, "masked": mask is not None,
+                "instruction": text,
+                "expressive_instruction": said,
+                "steered": outcome.instruction.steered,
+                "masked": mask is not None,
                 "emitted_image_tokens": outcome.instruction.emitted_image_tokens,
-                "working_width": outcome.working_size[0], "working_height": outcome.working_size[1],
+                "working_width": outcome.working_size[0],
+                "working_height": outcome.working_size[1],
                 **outcome.timings,
             }
             stored = params_record(params)
         if step.strength < 1.0:
             stored[STRENGTH] = step.strength
-        history.push(rendered, instruction=text, params=stored, timings=timings, mask=stored_mask,
-                     expressive_instruction=words["expressive_instruction"],
-                     steered_instruction=words["steered_instruction"])
+        history.push(
+            rendered,
+            instruction=text,
+            params=stored,
+            timings=timings,
+            mask=stored_mask,
+            expressive_instruction=words["expressive_instruction"],
+            steered_instruction=words["steered_instruction"],
+        )
         # As the window shows a step below full strength: the render blended over its source.
         current = blend(source, rendered, step.strength) if step.strength < 1.0 else rendered
         records.append(record)

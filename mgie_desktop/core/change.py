@@ -14,7 +14,7 @@ from PIL import Image
 
 SIDE = 256
 NOTHING_LEVELS = 8  # of 255: below this for 99 % of the allowed pixels, the edit did nothing visible
-ALLOWED = 128       # a mask's grey level from which a pixel counts as inside it
+ALLOWED = 128  # a mask's grey level from which a pixel counts as inside it
 
 
 def change_levels(source: Image.Image, result: Image.Image, mask: Image.Image | None = None) -> float:

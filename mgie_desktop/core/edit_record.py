@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 FORMAT, VERSION = "mgie-edit", 1
 PNG_KEY = "mgie:edit"  # the PNG text chunk holding the same JSON
 NAMESPACE = "https://github.com/apple/ml-mgie/ns/edit/1.0/"
+
+
 def escape(text: str) -> str:
     """``xml.sax.saxutils.escape``, the same three replacements, without importing it: it imports
     urllib.request (ssl, http.client, email: 60-120 ms here), and the window imports this module
@@ -29,7 +31,9 @@ def escape(text: str) -> str:
 _RECORD = re.compile(r"<mgie:EditRecord>(.*?)</mgie:EditRecord>", re.S)
 
 
-def edit_record(history: History, step_id: int | None = None, models: dict[str, Any] | None = None) -> dict[str, Any] | None:
+def edit_record(
+    history: History, step_id: int | None = None, models: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
     """The chain of edits that made ``step_id`` (the current step by default); None for the
     photo as opened."""
     if step_id is None:
@@ -40,11 +44,20 @@ def edit_record(history: History, step_id: int | None = None, models: dict[str, 
     if not steps:
         return None
     return {
-        "format": FORMAT, "version": VERSION, "app": f"mgie-desktop {__version__}", "models": models or {},
-        "steps": [{"instruction": s.instruction, "expressive_instruction": s.expressive_instruction,
-                   **({"steered_instruction": s.steered_instruction} if s.steered_instruction else {}),
-                   **({"masked": True} if s.mask else {}),
-                   "settings": s.params} for s in steps],
+        "format": FORMAT,
+        "version": VERSION,
+        "app": f"mgie-desktop {__version__}",
+        "models": models or {},
+        "steps": [
+            {
+                "instruction": s.instruction,
+                "expressive_instruction": s.expressive_instruction,
+                **({"steered_instruction": s.steered_instruction} if s.steered_instruction else {}),
+                **({"masked": True} if s.mask else {}),
+                "settings": s.params,
+            }
+            for s in steps
+        ],
     }
 
 

@@ -68,8 +68,12 @@ def fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str,
-                 errors: tuple[type[BaseException], ...] = (OSError, ValueError, MemoryError)) -> None:
+def atomic_write(
+    path: Path,
+    write: Callable[[BinaryIO], object],
+    what: str,
+    errors: tuple[type[BaseException], ...] = (OSError, ValueError, MemoryError),
+) -> None:
     """Write via a temp file beside ``path``, fsync, then os.replace: ``path`` is either the old
     file or the complete new one, never half of either. Failures (``errors``) raise InputError
     and leave no temp file behind."""
@@ -81,7 +85,9 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], object], what: str,
     try:
         fd, tmp_name = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise InputError(f"cannot save {what}: cannot write to the folder '{folder}' ({os_reason(exc)})") from None
+        raise InputError(
+            f"cannot save {what}: cannot write to the folder '{folder}' ({os_reason(exc)})"
+        ) from None
     tmp = Path(tmp_name)
     try:
         try:

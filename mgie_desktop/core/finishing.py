@@ -19,8 +19,9 @@ def working_source(image: Image.Image, pixel_budget: int) -> Image.Image:
     return source if source.size == size else source.resize(size, Image.Resampling.LANCZOS)
 
 
-def finish_renders(image: Image.Image, source: Image.Image, renders: list[Image.Image], finish: str,
-                   mask: Image.Image | None) -> list[Image.Image]:
+def finish_renders(
+    image: Image.Image, source: Image.Image, renders: list[Image.Image], finish: str, mask: Image.Image | None
+) -> list[Image.Image]:
     """Renders made from ``source`` carried to ``image``'s size (``finish``: "detail" or
     "upscale"), kept inside ``mask`` if there is one."""
     results = renders

@@ -17,8 +17,16 @@ from .errors import InputError
 _ROTATIONS = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_90}
 _FLIPS = {"horizontal": Image.Transpose.FLIP_LEFT_RIGHT, "vertical": Image.Transpose.FLIP_TOP_BOTTOM}
 # Crop ratios offered (width / height); None is free, "original" keeps the photo's.
-RATIOS: dict[str, float | str | None] = {"Free": None, "Original": "original", "1:1": 1.0, "4:5": 4 / 5,
-                                         "3:2": 3 / 2, "4:3": 4 / 3, "16:9": 16 / 9, "2:3": 2 / 3}
+RATIOS: dict[str, float | str | None] = {
+    "Free": None,
+    "Original": "original",
+    "1:1": 1.0,
+    "4:5": 4 / 5,
+    "3:2": 3 / 2,
+    "4:3": 4 / 3,
+    "16:9": 16 / 9,
+    "2:3": 2 / 3,
+}
 
 ROTATE_RIGHT = {"op": "rotate", "degrees": 90}
 ROTATE_LEFT = {"op": "rotate", "degrees": 270}
@@ -39,8 +47,13 @@ def apply(image: Image.Image, op: dict[str, Any]) -> Image.Image:
         return image.transpose(_FLIPS[op["axis"]])
     if kind == "crop":
         box = op.get("box")
-        if (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int) and not isinstance(v, bool) for v in box)
-                and 0 <= box[0] < box[2] <= image.width and 0 <= box[1] < box[3] <= image.height):
+        if (
+            isinstance(box, list)
+            and len(box) == 4
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+            and 0 <= box[0] < box[2] <= image.width
+            and 0 <= box[1] < box[3] <= image.height
+        ):
             return image.crop(tuple(box))
         raise InputError(f"the crop {box} does not fit the {image.width}×{image.height} image")
     raise InputError(f"unknown geometry operation {op!r}")
@@ -55,7 +68,9 @@ def apply_all(image: Image.Image, ops: list[dict[str, Any]]) -> Image.Image:
 def describe(op: dict[str, Any]) -> str:
     """The history's words for an operation."""
     if op["op"] == "rotate":
-        return {90: "Rotate 90° clockwise", 180: "Rotate 180°", 270: "Rotate 90° counter-clockwise"}[op["degrees"]]
+        return {90: "Rotate 90° clockwise", 180: "Rotate 180°", 270: "Rotate 90° counter-clockwise"}[
+            op["degrees"]
+        ]
     if op["op"] == "flip":
         return f"Flip {op['axis']}ly"
     left, top, right, bottom = op["box"]

@@ -39,13 +39,13 @@ GEOMETRY = "geometry"  # a crop, rotation or flip (core/geometry.py), not an MGI
 class Step:
     id: int
     parent: int | None
-    instruction: str = ""                 # empty for the opened photo
+    instruction: str = ""  # empty for the opened photo
     expressive_instruction: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
-    steered_instruction: str = ""         # a person's expressive instruction that drove the edit, if any
-    mask: str = ""                        # where the edit applied (core.masks.mask_to_text); "" = everywhere
+    steered_instruction: str = ""  # a person's expressive instruction that drove the edit, if any
+    mask: str = ""  # where the edit applied (core.masks.mask_to_text); "" = everywhere
 
     @property
     def is_root(self) -> bool:
@@ -70,8 +70,13 @@ class DamagedImage(InputError):
 class ImageStore:
     """Lossless step images on disk with an LRU cache of recently used ones."""
 
-    def __init__(self, folder: Path | None = None, cache_size: int = 4, max_pending: int = 2,
-                 cache_bytes: int = 160 * 2**20):
+    def __init__(
+        self,
+        folder: Path | None = None,
+        cache_size: int = 4,
+        max_pending: int = 2,
+        cache_bytes: int = 160 * 2**20,
+    ):
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="mgie-history-")
         self.folder = Path(folder) if folder else Path(self._tmp.name) if self._tmp is not None else Path()
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -210,7 +215,9 @@ class ImageStore:
         with self._lock:
             self._cache[step_id] = image
             self._cache.move_to_end(step_id)
-            while len(self._cache) > 1 and (len(self._cache) > self.cache_size or self._cached_bytes() > self.cache_bytes):
+            while len(self._cache) > 1 and (
+                len(self._cache) > self.cache_size or self._cached_bytes() > self.cache_bytes
+            ):
                 self._cache.popitem(last=False)
 
     def _cached_bytes(self) -> int:
@@ -245,17 +252,34 @@ class History:
         """Begin a history with the opened photo as its root."""
         return self._add(Step(next(self._ids), None), image)
 
-    def push(self, image: Image.Image, *, instruction: str, expressive_instruction: str = "",
-             params: dict[str, Any] | None = None, timings: dict[str, Any] | None = None, parent: int | None = None,
-             steered_instruction: str = "", mask: str = "") -> Step:
+    def push(
+        self,
+        image: Image.Image,
+        *,
+        instruction: str,
+        expressive_instruction: str = "",
+        params: dict[str, Any] | None = None,
+        timings: dict[str, Any] | None = None,
+        parent: int | None = None,
+        steered_instruction: str = "",
+        mask: str = "",
+    ) -> Step:
         """Add an edit as a child of ``parent`` (default: the current step) and make it current.
         Pushing from a step that already has children starts a new branch. ``steered_instruction``:
         the person's own expressive instruction, kept beside MGIE's."""
         parent = self._current if parent is None else parent
         if parent not in self._steps:
             raise ValueError("push before start(): there is no step to edit from")
-        step = Step(next(self._ids), parent, instruction, expressive_instruction, dict(params or {}),
-                    dict(timings or {}), steered_instruction=steered_instruction, mask=mask)
+        step = Step(
+            next(self._ids),
+            parent,
+            instruction,
+            expressive_instruction,
+            dict(params or {}),
+            dict(timings or {}),
+            steered_instruction=steered_instruction,
+            mask=mask,
+        )
         return self._add(step, image)
 
     def _add(self, step: Step, image: Image.Image) -> Step:
@@ -280,18 +304,20 @@ class History:
     def _manifest(self) -> dict[str, Any]:
         steps = []
         for step in self.steps:
-            steps.append({
-                "id": step.id,
-                "parent": step.parent,
-                "instruction": step.instruction,
-                "expressive_instruction": step.expressive_instruction,
-                "steered_instruction": step.steered_instruction,
-                "mask": step.mask,
-                "params": dict(step.params),
-                "timings": dict(step.timings),
-                "created": step.created,
-                "redo_child": self._redo_child.get(step.id),
-            })
+            steps.append(
+                {
+                    "id": step.id,
+                    "parent": step.parent,
+                    "instruction": step.instruction,
+                    "expressive_instruction": step.expressive_instruction,
+                    "steered_instruction": step.steered_instruction,
+                    "mask": step.mask,
+                    "params": dict(step.params),
+                    "timings": dict(step.timings),
+                    "created": step.created,
+                    "redo_child": self._redo_child.get(step.id),
+                }
+            )
         return {"current": self._current, "steps": steps}
 
     @classmethod
@@ -363,7 +389,9 @@ class History:
     # ---- strength -----------------------------------------------------------------------
     def strength(self, step_id: int) -> float:
         step = self._steps[step_id]
-        return 1.0 if step.is_root else float(step.params.get(STRENGTH, 1.0))  # the photo has nothing under it
+        return (
+            1.0 if step.is_root else float(step.params.get(STRENGTH, 1.0))
+        )  # the photo has nothing under it
 
     def can_set_strength(self, step_id: int) -> bool:
         """An edit with no later steps: later edits were made from it as it looked then."""
@@ -495,7 +523,9 @@ def value_problem(value: object) -> tuple[str, str] | None:
 
 def _path_text(path: tuple[str | int, ...]) -> str:
     # Built only for the message: keys come from the file and may be long or hold controls.
-    text = "".join(f"[{part}]" if isinstance(part, int) else f".{display_text(part, width=30)}" for part in path)
+    text = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{display_text(part, width=30)}" for part in path
+    )
     return display_text(text.lstrip("."), width=60)
 
 

@@ -22,6 +22,7 @@ else:  # Python 3.10 (requires-python) has no StrEnum: the same thing, str's own
         def __str__(self) -> str:
             return str(self.value)
 
+
 from .errors import InputError
 
 ADVISED_TOKENS = 64  # about two sentences
@@ -30,9 +31,9 @@ NOT_TEXT = "is not valid text (invalid UTF-8 or a lone surrogate)"
 
 class Level(StrEnum):  # a str, so callers may compare with the plain words too
     OK = "ok"
-    LONG = "long"            # runs, with a warning
-    TOO_LONG = "too long"    # refused
-    NOT_TEXT = "not text"    # refused: the tokenizer cannot take it
+    LONG = "long"  # runs, with a warning
+    TOO_LONG = "too long"  # refused
+    NOT_TEXT = "not text"  # refused: the tokenizer cannot take it
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def is_text(text: str) -> bool:
 @dataclass(frozen=True)
 class InstructionLimit:
     count: Callable[[str], int]  # tokens the instruction takes in the prompt
-    max_tokens: int              # what the context leaves for it
+    max_tokens: int  # what the context leaves for it
     advised: int = ADVISED_TOKENS
 
     def verdict(self, text: str) -> Verdict:
@@ -69,11 +70,19 @@ class InstructionLimit:
             return Verdict(Level.NOT_TEXT, 0, f"The instruction {NOT_TEXT}.")
         n = self.count(text.strip())
         if n > self.max_tokens:
-            return Verdict(Level.TOO_LONG, n, f"The instruction is {n} tokens; the model can read at most "
-                                              f"{self.max_tokens}. Shorten it to say what the edit should do.")
+            return Verdict(
+                Level.TOO_LONG,
+                n,
+                f"The instruction is {n} tokens; the model can read at most "
+                f"{self.max_tokens}. Shorten it to say what the edit should do.",
+            )
         if n > self.advised:
-            return Verdict(Level.LONG, n, f"{n} tokens: MGIE follows short instructions best "
-                                          f"(a sentence or two, up to about {self.advised} tokens).")
+            return Verdict(
+                Level.LONG,
+                n,
+                f"{n} tokens: MGIE follows short instructions best "
+                f"(a sentence or two, up to about {self.advised} tokens).",
+            )
         return Verdict(Level.OK, n, f"{n} tokens")
 
     def refusal(self, text: str) -> str:
@@ -88,5 +97,7 @@ class InstructionLimit:
         if verdict.level == Level.NOT_TEXT:
             raise InputError(f"the instruction {NOT_TEXT}")
         if verdict.level == Level.TOO_LONG:
-            raise InputError(f"the instruction is {verdict.tokens} tokens; the model can read at most "
-                             f"{self.max_tokens}: shorten it to say what the edit should do")
+            raise InputError(
+                f"the instruction is {verdict.tokens} tokens; the model can read at most "
+                f"{self.max_tokens}: shorten it to say what the edit should do"
+            )

@@ -15,18 +15,18 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class EditJob:
     job_id: int
-    document: int           # which open document (the window counts them); results for another are dropped
+    document: int  # which open document (the window counts them); results for another are dropped
     source_step: int
     image: Image.Image
     instruction: str
     params: EditParams
     rerender: bool = False  # reuse the LLM half for this (step, instruction) if the engine still holds it
-    variations: int = 1     # more than one: render that many seeds in one batch
-    expressive: str = ""    # a person's expressive instruction: steer with it instead of generating
-    mgie_text: str = ""     # with ``expressive``: what MGIE had written, kept beside it in the history
+    variations: int = 1  # more than one: render that many seeds in one batch
+    expressive: str = ""  # a person's expressive instruction: steer with it instead of generating
+    mgie_text: str = ""  # with ``expressive``: what MGIE had written, kept beside it in the history
     mask: Image.Image | None = None  # a grey PIL image: edit only where it is white (None: everywhere)
-    compare: bool = False   # also render plain InstructPix2Pix (same seed and settings): an A/B pair
-    model: str = "mgie"     # "ip2p": plain InstructPix2Pix alone (re-rendering a step it made)
+    compare: bool = False  # also render plain InstructPix2Pix (same seed and settings): an A/B pair
+    model: str = "mgie"  # "ip2p": plain InstructPix2Pix alone (re-rendering a step it made)
     finish: str = "detail"  # how the working-size edit reaches the photo's size (engine.pipeline.render)
 
 
@@ -34,10 +34,10 @@ class EditJob:
 class EditResult:
     """A finished edit: one image per render (variations, or MGIE then InstructPix2Pix)."""
 
-    images: list[Any]                 # PIL images; the first is the main result
+    images: list[Any]  # PIL images; the first is the main result
     expressive_instruction: str  # MGIE's reading of the instruction ("" for InstructPix2Pix alone)
     seeds: list[int]
-    models: list[str]            # per image: "mgie", or "ip2p" (plain InstructPix2Pix)
+    models: list[str]  # per image: "mgie", or "ip2p" (plain InstructPix2Pix)
     timings: dict[str, Any] = field(default_factory=dict)
-    steered: bool = False        # the expressive text was the person's (steering), not MGIE's
+    steered: bool = False  # the expressive text was the person's (steering), not MGIE's
     emitted_image_tokens: bool = True

@@ -25,7 +25,9 @@ def start_log_file(path: Path | None = None) -> Path | None:
     path = path or log_path()
     try:
         os.makedirs(path.parent, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(path, maxBytes=2 * 2**20, backupCount=2, encoding="utf-8")
+        handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=2 * 2**20, backupCount=2, encoding="utf-8"
+        )
     except OSError:
         return None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(message)s"))
@@ -37,5 +39,5 @@ def start_log_file(path: Path | None = None) -> Path | None:
 
 
 def log_file_hint() -> str:
-    """" (details are in FILE)" when a log file is being written, else nothing."""
+    """ " (details are in FILE)" when a log file is being written, else nothing."""
     return f" (details are in {_file})" if _file else ""

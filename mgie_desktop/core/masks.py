@@ -16,7 +16,7 @@ from PIL import Image, ImageFilter
 from mgie_desktop.core.errors import InputError
 
 FEATHER_FRACTION = 0.004  # the soft edge added to a fitted mask: 0.4 % of the photo's long side
-STORED_SIDE = 1024        # a mask kept with a history step is at most this long (it is soft anyway)
+STORED_SIDE = 1024  # a mask kept with a history step is at most this long (it is soft anyway)
 
 
 def read_mask(path: Path) -> Image.Image:
@@ -74,8 +74,9 @@ def mask_to_text(mask: Image.Image) -> str:
     small = _grey(mask)
     if max(small.size) > STORED_SIDE:
         scale = STORED_SIDE / max(small.size)
-        small = small.resize((max(1, round(small.width * scale)), max(1, round(small.height * scale))),
-                             Image.Resampling.BOX)
+        small = small.resize(
+            (max(1, round(small.width * scale)), max(1, round(small.height * scale))), Image.Resampling.BOX
+        )
     buffer = io.BytesIO()
     small.save(buffer, "PNG", optimize=True)
     return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -27,8 +27,11 @@ class Bounds:
             raise InputError(f"{name} must be a finite number, not {value}")
         if not self.low <= value <= self.high:
             # a 5000-digit int cannot even be turned into text (Python's int-string limit)
-            shown = f"a {value.bit_length()}-bit number" if isinstance(value, int) and value.bit_length() > 64 else (
-                f"{value:g}")
+            shown = (
+                f"a {value.bit_length()}-bit number"
+                if isinstance(value, int) and value.bit_length() > 64
+                else (f"{value:g}")
+            )
             raise InputError(f"{name} must be from {self.low:g} to {self.high:g}, not {shown}")
 
 
@@ -56,9 +59,16 @@ class EditParams:
 
     def validated(self) -> EditParams:
         if self.scheduler not in SCHEDULERS:
-            raise InputError(f"unknown scheduler {str(self.scheduler)[:40]!r}; choose one of {', '.join(SCHEDULERS)}")
-        for name, bounds in (("steps", STEPS), ("seed", SEED), ("text guidance", TEXT_GUIDANCE),
-                             ("image guidance", IMAGE_GUIDANCE), ("pixel budget", PIXEL_BUDGET)):
+            raise InputError(
+                f"unknown scheduler {str(self.scheduler)[:40]!r}; choose one of {', '.join(SCHEDULERS)}"
+            )
+        for name, bounds in (
+            ("steps", STEPS),
+            ("seed", SEED),
+            ("text guidance", TEXT_GUIDANCE),
+            ("image guidance", IMAGE_GUIDANCE),
+            ("pixel budget", PIXEL_BUDGET),
+        ):
             bounds.check(name, getattr(self, name.replace(" ", "_")))
         return self
 

@@ -12,7 +12,9 @@ APP_NAME = "mgie-desktop"
 MODELS_ENV = "MGIE_MODELS"
 
 
-def models_dir(explicit: str | os.PathLike[str] | None = None, remembered: str | os.PathLike[str] | None = None) -> Path:
+def models_dir(
+    explicit: str | os.PathLike[str] | None = None, remembered: str | os.PathLike[str] | None = None
+) -> Path:
     if explicit:
         return Path(explicit).expanduser()
     if os.environ.get(MODELS_ENV):

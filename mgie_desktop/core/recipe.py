@@ -57,8 +57,8 @@ FINISHES = ("detail", "upscale")
 # A recipe is read whole into memory, so its size is bounded: a few KB of settings plus masks,
 # each a PNG of at most 1024 px (typically tens of KB; about 1.4 MB if it were pure noise).
 MAX_BYTES = 4 * 2**20
-MAX_DEPTH = 10      # the format nests 5 deep (recipe > steps > step > op > fraction); room to grow
-MAX_INT_BITS = 64   # no number in a recipe needs more; bigger ones are refused before any arithmetic
+MAX_DEPTH = 10  # the format nests 5 deep (recipe > steps > step > op > fraction); room to grow
+MAX_INT_BITS = 64  # no number in a recipe needs more; bigger ones are refused before any arithmetic
 _MAX_INT_DIGITS = len(str(2**MAX_INT_BITS))
 GEOMETRY_OPS = ("rotate", "flip", "crop")
 ROTATIONS = (90, 180, 270)
@@ -72,8 +72,8 @@ class RecipeStep:
     """One step: an MGIE (or plain InstructPix2Pix) edit, or a geometry operation (``geometry``)."""
 
     instruction: str = ""
-    steered_instruction: str = ""      # a person's expressive instruction that steers every photo's edit
-    mask: str = ""                     # core.masks.mask_to_text; "" edits everywhere
+    steered_instruction: str = ""  # a person's expressive instruction that steers every photo's edit
+    mask: str = ""  # core.masks.mask_to_text; "" edits everywhere
     model: str = "mgie"
     preset: str = DEFAULT_PRESET
     params: EditParams = field(default_factory=EditParams)  # params.seed: the fixed seed
@@ -112,7 +112,11 @@ def preset_name(params: EditParams) -> str:
     """The preset these render settings are (seed and pixel budget aside), or ``custom``."""
     for name, preset in PRESETS.items():
         if (preset.steps, preset.scheduler, preset.text_guidance, preset.image_guidance) == (
-                params.steps, params.scheduler, params.text_guidance, params.image_guidance):
+            params.steps,
+            params.scheduler,
+            params.text_guidance,
+            params.image_guidance,
+        ):
             return name
     return CUSTOM
 
@@ -130,10 +134,24 @@ class Kind(Enum):
 
 _REQUIRED = object()  # a field's default when it must be there
 _TOO_LONG = object()  # what a JSON integer of more digits than any recipe needs parses to
-_RENDER_FIELDS = {"steps": Kind.INTEGER, "text_guidance": Kind.NUMBER, "image_guidance": Kind.NUMBER,
-                  "scheduler": Kind.TEXT, "pixel_budget": Kind.INTEGER}
-_EDIT_KEYS = {"kind", "instruction", "steered_instruction", "mask", "model", "preset", "seed", "strength",
-              *_RENDER_FIELDS}
+_RENDER_FIELDS = {
+    "steps": Kind.INTEGER,
+    "text_guidance": Kind.NUMBER,
+    "image_guidance": Kind.NUMBER,
+    "scheduler": Kind.TEXT,
+    "pixel_budget": Kind.INTEGER,
+}
+_EDIT_KEYS = {
+    "kind",
+    "instruction",
+    "steered_instruction",
+    "mask",
+    "model",
+    "preset",
+    "seed",
+    "strength",
+    *_RENDER_FIELDS,
+}
 
 
 def _has_kind(value: object, kind: Kind) -> bool:
@@ -151,11 +169,11 @@ def _field(raw: dict[str, Any], key: str, kind: Kind, default: object = _REQUIRE
     Sizes and finiteness are the document check's (``_check_values``); ranges are core.params'."""
     if key not in raw:
         if default is _REQUIRED:
-            raise InputError(f"\"{key}\" is missing")
+            raise InputError(f'"{key}" is missing')
         return default
     value = raw[key]
     if not _has_kind(value, kind):
-        raise InputError(f"\"{key}\" has the wrong type ({_json_type(value)}; it must be {kind.value})")
+        raise InputError(f'"{key}" has the wrong type ({_json_type(value)}; it must be {kind.value})')
     return value
 
 
@@ -163,11 +181,11 @@ def _choice(raw: dict[str, Any], key: str, choices: tuple[Any, ...], default: ob
     """``raw[key]`` if it is one of ``choices`` (compared by equality: any JSON value is safe here)."""
     if key not in raw:
         if default is _REQUIRED:
-            raise InputError(f"\"{key}\" is missing")
+            raise InputError(f'"{key}" is missing')
         return default
     value = raw[key]
     if isinstance(value, bool) or not any(type(value) is type(c) and value == c for c in choices):
-        raise InputError(f"\"{key}\" must be {_one_of(choices)}, not {_shown(value)}")
+        raise InputError(f'"{key}" must be {_one_of(choices)}, not {_shown(value)}')
     return value
 
 
@@ -220,8 +238,8 @@ def _located(path: tuple[Any, ...]) -> str:
     """Where a value is, as messages say it: 'step 2: "seed.value" ' (steps count from 1)."""
     if len(path) >= 2 and path[0] == "steps" and _is_int(path[1]):
         rest = path[2:]
-        return f"step {path[1] + 1}: " + (f"\"{_dotted(rest)}\" " if rest else "")
-    return f"\"{_dotted(path)}\" " if path else ""
+        return f"step {path[1] + 1}: " + (f'"{_dotted(rest)}" ' if rest else "")
+    return f'"{_dotted(path)}" ' if path else ""
 
 
 def _dotted(path: tuple[Any, ...]) -> str:
@@ -235,7 +253,7 @@ def _shown(value: object, limit: int = 40, quoted: bool = True) -> str:
     """A value for a message: on one line, cut short (a hostile value may be megabytes)."""
     text = repr(value) if quoted else str(value).encode("utf-8", "backslashreplace").decode("utf-8")
     text = text.replace("\n", "\\n").replace("\r", "\\r")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _one_of(choices: tuple[Any, ...]) -> str:
@@ -251,8 +269,9 @@ def _json_type(value: object) -> str:
 
 
 # ---- from a history ----------------------------------------------------------------------------
-def recipe_from_history(history: History, step_id: int | None = None, seed_policy: str = SEED_FIXED,
-                        photo_name: str = "") -> dict[str, Any]:
+def recipe_from_history(
+    history: History, step_id: int | None = None, seed_policy: str = SEED_FIXED, photo_name: str = ""
+) -> dict[str, Any]:
     """The recipe (JSON data) of the chain from the original to ``step_id`` (the current step).
     A step whose stored settings or geometry cannot be a recipe's is InputError naming it."""
     if seed_policy not in SEED_POLICIES:
@@ -269,9 +288,17 @@ def recipe_from_history(history: History, step_id: int | None = None, seed_polic
         try:
             steps.append(_exported_step(history, step, seed_policy))
         except InputError as exc:
-            raise InputError(f"cannot export the recipe: step {number} ({_shown(step.instruction)}): {exc}") from None
-    return {"format": FORMAT, "version": VERSION, "app": f"mgie-desktop {__version__}",
-            "source": {"photo": photo_name} if photo_name else {}, "finish": "detail", "steps": steps}
+            raise InputError(
+                f"cannot export the recipe: step {number} ({_shown(step.instruction)}): {exc}"
+            ) from None
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "app": f"mgie-desktop {__version__}",
+        "source": {"photo": photo_name} if photo_name else {},
+        "finish": "detail",
+        "steps": steps,
+    }
 
 
 def _exported_step(history: History, step: Step, seed_policy: str) -> dict[str, Any]:
@@ -280,15 +307,23 @@ def _exported_step(history: History, step: Step, seed_policy: str) -> dict[str, 
     if stored.get(GEOMETRY) is not None:
         return {"kind": "geometry", "op": _exported_geometry(history, step, stored[GEOMETRY])}
     params = _params_of(stored)
-    seed = {"policy": SEED_FIXED, "value": params.seed} if seed_policy == SEED_FIXED else {"policy": seed_policy}
+    seed = (
+        {"policy": SEED_FIXED, "value": params.seed} if seed_policy == SEED_FIXED else {"policy": seed_policy}
+    )
     return {
-        "kind": "edit", "instruction": step.instruction,
+        "kind": "edit",
+        "instruction": step.instruction,
         **({"steered_instruction": step.steered_instruction} if step.steered_instruction else {}),
         **({"mask": step.mask} if step.mask else {}),
-        "model": _choice(stored, "model", MODELS, "mgie"), "preset": preset_name(params),
-        "steps": params.steps, "text_guidance": params.text_guidance, "image_guidance": params.image_guidance,
-        "scheduler": params.scheduler, "pixel_budget": params.pixel_budget,
-        "strength": float(_field(stored, STRENGTH, Kind.NUMBER, 1.0)), "seed": seed,
+        "model": _choice(stored, "model", MODELS, "mgie"),
+        "preset": preset_name(params),
+        "steps": params.steps,
+        "text_guidance": params.text_guidance,
+        "image_guidance": params.image_guidance,
+        "scheduler": params.scheduler,
+        "pixel_budget": params.pixel_budget,
+        "strength": float(_field(stored, STRENGTH, Kind.NUMBER, 1.0)),
+        "seed": seed,
     }
 
 
@@ -298,11 +333,18 @@ def _exported_geometry(history: History, step: Step, op: object) -> dict[str, An
     if isinstance(op, dict) and op.get("op") == "crop":
         box = _field(op, "box", Kind.LIST)
         if len(box) != 4 or not all(_has_kind(v, Kind.NUMBER) for v in box):
-            raise InputError("a crop's \"box\" must be four numbers: left, top, right, bottom")
+            raise InputError('a crop\'s "box" must be four numbers: left, top, right, bottom')
         width, height = history.rendered(step.parent).size
         left, top, right, bottom = box
-        op = {"op": "crop", "fraction": [round(left / width, 6), round(top / height, 6),
-                                         round(right / width, 6), round(bottom / height, 6)]}
+        op = {
+            "op": "crop",
+            "fraction": [
+                round(left / width, 6),
+                round(top / height, 6),
+                round(right / width, 6),
+                round(bottom / height, 6),
+            ],
+        }
     return _parse_geometry(op)
 
 
@@ -335,8 +377,10 @@ def save_recipe(data: dict[str, Any], path: Path) -> None:
     parse_recipe(data, name)
     encoded = (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     if len(encoded) > MAX_BYTES:
-        raise InputError(f"cannot write the recipe '{name}': it would be over {MAX_BYTES // 2**20} MB, more "
-                         "than a recipe may be (are its masks very detailed?)")
+        raise InputError(
+            f"cannot write the recipe '{name}': it would be over {MAX_BYTES // 2**20} MB, more "
+            "than a recipe may be (are its masks very detailed?)"
+        )
     atomic_write(Path(path), lambda fh: fh.write(encoded), f"the recipe '{name}'")
 
 
@@ -412,13 +456,15 @@ def parse_recipe(data: object, label: str = "recipe") -> Recipe:
 
 def _parse_document(data: object) -> Recipe:
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise InputError(f"not an MGIE recipe (no \"format\": \"{FORMAT}\")")
+        raise InputError(f'not an MGIE recipe (no "format": "{FORMAT}")')
     _check_values(data)
     version = _field(data, "version", Kind.INTEGER)
     if version < 1:
-        raise InputError("its \"version\" must be a positive integer")
+        raise InputError('its "version" must be a positive integer')
     if version > VERSION:
-        raise InputError(f"it is version {version}, newer than this app reads ({VERSION}): update MGIE Desktop")
+        raise InputError(
+            f"it is version {version}, newer than this app reads ({VERSION}): update MGIE Desktop"
+        )
     _field(data, "app", Kind.TEXT, "")
     finish = _choice(data, "finish", FINISHES, "detail")
     source = _field(data, "source", Kind.OBJECT, {})
@@ -446,7 +492,7 @@ def _parse_step(raw: object) -> RecipeStep:
     _no_unknown_keys(raw, _EDIT_KEYS)
     instruction = _field(raw, "instruction", Kind.TEXT).strip()
     if not instruction:
-        raise InputError("\"instruction\" is empty")
+        raise InputError('"instruction" is empty')
     steered = _field(raw, "steered_instruction", Kind.TEXT, "").strip()
     mask = _field(raw, "mask", Kind.TEXT, "")
     if mask:
@@ -454,34 +500,37 @@ def _parse_step(raw: object) -> RecipeStep:
     model = _choice(raw, "model", MODELS, "mgie")
     preset = _choice(raw, "preset", (*PRESETS, CUSTOM), DEFAULT_PRESET)
     overrides = _render_settings(raw)
-    policy, seed = _parse_seed(_field(raw, "seed", Kind.OBJECT, {"policy": SEED_FIXED, "value": EditParams().seed}))
+    policy, seed = _parse_seed(
+        _field(raw, "seed", Kind.OBJECT, {"policy": SEED_FIXED, "value": EditParams().seed})
+    )
     params = params_for(DEFAULT_PRESET if preset == CUSTOM else preset, seed=seed, **overrides)
     strength = _field(raw, "strength", Kind.NUMBER, 1.0)
     if not 0 < strength <= 1:
-        raise InputError("\"strength\" must be a number above 0 and at most 1")
+        raise InputError('"strength" must be a number above 0 and at most 1')
     if steered and model == "ip2p":
-        raise InputError("a steered instruction needs MGIE (\"model\": \"mgie\")")
+        raise InputError('a steered instruction needs MGIE ("model": "mgie")')
     return RecipeStep(instruction, steered, mask, model, preset, params, policy, float(strength))
 
 
 def _parse_seed(seed: dict[str, Any]) -> tuple[str, int | None]:
     """The seed policy and, for a fixed seed, its value (its range is core.params')."""
     if set(seed) - _SEED_KEYS or seed.get("policy") not in SEED_POLICIES:
-        raise InputError(f"\"seed\" must be {{\"policy\": \"{SEED_FIXED}\", \"value\": N}} or "
-                         f"{{\"policy\": \"{SEED_FILE_NAME}\"}}")
+        raise InputError(
+            f'"seed" must be {{"policy": "{SEED_FIXED}", "value": N}} or {{"policy": "{SEED_FILE_NAME}"}}'
+        )
     if seed["policy"] == SEED_FILE_NAME:
         return SEED_FILE_NAME, None
     try:
         return SEED_FIXED, _field(seed, "value", Kind.INTEGER)
     except InputError as exc:
-        raise InputError(f"a fixed \"seed\": {exc}") from None
+        raise InputError(f'a fixed "seed": {exc}') from None
 
 
 def _parse_geometry(op: object) -> dict[str, Any]:
     """A recipe's geometry operation, checked whole (the same check for export and for loading)."""
     kind = op.get("op") if isinstance(op, dict) else None
     if not isinstance(op, dict) or not isinstance(kind, str) or kind not in GEOMETRY_OPS:
-        raise InputError(f"unknown geometry operation {_shown(op)}: \"op\" must be {_one_of(GEOMETRY_OPS)}")
+        raise InputError(f'unknown geometry operation {_shown(op)}: "op" must be {_one_of(GEOMETRY_OPS)}')
     if kind == "rotate":
         _no_unknown_keys(op, {"op", "degrees"})
         return {"op": "rotate", "degrees": _choice(op, "degrees", ROTATIONS)}
@@ -489,11 +538,18 @@ def _parse_geometry(op: object) -> dict[str, Any]:
         _no_unknown_keys(op, {"op", "axis"})
         return {"op": "flip", "axis": _choice(op, "axis", FLIP_AXES)}
     box = op.get("fraction")
-    if (set(op) == {"op", "fraction"} and isinstance(box, list) and len(box) == 4
-            and all(_has_kind(v, Kind.NUMBER) and _value_problem(v) == "" for v in box)
-            and 0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+    if (
+        set(op) == {"op", "fraction"}
+        and isinstance(box, list)
+        and len(box) == 4
+        and all(_has_kind(v, Kind.NUMBER) and _value_problem(v) == "" for v in box)
+        and 0 <= box[0] < box[2] <= 1
+        and 0 <= box[1] < box[3] <= 1
+    ):
         return {"op": "crop", "fraction": [float(v) for v in box]}
-    raise InputError("a crop needs \"fraction\": [left, top, right, bottom], each 0..1, left < right, top < bottom")
+    raise InputError(
+        'a crop needs "fraction": [left, top, right, bottom], each 0..1, left < right, top < bottom'
+    )
 
 
 def geometry_for(op: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
@@ -504,7 +560,10 @@ def geometry_for(op: dict[str, Any], size: tuple[int, int]) -> dict[str, Any]:
     width, height = size
     left, top, right, bottom = op["fraction"]
     x0, y0 = min(round(left * width), width - 1), min(round(top * height), height - 1)
-    return {"op": "crop", "box": [x0, y0, max(x0 + 1, round(right * width)), max(y0 + 1, round(bottom * height))]}
+    return {
+        "op": "crop",
+        "box": [x0, y0, max(x0 + 1, round(right * width)), max(y0 + 1, round(bottom * height))],
+    }
 
 
 def _is_int(value: object) -> bool:

@@ -17,8 +17,10 @@ def check_aspect(width: int, height: int, what: str = "the photo") -> None:
     if width <= 0 or height <= 0:
         raise InputError(f"{what} has no pixels ({width}x{height})")
     if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
-        raise InputError(f"{what} is {width}x{height} pixels, more than {MAX_ASPECT_RATIO} times as long as it "
-                         "is wide: crop it to a less extreme shape first")
+        raise InputError(
+            f"{what} is {width}x{height} pixels, more than {MAX_ASPECT_RATIO} times as long as it "
+            "is wide: crop it to a less extreme shape first"
+        )
 
 
 def working_size(width: int, height: int, pixel_budget: int) -> tuple[int, int]:
@@ -41,8 +43,9 @@ def working_size(width: int, height: int, pixel_budget: int) -> tuple[int, int]:
     return w, h
 
 
-def fit_ratio(box: tuple[float, float, float, float], ratio: float | None,
-              bounds: tuple[int, int]) -> tuple[int, int, int, int]:
+def fit_ratio(
+    box: tuple[float, float, float, float], ratio: float | None, bounds: tuple[int, int]
+) -> tuple[int, int, int, int]:
     """``box`` (left, top, right, bottom) made whole pixels inside ``bounds`` (width, height) and,
     with a ``ratio``, shrunk around its centre to that width/height ratio. At least 1×1."""
     width, height = bounds

@@ -82,8 +82,12 @@ def _from_hf_cache(repo_id: str) -> Path | None:
         return None
 
 
-def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torch.float16,
-            log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
+def convert(
+    layout: ReferenceLayout,
+    models_dir: Path,
+    dtype: torch.dtype = torch.float16,
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict[str, Any]:
     """Write the bundle to ``models_dir/bundle`` (built aside, swapped in when complete)."""
     quiet_libraries()
     final = bundle_path(models_dir)
@@ -95,8 +99,10 @@ def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torc
     except BaseException as exc:
         shutil.rmtree(work, ignore_errors=True)  # a failed conversion leaves no half bundle behind
         if _disk_full(exc):
-            raise InputError(f"the disk holding {models_dir} filled up while the models were written; "
-                             "nothing was installed: free some space and import again") from exc
+            raise InputError(
+                f"the disk holding {models_dir} filled up while the models were written; "
+                "nothing was installed: free some space and import again"
+            ) from exc
         raise
     old = final.with_name(final.name + ".old")
     if final.exists():
@@ -107,7 +113,9 @@ def convert(layout: ReferenceLayout, models_dir: Path, dtype: torch.dtype = torc
     return inventory
 
 
-def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None]) -> dict[str, Any]:
+def _convert_into(
+    layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None]
+) -> dict[str, Any]:
     stop_reading = threading.Event()  # the read-ahead ends with the conversion, however it ends
     try:
         return _convert_parts(layout, work, dtype, log, stop_reading)
@@ -115,11 +123,18 @@ def _convert_into(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: 
         stop_reading.set()
 
 
-def _convert_parts(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log: Callable[[str], None],
-                   stop_reading: threading.Event) -> dict[str, Any]:
+def _convert_parts(
+    layout: ReferenceLayout,
+    work: Path,
+    dtype: torch.dtype,
+    log: Callable[[str], None],
+    stop_reading: threading.Event,
+) -> dict[str, Any]:
     llava_cfg = _read_json(layout.llava / "config.json")
     if llava_cfg.get("model_type") not in ("llava", "llama"):
-        raise ModelFilesError(f"{layout.llava} is not a LLaVA checkpoint (model_type {llava_cfg.get('model_type')!r})")
+        raise ModelFilesError(
+            f"{layout.llava} is not a LLaVA checkpoint (model_type {llava_cfg.get('model_type')!r})"
+        )
     log("reading LLaVA weights")
     llava_files = checkpoint_files(layout.llava)
     read_ahead([*llava_files, layout.mllm], stop_reading)  # the language model is written first
@@ -158,7 +173,8 @@ def _convert_parts(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log:
         hasher.close()
 
     model = {
-        **llm_info, **vision_info,
+        **llm_info,
+        **vision_info,
         "vision_select_layer": int(llava_cfg.get("mm_vision_select_layer", -2)),
         "use_im_start_end": bool(llava_cfg.get("mm_use_im_start_end", True)),
         "edit_head_heads": EDIT_HEAD_HEADS,
@@ -169,25 +185,36 @@ def _convert_parts(layout: ReferenceLayout, work: Path, dtype: torch.dtype, log:
     return write_inventory(work, model, source, str(dtype).removeprefix("torch."), hashes)
 
 
-def _check_space(layout: ReferenceLayout, llava: dict[str, Any], mllm: dict[str, Any], work: Path, dtype: torch.dtype) -> None:
+def _check_space(
+    layout: ReferenceLayout, llava: dict[str, Any], mllm: dict[str, Any], work: Path, dtype: torch.dtype
+) -> None:
     """Refuse before writing when the bundle cannot fit: the language model counted exactly from
     the (memory-mapped) tensors, the other parts bounded by their source files' sizes."""
     item = torch.empty(0, dtype=dtype).element_size()
-    llm = sum(t.numel() for k, t in llava.items() if not k.startswith("model.mm_projector."))  # vision tower too
+    llm = sum(
+        t.numel() for k, t in llava.items() if not k.startswith("model.mm_projector.")
+    )  # vision tower too
     others = [layout.unet, *checkpoint_files(layout.ip2p / "vae")]
     if not any(k.startswith("model.vision_tower.") for k in llava):
         others += checkpoint_files(layout.clip)
-    need = llm * item + sum(p.stat().st_size for p in others) * item // 2 + mllm["edit_head.llm2hid.weight"].numel() * item
+    need = (
+        llm * item
+        + sum(p.stat().st_size for p in others) * item // 2
+        + mllm["edit_head.llm2hid.weight"].numel() * item
+    )
     free = shutil.disk_usage(work).free
     if free < need:
-        raise InputError(f"importing the models needs about {need / 1e9:.1f} GB free in {work.parent}; "
-                         f"{free / 1e9:.1f} GB are free")
+        raise InputError(
+            f"importing the models needs about {need / 1e9:.1f} GB free in {work.parent}; "
+            f"{free / 1e9:.1f} GB are free"
+        )
 
 
 def _disk_full(exc: BaseException) -> bool:
     """ENOSPC from Python, or from safetensors' writer (which reports the OS's words)."""
     return getattr(exc, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)) or (
-        "No space left on device" in str(exc))
+        "No space left on device" in str(exc)
+    )
 
 
 def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
@@ -196,7 +223,9 @@ def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
     for name in TOKENIZER_FILES:
         shutil.copy2(_required(llava / name), out / name)
     base = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model")).get_piece_size()
-    added: dict[str, int] = _read_json(llava / "added_tokens.json") if (llava / "added_tokens.json").exists() else {}
+    added: dict[str, int] = (
+        _read_json(llava / "added_tokens.json") if (llava / "added_tokens.json").exists() else {}
+    )
     for token in IMG_TOKENS:
         added.setdefault(token, base + len(added))
     if base + len(added) != vocab_rows:
@@ -208,27 +237,41 @@ def _write_tokenizer(llava: Path, out: Path, vocab_rows: int) -> dict[str, int]:
     return added
 
 
-def _write_llm(cfg: dict[str, Any], llava: dict[str, Any], mllm: dict[str, Any], out: Path, dtype: torch.dtype,
-               written: Callable[[Path], None]) -> dict[str, Any]:
+def _write_llm(
+    cfg: dict[str, Any],
+    llava: dict[str, Any],
+    mllm: dict[str, Any],
+    out: Path,
+    dtype: torch.dtype,
+    written: Callable[[Path], None],
+) -> dict[str, Any]:
     LlamaConfig, LlamaForCausalLM = load("transformers", "LlamaConfig", "LlamaForCausalLM")
 
-    sd = {k: v for k, v in llava.items()
-          if (k.startswith("model.") or k.startswith("lm_head."))
-          and not k.startswith(("model.mm_projector.", "model.vision_tower."))
-          and not k.endswith("rotary_emb.inv_freq")}
+    sd = {
+        k: v
+        for k, v in llava.items()
+        if (k.startswith("model.") or k.startswith("lm_head."))
+        and not k.startswith(("model.mm_projector.", "model.vision_tower."))
+        and not k.endswith("rotary_emb.inv_freq")
+    }
     sd["model.embed_tokens.weight"] = mllm["model.embed_tokens.weight"]
     sd["lm_head.weight"] = mllm["lm_head.weight"]
     vocab, hidden = sd["model.embed_tokens.weight"].shape
     layers = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("model.layers."))
     config = LlamaConfig(
-        vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
         intermediate_size=sd["model.layers.0.mlp.gate_proj.weight"].shape[0],
         num_attention_heads=cfg["num_attention_heads"],
         num_key_value_heads=cfg.get("num_key_value_heads", cfg["num_attention_heads"]),
         rms_norm_eps=cfg.get("rms_norm_eps", 1e-6),
         max_position_embeddings=cfg.get("max_position_embeddings", cfg.get("max_sequence_length", 2048)),
-        bos_token_id=cfg.get("bos_token_id", 1), eos_token_id=cfg.get("eos_token_id", 2),
-        pad_token_id=cfg.get("pad_token_id", 0), tie_word_embeddings=False, hidden_act=cfg.get("hidden_act", "silu"),
+        bos_token_id=cfg.get("bos_token_id", 1),
+        eos_token_id=cfg.get("eos_token_id", 2),
+        pad_token_id=cfg.get("pad_token_id", 0),
+        tie_word_embeddings=False,
+        hidden_act=cfg.get("hidden_act", "silu"),
     )
     with init_empty_weights():
         llm = LlamaForCausalLM(config)
@@ -248,7 +291,9 @@ def _save_sharded(model: Any, out: Path, written: Callable[[Path], None]) -> Non
     state = model.state_dict()
     split = split_torch_state_dict_into_shards(state, max_shard_size=SHARD_SIZE)
     for filename, names in split.filename_to_tensors.items():
-        save_file({name: state[name].contiguous() for name in names}, str(out / filename), metadata={"format": "pt"})
+        save_file(
+            {name: state[name].contiguous() for name in names}, str(out / filename), metadata={"format": "pt"}
+        )
         written(out / filename)
     if split.is_sharded:
         index = {"metadata": split.metadata, "weight_map": split.tensor_to_filename}
@@ -259,7 +304,9 @@ def _write_vision(clip_dir: Path, llava: dict[str, Any], out: Path, dtype: torch
     CLIPVisionConfig, CLIPVisionModel = load("transformers", "CLIPVisionConfig", "CLIPVisionModel")
 
     config = CLIPVisionConfig.from_pretrained(_required(clip_dir / "config.json").parent)
-    inside = {k.rsplit("vision_tower.", 1)[1]: v for k, v in llava.items() if k.startswith("model.vision_tower.")}
+    inside = {
+        k.rsplit("vision_tower.", 1)[1]: v for k, v in llava.items() if k.startswith("model.vision_tower.")
+    }
     source = inside or read_checkpoint_dir(clip_dir)
     with init_empty_weights():
         vision = CLIPVisionModel(config)
@@ -270,7 +317,10 @@ def _write_vision(clip_dir: Path, llava: dict[str, Any], out: Path, dtype: torch
     _load_exact(vision, {k: v.to(dtype) for k, v in source.items() if k in wanted}, "the CLIP vision tower")
     vision.save_pretrained(out)
     shutil.copy2(_required(clip_dir / "preprocessor_config.json"), out)
-    return {"image_token_len": (config.image_size // config.patch_size) ** 2, "vision_hidden": config.hidden_size}
+    return {
+        "image_token_len": (config.image_size // config.patch_size) ** 2,
+        "vision_hidden": config.hidden_size,
+    }
 
 
 def _write_mgie_heads(llava: dict[str, Any], mllm: dict[str, Any], out: Path, dtype: torch.dtype) -> None:
@@ -280,7 +330,7 @@ def _write_mgie_heads(llava: dict[str, Any], mllm: dict[str, Any], out: Path, dt
     heads.update({k: v for k, v in mllm.items() if k.startswith("edit_head.")})
     # `emb` is the 8 [IMG] embedding rows the edit head adds to its input (the training code
     # used embed_tokens[-8:], the demo ckpt['emb']); stored as (8, H) or (1, 8, H).
-    emb = mllm.get("emb", mllm["model.embed_tokens.weight"][-len(IMG_TOKENS):])
+    emb = mllm.get("emb", mllm["model.embed_tokens.weight"][-len(IMG_TOKENS) :])
     heads["emb"] = emb.reshape(1, len(IMG_TOKENS), emb.shape[-1])
     save_file({k: v.to(dtype).contiguous() for k, v in heads.items()}, str(out))
 
@@ -308,7 +358,9 @@ def add_plain_ip2p(ip2p: Path, models_dir: Path, dtype: torch.dtype = torch.floa
     whose other sources may be gone: written aside, moved in, the inventory extended."""
     quiet_libraries()
     if not has_plain_ip2p(ip2p):
-        raise ModelFilesError(f"InstructPix2Pix's own UNet weights, text_encoder/ and tokenizer/ are not all in {ip2p}")
+        raise ModelFilesError(
+            f"InstructPix2Pix's own UNet weights, text_encoder/ and tokenizer/ are not all in {ip2p}"
+        )
     inventory, bundle = read_inventory(models_dir), bundle_path(models_dir)
     work, final = bundle / (PLAIN_DIR + ".partial"), bundle / PLAIN_DIR
     shutil.rmtree(work, ignore_errors=True)
@@ -319,16 +371,27 @@ def add_plain_ip2p(ip2p: Path, models_dir: Path, dtype: torch.dtype = torch.floa
         raise
     shutil.rmtree(final, ignore_errors=True)
     work.rename(final)
-    known = {rel: meta["sha256"] for rel, meta in inventory["files"].items() if not rel.startswith(PLAIN_DIR + "/")}
-    return write_inventory(bundle, {**inventory["model"], "plain_ip2p": True}, inventory.get("source", {}),
-                           inventory.get("dtype", "float16"), known)
+    known = {
+        rel: meta["sha256"] for rel, meta in inventory["files"].items() if not rel.startswith(PLAIN_DIR + "/")
+    }
+    return write_inventory(
+        bundle,
+        {**inventory["model"], "plain_ip2p": True},
+        inventory.get("source", {}),
+        inventory.get("dtype", "float16"),
+        known,
+    )
 
 
 def has_plain_ip2p(ip2p: Path) -> bool:
     """Are InstructPix2Pix's own UNet weights, text encoder and tokenizer there (the optional
     component, downloaded only when asked for)?"""
     unet = any((ip2p / "unet" / name).is_file() for name in _PLAIN_UNET_NAMES)
-    return unet and (ip2p / "text_encoder" / "config.json").is_file() and (ip2p / "tokenizer" / "vocab.json").is_file()
+    return (
+        unet
+        and (ip2p / "text_encoder" / "config.json").is_file()
+        and (ip2p / "tokenizer" / "vocab.json").is_file()
+    )
 
 
 def _write_plain_ip2p(ip2p: Path, out: Path, dtype: torch.dtype) -> None:
@@ -336,9 +399,13 @@ def _write_plain_ip2p(ip2p: Path, out: Path, dtype: torch.dtype) -> None:
 
     _save_unet(ip2p, read_checkpoint_dir(ip2p / "unet"), out / "unet", dtype, "InstructPix2Pix's UNet")
     try:
-        CLIPTextModel.from_pretrained(ip2p / "text_encoder", dtype=dtype).save_pretrained(out / "text_encoder")
+        CLIPTextModel.from_pretrained(ip2p / "text_encoder", dtype=dtype).save_pretrained(
+            out / "text_encoder"
+        )
     except (OSError, ValueError) as exc:
-        raise ModelFilesError(f"InstructPix2Pix's text encoder in {ip2p / 'text_encoder'} is unreadable: {exc}") from exc
+        raise ModelFilesError(
+            f"InstructPix2Pix's text encoder in {ip2p / 'text_encoder'} is unreadable: {exc}"
+        ) from exc
     (out / "tokenizer").mkdir(parents=True)
     for name in CLIP_TOKENIZER_FILES:
         if (ip2p / "tokenizer" / name).is_file():
@@ -367,7 +434,9 @@ def _load_exact(module: torch.nn.Module, sd: dict[str, Any], what: str) -> None:
     try:
         module.load_state_dict(sd, strict=True, assign=True)
     except RuntimeError as exc:  # shape mismatches
-        raise ModelFilesError(f"{what} has weights of the wrong shape: {str(exc).splitlines()[-1].strip()}") from exc
+        raise ModelFilesError(
+            f"{what} has weights of the wrong shape: {str(exc).splitlines()[-1].strip()}"
+        ) from exc
 
 
 def _required(path: Path) -> Path:

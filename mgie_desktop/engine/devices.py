@@ -97,8 +97,11 @@ def gpu_status() -> GpuStatus:
         return GpuStatus("mps", "Apple GPU (MPS)")
     if sys.platform == "darwin":
         return GpuStatus(None, "Apple MPS is not available (it needs macOS 12.3+ on Apple silicon)")
-    hint = ("; an NVIDIA driver is installed: the CUDA build of MGIE Desktop would use its GPU"
-            if Path("/proc/driver/nvidia/version").exists() or nvidia_driver_loads() else "")
+    hint = (
+        "; an NVIDIA driver is installed: the CUDA build of MGIE Desktop would use its GPU"
+        if Path("/proc/driver/nvidia/version").exists() or nvidia_driver_loads()
+        else ""
+    )
     return GpuStatus(None, f"this is the CPU-only build of PyTorch{hint}")
 
 
@@ -255,7 +258,9 @@ def conv_memory_format(device: torch.device, dtype: torch.dtype) -> torch.memory
     """How the UNet and VAE hold their convolutions: oneDNN runs bf16 convolutions on a CPU in
     channels-last order. In the default order a full-size bf16 UNet step took 59 s here, slower
     than fp32's 32 s; channels-last took 28 s (docs/PERFORMANCE.md)."""
-    return torch.channels_last if device.type == "cpu" and dtype == torch.bfloat16 else torch.contiguous_format
+    return (
+        torch.channels_last if device.type == "cpu" and dtype == torch.bfloat16 else torch.contiguous_format
+    )
 
 
 def available_memory() -> int:
@@ -297,13 +302,17 @@ def auto_plan_text() -> str:
     status = gpu_status()
     if status.device == "cuda":
         device = torch.device("cuda")
-        plan = plan_memory("cuda", free_device_memory(device), quantization_available=quantization_available())
+        plan = plan_memory(
+            "cuda", free_device_memory(device), quantization_available=quantization_available()
+        )
         quant = "" if plan.llm_quant == "none" else f", {plan.llm_quant} LLM"
         return f"cuda fp16, {plan.placement}{quant}: {plan.reason}"
     if status.device == "mps":
         return "mps fp16: one memory for all models"
     try:
-        cpu_plan = plan_cpu("auto", "auto", FULL_BUNDLE_BYTES, FULL_LLM_BYTES, available_memory(), cpu_runs_bf16())
+        cpu_plan = plan_cpu(
+            "auto", "auto", FULL_BUNDLE_BYTES, FULL_LLM_BYTES, available_memory(), cpu_runs_bf16()
+        )
     except InputError as exc:
         return f"cpu: {exc}"
     return f"cpu {cpu_plan.reason}"

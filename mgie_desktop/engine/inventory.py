@@ -27,9 +27,11 @@ MISSING_HINT = (
 )
 
 
-PLAIN_NOT_INSTALLED = ("InstructPix2Pix's own model (the optional comparison) is not installed: download it "
-                       "with `mgie-desktop models download --with ip2p`, or import the reference's files with "
-                       "its unet weights, text_encoder/ and tokenizer/ in instruct-pix2pix/")
+PLAIN_NOT_INSTALLED = (
+    "InstructPix2Pix's own model (the optional comparison) is not installed: download it "
+    "with `mgie-desktop models download --with ip2p`, or import the reference's files with "
+    "its unet weights, text_encoder/ and tokenizer/ in instruct-pix2pix/"
+)
 
 
 def bundle_path(models_dir: Path) -> Path:
@@ -44,7 +46,13 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_inventory(bundle: Path, model: dict[str, Any], source: dict[str, Any], dtype: str, hashes: dict[str, str] | None = None) -> dict[str, Any]:
+def write_inventory(
+    bundle: Path,
+    model: dict[str, Any],
+    source: dict[str, Any],
+    dtype: str,
+    hashes: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Hash every file of the bundle (``hashes``: those already hashed, by relative path) and
     write the inventory last, atomically: a bundle without ``bundle.json`` is an unfinished
     conversion."""
@@ -52,8 +60,14 @@ def write_inventory(bundle: Path, model: dict[str, Any], source: dict[str, Any],
     for path in sorted(p for p in bundle.rglob("*") if p.is_file() and p.name != INVENTORY):
         rel = path.relative_to(bundle).as_posix()
         files[rel] = {"size": path.stat().st_size, "sha256": hashes.get(rel) or sha256_file(path)}
-    inventory = {"format": FORMAT, "version": VERSION, "dtype": dtype, "model": model,
-                 "source": source, "files": files}
+    inventory = {
+        "format": FORMAT,
+        "version": VERSION,
+        "dtype": dtype,
+        "model": model,
+        "source": source,
+        "files": files,
+    }
     tmp = bundle / (INVENTORY + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         json.dump(inventory, f, indent=1)
@@ -75,7 +89,9 @@ def read_inventory(models_dir: Path) -> dict[str, Any]:
     if inventory.get("format") != FORMAT or not isinstance(inventory.get("files"), dict):
         raise ModelFilesError(f"{inv_path} is not an MGIE Desktop model inventory")
     if inventory.get("version", 0) > VERSION:
-        raise ModelFilesError(f"{inv_path} was written by a newer MGIE Desktop (format {inventory['version']})")
+        raise ModelFilesError(
+            f"{inv_path} was written by a newer MGIE Desktop (format {inventory['version']})"
+        )
     return inventory
 
 
@@ -83,8 +99,11 @@ def bundle_weight_bytes(models_dir: Path, part: str = "") -> int:
     """Bytes of weights in the installed bundle (fp16): what the models take at 2 bytes each.
     ``part`` ("llm/", "unet/", ...) counts one part only."""
     files = read_inventory(models_dir)["files"]
-    return sum(f["size"] for rel, f in files.items()
-               if rel.endswith((".safetensors", ".bin")) and rel.startswith(part))
+    return sum(
+        f["size"]
+        for rel, f in files.items()
+        if rel.endswith((".safetensors", ".bin")) and rel.startswith(part)
+    )
 
 
 def has_plain_ip2p(models_dir: Path) -> bool:
@@ -123,5 +142,7 @@ def check_installed(models_dir: Path) -> dict[str, Any]:
     inventory = read_inventory(models_dir)
     bad = problems(models_dir)
     if bad:
-        raise ModelFilesError(f"the models in {models_dir} are incomplete: {'; '.join(bad[:5])}. {MISSING_HINT}")
+        raise ModelFilesError(
+            f"the models in {models_dir} are incomplete: {'; '.join(bad[:5])}. {MISSING_HINT}"
+        )
     return inventory

@@ -37,8 +37,14 @@ class GuideCache:
         self._key, self._guide = None, None
 
 
-def run_job(engine: MgieEngine, job: EditJob, guides: GuideCache, guide_key: Hashable,
-            progress: JobProgress | None = None, cancel: threading.Event | None = None) -> EditResult:
+def run_job(
+    engine: MgieEngine,
+    job: EditJob,
+    guides: GuideCache,
+    guide_key: Hashable,
+    progress: JobProgress | None = None,
+    cancel: threading.Event | None = None,
+) -> EditResult:
     """``guide_key`` names the job's LLM half for the cache (the caller knows what makes two
     jobs alike: the window's step ids, the server's image digest)."""
     started = time.perf_counter()
@@ -46,8 +52,11 @@ def run_job(engine: MgieEngine, job: EditJob, guides: GuideCache, guide_key: Has
     guide = guides.get(guide_key) if job.rerender and not plain else None
     reused = guide is not None
     if guide is None and not plain:
-        guide = (engine.steer(job.image, job.instruction, job.expressive) if job.expressive else
-                 engine.instruct(job.image, job.instruction, cancel=cancel))
+        guide = (
+            engine.steer(job.image, job.instruction, job.expressive)
+            if job.expressive
+            else engine.instruct(job.image, job.instruction, cancel=cancel)
+        )
         if cancel is not None and cancel.is_set():  # steering is one pass: it stops after it
             raise EditCancelled("the edit was cancelled")
         guides.put(guide_key, guide)
@@ -60,21 +69,40 @@ def run_job(engine: MgieEngine, job: EditJob, guides: GuideCache, guide_key: Has
 
     seeds = [(job.params.seed + i) % (int(SEED.high) + 1) for i in range(max(1, job.variations))]  # in range
     assert plain or guide is not None  # the LLM half, computed or cached, unless InstructPix2Pix runs alone
-    images = engine.render_variations(job.image, None if guide is None else guide.conditioning, job.params, seeds,
-                                      on_step, cancel, finish=job.finish, mask=job.mask,
-                                      plain_text=job.instruction if plain else None)
+    images = engine.render_variations(
+        job.image,
+        None if guide is None else guide.conditioning,
+        job.params,
+        seeds,
+        on_step,
+        cancel,
+        finish=job.finish,
+        mask=job.mask,
+        plain_text=job.instruction if plain else None,
+    )
     models = [job.model] * len(images)
     if job.compare:  # the same instruction, seed and settings, read by InstructPix2Pix itself
-        images.append(engine.render_plain(job.image, job.instruction, job.params, on_step, cancel,
-                                          finish=job.finish, mask=job.mask))
+        images.append(
+            engine.render_plain(
+                job.image, job.instruction, job.params, on_step, cancel, finish=job.finish, mask=job.mask
+            )
+        )
         models.append("ip2p")
         seeds = [*seeds, job.params.seed]
-    timings = {"instruct_s": 0.0 if reused or guide is None else guide.seconds,
-               "render_s": time.perf_counter() - render_started,
-               "total_s": time.perf_counter() - started}
-    return EditResult(images, "" if guide is None else guide.text, seeds, models, timings,
-                      steered=bool(guide and guide.steered),
-                      emitted_image_tokens=bool(guide is None or guide.emitted_image_tokens))
+    timings = {
+        "instruct_s": 0.0 if reused or guide is None else guide.seconds,
+        "render_s": time.perf_counter() - render_started,
+        "total_s": time.perf_counter() - started,
+    }
+    return EditResult(
+        images,
+        "" if guide is None else guide.text,
+        seeds,
+        models,
+        timings,
+        steered=bool(guide and guide.steered),
+        emitted_image_tokens=bool(guide is None or guide.emitted_image_tokens),
+    )
 
 
 def failure_message(exc: Exception) -> str:

@@ -28,13 +28,13 @@ from mgie_desktop.engine.prompt import PromptTokenizer
 class BundleParts(Enum):
     """Which of the bundle's models an engine loads."""
 
-    MGIE = "mgie"    # all of MGIE: the LLM half and the UNet (the plain model joins when first asked for)
+    MGIE = "mgie"  # all of MGIE: the LLM half and the UNet (the plain model joins when first asked for)
     PLAIN = "plain"  # InstructPix2Pix's own model alone: the shared VAE and scheduler, no 7B LLM to load
 
 
 @dataclass
 class LoadedBundle:
-    model: MgieModel | None          # None: loaded for plain InstructPix2Pix only (BundleParts.PLAIN)
+    model: MgieModel | None  # None: loaded for plain InstructPix2Pix only (BundleParts.PLAIN)
     tokenizer: PromptTokenizer | None
     image_processor: Any  # transformers' CLIPImageProcessorPil
     unet: torch.nn.Module | None
@@ -56,15 +56,26 @@ class LoadedBundle:
 
 
 # The parts of a load, in order, as the window names them while it waits.
-LOAD_PARTS = ("the language model", "the vision tower and edit head", "placing the language model",
-              "the UNet", "the VAE")
+LOAD_PARTS = (
+    "the language model",
+    "the vision tower and edit head",
+    "placing the language model",
+    "the UNet",
+    "the VAE",
+)
 PLAIN_LOAD_PARTS = ("the VAE",)  # InstructPix2Pix's own UNet and text encoder load on its first render
 LoadProgress = Callable[[str, int, int], None]  # part being loaded, parts done, parts in all
 
 
-def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
-                plan: MemoryPlan | None = None, cancel: threading.Event | None = None,
-                progress: LoadProgress | None = None, parts: BundleParts = BundleParts.MGIE) -> LoadedBundle:
+def load_bundle(
+    models_dir: Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    plan: MemoryPlan | None = None,
+    cancel: threading.Event | None = None,
+    progress: LoadProgress | None = None,
+    parts: BundleParts = BundleParts.MGIE,
+) -> LoadedBundle:
     """``cancel`` is checked between the parts (a part itself cannot be interrupted), so
     quitting while the models load waits for one part at most, not for all of them.
     ``progress`` hears of each part as it starts."""
@@ -83,7 +94,9 @@ def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
 
     try:
         if parts is BundleParts.PLAIN:
-            return _load_plain_share(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check)
+            return _load_plain_share(
+                bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check
+            )
         return _load(bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check)
     except (ModelFilesError, LoadCancelled):
         raise
@@ -99,11 +112,18 @@ def load_bundle(models_dir: Path, device: torch.device, dtype: torch.dtype,
         ) from exc
 
 
-def _load(bundle: Path, info: dict[str, Any], device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
-          check: Callable[[], None]) -> LoadedBundle:
+def _load(
+    bundle: Path,
+    info: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype,
+    plan: MemoryPlan,
+    check: Callable[[], None],
+) -> LoadedBundle:
     UNet2DConditionModel = load("diffusers", "UNet2DConditionModel")
     CLIPImageProcessorPil, CLIPVisionModel, LlamaForCausalLM = load(
-        "transformers", "CLIPImageProcessorPil", "CLIPVisionModel", "LlamaForCausalLM")
+        "transformers", "CLIPImageProcessorPil", "CLIPVisionModel", "LlamaForCausalLM"
+    )
 
     check()  # the language model
     tokenizer = PromptTokenizer(bundle / "tokenizer")
@@ -116,10 +136,16 @@ def _load(bundle: Path, info: dict[str, Any], device: torch.device, dtype: torch
     else:  # bitsandbytes places the quantised LLM on the GPU itself
         BitsAndBytesConfig = load("transformers", "BitsAndBytesConfig")
 
-        quant = (BitsAndBytesConfig(load_in_8bit=True) if plan.llm_quant == "8bit" else
-                 BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype))
-        llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype, quantization_config=quant,
-                                               device_map={"": device.index or 0})
+        quant = (
+            BitsAndBytesConfig(load_in_8bit=True)
+            if plan.llm_quant == "8bit"
+            else BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype
+            )
+        )
+        llm = LlamaForCausalLM.from_pretrained(
+            bundle / "llm", dtype=dtype, quantization_config=quant, device_map={"": device.index or 0}
+        )
     check()  # the vision tower and edit head
     vision = CLIPVisionModel.from_pretrained(bundle / "vision", dtype=dtype)
     image_processor = CLIPImageProcessorPil.from_pretrained(bundle / "vision")
@@ -130,12 +156,24 @@ def _load(bundle: Path, info: dict[str, Any], device: torch.device, dtype: torch
         edit_head = EditHead(**shape, nhead=int(info.get("edit_head_heads", 4)))
         out_features, in_features = heads["mm_projector.weight"].shape
         projector = torch.nn.Linear(in_features, out_features)
-    edit_head.load_state_dict({k.removeprefix("edit_head."): v.to(dtype) for k, v in heads.items()
-                               if k.startswith("edit_head.")}, strict=True, assign=True)
-    projector.load_state_dict({"weight": heads["mm_projector.weight"].to(dtype),
-                               "bias": heads["mm_projector.bias"].to(dtype)}, strict=True, assign=True)
-    model = MgieModel(vision, projector, llm, edit_head, heads["emb"].to(dtype),
-                      vision_select_layer=int(info.get("vision_select_layer", -2)))
+    edit_head.load_state_dict(
+        {k.removeprefix("edit_head."): v.to(dtype) for k, v in heads.items() if k.startswith("edit_head.")},
+        strict=True,
+        assign=True,
+    )
+    projector.load_state_dict(
+        {"weight": heads["mm_projector.weight"].to(dtype), "bias": heads["mm_projector.bias"].to(dtype)},
+        strict=True,
+        assign=True,
+    )
+    model = MgieModel(
+        vision,
+        projector,
+        llm,
+        edit_head,
+        heads["emb"].to(dtype),
+        vision_select_layer=int(info.get("vision_select_layer", -2)),
+    )
     model.eval()
     check()  # placing the language model
     _place_llm_half(model, device, plan)
@@ -143,14 +181,24 @@ def _load(bundle: Path, info: dict[str, Any], device: torch.device, dtype: torch
     # Under offload the pipeline moves the UNet and VAE to the GPU itself, one at a time.
     home = device if plan.placement == "all" else torch.device("cpu")
     form = conv_memory_format(device, dtype)
-    unet = UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype).eval().to(home, memory_format=form)
+    unet = (
+        UNet2DConditionModel.from_pretrained(bundle / "unet", torch_dtype=dtype)
+        .eval()
+        .to(home, memory_format=form)
+    )
     check()  # the VAE
     vae = _load_vae(bundle, home, dtype, form)
     return LoadedBundle(model, tokenizer, image_processor, unet, vae, _scheduler_config(bundle), info)
 
 
-def _load_plain_share(bundle: Path, info: dict[str, Any], device: torch.device, dtype: torch.dtype, plan: MemoryPlan,
-                      check: Callable[[], None]) -> LoadedBundle:
+def _load_plain_share(
+    bundle: Path,
+    info: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype,
+    plan: MemoryPlan,
+    check: Callable[[], None],
+) -> LoadedBundle:
     """What plain InstructPix2Pix shares with MGIE: the VAE and the scheduler's settings."""
     check()  # the VAE
     home = device if plan.placement == "all" else torch.device("cpu")
@@ -158,15 +206,20 @@ def _load_plain_share(bundle: Path, info: dict[str, Any], device: torch.device, 
     return LoadedBundle(None, None, None, None, vae, _scheduler_config(bundle), info)
 
 
-def _load_vae(bundle: Path, home: torch.device, dtype: torch.dtype, form: torch.memory_format) -> torch.nn.Module:
+def _load_vae(
+    bundle: Path, home: torch.device, dtype: torch.dtype, form: torch.memory_format
+) -> torch.nn.Module:
     AutoencoderKL = load("diffusers", "AutoencoderKL")
-    vae: torch.nn.Module = AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(
-        home, memory_format=form)
+    vae: torch.nn.Module = (
+        AutoencoderKL.from_pretrained(bundle / "vae", torch_dtype=dtype).eval().to(home, memory_format=form)
+    )
     return vae
 
 
 def _scheduler_config(bundle: Path) -> dict[str, Any]:
-    config: dict[str, Any] = json.loads((bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+    config: dict[str, Any] = json.loads(
+        (bundle / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8")
+    )
     return config
 
 

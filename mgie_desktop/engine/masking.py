@@ -17,16 +17,24 @@ from PIL import Image
 class LatentBlend:
     """``blend(step, latents)`` for the pipeline's step-end callback."""
 
-    def __init__(self, pipe: Any, source: Image.Image, mask: Image.Image, seeds: list[int], device: torch.device,
-                 dtype: torch.dtype):
+    def __init__(
+        self,
+        pipe: Any,
+        source: Image.Image,
+        mask: Image.Image,
+        seeds: list[int],
+        device: torch.device,
+        dtype: torch.dtype,
+    ):
         self.pipe, self.mask = pipe, mask.convert("L")
         with torch.inference_mode():
             pixels = pipe.image_processor.preprocess(source).to(device=device, dtype=dtype)
             self.clean = pipe.vae.encode(pixels).latent_dist.mode() * pipe.vae.config.scaling_factor
         # Its own noise per seed: the pipeline's generators stay as they would be without a mask.
         generators = [torch.Generator(device=device).manual_seed(seed + 0x5EED) for seed in seeds]
-        self.noise = torch.cat([torch.randn(self.clean.shape, generator=g, device=device, dtype=dtype)
-                                for g in generators])
+        self.noise = torch.cat(
+            [torch.randn(self.clean.shape, generator=g, device=device, dtype=dtype) for g in generators]
+        )
         self._weights: torch.Tensor | None = None
 
     def weights(self, latents: torch.Tensor) -> torch.Tensor:
@@ -42,7 +50,7 @@ class LatentBlend:
         clean = self.clean[..., : latents.shape[-2], : latents.shape[-1]]
         if step + 1 < len(timesteps):
             noise = self.noise[: latents.shape[0], :, : latents.shape[-2], : latents.shape[-1]]
-            source = self.pipe.scheduler.add_noise(clean, noise, timesteps[step + 1: step + 2])
+            source = self.pipe.scheduler.add_noise(clean, noise, timesteps[step + 1 : step + 2])
         else:  # after the last step the latents are clean
             source = clean.expand_as(latents)
         weights = self.weights(latents)

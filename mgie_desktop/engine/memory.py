@@ -25,8 +25,13 @@ class MemoryPlan:
     reason: str
 
 
-def plan_memory(device_type: str, free_bytes: int | None, placement: str = "auto", llm_quant: str = "auto",
-                quantization_available: bool = False) -> MemoryPlan:
+def plan_memory(
+    device_type: str,
+    free_bytes: int | None,
+    placement: str = "auto",
+    llm_quant: str = "auto",
+    quantization_available: bool = False,
+) -> MemoryPlan:
     if placement not in PLACEMENTS:
         raise InputError(f"unknown memory mode {placement!r}; choose one of {', '.join(PLACEMENTS)}")
     if llm_quant not in LLM_QUANTS:
@@ -35,8 +40,10 @@ def plan_memory(device_type: str, free_bytes: int | None, placement: str = "auto
         if placement in ("offload", "sequential"):
             raise InputError("offloading needs a CUDA GPU; on this device everything shares one memory")
         if llm_quant == "4bit" or (llm_quant == "8bit" and device_type != "cpu"):
-            raise InputError(f"a {llm_quant} LLM needs a CUDA GPU" + (
-                "; on the CPU choose --llm-quant 8bit" if device_type == "cpu" else ""))
+            raise InputError(
+                f"a {llm_quant} LLM needs a CUDA GPU"
+                + ("; on the CPU choose --llm-quant 8bit" if device_type == "cpu" else "")
+            )
         quant = "8bit" if llm_quant == "8bit" else "none"
         return MemoryPlan("all", quant, f"{device_type}: one memory for all models")
     if llm_quant in ("8bit", "4bit") and not quantization_available:
@@ -52,8 +59,12 @@ def plan_memory(device_type: str, free_bytes: int | None, placement: str = "auto
         if quantization_available:
             quant = "8bit" if free_gb >= _OFFLOAD_8BIT_GB else "4bit"
             return MemoryPlan("offload", quant, f"{free_gb:.1f} GB free: {quant} LLM, one half at a time")
-        return MemoryPlan("sequential", "none", f"{free_gb:.1f} GB free and no bitsandbytes: layer-by-layer "
-                          "offload (slow; install the quantization extra)")
+        return MemoryPlan(
+            "sequential",
+            "none",
+            f"{free_gb:.1f} GB free and no bitsandbytes: layer-by-layer "
+            "offload (slow; install the quantization extra)",
+        )
     if placement == "auto":  # a quantisation was chosen; fit the placement around it
         need = {"none": _OFFLOAD_GB, "8bit": _OFFLOAD_8BIT_GB, "4bit": _OFFLOAD_4BIT_GB}[llm_quant]
         chosen = "all" if free_gb >= _FULL_GB else "offload" if free_gb >= need else "sequential"
@@ -88,8 +99,9 @@ def cpu_need_gb(precision: str, llm_quant: str, bundle_bytes: int, llm_bytes: in
     return ((bundle_bytes - llm_bytes) * scale + llm) / GB + WORKING_GB
 
 
-def plan_cpu(precision: str, llm_quant: str, bundle_bytes: int, llm_bytes: int, available_bytes: int,
-             bf16_native: bool) -> CpuPlan:
+def plan_cpu(
+    precision: str, llm_quant: str, bundle_bytes: int, llm_bytes: int, available_bytes: int, bf16_native: bool
+) -> CpuPlan:
     """The precision and LLM quantisation the models run in on the CPU, and why; InputError, in
     one line naming a mode that fits, when what was asked for would not fit in the memory available
     (checked before loading: a machine out of memory gets its processes killed).
@@ -118,16 +130,36 @@ def plan_cpu(precision: str, llm_quant: str, bundle_bytes: int, llm_bytes: int, 
 
     for mode in candidates:
         if need(mode) <= available:
-            why = "as requested" if precision != "auto" else (
-                "the CPU computes bf16 natively" if mode[0] == "bf16" and bf16_native else
-                "the CPU has no native bf16" if mode[0] == "fp32" else "fp32 would not fit")
+            why = (
+                "as requested"
+                if precision != "auto"
+                else (
+                    "the CPU computes bf16 natively"
+                    if mode[0] == "bf16" and bf16_native
+                    else "the CPU has no native bf16"
+                    if mode[0] == "fp32"
+                    else "fp32 would not fit"
+                )
+            )
             if mode[1] == "8bit" and llm_quant == "auto":
                 why += "; a 16-bit LLM would not fit"
-            return CpuPlan(*mode, need(mode),
-                           f"{name(mode)}: {why}; about {need(mode):.1f} GB of {available:.1f} GB available")
-    fits = [m for m in (("fp32", "none"), ("fp32", "8bit"), ("bf16", "none"), ("bf16", "8bit")) if need(m) <= available]
-    hint = (f"run with --precision {fits[0][0]} --llm-quant {fits[0][1]} ({need(fits[0]):.1f} GB)" if fits else
-            "close other programs, or use a machine with more memory or a GPU")
+            return CpuPlan(
+                *mode,
+                need(mode),
+                f"{name(mode)}: {why}; about {need(mode):.1f} GB of {available:.1f} GB available",
+            )
+    fits = [
+        m
+        for m in (("fp32", "none"), ("fp32", "8bit"), ("bf16", "none"), ("bf16", "8bit"))
+        if need(m) <= available
+    ]
+    hint = (
+        f"run with --precision {fits[0][0]} --llm-quant {fits[0][1]} ({need(fits[0]):.1f} GB)"
+        if fits
+        else "close other programs, or use a machine with more memory or a GPU"
+    )
     smallest = min(candidates, key=need)
-    raise InputError(f"the models need about {need(smallest):.1f} GB of memory in {name(smallest)} and "
-                     f"{available:.1f} GB are available: {hint}")
+    raise InputError(
+        f"the models need about {need(smallest):.1f} GB of memory in {name(smallest)} and "
+        f"{available:.1f} GB are available: {hint}"
+    )

@@ -19,15 +19,29 @@ class EditHead(nn.Module):
     ``hid2feat``) so ``edit_head.*`` keys load as they are.
     """
 
-    def __init__(self, llm_dim: int, d_model: int, n_queries: int, cond_dim: int,
-                 num_encoder_layers: int, num_decoder_layers: int, dim_feedforward: int, nhead: int = 4):
+    def __init__(
+        self,
+        llm_dim: int,
+        d_model: int,
+        n_queries: int,
+        cond_dim: int,
+        num_encoder_layers: int,
+        num_decoder_layers: int,
+        dim_feedforward: int,
+        nhead: int = 4,
+    ):
         super().__init__()
         self.llm2hid = nn.Linear(llm_dim, d_model)
         self.query = nn.Parameter(torch.zeros(1, n_queries, d_model))
         self.mapper = nn.Transformer(
-            d_model=d_model, nhead=nhead, num_encoder_layers=num_encoder_layers,
-            num_decoder_layers=num_decoder_layers, dim_feedforward=dim_feedforward,
-            dropout=0.0, batch_first=True, norm_first=True,
+            d_model=d_model,
+            nhead=nhead,
+            num_encoder_layers=num_encoder_layers,
+            num_decoder_layers=num_decoder_layers,
+            dim_feedforward=dim_feedforward,
+            dropout=0.0,
+            batch_first=True,
+            norm_first=True,
         )
         self.hid2feat = nn.Linear(d_model, cond_dim)
 
@@ -62,8 +76,15 @@ class MgieModel(nn.Module):
 
     emb: torch.Tensor  # a buffer (register_buffer)
 
-    def __init__(self, vision: Any, projector: nn.Linear, llm: Any, edit_head: EditHead, emb: torch.Tensor,
-                 vision_select_layer: int = -2):
+    def __init__(
+        self,
+        vision: Any,
+        projector: nn.Linear,
+        llm: Any,
+        edit_head: EditHead,
+        emb: torch.Tensor,
+        vision_select_layer: int = -2,
+    ):
         super().__init__()
         self.vision = vision
         self.projector = projector
@@ -88,6 +109,8 @@ class MgieModel(nn.Module):
         return conditioning
 
     def null_conditioning(self) -> torch.Tensor:
-        zeros = torch.zeros(1, self.emb.shape[-2], self.emb.shape[-1], dtype=self.emb.dtype, device=self.emb.device)
+        zeros = torch.zeros(
+            1, self.emb.shape[-2], self.emb.shape[-1], dtype=self.emb.dtype, device=self.emb.device
+        )
         conditioning: torch.Tensor = self.edit_head(zeros, self.emb)
         return conditioning

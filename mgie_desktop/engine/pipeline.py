@@ -61,22 +61,28 @@ ProgressFn = Callable[[int, int, Callable[[], Image.Image]], None]
 
 # Linear map from SD-1.5 latents to approximate RGB (community-measured factors, as used by
 # several UIs for live previews): a preview costs a 4x3 matmul instead of a VAE decode.
-_LATENT_RGB = torch.tensor([[0.3512, 0.2297, 0.3227], [0.3250, 0.4974, 0.2350],
-                            [-0.2829, 0.1762, 0.2721], [-0.2120, -0.2616, -0.7177]])
+_LATENT_RGB = torch.tensor(
+    [
+        [0.3512, 0.2297, 0.3227],
+        [0.3250, 0.4974, 0.2350],
+        [-0.2829, 0.1762, 0.2721],
+        [-0.2120, -0.2616, -0.7177],
+    ]
+)
 
 
 @dataclass
 class Instruction:
     """The LLM half's result; ``conditioning`` drives any number of renders."""
 
-    text: str                       # the expressive instruction, cleaned as the demo did
-    visual_tokens: torch.Tensor     # (1, 8, llm_dim) hidden states predicting [IMG0..7]
-    conditioning: torch.Tensor      # (1, 77, cross_attention_dim)
-    emitted_image_tokens: bool      # False: the reference's fallback slice was used
+    text: str  # the expressive instruction, cleaned as the demo did
+    visual_tokens: torch.Tensor  # (1, 8, llm_dim) hidden states predicting [IMG0..7]
+    conditioning: torch.Tensor  # (1, 77, cross_attention_dim)
+    emitted_image_tokens: bool  # False: the reference's fallback slice was used
     new_tokens: int
     seconds: float = 0.0
-    answer: str = ""                # the whole answer before [IMG0]: what steering with it reproduces
-    steered: bool = False           # the text was a person's (steer), not generated
+    answer: str = ""  # the whole answer before [IMG0]: what steering with it reproduces
+    steered: bool = False  # the text was a person's (steer), not generated
 
 
 @dataclass
@@ -96,7 +102,7 @@ class _StopAfterVisualTokens:
         self.prompt_len, self.img0_id, self.cancel = prompt_len, img0_id, cancel
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.Tensor:
-        new = input_ids[0, self.prompt_len:]
+        new = input_ids[0, self.prompt_len :]
         hits = (new == self.img0_id).nonzero()
         done = bool(len(hits)) and new.numel() >= int(hits[0]) + N_VISUAL
         done = done or (self.cancel is not None and self.cancel.is_set())
@@ -104,11 +110,20 @@ class _StopAfterVisualTokens:
 
 
 class MgieEngine:
-    def __init__(self, models_dir: Path | None, device: str = "auto", dtype: torch.dtype | None = None,
-                 memory: str = "auto", llm_quant: str = "auto", bundle: LoadedBundle | None = None,
-                 compile_unet: bool = False, cancel: threading.Event | None = None,
-                 progress: LoadProgress | None = None, precision: str = "auto",
-                 parts: BundleParts = BundleParts.MGIE):
+    def __init__(
+        self,
+        models_dir: Path | None,
+        device: str = "auto",
+        dtype: torch.dtype | None = None,
+        memory: str = "auto",
+        llm_quant: str = "auto",
+        bundle: LoadedBundle | None = None,
+        compile_unet: bool = False,
+        cancel: threading.Event | None = None,
+        progress: LoadProgress | None = None,
+        precision: str = "auto",
+        parts: BundleParts = BundleParts.MGIE,
+    ):
         """Load the bundle in ``models_dir``, or use ``bundle`` (modules already on the device).
         Setting ``cancel`` stops the load between parts (LoadCancelled); ``progress`` hears of
         each part as it starts. ``precision`` (auto, fp32, bf16, fp16) unless ``dtype`` is given;
@@ -124,17 +139,31 @@ class MgieEngine:
         if dtype is None and bundle is None and self.device.type == "cpu":
             assert models_dir is not None, "a models folder, or a bundle already loaded"
             plan_memory(self.device.type, None, memory, llm_quant)  # refuses GPU-only modes in one line
-            cpu_plan = plan_cpu(precision, *_weights_to_load(Path(models_dir), parts, llm_quant),
-                                available_memory(), cpu_runs_bf16())
+            cpu_plan = plan_cpu(
+                precision,
+                *_weights_to_load(Path(models_dir), parts, llm_quant),
+                available_memory(),
+                cpu_runs_bf16(),
+            )
             dtype, self.precision_reason = DTYPES[cpu_plan.precision], cpu_plan.reason
         self.dtype = dtype or dtype_for(self.device, precision)
         started = time.perf_counter()
         if bundle is None:
             assert models_dir is not None, "a models folder, or a bundle already loaded"
-            self.memory = (MemoryPlan("all", cpu_plan.llm_quant, cpu_plan.reason) if cpu_plan else
-                           plan_memory(self.device.type, free_device_memory(self.device), memory, llm_quant,
-                                       quantization_available()))
-            bundle = load_bundle(Path(models_dir), self.device, self.dtype, self.memory, cancel, progress, parts)
+            self.memory = (
+                MemoryPlan("all", cpu_plan.llm_quant, cpu_plan.reason)
+                if cpu_plan
+                else plan_memory(
+                    self.device.type,
+                    free_device_memory(self.device),
+                    memory,
+                    llm_quant,
+                    quantization_available(),
+                )
+            )
+            bundle = load_bundle(
+                Path(models_dir), self.device, self.dtype, self.memory, cancel, progress, parts
+            )
         else:
             self.memory = MemoryPlan("all", "none", "modules given")
         # Faster steps after a one-off compilation (tens of seconds) on the first render.
@@ -169,7 +198,9 @@ class MgieEngine:
         return InstructionLimit(count, max(0, context - frame - MAX_NEW_TOKENS))
 
     # ---- first half -------------------------------------------------------------------
-    def instruct(self, image: Image.Image, instruction: str, cancel: threading.Event | None = None) -> Instruction:
+    def instruct(
+        self, image: Image.Image, instruction: str, cancel: threading.Event | None = None
+    ) -> Instruction:
         self._require_mgie()
         check_aspect(*image.size)  # before CLIP's resize stretches the short side to 224 px
         _require_words(instruction)
@@ -229,22 +260,31 @@ class MgieEngine:
         def capture(_module: object, _inputs: object, output: torch.Tensor) -> None:
             captured.append(output[0, keep_from:] if not captured else output[0])
 
-        GenerationConfig, StoppingCriteriaList = load("transformers", "GenerationConfig",
-                                                      "StoppingCriteriaList")
+        GenerationConfig, StoppingCriteriaList = load(
+            "transformers", "GenerationConfig", "StoppingCriteriaList"
+        )
 
         eos = b.prompt_tokenizer.eos_id
         forced = {"min_new_tokens": self.forced_new_tokens} if self.forced_new_tokens else {}
-        config = GenerationConfig(do_sample=False, num_beams=1,
-                                  max_new_tokens=self.forced_new_tokens or MAX_NEW_TOKENS, **forced,
-                                  no_repeat_ngram_size=NO_REPEAT_NGRAM, eos_token_id=eos,
-                                  pad_token_id=model.llm.config.pad_token_id, bos_token_id=b.prompt_tokenizer.bos_id,
-                                  return_dict_in_generate=True)
+        config = GenerationConfig(
+            do_sample=False,
+            num_beams=1,
+            max_new_tokens=self.forced_new_tokens or MAX_NEW_TOKENS,
+            **forced,
+            no_repeat_ngram_size=NO_REPEAT_NGRAM,
+            eos_token_id=eos,
+            pad_token_id=model.llm.config.pad_token_id,
+            bos_token_id=b.prompt_tokenizer.bos_id,
+            return_dict_in_generate=True,
+        )
         hook = model.llm.model.norm.register_forward_hook(capture)
         try:
             # input_ids alongside inputs_embeds: no_repeat_ngram then sees the prompt, as the
             # reference's did (it banned repeats of the prompt's own trigrams too).
             out = model.llm.generate(
-                input_ids=input_ids, inputs_embeds=embeds, attention_mask=torch.ones_like(input_ids),
+                input_ids=input_ids,
+                inputs_embeds=embeds,
+                attention_mask=torch.ones_like(input_ids),
                 generation_config=config,
                 stopping_criteria=StoppingCriteriaList([_StopAfterVisualTokens(prompt_len, img0, cancel)]),
             )
@@ -256,12 +296,19 @@ class MgieEngine:
         new = sequence[prompt_len:]
         states = torch.cat([c.reshape(-1, c.shape[-1]) for c in captured])
         p = _reference_slice_start(sequence, prompt_len, len(new), img0, eos, config.max_new_tokens)
-        visual = states[p - keep_from: p - keep_from + N_VISUAL].unsqueeze(0)
+        visual = states[p - keep_from : p - keep_from + N_VISUAL].unsqueeze(0)
 
         conditioning = model.conditioning(visual)
         answer = b.prompt_tokenizer.decode_answer(new)
-        return Instruction(clean_expressive(answer), visual, conditioning, img0 in new, len(new),
-                           time.perf_counter() - started, answer=answer)
+        return Instruction(
+            clean_expressive(answer),
+            visual,
+            conditioning,
+            img0 in new,
+            len(new),
+            time.perf_counter() - started,
+            answer=answer,
+        )
 
     def steer(self, image: Image.Image, instruction: str, expressive: str) -> Instruction:
         """The edit driven by ``expressive`` (a person's own expressive instruction) instead of the
@@ -283,16 +330,32 @@ class MgieEngine:
         ids, embeds = self._prompt_embeds(image, instruction)
         context = int(getattr(model.llm.config, "max_position_embeddings", 2048))
         if len(ids) + len(answer) > context:
-            raise InputError(f"the expressive instruction is too long: {len(answer)} tokens with the prompt's "
-                             f"{len(ids)} exceed the model's {context}")
+            raise InputError(
+                f"the expressive instruction is too long: {len(answer)} tokens with the prompt's "
+                f"{len(ids)} exceed the model's {context}"
+            )
         states = teacher_forced_states(model.llm, embeds, torch.tensor([answer], device=self.device))
         sequence = ids + answer
         # The reference's rule, with no generation cap to have stopped at: a person's text may be long.
-        p = _reference_slice_start(sequence, len(ids), len(answer), self.tokens[IMG_TOKENS[0]], b.prompt_tokenizer.eos_id,
-                                   max_new=max(MAX_NEW_TOKENS, len(answer) + 1))
-        visual = states[p: p + N_VISUAL].unsqueeze(0)
-        return Instruction(expressive.strip(), visual, model.conditioning(visual), True, len(answer),
-                           time.perf_counter() - started, answer=expressive.strip(), steered=True)
+        p = _reference_slice_start(
+            sequence,
+            len(ids),
+            len(answer),
+            self.tokens[IMG_TOKENS[0]],
+            b.prompt_tokenizer.eos_id,
+            max_new=max(MAX_NEW_TOKENS, len(answer) + 1),
+        )
+        visual = states[p : p + N_VISUAL].unsqueeze(0)
+        return Instruction(
+            expressive.strip(),
+            visual,
+            model.conditioning(visual),
+            True,
+            len(answer),
+            time.perf_counter() - started,
+            answer=expressive.strip(),
+            steered=True,
+        )
 
     def _require_mgie(self) -> None:
         if not self.has_mgie:  # a caller's mistake, not the person's: the engine was made for render_plain
@@ -320,22 +383,39 @@ class MgieEngine:
         return self._null
 
     # ---- second half ------------------------------------------------------------------
-    def render(self, image: Image.Image, conditioning: torch.Tensor, params: EditParams,
-               progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-               finish: str = "detail", mask: Image.Image | None = None) -> Image.Image:
+    def render(
+        self,
+        image: Image.Image,
+        conditioning: torch.Tensor,
+        params: EditParams,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        finish: str = "detail",
+        mask: Image.Image | None = None,
+    ) -> Image.Image:
         """The edited image at ``image``'s own size. ``finish="detail"`` carries the change the
         model made back onto the full-resolution photo; ``"upscale"`` just resizes the result.
         ``mask`` (grey, any size: white edits, black keeps) limits the edit to part of it."""
-        return self.render_variations(image, conditioning, params, [params.seed], progress, cancel, finish, mask)[0]
+        return self.render_variations(
+            image, conditioning, params, [params.seed], progress, cancel, finish, mask
+        )[0]
 
-    def render_plain(self, image: Image.Image, instruction: str, params: EditParams,
-                     progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-                     finish: str = "detail", mask: Image.Image | None = None) -> Image.Image:
+    def render_plain(
+        self,
+        image: Image.Image,
+        instruction: str,
+        params: EditParams,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        finish: str = "detail",
+        mask: Image.Image | None = None,
+    ) -> Image.Image:
         """InstructPix2Pix reading ``instruction`` itself (no MGIE), with the same settings, seed,
         VAE and finishing: the comparison MGIE's paper makes, on the person's own photo."""
         _require_words(instruction)
-        return self.render_variations(image, None, params, [params.seed], progress, cancel, finish, mask,
-                                      plain_text=instruction.strip())[0]
+        return self.render_variations(
+            image, None, params, [params.seed], progress, cancel, finish, mask, plain_text=instruction.strip()
+        )[0]
 
     @property
     def plain_pipeline(self) -> Any:  # diffusers' StableDiffusionInstructPix2PixPipeline
@@ -346,16 +426,27 @@ class MgieEngine:
             b = self.bundle
             # Where the engine keeps its own UNet: on the device, or on the CPU under offload.
             home = self.device if self.memory.placement == "all" else torch.device("cpu")
-            self._plain_pipe = self._placed(plain.plain_pipeline(bundle_path(self.models_dir), b.vae, b.scheduler_config,
-                                                                 home, self.dtype))
+            self._plain_pipe = self._placed(
+                plain.plain_pipeline(
+                    bundle_path(self.models_dir), b.vae, b.scheduler_config, home, self.dtype
+                )
+            )
             if self.compile_unet:
                 self._plain_pipe.unet = torch.compile(self._plain_pipe.unet)
         return self._plain_pipe
 
-    def render_variations(self, image: Image.Image, conditioning: torch.Tensor | None, params: EditParams,
-                          seeds: list[int], progress: ProgressFn | None = None,
-                          cancel: threading.Event | None = None, finish: str = "detail",
-                          mask: Image.Image | None = None, plain_text: str | None = None) -> list[Image.Image]:
+    def render_variations(
+        self,
+        image: Image.Image,
+        conditioning: torch.Tensor | None,
+        params: EditParams,
+        seeds: list[int],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        finish: str = "detail",
+        mask: Image.Image | None = None,
+        plain_text: str | None = None,
+    ) -> list[Image.Image]:
         """One image per seed from a single batched denoising run (same conditioning); each
         equals what ``render`` gives for that seed, up to batched-arithmetic rounding.
         ``finish="none"``: the renders at working size, unfinished (core.finishing does the rest).
@@ -376,19 +467,23 @@ class MgieEngine:
         if masked and mask is not None:  # held inside the mask while it denoises (engine.masking)
             check_mask(mask)
             if params.scheduler == "unipc":  # its corrector would redo each step from the unblended sample
-                pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config,
-                                                                  disable_corrector=list(range(params.steps)))
+                pipe.scheduler = type(pipe.scheduler).from_config(
+                    pipe.scheduler.config, disable_corrector=list(range(params.steps))
+                )
             blend = LatentBlend(pipe, source, fit_mask(mask, size), seeds, self.device, self.dtype)
 
-        def on_step_end(_pipe: object, step: int, _timestep: object,
-                        tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        def on_step_end(
+            _pipe: object, step: int, _timestep: object, tensors: dict[str, torch.Tensor]
+        ) -> dict[str, torch.Tensor]:
             if cancel is not None and cancel.is_set():
                 raise EditCancelled("the edit was cancelled")
             if masked:
                 tensors["latents"] = blend.blend(step, tensors["latents"])
             if not bool(torch.isfinite(tensors["latents"]).all()):  # else a black picture passes for a result
-                raise RenderFailed(f"the render overflowed at step {step + 1} of {params.steps} (its values are "
-                                   "no longer numbers): lower the text or image guidance; nothing was written")
+                raise RenderFailed(
+                    f"the render overflowed at step {step + 1} of {params.steps} (its values are "
+                    "no longer numbers): lower the text or image guidance; nothing was written"
+                )
             if progress is not None:
                 latents = tensors["latents"]
                 progress(step + 1, params.steps, lambda: latents_preview(latents))
@@ -404,14 +499,19 @@ class MgieEngine:
                 words = {"prompt": plain_text if n == 1 else [plain_text] * n}
             else:
                 assert conditioning is not None, "MGIE renders from the LLM half's conditioning"
-                words = {"prompt_embeds": conditioning.to(self.dtype).repeat(n, 1, 1),
-                         "negative_prompt_embeds": self.null_conditioning.to(self.dtype).repeat(n, 1, 1)}
+                words = {
+                    "prompt_embeds": conditioning.to(self.dtype).repeat(n, 1, 1),
+                    "negative_prompt_embeds": self.null_conditioning.to(self.dtype).repeat(n, 1, 1),
+                }
             results: list[Image.Image] = pipe(
-                image=source if n == 1 else [source] * n, **words,
-                num_inference_steps=params.steps, guidance_scale=params.text_guidance,
+                image=source if n == 1 else [source] * n,
+                **words,
+                num_inference_steps=params.steps,
+                guidance_scale=params.text_guidance,
                 image_guidance_scale=params.image_guidance,
                 generator=generators[0] if n == 1 else generators,
-                callback_on_step_end=on_step_end, callback_on_step_end_tensor_inputs=["latents"],
+                callback_on_step_end=on_step_end,
+                callback_on_step_end_tensor_inputs=["latents"],
             ).images
         if finish == "none":  # the caller finishes them (a remote client, on its own computer)
             return results
@@ -421,15 +521,23 @@ class MgieEngine:
     def pipeline(self) -> Any:  # diffusers' StableDiffusionInstructPix2PixPipeline
         self._require_mgie()
         if self._pipe is None:
-            StableDiffusionInstructPix2PixPipeline = load("diffusers",
-                                                          "StableDiffusionInstructPix2PixPipeline")
+            StableDiffusionInstructPix2PixPipeline = load(
+                "diffusers", "StableDiffusionInstructPix2PixPipeline"
+            )
 
             b = self.bundle
-            self._pipe = self._placed(StableDiffusionInstructPix2PixPipeline(
-                vae=b.vae, text_encoder=None, tokenizer=None, unet=b.unet,
-                scheduler=make_scheduler("euler_a", b.scheduler_config),
-                safety_checker=None, feature_extractor=None, requires_safety_checker=False,
-            ))
+            self._pipe = self._placed(
+                StableDiffusionInstructPix2PixPipeline(
+                    vae=b.vae,
+                    text_encoder=None,
+                    tokenizer=None,
+                    unet=b.unet,
+                    scheduler=make_scheduler("euler_a", b.scheduler_config),
+                    safety_checker=None,
+                    feature_extractor=None,
+                    requires_safety_checker=False,
+                )
+            )
         return self._pipe
 
     def _placed(self, pipe: Any) -> Any:
@@ -453,15 +561,25 @@ class MgieEngine:
         return report
 
     # ---- both ---------------------------------------------------------------------------
-    def edit(self, image: Image.Image, instruction: str, params: EditParams,
-             progress: ProgressFn | None = None, cancel: threading.Event | None = None,
-             finish: str = "detail", expressive: str | None = None, mask: Image.Image | None = None) -> EditOutcome:
+    def edit(
+        self,
+        image: Image.Image,
+        instruction: str,
+        params: EditParams,
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        finish: str = "detail",
+        expressive: str | None = None,
+        mask: Image.Image | None = None,
+    ) -> EditOutcome:
         """``expressive``: steer the edit with this text instead of generating one; ``mask``:
         edit only where it is white."""
         params = params.validated()
         if mask is not None:
             check_mask(mask)  # before minutes of work
-        guide = self.steer(image, instruction, expressive) if expressive else self.instruct(image, instruction)
+        guide = (
+            self.steer(image, instruction, expressive) if expressive else self.instruct(image, instruction)
+        )
         started = time.perf_counter()
         result = self.render(image, guide.conditioning, params, progress, cancel, finish, mask)
         timings = {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started}
@@ -472,7 +590,11 @@ class MgieEngine:
 def _weights_to_load(models_dir: Path, parts: BundleParts, llm_quant: str) -> tuple[str, int, int]:
     """The LLM quantisation, the 16-bit bytes of what ``parts`` loads and of its LLM, for plan_cpu."""
     if parts is BundleParts.PLAIN:  # its own UNet and text encoder, the shared VAE; no LLM to quantise
-        return "none", bundle_weight_bytes(models_dir, PLAIN_DIR + "/") + bundle_weight_bytes(models_dir, "vae/"), 0
+        return (
+            "none",
+            bundle_weight_bytes(models_dir, PLAIN_DIR + "/") + bundle_weight_bytes(models_dir, "vae/"),
+            0,
+        )
     return llm_quant, bundle_weight_bytes(models_dir), bundle_weight_bytes(models_dir, "llm/")
 
 
@@ -482,8 +604,9 @@ def _require_words(instruction: str) -> None:
     check_text(instruction)  # before any tokenizer: CLIP's (plain InstructPix2Pix) fails with a TypeError
 
 
-def _reference_slice_start(sequence: list[int], prompt_len: int, n_new: int, img0: int, eos: int,
-                           max_new: int = MAX_NEW_TOKENS) -> int:
+def _reference_slice_start(
+    sequence: list[int], prompt_len: int, n_new: int, img0: int, eos: int, max_new: int = MAX_NEW_TOKENS
+) -> int:
     """Start of the 8 hidden states the reference feeds the edit head.
 
     The reference: ``p = min(seq.index([IMG0]) - 1 if present else L - 9, L - 9)`` where L

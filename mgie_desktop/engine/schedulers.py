@@ -13,8 +13,10 @@ def make_scheduler(name: str, base_config: dict[str, Any]) -> Any:  # a diffuser
     choices = {
         "euler_a": ("EulerAncestralDiscreteScheduler", {}),  # InstructPix2Pix's own: the reference's sampler
         "euler": ("EulerDiscreteScheduler", {}),
-        "dpmpp_2m": ("DPMSolverMultistepScheduler",
-                     {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True}),
+        "dpmpp_2m": (
+            "DPMSolverMultistepScheduler",
+            {"algorithm_type": "dpmsolver++", "solver_order": 2, "use_karras_sigmas": True},
+        ),
         "ddim": ("DDIMScheduler", {}),
         "unipc": ("UniPCMultistepScheduler", {}),
     }

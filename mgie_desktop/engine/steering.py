@@ -22,7 +22,9 @@ def steered_answer_ids(tokenizer: PromptTokenizer, text: str, image_token_ids: l
     tokenisation, less the BOS), followed by ``[IMG0..7]`` (any ``[IMGk]`` typed in the text is
     dropped: the eight always follow the words, as generation emits them)."""
     if not text or not text.strip():
-        raise InputError("the expressive instruction is empty: write what the edit should do, or let MGIE write it")
+        raise InputError(
+            "the expressive instruction is empty: write what the edit should do, or let MGIE write it"
+        )
     check_text(text, "the expressive instruction")  # sentencepiece fails on lone surrogates with a C++ error
     ids = [i for i in tokenizer.encode(text.strip())[1:] if i not in image_token_ids]
     if not ids:
@@ -38,8 +40,11 @@ def teacher_forced_states(llm: Any, prompt_embeds: torch.Tensor, answer_ids: tor
     captured: list[torch.Tensor] = []
     hook = llm.model.norm.register_forward_hook(lambda _m, _i, output: captured.append(output[0]))
     try:
-        llm.model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long,
-                                                                  device=embeds.device), use_cache=False)
+        llm.model(
+            inputs_embeds=embeds,
+            attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device),
+            use_cache=False,
+        )
     finally:
         hook.remove()
     return captured[0]

@@ -15,9 +15,12 @@ from mgie_desktop.core.errors import ModelFilesError
 
 # Preferred first: an index (sharded), then a single file; safetensors before pickles.
 _CHECKPOINT_NAMES = (
-    "model.safetensors.index.json", "model.safetensors",
-    "pytorch_model.bin.index.json", "pytorch_model.bin",
-    "diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
+    "model.safetensors.index.json",
+    "model.safetensors",
+    "pytorch_model.bin.index.json",
+    "pytorch_model.bin",
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.bin",
 )
 
 

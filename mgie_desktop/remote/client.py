@@ -36,8 +36,8 @@ from mgie_desktop.remote.protocol import (
 from mgie_desktop.remote.security import client_tls, local_server_token
 
 RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8, 8)  # about a minute of trying before giving up
-RESUBMITS = 3           # a job lost by the server (it restarted) is sent again at most this often
-RELOAD_WAIT_S = 900.0   # for a restarted server to load its models again before the job is sent
+RESUBMITS = 3  # a job lost by the server (it restarted) is sent again at most this often
+RELOAD_WAIT_S = 900.0  # for a restarted server to load its models again before the job is sent
 
 
 class RemoteError(MgieError):
@@ -60,9 +60,15 @@ def check_url(url: str) -> str:
 
 
 class RemoteClient:
-    def __init__(self, url: str, token: str | None = None, ca_file: Path | None = None,
-                 retry_delays: tuple[float, ...] = RETRY_DELAYS_S, resubmits: int = RESUBMITS,
-                 reload_wait_s: float = RELOAD_WAIT_S):
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        ca_file: Path | None = None,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS_S,
+        resubmits: int = RESUBMITS,
+        reload_wait_s: float = RELOAD_WAIT_S,
+    ):
         self.url = check_url(url)
         self.host = urlsplit(self.url).netloc
         token = token or local_server_token(self.url)  # this computer's own server: its token file
@@ -76,9 +82,11 @@ class RemoteClient:
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(ssl=self._ssl) if self._ssl else aiohttp.TCPConnector()
-            self._session = aiohttp.ClientSession(headers=self._headers, connector=connector,
-                                                  timeout=aiohttp.ClientTimeout(total=None, connect=10,
-                                                                                sock_read=300))
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                connector=connector,
+                timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_read=300),
+            )
         return self._session
 
     async def close(self) -> None:
@@ -95,8 +103,12 @@ class RemoteClient:
     async def info(self) -> dict:
         return await self._json("GET", "/info")
 
-    async def ready(self, on_loading: Callable[[dict], None] | None = None, poll_s: float = 1.0,
-                    wait_s: float | None = None) -> dict:
+    async def ready(
+        self,
+        on_loading: Callable[[dict], None] | None = None,
+        poll_s: float = 1.0,
+        wait_s: float | None = None,
+    ) -> dict:
         """The server's info once its models are loaded (it loads them once, at start);
         ``on_loading`` hears how far it is meanwhile. RemoteError if it has none, or is still
         loading after ``wait_s``."""
@@ -139,7 +151,9 @@ class RemoteClient:
         found = []
         for index in range(count):
             data = await self._request("GET", f"/jobs/{key}/images/{index}", read=True)
-            found.append(await loop.run_in_executor(None, decode_png, data, "a result from the server", "RGB", None))
+            found.append(
+                await loop.run_in_executor(None, decode_png, data, "a result from the server", "RGB", None)
+            )
         return found
 
     async def events(self, key: str) -> AsyncIterator[ServerEvent | Connection]:
@@ -148,8 +162,9 @@ class RemoteClient:
         attempt = 0
         while True:
             try:
-                async with self.session.ws_connect(f"{self.url}{protocol.API}/jobs/{key}/events",
-                                                   heartbeat=20) as ws:
+                async with self.session.ws_connect(
+                    f"{self.url}{protocol.API}/jobs/{key}/events", heartbeat=20
+                ) as ws:
                     if attempt:
                         yield Connection(lost=False)
                     attempt = 0
@@ -162,12 +177,16 @@ class RemoteClient:
                             return
             except aiohttp.WSServerHandshakeError as exc:
                 if exc.status == 404:
-                    raise JobLost(f"the engine at {self.host} no longer has the edit (was it restarted?)") from None
+                    raise JobLost(
+                        f"the engine at {self.host} no longer has the edit (was it restarted?)"
+                    ) from None
                 raise self._refusal(exc.status, f"could not follow the edit ({exc.message})") from None
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError):
                 pass
             if attempt >= len(self.retry_delays):
-                raise RemoteError(f"lost the connection to the engine at {self.host}; the photo is unchanged") from None
+                raise RemoteError(
+                    f"lost the connection to the engine at {self.host}; the photo is unchanged"
+                ) from None
             if attempt == 0:
                 yield Connection(lost=True)
             await asyncio.sleep(self.retry_delays[attempt])
@@ -205,12 +224,15 @@ class RemoteClient:
                 return await self.ready(wait_s=self.reload_wait_s)
             except Unreachable:
                 if delay is None:
-                    raise RemoteError(f"the engine at {self.host} stopped before the edit finished and did not "
-                                      "come back; the photo is unchanged") from None
+                    raise RemoteError(
+                        f"the engine at {self.host} stopped before the edit finished and did not "
+                        "come back; the photo is unchanged"
+                    ) from None
                 await asyncio.sleep(delay)
             except RemoteError as exc:  # back, but without its models, or still loading them after long
-                raise RemoteError(f"{exc}, so the edit it lost could not be sent again; the photo is unchanged") \
-                    from None
+                raise RemoteError(
+                    f"{exc}, so the edit it lost could not be sent again; the photo is unchanged"
+                ) from None
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def _follow(self, key: str, on_event) -> EditResult:
@@ -240,7 +262,9 @@ class RemoteClient:
         try:
             return protocol.event_from_wire(json.loads(text))
         except (ValueError, protocol.BadEvent) as exc:  # BadEvent is a ValueError; JSON's errors too
-            raise RemoteError(f"the engine at {self.host} sent a message this client cannot read ({exc})") from None
+            raise RemoteError(
+                f"the engine at {self.host} sent a message this client cannot read ({exc})"
+            ) from None
 
     # ---- plumbing ------------------------------------------------------------------------
     async def _json(self, method: str, path: str, **kwargs) -> dict:
@@ -256,8 +280,9 @@ class RemoteClient:
         except aiohttp.ClientConnectorError as exc:
             raise Unreachable(f"cannot reach the engine at {self.host} ({exc.os_error or exc})") from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-            raise Unreachable(f"the connection to the engine at {self.host} failed ({exc or type(exc).__name__})") \
-                from None
+            raise Unreachable(
+                f"the connection to the engine at {self.host} failed ({exc or type(exc).__name__})"
+            ) from None
 
     def _refusal(self, status: int, message: str) -> MgieError:
         if status == 401:

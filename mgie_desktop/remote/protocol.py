@@ -39,6 +39,7 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 MAX_IDEMPOTENCY_CHARS = 64
 
+
 def png_bytes(image: Image.Image) -> bytes:
     # Stored, not deflated: for a 12 MP photo 0.9 s to encode and 0.1 s to decode against
     # 2-3 s and 0.4 s at level 1, for about a third more bytes, which a LAN, and even good
@@ -50,9 +51,16 @@ def png_bytes(image: Image.Image) -> bytes:
 
 def job_to_wire(job: EditJob) -> tuple[dict, bytes, bytes | None]:
     """The job's settings, its image and its mask (if any) as PNG."""
-    spec = {"instruction": job.instruction, "params": asdict(job.params), "variations": job.variations,
-            "expressive": job.expressive, "compare": job.compare, "model": job.model,
-            "rerender": job.rerender, "finish": job.finish}
+    spec = {
+        "instruction": job.instruction,
+        "params": asdict(job.params),
+        "variations": job.variations,
+        "expressive": job.expressive,
+        "compare": job.compare,
+        "model": job.model,
+        "rerender": job.rerender,
+        "finish": job.finish,
+    }
     mask = png_bytes(job.mask.convert("L")) if job.mask is not None else None
     image = job.image if job.image.mode == "RGB" else job.image.convert("RGB")  # no copy of a 12 MP photo
     return spec, png_bytes(image), mask
@@ -63,13 +71,15 @@ def idempotency_key(raw: str | None) -> str | None:
     if raw is None:
         return None
     if not 0 < len(raw) <= MAX_IDEMPOTENCY_CHARS or not set(raw) <= IDEMPOTENCY_CHARS:
-        raise InputError(f"the {IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_CHARS} letters, digits, "
-                         "'-' or '_'")
+        raise InputError(
+            f"the {IDEMPOTENCY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_CHARS} letters, digits, "
+            "'-' or '_'"
+        )
     return raw
 
 
 MAX_JOB_CHARS = 64 * 1024  # a job's settings are a few hundred characters; its photo travels apart
-MAX_JOB_DEPTH = 8          # {"params": {...}} is two deep; Python's json recurses once per level
+MAX_JOB_DEPTH = 8  # {"params": {...}} is two deep; Python's json recurses once per level
 
 
 @dataclass(frozen=True)
@@ -130,21 +140,44 @@ def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels:
     check_aspect(*check_png_upload(image, "the photo", max_pixels))  # answered now, not at the job's turn
     if mask is not None:
         check_png_upload(mask, "the mask", max_pixels)
-    return Upload(instruction.strip(), params, variations, expressive.strip(), model, finish,
-                  flags["compare"], flags["rerender"], image, mask)
+    return Upload(
+        instruction.strip(),
+        params,
+        variations,
+        expressive.strip(),
+        model,
+        finish,
+        flags["compare"],
+        flags["rerender"],
+        image,
+        mask,
+    )
 
 
 def job_from_upload(upload: Upload, job_id: int, max_pixels: int | None) -> EditJob:
     """The EditJob, its images decoded: on the engine's thread, when the job's turn comes."""
     picture = decode_png(upload.image, "the photo", "RGB", max_pixels)
     stencil = decode_png(upload.mask, "the mask", "L", max_pixels) if upload.mask is not None else None
-    return EditJob(job_id, 0, 0, picture, upload.instruction, upload.params, rerender=upload.rerender,
-                   variations=upload.variations, expressive=upload.expressive, mask=stencil,
-                   compare=upload.compare, model=upload.model, finish=upload.finish)
+    return EditJob(
+        job_id,
+        0,
+        0,
+        picture,
+        upload.instruction,
+        upload.params,
+        rerender=upload.rerender,
+        variations=upload.variations,
+        expressive=upload.expressive,
+        mask=stencil,
+        compare=upload.compare,
+        model=upload.model,
+        finish=upload.finish,
+    )
 
 
-def job_from_wire(spec: object, image: bytes, mask: bytes | None, job_id: int,
-                  max_pixels: int | None) -> EditJob:
+def job_from_wire(
+    spec: object, image: bytes, mask: bytes | None, job_id: int, max_pixels: int | None
+) -> EditJob:
     """An EditJob from what a client sent, or an InputError saying what is wrong with it."""
     return job_from_upload(upload_from_wire(spec, image, mask, max_pixels), job_id, max_pixels)
 
@@ -171,7 +204,7 @@ def _chunks_whole(data: bytes) -> bool:
         end = offset + 12 + length
         if end > len(data):
             return False
-        body = memoryview(data)[offset + 4:end - 4]
+        body = memoryview(data)[offset + 4 : end - 4]
         if zlib.crc32(body) != struct.unpack_from(">I", data, end - 4)[0]:
             return False
         if kind == b"IEND":
@@ -202,8 +235,15 @@ def params_from_wire(raw: object) -> EditParams:
 
 def result_message(result: EditResult) -> Finished:
     """The ``finished`` event: everything but the images, which are fetched one by one."""
-    return Finished(len(result.images), result.expressive_instruction, tuple(result.seeds), tuple(result.models),
-                    dict(result.timings), result.steered, result.emitted_image_tokens)
+    return Finished(
+        len(result.images),
+        result.expressive_instruction,
+        tuple(result.seeds),
+        tuple(result.models),
+        dict(result.timings),
+        result.steered,
+        result.emitted_image_tokens,
+    )
 
 
 def preview_message(image: Image.Image) -> Preview:
@@ -292,8 +332,15 @@ class Finished:
     kind = EventKind.FINISHED
 
     def result(self, images: list[Image.Image]) -> EditResult:
-        return EditResult(images, self.expressive_instruction, list(self.seeds), list(self.models),
-                          dict(self.timings), steered=self.steered, emitted_image_tokens=self.emitted_image_tokens)
+        return EditResult(
+            images,
+            self.expressive_instruction,
+            list(self.seeds),
+            list(self.models),
+            dict(self.timings),
+            steered=self.steered,
+            emitted_image_tokens=self.emitted_image_tokens,
+        )
 
 
 @dataclass(frozen=True)
@@ -310,15 +357,15 @@ class Cancelled:
 
 @dataclass(frozen=True)
 class Submitted:
-    job: str       # the job's id on the server
+    job: str  # the job's id on the server
     position: int
-    again: bool    # a job the server lost, sent again
+    again: bool  # a job the server lost, sent again
     kind = EventKind.SUBMITTED
 
 
 @dataclass(frozen=True)
 class Connection:
-    lost: bool     # True when it drops (retrying), False once it is back
+    lost: bool  # True when it drops (retrying), False once it is back
     kind = EventKind.CONNECTION
 
 
@@ -361,10 +408,17 @@ _PARSERS: dict[str, Callable[[dict], ServerEvent]] = {
     "started": lambda m: Started(),
     "progress": lambda m: Progress(int(m["step"]), int(m["total"]), float(m["seconds_left"])),
     "preview": lambda m: Preview(base64.b64decode(m["jpeg"], validate=True)),
-    "finished": lambda m: Finished(int(m["images"]), str(m["expressive_instruction"]),
-                                   tuple(int(s) for s in m["seeds"]), tuple(str(s) for s in m["models"]),
-                                   dict(m["timings"]), bool(m.get("steered")),
-                                   bool(m.get("emitted_image_tokens", True))),
-    "failed": lambda m: Failed(str(m.get("message") or "the edit failed on the server"), bool(m.get("stopped"))),
+    "finished": lambda m: Finished(
+        int(m["images"]),
+        str(m["expressive_instruction"]),
+        tuple(int(s) for s in m["seeds"]),
+        tuple(str(s) for s in m["models"]),
+        dict(m["timings"]),
+        bool(m.get("steered")),
+        bool(m.get("emitted_image_tokens", True)),
+    ),
+    "failed": lambda m: Failed(
+        str(m.get("message") or "the edit failed on the server"), bool(m.get("stopped"))
+    ),
     "cancelled": lambda m: Cancelled(),
 }

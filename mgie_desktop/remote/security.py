@@ -41,14 +41,18 @@ def read_token(path: Path) -> str:
     return token
 
 
-def server_token(token_file: Path | None, host: str, required: bool = True) -> tuple[str | None, Path | None, bool]:
+def server_token(
+    token_file: Path | None, host: str, required: bool = True
+) -> tuple[str | None, Path | None, bool]:
     """The token the server demands (None: none needed), the file it is in, and whether it was
     made just now: made and stored if not given. Only loopback may go without (``required``
     False: ``--no-token``)."""
     if not required:
         if not is_loopback(host):
-            raise InputError("--no-token is only for a loopback --host (127.0.0.1): beyond this computer "
-                             "a token is always needed")
+            raise InputError(
+                "--no-token is only for a loopback --host (127.0.0.1): beyond this computer "
+                "a token is always needed"
+            )
         if token_file is not None:
             raise InputError("--no-token and --token-file contradict each other: give one")
         return None, None, False
@@ -90,7 +94,7 @@ def local_server_token(url: str) -> str | None:
 
 def bearer(header: str | None) -> str:
     if header and header.startswith("Bearer "):
-        return header[len("Bearer "):].strip()
+        return header[len("Bearer ") :].strip()
     return ""
 
 

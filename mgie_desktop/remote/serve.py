@@ -17,13 +17,24 @@ from mgie_desktop.remote.security import default_token_file, is_loopback, server
 from mgie_desktop.remote.server import EngineHost, Limits, make_app, make_runner
 
 
-def serve(models_dir: Path, engine_options: dict, host: str, port: int, token_file: Path | None,
-          cert: Path | None, key: Path | None, limits: Limits, no_token: bool = False) -> None:
+def serve(
+    models_dir: Path,
+    engine_options: dict,
+    host: str,
+    port: int,
+    token_file: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    limits: Limits,
+    no_token: bool = False,
+) -> None:
     token, token_path, made = server_token(token_file, host, required=not no_token)
     tls = server_tls(cert, key)
     if not is_loopback(host) and tls is None:
-        print("mgie-desktop serve: warning: no --cert/--key, so photos cross the network unencrypted",
-              file=sys.stderr)
+        print(
+            "mgie-desktop serve: warning: no --cert/--key, so photos cross the network unencrypted",
+            file=sys.stderr,
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
     def open_engine(progress, cancel):
@@ -58,10 +69,16 @@ async def _run(engine_host: EngineHost, token, token_path, made, host, port, tls
         shown = f"[{bound[0]}]" if ":" in str(bound[0]) else bound[0]
         print(f"mgie-desktop serve: listening on {scheme}://{shown}:{bound[1]}", flush=True)
         if token_path is not None:
-            print(f"mgie-desktop serve: clients need the token in {token_path}"
-                  + (" (made just now; copy it to each client)" if made else ""), flush=True)
+            print(
+                f"mgie-desktop serve: clients need the token in {token_path}"
+                + (" (made just now; copy it to each client)" if made else ""),
+                flush=True,
+            )
         else:
-            print("mgie-desktop serve: no token (--no-token): any user of this computer can send edits", flush=True)
+            print(
+                "mgie-desktop serve: no token (--no-token): any user of this computer can send edits",
+                flush=True,
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for name in ("SIGINT", "SIGTERM"):
@@ -84,9 +101,26 @@ def spawn_server(models_dir: Path, token_file: Path | None, *args: str, wait_s: 
 
     given = ["--token-file", str(token_file)] if token_file is not None else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "mgie_desktop", "serve", "--models", str(models_dir), "--port", "0",
-         "--device", "cpu", "--precision", "fp32", *given, *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "mgie_desktop",
+            "serve",
+            "--models",
+            str(models_dir),
+            "--port",
+            "0",
+            "--device",
+            "cpu",
+            "--precision",
+            "fp32",
+            *given,
+            *args,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     line = process.stdout.readline()
     found = re.search(r"listening on (\S+)", line)
     if not found:

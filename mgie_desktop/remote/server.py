@@ -60,34 +60,34 @@ class QueueRefusal(Enum):
 
 @dataclass(frozen=True)
 class Limits:
-    max_body_bytes: int = 256 * 2**20   # a 100-megapixel PNG fits; anything larger is refused unread
-    max_pixels: int | None = None       # None: Pillow's decompression-bomb limit
-    request_timeout_s: float = 120.0    # to receive one request's body: a stalled upload is dropped
-    header_timeout_s: float = 30.0      # to receive a request's headers, or the next request's
-    keep_results: int = 16              # finished jobs held for their clients, oldest dropped first
-    result_ttl_s: float = 900.0         # and for at most this long
-    max_queue: int = 8                  # jobs waiting for their turn (the running one aside)
+    max_body_bytes: int = 256 * 2**20  # a 100-megapixel PNG fits; anything larger is refused unread
+    max_pixels: int | None = None  # None: Pillow's decompression-bomb limit
+    request_timeout_s: float = 120.0  # to receive one request's body: a stalled upload is dropped
+    header_timeout_s: float = 30.0  # to receive a request's headers, or the next request's
+    keep_results: int = 16  # finished jobs held for their clients, oldest dropped first
+    result_ttl_s: float = 900.0  # and for at most this long
+    max_queue: int = 8  # jobs waiting for their turn (the running one aside)
     max_queue_bytes: int = 512 * 2**20  # their uploads, encoded, all together
-    retry_after_s: int = 15             # what a client refused for a full queue is told
+    retry_after_s: int = 15  # what a client refused for a full queue is told
     abandon_after_s: float = ABANDON_AFTER_S
-    stop_timeout_s: float = 4.0         # for the engine's thread to notice a stop, then the process goes
+    stop_timeout_s: float = 4.0  # for the engine's thread to notice a stop, then the process goes
 
 
 @dataclass
 class ServerJob:
     key: str
-    upload: protocol.Upload                      # the job as sent: PNG until its turn
+    upload: protocol.Upload  # the job as sent: PNG until its turn
     job_id: int
-    digest: str                                  # of the uploaded photo: re-renders reuse the LLM half by it
+    digest: str  # of the uploaded photo: re-renders reuse the LLM half by it
     cancel: threading.Event = field(default_factory=threading.Event)
     alone_since: float | None = field(default_factory=time.monotonic)  # None while someone listens
-    status: str = "queued"                       # queued, running, or one of ENDED
-    last: protocol.ServerEvent | None = None     # the latest progress or position
+    status: str = "queued"  # queued, running, or one of ENDED
+    last: protocol.ServerEvent | None = None  # the latest progress or position
     final: protocol.ServerEvent | None = None
     images: list[bytes] = field(default_factory=list)
     ended_at: float = 0.0
     listeners: set = field(default_factory=set)  # asyncio.Queue per watching WebSocket
-    client_key: str | None = None                # the client's idempotency key, if it sent one
+    client_key: str | None = None  # the client's idempotency key, if it sent one
 
     def publish(self, event: protocol.ServerEvent) -> None:
         ended = event.kind in protocol.ENDED
@@ -220,7 +220,9 @@ class EngineHost:
 
         key = (job.digest, job.upload.instruction, job.upload.expressive)
         try:
-            edit = protocol.job_from_upload(job.upload, job.job_id, self.limits.max_pixels)  # decoded at its turn
+            edit = protocol.job_from_upload(
+                job.upload, job.job_id, self.limits.max_pixels
+            )  # decoded at its turn
             result = run_job(self.engine, edit, self._guides, key, progress, job.cancel)
             images = [protocol.png_bytes(image) for image in result.images]
             post(self._finish, job, images, protocol.result_message(result))
@@ -265,8 +267,10 @@ class EngineHost:
         if refusal is None:
             return
         held = len(self.waiting) if refusal is QueueRefusal.COUNT else self.queued_bytes() // 2**20
-        raise _unavailable(f"the server is busy ({held} {refusal.value}); try again in {self.limits.retry_after_s} s",
-                           {"Retry-After": str(self.limits.retry_after_s)})
+        raise _unavailable(
+            f"the server is busy ({held} {refusal.value}); try again in {self.limits.retry_after_s} s",
+            {"Retry-After": str(self.limits.retry_after_s)},
+        )
 
     def _queue_refusal(self, nbytes: int) -> QueueRefusal | None:
         if len(self.waiting) >= self.limits.max_queue:
@@ -299,9 +303,15 @@ class EngineHost:
     def _cancel_abandoned(self) -> None:
         now = time.monotonic()
         for job in list(self.jobs.values()):
-            if (job.status not in ENDED and not job.cancel.is_set() and job.alone_since is not None
-                    and now - job.alone_since > self.limits.abandon_after_s):
-                log.info("job %s: nobody has watched it for %.0f s; cancelled", job.key, now - job.alone_since)
+            if (
+                job.status not in ENDED
+                and not job.cancel.is_set()
+                and job.alone_since is not None
+                and now - job.alone_since > self.limits.abandon_after_s
+            ):
+                log.info(
+                    "job %s: nobody has watched it for %.0f s; cancelled", job.key, now - job.alone_since
+                )
                 self.cancel(job)
 
     def next_id(self) -> int:
@@ -339,10 +349,21 @@ class EngineHost:
         if self.engine is not None:
             with contextlib.suppress(Exception):  # a GPU reading is never worth failing /info for
                 report = self.engine.memory_report()
-        return {"server": "mgie-desktop", "version": __version__, "protocol": protocol.PROTOCOL_VERSION,
-                "state": self.state, "detail": self.detail, "load": self.load, "device": self.device,
-                "gpu": self.gpu, "dtype": self.dtype, "memory": report, "models": self.models,
-                "queue": len(self.waiting) + (self.running is not None), "accepted": self._ids}
+        return {
+            "server": "mgie-desktop",
+            "version": __version__,
+            "protocol": protocol.PROTOCOL_VERSION,
+            "state": self.state,
+            "detail": self.detail,
+            "load": self.load,
+            "device": self.device,
+            "gpu": self.gpu,
+            "dtype": self.dtype,
+            "memory": report,
+            "models": self.models,
+            "queue": len(self.waiting) + (self.running is not None),
+            "accepted": self._ids,
+        }
 
 
 # ---- the HTTP application ----------------------------------------------------------------------
@@ -356,7 +377,9 @@ class OneLineHttpErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError):
-            reason = (str(exc.message).strip().splitlines() or [type(exc).__name__])[0]  # aiohttp adds a caret diagram
+            reason = (str(exc.message).strip().splitlines() or [type(exc).__name__])[
+                0
+            ]  # aiohttp adds a caret diagram
             record.msg, record.args = f"{record.getMessage()}: {reason}", ()
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info = record.exc_text = None
@@ -369,8 +392,14 @@ http_log.addFilter(OneLineHttpErrors())
 def make_runner(app: web.Application, limits: Limits, shutdown_timeout: float = 3.0) -> web.AppRunner:
     """The app's runner: headers (and a kept-alive connection's next request) must come within
     ``header_timeout_s``, or the connection is closed."""
-    return web.AppRunner(app, access_log=None, handle_signals=False, logger=http_log,
-                         keepalive_timeout=limits.header_timeout_s, shutdown_timeout=shutdown_timeout)
+    return web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        logger=http_log,
+        keepalive_timeout=limits.header_timeout_s,
+        shutdown_timeout=shutdown_timeout,
+    )
 
 
 def make_app(host: EngineHost, token: str | None) -> web.Application:
@@ -378,8 +407,12 @@ def make_app(host: EngineHost, token: str | None) -> web.Application:
     async def guard(request: web.Request, handler):
         # Before the body is read: a wrong token costs the server nothing and learns nothing.
         if token is not None and not token_matches(token, bearer(request.headers.get("Authorization"))):
-            log.info("refused a request without the token from %s: %s %s", request.remote, request.method,
-                     request.path)
+            log.info(
+                "refused a request without the token from %s: %s %s",
+                request.remote,
+                request.method,
+                request.path,
+            )
             return web.Response(status=401, text="401: Unauthorized")
         try:
             return await handler(request)
@@ -416,15 +449,18 @@ def _error(status: int, message: str) -> web.Response:
 
 
 def _unavailable(message: str, headers: dict | None = None) -> web.HTTPServiceUnavailable:
-    return web.HTTPServiceUnavailable(text=json.dumps({"error": message}), content_type="application/json",
-                                      headers=headers)
+    return web.HTTPServiceUnavailable(
+        text=json.dumps({"error": message}), content_type="application/json", headers=headers
+    )
 
 
 def _job(request: web.Request) -> ServerJob:
     job = request.app[HOST_KEY].jobs.get(request.match_info["key"])
     if job is None:
-        raise web.HTTPNotFound(text=json.dumps({"error": "no such job (finished long ago, or never sent)"}),
-                               content_type="application/json")
+        raise web.HTTPNotFound(
+            text=json.dumps({"error": "no such job (finished long ago, or never sent)"}),
+            content_type="application/json",
+        )
     return job
 
 
@@ -441,7 +477,9 @@ async def _submit(request: web.Request) -> web.Response:
     try:
         form = await asyncio.wait_for(request.post(), host.limits.request_timeout_s)
     except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"the request is larger than this server accepts ({host.limits.max_body_bytes:,} bytes)")
+        return _error(
+            413, f"the request is larger than this server accepts ({host.limits.max_body_bytes:,} bytes)"
+        )
     except asyncio.TimeoutError:  # before Python 3.11 not the builtin, and it would be a 400
         return _error(408, "the upload took too long")
     except Exception:  # a dropped or malformed upload: nothing was queued
@@ -457,12 +495,15 @@ async def _submit(request: web.Request) -> web.Response:
     # Checking and hashing a large PNG take a while: off the event loop, so other clients keep
     # being served.
     upload, digest = await asyncio.get_running_loop().run_in_executor(
-        None, _read_upload, spec, image_bytes, mask_bytes, host.limits.max_pixels)
+        None, _read_upload, spec, image_bytes, mask_bytes, host.limits.max_pixels
+    )
     entry = host.submit(upload, digest, client_key)
     return web.json_response({"job": entry.key, "position": host.position(entry)}, status=202)
 
 
-def _read_upload(spec, image: bytes, mask: bytes | None, max_pixels: int | None) -> tuple[protocol.Upload, str]:
+def _read_upload(
+    spec, image: bytes, mask: bytes | None, max_pixels: int | None
+) -> tuple[protocol.Upload, str]:
     """The upload, checked, and a digest of its photo (re-renders of one photo reuse its LLM half by it)."""
     return protocol.upload_from_wire(spec, image, mask, max_pixels), hashlib.sha256(image).hexdigest()
 
@@ -479,7 +520,9 @@ async def _events(request: web.Request) -> web.StreamResponse:
         if job.final is not None:
             await ws.send_json(protocol.event_to_wire(job.final))
             return ws
-        now = protocol.Queued(host.position(job)) if job.status == "queued" else job.last or protocol.Started()
+        now = (
+            protocol.Queued(host.position(job)) if job.status == "queued" else job.last or protocol.Started()
+        )
         await ws.send_json(protocol.event_to_wire(now))
         reader = asyncio.create_task(_read_cancels(ws, host, job))  # ends when the client goes
         try:

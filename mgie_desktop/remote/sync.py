@@ -35,8 +35,14 @@ class RemoteOutcome:
 
 
 class RemoteEngine:
-    def __init__(self, url: str, token: str | None = None, ca_file: Path | None = None,
-                 wait_s: float = 600.0, say=lambda text: print(text, file=sys.stderr)):
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        ca_file: Path | None = None,
+        wait_s: float = 600.0,
+        say=lambda text: print(text, file=sys.stderr),
+    ):
         self._loop = asyncio.new_event_loop()
         self.client = host = RemoteClient(url, token, ca_file)
 
@@ -46,18 +52,30 @@ class RemoteEngine:
         self.info = info = self._run(self.client.ready(loading, READY_POLL_S, wait_s))
         self.device, self.dtype, self.load_seconds = info["device"], info["dtype"], 0.0
 
-    def edit(self, image, instruction: str, params, finish: str = "detail", expressive: str | None = None,
-             mask=None) -> RemoteOutcome:
-        result = self._edit(EditJob(0, 0, 0, image, instruction, params, expressive=expressive or "", mask=mask,
-                                    finish=finish))
+    def edit(
+        self,
+        image,
+        instruction: str,
+        params,
+        finish: str = "detail",
+        expressive: str | None = None,
+        mask=None,
+    ) -> RemoteOutcome:
+        result = self._edit(
+            EditJob(
+                0, 0, 0, image, instruction, params, expressive=expressive or "", mask=mask, finish=finish
+            )
+        )
         text = RemoteInstruction(result.expressive_instruction, result.steered, result.emitted_image_tokens)
         timings = {k: result.timings[k] for k in ("instruct_s", "render_s")}
-        return RemoteOutcome(result.images[0], text, working_size(image.width, image.height, params.pixel_budget),
-                             timings)
+        return RemoteOutcome(
+            result.images[0], text, working_size(image.width, image.height, params.pixel_budget), timings
+        )
 
     def render_plain(self, image, instruction: str, params, finish: str = "detail", mask=None):
-        return self._edit(EditJob(0, 0, 0, image, instruction, params, mask=mask, model="ip2p",
-                                  finish=finish)).images[0]
+        return self._edit(
+            EditJob(0, 0, 0, image, instruction, params, mask=mask, model="ip2p", finish=finish)
+        ).images[0]
 
     def memory_report(self) -> dict:
         return self.info.get("memory", {})

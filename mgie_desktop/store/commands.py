@@ -39,11 +39,21 @@ from mgie_desktop.store.verify import CORRUPT, INSTALLED, MISSING, PARTIAL, UNVE
 ManifestSpec = Manifest | str | os.PathLike | None
 
 
-def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, stdin: TextIO | None = None,
-                     out: TextIO | None = None, err: TextIO | None = None, *, convert: bool = True,
-                     free_sources: bool | None = None, cancel: threading.Event | None = None,
-                     policy: RetryPolicy = DEFAULT_POLICY, reserve_bytes: int = RESERVE_BYTES,
-                     with_optional: tuple[str, ...] = ()) -> ExitCode:
+def download_command(
+    manifest: ManifestSpec,
+    dest: Path,
+    accept_licenses: bool,
+    stdin: TextIO | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    *,
+    convert: bool = True,
+    free_sources: bool | None = None,
+    cancel: threading.Event | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+    reserve_bytes: int = RESERVE_BYTES,
+    with_optional: tuple[str, ...] = (),
+) -> ExitCode:
     """``models download``: licences (asked on ``stdin`` unless ``accept_licenses``), download
     with terminal progress, convert into ``dest/bundle``, verify, offer to free the sources.
     ``with_optional``: the optional components to fetch too (``--with ip2p``).
@@ -54,19 +64,29 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
     try:
         m = load_manifest(manifest).choose(with_optional)
         if _already_converted(m, dest):
-            print(f"MGIE models are already installed in {dest / 'bundle'} (sources freed); nothing to do", file=out)
+            print(
+                f"MGIE models are already installed in {dest / 'bundle'} (sources freed); nothing to do",
+                file=out,
+            )
             return ExitCode.OK
         _accept_licenses(m, accept_licenses, stdin, out)
-        downloader = Downloader(m, dest, progress=TerminalProgress(out), cancel=cancel, policy=policy,
-                                reserve_bytes=reserve_bytes)
+        downloader = Downloader(
+            m, dest, progress=TerminalProgress(out), cancel=cancel, policy=policy, reserve_bytes=reserve_bytes
+        )
         plan = downloader.plan()
         unknown = f" (+{plan.unknown_sizes} of unknown size)" if plan.unknown_sizes else ""
-        print(f"{len(plan.todo)} of {len(plan.files)} files to fetch or check: {format_bytes(plan.need_bytes)}"
-              f"{unknown} to download into {dest}", file=out)
+        print(
+            f"{len(plan.todo)} of {len(plan.files)} files to fetch or check: {format_bytes(plan.need_bytes)}"
+            f"{unknown} to download into {dest}",
+            file=out,
+        )
         result = downloader.run(plan)
-        print(f"sources complete: {len(result.downloaded)} downloaded, {len(result.reused)} from the Hugging Face "
-              f"cache, {len(result.verified) + len(result.skipped)} already present "
-              f"({format_bytes(result.bytes)} transferred)", file=out)
+        print(
+            f"sources complete: {len(result.downloaded)} downloaded, {len(result.reused)} from the Hugging Face "
+            f"cache, {len(result.verified) + len(result.skipped)} already present "
+            f"({format_bytes(result.bytes)} transferred)",
+            file=out,
+        )
         if convert:
             print("converting into the app's bundle (this takes a while and needs memory) ...", file=out)
             inventory = install_sources(dest, log=lambda msg: print(f"  {msg}", file=out))
@@ -75,7 +95,10 @@ def download_command(manifest: ManifestSpec, dest: Path, accept_licenses: bool, 
         return ExitCode.OK
     except (EditCancelled, KeyboardInterrupt):
         cancel.set()
-        print(f"\ndownload cancelled; partial files are kept in {dest}: run the command again to resume", file=err)
+        print(
+            f"\ndownload cancelled; partial files are kept in {dest}: run the command again to resume",
+            file=err,
+        )
         return ExitCode.INTERRUPTED
     except InputError as exc:
         print(f"error: {exc}", file=err)
@@ -97,18 +120,40 @@ def manifest_status(manifest: ManifestSpec, dest: Path) -> dict:
         files = []
         for entry, st in zip(model.files, by_model[model.id], strict=True):
             counts[st.status] += 1
-            files.append({"path": entry.path, "status": st.status, "size": entry.size, "bytes_on_disk": st.bytes_on_disk,
-                          "sha256": entry.sha256, "source": entry.source.describe(), "detail": st.detail})
+            files.append(
+                {
+                    "path": entry.path,
+                    "status": st.status,
+                    "size": entry.size,
+                    "bytes_on_disk": st.bytes_on_disk,
+                    "sha256": entry.sha256,
+                    "source": entry.source.describe(),
+                    "detail": st.detail,
+                }
+            )
         sizes = [f.size for f in model.files]
-        models.append({
-            "id": model.id, "name": model.name, "status": model_status([f["status"] for f in files]),
-            "license": {"name": model.license.name, "url": model.license.url},
-            "size": None if None in sizes else sum(sizes), "known_size": model.known_size,
-            "expected_size": model.expected_size,
-            "bytes_on_disk": sum(f["bytes_on_disk"] for f in files), "revision_note": model.revision_note,
-            "files": files})
-    return {"manifest": m.origin, "schema": m.schema, "models_dir": str(dest), "models": models,
-            "summary": {"files": len(m.files), **counts}, "bundle": bundle_state(dest)}
+        models.append(
+            {
+                "id": model.id,
+                "name": model.name,
+                "status": model_status([f["status"] for f in files]),
+                "license": {"name": model.license.name, "url": model.license.url},
+                "size": None if None in sizes else sum(sizes),
+                "known_size": model.known_size,
+                "expected_size": model.expected_size,
+                "bytes_on_disk": sum(f["bytes_on_disk"] for f in files),
+                "revision_note": model.revision_note,
+                "files": files,
+            }
+        )
+    return {
+        "manifest": m.origin,
+        "schema": m.schema,
+        "models_dir": str(dest),
+        "models": models,
+        "summary": {"files": len(m.files), **counts},
+        "bundle": bundle_state(dest),
+    }
 
 
 def verify_sources(manifest: ManifestSpec, dest: Path) -> list[str]:
@@ -116,8 +161,13 @@ def verify_sources(manifest: ManifestSpec, dest: Path) -> list[str]:
     return verify_files(load_manifest(manifest), Path(dest).expanduser())
 
 
-def list_command(manifest: ManifestSpec, dest: Path, as_json: bool = False, out: TextIO | None = None,
-                 err: TextIO | None = None) -> ExitCode:
+def list_command(
+    manifest: ManifestSpec,
+    dest: Path,
+    as_json: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> ExitCode:
     """``models list [--json]``: installed / missing / corrupt per manifest file, sizes, licences."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
@@ -137,9 +187,14 @@ def list_command(manifest: ManifestSpec, dest: Path, as_json: bool = False, out:
             print(f"  {f['status']:<10} {format_bytes(f['size']):>9}  {f['path']}{detail}", file=out)
     s, b = status["summary"], status["bundle"]
     others = ", ".join(f"{s[k]} {k}" for k in (UNVERIFIED, PARTIAL, MISSING, CORRUPT) if s[k])
-    print(f"\ndownloaded sources: {s[INSTALLED]} of {s['files']} files" + (f" ({others})" if others else ""), file=out)
+    print(
+        f"\ndownloaded sources: {s[INSTALLED]} of {s['files']} files" + (f" ({others})" if others else ""),
+        file=out,
+    )
     # The app runs from the converted bundle; the sources are needed only to (re)build it.
-    print("converted bundle: " + ("installed, all the app needs" if b["installed"] else b["detail"]), file=out)
+    print(
+        "converted bundle: " + ("installed, all the app needs" if b["installed"] else b["detail"]), file=out
+    )
     return ExitCode.OK
 
 
@@ -152,7 +207,9 @@ def _size_text(model: dict) -> str:
     return f"at least {format_bytes(model['known_size'])}" if model["known_size"] else "size not listed"
 
 
-def verify_command(manifest: ManifestSpec, dest: Path, out: TextIO | None = None, err: TextIO | None = None) -> ExitCode:
+def verify_command(
+    manifest: ManifestSpec, dest: Path, out: TextIO | None = None, err: TextIO | None = None
+) -> ExitCode:
     """``models verify`` for the sources: names each bad file; exit 1 if any."""
     out, err = out or sys.stdout, err or sys.stderr
     try:
@@ -193,9 +250,11 @@ class TerminalProgress:
             return
         self.last = now
         if f.phase == DOWNLOADING:
-            text = (f"{head}  {format_bytes(f.done)} / {format_bytes(f.total)}  {format_bytes(f.speed)}/s  "
-                    f"left {format_seconds(f.eta)}  | all: {format_bytes(p.done)} / {format_bytes(p.total)}, "
-                    f"left {format_seconds(p.eta)}")
+            text = (
+                f"{head}  {format_bytes(f.done)} / {format_bytes(f.total)}  {format_bytes(f.speed)}/s  "
+                f"left {format_seconds(f.eta)}  | all: {format_bytes(p.done)} / {format_bytes(p.total)}, "
+                f"left {format_seconds(p.eta)}"
+            )
         elif f.phase == VERIFYING:
             text = f"{head}  verifying {format_bytes(f.done)} / {format_bytes(f.total)}"
         else:
@@ -230,14 +289,22 @@ def _accept_licenses(m: Manifest, accepted: bool, stdin: TextIO, out: TextIO) ->
 def _offer_free(m: Manifest, dest: Path, free: bool | None, stdin: TextIO, out: TextIO) -> None:
     size = sources_size(m, dest)
     if free is None and getattr(stdin, "isatty", lambda: False)():
-        print(f"The source files in {sources_dir(dest)} ({format_bytes(size)}) are no longer needed. "
-              "Delete them? [y/N] ", end="", file=out, flush=True)
+        print(
+            f"The source files in {sources_dir(dest)} ({format_bytes(size)}) are no longer needed. "
+            "Delete them? [y/N] ",
+            end="",
+            file=out,
+            flush=True,
+        )
         free = stdin.readline().strip().lower() in ("y", "yes")
     if free:
         print(f"freed {format_bytes(free_sources(m, dest))}", file=out)
     elif size:
-        print(f"the source files in {sources_dir(dest)} ({format_bytes(size)}) are no longer needed "
-              "and can be deleted", file=out)
+        print(
+            f"the source files in {sources_dir(dest)} ({format_bytes(size)}) are no longer needed "
+            "and can be deleted",
+            file=out,
+        )
     if any(f.source.is_hf for f in m.files):
         print("(files linked from the Hugging Face cache stay in that cache)", file=out)
 

@@ -46,7 +46,13 @@ RESERVE_BYTES = 256 * 1024 * 1024  # kept free on every disk the download writes
 
 # Plan states of one file.
 INSTALLED, UNVERIFIED, CORRUPT, PARTIAL, CACHED, MISSING = (
-    "installed", "unverified", "corrupt", "partial", "cached", "missing")
+    "installed",
+    "unverified",
+    "corrupt",
+    "partial",
+    "cached",
+    "missing",
+)
 
 
 def part_path(target: Path) -> Path:
@@ -57,15 +63,15 @@ def part_path(target: Path) -> Path:
 class PlannedFile:
     entry: FileEntry
     target: Path
-    state: str           # INSTALLED (verified, untouched) ... MISSING
-    have: int            # bytes already there (final file or .part)
-    size: int | None     # expected size: the manifest's, else what the server said
-    need: int | None     # bytes still to transfer; None when the size is unknown
+    state: str  # INSTALLED (verified, untouched) ... MISSING
+    have: int  # bytes already there (final file or .part)
+    size: int | None  # expected size: the manifest's, else what the server said
+    need: int | None  # bytes still to transfer; None when the size is unknown
 
 
 @dataclass(frozen=True)
 class SpaceCheck:
-    where: Path          # a directory on the disk concerned
+    where: Path  # a directory on the disk concerned
     need: int
     free: int
     reserve: int
@@ -104,10 +110,10 @@ class Plan:
 
 @dataclass
 class RunResult:
-    downloaded: list[str] = field(default_factory=list)   # fetched in this run
-    reused: list[str] = field(default_factory=list)       # linked or copied from the Hugging Face cache
-    verified: list[str] = field(default_factory=list)     # already on disk, hashed and accepted
-    skipped: list[str] = field(default_factory=list)      # verified earlier and untouched
+    downloaded: list[str] = field(default_factory=list)  # fetched in this run
+    reused: list[str] = field(default_factory=list)  # linked or copied from the Hugging Face cache
+    verified: list[str] = field(default_factory=list)  # already on disk, hashed and accepted
+    skipped: list[str] = field(default_factory=list)  # verified earlier and untouched
     bytes: int = 0
 
 
@@ -118,11 +124,20 @@ class Downloader:
     ``dest`` the models directory (files go to ``dest/<manifest path>``).
     """
 
-    def __init__(self, manifest: Manifest | str | os.PathLike | None, dest: Path,
-                 progress: ProgressCallback | None = None, cancel: threading.Event | None = None, *,
-                 policy: RetryPolicy = DEFAULT_POLICY, reserve_bytes: int = RESERVE_BYTES,
-                 probe_sizes: bool = True, report_every: float = 0.1, hash_chunk: int = HASH_CHUNK,
-                 reach_timeout: float = reach.TIMEOUT_S):
+    def __init__(
+        self,
+        manifest: Manifest | str | os.PathLike | None,
+        dest: Path,
+        progress: ProgressCallback | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        reserve_bytes: int = RESERVE_BYTES,
+        probe_sizes: bool = True,
+        report_every: float = 0.1,
+        hash_chunk: int = HASH_CHUNK,
+        reach_timeout: float = reach.TIMEOUT_S,
+    ):
         self.manifest = load_manifest(manifest)
         self.dest = Path(dest).expanduser()
         self.progress, self.cancel = progress, cancel or threading.Event()
@@ -138,8 +153,12 @@ class Downloader:
         """What is installed, partial or missing, the bytes to fetch and the free space (cheap:
         no hashing; sizes missing from the manifest are asked of the servers when allowed)."""
         state = StoreState(self.dest)
-        if self.probe_sizes and self._down is None:  # sizes are asked of the servers: only of those that answer
-            unsized = [e for e in self.manifest.files if e.size is None and not self.targets[e.path].is_file()]
+        if (
+            self.probe_sizes and self._down is None
+        ):  # sizes are asked of the servers: only of those that answer
+            unsized = [
+                e for e in self.manifest.files if e.size is None and not self.targets[e.path].is_file()
+            ]
             self._down = set(reach.unreachable(map(_server, unsized), self.reach_timeout, self.cancel))
         files = [self._plan_file(entry, state) for entry in self.manifest.files]
         return Plan(self.dest, tuple(files), self._space(files))
@@ -160,7 +179,9 @@ class Downloader:
         if not entry.source.is_hf and part.is_file():
             have = part.stat().st_size
             size = size if size is not None else self._probe(entry)
-            return PlannedFile(entry, target, PARTIAL, have, size, None if size is None else max(0, size - have))
+            return PlannedFile(
+                entry, target, PARTIAL, have, size, None if size is None else max(0, size - have)
+            )
         if entry.source.is_hf and hf.cached_file(entry.source) is not None:
             return PlannedFile(entry, target, CACHED, 0, size, 0)
         size = size if size is not None else self._probe(entry)
@@ -224,16 +245,20 @@ class Downloader:
             s = short[0]
             raise NotEnoughSpace(
                 f"not enough disk space in {s.where}: the download needs {format_bytes(s.need)} "
-                f"(plus {format_bytes(s.reserve)} to spare) but only {format_bytes(s.free)} are free")
+                f"(plus {format_bytes(s.reserve)} to spare) but only {format_bytes(s.free)} are free"
+            )
         todo = [f for f in plan.files if f.state != INSTALLED]
         uncached = [f.entry.path for f in todo if f.entry.source.is_hf and f.state in (MISSING, CORRUPT)]
         if uncached and hf.offline():
-            raise DownloadError(f"Hugging Face offline mode is on (HF_HUB_OFFLINE) and {len(uncached)} file(s) are "
-                                f"not in its cache ({_some(uncached)}): go online, or turn offline mode off")
+            raise DownloadError(
+                f"Hugging Face offline mode is on (HF_HUB_OFFLINE) and {len(uncached)} file(s) are "
+                f"not in its cache ({_some(uncached)}): go online, or turn offline mode off"
+            )
         self._check_servers([f.entry for f in todo if f.state in (MISSING, CORRUPT, PARTIAL)])
         unknown = any(f.need is None for f in todo)
-        self._report = _Reporter(self.progress, len(plan.files), None if unknown else plan.need_bytes,
-                                 self.report_every)
+        self._report = _Reporter(
+            self.progress, len(plan.files), None if unknown else plan.need_bytes, self.report_every
+        )
         state = StoreState(self.dest)
         result, failures, mismatch = RunResult(), [], False
         for index, pf in enumerate(plan.files, 1):
@@ -277,7 +302,8 @@ class Downloader:
         except OSError as exc:
             raise DestinationNotWritable(
                 f"cannot write to the models directory {self.dest}: {exc.strerror or exc}; "
-                "choose another directory with --dest") from None
+                "choose another directory with --dest"
+            ) from None
 
     def _get(self, index: int, pf: PlannedFile, state: StoreState) -> str:
         entry, target, rel = pf.entry, pf.target, pf.entry.path
@@ -290,7 +316,11 @@ class Downloader:
             if expected is not None or not entry.source.is_hf:
                 digest = self._hash(index, rel, target)
                 if expected is None or digest == expected:
-                    how = "manifest" if entry.sha256 else (state.get(rel) or {}).get("hash_source", "first-download")
+                    how = (
+                        "manifest"
+                        if entry.sha256
+                        else (state.get(rel) or {}).get("hash_source", "first-download")
+                    )
                     state.put(rel, target, digest, how)
                     self._report.file(index, rel, DONE, pf.have, pf.have, "already present, verified")
                     return "verified"
@@ -307,18 +337,32 @@ class Downloader:
         entry, rel = pf.entry, pf.entry.path
         part = part_path(pf.target)
         have = part.stat().st_size if part.is_file() else 0
-        self._report.file(index, rel, DOWNLOADING, have, pf.size, f"resuming at {format_bytes(have)}" if have else "")
-        http.fetch_url(entry.source.url, part, expected_size=entry.size, label=rel,
-                       on_bytes=lambda n: self._report.bytes(index, rel, n, pf.size),
-                       cancel=self.cancel, policy=self.policy)
+        self._report.file(
+            index, rel, DOWNLOADING, have, pf.size, f"resuming at {format_bytes(have)}" if have else ""
+        )
+        http.fetch_url(
+            entry.source.url,
+            part,
+            expected_size=entry.size,
+            label=rel,
+            on_bytes=lambda n: self._report.bytes(index, rel, n, pf.size),
+            cancel=self.cancel,
+            policy=self.policy,
+        )
         recorded = state.recorded_sha256(rel)
         expected, how = (entry.sha256, "manifest") if entry.sha256 else (recorded, "first-download")
         self._finish(index, rel, part, pf.target, expected, how, state)
 
     def _get_hf(self, index: int, pf: PlannedFile, state: StoreState) -> str:
         entry, rel = pf.entry, pf.entry.path
-        self._report.file(index, rel, DOWNLOADING, 0, pf.size,
-                          "from the Hugging Face cache" if pf.state in (CACHED, UNVERIFIED) else "")
+        self._report.file(
+            index,
+            rel,
+            DOWNLOADING,
+            0,
+            pf.size,
+            "from the Hugging Face cache" if pf.state in (CACHED, UNVERIFIED) else "",
+        )
 
         def on_bytes(n: int) -> None:
             self._report.bytes(index, rel, n, pf.size)
@@ -328,8 +372,9 @@ class Downloader:
             digest, how = self._check_hf(index, rel, entry, cached, state)
         except HashMismatch:
             # A damaged cache entry: fetch it afresh once, then the mismatch is final.
-            cached = hf.fetch(entry.source, rel, cancel=self.cancel, on_bytes=on_bytes, force=True,
-                              policy=self.policy)
+            cached = hf.fetch(
+                entry.source, rel, cancel=self.cancel, on_bytes=on_bytes, force=True, policy=self.policy
+            )
             digest, how = self._check_hf(index, rel, entry, cached, state)
         if pf.target.is_file() and not pf.target.is_symlink() and os.path.samefile(pf.target, cached):
             linked = "hardlink"
@@ -345,10 +390,14 @@ class Downloader:
             self._finish(index, rel, part, pf.target, digest, how, state)
             return "reused"
         state.put(rel, pf.target, digest, how)
-        self._report.file(index, rel, DONE, pf.target.stat().st_size, pf.size, f"{linked} to the Hugging Face cache")
+        self._report.file(
+            index, rel, DONE, pf.target.stat().st_size, pf.size, f"{linked} to the Hugging Face cache"
+        )
         return "reused" if pf.state in (CACHED, UNVERIFIED) else "downloaded"
 
-    def _check_hf(self, index: int, rel: str, entry: FileEntry, cached: Path, state: StoreState) -> tuple[str, str]:
+    def _check_hf(
+        self, index: int, rel: str, entry: FileEntry, cached: Path, state: StoreState
+    ) -> tuple[str, str]:
         digest = self._hash(index, rel, cached)
         hub = hf.hub_hash(cached)
         if entry.sha256:
@@ -357,23 +406,41 @@ class Downloader:
             expected, how = hub[1], "hub-lfs"
         elif hub and hub[0] == "hub-git":
             if git_blob_sha1(cached, self.cancel) != hub[1]:
-                raise HashMismatch(f"{rel}: the Hugging Face cache copy does not match the Hub's git hash {hub[1]}")
+                raise HashMismatch(
+                    f"{rel}: the Hugging Face cache copy does not match the Hub's git hash {hub[1]}"
+                )
             return digest, "hub-git"
         else:
             expected, how = state.recorded_sha256(rel), "first-download"
         if expected is not None and digest != expected:
-            raise HashMismatch(f"{rel}: sha256 {digest} does not match the expected {expected} "
-                               f"({'the manifest' if how == 'manifest' else how})")
+            raise HashMismatch(
+                f"{rel}: sha256 {digest} does not match the expected {expected} "
+                f"({'the manifest' if how == 'manifest' else how})"
+            )
         return digest, how
 
-    def _finish(self, index: int, rel: str, part: Path, target: Path, expected: str | None, how: str,
-                state: StoreState) -> None:
+    def _finish(
+        self,
+        index: int,
+        rel: str,
+        part: Path,
+        target: Path,
+        expected: str | None,
+        how: str,
+        state: StoreState,
+    ) -> None:
         digest = self._hash(index, rel, part)
         if expected is not None and digest != expected:
             part.unlink(missing_ok=True)
-            hint = "" if how == "manifest" else f" (hash recorded earlier; delete {state.path} if the source changed)"
-            raise HashMismatch(f"{rel}: sha256 {digest} does not match the expected {expected}{hint}; "
-                               "the bad download was deleted, run again to fetch it afresh")
+            hint = (
+                ""
+                if how == "manifest"
+                else f" (hash recorded earlier; delete {state.path} if the source changed)"
+            )
+            raise HashMismatch(
+                f"{rel}: sha256 {digest} does not match the expected {expected}{hint}; "
+                "the bad download was deleted, run again to fetch it afresh"
+            )
         try:
             os.replace(part, target)
         except OSError as exc:
@@ -410,8 +477,16 @@ class _Reporter:
         self.file_done += n
         self.file(index, rel, DOWNLOADING, self.file_done, size, throttle=True)
 
-    def file(self, index: int, rel: str, phase: str, done: int, total: int | None, message: str = "",
-             throttle: bool = False) -> None:
+    def file(
+        self,
+        index: int,
+        rel: str,
+        phase: str,
+        done: int,
+        total: int | None,
+        message: str = "",
+        throttle: bool = False,
+    ) -> None:
         if phase == DOWNLOADING and not throttle:
             self.current, self.file_done, self.file_meter = (index, rel), done, RateMeter()
         if self.callback is None:
@@ -424,10 +499,17 @@ class _Reporter:
         speed = self.file_meter.rate if downloading else 0.0
         eta = self.file_meter.eta(None if total is None else total - done) if downloading else None
         remaining = None if self.total is None else max(0, self.total - self.meter.total)
-        self.callback(Progress(
-            file=FileProgress(rel, phase, done, total, speed, eta, message), index=index,
-            files_total=self.files_total, done=self.meter.total, total=self.total,
-            speed=self.meter.rate, eta=self.meter.eta(remaining)))
+        self.callback(
+            Progress(
+                file=FileProgress(rel, phase, done, total, speed, eta, message),
+                index=index,
+                files_total=self.files_total,
+                done=self.meter.total,
+                total=self.total,
+                speed=self.meter.rate,
+                eta=self.meter.eta(remaining),
+            )
+        )
 
 
 def _server(entry: FileEntry) -> str:

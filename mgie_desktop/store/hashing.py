@@ -17,8 +17,12 @@ def check_cancel(cancel: threading.Event | None, what: str = "download") -> None
         raise EditCancelled(f"{what} cancelled; partial files are kept, run it again to resume")
 
 
-def sha256_file(path: Path, cancel: threading.Event | None = None,
-                on_bytes: Callable[[int], None] | None = None, chunk: int = HASH_CHUNK) -> str:
+def sha256_file(
+    path: Path,
+    cancel: threading.Event | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    chunk: int = HASH_CHUNK,
+) -> str:
     digest = hashlib.sha256()
     _feed(digest, path, cancel, on_bytes, chunk)
     return digest.hexdigest()

@@ -51,8 +51,9 @@ def cached_file(source: Source) -> Path | None:
     try_to_load_from_cache = load("huggingface_hub", "try_to_load_from_cache")
 
     try:
-        found = try_to_load_from_cache(source.hf_repo, source.hf_path, revision=source.revision,
-                                       repo_type=source.repo_type)
+        found = try_to_load_from_cache(
+            source.hf_repo, source.hf_path, revision=source.revision, repo_type=source.repo_type
+        )
     except (OSError, ValueError):
         return None
     return Path(found) if isinstance(found, str) and os.path.isfile(found) else None
@@ -83,9 +84,15 @@ def hub_hash(cache_path: Path) -> tuple[str, str] | None:
     return None
 
 
-def fetch(source: Source, label: str, *, cancel: threading.Event | None = None,
-          on_bytes: Callable[[int], None] = lambda n: None, force: bool = False,
-          policy: RetryPolicy = DEFAULT_POLICY) -> Path:
+def fetch(
+    source: Source,
+    label: str,
+    *,
+    cancel: threading.Event | None = None,
+    on_bytes: Callable[[int], None] = lambda n: None,
+    force: bool = False,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> Path:
     """The file's path in the Hugging Face cache, downloading it there if needed."""
     huggingface_hub = load("huggingface_hub")
     hf_errors = load("huggingface_hub", "errors")
@@ -96,18 +103,27 @@ def fetch(source: Source, label: str, *, cancel: threading.Event | None = None,
         check_cancel(cancel)
         try:
             path = huggingface_hub.hf_hub_download(
-                source.hf_repo, source.hf_path, revision=source.revision, repo_type=source.repo_type,
-                force_download=force, tqdm_class=tqdm_class)
+                source.hf_repo,
+                source.hf_path,
+                revision=source.revision,
+                repo_type=source.repo_type,
+                force_download=force,
+                tqdm_class=tqdm_class,
+            )
             return Path(path)
         except MgieError:
             raise  # cancelled, from our progress hook
         except hf_errors.LocalEntryNotFoundError:
             if offline():
-                raise DownloadError(f"{label} is not in the Hugging Face cache and offline mode is on "
-                                    "(HF_HUB_OFFLINE): go online or copy the file into the cache") from None
+                raise DownloadError(
+                    f"{label} is not in the Hugging Face cache and offline mode is on "
+                    "(HF_HUB_OFFLINE): go online or copy the file into the cache"
+                ) from None
             message = "cannot reach the Hugging Face Hub"
         except hf_errors.GatedRepoError:
-            raise DownloadError(f"{source.hf_repo} is gated: accept its terms on the Hub and set HF_TOKEN") from None
+            raise DownloadError(
+                f"{source.hf_repo} is gated: accept its terms on the Hub and set HF_TOKEN"
+            ) from None
         except hf_errors.RepositoryNotFoundError:
             raise DownloadError(f"{source.hf_repo} was not found on the Hub (or needs HF_TOKEN)") from None
         except hf_errors.RevisionNotFoundError:
@@ -116,18 +132,23 @@ def fetch(source: Source, label: str, *, cancel: threading.Event | None = None,
             raise DownloadError(f"{source.hf_path} is not in {source.hf_repo}@{source.revision}") from None
         except OSError as exc:
             if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-                raise NotEnoughSpace(f"the disk holding the Hugging Face cache ({cache_dir()}) is full; "
-                                     "free some space and run again to resume") from None
+                raise NotEnoughSpace(
+                    f"the disk holding the Hugging Face cache ({cache_dir()}) is full; "
+                    "free some space and run again to resume"
+                ) from None
             if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-                raise DestinationNotWritable(f"cannot write the Hugging Face cache ({cache_dir()}): "
-                                             f"{exc.strerror}") from None
+                raise DestinationNotWritable(
+                    f"cannot write the Hugging Face cache ({cache_dir()}): {exc.strerror}"
+                ) from None
             message = str(exc)
         except Exception as exc:  # noqa: BLE001 - httpx and hub HTTP errors: retried, then reported
             message = f"{type(exc).__name__}: {exc}"
         failures += 1
         if failures > policy.retries:
-            raise DownloadError(f"download of {label} from {source.describe()} failed after {failures} tries: "
-                                f"{message}; run again to resume")
+            raise DownloadError(
+                f"download of {label} from {source.describe()} failed after {failures} tries: "
+                f"{message}; run again to resume"
+            )
         delay = min(policy.max_backoff, policy.backoff * 2 ** (failures - 1))
         if cancel is not None and cancel.wait(delay):
             check_cancel(cancel)

@@ -27,10 +27,10 @@ _UNSATISFIED_RANGE = re.compile(r"bytes\s+\*/(\d+)")
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    retries: int = 5              # attempts in a row that may fail without any new byte
-    backoff: float = 1.0          # first wait, doubled after each failure
+    retries: int = 5  # attempts in a row that may fail without any new byte
+    backoff: float = 1.0  # first wait, doubled after each failure
     max_backoff: float = 30.0
-    stall_timeout: float = 60.0   # seconds without a byte (connect or read) before an attempt fails
+    stall_timeout: float = 60.0  # seconds without a byte (connect or read) before an attempt fails
     chunk_size: int = 1024 * 1024
 
 
@@ -59,9 +59,16 @@ def probe_size(url: str, timeout: float = 15.0) -> int | None:
         return None
 
 
-def fetch_url(url: str, part: Path, *, expected_size: int | None, label: str,
-              on_bytes: Callable[[int], None] = lambda n: None, cancel: threading.Event | None = None,
-              policy: RetryPolicy = DEFAULT_POLICY) -> int:
+def fetch_url(
+    url: str,
+    part: Path,
+    *,
+    expected_size: int | None,
+    label: str,
+    on_bytes: Callable[[int], None] = lambda n: None,
+    cancel: threading.Event | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> int:
     """Complete ``part`` from ``url`` (resuming whatever it holds); return its size.
 
     Raises DownloadError when the server fails for good, stalls or disagrees on the size,
@@ -82,8 +89,9 @@ def fetch_url(url: str, part: Path, *, expected_size: int | None, label: str,
         except _Transient as exc:
             failures = 0 if exc.written else failures + 1
             if failures > policy.retries:
-                what = (f"stalled (no data for {policy.stall_timeout:g} s)" if exc.stalled
-                        else f"failed: {exc}")
+                what = (
+                    f"stalled (no data for {policy.stall_timeout:g} s)" if exc.stalled else f"failed: {exc}"
+                )
                 kept = _size(part)
                 raise DownloadError(
                     f"download of {label} {what}; gave up after {policy.retries + 1} tries in a row"
@@ -138,8 +146,10 @@ def _attempt(url, part, have, expected_size, label, on_bytes, cancel, policy) ->
             raise DownloadError(f"cannot download {label}: unexpected HTTP {resp.status} from {url}")
         if expected_size is not None and total is not None and total != expected_size:
             _truncate(part)
-            raise DownloadError(f"{url} serves {total} bytes but the manifest expects {expected_size} for {label}: "
-                                "the manifest is out of date or the URL is wrong")
+            raise DownloadError(
+                f"{url} serves {total} bytes but the manifest expects {expected_size} for {label}: "
+                "the manifest is out of date or the URL is wrong"
+            )
         remaining = None if total is None else total - have
         written = 0
         try:
@@ -172,7 +182,9 @@ def _attempt(url, part, have, expected_size, label, on_bytes, cancel, policy) ->
 
 def _write_error(exc: OSError, part: Path) -> Exception:
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
-        return NotEnoughSpace(f"the disk is full while writing {part}; free some space and run again to resume")
+        return NotEnoughSpace(
+            f"the disk is full while writing {part}; free some space and run again to resume"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return DestinationNotWritable(f"cannot write {part}: {exc.strerror}")
     return DownloadError(f"cannot write {part}: {exc}")

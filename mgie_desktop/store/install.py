@@ -19,7 +19,9 @@ def sources_dir(dest: Path) -> Path:
     return Path(dest) / SOURCES_DIR
 
 
-def convert_sources(dest: Path, log: Callable[[str], None] = lambda msg: None, full_hash: bool = True) -> dict:
+def convert_sources(
+    dest: Path, log: Callable[[str], None] = lambda msg: None, full_hash: bool = True
+) -> dict:
     """Convert ``dest/sources`` into ``dest/bundle`` and check the result; return its inventory.
 
     Imports the engine (torch) only here. Raises ModelFilesError when the sources are
@@ -45,7 +47,8 @@ def install_sources(dest: Path, log: Callable[[str], None] = lambda msg: None) -
     dest = Path(dest)
     # engine.convert imports torch: see convert_sources
     add_plain_ip2p, has_plain_ip2p, IP2P_DIR, LLAVA_DIR = load(
-        "mgie_desktop.engine.convert", "add_plain_ip2p", "has_plain_ip2p", "IP2P_DIR", "LLAVA_DIR")
+        "mgie_desktop.engine.convert", "add_plain_ip2p", "has_plain_ip2p", "IP2P_DIR", "LLAVA_DIR"
+    )
 
     sources = sources_dir(dest)
     freed = not (sources / LLAVA_DIR / "config.json").is_file()

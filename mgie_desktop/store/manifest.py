@@ -87,7 +87,7 @@ class ModelEntry:
     revision_note: str = ""
     note: str = ""
     approx_size: int | None = None  # bytes, for models whose file sizes are not all listed
-    optional: bool = False          # downloaded only when asked for (``models download --with ID``)
+    optional: bool = False  # downloaded only when asked for (``models download --with ID``)
 
     @property
     def known_size(self) -> int:
@@ -139,8 +139,12 @@ class Manifest:
         unknown = sorted(set(optional) - set(self.optional_ids))
         if unknown:
             known = ", ".join(self.optional_ids) or "none"
-            raise ManifestError(f"unknown optional component {', '.join(unknown)}; the manifest offers: {known}")
-        return Manifest(self.schema, tuple(m for m in self.models if not m.optional or m.id in optional), self.origin)
+            raise ManifestError(
+                f"unknown optional component {', '.join(unknown)}; the manifest offers: {known}"
+            )
+        return Manifest(
+            self.schema, tuple(m for m in self.models if not m.optional or m.id in optional), self.origin
+        )
 
     def model(self, model_id: str) -> ModelEntry:
         for m in self.models:
@@ -169,12 +173,15 @@ def default_manifest_path() -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    raise ManifestError("the built-in models manifest is missing (looked in "
-                        + ", ".join(str(c) for c in candidates) + "); pass --manifest PATH")
+    raise ManifestError(
+        "the built-in models manifest is missing (looked in "
+        + ", ".join(str(c) for c in candidates)
+        + "); pass --manifest PATH"
+    )
 
 
 def download_size_text(spec: Manifest | str | os.PathLike | None = None) -> str:
-    """"about 17.8 GB": the size of a full download, as the window and the dialog both say it."""
+    """ "about 17.8 GB": the size of a full download, as the window and the dialog both say it."""
     try:
         return f"about {format_bytes(load_manifest(spec).choose().expected_size)}"  # optional parts aside
     except ManifestError:
@@ -230,6 +237,7 @@ def target_path(dest: Path, rel: str) -> Path:
 
 # -- parsing -----------------------------------------------------------------------------------
 
+
 def _parse(data: object, origin: str) -> Manifest:
     def fail(msg: str) -> ManifestError:
         return ManifestError(f"malformed manifest {origin}: {msg}")
@@ -240,8 +248,10 @@ def _parse(data: object, origin: str) -> Manifest:
     if not isinstance(schema, int) or isinstance(schema, bool):
         raise fail("'schema' must be an integer")
     if schema > SCHEMA:
-        raise ManifestError(f"manifest {origin} uses schema {schema}; this MGIE Desktop reads schema {SCHEMA}: "
-                            "update MGIE Desktop")
+        raise ManifestError(
+            f"manifest {origin} uses schema {schema}; this MGIE Desktop reads schema {SCHEMA}: "
+            "update MGIE Desktop"
+        )
     if schema < 1:
         raise fail(f"unknown schema {schema}")
     models = data.get("models")
@@ -259,7 +269,9 @@ def _parse(data: object, origin: str) -> Manifest:
         lic = m.get("license")
         if not isinstance(lic, dict):
             raise fail(f"{where}.license must be an object with 'name' and 'url'")
-        lic_ = License(_text(lic, "name", f"{where}.license", fail), _text(lic, "url", f"{where}.license", fail))
+        lic_ = License(
+            _text(lic, "name", f"{where}.license", fail), _text(lic, "url", f"{where}.license", fail)
+        )
         revision_note = _opt_text(m, "revision_note", where, fail)
         files = m.get("files")
         if not isinstance(files, list) or not files:
@@ -278,8 +290,18 @@ def _parse(data: object, origin: str) -> Manifest:
         optional = m.get("optional", False)
         if not isinstance(optional, bool):
             raise fail(f"{where}.optional must be true or false")
-        parsed.append(ModelEntry(mid, name, lic_, tuple(entries), revision_note, _opt_text(m, "note", where, fail),
-                                 approx, optional))
+        parsed.append(
+            ModelEntry(
+                mid,
+                name,
+                lic_,
+                tuple(entries),
+                revision_note,
+                _opt_text(m, "note", where, fail),
+                approx,
+                optional,
+            )
+        )
     return Manifest(schema, tuple(parsed), origin)
 
 
@@ -322,7 +344,9 @@ def _parse_file(f: object, where: str, model_id: str, revision_note: str, fail) 
             raise fail(str(exc)) from None
         source = Source(hf_repo=repo, revision=revision, hf_path=hf_path, repo_type=repo_type)
         if not source.pinned and not (revision_note or _opt_text(f, "revision_note", where, fail)):
-            raise fail(f"{where}.source.revision {revision!r} is not a commit hash; pin it or add a revision_note")
+            raise fail(
+                f"{where}.source.revision {revision!r} is not a commit hash; pin it or add a revision_note"
+            )
     else:
         raise fail(f"{where}.source needs 'url' or 'hf_repo'")
     return FileEntry(path, size, sha, source, model_id, note)

@@ -13,29 +13,35 @@ from dataclasses import dataclass
 
 # Per-file phases, in the order a file goes through them.
 CHECKING, DOWNLOADING, VERIFYING, DONE, SKIPPED, FAILED = (
-    "checking", "downloading", "verifying", "done", "skipped", "failed")
+    "checking",
+    "downloading",
+    "verifying",
+    "done",
+    "skipped",
+    "failed",
+)
 
 
 @dataclass(frozen=True)
 class FileProgress:
-    path: str                 # manifest path, relative to the models directory
-    phase: str                # one of the phase constants above
-    done: int                 # bytes transferred (downloading) or hashed (verifying) so far
-    total: int | None         # bytes in the file, when known
-    speed: float = 0.0        # bytes per second (downloading)
+    path: str  # manifest path, relative to the models directory
+    phase: str  # one of the phase constants above
+    done: int  # bytes transferred (downloading) or hashed (verifying) so far
+    total: int | None  # bytes in the file, when known
+    speed: float = 0.0  # bytes per second (downloading)
     eta: float | None = None  # seconds left for this file
-    message: str = ""         # e.g. "linked from the Hugging Face cache", "resuming at 1.2 GB"
+    message: str = ""  # e.g. "linked from the Hugging Face cache", "resuming at 1.2 GB"
 
 
 @dataclass(frozen=True)
 class Progress:
     file: FileProgress
-    index: int                # 1-based position of this file among files_total
+    index: int  # 1-based position of this file among files_total
     files_total: int
-    done: int                 # bytes downloaded in this run, all files
-    total: int | None         # bytes this run has to download (None while some sizes are unknown)
-    speed: float              # bytes per second, recent average
-    eta: float | None         # seconds left overall
+    done: int  # bytes downloaded in this run, all files
+    total: int | None  # bytes this run has to download (None while some sizes are unknown)
+    speed: float  # bytes per second, recent average
+    eta: float | None  # seconds left overall
 
     @property
     def fraction(self) -> float | None:

@@ -23,11 +23,13 @@ TIMEOUT_S = 5.0
 def offline_message(hosts: list[str], timeout: float = TIMEOUT_S) -> str:
     """One message for a run that cannot reach its servers: what to check, how to resume, and
     how to install without a network."""
-    return (f"cannot reach {', '.join(hosts)} (tried for {timeout:g} s): this computer seems to be offline, "
-            "or a proxy or firewall is in the way; nothing was lost; check the network connection (and "
-            "HTTPS_PROXY if you use a proxy), then press Download again, or run `mgie-desktop models download`: "
-            "it resumes where it stopped; without a network, copy the reference's files onto this computer and "
-            "use Import from folder… (or `mgie-desktop models import SRC`)")
+    return (
+        f"cannot reach {', '.join(hosts)} (tried for {timeout:g} s): this computer seems to be offline, "
+        "or a proxy or firewall is in the way; nothing was lost; check the network connection (and "
+        "HTTPS_PROXY if you use a proxy), then press Download again, or run `mgie-desktop models download`: "
+        "it resumes where it stopped; without a network, copy the reference's files onto this computer and "
+        "use Import from folder… (or `mgie-desktop models import SRC`)"
+    )
 
 
 def _endpoint(url: str) -> tuple[str, int] | None:
@@ -54,7 +56,9 @@ def connect(host: str, port: int, timeout: float) -> None:
     socket.create_connection((host, port), timeout=timeout).close()
 
 
-def unreachable(urls: Iterable[str], timeout: float = TIMEOUT_S, cancel: threading.Event | None = None) -> list[str]:
+def unreachable(
+    urls: Iterable[str], timeout: float = TIMEOUT_S, cancel: threading.Event | None = None
+) -> list[str]:
     """The hosts (``host:port``) among ``urls`` that cannot be reached within ``timeout``; raises
     EditCancelled at once when ``cancel`` is set meanwhile."""
     endpoints = sorted({e for e in map(_endpoint, urls) if e is not None})

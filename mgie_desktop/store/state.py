@@ -45,7 +45,12 @@ class StoreState:
 
     def put(self, rel: str, path: Path, sha256: str, how: str) -> None:
         st = path.stat()
-        self.files[rel] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha256, "hash_source": how}
+        self.files[rel] = {
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": sha256,
+            "hash_source": how,
+        }
         self.save()
 
     def drop(self, rel: str) -> None:

@@ -23,8 +23,8 @@ INSTALLED, UNVERIFIED, PARTIAL, MISSING, CORRUPT = "installed", "unverified", "p
 class FileStatus:
     path: str
     model_id: str
-    status: str                  # installed | unverified | partial | missing | corrupt
-    bytes_on_disk: int           # the file's size, or the .part's
+    status: str  # installed | unverified | partial | missing | corrupt
+    bytes_on_disk: int  # the file's size, or the .part's
     expected_size: int | None
     detail: str = ""
 
@@ -56,8 +56,13 @@ def statuses(manifest: Manifest, dest: Path) -> list[FileStatus]:
     return [file_status(entry, Path(dest), state) for entry in manifest.files]
 
 
-def verify_files(manifest: Manifest, dest: Path, cancel: threading.Event | None = None,
-                 on_file: Callable[[str], None] | None = None, chunk: int = HASH_CHUNK) -> list[str]:
+def verify_files(
+    manifest: Manifest,
+    dest: Path,
+    cancel: threading.Event | None = None,
+    on_file: Callable[[str], None] | None = None,
+    chunk: int = HASH_CHUNK,
+) -> list[str]:
     """Re-hash every manifest file; one line per bad file (missing, wrong size, checksum
     mismatch). Files with neither a published nor a recorded hash are only size-checked."""
     dest = Path(dest)
@@ -81,7 +86,9 @@ def verify_files(manifest: Manifest, dest: Path, cancel: threading.Event | None 
         if digest != expected:
             bad.append(f"checksum mismatch: {entry.path} (sha256 {digest}, expected {expected})")
             continue
-        how = (state.get(entry.path) or {}).get("hash_source", "manifest" if entry.sha256 else "first-download")
+        how = (state.get(entry.path) or {}).get(
+            "hash_source", "manifest" if entry.sha256 else "first-download"
+        )
         try:
             state.put(entry.path, target, digest, how)
         except OSError:

@@ -57,8 +57,17 @@ class PeakRss:
             sampler.join()
 
 
-def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_dir: Path | None = None,
-        tokens: int = 40, sizes=None, load_unet: dict | None = None, side: int = 512) -> dict:
+def run(
+    device_name: str,
+    photo: Image.Image,
+    log,
+    size: str = "tiny",
+    models_dir: Path | None = None,
+    tokens: int = 40,
+    sizes=None,
+    load_unet: dict | None = None,
+    side: int = 512,
+) -> dict:
     """Three sources of models, one comparison. ``tiny``: models written to disk in the
     reference formats, the reference path loaded from those files. ``full``: the real geometry
     with random weights built in memory (GPU only), both paths sharing the modules.
@@ -74,7 +83,9 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
     with tempfile.TemporaryDirectory(prefix="mgie-bench-") as tmp:
         root = Path(tmp)
         if models_dir is not None:
-            engine, reference, time_loads = _installed(Path(models_dir), device_name, device, dtype, root, log)
+            engine, reference, time_loads = _installed(
+                Path(models_dir), device_name, device, dtype, root, log
+            )
         elif size == "full":
             engine, reference, time_loads = _full_size(device_name, device, dtype, root, log, tokens, sizes)
         else:
@@ -84,16 +95,28 @@ def run(device_name: str, photo: Image.Image, log, size: str = "tiny", models_di
         if models_dir is not None or size != "full":
             low_memory = {"peak_gpu_reserved_mb": None, "skipped": "measured with --size full only"}
         elif not quantization_available():
-            low_memory = {"peak_gpu_reserved_mb": None,
-                          "skipped": "bitsandbytes (the quantization extra) is not installed"}
+            low_memory = {
+                "peak_gpu_reserved_mb": None,
+                "skipped": "bitsandbytes (the quantization extra) is not installed",
+            }
         else:
             log("saving the full-size models as a bundle, to load them as an 8 GB card would")
             save_random_bundle(engine.bundle, root / "saved")
-            del engine, reference, time_loads  # every holder of the models: the next run starts from an empty GPU
+            del (
+                engine,
+                reference,
+                time_loads,
+            )  # every holder of the models: the next run starts from an empty GPU
             low_memory = _low_memory_edit(root / "saved", device_name, image, tokens, log)
-    return {"device": str(device), "dtype": str(dtype).removeprefix("torch."),
-            "size": "installed" if models_dir is not None else size, "side": side, "edit": edit, "load": loads,
-            "low_memory": low_memory}
+    return {
+        "device": str(device),
+        "dtype": str(dtype).removeprefix("torch."),
+        "size": "installed" if models_dir is not None else size,
+        "side": side,
+        "edit": edit,
+        "load": loads,
+        "low_memory": low_memory,
+    }
 
 
 def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log) -> dict:
@@ -104,8 +127,10 @@ def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log
     torch.cuda.empty_cache()
     left_over = torch.cuda.memory_allocated() / 2**20
     if left_over > 64:
-        raise RuntimeError(f"{left_over:.0f} MB still allocated on the GPU before the 8 GB check: "
-                           "something still holds the previous models")
+        raise RuntimeError(
+            f"{left_over:.0f} MB still allocated on the GPU before the 8 GB check: "
+            "something still holds the previous models"
+        )
     total = torch.cuda.get_device_properties(0).total_memory
     torch.cuda.set_per_process_memory_fraction(LOW_MEMORY_MB * 2**20 / total)
     torch.cuda.reset_peak_memory_stats()
@@ -117,14 +142,20 @@ def _low_memory_edit(models_dir: Path, device_name: str, image, tokens: int, log
         started = time.perf_counter()
         engine.edit(image, "make the sky a sunset", _params_at(image))
         torch.cuda.synchronize()
-        result.update(plan=f"{engine.memory.placement}, {engine.memory.llm_quant} LLM", fits=True,
-                      edit_s=time.perf_counter() - started, load_s=engine.load_seconds)
+        result.update(
+            plan=f"{engine.memory.placement}, {engine.memory.llm_quant} LLM",
+            fits=True,
+            edit_s=time.perf_counter() - started,
+            load_s=engine.load_seconds,
+        )
     except torch.OutOfMemoryError as exc:
         result.update(plan="offload, 4bit LLM", fits=False, error=str(exc).splitlines()[0])
     finally:
         torch.cuda.set_per_process_memory_fraction(1.0)
-    result.update(peak_gpu_reserved_mb=torch.cuda.max_memory_reserved() / 2**20,
-                  peak_gpu_allocated_mb=torch.cuda.max_memory_allocated() / 2**20)
+    result.update(
+        peak_gpu_reserved_mb=torch.cuda.max_memory_reserved() / 2**20,
+        peak_gpu_allocated_mb=torch.cuda.max_memory_allocated() / 2**20,
+    )
     return result
 
 
@@ -132,12 +163,17 @@ def _tiny_size(device_name, device, dtype, root: Path, log, load_unet: dict | No
     log("writing tiny reference files and converting them")
     src = write_tiny_reference(root / "tiny-reference")
     convert(locate_reference(src), root)
+
     # Tiny weights load in milliseconds either way (configs and tokenizer dominate), so loading
     # is timed on a UNet of the real size instead.
     def time_loads() -> dict:
         return _random_unet_load(load_unet or SD15_UNET, device, dtype, root / "load", log)
 
-    return MgieEngine(root, device=device_name, dtype=dtype), ReferencePath.load(src, device, dtype), time_loads
+    return (
+        MgieEngine(root, device=device_name, dtype=dtype),
+        ReferencePath.load(src, device, dtype),
+        time_loads,
+    )
 
 
 def _full_size(device_name, device, dtype, root: Path, log, tokens: int, sizes=None):
@@ -159,8 +195,10 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
     check_installed(models_dir)
     plan = plan_memory(device.type, free_device_memory(device), "auto", "auto", quantization_available())
     if plan.placement != "all" or plan.llm_quant != "none":  # said before minutes of loading, not after
-        raise InputError(f"the reference path needs the whole model on {device} (about 16 GB in fp16); "
-                         f"this device would run {plan.placement} with LLM quantisation {plan.llm_quant}")
+        raise InputError(
+            f"the reference path needs the whole model on {device} (about 16 GB in fp16); "
+            f"this device would run {plan.placement} with LLM quantisation {plan.llm_quant}"
+        )
     log(f"loading the installed models from {models_dir}")
     engine = MgieEngine(models_dir, device=device_name, dtype=dtype, memory="all", llm_quant="none")
 
@@ -176,8 +214,20 @@ def _installed(models_dir: Path, device_name, device, dtype, root: Path, log):
 
 def _reference_sharing(engine, device, dtype):
     b, m = engine.bundle, engine.bundle.model
-    return ReferencePath.assemble(m.llm, m.projector, m.edit_head, m.emb, m.vision, b.image_processor, b.unet, b.vae,
-                                  b.scheduler_config, b.tokenizer, device, dtype)
+    return ReferencePath.assemble(
+        m.llm,
+        m.projector,
+        m.edit_head,
+        m.emb,
+        m.vision,
+        b.image_processor,
+        b.unet,
+        b.vae,
+        b.scheduler_config,
+        b.tokenizer,
+        device,
+        dtype,
+    )
 
 
 def _random_unet_load(config: dict, device, dtype, root: Path, log) -> dict:
@@ -246,10 +296,14 @@ def _unet_load_comparison(pickled: Path, folder: Path, device, dtype, log, repea
             count, pickled_dtype = sum(p.numel() for p in unet.parameters()), stored or pickled_dtype
             del unet
     reference_s, bundle_s = min(seconds["reference"]), min(seconds["bundle"])
-    return {"reference_s": reference_s, "bundle_s": bundle_s, "speedup": reference_s / bundle_s,
-            "what": f"a UNet of {count / 1e6:.0f} M parameters (unet.pt in "
-                    f"{str(pickled_dtype).removeprefix('torch.')}) made ready on {device} in "
-                    f"{str(dtype).removeprefix('torch.')}"}
+    return {
+        "reference_s": reference_s,
+        "bundle_s": bundle_s,
+        "speedup": reference_s / bundle_s,
+        "what": f"a UNet of {count / 1e6:.0f} M parameters (unet.pt in "
+        f"{str(pickled_dtype).removeprefix('torch.')}) made ready on {device} in "
+        f"{str(dtype).removeprefix('torch.')}",
+    }
 
 
 def _params_at(image) -> EditParams:
@@ -270,7 +324,11 @@ def _compare_edits(engine, reference, image, device, log) -> dict:
         started = time.perf_counter()
         engine.render(image, guide.conditioning, params)
         _sync(device)
-        return {"instruct_s": guide.seconds, "render_s": time.perf_counter() - started, "tokens": guide.new_tokens}
+        return {
+            "instruct_s": guide.seconds,
+            "render_s": time.perf_counter() - started,
+            "tokens": guide.new_tokens,
+        }
 
     def theirs():
         return reference.edit(image, instruction, int(engine.bundle.info["image_token_len"]), max_new)[1]
@@ -285,11 +343,24 @@ def _compare_edits(engine, reference, image, device, log) -> dict:
             started = time.perf_counter()
             stages = fn()
             total = time.perf_counter() - started
-        results[name] = {"total_s": total, **stages, "peak_rss_mb": rss.peak / 2**20,
-                         "peak_gpu_allocated_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None}
+        results[name] = {
+            "total_s": total,
+            **stages,
+            "peak_rss_mb": rss.peak / 2**20,
+            "peak_gpu_allocated_mb": torch.cuda.max_memory_allocated() / 2**20
+            if device.type == "cuda"
+            else None,
+        }
     ref, ours_r = results["reference"], results["default"]
-    return {"reference_s": ref["total_s"], "default_s": ours_r["total_s"], "speedup": ref["total_s"] / ours_r["total_s"],
-            "reference": ref, "default": ours_r, "reference_steps": 100, "default_steps": params.steps}
+    return {
+        "reference_s": ref["total_s"],
+        "default_s": ours_r["total_s"],
+        "speedup": ref["total_s"] / ours_r["total_s"],
+        "reference": ref,
+        "default": ours_r,
+        "reference_steps": 100,
+        "default_steps": params.steps,
+    }
 
 
 def _sync(device) -> None:

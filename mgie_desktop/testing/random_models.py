@@ -24,18 +24,39 @@ from mgie_desktop.engine.prompt import IMG_TOKENS, PromptTokenizer
 from mgie_desktop.engine.tiny import _write_llava_tokenizer
 
 SD15_UNET = {
-    "sample_size": 64, "in_channels": 8, "out_channels": 4, "layers_per_block": 2,
-    "block_out_channels": [320, 640, 1280, 1280], "cross_attention_dim": 768, "attention_head_dim": 8,
-    "down_block_types": ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"],
+    "sample_size": 64,
+    "in_channels": 8,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "block_out_channels": [320, 640, 1280, 1280],
+    "cross_attention_dim": 768,
+    "attention_head_dim": 8,
+    "down_block_types": [
+        "CrossAttnDownBlock2D",
+        "CrossAttnDownBlock2D",
+        "CrossAttnDownBlock2D",
+        "DownBlock2D",
+    ],
     "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"],
 }
 SD15_VAE = {
-    "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2, "latent_channels": 4, "sample_size": 512,
-    "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
+    "block_out_channels": [128, 256, 512, 512],
+    "layers_per_block": 2,
+    "latent_channels": 4,
+    "sample_size": 512,
+    "down_block_types": ["DownEncoderBlock2D"] * 4,
+    "up_block_types": ["UpDecoderBlock2D"] * 4,
     "scaling_factor": 0.18215,
 }
-IP2P_SCHEDULER = {"_class_name": "EulerAncestralDiscreteScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
-                  "beta_start": 0.00085, "num_train_timesteps": 1000, "prediction_type": "epsilon", "steps_offset": 1}
+IP2P_SCHEDULER = {
+    "_class_name": "EulerAncestralDiscreteScheduler",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "steps_offset": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -58,19 +79,44 @@ class Sizes:
 
 
 FULL = Sizes(4096, 32, 32, 11008, 32011, 1024, 24, 16, 4096, 512, 4, 2048, 768, SD15_UNET, SD15_VAE)
-SMALL = Sizes(64, 2, 4, 128, 512, 32, 3, 2, 64, 32, 2, 64, 32,
-              {**SD15_UNET, "block_out_channels": [32, 64], "layers_per_block": 1, "cross_attention_dim": 32,
-               "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
-               "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"], "norm_num_groups": 32},
-              {**SD15_VAE, "block_out_channels": [16, 16, 16, 16], "layers_per_block": 1, "norm_num_groups": 8})
+SMALL = Sizes(
+    64,
+    2,
+    4,
+    128,
+    512,
+    32,
+    3,
+    2,
+    64,
+    32,
+    2,
+    64,
+    32,
+    {
+        **SD15_UNET,
+        "block_out_channels": [32, 64],
+        "layers_per_block": 1,
+        "cross_attention_dim": 32,
+        "down_block_types": ["CrossAttnDownBlock2D", "DownBlock2D"],
+        "up_block_types": ["UpBlock2D", "CrossAttnUpBlock2D"],
+        "norm_num_groups": 32,
+    },
+    {**SD15_VAE, "block_out_channels": [16, 16, 16, 16], "layers_per_block": 1, "norm_num_groups": 8},
+)
 
 
 def random_bundle(sizes: Sizes, device: torch.device, dtype: torch.dtype, seed: int = 0) -> LoadedBundle:
     """Every part of a bundle with random weights, on ``device`` in ``dtype``."""
     AutoencoderKL, UNet2DConditionModel = load("diffusers", "AutoencoderKL", "UNet2DConditionModel")
     CLIPImageProcessorPil, CLIPVisionConfig, CLIPVisionModel, LlamaConfig, LlamaForCausalLM = load(
-        "transformers", "CLIPImageProcessorPil", "CLIPVisionConfig", "CLIPVisionModel", "LlamaConfig",
-        "LlamaForCausalLM")
+        "transformers",
+        "CLIPImageProcessorPil",
+        "CLIPVisionConfig",
+        "CLIPVisionModel",
+        "LlamaConfig",
+        "LlamaForCausalLM",
+    )
 
     torch.manual_seed(seed)
     tokenizer = _tokenizer()
@@ -79,26 +125,55 @@ def random_bundle(sizes: Sizes, device: torch.device, dtype: torch.dtype, seed: 
     torch.set_default_dtype(dtype)  # initialise straight into fp16 on the GPU: 7B in fp32 would not fit
     try:
         with torch.device(device):
-            llm = LlamaForCausalLM(LlamaConfig(
-                vocab_size=vocab, hidden_size=sizes.llm_hidden, num_hidden_layers=sizes.llm_layers,
-                num_attention_heads=sizes.llm_heads, intermediate_size=sizes.llm_intermediate,
-                bos_token_id=1, eos_token_id=2, pad_token_id=0, tie_word_embeddings=False))
-            vision = CLIPVisionModel(CLIPVisionConfig(
-                hidden_size=sizes.clip_hidden, num_hidden_layers=sizes.clip_layers,
-                num_attention_heads=sizes.clip_heads, intermediate_size=sizes.clip_intermediate,
-                image_size=224, patch_size=14))
+            llm = LlamaForCausalLM(
+                LlamaConfig(
+                    vocab_size=vocab,
+                    hidden_size=sizes.llm_hidden,
+                    num_hidden_layers=sizes.llm_layers,
+                    num_attention_heads=sizes.llm_heads,
+                    intermediate_size=sizes.llm_intermediate,
+                    bos_token_id=1,
+                    eos_token_id=2,
+                    pad_token_id=0,
+                    tie_word_embeddings=False,
+                )
+            )
+            vision = CLIPVisionModel(
+                CLIPVisionConfig(
+                    hidden_size=sizes.clip_hidden,
+                    num_hidden_layers=sizes.clip_layers,
+                    num_attention_heads=sizes.clip_heads,
+                    intermediate_size=sizes.clip_intermediate,
+                    image_size=224,
+                    patch_size=14,
+                )
+            )
             projector = torch.nn.Linear(sizes.clip_hidden, sizes.llm_hidden)
-            head = EditHead(sizes.llm_hidden, sizes.head_dim, 77, sizes.cond_dim, sizes.head_layers,
-                            sizes.head_layers, sizes.head_ff)
+            head = EditHead(
+                sizes.llm_hidden,
+                sizes.head_dim,
+                77,
+                sizes.cond_dim,
+                sizes.head_layers,
+                sizes.head_layers,
+                sizes.head_ff,
+            )
             emb = torch.randn(1, len(IMG_TOKENS), sizes.llm_hidden)
             unet = UNet2DConditionModel(**sizes.unet)
             vae = AutoencoderKL(**sizes.vae)
     finally:
         torch.set_default_dtype(previous)
     model = MgieModel(vision, projector, llm, head, emb).eval()
-    info = {"image_token_len": (224 // 14) ** 2, "use_im_start_end": True, "vision_select_layer": -2,
-            "edit_head_heads": 4, "tokens": tokenizer.added}
-    return LoadedBundle(model, tokenizer, CLIPImageProcessorPil(), unet.eval(), vae.eval(), dict(IP2P_SCHEDULER), info)
+    info = {
+        "image_token_len": (224 // 14) ** 2,
+        "use_im_start_end": True,
+        "vision_select_layer": -2,
+        "edit_head_heads": 4,
+        "tokens": tokenizer.added,
+    }
+    return LoadedBundle(
+        model, tokenizer, CLIPImageProcessorPil(), unet.eval(), vae.eval(), dict(IP2P_SCHEDULER), info
+    )
 
 
 def save_random_bundle(bundle: LoadedBundle, models_dir: Path) -> Path:
@@ -112,17 +187,32 @@ def save_random_bundle(bundle: LoadedBundle, models_dir: Path) -> Path:
     m.llm.save_pretrained(out / "llm")
     m.vision.save_pretrained(out / "vision")
     bundle.image_processor.save_pretrained(out / "vision")
-    heads = {"mm_projector.weight": m.projector.weight, "mm_projector.bias": m.projector.bias, "emb": m.emb,
-             **{f"edit_head.{k}": v for k, v in m.edit_head.state_dict().items()}}
+    heads = {
+        "mm_projector.weight": m.projector.weight,
+        "mm_projector.bias": m.projector.bias,
+        "emb": m.emb,
+        **{f"edit_head.{k}": v for k, v in m.edit_head.state_dict().items()},
+    }
     save_file({k: v.detach().cpu().contiguous() for k, v in heads.items()}, str(out / "mgie.safetensors"))
     bundle.unet.save_pretrained(out / "unet")
     bundle.vae.save_pretrained(out / "vae")
     (out / "scheduler").mkdir()
-    (out / "scheduler" / "scheduler_config.json").write_text(json.dumps(bundle.scheduler_config), encoding="utf-8")
+    (out / "scheduler" / "scheduler_config.json").write_text(
+        json.dumps(bundle.scheduler_config), encoding="utf-8"
+    )
     config = m.llm.config
-    model = {**bundle.info, "llm_hidden": config.hidden_size, "llm_layers": config.num_hidden_layers,
-             "vocab_size": config.vocab_size, "vision_hidden": m.vision.config.hidden_size}
-    source = {"llava": "random weights", "mgie": "random weights", "converted_by": f"mgie-desktop {__version__}"}
+    model = {
+        **bundle.info,
+        "llm_hidden": config.hidden_size,
+        "llm_layers": config.num_hidden_layers,
+        "vocab_size": config.vocab_size,
+        "vision_hidden": m.vision.config.hidden_size,
+    }
+    source = {
+        "llava": "random weights",
+        "mgie": "random weights",
+        "converted_by": f"mgie-desktop {__version__}",
+    }
     write_inventory(out, model, source, str(m.emb.dtype).removeprefix("torch."))
     return out
 

@@ -45,10 +45,14 @@ SIZES = {"full": FULL, "tiny": SMALL}
 SHARDS = ("pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin")
 FIRST_SHARD_SHARE = 0.74  # the real split: ~9.98 GB of ~13.5 GB in the first shard
 SPARE_BYTES = 256 * 2**20
-Shapes = dict[str, tuple[tuple[int, ...], torch.dtype, str]]  # name -> (shape, dtype, fill: "normal" | "ones")
+Shapes = dict[
+    str, tuple[tuple[int, ...], torch.dtype, str]
+]  # name -> (shape, dtype, fill: "normal" | "ones")
 
 
-def write_standin(src: Path, size: str = "full", seed: int = 0, log: Callable[[str], None] = lambda m: None) -> dict:
+def write_standin(
+    src: Path, size: str = "full", seed: int = 0, log: Callable[[str], None] = lambda m: None
+) -> dict:
     """Write the stand-in under ``src``; returns {"bytes": written, "seconds": taken}."""
     quiet_libraries()  # advice about random configs is noise here, as for models tiny
     if size not in SIZES:
@@ -59,8 +63,9 @@ def write_standin(src: Path, size: str = "full", seed: int = 0, log: Callable[[s
     src.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(src).free
     if free < need + SPARE_BYTES:
-        raise InputError(f"writing the {size} stand-in needs {need / 1e9:.1f} GB in {src}; "
-                         f"{free / 1e9:.1f} GB are free")
+        raise InputError(
+            f"writing the {size} stand-in needs {need / 1e9:.1f} GB in {src}; {free / 1e9:.1f} GB are free"
+        )
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     llava = src / LLAVA_DIR
@@ -68,9 +73,20 @@ def write_standin(src: Path, size: str = "full", seed: int = 0, log: Callable[[s
     (src / MGIE_DIR).mkdir(exist_ok=True)
     llava_vocab = sizes.llm_vocab - len(IMG_TOKENS)
     _write_tokenizer(llava, llava_vocab - 3)
-    (llava / "config.json").write_text(json.dumps(llava_config(
-        llava_vocab, sizes.llm_hidden, sizes.llm_intermediate, sizes.llm_heads, sizes.llm_layers, sizes.clip_hidden),
-        indent=1), encoding="utf-8")
+    (llava / "config.json").write_text(
+        json.dumps(
+            llava_config(
+                llava_vocab,
+                sizes.llm_hidden,
+                sizes.llm_intermediate,
+                sizes.llm_heads,
+                sizes.llm_layers,
+                sizes.clip_hidden,
+            ),
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
     weight_map = {}
     for rel, shapes in plan:
         log(f"writing {rel} ({_nbytes(shapes) / 1e9:.2f} GB)")
@@ -85,8 +101,10 @@ def write_standin(src: Path, size: str = "full", seed: int = 0, log: Callable[[s
             weight_map.update(dict.fromkeys(tensors, Path(rel).name))
         del tensors
     llava_bytes = sum(_nbytes(shapes) for rel, shapes in plan if rel.startswith(LLAVA_DIR))
-    (llava / "pytorch_model.bin.index.json").write_text(json.dumps(
-        {"metadata": {"total_size": llava_bytes}, "weight_map": weight_map}, indent=1), encoding="utf-8")
+    (llava / "pytorch_model.bin.index.json").write_text(
+        json.dumps({"metadata": {"total_size": llava_bytes}, "weight_map": weight_map}, indent=1),
+        encoding="utf-8",
+    )
     _write_clip_config(src / CLIP_DIR, sizes)
     write_ip2p_configs(src / IP2P_DIR, sizes.unet, sizes.vae, IP2P_SCHEDULER)
     _clip_config(sizes).text_config.save_pretrained(src / IP2P_DIR / "text_encoder")
@@ -98,14 +116,17 @@ def write_standin(src: Path, size: str = "full", seed: int = 0, log: Callable[[s
 def _plan(sizes: Sizes) -> list[tuple[str, Shapes]]:
     """Every weight file with its tensors' shapes, in writing order."""
     first, second = _llava_shards(sizes)
-    return [(f"{LLAVA_DIR}/{SHARDS[0]}", first), (f"{LLAVA_DIR}/{SHARDS[1]}", second),
-            (f"{MGIE_DIR}/mllm.pt", _mllm(sizes)),
-            (f"{MGIE_DIR}/unet.pt", _module_shapes(_unet, sizes, torch.float16)),
-            (f"{CLIP_DIR}/model.safetensors", _module_shapes(_clip, sizes, torch.float32)),
-            (f"{IP2P_DIR}/vae/diffusion_pytorch_model.safetensors", _module_shapes(_vae, sizes, torch.float32)),
-            # InstructPix2Pix's own model: the optional comparison (fp32, as timbrooks/instruct-pix2pix ships it)
-            (f"{IP2P_DIR}/unet/diffusion_pytorch_model.safetensors", _module_shapes(_unet, sizes, torch.float32)),
-            (f"{IP2P_DIR}/text_encoder/model.safetensors", _module_shapes(_text_encoder, sizes, torch.float32))]
+    return [
+        (f"{LLAVA_DIR}/{SHARDS[0]}", first),
+        (f"{LLAVA_DIR}/{SHARDS[1]}", second),
+        (f"{MGIE_DIR}/mllm.pt", _mllm(sizes)),
+        (f"{MGIE_DIR}/unet.pt", _module_shapes(_unet, sizes, torch.float16)),
+        (f"{CLIP_DIR}/model.safetensors", _module_shapes(_clip, sizes, torch.float32)),
+        (f"{IP2P_DIR}/vae/diffusion_pytorch_model.safetensors", _module_shapes(_vae, sizes, torch.float32)),
+        # InstructPix2Pix's own model: the optional comparison (fp32, as timbrooks/instruct-pix2pix ships it)
+        (f"{IP2P_DIR}/unet/diffusion_pytorch_model.safetensors", _module_shapes(_unet, sizes, torch.float32)),
+        (f"{IP2P_DIR}/text_encoder/model.safetensors", _module_shapes(_text_encoder, sizes, torch.float32)),
+    ]
 
 
 def _llava_shards(sizes: Sizes) -> tuple[Shapes, Shapes]:
@@ -122,9 +143,14 @@ def _llava_shards(sizes: Sizes) -> tuple[Shapes, Shapes]:
         shapes[f"{p}input_layernorm.weight"] = ((h,), half, "ones")
         shapes[f"{p}post_attention_layernorm.weight"] = ((h,), half, "ones")
         shapes[f"{p}self_attn.rotary_emb.inv_freq"] = ((head_dim // 2,), torch.float32, "inv_freq")
-    shapes.update({"model.norm.weight": ((h,), half, "ones"), "lm_head.weight": ((vocab, h), half, "normal"),
-                   "model.mm_projector.weight": ((h, sizes.clip_hidden), half, "normal"),
-                   "model.mm_projector.bias": ((h,), half, "normal")})
+    shapes.update(
+        {
+            "model.norm.weight": ((h,), half, "ones"),
+            "lm_head.weight": ((vocab, h), half, "normal"),
+            "model.mm_projector.weight": ((h, sizes.clip_hidden), half, "normal"),
+            "model.mm_projector.bias": ((h,), half, "normal"),
+        }
+    )
     total, first, running = _nbytes(shapes), {}, 0
     for name, spec in shapes.items():  # the model's own order, cut where the real first shard ends
         if running >= FIRST_SHARD_SHARE * total:
@@ -137,10 +163,19 @@ def _llava_shards(sizes: Sizes) -> tuple[Shapes, Shapes]:
 def _mllm(sizes: Sizes) -> Shapes:
     half = torch.float16
     with init_empty_weights():
-        head = EditHead(sizes.llm_hidden, sizes.head_dim, 77, sizes.cond_dim, num_encoder_layers=sizes.head_layers,
-                        num_decoder_layers=sizes.head_layers, dim_feedforward=sizes.head_ff)
-    shapes: Shapes = {"model.embed_tokens.weight": ((sizes.llm_vocab, sizes.llm_hidden), half, "normal"),
-                      "lm_head.weight": ((sizes.llm_vocab, sizes.llm_hidden), half, "normal")}
+        head = EditHead(
+            sizes.llm_hidden,
+            sizes.head_dim,
+            77,
+            sizes.cond_dim,
+            num_encoder_layers=sizes.head_layers,
+            num_decoder_layers=sizes.head_layers,
+            dim_feedforward=sizes.head_ff,
+        )
+    shapes: Shapes = {
+        "model.embed_tokens.weight": ((sizes.llm_vocab, sizes.llm_hidden), half, "normal"),
+        "lm_head.weight": ((sizes.llm_vocab, sizes.llm_hidden), half, "normal"),
+    }
     shapes.update({f"edit_head.{k}": (tuple(v.shape), half, "normal") for k, v in head.state_dict().items()})
     shapes["emb"] = ((1, len(IMG_TOKENS), sizes.llm_hidden), half, "normal")
     return shapes
@@ -170,14 +205,23 @@ def _module_shapes(build, sizes: Sizes, dtype: torch.dtype) -> Shapes:
 
 def _clip_config(sizes: Sizes):
     full = sizes.clip_hidden == FULL.clip_hidden
-    text = ({"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12}
-            if full else {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2})
+    text = (
+        {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12}
+        if full
+        else {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2}
+    )
     return load("transformers", "CLIPConfig")(
         text_config={**text, "vocab_size": 49408 if full else 128, "max_position_embeddings": 77},
-        vision_config={"hidden_size": sizes.clip_hidden, "intermediate_size": sizes.clip_intermediate,
-                       "num_hidden_layers": sizes.clip_layers, "num_attention_heads": sizes.clip_heads,
-                       "image_size": 224, "patch_size": 14},
-        projection_dim=768 if full else 16)
+        vision_config={
+            "hidden_size": sizes.clip_hidden,
+            "intermediate_size": sizes.clip_intermediate,
+            "num_hidden_layers": sizes.clip_layers,
+            "num_attention_heads": sizes.clip_heads,
+            "image_size": 224,
+            "patch_size": 14,
+        },
+        projection_dim=768 if full else 16,
+    )
 
 
 # ---- writing -------------------------------------------------------------------------------------
@@ -186,7 +230,10 @@ def _random(shapes: Shapes, generator: torch.Generator) -> Iterator[tuple[str, t
         if fill == "ones":
             yield name, torch.ones(shape, dtype=dtype)
         elif fill == "inv_freq":  # the rotary buffer transformers 4.28 saved: its real values
-            yield name, 1.0 / (10000 ** (torch.arange(0, 2 * shape[0], 2, dtype=torch.float32) / (2 * shape[0])))
+            yield (
+                name,
+                1.0 / (10000 ** (torch.arange(0, 2 * shape[0], 2, dtype=torch.float32) / (2 * shape[0]))),
+            )
         else:
             yield name, torch.empty(shape, dtype=dtype).normal_(0.0, 0.02, generator=generator)
 
@@ -199,19 +246,39 @@ def _write_tokenizer(llava: Path, base_vocab: int) -> None:
     """LLaMA's sentencepiece tokenizer at its real vocabulary size (the tiny model's pieces, then
     placeholder pieces up to ``base_vocab``), LLaVA's three added tokens after it."""
     model = sentencepiece_model_pb2.ModelProto()
-    model.ParseFromString((resources.files("mgie_desktop.engine") / "data" / "tiny_tokenizer.model").read_bytes())
+    model.ParseFromString(
+        (resources.files("mgie_desktop.engine") / "data" / "tiny_tokenizer.model").read_bytes()
+    )
     if len(model.pieces) > base_vocab:
-        raise InputError(f"a vocabulary of {base_vocab} is smaller than the tokenizer's own {len(model.pieces)} pieces")
+        raise InputError(
+            f"a vocabulary of {base_vocab} is smaller than the tokenizer's own {len(model.pieces)} pieces"
+        )
     for i in range(base_vocab - len(model.pieces)):
-        model.pieces.add(piece=f"<standin{i}>", score=0.0, type=sentencepiece_model_pb2.ModelProto.SentencePiece.Type.USER_DEFINED)
+        model.pieces.add(
+            piece=f"<standin{i}>",
+            score=0.0,
+            type=sentencepiece_model_pb2.ModelProto.SentencePiece.Type.USER_DEFINED,
+        )
     (llava / "tokenizer.model").write_bytes(model.SerializeToString())
     write = lambda name, data: (llava / name).write_text(json.dumps(data, indent=1), encoding="utf-8")  # noqa: E731
     write("added_tokens.json", {IM_PATCH: base_vocab, IM_START: base_vocab + 1, IM_END: base_vocab + 2})
     write("special_tokens_map.json", {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"})
-    write("tokenizer_config.json", {"add_bos_token": True, "add_eos_token": False, "bos_token": "<s>",
-                                    "clean_up_tokenization_spaces": False, "eos_token": "</s>",
-                                    "model_max_length": 2048, "pad_token": None, "padding_side": "right",
-                                    "sp_model_kwargs": {}, "tokenizer_class": "LlamaTokenizer", "unk_token": "<unk>"})
+    write(
+        "tokenizer_config.json",
+        {
+            "add_bos_token": True,
+            "add_eos_token": False,
+            "bos_token": "<s>",
+            "clean_up_tokenization_spaces": False,
+            "eos_token": "</s>",
+            "model_max_length": 2048,
+            "pad_token": None,
+            "padding_side": "right",
+            "sp_model_kwargs": {},
+            "tokenizer_class": "LlamaTokenizer",
+            "unk_token": "<unk>",
+        },
+    )
 
 
 def _write_clip_config(clip: Path, sizes: Sizes) -> None:

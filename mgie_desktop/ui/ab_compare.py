@@ -65,8 +65,11 @@ class SplitView(QWidget):
             box = boxes[0]
             cut = box.x() + box.width() * self.split
             for i, image in enumerate(self.images):
-                clip = QRectF(box.x(), box.y(), cut - box.x(), box.height()) if i == 0 else \
-                    QRectF(cut, box.y(), box.right() - cut, box.height())
+                clip = (
+                    QRectF(box.x(), box.y(), cut - box.x(), box.height())
+                    if i == 0
+                    else QRectF(cut, box.y(), box.right() - cut, box.height())
+                )
                 painter.save()
                 painter.setClipRect(clip)
                 painter.drawImage(box, image)
@@ -103,8 +106,10 @@ class ABCompare(QDialog):
         self.view = SplitView(mgie, plain)
         self.side_by_side = QCheckBox("Side by side")
         self.side_by_side.toggled.connect(self.view.set_side_by_side)
-        caption = plain_label(f"“{instruction}”, same seed and settings. MGIE read it as “{expressive.rstrip('.')}”; "
-                              "InstructPix2Pix read your words as they are. Drag to move the divider.")
+        caption = plain_label(
+            f"“{instruction}”, same seed and settings. MGIE read it as “{expressive.rstrip('.')}”; "
+            "InstructPix2Pix read your words as they are. Drag to move the divider."
+        )
         keep_mgie, keep_plain = QPushButton("Keep MGIE's"), QPushButton("Keep InstructPix2Pix's")
         keep_both, discard = QPushButton("Keep both"), QPushButton("Discard")
         keep_mgie.setDefault(True)

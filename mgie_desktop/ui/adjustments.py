@@ -42,7 +42,9 @@ class Adjustments:
         if history is None:
             return
         step = history.current
-        self.panel.show_strength(round(history.strength(step.id) * 100), self._adjustable(), self._why_fixed())
+        self.panel.show_strength(
+            round(history.strength(step.id) * 100), self._adjustable(), self._why_fixed()
+        )
 
     def _adjustable(self) -> bool:
         return self.document.history is not None and not self._why_fixed()
@@ -118,15 +120,19 @@ class Adjustments:
             result = geometry.apply(image, op)
             return result, geometry.describe(op), to_qimage(result), thumbnail(result)
 
-        self.tasks.run(work, on_done=lambda done: self._landed(document, parent, op, *done),
-                       on_error=lambda exc: self.document.fail(exc, "Could not change the photo's geometry."))
+        self.tasks.run(
+            work,
+            on_done=lambda done: self._landed(document, parent, op, *done),
+            on_error=lambda exc: self.document.fail(exc, "Could not change the photo's geometry."),
+        )
 
     def _landed(self, document: int, parent: int, op: dict, image, words: str, view, thumb) -> None:
         if not self.document.is_open(document):  # another photo was opened meanwhile
             return
         self.canvas.show_image(view)  # a new shape: fit it to the window
-        self.document.add_steps([NewStep(image, thumb, {"instruction": words, "params": {"geometry": op},
-                                                        "parent": parent})])
+        self.document.add_steps(
+            [NewStep(image, thumb, {"instruction": words, "params": {"geometry": op}, "parent": parent})]
+        )
 
     # ---- crop --------------------------------------------------------------------------------------
     @property
@@ -146,7 +152,9 @@ class Adjustments:
         self.canvas.start_crop(self._ratio(combo.currentText()))
         self.panel.crop_bar.show()
         self.panel.strength.setEnabled(False)
-        self.document.status.emit("Crop: drag a rectangle, then press Enter (Esc leaves the photo as it is)", 0)
+        self.document.status.emit(
+            "Crop: drag a rectangle, then press Enter (Esc leaves the photo as it is)", 0
+        )
 
     def _ratio(self, name: str) -> float | None:
         ratio = self._ratios.get(name)

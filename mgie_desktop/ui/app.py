@@ -17,8 +17,15 @@ from mgie_desktop.ui.platform_check import platform_guard
 from mgie_desktop.ui.theme import apply_theme
 
 
-def run_app(path: str | None, models: str | Path | None, device: str = "auto", memory: str = "auto",
-            llm_quant: str = "auto", compile_unet: bool = False, precision: str = "auto") -> int:
+def run_app(
+    path: str | None,
+    models: str | Path | None,
+    device: str = "auto",
+    memory: str = "auto",
+    llm_quant: str = "auto",
+    compile_unet: bool = False,
+    precision: str = "auto",
+) -> int:
     """``models``: --models as given (None: $MGIE_MODELS, the folder chosen in the window, the default)."""
     with platform_guard():  # a missing system library gets one line naming its package, not Qt's abort
         app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -29,8 +36,16 @@ def run_app(path: str | None, models: str | Path | None, device: str = "auto", m
     apply_theme(app)
     start_log_file()
     models = models_dir(models, remembered=QSettings().value(MODELS_SETTING))
-    window = MainWindow(models, device, engine_options={"memory": memory, "llm_quant": llm_quant,
-                                                        "compile_unet": compile_unet, "precision": precision})
+    window = MainWindow(
+        models,
+        device,
+        engine_options={
+            "memory": memory,
+            "llm_quant": llm_quant,
+            "compile_unet": compile_unet,
+            "precision": precision,
+        },
+    )
     _close_on_terminate(window)
     window.show()
     if path:
@@ -41,6 +56,7 @@ def run_app(path: str | None, models: str | Path | None, device: str = "auto", m
 def _close_on_terminate(window: MainWindow) -> None:
     """SIGTERM (logout, `kill`) and Ctrl+C close the window as the user would: an edit stops,
     the engine thread is joined, unsaved work stays in the autosave for the next start."""
+
     def close_soon(_signum, _frame):
         QTimer.singleShot(0, window.quit_keeping_work)
 

@@ -153,8 +153,11 @@ class Canvas(QGraphicsView):
 
     def set_crop_box(self, rect: QRectF) -> None:
         size = self._item.pixmap().size()
-        box = fit_ratio((rect.left(), rect.top(), rect.right(), rect.bottom()), self._crop_ratio,
-                        (size.width(), size.height()))
+        box = fit_ratio(
+            (rect.left(), rect.top(), rect.right(), rect.bottom()),
+            self._crop_ratio,
+            (size.width(), size.height()),
+        )
         shown = QRectF(box[0], box[1], box[2] - box[0], box[3] - box[1])
         self._crop_rect.setRect(shown)
         shade = QPainterPath()

@@ -41,8 +41,9 @@ class CompareView:
         self.side_by_side_action = QAction("Before and after side by side", canvas, checkable=True)
         self.side_by_side_action.setShortcut(QKeySequence("Shift+S"))
         self.side_by_side_action.toggled.connect(self.split.set_side_by_side)
-        self.side_by_side_action.toggled.connect(lambda on: on and not self.split_action.isChecked()
-                                                 and self.split_action.setChecked(True))
+        self.side_by_side_action.toggled.connect(
+            lambda on: on and not self.split_action.isChecked() and self.split_action.setChecked(True)
+        )
         document.current_changed.connect(lambda _step: self._follow_split())
         document.opened.connect(lambda _doc: self._follow_split())
         # Parts show a new step's image themselves (already converted); the difference view redoes it.
@@ -55,13 +56,17 @@ class CompareView:
             return
         step = history.current
         if self.difference_action.isChecked() and history.can_undo:
-            self.tasks.run(lambda: _difference(history.image(step.parent), history.image(step.id)),
-                           on_done=lambda image: self._show_difference(history, step.id, image),
-                           on_error=self.document.fail)
+            self.tasks.run(
+                lambda: _difference(history.image(step.parent), history.image(step.id)),
+                on_done=lambda image: self._show_difference(history, step.id, image),
+                on_error=self.document.fail,
+            )
             return
-        self.tasks.run(lambda: to_qimage(history.image(step.id)),
-                       on_done=lambda image: self._show_step(history, step.id, image),
-                       on_error=self.document.fail)
+        self.tasks.run(
+            lambda: to_qimage(history.image(step.id)),
+            on_done=lambda image: self._show_step(history, step.id, image),
+            on_error=self.document.fail,
+        )
 
     def _show_step(self, history, step_id: int, image) -> None:
         # Stale if another photo was opened, the user moved on, or \ is held meanwhile.
@@ -72,8 +77,13 @@ class CompareView:
         on = self.difference_action.isChecked()
         self.showing_difference = self.showing_difference and on
         self.show_current()
-        self.document.status.emit("Difference view: how much the last edit changed each pixel, in levels of 255 "
-                                  "(the key, bottom left; D to leave)" if on else "", 0)
+        self.document.status.emit(
+            "Difference view: how much the last edit changed each pixel, in levels of 255 "
+            "(the key, bottom left; D to leave)"
+            if on
+            else "",
+            0,
+        )
         self._place_key()
 
     def _follow_difference(self) -> None:
@@ -110,17 +120,28 @@ class CompareView:
             mask = load("mgie_desktop.core.masks", "mask_from_text")(step.mask) if step.mask else None
             return to_qimage(history.image(step.parent)), to_qimage(mask) if mask is not None else None
 
-        self.tasks.run(images, on_done=lambda shown: self._show_split(history, step.id, *shown),
-                       on_error=self.document.fail)
+        self.tasks.run(
+            images,
+            on_done=lambda shown: self._show_split(history, step.id, *shown),
+            on_error=self.document.fail,
+        )
 
     def _show_split(self, history, step_id: int, before, mask) -> None:
-        if self.split_action.isChecked() and history is self.document.history and history.current.id == step_id:
+        if (
+            self.split_action.isChecked()
+            and history is self.document.history
+            and history.current.id == step_id
+        ):
             self.split.show(before, mask)
 
     def _show_difference(self, history, step_id: int, image) -> None:
         # Stale if another photo was opened, the user moved on, or \ is held meanwhile.
-        if (self.difference_action.isChecked() and history is self.document.history
-                and history.current.id == step_id and not self.comparing):
+        if (
+            self.difference_action.isChecked()
+            and history is self.document.history
+            and history.current.id == step_id
+            and not self.comparing
+        ):
             self.canvas.show_image(image, keep_view=True, current=False)
             self.showing_difference = True
 
@@ -133,8 +154,11 @@ class CompareView:
             current = history.current
             before = history.lineage(current.id)[0] if original else history.step(current.parent)
             self.comparing = True
-            self.tasks.run(lambda: to_qimage(history.image(before.id)),
-                           on_done=lambda image: self._show_compared(history, image), on_error=self.document.fail)  # an evicted 24 MP step decodes off the GUI thread
+            self.tasks.run(
+                lambda: to_qimage(history.image(before.id)),
+                on_done=lambda image: self._show_compared(history, image),
+                on_error=self.document.fail,
+            )  # an evicted 24 MP step decodes off the GUI thread
             self.document.status.emit(f"{'Original' if original else 'Before'} (release \\ to see after)", 0)
             return True
         return False

@@ -26,8 +26,10 @@ from mgie_desktop.ui.tasks import BackgroundTasks
 if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, after the window is up
     from mgie_desktop.core.document import Document
 
-OPEN_FILTER = ("Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie);;"
-               "MGIE sessions (*.mgie);;All files (*)")
+OPEN_FILTER = (
+    "Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie);;"
+    "MGIE sessions (*.mgie);;All files (*)"
+)
 SESSION_FILTER = "MGIE session (*.mgie)"
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff)"
 EXPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
@@ -35,11 +37,20 @@ RECIPE_FILTER = "MGIE recipe (*.json)"
 
 
 class DocumentActions:
-    def __init__(self, document: DocumentModel, tasks: BackgroundTasks, settings: QSettings,
-                 export_quality: QSpinBox, models_identity: Callable[[], dict], dialogs_parent: QWidget,
-                 autosave_folder: Path | None):
+    def __init__(
+        self,
+        document: DocumentModel,
+        tasks: BackgroundTasks,
+        settings: QSettings,
+        export_quality: QSpinBox,
+        models_identity: Callable[[], dict],
+        dialogs_parent: QWidget,
+        autosave_folder: Path | None,
+    ):
         self.document, self.tasks, self.settings = document, tasks, settings
-        self.recent = RecentFiles(settings, QMenu("Open &Recent", dialogs_parent), self.open_path)  # File's submenu
+        self.recent = RecentFiles(
+            settings, QMenu("Open &Recent", dialogs_parent), self.open_path
+        )  # File's submenu
         self.export_quality = export_quality
         self.models_identity = models_identity  # the installed models, for an export's edit record
         self.parent = dialogs_parent
@@ -49,7 +60,7 @@ class DocumentActions:
         document.closing.connect(self.close)
         document.changed.connect(self.autosave)
         self.recovery_box = None  # the last "restore?" question shown (tests read it)
-        self.discard_box = None   # the "delete it for good?" question after Discard
+        self.discard_box = None  # the "delete it for good?" question after Discard
         self.discard_on_close = False  # Don't Save: the unsaved work goes with the document
         self.save_box = None  # the "save the changes?" question, while it is open
         self.last_export: Path | None = None
@@ -78,9 +89,13 @@ class DocumentActions:
         from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
 
         buttons = QMessageBox.StandardButton
-        box = QMessageBox(QMessageBox.Icon.Question, APP_NAME,
-                          f"Save the changes to “{self.document.name}” before {before}?",
-                          buttons.Save | buttons.Discard | buttons.Cancel, self.parent)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            APP_NAME,
+            f"Save the changes to “{self.document.name}” before {before}?",
+            buttons.Save | buttons.Discard | buttons.Cancel,
+            self.parent,
+        )
         box.setInformativeText("If you don't save, the edits made since the last save are lost.")
         box.button(buttons.Discard).setText("Don't Save")
         box.setDefaultButton(buttons.Save)
@@ -102,8 +117,12 @@ class DocumentActions:
 
     def _open(self, path: Path) -> None:
         self.document.status.emit(f"Opening {path.name}…", 0)
-        self.tasks.run(_open_document, path, on_done=lambda opened: self._opened(*opened, path),
-                       on_error=lambda exc: self._not_opened(exc, path))
+        self.tasks.run(
+            _open_document,
+            path,
+            on_done=lambda opened: self._opened(*opened, path),
+            on_error=lambda exc: self._not_opened(exc, path),
+        )
 
     def _not_opened(self, exc: BaseException, path: Path) -> None:
         self.discard_on_close = False  # the open document stays, and so does the promise to keep its work
@@ -157,10 +176,17 @@ class DocumentActions:
         doc = self.document.doc
         revision = doc.revision
         self.document.status.emit(f"Saving {path.name}…", 0)
-        self.tasks.run(save_document, doc, path, on_done=lambda _: self._session_saved(doc, path, revision, then),
-                       on_error=self.document.fail)
+        self.tasks.run(
+            save_document,
+            doc,
+            path,
+            on_done=lambda _: self._session_saved(doc, path, revision, then),
+            on_error=self.document.fail,
+        )
 
-    def _session_saved(self, doc: Document, path: Path, revision: int, then: Callable[[], None] | None) -> None:
+    def _session_saved(
+        self, doc: Document, path: Path, revision: int, then: Callable[[], None] | None
+    ) -> None:
         self.document.saved(doc, path, revision)
         self.recent.remember(path)
         self.document.status.emit(f"Saved {path}", 5000)
@@ -177,15 +203,24 @@ class DocumentActions:
             return
         if self._autosaver is None:
             self._autosaver = Autosaver(self.autosave_folder)
-        self.autosaves.run(self._autosaver.save, doc.history, doc.source,
-                           on_done=lambda _: None, on_error=self._autosave_failed)
+        self.autosaves.run(
+            self._autosaver.save,
+            doc.history,
+            doc.source,
+            on_done=lambda _: None,
+            on_error=self._autosave_failed,
+        )
 
     def _autosave_failed(self, exc: Exception) -> None:
         self.document.status.emit(f"Autosave failed: {exc}", 10000)
 
     def look_for_crashed_sessions(self) -> None:
-        self.tasks.run(_find_recoverable, self.autosave_folder, on_done=self._offer_recovery,
-                              on_error=_recovery_check_failed)
+        self.tasks.run(
+            _find_recoverable,
+            self.autosave_folder,
+            on_done=self._offer_recovery,
+            on_error=_recovery_check_failed,
+        )
 
     def _offer_recovery(self, found: list) -> None:
         from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
@@ -195,10 +230,14 @@ class DocumentActions:
             return
         latest = usable[0]
         edits = max(0, latest.steps - 1)  # the steps less the original photo
-        box = QMessageBox(QMessageBox.Icon.Question, APP_NAME,
-                          f"Unsaved work from last time was kept: “{latest.source_name or 'a photo'}” with "
-                          f"{edits} edit{'' if edits == 1 else 's'}. Restore it?",
-                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard, self.parent)
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            APP_NAME,
+            f"Unsaved work from last time was kept: “{latest.source_name or 'a photo'}” with "
+            f"{edits} edit{'' if edits == 1 else 's'}. Restore it?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard,
+            self.parent,
+        )
         box.setModal(False)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.buttonClicked.connect(lambda button: self._recovery_answer(latest, box.buttonRole(button)))
@@ -221,9 +260,14 @@ class DocumentActions:
         """Discard deletes work: asked once more. Keeping it offers it again at the next start."""
         from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
 
-        box = QMessageBox(QMessageBox.Icon.Warning, APP_NAME,
-                          f"Delete the unsaved work on “{recoverable.source_name or 'a photo'}” for good? "
-                          "This cannot be undone.", QMessageBox.StandardButton.Cancel, self.parent)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            APP_NAME,
+            f"Delete the unsaved work on “{recoverable.source_name or 'a photo'}” for good? "
+            "This cannot be undone.",
+            QMessageBox.StandardButton.Cancel,
+            self.parent,
+        )
         delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
         box.setModal(False)
@@ -270,7 +314,9 @@ class DocumentActions:
         name = export_name(doc.source.name or doc.name)
         start = str(Path(self.settings.value("last_dir", "")) / name)
         # The filter shown is the suggested name's format, so the two never disagree.
-        path, chosen = QFileDialog.getSaveFileName(self.parent, "Export", start, EXPORT_FILTER, export_filter(name))
+        path, chosen = QFileDialog.getSaveFileName(
+            self.parent, "Export", start, EXPORT_FILTER, export_filter(name)
+        )
         if path:
             self.export_to(export_path(Path(path), chosen))
 
@@ -280,8 +326,11 @@ class DocumentActions:
         step = doc.history.current.id
         self.document.status.emit(f"Exporting {path.name}…", 0)
         quality = self.export_quality.value()
-        self.tasks.run(lambda: _save_photo(doc.photo_for_export(step), path, record=record, quality=quality),
-                       on_done=lambda _: self._exported(path), on_error=self.document.fail)
+        self.tasks.run(
+            lambda: _save_photo(doc.photo_for_export(step), path, record=record, quality=quality),
+            on_done=lambda _: self._exported(path),
+            on_error=self.document.fail,
+        )
 
     def _exported(self, path: Path) -> None:
         self.last_export = path
@@ -301,13 +350,18 @@ class DocumentActions:
             self.export_recipe_to(Path(path) if Path(path).suffix else Path(path).with_suffix(".json"))
 
     def export_recipe_to(self, path: Path) -> None:
-        recipe_from_history, save_recipe = load("mgie_desktop.core.recipe", "recipe_from_history", "save_recipe")
+        recipe_from_history, save_recipe = load(
+            "mgie_desktop.core.recipe", "recipe_from_history", "save_recipe"
+        )
 
         doc = self.document.doc
         history, step, photo = doc.history, doc.history.current.id, doc.source.name
         self.document.status.emit(f"Exporting the recipe {path.name}…", 0)
-        self.tasks.run(lambda: save_recipe(recipe_from_history(history, step, photo_name=photo), path),
-                       on_done=lambda _: self._recipe_exported(path), on_error=self.document.fail)
+        self.tasks.run(
+            lambda: save_recipe(recipe_from_history(history, step, photo_name=photo), path),
+            on_done=lambda _: self._recipe_exported(path),
+            on_error=self.document.fail,
+        )
 
     def _recipe_exported(self, path: Path) -> None:
         self.last_recipe = path

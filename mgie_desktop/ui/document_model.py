@@ -37,8 +37,8 @@ if TYPE_CHECKING:  # Pillow and the history load with the first photo, after the
 class JobState(Enum):
     """Where the document's edit stands."""
 
-    IDLE = "idle"        # no edit: the history may move
-    QUEUED = "queued"    # asked for while the models load; sent once they are ready
+    IDLE = "idle"  # no edit: the history may move
+    QUEUED = "queued"  # asked for while the models load; sent once they are ready
     RUNNING = "running"  # on the engine; the history waits for its answer
 
 
@@ -52,17 +52,17 @@ class NewStep:
 
 
 class DocumentModel(QObject):
-    opened = Signal(object)             # the Document now open (None: none is)
-    steps_added = Signal(list)          # the new Steps, in the order they were added
+    opened = Signal(object)  # the Document now open (None: none is)
+    steps_added = Signal(list)  # the new Steps, in the order they were added
     thumbnail_changed = Signal(int, object)  # step id, its QImage thumbnail (new, or its strength changed)
-    current_changed = Signal(object)    # the Step now current
-    moved = Signal(object)              # the Step moved to in the history (undo, redo, a click): not yet shown
-    changed = Signal()                  # the document's content changed: it is autosaved after each
-    modified_changed = Signal(bool)     # unsaved changes, or none
-    job_changed = Signal(object)        # JobState
-    status = Signal(str, int)           # a line for the status bar and how long it stays (ms; 0: until replaced)
-    failed = Signal(str, str)           # something the person asked for did not work: message, details
-    closing = Signal(object)            # the Document about to close (its file work finishes first)
+    current_changed = Signal(object)  # the Step now current
+    moved = Signal(object)  # the Step moved to in the history (undo, redo, a click): not yet shown
+    changed = Signal()  # the document's content changed: it is autosaved after each
+    modified_changed = Signal(bool)  # unsaved changes, or none
+    job_changed = Signal(object)  # JobState
+    status = Signal(str, int)  # a line for the status bar and how long it stays (ms; 0: until replaced)
+    failed = Signal(str, str)  # something the person asked for did not work: message, details
+    closing = Signal(object)  # the Document about to close (its file work finishes first)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -70,7 +70,7 @@ class DocumentModel(QObject):
         self.document_id = 0  # each opened document gets a new one; answers for an older one are dropped
         self._ids = itertools.count(1)
         self.running: EditJob | None = None  # sent to the engine, not answered yet
-        self.queued: EditJob | None = None   # asked for while the models load
+        self.queued: EditJob | None = None  # asked for while the models load
         # Strength changes of the current step, undone and redone before moving in the history:
         # (step id, strength before, strength after), one per drag.
         self._strength_undo: list[tuple[int, float, float]] = []
@@ -179,11 +179,15 @@ class DocumentModel(QObject):
 
     @property
     def can_undo(self) -> bool:
-        return self.history is not None and (self._strength_change(self._strength_undo) or self.history.can_undo)
+        return self.history is not None and (
+            self._strength_change(self._strength_undo) or self.history.can_undo
+        )
 
     @property
     def can_redo(self) -> bool:
-        return self.history is not None and (self._strength_change(self._strength_redo) or self.history.can_redo)
+        return self.history is not None and (
+            self._strength_change(self._strength_redo) or self.history.can_redo
+        )
 
     def _strength_change(self, changes: list) -> bool:
         return bool(changes) and changes[-1][0] == self.history.current.id
@@ -193,7 +197,9 @@ class DocumentModel(QObject):
         if self.history is None or self.busy:
             return False
         if (reason := self.history.store.damaged.get(step_id)) is not None:  # nothing to show or edit from
-            self.fail(load("mgie_desktop.core.history", "DamagedImage")(step_id, reason))  # Pillow: loaded by now
+            self.fail(
+                load("mgie_desktop.core.history", "DamagedImage")(step_id, reason)
+            )  # Pillow: loaded by now
             return False
         self.history.go_to(step_id)
         self._moved()

@@ -39,7 +39,9 @@ from mgie_desktop.ui.expressive_box import ExpressiveBox
 from mgie_desktop.ui.seed_box import SeedBox
 
 CUSTOM = "custom"  # the preset's name once a setting differs from every preset
-EXAMPLES = "Describe the edit, e.g.\n“make the sky a sunset”\n“remove the people in the background”\n“more contrast”"
+EXAMPLES = (
+    "Describe the edit, e.g.\n“make the sky a sunset”\n“remove the people in the background”\n“more contrast”"
+)
 
 
 class InstructionBox(QPlainTextEdit):
@@ -68,8 +70,11 @@ class InstructionBox(QPlainTextEdit):
         self.undo_goes_to_history = False
 
     def event(self, event) -> bool:
-        if (event.type() == QEvent.Type.ShortcutOverride and self.undo_goes_to_history
-                and (event.matches(QKeySequence.StandardKey.Undo) or event.matches(QKeySequence.StandardKey.Redo))):
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and self.undo_goes_to_history
+            and (event.matches(QKeySequence.StandardKey.Undo) or event.matches(QKeySequence.StandardKey.Redo))
+        ):
             event.ignore()  # not ours: the window's Undo/Redo action takes it
             return True
         return super().event(event)
@@ -89,7 +94,11 @@ class InstructionBox(QPlainTextEdit):
         if key == Qt.Key.Key_Up and self.recent and cursor.blockNumber() == 0:
             self._show_recent(self._recall - 1)
             return
-        if key == Qt.Key.Key_Down and self.recent and cursor.blockNumber() == self.document().blockCount() - 1:
+        if (
+            key == Qt.Key.Key_Down
+            and self.recent
+            and cursor.blockNumber() == self.document().blockCount() - 1
+        ):
             self._show_recent(self._recall + 1)
             return
         super().keyPressEvent(event)
@@ -118,13 +127,19 @@ class EditPanel(QWidget):
         self.apply_button.setDefault(True)
         self.apply_button.setToolTip("Apply the instruction to the current image (Ctrl+Enter)")
         self.rerender_button = QPushButton("Re-render")
-        self.rerender_button.setToolTip("Render the last instruction again with these settings (no second LLM pass)")
+        self.rerender_button.setToolTip(
+            "Render the last instruction again with these settings (no second LLM pass)"
+        )
         self.variations_button = QPushButton("Variations")
         self.variations_button.setToolTip("Render several seeds of the instruction at once and pick one")
         self.compare_button = QPushButton("Compare with InstructPix2Pix")
-        self.compare_button.setToolTip("Render the instruction with MGIE and with plain InstructPix2Pix (same seed "
-                                       "and settings), see them side by side and keep either")
-        self.variation_count = QSpinBox(minimum=max(2, int(VARIATIONS.low)), maximum=int(VARIATIONS.high), value=4)
+        self.compare_button.setToolTip(
+            "Render the instruction with MGIE and with plain InstructPix2Pix (same seed "
+            "and settings), see them side by side and keep either"
+        )
+        self.variation_count = QSpinBox(
+            minimum=max(2, int(VARIATIONS.low)), maximum=int(VARIATIONS.high), value=4
+        )
         self.variation_count.setToolTip("How many variations")
         self.expressive = ExpressiveBox()
         self.meter = QLabel()  # how much of the instruction the model can read
@@ -146,11 +161,15 @@ class EditPanel(QWidget):
         self.dice = QToolButton(text="⚄")
         self.dice.setToolTip("New random seed")
         self.random_seed = QCheckBox("New seed each edit")
-        self.text_guidance = QDoubleSpinBox(minimum=TEXT_GUIDANCE.low, maximum=TEXT_GUIDANCE.high, singleStep=0.5,
-                                            decimals=1)
-        self.image_guidance = QDoubleSpinBox(minimum=IMAGE_GUIDANCE.low, maximum=IMAGE_GUIDANCE.high, singleStep=0.05,
-                                             decimals=2)
-        self.image_guidance.setToolTip("How closely the result keeps the photo (1.0 = loosest; the reference uses 1.5)")
+        self.text_guidance = QDoubleSpinBox(
+            minimum=TEXT_GUIDANCE.low, maximum=TEXT_GUIDANCE.high, singleStep=0.5, decimals=1
+        )
+        self.image_guidance = QDoubleSpinBox(
+            minimum=IMAGE_GUIDANCE.low, maximum=IMAGE_GUIDANCE.high, singleStep=0.05, decimals=2
+        )
+        self.image_guidance.setToolTip(
+            "How closely the result keeps the photo (1.0 = loosest; the reference uses 1.5)"
+        )
         self.export_quality = QSpinBox(minimum=50, maximum=100, value=95)
         self.export_quality.setToolTip("JPEG and WebP export quality (PNG and TIFF are lossless)")
 
@@ -256,8 +275,12 @@ class EditPanel(QWidget):
 
     def _show_params(self, p: EditParams) -> None:
         self._base = p
-        for box, value in ((self.steps, p.steps), (self.seed, p.seed), (self.text_guidance, p.text_guidance),
-                           (self.image_guidance, p.image_guidance)):
+        for box, value in (
+            (self.steps, p.steps),
+            (self.seed, p.seed),
+            (self.text_guidance, p.text_guidance),
+            (self.image_guidance, p.image_guidance),
+        ):
             box.blockSignals(True)
             box.setValue(value)
             box.blockSignals(False)
@@ -281,9 +304,13 @@ class EditPanel(QWidget):
 
     def params(self) -> EditParams:
         """What the controls show, whatever the preset is called."""
-        return replace(self._base, steps=self.steps.value(), seed=self.seed.value(),
-                       text_guidance=round(self.text_guidance.value(), 2),
-                       image_guidance=round(self.image_guidance.value(), 2)).validated()
+        return replace(
+            self._base,
+            steps=self.steps.value(),
+            seed=self.seed.value(),
+            text_guidance=round(self.text_guidance.value(), 2),
+            image_guidance=round(self.image_guidance.value(), 2),
+        ).validated()
 
     # ---- how much of the instruction the model reads ------------------------------------------
     def set_instruction_limit(self, limit) -> None:
@@ -313,8 +340,10 @@ class EditPanel(QWidget):
         """With an edited expressive instruction, Re-render follows the person's text."""
         self.rerender_button.setText("Re-render with this text" if edited else "Re-render")
         self.rerender_button.setToolTip(
-            "Render this step again, driven by your expressive instruction instead of MGIE's" if edited else
-            "Render the last instruction again with these settings (no second LLM pass)")
+            "Render this step again, driven by your expressive instruction instead of MGIE's"
+            if edited
+            else "Render the last instruction again with these settings (no second LLM pass)"
+        )
 
     def add_tool(self, widget) -> None:
         """A tool's controls (the mask brush's), under the crop bar."""
@@ -335,7 +364,9 @@ class EditPanel(QWidget):
             self.expressive.show_step("", editable=False)
         else:
             steerable = step.is_render and step.params.get("model", "mgie") == "mgie"
-            self.expressive.show_step(step.expressive_instruction, step.steered_instruction, editable=steerable)
+            self.expressive.show_step(
+                step.expressive_instruction, step.steered_instruction, editable=steerable
+            )
 
     def allow_rerender(self, allowed: bool) -> None:
         self.can_rerender = allowed
@@ -366,7 +397,9 @@ class EditPanel(QWidget):
         stops it. Apply stays usable: an edit asked for now waits for the models."""
         self.progress.setRange(0, total)
         self.progress.setValue(done)
-        self.progress_text.setText(f"Loading the models: {part}…" if part and total else "Loading the models…")
+        self.progress_text.setText(
+            f"Loading the models: {part}…" if part and total else "Loading the models…"
+        )
         self.progress.setFormat(f"{done + 1}/{total}" if part and total else "")
         self.progress_text.show()
         self.progress.show()

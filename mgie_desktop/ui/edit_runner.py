@@ -44,11 +44,20 @@ if TYPE_CHECKING:
 class EditRunner(QObject):
     submit_job = Signal(object)  # every job as it goes to the engine (tests and logs watch it)
     engine_label = Signal(str, str)  # what the status bar says of the models: text, tooltip
-    gpu_label = Signal(str)          # the engine's memory report
-    edit_ended = Signal()            # an edit ended without a result: the canvas goes back to the current step
+    gpu_label = Signal(str)  # the engine's memory report
+    edit_ended = Signal()  # an edit ended without a result: the canvas goes back to the current step
 
-    def __init__(self, document: DocumentModel, panel: EditPanel, canvas: Canvas, mask_brush: MaskBrush,
-                 models_dir: Path, device: str, engine_options: dict, dialogs_parent: QWidget):
+    def __init__(
+        self,
+        document: DocumentModel,
+        panel: EditPanel,
+        canvas: Canvas,
+        mask_brush: MaskBrush,
+        models_dir: Path,
+        device: str,
+        engine_options: dict,
+        dialogs_parent: QWidget,
+    ):
         super().__init__(dialogs_parent)
         self.document, self.panel, self.canvas, self.mask_brush = document, panel, canvas, mask_brush
         self.dialogs_parent = dialogs_parent  # the variations and A/B pickers open over it
@@ -75,12 +84,18 @@ class EditRunner(QObject):
 
     def _answers(self, engine: EngineClient) -> list:
         """Each of the engine's signals and the slot that hears it."""
-        return [(engine.state_changed, self.on_model_state), (engine.load_progress, self.on_load_progress),
-                (engine.memory_report, self.gpu_label), (engine.progress, self.on_progress),
-                (engine.preview, self.on_preview), (engine.edit_finished, self.on_edit_finished),
-                (engine.edit_failed, self.on_edit_failed), (engine.edit_cancelled, self.on_edit_cancelled),
-                (engine.instruction_limit, self.panel.set_instruction_limit),
-                (engine.notice, self.on_engine_notice)]
+        return [
+            (engine.state_changed, self.on_model_state),
+            (engine.load_progress, self.on_load_progress),
+            (engine.memory_report, self.gpu_label),
+            (engine.progress, self.on_progress),
+            (engine.preview, self.on_preview),
+            (engine.edit_finished, self.on_edit_finished),
+            (engine.edit_failed, self.on_edit_failed),
+            (engine.edit_cancelled, self.on_edit_cancelled),
+            (engine.instruction_limit, self.panel.set_instruction_limit),
+            (engine.notice, self.on_engine_notice),
+        ]
 
     def _listen_to(self, engine: EngineClient) -> None:
         if self._heard is not None:  # an answer still on its way from the old one is not ours any more
@@ -123,10 +138,14 @@ class EditRunner(QObject):
     @Slot(str, str)
     def on_model_state(self, told: str, detail: str) -> None:
         self.model_state = state = EngineState(told)  # what the engine said, checked once where it enters
-        shown = {EngineState.READY: f"Model: ready ({detail})", EngineState.BUSY: "Model: busy",
-                 EngineState.LOADING: "Model: loading…", EngineState.NOT_INSTALLED: "Model: not installed",
-                 EngineState.ERROR: f"Model: failed to load ({display_text(detail, width=MODEL_LABEL_REASON)})",
-                 EngineState.CANCELLED: "Model: not loaded"}[state]
+        shown = {
+            EngineState.READY: f"Model: ready ({detail})",
+            EngineState.BUSY: "Model: busy",
+            EngineState.LOADING: "Model: loading…",
+            EngineState.NOT_INSTALLED: "Model: not installed",
+            EngineState.ERROR: f"Model: failed to load ({display_text(detail, width=MODEL_LABEL_REASON)})",
+            EngineState.CANCELLED: "Model: not loaded",
+        }[state]
         self.engine_label.emit(shown, detail)
         panel = self.panel
         if state is EngineState.LOADING:
@@ -138,7 +157,9 @@ class EditRunner(QObject):
             self._models_notice = self.models_notice(detail)
             panel.show_notice(self._models_notice)
             return
-        if self._models_notice and panel.notice.text() == self._models_notice:  # it recovered: the notice goes
+        if (
+            self._models_notice and panel.notice.text() == self._models_notice
+        ):  # it recovered: the notice goes
             panel.show_notice("")
         self._models_notice = ""
         if state is EngineState.READY and (queued := self.document.take_queued()) is not None:
@@ -161,16 +182,18 @@ class EditRunner(QObject):
             return "The model is still loading; try again in a moment."
         reason = f": {detail.strip().removesuffix('.')}." if detail.strip() else "."
         if self.model_state is EngineState.ERROR and self.engine is not self.local:
-            return f"The engine at {self.engine.where} is not available{reason} <a href=\"#engine\">Engine…</a>"
+            return f'The engine at {self.engine.where} is not available{reason} <a href="#engine">Engine…</a>'
         if self.model_state is EngineState.ERROR:
-            return f"The models could not be loaded{reason} <a href=\"#models\">Check the models…</a>"
+            return f'The models could not be loaded{reason} <a href="#models">Check the models…</a>'
         if self.model_state is EngineState.CANCELLED:
-            return "Loading the models was cancelled. <a href=\"#load\">Load them</a>"
+            return 'Loading the models was cancelled. <a href="#load">Load them</a>'
         # One sentence of what to do; the inventory's own wording (the same advice) stays in the tooltip.
         size = download_size_text()
-        return (f"No MGIE models are installed yet. <a href=\"#models\">Download the models…</a> ({size}), "
-                "or run <code>mgie-desktop models download</code>, or import the reference's files with "
-                "<code>mgie-desktop models import</code>.")
+        return (
+            f'No MGIE models are installed yet. <a href="#models">Download the models…</a> ({size}), '
+            "or run <code>mgie-desktop models download</code>, or import the reference's files with "
+            "<code>mgie-desktop models import</code>."
+        )
 
     def stop(self) -> None:
         """Closing: a running edit stops within one step, a load after the part it is reading."""
@@ -206,9 +229,11 @@ class EditRunner(QObject):
         else of the new instruction from the current step."""
         history, panel = self.document.history, self.panel
         if history is not None and not self._plain_installed():
-            panel.show_notice("Comparing needs InstructPix2Pix's own model (an optional download of about "
-                              "3.9 GB). <a href=\"#ip2p\">Download it…</a> or run "
-                              "<code>mgie-desktop models download --with ip2p</code>.")
+            panel.show_notice(
+                "Comparing needs InstructPix2Pix's own model (an optional download of about "
+                '3.9 GB). <a href="#ip2p">Download it…</a> or run '
+                "<code>mgie-desktop models download --with ip2p</code>."
+            )
             return
         text = panel.instruction.toPlainText().strip()
         current = history.current if history is not None else None
@@ -227,7 +252,9 @@ class EditRunner(QObject):
             panel.show_notice("Open a photo first (File › Open, or drop one here).")
         elif not text:
             panel.show_notice("Type what the edit should do, then press Ctrl+Enter.")
-        elif not (self.model_state is EngineState.READY or self.model_state.coming):  # loading: the edit waits
+        elif not (
+            self.model_state is EngineState.READY or self.model_state.coming
+        ):  # loading: the edit waits
             panel.show_notice(self.models_notice())
         elif problem := (panel.instruction_limit.refusal(text) if panel.instruction_limit else ""):
             panel.show_notice(problem)
@@ -244,9 +271,19 @@ class EditRunner(QObject):
             panel.roll_seed()
         panel.instruction.remember(text)
         mask = self.mask_brush.mask_image()  # painted: the edit applies inside it only
-        self._dispatch(EditJob(next(self._job_ids), document.document_id, document.history.current.id,
-                               document.history.image(), text, panel.params(), variations=variations, mask=mask,
-                               compare=compare))
+        self._dispatch(
+            EditJob(
+                next(self._job_ids),
+                document.document_id,
+                document.history.current.id,
+                document.history.image(),
+                text,
+                panel.params(),
+                variations=variations,
+                mask=mask,
+                compare=compare,
+            )
+        )
 
     @Slot()
     def rerender(self) -> None:
@@ -274,11 +311,23 @@ class EditRunner(QObject):
         params = panel.params()
         if variations > 1 and params.seed == step.params.get("seed"):  # the step is that seed already:
             params = replace(params, seed=(params.seed + 1) % (SEED.high + 1))  # each variation a new one
-        self._dispatch(EditJob(next(self._job_ids), document.document_id, step.parent,
-                               document.history.image(step.parent), step.instruction, params,
-                               rerender=True, variations=variations, expressive=expressive,
-                               mgie_text=step.expressive_instruction if expressive else "", mask=mask,
-                               compare=compare, model="mgie" if compare else step.params.get("model", "mgie")))
+        self._dispatch(
+            EditJob(
+                next(self._job_ids),
+                document.document_id,
+                step.parent,
+                document.history.image(step.parent),
+                step.instruction,
+                params,
+                rerender=True,
+                variations=variations,
+                expressive=expressive,
+                mgie_text=step.expressive_instruction if expressive else "",
+                mask=mask,
+                compare=compare,
+                model="mgie" if compare else step.params.get("model", "mgie"),
+            )
+        )
 
     def _dispatch(self, job: EditJob) -> None:
         """To the engine now, or, while the models load, as soon as they are ready."""
@@ -349,10 +398,16 @@ class EditRunner(QObject):
 
     def _did_nothing_notice(self) -> str:
         stronger = self._stronger_guidance()
-        return ("The edit barely changed the photo: MGIE sometimes leaves an instruction unapplied. Try "
-                f"<a href=\"#variations\">{VARIATIONS_TO_TRY} variations</a>"
-                + (f" or <a href=\"#stronger\">a stronger text guidance ({self.panel.params().text_guidance:g} → "
-                   f"{stronger:g})</a>." if stronger else "."))
+        return (
+            "The edit barely changed the photo: MGIE sometimes leaves an instruction unapplied. Try "
+            f'<a href="#variations">{VARIATIONS_TO_TRY} variations</a>'
+            + (
+                f' or <a href="#stronger">a stronger text guidance ({self.panel.params().text_guidance:g} → '
+                f"{stronger:g})</a>."
+                if stronger
+                else "."
+            )
+        )
 
     def _stronger_guidance(self) -> float | None:
         """The text guidance to try next when an edit did nothing (None at the top of its range)."""
@@ -387,14 +442,31 @@ class EditRunner(QObject):
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
 
         source = self.document.history.image(done.job.source_step)
-        self._show_picker(done, VariationsPicker(done.views, done.picks, done.seeds, done.job.instruction,
-                                                 to_qimage(source), self.dialogs_parent))
+        self._show_picker(
+            done,
+            VariationsPicker(
+                done.views,
+                done.picks,
+                done.seeds,
+                done.job.instruction,
+                to_qimage(source),
+                self.dialogs_parent,
+            ),
+        )
 
     def _pick_ab(self, done: EditDone) -> None:
         ABCompare = load("mgie_desktop.ui.ab_compare", "ABCompare")
 
-        self._show_picker(done, ABCompare(done.views[0], done.views[1], done.job.instruction,
-                                          done.expressive_instruction, self.dialogs_parent))
+        self._show_picker(
+            done,
+            ABCompare(
+                done.views[0],
+                done.views[1],
+                done.job.instruction,
+                done.expressive_instruction,
+                self.dialogs_parent,
+            ),
+        )
 
     def _show_picker(self, done: EditDone, picker) -> None:
         """A dialog choosing renders to keep (``chosen(list)``), open until the person decides."""
@@ -426,13 +498,30 @@ class EditRunner(QObject):
                 params["model"] = "ip2p"
                 words = {"expressive_instruction": "", "steered_instruction": ""}
             else:
-                words = {"expressive_instruction": job.mgie_text if job.expressive else done.expressive_instruction,
-                         "steered_instruction": job.expressive}
-            steps.append(NewStep(done.images[index], done.thumbs[index], {
-                "instruction": job.instruction, "parent": job.source_step, "params": params,
-                "timings": done.timings, "mask": done.mask_text, **words}))
+                words = {
+                    "expressive_instruction": job.mgie_text
+                    if job.expressive
+                    else done.expressive_instruction,
+                    "steered_instruction": job.expressive,
+                }
+            steps.append(
+                NewStep(
+                    done.images[index],
+                    done.thumbs[index],
+                    {
+                        "instruction": job.instruction,
+                        "parent": job.source_step,
+                        "params": params,
+                        "timings": done.timings,
+                        "mask": done.mask_text,
+                        **words,
+                    },
+                )
+            )
         self.canvas.show_image(done.views[kept[0]], keep_view=True)  # before the step: no decode to show it
-        if job.mask is not None and not job.rerender:  # the result unveiled; the next edit unmasked unless asked
+        if (
+            job.mask is not None and not job.rerender
+        ):  # the result unveiled; the next edit unmasked unless asked
             self.mask_brush.put_away()  # (a re-render used its step's mask: the brush's own stays as it is)
         self.document.add_steps(steps)
         self.panel.instruction.mark_applied()  # Ctrl+Z now undoes this edit, wherever the focus is

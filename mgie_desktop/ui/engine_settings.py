@@ -46,20 +46,26 @@ class EngineDialog(QDialog):
         self.address.setPlaceholderText("http://workstation:8765")
         self.token = QLineEdit(token)
         self.token.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token.setPlaceholderText("from the server's token file (found by itself for this computer's own server)")
+        self.token.setPlaceholderText(
+            "from the server's token file (found by itself for this computer's own server)"
+        )
         form = QFormLayout()
         form.addRow("Address", self.address)
         form.addRow("Token", self.token)
-        hint = QLabel("On the GPU computer run <code>mgie-desktop serve --host 0.0.0.0</code>; it says where "
-                      "its token file is, and every client needs that token. A server on this computer "
-                      "needs one too, and it is found here by itself: leave the token empty. Photos go "
-                      "to that computer for each edit and come back; your history and sessions stay here.")
+        hint = QLabel(
+            "On the GPU computer run <code>mgie-desktop serve --host 0.0.0.0</code>; it says where "
+            "its token file is, and every client needs that token. A server on this computer "
+            "needs one too, and it is found here by itself: leave the token empty. Photos go "
+            "to that computer for each edit and come back; your history and sessions stay here."
+        )
         hint.setWordWrap(True)
         self.problem = QLabel()
         self.problem.setObjectName("problem")
         self.problem.setWordWrap(True)
         self.problem.hide()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
@@ -113,7 +119,9 @@ class EngineSettings:
         dialog = EngineDialog(self.remote, self.address, self._token(), self.parent)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
-        self.apply(dialog.remote_button.isChecked(), dialog.address.text().strip(), dialog.token.text().strip())
+        self.apply(
+            dialog.remote_button.isChecked(), dialog.address.text().strip(), dialog.token.text().strip()
+        )
 
     def apply(self, remote: bool, address: str = "", token: str = "") -> None:
         """Remember the choice and switch to it now."""

@@ -8,14 +8,14 @@ from enum import Enum
 
 
 class EngineState(str, Enum):
-    NOT_LOADED = "not loaded"        # at start-up, before the background start
-    STARTING = "starting"            # asked to load; the engine has not answered yet
+    NOT_LOADED = "not loaded"  # at start-up, before the background start
+    STARTING = "starting"  # asked to load; the engine has not answered yet
     NOT_INSTALLED = "not installed"  # no models where it looked (the detail says where and what to do)
     LOADING = "loading"
-    READY = "ready"                  # the detail: the device and the load time
-    BUSY = "busy"                    # an edit is running; the detail: its instruction
-    ERROR = "error"                  # the models (or the server) could not be loaded; the detail: why
-    CANCELLED = "cancelled"          # a load stopped by the person
+    READY = "ready"  # the detail: the device and the load time
+    BUSY = "busy"  # an edit is running; the detail: its instruction
+    ERROR = "error"  # the models (or the server) could not be loaded; the detail: why
+    CANCELLED = "cancelled"  # a load stopped by the person
 
     def __str__(self) -> str:
         return self.value

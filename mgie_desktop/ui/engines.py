@@ -20,17 +20,17 @@ from mgie_desktop.ui.worker import EngineWorker
 class EngineClient(QObject):
     # an EngineState (as text: "ready", "loading"...), and its detail line
     state_changed = Signal(str, str)
-    load_progress = Signal(str, int, int)    # the part loading, steps done, steps in all
+    load_progress = Signal(str, int, int)  # the part loading, steps done, steps in all
     progress = Signal(int, int, int, float)  # job id, step, total, seconds left
-    preview = Signal(int, object)            # job id, QImage
-    edit_finished = Signal(object)           # ui.worker.EditDone
-    edit_failed = Signal(int, str, str)      # job id, message, details
+    preview = Signal(int, object)  # job id, QImage
+    edit_finished = Signal(object)  # ui.worker.EditDone
+    edit_failed = Signal(int, str, str)  # job id, message, details
     edit_cancelled = Signal(int)
-    instruction_limit = Signal(object)       # core.instruction.InstructionLimit of the loaded models
-    memory_report = Signal(str)              # GPU memory and how the models share it
-    notice = Signal(str)                     # a passing word: queue position, connection lost or back
+    instruction_limit = Signal(object)  # core.instruction.InstructionLimit of the loaded models
+    memory_report = Signal(str)  # GPU memory and how the models share it
+    notice = Signal(str)  # a passing word: queue position, connection lost or back
 
-    where = "this computer"                  # named in the status bar
+    where = "this computer"  # named in the status bar
 
     def load(self, models_dir: Path) -> None:
         raise NotImplementedError
@@ -84,8 +84,17 @@ class LocalEngine(EngineClient):
         self._run.connect(worker.run)
         self._unload.connect(worker.unload)
         # Signal to signal: queued onto this object's (the GUI) thread.
-        for name in ("state_changed", "load_progress", "progress", "preview", "edit_finished", "edit_failed",
-                     "edit_cancelled", "instruction_limit", "memory_report"):
+        for name in (
+            "state_changed",
+            "load_progress",
+            "progress",
+            "preview",
+            "edit_finished",
+            "edit_failed",
+            "edit_cancelled",
+            "instruction_limit",
+            "memory_report",
+        ):
             getattr(worker, name).connect(getattr(self, name))
         self.thread.start()
         return worker

@@ -45,11 +45,16 @@ class ExpressiveBox(QWidget):
     def show_step(self, mgie_text: str, steered_text: str = "", editable: bool = True) -> None:
         """A step's texts: the person's (when steered) is the one shown and edited."""
         # Shown as a person would have typed them: no control characters from a session file.
-        mgie_text, steered_text = display_text(mgie_text, keep_newlines=True), display_text(steered_text, keep_newlines=True)
+        mgie_text, steered_text = (
+            display_text(mgie_text, keep_newlines=True),
+            display_text(steered_text, keep_newlines=True),
+        )
         self._shown, self._editable = (steered_text or mgie_text), editable
         self.text_box.setReadOnly(not editable)
         # A frame says "you can type here"; read-only text sits flat in the panel.
-        self.text_box.setFrameShape(WrappingText.Shape.StyledPanel if editable else WrappingText.Shape.NoFrame)
+        self.text_box.setFrameShape(
+            WrappingText.Shape.StyledPanel if editable else WrappingText.Shape.NoFrame
+        )
         self.text_box._fit_height()
         self.text_box.setPlainText(self._shown or (NO_TEXT if editable else ""))
         if self.text_box.toPlainText() == NO_TEXT:

@@ -11,8 +11,13 @@ from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
 from PySide6.QtWidgets import QWidget
 
 GAIN = 4.0  # core.compare.difference_image's default: a grey level is GAIN x the change
-STOPS = ((0.0, QColor(0, 0, 0)), (0.25, QColor(40, 60, 200)), (0.5, QColor(220, 40, 40)),
-         (0.75, QColor(255, 200, 0)), (1.0, QColor(255, 255, 255)))
+STOPS = (
+    (0.0, QColor(0, 0, 0)),
+    (0.25, QColor(40, 60, 200)),
+    (0.5, QColor(220, 40, 40)),
+    (0.75, QColor(255, 200, 0)),
+    (1.0, QColor(255, 255, 255)),
+)
 
 
 def heat_colour(level: int) -> QColor:
@@ -21,7 +26,9 @@ def heat_colour(level: int) -> QColor:
     for (a, ca), (b, cb) in zip(STOPS, STOPS[1:], strict=False):  # each stop and the next
         if at <= b:
             t = (at - a) / (b - a)
-            return QColor(*(round(x + (y - x) * t) for x, y in zip(ca.getRgb()[:3], cb.getRgb()[:3], strict=True)))
+            return QColor(
+                *(round(x + (y - x) * t) for x, y in zip(ca.getRgb()[:3], cb.getRgb()[:3], strict=True))
+            )
     return STOPS[-1][1]
 
 
@@ -31,7 +38,9 @@ HEAT_TABLE = [heat_colour(level).rgb() for level in range(256)]
 def heat_image(difference: QImage) -> QImage:
     """The grey difference image coloured by HEAT_TABLE (an indexed image: one table, no per-pixel maths)."""
     grey = difference.convertToFormat(QImage.Format.Format_Grayscale8)
-    indexed = QImage(grey.constBits(), grey.width(), grey.height(), grey.bytesPerLine(), QImage.Format.Format_Indexed8)
+    indexed = QImage(
+        grey.constBits(), grey.width(), grey.height(), grey.bytesPerLine(), QImage.Format.Format_Indexed8
+    )
     indexed.setColorTable(HEAT_TABLE)
     return indexed.convertToFormat(QImage.Format.Format_RGB32)  # its own pixels, not grey's
 
@@ -61,7 +70,10 @@ class HeatScale(QWidget):
 
     def ticks(self) -> list[tuple[float, str]]:
         """(place along the bar, label): the change in levels of 255 at each quarter."""
-        return [(at, f"{round(255 * at / GAIN)}" + ("+" if at == 1.0 else "")) for at in (0.0, 0.25, 0.5, 0.75, 1.0)]
+        return [
+            (at, f"{round(255 * at / GAIN)}" + ("+" if at == 1.0 else ""))
+            for at in (0.0, 0.25, 0.5, 0.75, 1.0)
+        ]
 
     def paintEvent(self, _event) -> None:  # noqa: N802 (Qt override)
         painter = QPainter(self)

@@ -45,7 +45,9 @@ class HistoryPanel(QListWidget):
         current = history.current.id if history.current else None
         damaged = history.store.damaged  # steps whose image would not decode: the rest stay usable
         for step, depth, branches in _tree_order(history):
-            text = _describe(step, depth, branches) + ("\n⚠ its image is damaged" if step.id in damaged else "")
+            text = _describe(step, depth, branches) + (
+                "\n⚠ its image is damaged" if step.id in damaged else ""
+            )
             item = QListWidgetItem(self._thumbs.get(step.id, QIcon()), text)
             item.setData(Qt.ItemDataRole.UserRole, step.id)
             item.setToolTip(plain_tooltip(_tooltip(step)))
@@ -104,6 +106,8 @@ def _tooltip(step: Step) -> str:
         lines.append(f"You: {display_text(step.steered_instruction)}")
     if step.mask:
         lines.append("Edited inside a painted mask")
-    lines.append(f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
-                 f"image {p.get('image_guidance')} · {p.get('scheduler')}")
+    lines.append(
+        f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
+        f"image {p.get('image_guidance')} · {p.get('scheduler')}"
+    )
     return "\n".join(lines)

@@ -42,8 +42,14 @@ MODELS_SETTING = "models_dir"  # the models folder chosen in the model manager
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, models_dir: Path, device: str = "auto", settings: QSettings | None = None,
-                 autosave_folder: Path | None = None, engine_options: dict | None = None):
+    def __init__(
+        self,
+        models_dir: Path,
+        device: str = "auto",
+        settings: QSettings | None = None,
+        autosave_folder: Path | None = None,
+        engine_options: dict | None = None,
+    ):
         super().__init__()
         self.models_dir = models_dir
         self.settings = settings or QSettings()
@@ -72,12 +78,26 @@ class MainWindow(QMainWindow):
 
         # The engine lives on its own thread; start-up never waits for it. Its worker is made by
         # the background start, a moment after the window is shown (see showEvent).
-        self.edits = EditRunner(self.document, self.panel, self.canvas, self.mask_brush, models_dir, device,
-                                engine_options or {}, self)
+        self.edits = EditRunner(
+            self.document,
+            self.panel,
+            self.canvas,
+            self.mask_brush,
+            models_dir,
+            device,
+            engine_options or {},
+            self,
+        )
         self.engine_settings = EngineSettings(self.settings, self.edits, self)
-        self.documents = DocumentActions(self.document, self.tasks, self.settings, self.panel.export_quality,
-                                         lambda: self.edits.engine.models_identity(self.models_dir), self,
-                                         autosave_folder)
+        self.documents = DocumentActions(
+            self.document,
+            self.tasks,
+            self.settings,
+            self.panel.export_quality,
+            lambda: self.edits.engine.models_identity(self.models_dir),
+            self,
+            autosave_folder,
+        )
         self.compare_view = CompareView(self.document, self.canvas, self.tasks)
         self.adjustments = Adjustments(self.document, self.panel, self.canvas, self.tasks)
         self._status_labels()

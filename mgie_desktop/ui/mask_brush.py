@@ -58,8 +58,8 @@ class MaskBrush(QObject):
     def __init__(self, canvas, parent=None):
         super().__init__(parent)
         self.canvas = canvas
-        self.radius = 40.0       # photo pixels
-        self.softness = 0.5      # 0: hard edge, 1: fades from the centre
+        self.radius = 40.0  # photo pixels
+        self.softness = 0.5  # 0: hard edge, 1: fades from the centre
         self.eraser = False
         self.active = False
         self._mask: QImage | None = None
@@ -99,7 +99,9 @@ class MaskBrush(QObject):
         Image = load("PIL.Image")  # noqa: N806 (Pillow only: the window never imports torch)
 
         m = self._mask
-        grey = Image.frombuffer("L", (m.width(), m.height()), bytes(m.constBits()), "raw", "L", m.bytesPerLine(), 1)
+        grey = Image.frombuffer(
+            "L", (m.width(), m.height()), bytes(m.constBits()), "raw", "L", m.bytesPerLine(), 1
+        )
         return grey if grey.getextrema()[1] > 0 else None
 
     def clear(self) -> None:
@@ -129,9 +131,12 @@ class MaskBrush(QObject):
         except InputError:  # damaged in its session: nothing to reuse
             self.offer("")
             return
-        grey = masks.fit_mask(stored, (self._mask.width(), self._mask.height()), feather=0)  # feathered once, when used
-        self._mask = QImage(grey.tobytes(), grey.width, grey.height, grey.width,
-                            QImage.Format.Format_Grayscale8).copy()  # its own pixels, not the bytes object's
+        grey = masks.fit_mask(
+            stored, (self._mask.width(), self._mask.height()), feather=0
+        )  # feathered once, when used
+        self._mask = QImage(
+            grey.tobytes(), grey.width, grey.height, grey.width, QImage.Format.Format_Grayscale8
+        ).copy()  # its own pixels, not the bytes object's
         self._show_mask_as_overlay()
         self.set_active(True)
         self.changed.emit()
@@ -187,8 +192,12 @@ class MaskBrush(QObject):
         count = max(1, int(distance / step))
         for i in range(1, count + 1):
             t = i / count
-            self._dab(QPointF(self._last.x() + (point.x() - self._last.x()) * t,
-                              self._last.y() + (point.y() - self._last.y()) * t))
+            self._dab(
+                QPointF(
+                    self._last.x() + (point.x() - self._last.x()) * t,
+                    self._last.y() + (point.y() - self._last.y()) * t,
+                )
+            )
         self._last = point
 
     def release(self, _point: QPointF) -> None:
@@ -201,7 +210,12 @@ class MaskBrush(QObject):
         source_over = QPainter.CompositionMode.CompositionMode_SourceOver
         if self.eraser:
             self._stamp(self._mask, centre, QColor(0, 0, 0), source_over)
-            self._stamp(self._overlay.image, centre, QColor(0, 0, 0), QPainter.CompositionMode.CompositionMode_DestinationOut)
+            self._stamp(
+                self._overlay.image,
+                centre,
+                QColor(0, 0, 0),
+                QPainter.CompositionMode.CompositionMode_DestinationOut,
+            )
         else:
             self._stamp(self._mask, centre, QColor(255, 255, 255), source_over)
             self._stamp(self._overlay.image, centre, OVERLAY_COLOUR, source_over)

@@ -32,8 +32,17 @@ class MenuActions:
     """The entries whose enabled or checked state follows the document; the rest never change.
     (A plain class, not a dataclass: building one costs start-up time for nothing here.)"""
 
-    def __init__(self, recent: RecentFiles, save: QAction, save_as: QAction, export: QAction,
-                 undo: QAction, redo: QAction, difference: QAction, image: tuple[QAction, ...]):
+    def __init__(
+        self,
+        recent: RecentFiles,
+        save: QAction,
+        save_as: QAction,
+        export: QAction,
+        undo: QAction,
+        redo: QAction,
+        difference: QAction,
+        image: tuple[QAction, ...],
+    ):
         self.recent, self.save, self.save_as, self.export = recent, save, save_as, export
         self.undo, self.redo, self.difference = undo, redo, difference
         self.image = image  # crop, rotate, flip, the mask brush, export recipe: need an open photo
@@ -67,21 +76,25 @@ def build_menus(window: MainWindow) -> MenuActions:
     act(edit, "Cancel edit or crop", window.escape, "Esc")
     image_menu = bar.addMenu("&Image")
     adjust = window.adjustments
-    image = (act(image_menu, "&Crop…", adjust.start_crop, "C"),
-             act(image_menu, "Rotate 90° &clockwise", adjust.rotate_right, "Ctrl+R"),
-             act(image_menu, "Rotate 90° c&ounter-clockwise", adjust.rotate_left, "Ctrl+Shift+R"),
-             act(image_menu, "Flip &horizontally", adjust.flip_horizontal),
-             act(image_menu, "Flip &vertically", adjust.flip_vertical))
+    image = (
+        act(image_menu, "&Crop…", adjust.start_crop, "C"),
+        act(image_menu, "Rotate 90° &clockwise", adjust.rotate_right, "Ctrl+R"),
+        act(image_menu, "Rotate 90° c&ounter-clockwise", adjust.rotate_left, "Ctrl+Shift+R"),
+        act(image_menu, "Flip &horizontally", adjust.flip_horizontal),
+        act(image_menu, "Flip &vertically", adjust.flip_vertical),
+    )
     image_menu.addSeparator()
     brush = window.mask_brush
-    image += (act(image_menu, "&Mask brush (limit the next edit)", brush.toggle, "B"),
-              act(image_menu, "Larger brush", lambda: brush.resize_brush(SIZE_STEP), "]"),
-              act(image_menu, "Smaller brush", lambda: brush.resize_brush(1 / SIZE_STEP), "["),
-              act(image_menu, "Eraser", brush.bar.eraser.toggle, "E"),
-              act(image_menu, "Show mask", brush.bar.overlay.toggle, "O"),
-              act(image_menu, "&Invert mask", brush.invert, "Ctrl+I"),
-              act(image_menu, "C&lear mask", brush.clear),
-              act(image_menu, "&Reuse this step's mask", brush.reuse_step_mask, "Shift+B"))
+    image += (
+        act(image_menu, "&Mask brush (limit the next edit)", brush.toggle, "B"),
+        act(image_menu, "Larger brush", lambda: brush.resize_brush(SIZE_STEP), "]"),
+        act(image_menu, "Smaller brush", lambda: brush.resize_brush(1 / SIZE_STEP), "["),
+        act(image_menu, "Eraser", brush.bar.eraser.toggle, "E"),
+        act(image_menu, "Show mask", brush.bar.overlay.toggle, "O"),
+        act(image_menu, "&Invert mask", brush.invert, "Ctrl+I"),
+        act(image_menu, "C&lear mask", brush.clear),
+        act(image_menu, "&Reuse this step's mask", brush.reuse_step_mask, "Shift+B"),
+    )
     image += (recipe,)  # like the image entries, it needs an open photo
     models = bar.addMenu("&Models")
     act(models, "&Manage models…", lambda: window.show_model_manager())
@@ -99,7 +112,12 @@ def build_menus(window: MainWindow) -> MenuActions:
     view.addAction(window.compare_view.split_action)
     view.addAction(window.compare_view.side_by_side_action)
     help_menu = bar.addMenu("&Help")
-    act(help_menu, "&Keyboard shortcuts", lambda: show_shortcuts(window), QKeySequence.StandardKey.HelpContents)
+    act(
+        help_menu,
+        "&Keyboard shortcuts",
+        lambda: show_shortcuts(window),
+        QKeySequence.StandardKey.HelpContents,
+    )
     act(help_menu, "&About MGIE Desktop", lambda: show_about(window))
     return MenuActions(recent, save, save_as, export, undo, redo, difference, image)
 
@@ -119,9 +137,16 @@ def shortcut_rows(window: MainWindow) -> list[tuple[str, str]]:
 def show_shortcuts(window: MainWindow) -> None:
     from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
 
-    rows = "".join(f"<tr><td><b>{keys}</b></td><td>&nbsp;&nbsp;{what}</td></tr>" for keys, what in shortcut_rows(window))
-    box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", f"<table>{rows}</table>",
-                      QMessageBox.StandardButton.Close, window)
+    rows = "".join(
+        f"<tr><td><b>{keys}</b></td><td>&nbsp;&nbsp;{what}</td></tr>" for keys, what in shortcut_rows(window)
+    )
+    box = QMessageBox(
+        QMessageBox.Icon.NoIcon,
+        "Keyboard shortcuts",
+        f"<table>{rows}</table>",
+        QMessageBox.StandardButton.Close,
+        window,
+    )
     box.setModal(False)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
     box.show()
@@ -131,6 +156,9 @@ def show_shortcuts(window: MainWindow) -> None:
 def show_about(window: MainWindow) -> None:
     from PySide6.QtWidgets import QMessageBox  # dialogs load when first used
 
-    QMessageBox.about(window, "About MGIE Desktop",
-                      f"<b>MGIE Desktop {__version__}</b><p>Edit photos from plain instructions with Apple's "
-                      "MGIE (MLLM-Guided Image Editing, ICLR 2024), on your own machine.</p>")
+    QMessageBox.about(
+        window,
+        "About MGIE Desktop",
+        f"<b>MGIE Desktop {__version__}</b><p>Edit photos from plain instructions with Apple's "
+        "MGIE (MLLM-Guided Image Editing, ICLR 2024), on your own machine.</p>",
+    )

@@ -58,12 +58,16 @@ def failure_line(qt_messages: list[str], missing: list[str], environ: dict[str, 
     environ = os.environ if environ is None else environ
     platform = environ.get("QT_QPA_PLATFORM") or "xcb"
     if missing and "xcb" in platform:
-        return ("mgie-desktop: the window cannot open: Qt's X11 (xcb) plugin needs system libraries "
-                f"that are missing; install them with: sudo apt install {' '.join(missing)}")
+        return (
+            "mgie-desktop: the window cannot open: Qt's X11 (xcb) plugin needs system libraries "
+            f"that are missing; install them with: sudo apt install {' '.join(missing)}"
+        )
     if not environ.get("DISPLAY") and not environ.get("WAYLAND_DISPLAY"):
-        return ("mgie-desktop: the window cannot open: there is no display (neither DISPLAY nor "
-                "WAYLAND_DISPLAY is set); start it from a desktop session, or use `mgie-desktop edit` "
-                "on the command line")
+        return (
+            "mgie-desktop: the window cannot open: there is no display (neither DISPLAY nor "
+            "WAYLAND_DISPLAY is set); start it from a desktop session, or use `mgie-desktop edit` "
+            "on the command line"
+        )
     reason = next((m for m in reversed(qt_messages) if "platform plugin" in m or "display" in m), "")
     reason = reason.splitlines()[0].strip() if reason else "no platform plugin could be initialized"
     return f"mgie-desktop: the window cannot open: Qt's {platform!r} platform plugin failed: {reason}"

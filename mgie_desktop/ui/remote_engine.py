@@ -60,10 +60,10 @@ class RemoteEngine(EngineClient):
         self.gpu = ""
         self.info: dict = {}
         self._tasks: set[asyncio.Task] = set()
-        self._job_key: str | None = None   # the running edit's id on the server, once sent
+        self._job_key: str | None = None  # the running edit's id on the server, once sent
         self._cancel_asked = False
         self._edit_task: asyncio.Task | None = None
-        self._sent_once = False             # the running edit reached the server at least once
+        self._sent_once = False  # the running edit reached the server at least once
         self._released = False
         self._loading = None
 
@@ -91,8 +91,11 @@ class RemoteEngine(EngineClient):
 
     async def _connect(self) -> None:
         self.state_changed.emit(EngineState.LOADING, f"the engine at {self.where}")
+
         def loading(load: dict) -> None:  # the server is loading its models: show how far
-            self.load_progress.emit(f"{load['part'] or 'the models'} (on {self.where})", load["done"], load["total"])
+            self.load_progress.emit(
+                f"{load['part'] or 'the models'} (on {self.where})", load["done"], load["total"]
+            )
 
         try:
             info = await self.client.ready(loading, READY_POLL_S)
@@ -126,8 +129,12 @@ class RemoteEngine(EngineClient):
     @property
     def _lost(self) -> bool:
         """The server lost the edit and is waited for, to send it again: nothing there to cancel."""
-        return self._edit_task is not None and not self._edit_task.done() and self._job_key is None \
+        return (
+            self._edit_task is not None
+            and not self._edit_task.done()
+            and self._job_key is None
             and self._sent_once
+        )
 
     async def _cancel(self, key: str) -> None:
         try:
@@ -188,7 +195,11 @@ class RemoteEngine(EngineClient):
         if isinstance(event, Started):
             return ""
         if isinstance(event, Connection):
-            return f"Lost the connection to {self.where}; retrying…" if event.lost else f"Connected to {self.where} again"
+            return (
+                f"Lost the connection to {self.where}; retrying…"
+                if event.lost
+                else f"Connected to {self.where} again"
+            )
         if isinstance(event, Resubmitting):
             return f"The engine at {self.where} lost the edit (it stopped or restarted); sending it again once it is back…"
         return None
@@ -212,4 +223,3 @@ class RemoteEngine(EngineClient):
             self._spawn(cancel_and_close())
         else:
             self._spawn(self.client.close())
-

@@ -21,7 +21,9 @@ class SeedBox(QLineEdit):
         self._value = int(SEED.low)
         self.setValue(value)
         self.textEdited.connect(self._edited)
-        self.editingFinished.connect(lambda: self.setText(str(self._value)))  # an emptied field shows the seed again
+        self.editingFinished.connect(
+            lambda: self.setText(str(self._value))
+        )  # an emptied field shows the seed again
 
     def value(self) -> int:
         return self._value

@@ -63,7 +63,9 @@ class CanvasSplit:
     def show(self, before: QImage, mask: QImage | None = None) -> None:
         """Split the current step against ``before`` (same size); ``mask`` (grey, any size) outlined."""
         self._before.setPixmap(QPixmap.fromImage(before))
-        self._outline.setPath(_outline(mask, before.width(), before.height()) if mask is not None else QPainterPath())
+        self._outline.setPath(
+            _outline(mask, before.width(), before.height()) if mask is not None else QPainterPath()
+        )
         self.shown = True
         for item in (self._clip, self._outline, self._divider, *self._names):
             item.show()
@@ -150,8 +152,11 @@ def _outline(mask: QImage, width: int, height: int) -> QPainterPath:
     """The edge of the mask's white region (where the edit was allowed), in the photo's pixels."""
     scale = min(1.0, OUTLINE_SIDE / max(width, height))
     small = mask.convertToFormat(QImage.Format.Format_Grayscale8).scaled(
-        max(1, round(width * scale)), max(1, round(height * scale)),
-        Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        max(1, round(width * scale)),
+        max(1, round(height * scale)),
+        Qt.AspectRatioMode.IgnoreAspectRatio,
+        Qt.TransformationMode.SmoothTransformation,
+    )
     small.invertPixels()  # a bitmap's region is its black pixels: the allowed (white) part, inverted
     bits = small.convertToFormat(QImage.Format.Format_Mono, Qt.ImageConversionFlag.ThresholdDither)
     path = QPainterPath()

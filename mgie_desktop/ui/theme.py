@@ -19,13 +19,20 @@ def apply_theme(app: QApplication) -> None:
     base, panel, text, mid = QColor(30, 30, 30), QColor(43, 43, 43), QColor(222, 222, 222), QColor(70, 70, 70)
     accent = QColor(77, 140, 220)
     for role, colour in (
-        (QPalette.ColorRole.Window, panel), (QPalette.ColorRole.WindowText, text),
-        (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, panel),
-        (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, panel),
-        (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.ToolTipBase, panel),
-        (QPalette.ColorRole.ToolTipText, text), (QPalette.ColorRole.Highlight, accent),
-        (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)), (QPalette.ColorRole.Mid, mid),
-        (QPalette.ColorRole.PlaceholderText, QColor(130, 130, 130)), (QPalette.ColorRole.Link, accent),
+        (QPalette.ColorRole.Window, panel),
+        (QPalette.ColorRole.WindowText, text),
+        (QPalette.ColorRole.Base, base),
+        (QPalette.ColorRole.AlternateBase, panel),
+        (QPalette.ColorRole.Text, text),
+        (QPalette.ColorRole.Button, panel),
+        (QPalette.ColorRole.ButtonText, text),
+        (QPalette.ColorRole.ToolTipBase, panel),
+        (QPalette.ColorRole.ToolTipText, text),
+        (QPalette.ColorRole.Highlight, accent),
+        (QPalette.ColorRole.HighlightedText, QColor(255, 255, 255)),
+        (QPalette.ColorRole.Mid, mid),
+        (QPalette.ColorRole.PlaceholderText, QColor(130, 130, 130)),
+        (QPalette.ColorRole.Link, accent),
     ):
         palette.setColor(role, colour)
     for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):

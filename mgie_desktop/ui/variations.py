@@ -54,8 +54,12 @@ class VariationsPicker(QDialog):
         discard.clicked.connect(self.reject)
 
         layout = QVBoxLayout(self)
-        layout.addWidget(plain_label(f"“{instruction}”: {len(seeds)} variations. ←/→ to compare, hold \\ for "
-                                     "the photo before, Space to mark, Enter to keep."))
+        layout.addWidget(
+            plain_label(
+                f"“{instruction}”: {len(seeds)} variations. ←/→ to compare, hold \\ for "
+                "the photo before, Space to mark, Enter to keep."
+            )
+        )
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.caption)
         layout.addLayout(strip)
@@ -66,11 +70,15 @@ class VariationsPicker(QDialog):
         actions.addWidget(self.keep_button)
         layout.addLayout(actions)
 
-        for key, slot in (("Left", lambda: self.show_variation(self.shown - 1)),
-                          ("Right", lambda: self.show_variation(self.shown + 1)),
-                          ("Space", self.keep_box.toggle), ("Ctrl+0", self.canvas.fit),
-                          ("Ctrl+1", self.canvas.actual_size), ("Ctrl++", self.canvas.zoom_in),
-                          ("Ctrl+-", self.canvas.zoom_out)):
+        for key, slot in (
+            ("Left", lambda: self.show_variation(self.shown - 1)),
+            ("Right", lambda: self.show_variation(self.shown + 1)),
+            ("Space", self.keep_box.toggle),
+            ("Ctrl+0", self.canvas.fit),
+            ("Ctrl+1", self.canvas.actual_size),
+            ("Ctrl++", self.canvas.zoom_in),
+            ("Ctrl+-", self.canvas.zoom_out),
+        ):
             QShortcut(QKeySequence(key), self, slot)
         if parent is not None:
             self.resize(parent.size() * 0.85)
@@ -91,14 +99,17 @@ class VariationsPicker(QDialog):
         self._update_text()
 
     def _update_text(self) -> None:
-        self.caption.setText(f"Variation {self.shown + 1} of {len(self._views)} · seed {self.seeds[self.shown]}")
+        self.caption.setText(
+            f"Variation {self.shown + 1} of {len(self._views)} · seed {self.seeds[self.shown]}"
+        )
         for i, button in enumerate(self.buttons):
             button.setText(f"{'✓ keep · ' if i in self.marked else ''}seed {self.seeds[i]}")
             # Marked ones framed, so which are kept shows at a glance, not only in the text.
             button.setStyleSheet(KEPT_STYLE if i in self.marked else "")
         count = len(self.marked)
-        self.keep_button.setText(f"Keep {count} marked" if count > 1 else "Keep marked" if count else
-                                 "Keep this one")
+        self.keep_button.setText(
+            f"Keep {count} marked" if count > 1 else "Keep marked" if count else "Keep this one"
+        )
 
     def kept(self) -> list[int]:
         """The marked variations (or the one on screen when none is), the one on screen first."""

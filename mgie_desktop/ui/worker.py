@@ -33,8 +33,14 @@ PREVIEW_INTERVAL_S = 0.15
 # What the window and its file tasks import after start-up, imported on the engine's thread
 # before torch holds the import gate for seconds (core/deferred.py): they then find it loaded
 # and never wait for the engine.
-WINDOW_MODULES = ("mgie_desktop.core.document", "mgie_desktop.core.autosave", "mgie_desktop.core.compare",
-                  "mgie_desktop.ui.variations", "mgie_desktop.ui.model_manager", "psutil")
+WINDOW_MODULES = (
+    "mgie_desktop.core.document",
+    "mgie_desktop.core.autosave",
+    "mgie_desktop.core.compare",
+    "mgie_desktop.ui.variations",
+    "mgie_desktop.ui.model_manager",
+    "psutil",
+)
 
 
 @dataclass
@@ -48,35 +54,46 @@ class EditDone:
     images: list = field(default_factory=list)  # every variation, the first is ``image``
     seeds: list[int] = field(default_factory=list)
     # Display copies built here, off the GUI thread (a 24 MP result takes ~0.25 s to convert).
-    views: list = field(default_factory=list)   # QImage per variation, full size
+    views: list = field(default_factory=list)  # QImage per variation, full size
     thumbs: list = field(default_factory=list)  # QImage per variation, history-panel size
-    picks: list = field(default_factory=list)   # QImage per variation, picker size (variations only)
-    mask_text: str = ""                         # the job's mask as its history step keeps it
+    picks: list = field(default_factory=list)  # QImage per variation, picker size (variations only)
+    mask_text: str = ""  # the job's mask as its history step keeps it
     models: list = field(default_factory=list)  # per image: "mgie", or "ip2p" (plain InstructPix2Pix)
-    unchanged: list = field(default_factory=list)  # per image: the edit barely changed the photo (core.change)
+    unchanged: list = field(
+        default_factory=list
+    )  # per image: the edit barely changed the photo (core.change)
 
 
 class EngineWorker(QObject):
     # an EngineState (as text: "ready", "loading"...), and its detail line
     state_changed = Signal(str, str)
-    load_progress = Signal(str, int, int)    # the part loading, steps done, steps in all
+    load_progress = Signal(str, int, int)  # the part loading, steps done, steps in all
     progress = Signal(int, int, int, float)  # job id, step, total, seconds left
-    preview = Signal(int, object)            # job id, QImage
-    edit_finished = Signal(object)           # EditDone
-    edit_failed = Signal(int, str, str)      # job id, message, details
+    preview = Signal(int, object)  # job id, QImage
+    edit_finished = Signal(object)  # EditDone
+    edit_failed = Signal(int, str, str)  # job id, message, details
     edit_cancelled = Signal(int)
-    instruction_limit = Signal(object)       # core.instruction.InstructionLimit of the loaded models
-    memory_report = Signal(str)              # GPU memory and how the models share it
+    instruction_limit = Signal(object)  # core.instruction.InstructionLimit of the loaded models
+    memory_report = Signal(str)  # GPU memory and how the models share it
 
-    def __init__(self, models_dir: Path, device: str = "auto", memory: str = "auto", llm_quant: str = "auto",
-                 compile_unet: bool = False, precision: str = "auto"):
+    def __init__(
+        self,
+        models_dir: Path,
+        device: str = "auto",
+        memory: str = "auto",
+        llm_quant: str = "auto",
+        compile_unet: bool = False,
+        precision: str = "auto",
+    ):
         super().__init__()
         self.models_dir, self.device = Path(models_dir), device
         self.memory, self.llm_quant, self.compile_unet = memory, llm_quant, compile_unet
         self.precision = precision
         self.cancel_event = threading.Event()  # set from the GUI thread; Events are thread-safe
-        self.stop_event = threading.Event()    # set once, when the window closes: stops a load too
-        self.load_cancel = threading.Event()   # the user stopped this load (cleared by the window for the next)
+        self.stop_event = threading.Event()  # set once, when the window closes: stops a load too
+        self.load_cancel = (
+            threading.Event()
+        )  # the user stopped this load (cleared by the window for the next)
         self._engine = None
         self._guides = GuideCache()
         self._ready_detail = ""  # the status bar's text while ready: the device, and why not the GPU
@@ -112,9 +129,16 @@ class EngineWorker(QObject):
             def part(name: str, done: int, _parts: int) -> None:
                 self.load_progress.emit(name, done + 1, total)
 
-            self._engine = MgieEngine(self.models_dir, device=self.device, memory=self.memory,
-                                      llm_quant=self.llm_quant, compile_unet=self.compile_unet,
-                                      cancel=stop, progress=part, precision=self.precision)
+            self._engine = MgieEngine(
+                self.models_dir,
+                device=self.device,
+                memory=self.memory,
+                llm_quant=self.llm_quant,
+                compile_unet=self.compile_unet,
+                cancel=stop,
+                progress=part,
+                precision=self.precision,
+            )
             self.load_progress.emit("a first render (warm-up)", total - 1, total)
             self._engine.warm_up(cancel=stop)
             self._report_memory()
@@ -127,7 +151,9 @@ class EngineWorker(QObject):
             self.state_changed.emit(EngineState.ERROR, str(exc))
             return
         except Exception as exc:  # the app stays up; the status bar says why
-            self.state_changed.emit(EngineState.ERROR, str(exc) or type(exc).__name__)  # the notice says what failed
+            self.state_changed.emit(
+                EngineState.ERROR, str(exc) or type(exc).__name__
+            )  # the notice says what failed
             return
         self.instruction_limit.emit(self._engine.instruction_limit)  # counts with the tokenizer, no torch
         note = f" · {self._engine.device_note}" if self._engine.device_note else ""  # why not the GPU
@@ -179,7 +205,6 @@ class EngineWorker(QObject):
         signal, *args = outcome
         signal.emit(*args)
 
-
     def _report_memory(self) -> None:
         self.memory_report.emit(gpu_memory_text(self._engine.memory_report()))
 
@@ -198,11 +223,19 @@ def edit_done(job: EditJob, result: EditResult) -> EditDone:
     images = result.images
     did_nothing = load("mgie_desktop.core.change", "did_nothing")  # numpy: not at the window's start
     return EditDone(
-        job, images[0], result.expressive_instruction, result.timings, images, result.seeds,
-        views=[to_qimage(im) for im in images], thumbs=[thumbnail(im) for im in images],
+        job,
+        images[0],
+        result.expressive_instruction,
+        result.timings,
+        images,
+        result.seeds,
+        views=[to_qimage(im) for im in images],
+        thumbs=[thumbnail(im) for im in images],
         picks=[thumbnail(im, 240) for im in images] if len(images) > 1 and not job.compare else [],
         mask_text=load("mgie_desktop.core.masks", "mask_to_text")(job.mask) if job.mask is not None else "",
-        models=result.models, unchanged=[did_nothing(job.image, im, job.mask) for im in images])
+        models=result.models,
+        unchanged=[did_nothing(job.image, im, job.mask) for im in images],
+    )
 
 
 class _Either:
@@ -215,13 +248,15 @@ class _Either:
         return any(e.is_set() for e in self.events)
 
 
-
 def inside_mask(preview, job: EditJob, outside: dict):
     """A masked edit's live preview changes only where the edit may: outside the mask it shows
     the photo as it is (``outside`` keeps the photo and mask at the preview's size, made once)."""
     Image = load("PIL.Image")  # noqa: N806
     if outside.get("size") != preview.size:
         fit_mask = load("mgie_desktop.core.masks", "fit_mask")
-        outside.update(size=preview.size, mask=fit_mask(job.mask, preview.size),
-                       photo=job.image.convert("RGB").resize(preview.size, Image.Resampling.BILINEAR))
+        outside.update(
+            size=preview.size,
+            mask=fit_mask(job.mask, preview.size),
+            photo=job.image.convert("RGB").resize(preview.size, Image.Resampling.BILINEAR),
+        )
     return Image.composite(preview.convert("RGB"), outside["photo"], outside["mask"])

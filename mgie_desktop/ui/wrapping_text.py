@@ -38,7 +38,8 @@ class WrappingText(QPlainTextEdit):
         lines = max(1, min(12, int(self.document().size().height())))
         if not self.toPlainText() and self.placeholderText():  # empty: room for the placeholder's lines
             width = max(1, self.viewport().width() - 2 * int(self.document().documentMargin()))
-            wrapped = self.fontMetrics().boundingRect(QRect(0, 0, width, 10_000), Qt.TextFlag.TextWordWrap,
-                                                      self.placeholderText())
+            wrapped = self.fontMetrics().boundingRect(
+                QRect(0, 0, width, 10_000), Qt.TextFlag.TextWordWrap, self.placeholderText()
+            )
             lines = max(lines, min(12, math.ceil(wrapped.height() / self.fontMetrics().lineSpacing())))
         self.setFixedHeight(lines * self.fontMetrics().lineSpacing() + 10 + 2 * self.frameWidth())

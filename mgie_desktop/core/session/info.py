@@ -47,18 +47,20 @@ def session_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     steps = []
     for step in sorted(manifest["steps"], key=lambda s: s["id"]):
         params = step.get("params") or {}
-        steps.append({
-            "id": step["id"],
-            "parent": step.get("parent"),
-            "children": sorted(children.get(step["id"], [])),
-            "instruction": step.get("instruction", ""),
-            "expressive_instruction": step.get("expressive_instruction", ""),
-            "steered_instruction": step.get("steered_instruction", ""),
-            "masked": bool(step.get("mask")),
-            "seed": params.get("seed"),
-            "size": sizes.get(step["id"]),
-            "current": step["id"] == current,
-        })
+        steps.append(
+            {
+                "id": step["id"],
+                "parent": step.get("parent"),
+                "children": sorted(children.get(step["id"], [])),
+                "instruction": step.get("instruction", ""),
+                "expressive_instruction": step.get("expressive_instruction", ""),
+                "steered_instruction": step.get("steered_instruction", ""),
+                "masked": bool(step.get("mask")),
+                "seed": params.get("seed"),
+                "size": sizes.get(step["id"]),
+                "current": step["id"] == current,
+            }
+        )
     src = manifest.get("source") or {}
     return {
         "path": str(path),
@@ -126,7 +128,9 @@ def _tree_lines(steps: list[dict[str, Any]]) -> list[str]:
         for i in reversed(range(len(kids))):
             last = i == len(kids) - 1
             deeper = inner + ("   " if last else "|  ")
-            stack.append((kids[i], inner + ("`- " if last else "|- "), deeper if len(deeper) <= MAX_INDENT else inner))
+            stack.append(
+                (kids[i], inner + ("`- " if last else "|- "), deeper if len(deeper) <= MAX_INDENT else inner)
+            )
     return lines
 
 
@@ -138,12 +142,24 @@ def format_session_info(info: dict[str, Any]) -> str:
     steps = info.get("steps") or []
     app = info.get("app") or {}
     by = _clip(f"{app.get('name', '?')} {app.get('version', '')}".strip(), 80)
-    lines.append(f"{name}: {len(steps)} step{'s' if len(steps) != 1 else ''}, saved {_when(info.get('saved'))} "
-                 f"by {by} (format {_clip(info.get('format'))} v{_clip(info.get('version'))})")
+    lines.append(
+        f"{name}: {len(steps)} step{'s' if len(steps) != 1 else ''}, saved {_when(info.get('saved'))} "
+        f"by {by} (format {_clip(info.get('format'))} v{_clip(info.get('version'))})"
+    )
     src = info.get("source") or {}
-    extras = [label for key, label in (("has_icc_profile", "ICC profile"), ("has_exif", "EXIF"),
-                                       ("has_alpha", "transparency")) if src.get(key)]
-    lines.append(f"Source: {_clip(src.get('name') or '(unnamed)', 200)}" + (f" ({', '.join(extras)})" if extras else ""))
+    extras = [
+        label
+        for key, label in (
+            ("has_icc_profile", "ICC profile"),
+            ("has_exif", "EXIF"),
+            ("has_alpha", "transparency"),
+        )
+        if src.get(key)
+    ]
+    lines.append(
+        f"Source: {_clip(src.get('name') or '(unnamed)', 200)}"
+        + (f" ({', '.join(extras)})" if extras else "")
+    )
     lines.append(f"Current step: {info.get('current')}")
     lines.append("")
     lines.extend(_tree_lines(steps))

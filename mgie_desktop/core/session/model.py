@@ -36,8 +36,15 @@ class SourceMeta:
 
     def photo(self, rgb: Image.Image) -> Photo:
         """A Photo of ``rgb`` (e.g. any step's image) carrying this source's metadata, for export."""
-        return Photo(rgb=rgb, alpha=self.alpha, icc_profile=self.icc_profile, exif=self.exif,
-                     source_format=self.source_format, source_mode=self.source_mode or "RGB", path=None)
+        return Photo(
+            rgb=rgb,
+            alpha=self.alpha,
+            icc_profile=self.icc_profile,
+            exif=self.exif,
+            source_format=self.source_format,
+            source_mode=self.source_mode or "RGB",
+            path=None,
+        )
 
 
 def as_meta(photo_meta: Photo | SourceMeta | dict[str, Any] | None) -> SourceMeta:

@@ -40,7 +40,9 @@ def _check_free_space(members: Members, manifest: dict[str, Any], workdir: Path 
     with contextlib.suppress(OSError):
         free = shutil.disk_usage(probe).free
         if needed > free:
-            raise InputError(f"there is not enough free disk space to open it ({needed / 1024**2:,.0f} MB needed)")
+            raise InputError(
+                f"there is not enough free disk space to open it ({needed / 1024**2:,.0f} MB needed)"
+            )
 
 
 def load(members: Members, path: Path | None, workdir: Path | None) -> Session:
@@ -119,7 +121,9 @@ def opened_zip(path: Path, label: str) -> Iterator[ZipMembers]:
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc) or "Bad magic" in str(exc) or "Truncated" in str(exc):
             raise fail(f"the file is damaged ({os_reason(exc)})") from None
-        raise fail("it is not an MGIE session file, or it is damaged or truncated (not a valid zip archive)") from None
+        raise fail(
+            "it is not an MGIE session file, or it is damaged or truncated (not a valid zip archive)"
+        ) from None
     except (EOFError, struct.error, zipfile.LargeZipFile, NotImplementedError) as exc:
         raise fail(f"the file is damaged or truncated ({os_reason(exc)})") from None
     except MemoryError:

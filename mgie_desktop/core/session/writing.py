@@ -41,8 +41,11 @@ def _entry(name: str, stamp: tuple[int, int, int, int, int, int], compress_type:
     return info
 
 
-def save_session(history: History, path: str | os.PathLike[str],
-                 photo_meta: Photo | SourceMeta | dict[str, Any] | None = None) -> Path:
+def save_session(
+    history: History,
+    path: str | os.PathLike[str],
+    photo_meta: Photo | SourceMeta | dict[str, Any] | None = None,
+) -> Path:
     """Write ``history`` (every step, branch, the current step and redo memory) to a .mgie file.
 
     Atomic: on any failure (disk full, read-only folder, ...) the previous file is untouched,

@@ -58,12 +58,19 @@ from mgie_desktop.ui.model_manager.store_worker import StoreWorker
 class ModelManagerDialog(QDialog):
     """Models › Manage: per-file state, licences, download/pause/resume, verify, repair, free."""
 
-    installed = Signal()          # download (or repair, or import) and conversion finished: the bundle is ready
+    installed = Signal()  # download (or repair, or import) and conversion finished: the bundle is ready
     models_dir_chosen = Signal(object)  # Path: the user picked another models folder
-    _submit = Signal(object)      # Job, to the worker (queued)
+    _submit = Signal(object)  # Job, to the worker (queued)
 
-    def __init__(self, models_dir: Path, manifest: str | Path | Manifest | None = None, parent=None, *,
-                 policy: RetryPolicy = DEFAULT_POLICY, reserve_bytes: int = RESERVE_BYTES):
+    def __init__(
+        self,
+        models_dir: Path,
+        manifest: str | Path | Manifest | None = None,
+        parent=None,
+        *,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        reserve_bytes: int = RESERVE_BYTES,
+    ):
         super().__init__(parent)
         self.setWindowTitle("MGIE models")
         self.setModal(False)
@@ -115,9 +122,14 @@ class ModelManagerDialog(QDialog):
         self.choose_dir_button = QPushButton("Choose models folder…")
         self.choose_dir_button.setToolTip("Keep the models in another folder (another disk, a shared drive)")
         self.import_button = QPushButton("Import from folder…")
-        self.import_button.setToolTip("Install from the reference's files already on this computer "
-                                      "(apple/ml-mgie's layout): no network needed")
-        for button, slot in ((self.choose_dir_button, self._choose_dir), (self.import_button, self._choose_import)):
+        self.import_button.setToolTip(
+            "Install from the reference's files already on this computer "
+            "(apple/ml-mgie's layout): no network needed"
+        )
+        for button, slot in (
+            (self.choose_dir_button, self._choose_dir),
+            (self.import_button, self._choose_import),
+        ):
             button.setAutoDefault(False)
             button.clicked.connect(slot)
             folders.addWidget(button)
@@ -137,9 +149,13 @@ class ModelManagerDialog(QDialog):
 
         if self.manifest is not None:
             self.tree.fill(self.manifest)
-        self.plain_box = QCheckBox("Also InstructPix2Pix's own model (optional, about 3.9 GB): to compare MGIE "
-                                   "with plain InstructPix2Pix on your photos")
-        self.plain_box.setVisible(self.full_manifest is not None and "ip2p" in self.full_manifest.optional_ids)
+        self.plain_box = QCheckBox(
+            "Also InstructPix2Pix's own model (optional, about 3.9 GB): to compare MGIE "
+            "with plain InstructPix2Pix on your photos"
+        )
+        self.plain_box.setVisible(
+            self.full_manifest is not None and "ip2p" in self.full_manifest.optional_ids
+        )
         self.plain_box.toggled.connect(self._choose_plain)
         layout.addWidget(self.plain_box)
         self.licence_panel = LicencePanel(self.manifest, on_toggled=self._update_buttons)
@@ -162,17 +178,27 @@ class ModelManagerDialog(QDialog):
         self.free_button = QPushButton("Free source files")
         self.refresh_button = QPushButton("Refresh")
         self.close_button = QPushButton("Close")
-        self.download_button.setToolTip("Download the files listed above (resumes partial downloads), "
-                                        "then convert them into the app's bundle")
+        self.download_button.setToolTip(
+            "Download the files listed above (resumes partial downloads), "
+            "then convert them into the app's bundle"
+        )
         self.pause_button.setToolTip("Stop now; partial files are kept and Resume continues them")
         self.cancel_button.setToolTip("Stop now; partial files are kept (Download resumes them)")
         self.verify_button.setToolTip("Re-hash every file and list the bad ones")
         self.repair_button.setToolTip("Delete the bad files, download them again and convert")
-        self.free_button.setToolTip("Delete the downloaded source files: the converted bundle does not need them")
-        for button, slot in ((self.download_button, self.download), (self.pause_button, self.pause),
-                             (self.cancel_button, self.cancel), (self.verify_button, self.verify),
-                             (self.repair_button, self.repair), (self.free_button, self.free_sources),
-                             (self.refresh_button, self.refresh), (self.close_button, self.close)):
+        self.free_button.setToolTip(
+            "Delete the downloaded source files: the converted bundle does not need them"
+        )
+        for button, slot in (
+            (self.download_button, self.download),
+            (self.pause_button, self.pause),
+            (self.cancel_button, self.cancel),
+            (self.verify_button, self.verify),
+            (self.repair_button, self.repair),
+            (self.free_button, self.free_sources),
+            (self.refresh_button, self.refresh),
+            (self.close_button, self.close),
+        ):
             button.setAutoDefault(False)
             button.clicked.connect(slot)
             if button is self.refresh_button:
@@ -259,7 +285,9 @@ class ModelManagerDialog(QDialog):
     def _choose_import(self) -> None:
         from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
 
-        folder = QFileDialog.getExistingDirectory(self, "Folder with the reference's files (LLaVA-7B-v1, mgie_7b, …)")
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder with the reference's files (LLaVA-7B-v1, mgie_7b, …)"
+        )
         if folder:
             self.import_from(Path(folder))
 
@@ -287,9 +315,15 @@ class ModelManagerDialog(QDialog):
             self._clear_error()
             self.progress_panel.set_bars(None, None)
             self.file_label.setText(" ")
-            self.overall_label.setText({DOWNLOAD: "Starting the download…", REPAIR: "Starting the repair…",
-                                        VERIFY: "Verifying…", FREE: "Deleting the source files…",
-                                        IMPORT: "Importing…"}[op])
+            self.overall_label.setText(
+                {
+                    DOWNLOAD: "Starting the download…",
+                    REPAIR: "Starting the repair…",
+                    VERIFY: "Verifying…",
+                    FREE: "Deleting the source files…",
+                    IMPORT: "Importing…",
+                }[op]
+            )
         self._update_buttons()
         self._submit.emit(self._job)
         return True
@@ -362,8 +396,11 @@ class ModelManagerDialog(QDialog):
         if outcome.status == CANCELLED:
             reason = self._stop_reason or "cancelled"
             if op in (DOWNLOAD, REPAIR):
-                text = ("Paused: partial files are kept; press Resume to continue." if reason == "paused" else
-                        "Download cancelled: partial files are kept; Download resumes them.")
+                text = (
+                    "Paused: partial files are kept; press Resume to continue."
+                    if reason == "paused"
+                    else "Download cancelled: partial files are kept; Download resumes them."
+                )
             else:
                 text = "Verification cancelled." if op == VERIFY else f"{op.capitalize()} cancelled."
             self.overall_label.setText(text)
@@ -409,12 +446,18 @@ class ModelManagerDialog(QDialog):
                 self.tree.mark_bad(rel, CORRUPT, line)
         lines = [line for _, line in report.bad] + list(report.bundle_problems)
         self.overall_label.setText(f"{len(lines)} problem(s) found: Repair downloads and converts again.")
-        self._show_error(f"Verification found {len(lines)} problem(s):\n" + "\n".join(lines[:8])
-                         + (f"\n… and {len(lines) - 8} more (see below)" if len(lines) > 8 else ""), log=False)
+        self._show_error(
+            f"Verification found {len(lines)} problem(s):\n"
+            + "\n".join(lines[:8])
+            + (f"\n… and {len(lines) - 8} more (see below)" if len(lines) > 8 else ""),
+            log=False,
+        )
 
     # ---- display ----------------------------------------------------------------------------------
     def _show_error(self, message: str, details: str = "", log: bool = True) -> None:
-        message = message if "\n" in message else sentence(message)  # a message as the CLI writes it: a sentence
+        message = (
+            message if "\n" in message else sentence(message)
+        )  # a message as the CLI writes it: a sentence
         self.last_error = message
         self.error_label.setText(message)
         self.error_label.show()
@@ -442,8 +485,13 @@ class ModelManagerDialog(QDialog):
         partial = snap is not None and any(f.status == PARTIAL for f in snap.files)
         stoppable = self._job is not None and self._phase != CONVERTING and not self._job.cancel.is_set()
         downloading = stoppable and self._job.op in (DOWNLOAD, REPAIR)
-        self.download_button.setText("Installed" if installed and idle and not snap.lacks_optional else
-                                     "Resume" if (partial or self._stop_reason == "paused") else "Download")
+        self.download_button.setText(
+            "Installed"
+            if installed and idle and not snap.lacks_optional
+            else "Resume"
+            if (partial or self._stop_reason == "paused")
+            else "Download"
+        )
         wanted = snap is not None and (not installed or snap.lacks_optional)
         self.download_button.setEnabled(idle and wanted and self.licences_accepted)
         self.plain_box.setEnabled(idle)
@@ -451,11 +499,16 @@ class ModelManagerDialog(QDialog):
         self.cancel_button.setEnabled(stoppable and self._job.op != REFRESH)
         present = snap is not None and (installed or any(f.status != MISSING for f in snap.files))
         self.verify_button.setEnabled(idle and present)
-        repairable = bool(self._bad_paths()) or bool(self.verify_report and self.verify_report.bundle_problems)
+        repairable = bool(self._bad_paths()) or bool(
+            self.verify_report and self.verify_report.bundle_problems
+        )
         self.repair_button.setEnabled(idle and repairable and self.licences_accepted)
         self.free_button.setEnabled(idle and installed and bool(snap.sources_bytes))
-        self.free_button.setText(f"Free source files ({format_bytes(snap.sources_bytes)})"
-                                 if installed and snap.sources_bytes else "Free source files")
+        self.free_button.setText(
+            f"Free source files ({format_bytes(snap.sources_bytes)})"
+            if installed and snap.sources_bytes
+            else "Free source files"
+        )
         self.refresh_button.setEnabled(idle)
         self.import_button.setEnabled(idle)
         self.choose_dir_button.setEnabled(idle)

@@ -14,8 +14,13 @@ from mgie_desktop.store.verify import CORRUPT, INSTALLED, MISSING, PARTIAL, UNVE
 from mgie_desktop.ui.model_manager.jobs import StoreSnapshot
 
 STATE, SIZE, ON_DISK, DETAIL = 1, 2, 3, 4  # columns after the name
-STATE_COLOURS = {INSTALLED: "#2e7d32", UNVERIFIED: "#8d6e00", PARTIAL: "#1565c0", MISSING: "#757575",
-                 CORRUPT: "#c62828"}
+STATE_COLOURS = {
+    INSTALLED: "#2e7d32",
+    UNVERIFIED: "#8d6e00",
+    PARTIAL: "#1565c0",
+    MISSING: "#757575",
+    CORRUPT: "#c62828",
+}
 
 
 class ModelFileTree(QTreeWidget):
@@ -67,8 +72,10 @@ class ModelFileTree(QTreeWidget):
             states = [by_path[f.path].status for f in model.files if f.path in by_path]
             top = self._model_items[model.id]
             top.setText(STATE, "installed (sources freed)" if snap.sources_freed else model_status(states))
-            top.setText(ON_DISK, format_bytes(sum(by_path[f.path].bytes_on_disk for f in model.files
-                                                  if f.path in by_path)))
+            top.setText(
+                ON_DISK,
+                format_bytes(sum(by_path[f.path].bytes_on_disk for f in model.files if f.path in by_path)),
+            )
 
     def set_file_state(self, rel: str, state: str) -> None:
         """A file's state while a job runs ("downloading 40 %", "verifying", ...)."""

@@ -16,15 +16,21 @@ REFRESH, DOWNLOAD, VERIFY, REPAIR, FREE, IMPORT = "refresh", "download", "verify
 # Outcomes of a job.
 OK, FAILED_JOB, CANCELLED = "ok", "failed", "cancelled"
 # Phases the worker reports while a job runs.
-PLANNING, TRANSFER, CONVERTING, CHECKING_FILES, FREEING = "planning", "downloading", "converting", "verifying", "freeing"
+PLANNING, TRANSFER, CONVERTING, CHECKING_FILES, FREEING = (
+    "planning",
+    "downloading",
+    "converting",
+    "verifying",
+    "freeing",
+)
 
 
 @dataclass(frozen=True)
 class Job:
-    op: str                          # REFRESH | DOWNLOAD | VERIFY | REPAIR | FREE | IMPORT
-    cancel: threading.Event          # set from the GUI thread (Pause, Cancel, closing)
-    repair: tuple[str, ...] = ()     # REPAIR: manifest paths to delete before downloading again
-    source: str = ""                 # IMPORT: the folder holding the reference's files
+    op: str  # REFRESH | DOWNLOAD | VERIFY | REPAIR | FREE | IMPORT
+    cancel: threading.Event  # set from the GUI thread (Pause, Cancel, closing)
+    repair: tuple[str, ...] = ()  # REPAIR: manifest paths to delete before downloading again
+    source: str = ""  # IMPORT: the folder holding the reference's files
 
 
 @dataclass(frozen=True)
@@ -33,11 +39,11 @@ class StoreSnapshot:
 
     files: tuple[FileStatus, ...]
     bundle_installed: bool
-    bundle_detail: str               # why the bundle is not installed
-    free_bytes: int | None           # free space on the models directory's disk
+    bundle_detail: str  # why the bundle is not installed
+    free_bytes: int | None  # free space on the models directory's disk
     free_where: str
-    sources_bytes: int               # what "Free source files" would give back
-    lacks_optional: bool = False     # an optional component was chosen and the bundle lacks it
+    sources_bytes: int  # what "Free source files" would give back
+    lacks_optional: bool = False  # an optional component was chosen and the bundle lacks it
 
     @property
     def by_path(self) -> dict[str, FileStatus]:
@@ -45,7 +51,9 @@ class StoreSnapshot:
 
     @property
     def sources_freed(self) -> bool:
-        return self.bundle_installed and not self.lacks_optional and all(f.status == MISSING for f in self.files)
+        return (
+            self.bundle_installed and not self.lacks_optional and all(f.status == MISSING for f in self.files)
+        )
 
     @property
     def need_bytes(self) -> int | None:
@@ -64,8 +72,8 @@ class StoreSnapshot:
 
 @dataclass(frozen=True)
 class VerifyReport:
-    bad: tuple[tuple[str, str], ...]     # (manifest path, what is wrong) for each bad source file
-    bundle_problems: tuple[str, ...]     # what is wrong with the converted bundle
+    bad: tuple[tuple[str, str], ...]  # (manifest path, what is wrong) for each bad source file
+    bundle_problems: tuple[str, ...]  # what is wrong with the converted bundle
 
     @property
     def ok(self) -> bool:
@@ -75,8 +83,8 @@ class VerifyReport:
 @dataclass(frozen=True)
 class JobOutcome:
     op: str
-    status: str                      # OK | FAILED_JOB | CANCELLED
+    status: str  # OK | FAILED_JOB | CANCELLED
     message: str = ""
     details: str = ""
-    result: object = None            # DOWNLOAD/REPAIR: the bundle inventory (None: nothing to do);
-                                     # VERIFY: a VerifyReport; FREE: bytes freed
+    result: object = None  # DOWNLOAD/REPAIR: the bundle inventory (None: nothing to do);
+    # VERIFY: a VerifyReport; FREE: bytes freed

@@ -26,8 +26,10 @@ class LicencePanel(QGroupBox):
             box = QCheckBox(f"I accept the {lic.name} licence")
             box.setToolTip(f"covers: {', '.join(names)}")
             box.toggled.connect(on_toggled)
-            link = QLabel(f'<a href="{escape_html(lic.url)}">{escape_html(lic.url)}</a> — covers '
-                          f'{escape_html(", ".join(names))}')
+            link = QLabel(
+                f'<a href="{escape_html(lic.url)}">{escape_html(lic.url)}</a> — covers '
+                f"{escape_html(', '.join(names))}"
+            )
             link.setOpenExternalLinks(True)
             link.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
             link.setWordWrap(True)

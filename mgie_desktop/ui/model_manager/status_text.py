@@ -34,15 +34,19 @@ def summary_html(snap: StoreSnapshot, manifest: Manifest, models_dir: Path) -> s
     short), and the source files that can be freed."""
     sizes = [f.size for f in manifest.files]
     # The same figure the main window quotes: exact when every size is listed, else approximate.
-    everything = format_bytes(sum(sizes)) if None not in sizes else f"about {format_bytes(manifest.expected_size)}"
+    everything = (
+        format_bytes(sum(sizes)) if None not in sizes else f"about {format_bytes(manifest.expected_size)}"
+    )
     if snap.bundle_installed:
         bundle = f"installed in {escape_html(str(models_dir / 'bundle'))}"
     else:
         bundle = "not installed"
     need = snap.need_bytes
-    parts = [f"Bundle: <b>{bundle}</b>",
-             f"To download: <b>{format_bytes(need) if need is not None else 'up to ' + everything}</b>"
-             f" of {everything} in all"]
+    parts = [
+        f"Bundle: <b>{bundle}</b>",
+        f"To download: <b>{format_bytes(need) if need is not None else 'up to ' + everything}</b>"
+        f" of {everything} in all",
+    ]
     if snap.free_bytes is not None:
         short = need is not None and need > 0 and need > snap.free_bytes
         free = f"Free space: {format_bytes(snap.free_bytes)} on {escape_html(snap.free_where)}"
@@ -56,10 +60,10 @@ def summary_html(snap: StoreSnapshot, manifest: Manifest, models_dir: Path) -> s
 class ProgressLines:
     """One ``Progress`` record as the dialog shows it."""
 
-    file_text: str                   # the line above the file's bar
-    file_state: str                  # the file's "State" cell in the tree
-    overall_text: str                # the line above the overall bar
-    file_frac: float | None          # None: unknown (the bar shows empty)
+    file_text: str  # the line above the file's bar
+    file_state: str  # the file's "State" cell in the tree
+    overall_text: str  # the line above the overall bar
+    file_frac: float | None  # None: unknown (the bar shows empty)
     overall_frac: float | None
 
 
@@ -67,8 +71,10 @@ def describe_progress(p: Progress) -> ProgressLines:
     f = p.file
     if f.phase == DOWNLOADING:
         pct = f" {100 * f.done / f.total:.0f} %" if f.total else ""
-        text = (f"[{p.index}/{p.files_total}] {f.path}: {format_bytes(f.done)} of {format_bytes(f.total)} · "
-                f"{format_bytes(f.speed)}/s · {format_seconds(f.eta)} left")
+        text = (
+            f"[{p.index}/{p.files_total}] {f.path}: {format_bytes(f.done)} of {format_bytes(f.total)} · "
+            f"{format_bytes(f.speed)}/s · {format_seconds(f.eta)} left"
+        )
         state = f"downloading{pct}"
     elif f.phase == VERIFYING:
         text = f"[{p.index}/{p.files_total}] {f.path}: checking {format_bytes(f.done)} of {format_bytes(f.total)}"
@@ -77,7 +83,9 @@ def describe_progress(p: Progress) -> ProgressLines:
         text = f"[{p.index}/{p.files_total}] {f.path}: {f.phase}" + (f" — {f.message}" if f.message else "")
         state = {DONE: INSTALLED, SKIPPED: INSTALLED, FAILED: "failed"}.get(f.phase, f.phase)
     file_frac = 1.0 if f.phase in (DONE, SKIPPED) else (f.done / f.total if f.total else None)
-    overall = (f"All files: {format_bytes(p.done)} of {format_bytes(p.total)} · {format_bytes(p.speed)}/s · "
-               f"{format_seconds(p.eta)} left · file {p.index} of {p.files_total}")
+    overall = (
+        f"All files: {format_bytes(p.done)} of {format_bytes(p.total)} · {format_bytes(p.speed)}/s · "
+        f"{format_seconds(p.eta)} left · file {p.index} of {p.files_total}"
+    )
     overall_frac = p.fraction if p.total else (p.index - 1) / max(1, p.files_total)
     return ProgressLines(text, state, overall, file_frac, overall_frac)

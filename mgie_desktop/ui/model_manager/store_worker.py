@@ -48,14 +48,19 @@ from mgie_desktop.ui.model_manager.jobs import (
 class StoreWorker(QObject):
     """Runs ``Job``s on its thread; reports through signals only (never touches widgets)."""
 
-    snapshot_ready = Signal(object)      # StoreSnapshot
-    progress = Signal(object)            # store.progress.Progress
-    phase = Signal(str, str, int, int)   # phase, text, done, total (total 0: unknown)
+    snapshot_ready = Signal(object)  # StoreSnapshot
+    progress = Signal(object)  # store.progress.Progress
+    phase = Signal(str, str, int, int)  # phase, text, done, total (total 0: unknown)
     log = Signal(str)
-    job_done = Signal(object)            # JobOutcome, always last for each job
+    job_done = Signal(object)  # JobOutcome, always last for each job
 
-    def __init__(self, manifest: Manifest, models_dir: Path, policy: RetryPolicy = DEFAULT_POLICY,
-                 reserve_bytes: int = RESERVE_BYTES):
+    def __init__(
+        self,
+        manifest: Manifest,
+        models_dir: Path,
+        policy: RetryPolicy = DEFAULT_POLICY,
+        reserve_bytes: int = RESERVE_BYTES,
+    ):
         super().__init__()
         self.manifest, self.dest = manifest, Path(models_dir)
         self.policy, self.reserve_bytes = policy, reserve_bytes
@@ -90,8 +95,15 @@ class StoreWorker(QObject):
             free = shutil.disk_usage(anchor).free
         except OSError:
             free = None
-        return StoreSnapshot(files, bundle["installed"], bundle["detail"], free, str(anchor),
-                             sources_size(self.manifest, self.dest), self._lacks_optional(bundle["installed"]))
+        return StoreSnapshot(
+            files,
+            bundle["installed"],
+            bundle["detail"],
+            free,
+            str(anchor),
+            sources_size(self.manifest, self.dest),
+            self._lacks_optional(bundle["installed"]),
+        )
 
     def _lacks_optional(self, installed: bool) -> bool:
         """InstructPix2Pix's own model is chosen (the manifest holds it) but not in the bundle."""
@@ -112,18 +124,28 @@ class StoreWorker(QObject):
         if job.op == DOWNLOAD and self.snapshot().sources_freed:
             self.log.emit(f"the models are already installed in {self.dest / 'bundle'}; nothing to do")
             return None
-        downloader = Downloader(self.manifest, self.dest, progress=self.progress.emit, cancel=job.cancel,
-                                policy=self.policy, reserve_bytes=self.reserve_bytes)
+        downloader = Downloader(
+            self.manifest,
+            self.dest,
+            progress=self.progress.emit,
+            cancel=job.cancel,
+            policy=self.policy,
+            reserve_bytes=self.reserve_bytes,
+        )
         self.phase.emit(PLANNING, "Checking what is already there…", 0, 0)
         plan = downloader.plan()
         unknown = f" (+{plan.unknown_sizes} of unknown size)" if plan.unknown_sizes else ""
-        self.log.emit(f"{len(plan.todo)} of {len(plan.files)} files to fetch or check: "
-                      f"{format_bytes(plan.need_bytes)}{unknown} to download into {self.dest}")
+        self.log.emit(
+            f"{len(plan.todo)} of {len(plan.files)} files to fetch or check: "
+            f"{format_bytes(plan.need_bytes)}{unknown} to download into {self.dest}"
+        )
         self.phase.emit(TRANSFER, "Downloading…", 0, 0)
         result = downloader.run(plan)
-        self.log.emit(f"sources complete: {len(result.downloaded)} downloaded, {len(result.reused)} from the "
-                      f"Hugging Face cache, {len(result.verified) + len(result.skipped)} already present "
-                      f"({format_bytes(result.bytes)} transferred)")
+        self.log.emit(
+            f"sources complete: {len(result.downloaded)} downloaded, {len(result.reused)} from the "
+            f"Hugging Face cache, {len(result.verified) + len(result.skipped)} already present "
+            f"({format_bytes(result.bytes)} transferred)"
+        )
         check_cancel(job.cancel)
         self.phase.emit(CONVERTING, "Converting into the app's bundle (this cannot be paused)…", 0, 0)
         # imports torch: worker thread only
