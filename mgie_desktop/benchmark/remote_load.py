@@ -27,6 +27,8 @@ from mgie_desktop.remote.client import RemoteClient
 from mgie_desktop.remote.protocol import ENDED, png_bytes
 from mgie_desktop.remote.server import Limits
 
+ENDED_ON_WIRE = frozenset(kind.value for kind in ENDED)
+
 
 def rss_anon_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -337,8 +339,8 @@ class Soak:
         event = {"event": "lost"}
         async with session.ws_connect(f"{self.url}/v1/jobs/{key}/events") as ws:
             async for message in ws:
-                event = json.loads(message.data)
-                if event.kind in ENDED:
+                event = json.loads(message.data)  # the raw wire, as any client sees it
+                if event["event"] in ENDED_ON_WIRE:
                     break
         if event["event"] != "finished":
             return Reply(f"edit {event['event']}", event.get("message", ""))
