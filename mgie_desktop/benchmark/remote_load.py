@@ -24,10 +24,8 @@ from PIL import Image
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.remote.client import RemoteClient
-from mgie_desktop.remote.protocol import ENDED, png_bytes
+from mgie_desktop.remote.protocol import ENDED, ENDED_NAMES, png_bytes
 from mgie_desktop.remote.server import Limits
-
-ENDED_ON_WIRE = frozenset(kind.value for kind in ENDED)
 
 
 def rss_anon_mb(pid: int) -> float:
@@ -340,7 +338,7 @@ class Soak:
         async with session.ws_connect(f"{self.url}/v1/jobs/{key}/events") as ws:
             async for message in ws:
                 event = json.loads(message.data)  # the raw wire, as any client sees it
-                if event["event"] in ENDED_ON_WIRE:
+                if event["event"] in ENDED_NAMES:
                     break
         if event["event"] != "finished":
             return Reply(f"edit {event['event']}", event.get("message", ""))

@@ -377,6 +377,7 @@ class Resubmitting:
 ServerEvent = Queued | Started | Progress | Preview | Finished | Failed | Cancelled
 Event = ServerEvent | Submitted | Connection | Resubmitting
 ENDED = frozenset({EventKind.FINISHED, EventKind.FAILED, EventKind.CANCELLED})
+ENDED_NAMES = frozenset(kind.value for kind in ENDED)  # the same, as the wire and a job's status say them
 # What watchers of an unfinished job hear when the server stops: a client sends the job again once
 # the server is back; "stopped" tells it from an edit that failed, which is not repeated.
 STOPPED = Failed("the server stopped before the edit finished; send it again", stopped=True)

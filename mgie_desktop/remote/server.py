@@ -46,7 +46,7 @@ from mgie_desktop.remote.security import bearer, token_matches
 
 log = logging.getLogger(__name__)
 http_log = logging.getLogger("mgie_desktop.remote.http")  # aiohttp's own reports, one line each
-ENDED = frozenset(kind.value for kind in protocol.ENDED)  # a job's status once it has ended
+ENDED = protocol.ENDED_NAMES  # a job's status once it has ended
 PREVIEW_INTERVAL_S = 0.25
 # A job is given up once nobody has listened for longer than a client keeps reconnecting.
 ABANDON_AFTER_S = sum(RETRY_DELAYS_S) + 30

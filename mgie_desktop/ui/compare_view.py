@@ -29,6 +29,7 @@ class CompareView:
         self.document, self.canvas, self.tasks = document, canvas, tasks
         self.comparing = False  # \ is held: the canvas shows the step before or the original
         self.showing_difference = False  # set once a difference image has been shown (tests wait on it)
+        self._difference_of: tuple | None = None  # what the last difference asked for was of
         # View › Show difference: its own entry, which the menu bar shows.
         self.difference_action = QAction("Show &difference from the step before", canvas, checkable=True)
         self.difference_action.triggered.connect(self.toggle_difference)
@@ -56,6 +57,7 @@ class CompareView:
             return
         step = history.current
         if self.difference_action.isChecked() and history.can_undo:
+            self._difference_of = _difference_key(self.document)
             self.tasks.run(
                 lambda: _difference(history.image(step.parent), history.image(step.id)),
                 on_done=lambda image: self._show_difference(history, step.id, image),
@@ -87,7 +89,13 @@ class CompareView:
         self._place_key()
 
     def _follow_difference(self) -> None:
-        if self.difference_action.isChecked():
+        """A new step or strength: the difference again (a move has asked for it already)."""
+        history = self.document.history
+        if (
+            self.difference_action.isChecked()
+            and history is not None
+            and (_difference_key(self.document) != self._difference_of)
+        ):
             self.show_current()
         self._place_key()
 
@@ -175,6 +183,12 @@ class CompareView:
             self.document.status.emit("", 0)
             return True
         return False
+
+
+def _difference_key(document: DocumentModel) -> tuple:
+    """What a difference image depends on: the document, its current step, and that step's strength."""
+    step = document.history.current
+    return document.document_id, step.id, document.history.strength(step.id)
 
 
 def _difference(before, after):

@@ -419,6 +419,11 @@ class EditPanel(QWidget):
         self.progress_text.setText("Rendering the edit…")
         self.progress.setFormat(f"Step {step}/{total} · {seconds_left:.0f} s left")
 
+    def withdraw_notice(self, text: str) -> None:
+        """Take ``text`` away if it is still the notice shown (not one that replaced it since)."""
+        if text and self.notice.text() == text:
+            self.show_notice("")
+
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)
         self.notice.setVisible(bool(text))

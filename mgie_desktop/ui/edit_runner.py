@@ -67,6 +67,7 @@ class EditRunner(QObject):
         self.variations_picker = None
         self._models_notice = ""  # the panel's notice about the models, while it is shown
         self._did_nothing: int | None = None  # the step whose edit barely changed the photo, while offered
+        self._did_nothing_notice_shown = ""
         document.current_changed.connect(self._follow_step)
         self.local = LocalEngine(device, engine_options, dialogs_parent)
         self.engine: EngineClient = self.local
@@ -157,10 +158,7 @@ class EditRunner(QObject):
             self._models_notice = self.models_notice(detail)
             panel.show_notice(self._models_notice)
             return
-        if (
-            self._models_notice and panel.notice.text() == self._models_notice
-        ):  # it recovered: the notice goes
-            panel.show_notice("")
+        panel.withdraw_notice(self._models_notice)  # it recovered: the notice goes
         self._models_notice = ""
         if state is EngineState.READY and (queued := self.document.take_queued()) is not None:
             self._submit(queued)
@@ -394,7 +392,8 @@ class EditRunner(QObject):
         document.status.emit(f"Edit done in {seconds:.1f} s", 5000)
         if done.unchanged and done.unchanged[0]:
             self._did_nothing = self.document.history.current.id
-            self.panel.show_notice(self._did_nothing_notice())
+            self._did_nothing_notice_shown = self._did_nothing_notice()
+            self.panel.show_notice(self._did_nothing_notice_shown)
 
     def _did_nothing_notice(self) -> str:
         stronger = self._stronger_guidance()
@@ -435,8 +434,7 @@ class EditRunner(QObject):
         """Another step is current: an offer made for the one that did nothing goes with it."""
         if self._did_nothing is not None and (step is None or step.id != self._did_nothing):
             self._did_nothing = None
-            if "barely changed" in self.panel.notice.text():
-                self.panel.show_notice("")
+            self.panel.withdraw_notice(self._did_nothing_notice_shown)
 
     def _pick_variation(self, done: EditDone) -> None:
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
