@@ -10,6 +10,8 @@ from PIL import Image
 
 from mgie_desktop.cli import main
 from mgie_desktop.core.edit_record import record_from_xmp
+from mgie_desktop.core.params import EditParams
+from mgie_desktop.core.step_params import StepParams
 
 
 @pytest.fixture
@@ -381,9 +383,13 @@ def test_recipe_export_of_odd_geometry_exits_2_naming_the_step(tmp_path, capsys)
 
     history = History()
     history.start(Image.new("RGB", (20, 10)))
-    history.push(Image.new("RGB", (20, 10)), instruction="warmer", params={"seed": 3, "steps": 2})
     history.push(
-        Image.new("RGB", (10, 10)), instruction="Odd", params={"geometry": {"op": "crop", "box": ["a"]}}
+        Image.new("RGB", (20, 10)), instruction="warmer", params=StepParams.edit(EditParams(seed=3, steps=2))
+    )
+    history.push(
+        Image.new("RGB", (10, 10)),
+        instruction="Odd",
+        params=StepParams.of_geometry({"op": "crop", "box": ["a"]}),
     )
     session = tmp_path / "odd.mgie"
     try:

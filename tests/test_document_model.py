@@ -12,6 +12,7 @@ from mgie_desktop.core.history import History
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.session import SourceMeta
+from mgie_desktop.core.step_params import DEFAULT_EDIT
 from mgie_desktop.ui.document_model import DocumentModel, JobState, NewStep
 
 UI = Path(__file__).resolve().parents[1] / "mgie_desktop" / "ui"
@@ -103,7 +104,7 @@ def test_new_steps_are_siblings_the_chosen_one_current_and_the_document_modified
     root = model.history.current.id
     steps = model.add_steps(
         [
-            NewStep(Image.new("RGB", (8, 6), c), _thumb(), {"instruction": "warmer", "parent": root})
+            NewStep(Image.new("RGB", (8, 6), c), _thumb(), "warmer", DEFAULT_EDIT, root)
             for c in ("orange", "yellow", "brown")
         ],
         current=1,
@@ -116,14 +117,14 @@ def test_new_steps_are_siblings_the_chosen_one_current_and_the_document_modified
         "current_changed",
     ]
     assert model.modified and model.doc.revision == 1
-    model.add_steps([NewStep(Image.new("RGB", (8, 6)), _thumb(), {"instruction": "darker"})])
+    model.add_steps([NewStep(Image.new("RGB", (8, 6)), _thumb(), "darker", DEFAULT_EDIT)])
     assert "modified_changed" not in heard.names()  # modified already: said once
 
 
 def test_undo_redo_and_moves_wait_while_an_edit_runs(qtbot):
     model = DocumentModel()
     model.open(_document(), {})
-    model.add_steps([NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})])
+    model.add_steps([NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), "warmer", DEFAULT_EDIT)])
     edit = model.history.current.id
     heard = Heard(model)
     assert model.undo() and model.history.current.is_root
@@ -156,11 +157,9 @@ def test_a_queued_edit_of_a_document_since_closed_is_dropped(qtbot):
 def test_a_save_that_raced_an_edit_leaves_the_document_modified(qtbot, tmp_path):
     model = DocumentModel()
     model.open(_document(), {})
-    model.add_steps([NewStep(Image.new("RGB", (8, 6)), _thumb(), {"instruction": "warmer"})])
+    model.add_steps([NewStep(Image.new("RGB", (8, 6)), _thumb(), "warmer", DEFAULT_EDIT)])
     doc, revision = model.doc, model.doc.revision
-    model.add_steps(
-        [NewStep(Image.new("RGB", (8, 6)), _thumb(), {"instruction": "cooler"})]
-    )  # during the save
+    model.add_steps([NewStep(Image.new("RGB", (8, 6)), _thumb(), "cooler", DEFAULT_EDIT)])  # during the save
     heard = Heard(model)
     model.saved(doc, tmp_path / "a.mgie", revision)
     assert model.modified and model.name == "a.mgie" and ("modified_changed", (True,)) in heard.events
@@ -171,9 +170,7 @@ def test_a_save_that_raced_an_edit_leaves_the_document_modified(qtbot, tmp_path)
 def test_strength_is_announced_with_its_new_thumbnail_and_unchanged_strength_is_not(qtbot):
     model = DocumentModel()
     model.open(_document(), {})
-    (step,) = model.add_steps(
-        [NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})]
-    )
+    (step,) = model.add_steps([NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), "warmer", DEFAULT_EDIT)])
     heard = Heard(model)
     model.set_strength(step.id, 1.0)
     assert heard.names() == []
@@ -184,9 +181,7 @@ def test_strength_is_announced_with_its_new_thumbnail_and_unchanged_strength_is_
 def test_each_strength_drag_is_one_undoable_change_before_the_history_moves(qtbot):
     model = DocumentModel()
     model.open(_document(), {})
-    (step,) = model.add_steps(
-        [NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), {"instruction": "warmer"})]
-    )
+    (step,) = model.add_steps([NewStep(Image.new("RGB", (8, 6), "orange"), _thumb(), "warmer", DEFAULT_EDIT)])
     for _value in (0.9, 0.7, 0.5):  # one drag through three values: one change, 1.0 -> 0.5
         model.strength_changing(step.id)
     model.set_strength(step.id, 0.5)
@@ -235,3 +230,22 @@ def test_engine_states_are_checked_once_where_the_engine_tells_them():
     assert {s for s in EngineState if s.coming} == {EngineState.STARTING, EngineState.LOADING}
     with pytest.raises(ValueError):
         EngineState("almost ready")  # a state the window does not know is a mistake, not a quiet default
+
+
+def test_no_part_of_a_built_window_holds_the_window_under_any_name(qtbot, tmp_path, tiny_models):
+    from test_ui import make_window
+
+    window = make_window(qtbot, tmp_path, tiny_models, ready=False)
+    parts = {
+        "edits": window.edits,
+        "engine_settings": window.engine_settings,
+        "documents": window.documents,
+        "compare_view": window.compare_view,
+        "adjustments": window.adjustments,
+        "mask_brush": window.mask_brush,
+    }
+    for name, part in parts.items():
+        held = [key for key, value in vars(part).items() if value is window]
+        assert not held, f"{name} holds the window as {held}"
+        if hasattr(part, "parent") and callable(part.parent):  # a QObject: not owned by the window
+            assert part.parent() is not window, f"{name}'s Qt parent is the window"

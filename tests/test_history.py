@@ -3,6 +3,8 @@ from PIL import Image
 
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.history import History, ImageStore
+from mgie_desktop.core.params import EditParams
+from mgie_desktop.core.step_params import StepParams
 
 
 def img(value):
@@ -56,7 +58,7 @@ def test_images_survive_the_cache_and_live_on_disk(tmp_path):
 def branched(tmp_path):
     h = History(ImageStore(tmp_path))
     h.start(img(0))
-    a = h.push(img(10), instruction="a", params={"seed": 1}, timings={"render": 2.5})
+    a = h.push(img(10), instruction="a", params=StepParams.edit(EditParams(seed=1)), timings={"render": 2.5})
     h.push(img(20), instruction="b", expressive_instruction="B!")
     h.go_to(a.id)
     c = h.push(img(30), instruction="c")

@@ -11,6 +11,7 @@ from PIL import Image
 
 from mgie_desktop.core.errors import ModelFilesError
 from mgie_desktop.core.params import EditParams
+from mgie_desktop.core.step_params import StepKind
 
 PARAMS = EditParams(steps=3, seed=11, pixel_budget=64 * 64, scheduler="euler_a")
 
@@ -124,7 +125,7 @@ def test_cli_both_writes_each_model_s_result_and_reports_each(tiny_models, photo
 
     opened = open_session(session, tmp_path / "work")
     step = opened.history.current
-    assert step.params["model"] == "ip2p" and step.expressive_instruction == ""
+    assert step.kind is StepKind.IP2P and step.expressive_instruction == ""
     opened.history.close()
 
 

@@ -1,6 +1,7 @@
 """Recipes without models: crops travel as fractions, each photo's chain is fitted to its size,
 and a chain's strength and geometry steps are run as the window shows them."""
 
+import json
 import os
 import time
 from pathlib import Path
@@ -13,24 +14,29 @@ from mgie_desktop.batch.photo import chain_for
 from mgie_desktop.core.chain import run_chain
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.geometry import crop
-from mgie_desktop.core.history import History
-from mgie_desktop.core.params import params_for
+from mgie_desktop.core.history import History, validate_manifest
+from mgie_desktop.core.params import EditParams, params_for
 from mgie_desktop.core.recipe import MAX_BYTES, geometry_for, load_recipe, parse_recipe, recipe_from_history
+from mgie_desktop.core.step_params import StepKind, StepParams
 
 
 def test_a_crop_and_a_turn_fit_photos_of_any_size():
     history = History()
     history.start(Image.new("RGB", (200, 100)))
     history.push(
-        Image.new("RGB", (200, 100)), instruction="warmer", params={"seed": 3, "steps": 2, "strength": 0.5}
+        Image.new("RGB", (200, 100)),
+        instruction="warmer",
+        params=StepParams.edit(EditParams(seed=3, steps=2), strength=0.5),
     )
     history.push(
-        Image.new("RGB", (100, 100)), instruction="Crop", params={"geometry": crop((50, 0, 150, 100))}
+        Image.new("RGB", (100, 100)),
+        instruction="Crop",
+        params=StepParams.of_geometry(crop((50, 0, 150, 100))),
     )
     history.push(
         Image.new("RGB", (100, 100)),
         instruction="Rotate",
-        params={"geometry": {"op": "rotate", "degrees": 90}},
+        params=StepParams.of_geometry({"op": "rotate", "degrees": 90}),
     )
     data = recipe_from_history(history)
     history.close()
@@ -101,40 +107,82 @@ def _document(**step) -> dict:
         {"op": []},
     ],
 )
-def test_export_refuses_odd_geometry_naming_the_step(geometry):
+def test_odd_geometry_in_a_session_is_refused_where_it_enters_naming_the_step(geometry):
+    manifest = _manifest({"seed": 3, "steps": 2})
+    manifest["steps"].append({"id": 2, "parent": 1, "instruction": "Odd", "params": {"geometry": geometry}})
+    with pytest.raises(InputError, match="step 2") as caught:
+        validate_manifest(manifest)
+    assert "\n" not in str(caught.value)
+
+
+def test_export_refuses_a_crop_outside_its_image_naming_the_step():
     history = History()
     history.start(Image.new("RGB", (20, 10)))
-    history.push(Image.new("RGB", (20, 10)), instruction="warmer", params={"seed": 3, "steps": 2})
-    history.push(Image.new("RGB", (10, 10)), instruction="Odd", params={"geometry": geometry})
+    history.push(
+        Image.new("RGB", (20, 10)), instruction="Odd", params=StepParams.of_geometry(crop((0, 0, 40, 10)))
+    )
     try:
-        with pytest.raises(InputError, match="step 2") as caught:
+        with pytest.raises(InputError, match="step 1"):
             recipe_from_history(history)
-        assert "\n" not in str(caught.value)
     finally:
         history.close()
+
+
+def _manifest(stored: dict) -> dict:
+    """A session's history: the photo, then one edit whose settings are ``stored``."""
+    steps = [{"id": 0, "parent": None}, {"id": 1, "parent": 0, "instruction": "warmer", "params": stored}]
+    return {"current": 1, "steps": steps}
 
 
 @pytest.mark.parametrize(
     ("stored", "field"),
     [
-        ({"seed": "x"}, "seed"),
-        ({"steps": 10**5000}, "steps"),
-        ({"text_guidance": float("nan")}, "text_guidance"),
-        ({"steps": []}, "steps"),
-        ({"strength": "strong"}, "strength"),
-        ({"strength": [1]}, "strength"),
+        ({"seed": "x"}, "params.seed"),
+        ({"seed": True}, "params.seed"),
+        ({"steps": 10**5000}, "params.steps"),
+        ({"text_guidance": float("nan")}, "params.text_guidance"),
+        ({"steps": []}, "params.steps"),
+        ({"strength": "strong"}, "params.strength"),
+        ({"strength": [1]}, "params.strength"),
+        ({"strength": 1.5}, "params.strength"),
+        ({"model": "dall-e"}, "params.model"),
+        ({"geometry": [1]}, "params.geometry"),
     ],
 )
-def test_export_refuses_odd_settings_naming_the_step_and_field(stored, field):
+def test_odd_settings_in_a_session_are_refused_where_it_enters_naming_the_step_and_field(stored, field):
+    with pytest.raises(InputError, match="step 1") as caught:
+        validate_manifest(_manifest({"seed": 3, "steps": 2, **stored}))
+    assert field in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_settings_from_an_older_version_open_and_export_refuses_what_a_recipe_cannot_hold():
+    # typed where the session entered; ranges are a render's (and a recipe's): the step still opens
+    (_, step), _, _ = validate_manifest(
+        _manifest({"seed": 3, "steps": 900, "model": "ip2p", "strength": 0.25})
+    )
+    assert step.kind is StepKind.IP2P and step.params.strength == 0.25
+    assert step.params.render == EditParams(seed=3, steps=900)
     history = History()
     history.start(Image.new("RGB", (20, 10)))
-    history.push(Image.new("RGB", (20, 10)), instruction="warmer", params={"seed": 3, "steps": 2, **stored})
+    history.push(Image.new("RGB", (20, 10)), instruction="warmer", params=step.params)
     try:
-        with pytest.raises(InputError, match="step 1") as caught:
+        with pytest.raises(InputError, match=r"step 1 .*steps must be from 1 to 500, not 900"):
             recipe_from_history(history)
-        assert field in str(caught.value)
     finally:
         history.close()
+
+
+def test_a_steps_settings_round_trip_through_the_session_format():
+    for params in (
+        StepParams.edit(EditParams(seed=2**62, steps=7, text_guidance=3.25, scheduler="ddim"), strength=0.5),
+        StepParams.edit(EditParams(pixel_budget=128 * 128), StepKind.IP2P),
+        StepParams.of_geometry({"op": "rotate", "degrees": 90}),
+    ):
+        stored = json.loads(json.dumps(params.to_json()))
+        assert StepParams.from_json(stored, root=False) == params
+    assert StepParams.from_json({"seed": 5}, root=True) == StepParams()  # the photo: nothing to render
+    # an edit written before every setting was stored: the rest are the defaults, as then
+    assert StepParams.from_json({"seed": 5}, root=False) == StepParams.edit(EditParams(seed=5))
 
 
 def _refused(path: Path, *needles: str) -> str:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from mgie_desktop.core.errors import InputError
-from mgie_desktop.core.history import History
+from mgie_desktop.core.history import History, validate_manifest
 from mgie_desktop.core.recipe import MAX_BYTES, load_recipe, parse_recipe, recipe_from_history
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -211,14 +211,28 @@ settings_values = st.dictionaries(
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(geometry=geometry_values, stored=settings_values)
 def test_exporting_any_stored_step_is_accepted_or_refused(geometry, stored):
-    history = History()
-    history.start(Image.new("RGB", (8, 6)))
-    history.push(Image.new("RGB", (8, 6)), instruction="warmer", params={"seed": 3, "steps": 2, **stored})
-    history.push(Image.new("RGB", (8, 6)), instruction="Odd", params={"geometry": geometry})
-    try:
-        accepted_or_refused(lambda: parse_recipe(recipe_from_history(history), "exported.json"))
-    finally:
-        history.close()
+    """A session's steps as a file may hold them: refused where the session enters, or exported."""
+    manifest = {
+        "current": 2,
+        "steps": [
+            {"id": 0, "parent": None},
+            {"id": 1, "parent": 0, "instruction": "warmer", "params": {"seed": 3, "steps": 2, **stored}},
+            {"id": 2, "parent": 1, "instruction": "Odd", "params": {"geometry": geometry}},
+        ],
+    }
+
+    def export():
+        steps, _, _ = validate_manifest(manifest)
+        history = History()
+        history.start(Image.new("RGB", (8, 6)))
+        try:
+            for step in steps[1:]:
+                history.push(Image.new("RGB", (8, 6)), instruction=step.instruction, params=step.params)
+            return parse_recipe(recipe_from_history(history), "exported.json")
+        finally:
+            history.close()
+
+    accepted_or_refused(export)
 
 
 def test_a_refusal_names_the_step_and_field():

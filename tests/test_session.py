@@ -24,6 +24,7 @@ from mgie_desktop.core import session as session_mod
 from mgie_desktop.core.autosave import Autosaver, discard, find_recoverable
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.history import History, ImageStore
+from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.session import (
     SourceMeta,
     format_session_info,
@@ -31,6 +32,7 @@ from mgie_desktop.core.session import (
     save_session,
     session_info,
 )
+from mgie_desktop.core.step_params import StepParams
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,15 +51,18 @@ def build_history(folder: Path) -> History:
         noisy(1),
         instruction="make it snowy",
         expressive_instruction="The scene will be snowy.",
-        params={"seed": 42, "steps": 20, "text_guidance": 7.5},
+        params=StepParams.edit(EditParams(seed=42, steps=20, text_guidance=7.5)),
         timings={"instruct": 1.5, "render": 3.25},
     )
-    h.push(noisy(2), instruction="add a dog", params={"seed": 7})
+    h.push(noisy(2), instruction="add a dog", params=StepParams.edit(EditParams(seed=7)))
     h.go_to(a.id)
     c = h.push(
-        noisy(3), instruction="golden hour ☀", expressive_instruction="Warm light.", params={"seed": 9}
+        noisy(3),
+        instruction="golden hour ☀",
+        expressive_instruction="Warm light.",
+        params=StepParams.edit(EditParams(seed=9)),
     )
-    h.push(noisy(4), instruction="zoom", params={"seed": 11})
+    h.push(noisy(4), instruction="zoom", params=StepParams.edit(EditParams(seed=11)))
     h.go_to(c.id)
     return h
 
@@ -445,6 +450,8 @@ CHILD = textwrap.dedent("""
     from PIL import Image
     from mgie_desktop.core.history import History, ImageStore
     from mgie_desktop.core.autosave import Autosaver
+    from mgie_desktop.core.params import EditParams
+    from mgie_desktop.core.step_params import StepParams
 
     out = Path(sys.argv[1])
     h = History(ImageStore(out / "store", cache_size=2))
@@ -457,7 +464,7 @@ CHILD = textwrap.dedent("""
     n = 0
     while True:
         n += 1
-        h.push(image(), instruction=f"edit {n}", params={"seed": n})
+        h.push(image(), instruction=f"edit {n}", params=StepParams.edit(EditParams(seed=n)))
         saver.save(h, {"name": "kill.png"})
         print(n, flush=True)
         if len(sys.argv) > 2 and n >= int(sys.argv[2]):
@@ -504,7 +511,7 @@ def test_sigkilled_autosaving_process_is_recoverable(tmp_path):
     s = found.open(tmp_path / "work")
     try:
         current = s.history.current
-        assert current.instruction == f"edit {current.id}" and current.params == {"seed": current.id}
+        assert current.instruction == f"edit {current.id}" and current.params.render.seed == current.id
         for step in s.history.steps:
             assert s.history.image(step.id).size == (128, 96)
     finally:

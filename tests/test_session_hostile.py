@@ -23,7 +23,9 @@ from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.history import History, ImageStore
 from mgie_desktop.core.instruction import InstructionLimit, Level, check_text
+from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.session import format_session_info, limits, open_session, save_session, session_info
+from mgie_desktop.core.step_params import StepParams
 
 ESCAPES = (
     "clear \x1b[2J\x1b[H title \x1b]0;pwned\x07 c1 \x9b31m red \x1bPdcs\x1b\\ bell\x07 nul\x00 rlo\u202e end"
@@ -235,7 +237,7 @@ def test_session_info_shows_no_terminal_escapes(tmp_path, capsys):
         instruction=ESCAPES,
         expressive_instruction="\x1b[31mred",
         steered_instruction="\x9b2J",
-        params={"seed": 5},
+        params=StepParams.edit(EditParams(seed=5)),
     )
     path = save_session(history, tmp_path / "esc.mgie", {"name": "photo\x1b]0;x\x07.jpg"})
     history.close()
@@ -260,7 +262,7 @@ def test_the_window_shows_no_control_characters(qtbot, tmp_path):
         Image.new("RGB", (4, 4)),
         instruction=ESCAPES,
         expressive_instruction="MGIE\x1b[2J said",
-        params={"seed": "\x9b6n"},
+        params=StepParams.edit(EditParams(scheduler="\x9b6n")),
     )
     history.push(Image.new("RGB", (4, 4)), instruction="x", steered_instruction="line one\nline\x07 two")
     panel = HistoryPanel()

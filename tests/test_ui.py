@@ -83,7 +83,7 @@ def test_edit_shows_result_history_and_expressive_instruction(qtbot, tmp_path, e
     assert window.document.history.image().size == (96, 64)
     assert window.windowTitle().endswith("•")
     step = window.document.history.current
-    assert step.params["steps"] == 3 and step.params["scheduler"] == "dpmpp_2m"
+    assert step.params.render.steps == 3 and step.params.render.scheduler == "dpmpp_2m"
 
 
 def test_undo_redo_and_branching(qtbot, tmp_path, tiny_models, photo_path):
@@ -127,7 +127,7 @@ def test_rerender_reuses_the_instruction_with_new_settings(qtbot, tmp_path, tiny
     qtbot.waitUntil(lambda: len(window.document.history) == 3, timeout=TIMEOUT)
     again = window.document.history.current
     assert again.parent == first.parent and again.instruction == "warmer"
-    assert again.params["seed"] == 99 and again.timings["instruct_s"] == 0.0
+    assert again.params.render.seed == 99 and again.timings["instruct_s"] == 0.0
     assert (
         window.document.history.image(again.id).tobytes() != window.document.history.image(first.id).tobytes()
     )
@@ -307,7 +307,7 @@ def test_variations_render_several_seeds_and_keep_the_chosen_one(qtbot, tmp_path
     assert picker.shown == 2 and len(window.document.history) == 1
     picker.keep_button.click()
     assert len(window.document.history) == 2
-    assert window.document.history.current.params["seed"] == 102
+    assert window.document.history.current.params.render.seed == 102
     assert window.panel.seed.value() == 102  # the kept variation's settings: Re-render repeats it
     assert window.document.history.current.instruction == "make it autumn"
     # The picker is gone (it deletes itself on close): opening the next photo must not touch it.

@@ -6,6 +6,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QPushButton
 from test_ui import TIMEOUT, entries, make_window, open_photo
 
+from mgie_desktop.core.step_params import StepKind
 from mgie_desktop.ui.ab_compare import ABCompare
 
 
@@ -40,11 +41,7 @@ def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(
     qtbot.mouseClick(_button(dialog, "Keep InstructPix2Pix's"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(window.document.history) == before + 1, timeout=TIMEOUT)
     step = window.document.history.current
-    assert (
-        step.params["model"] == "ip2p"
-        and step.expressive_instruction == ""
-        and step.instruction == "add snow"
-    )
+    assert step.kind is StepKind.IP2P and step.expressive_instruction == "" and step.instruction == "add snow"
     assert any("(InstructPix2Pix alone)" in e for e in entries(window))
     assert window.panel.expressive.text_box.isReadOnly()  # nothing of MGIE's to steer on this step
 
@@ -52,7 +49,7 @@ def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(
         qtbot.mouseClick(window.panel.rerender_button, Qt.MouseButton.LeftButton)
     assert sent.args[0].model == "ip2p" and not sent.args[0].compare
     qtbot.waitUntil(lambda: len(window.document.history) == before + 2, timeout=TIMEOUT)
-    assert window.document.history.current.params["model"] == "ip2p"
+    assert window.document.history.current.kind is StepKind.IP2P
 
     window.panel.instruction.clear()  # compare again from that step's parent, keep both
     dialog = _compare(qtbot, window)
@@ -60,7 +57,7 @@ def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(
     qtbot.mouseClick(_button(dialog, "Keep both"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(window.document.history) == count + 2, timeout=TIMEOUT)
     siblings = window.document.history.children(window.document.history.current.parent)
-    assert {s.params.get("model", "mgie") for s in siblings[-2:]} == {"mgie", "ip2p"}
+    assert {s.kind for s in siblings[-2:]} == {StepKind.MGIE, StepKind.IP2P}
 
 
 def test_without_the_optional_model_compare_offers_to_download_it(qtbot, tmp_path, tiny_models, photo_path):

@@ -7,7 +7,9 @@ from PIL import Image
 
 from mgie_desktop.core.document import Document
 from mgie_desktop.core.history import History
+from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.session import SourceMeta
+from mgie_desktop.core.step_params import StepKind, StepParams
 from mgie_desktop.ui.history_panel import HistoryPanel
 
 
@@ -38,10 +40,16 @@ def test_tooltips_say_what_each_kind_of_step_is_without_empty_lines(qtbot):
         Image.new("RGB", (4, 4)),
         instruction="warmer",
         expressive_instruction="Warm light.",
-        params={"seed": 1, "steps": 3},
+        params=StepParams.edit(EditParams(seed=1, steps=3)),
     )
-    history.push(Image.new("RGB", (4, 4)), instruction="add snow", params={"seed": 2, "model": "ip2p"})
-    history.push(Image.new("RGB", (2, 2)), instruction="Crop to 2×2", params={"geometry": {"op": "crop"}})
+    history.push(
+        Image.new("RGB", (4, 4)),
+        instruction="add snow",
+        params=StepParams.edit(EditParams(seed=2), StepKind.IP2P),
+    )
+    history.push(
+        Image.new("RGB", (2, 2)), instruction="Crop to 2×2", params=StepParams.of_geometry({"op": "crop"})
+    )
     panel = HistoryPanel()
     qtbot.addWidget(panel)
     panel.refresh(history)
@@ -379,6 +387,6 @@ def test_the_split_keeps_side_by_side_through_a_strength_change_and_leaves_rotat
     window.adjustments.commit_strength()  # the canvas redraws the blend: the step before stays beside it
     assert window.canvas.scene().sceneRect().left() < 0 and split.before_visible_at(-50)
     window.adjustments.rotate_right()
-    qtbot.waitUntil(lambda: window.document.history.current.params.get("geometry"), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.document.history.current.params.geometry, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not split.shown, timeout=TIMEOUT)  # a turn has no 'before' of its shape
     assert window.canvas.scene().sceneRect() == window.canvas.scene_rect() and window.canvas.tool is None

@@ -1,7 +1,6 @@
 """File > Export Recipe… writes the recipe of the open document's chain (issue 15)."""
 
 import json
-from dataclasses import asdict
 
 from PySide6.QtWidgets import QFileDialog
 from test_ui import TIMEOUT, make_window, open_photo
@@ -9,6 +8,7 @@ from test_ui import TIMEOUT, make_window, open_photo
 from mgie_desktop.core.masks import mask_to_text
 from mgie_desktop.core.params import params_for
 from mgie_desktop.core.recipe import load_recipe
+from mgie_desktop.core.step_params import StepParams
 
 
 def _menu_entry(window, text):
@@ -39,7 +39,7 @@ def test_export_recipe_writes_the_current_chain(qtbot, tmp_path, tiny_models, ph
     history.push(
         history.image(),
         instruction="make it autumn",
-        params={**asdict(params_for("draft", seed=7))},
+        params=StepParams.edit(params_for("draft", seed=7)),
         steered_instruction="The leaves turn red.",
         expressive_instruction="Autumn colours.",
         mask=mask_to_text(mask),

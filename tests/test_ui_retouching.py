@@ -73,7 +73,7 @@ def test_selecting_a_step_loads_its_settings_and_any_step_re_renders(
     rendered(qtbot, again, 4)
     redo = again.document.history.current
     assert redo.parent == first.parent and redo.instruction == "first"
-    assert redo.params["seed"] == 42 and redo.params["steps"] == 2 and redo.timings["instruct_s"] > 0
+    assert redo.params.render.seed == 42 and redo.params.render.steps == 2 and redo.timings["instruct_s"] > 0
 
 
 def test_preset_says_custom_once_a_setting_differs(qtbot, tmp_path, tiny_models):
@@ -114,9 +114,12 @@ def test_variations_of_the_current_step_are_siblings_and_several_can_be_kept(
     kept = [s for s in window.document.history.children(edited.parent) if s.id != edited.id]
     assert len(kept) == 2 and all(s.instruction == "more contrast" for s in kept)
     # Variations of a step start after its own seed (the first would repeat it): the 2nd and 3rd kept.
-    assert {s.params["seed"] for s in kept} == {edited.params["seed"] + 2, edited.params["seed"] + 3}
+    assert {s.params.render.seed for s in kept} == {
+        edited.params.render.seed + 2,
+        edited.params.render.seed + 3,
+    }
     assert (
-        window.document.history.current.params["seed"] == edited.params["seed"] + 3
+        window.document.history.current.params.render.seed == edited.params.render.seed + 3
     )  # the one on screen when kept
     # A new instruction's variations start from the current step.
     window.panel.instruction.setPlainText("add snow")
@@ -323,7 +326,7 @@ def test_rotate_flip_and_crop_are_steps_at_full_resolution(qtbot, tmp_path, tiny
     assert right - left == bottom - top  # 1:1
     qtbot.keyClick(window, Qt.Key.Key_Return)
     qtbot.waitUntil(
-        lambda: window.document.history.current.params.get("geometry", {}).get("op") == "crop",
+        lambda: (window.document.history.current.params.geometry or {}).get("op") == "crop",
         timeout=TIMEOUT,
     )
     assert window.document.history.image().size == (right - left, bottom - top)
@@ -336,7 +339,7 @@ def test_rotate_flip_and_crop_are_steps_at_full_resolution(qtbot, tmp_path, tiny
     assert not window.adjustments.cropping and len(window.document.history) == count
     # Kept in sessions.
     again = save_and_reopen(qtbot, window, tmp_path, tiny_models)
-    assert again.document.history.current.params["geometry"]["op"] == "crop"
+    assert again.document.history.current.params.geometry["op"] == "crop"
     assert again.document.history.image().size == (right - left, bottom - top)
 
 

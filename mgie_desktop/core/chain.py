@@ -17,10 +17,11 @@ from PIL import Image
 
 from mgie_desktop.core.geometry import apply as apply_geometry
 from mgie_desktop.core.geometry import describe
-from mgie_desktop.core.history import GEOMETRY, STRENGTH, History, blend
+from mgie_desktop.core.history import History, blend
 from mgie_desktop.core.masks import mask_to_text
 from mgie_desktop.core.params import DEFAULT_PIXEL_BUDGET, EditParams
 from mgie_desktop.core.sizing import working_size
+from mgie_desktop.core.step_params import StepKind, StepParams
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,9 @@ def run_chain(
     for step in steps:
         if step.geometry is not None:
             current = apply_geometry(current, step.geometry)
-            history.push(current, instruction=describe(step.geometry), params={GEOMETRY: step.geometry})
+            history.push(
+                current, instruction=describe(step.geometry), params=StepParams.of_geometry(step.geometry)
+            )
             continue
         params, mask, text = step.params, step.mask, step.instruction
         assert params is not None, "an edit step carries its settings"  # only geometry steps go without
@@ -92,7 +95,7 @@ def run_chain(
                 "working_height": size[1],
                 **timings,
             }
-            stored = {**params_record(params), "model": "ip2p"}
+            kind = StepKind.IP2P
         else:
             outcome = engine.edit(current, text, params, finish=finish, expressive=step.expressive, mask=mask)
             rendered, timings = outcome.image, outcome.timings
@@ -111,13 +114,11 @@ def run_chain(
                 "working_height": outcome.working_size[1],
                 **outcome.timings,
             }
-            stored = params_record(params)
-        if step.strength < 1.0:
-            stored[STRENGTH] = step.strength
+            kind = StepKind.MGIE
         history.push(
             rendered,
             instruction=text,
-            params=stored,
+            params=StepParams.edit(params, kind, step.strength),
             timings=timings,
             mask=stored_mask,
             expressive_instruction=words["expressive_instruction"],

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mgie_desktop.core.geometry import apply_all
-from mgie_desktop.core.history import GEOMETRY, History
+from mgie_desktop.core.history import History
 from mgie_desktop.core.imaging import Photo, load_photo
 from mgie_desktop.core.session import SUFFIX, Session, SourceMeta, open_session, save_session
 
@@ -52,7 +52,7 @@ class Document:
             step_id = current.id
         photo = self.source.photo(self.history.image(step_id))
         if photo.alpha is not None:
-            ops = [s.params[GEOMETRY] for s in self.history.lineage(step_id) if s.params.get(GEOMETRY)]
+            ops = [s.params.geometry for s in self.history.lineage(step_id) if s.params.geometry is not None]
             photo = replace(photo, alpha=apply_all(photo.alpha, ops))
         return photo
 

@@ -54,7 +54,7 @@ def edit_record(
                 "expressive_instruction": s.expressive_instruction,
                 **({"steered_instruction": s.steered_instruction} if s.steered_instruction else {}),
                 **({"masked": True} if s.mask else {}),
-                "settings": s.params,
+                "settings": s.params.to_json(),
             }
             for s in steps
         ],

@@ -38,19 +38,37 @@ def crop(box: tuple[int, int, int, int]) -> dict[str, Any]:
     return {"op": "crop", "box": [int(v) for v in box]}
 
 
+def is_operation(op: object) -> bool:
+    """Whether ``op`` has the shape of one of the operations above (whether a crop's box fits its
+    image is ``apply``'s to say: that needs the image)."""
+    if not isinstance(op, dict):
+        return False
+    kind = op.get("op")
+    if kind == "rotate":
+        return _is_int(op.get("degrees")) and op["degrees"] in _ROTATIONS
+    if kind == "flip":
+        return isinstance(op.get("axis"), str) and op["axis"] in _FLIPS
+    box = op.get("box")
+    return kind == "crop" and isinstance(box, list) and len(box) == 4 and all(_is_int(v) for v in box)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def apply(image: Image.Image, op: dict[str, Any]) -> Image.Image:
     """``image`` with ``op`` applied; InputError for an operation that makes no sense for it."""
     kind = op.get("op") if isinstance(op, dict) else None
-    if kind == "rotate" and op.get("degrees") in _ROTATIONS:
+    if kind == "rotate" and _is_int(op.get("degrees")) and op["degrees"] in _ROTATIONS:
         return image.transpose(_ROTATIONS[op["degrees"]])
-    if kind == "flip" and op.get("axis") in _FLIPS:
+    if kind == "flip" and isinstance(op.get("axis"), str) and op["axis"] in _FLIPS:
         return image.transpose(_FLIPS[op["axis"]])
     if kind == "crop":
         box = op.get("box")
         if (
             isinstance(box, list)
             and len(box) == 4
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+            and all(_is_int(v) for v in box)
             and 0 <= box[0] < box[2] <= image.width
             and 0 <= box[1] < box[3] <= image.height
         ):

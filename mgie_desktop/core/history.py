@@ -29,10 +29,7 @@ from .display_text import display_text
 from .errors import InputError
 from .files import os_reason
 from .instruction import is_text
-
-# Keys of a step's params with a meaning to the history itself.
-STRENGTH = "strength"  # 0..1: how much of an edit's render shows over its source (1 when absent)
-GEOMETRY = "geometry"  # a crop, rotation or flip (core/geometry.py), not an MGIE render
+from .step_params import DEFAULT_EDIT, StepKind, StepParams
 
 
 @dataclass(frozen=True)
@@ -41,7 +38,7 @@ class Step:
     parent: int | None
     instruction: str = ""  # empty for the opened photo
     expressive_instruction: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    params: StepParams = StepParams()  # its kind and the settings it was made with
     timings: dict[str, Any] = field(default_factory=dict)
     created: float = field(default_factory=time.time)
     steered_instruction: str = ""  # a person's expressive instruction that drove the edit, if any
@@ -52,9 +49,13 @@ class Step:
         return self.parent is None
 
     @property
+    def kind(self) -> StepKind:
+        return self.params.kind
+
+    @property
     def is_render(self) -> bool:
-        """An MGIE edit (not the opened photo, not a crop, rotation or flip): it can be rendered again."""
-        return not self.is_root and not self.params.get(GEOMETRY)
+        """An edit (not the opened photo, not a crop, rotation or flip): it can be rendered again."""
+        return self.params.is_render
 
 
 class DamagedImage(InputError):
@@ -258,7 +259,7 @@ class History:
         *,
         instruction: str,
         expressive_instruction: str = "",
-        params: dict[str, Any] | None = None,
+        params: StepParams = DEFAULT_EDIT,
         timings: dict[str, Any] | None = None,
         parent: int | None = None,
         steered_instruction: str = "",
@@ -275,7 +276,7 @@ class History:
             parent,
             instruction,
             expressive_instruction,
-            dict(params or {}),
+            params,
             dict(timings or {}),
             steered_instruction=steered_instruction,
             mask=mask,
@@ -312,7 +313,7 @@ class History:
                     "expressive_instruction": step.expressive_instruction,
                     "steered_instruction": step.steered_instruction,
                     "mask": step.mask,
-                    "params": dict(step.params),
+                    "params": step.params.to_json(),
                     "timings": dict(step.timings),
                     "created": step.created,
                     "redo_child": self._redo_child.get(step.id),
@@ -389,9 +390,7 @@ class History:
     # ---- strength -----------------------------------------------------------------------
     def strength(self, step_id: int) -> float:
         step = self._steps[step_id]
-        return (
-            1.0 if step.is_root else float(step.params.get(STRENGTH, 1.0))
-        )  # the photo has nothing under it
+        return step.params.strength  # 1 for the photo (nothing under it) and a crop, rotation or flip
 
     def can_set_strength(self, step_id: int) -> bool:
         """An edit with no later steps: later edits were made from it as it looked then."""
@@ -405,7 +404,7 @@ class History:
             raise ValueError(f"strength must be between 0 and 1, not {strength}")
         with self._lock:
             step = self._steps[step_id]
-            self._steps[step_id] = replace(step, params={**step.params, STRENGTH: round(float(strength), 4)})
+            self._steps[step_id] = replace(step, params=step.params.with_strength(strength))
             return self._steps[step_id]
 
     def children(self, step_id: int) -> list[Step]:
@@ -573,9 +572,10 @@ def validate_manifest(manifest: object) -> tuple[list[Step], int, dict[int, int]
                 where, why = problem
                 raise InputError(f"step {step_id} has an invalid '{_shown_path(key, where)}': it {why}")
             fields[key] = value
-        strength = fields["params"].get(STRENGTH, 1.0)
-        if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
-            raise InputError(f"step {step_id} has an invalid strength")
+        try:  # typed here, once: the rest of the app takes a step's settings as they are
+            fields["params"] = StepParams.from_json(fields["params"], root=parent is None)
+        except InputError as exc:
+            raise InputError(f"step {step_id} is damaged: {exc}") from None
         created = raw.get("created", 0.0)
         if not is_time(created):
             raise InputError(f"step {step_id} has an invalid 'created' time")

@@ -41,18 +41,19 @@ from typing import Any
 from mgie_desktop import __version__
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import atomic_write
-from mgie_desktop.core.history import GEOMETRY, STRENGTH, History, Step
+from mgie_desktop.core.history import History, Step
 from mgie_desktop.core.instruction import is_text
 from mgie_desktop.core.json_text import nesting_depth
 from mgie_desktop.core.masks import check_mask, mask_from_text
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, EditParams, params_for
 from mgie_desktop.core.session import open_session
+from mgie_desktop.core.step_params import MODEL_NAMES, StepKind
 
 FORMAT, VERSION = "mgie-recipe", 1
 SEED_FIXED, SEED_FILE_NAME = "fixed", "file_name"
 SEED_POLICIES = (SEED_FIXED, SEED_FILE_NAME)
 CUSTOM = "custom"  # the preset name of settings that match no preset
-MODELS = ("mgie", "ip2p")
+MODELS = MODEL_NAMES  # a recipe step's "model": the kinds of step that render
 FINISHES = ("detail", "upscale")
 # A recipe is read whole into memory, so its size is bounded: a few KB of settings plus masks,
 # each a PNG of at most 1024 px (typically tens of KB; about 1.4 MB if it were pure noise).
@@ -302,11 +303,11 @@ def recipe_from_history(
 
 
 def _exported_step(history: History, step: Step, seed_policy: str) -> dict[str, Any]:
-    stored = step.params if isinstance(step.params, dict) else {}
-    _check_values(stored)  # a session is outside input too: sizes and finiteness first
-    if stored.get(GEOMETRY) is not None:
-        return {"kind": "geometry", "op": _exported_geometry(history, step, stored[GEOMETRY])}
-    params = _params_of(stored)
+    stored = step.params  # typed where the session entered (History.restore)
+    if stored.kind is StepKind.GEOMETRY:
+        return {"kind": "geometry", "op": _exported_geometry(history, step, stored.geometry)}
+    assert stored.render is not None, "an edit step carries its settings"
+    params = stored.render.validated()  # ranges: a session from an older version may hold others
     seed = (
         {"policy": SEED_FIXED, "value": params.seed} if seed_policy == SEED_FIXED else {"policy": seed_policy}
     )
@@ -315,14 +316,14 @@ def _exported_step(history: History, step: Step, seed_policy: str) -> dict[str, 
         "instruction": step.instruction,
         **({"steered_instruction": step.steered_instruction} if step.steered_instruction else {}),
         **({"mask": step.mask} if step.mask else {}),
-        "model": _choice(stored, "model", MODELS, "mgie"),
+        "model": stored.kind.value,
         "preset": preset_name(params),
         "steps": params.steps,
         "text_guidance": params.text_guidance,
         "image_guidance": params.image_guidance,
         "scheduler": params.scheduler,
         "pixel_budget": params.pixel_budget,
-        "strength": float(_field(stored, STRENGTH, Kind.NUMBER, 1.0)),
+        "strength": stored.strength,
         "seed": seed,
     }
 
@@ -346,12 +347,6 @@ def _exported_geometry(history: History, step: Step, op: object) -> dict[str, An
             ],
         }
     return _parse_geometry(op)
-
-
-def _params_of(stored: dict[str, Any]) -> EditParams:
-    """A history step's settings (as the window or ``edit`` stored them) as EditParams."""
-    seed = {"seed": _field(stored, "seed", Kind.INTEGER)} if "seed" in stored else {}
-    return replace(EditParams(), **seed, **_render_settings(stored)).validated()
 
 
 def _render_settings(raw: dict[str, Any]) -> dict[str, Any]:

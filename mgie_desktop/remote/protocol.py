@@ -24,12 +24,13 @@ from mgie_desktop.core.json_text import nesting_depth
 from mgie_desktop.core.params import VARIATIONS, EditParams
 from mgie_desktop.core.session.png import decode_png, png_dimensions
 from mgie_desktop.core.sizing import check_aspect
+from mgie_desktop.core.step_params import MODEL_NAMES
 
 API = "/v1"
 PROTOCOL_VERSION = 1
 MAX_INSTRUCTION_CHARS = 2000
 MAX_EXPRESSIVE_CHARS = 4000
-MODELS = ("mgie", "ip2p")
+MODELS = MODEL_NAMES  # what a job may render with
 FINISHES = ("detail", "upscale", "none")  # "none": working-size renders, finished by the client
 PREVIEW_SIDE = 512  # previews are for watching, not keeping: small JPEGs
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QTimer
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.step_params import StepParams
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.images import thumbnail, to_qimage
 
@@ -130,9 +131,7 @@ class Adjustments:
         if not self.document.is_open(document):  # another photo was opened meanwhile
             return
         self.canvas.show_image(view)  # a new shape: fit it to the window
-        self.document.add_steps(
-            [NewStep(image, thumb, {"instruction": words, "params": {"geometry": op}, "parent": parent})]
-        )
+        self.document.add_steps([NewStep(image, thumb, words, StepParams.of_geometry(op), parent)])
 
     # ---- crop --------------------------------------------------------------------------------------
     @property

@@ -44,19 +44,17 @@ class DocumentActions:
         settings: QSettings,
         export_quality: QSpinBox,
         models_identity: Callable[[], dict],
-        dialogs_parent: QWidget,
+        canvas: QWidget,
         autosave_folder: Path | None,
     ):
         self.document, self.tasks, self.settings = document, tasks, settings
-        self.recent = RecentFiles(
-            settings, QMenu("Open &Recent", dialogs_parent), self.open_path
-        )  # File's submenu
+        self.recent = RecentFiles(settings, QMenu("Open &Recent", canvas), self.open_path)  # File's submenu
         self.export_quality = export_quality
         self.models_identity = models_identity  # the installed models, for an export's edit record
-        self.parent = dialogs_parent
+        self.canvas = canvas  # its dialogs and questions open over the photo
         self.autosave_folder = autosave_folder
         self._autosaver = None  # made with the first autosave, so start-up never imports it
-        self.autosaves = BackgroundTasks(dialogs_parent, workers=1)  # one at a time, in order
+        self.autosaves = BackgroundTasks(canvas, workers=1)  # one at a time, in order
         document.closing.connect(self.close)
         document.changed.connect(self.autosave)
         self.recovery_box = None  # the last "restore?" question shown (tests read it)
@@ -71,7 +69,7 @@ class DocumentActions:
         from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
 
         start = self.settings.value("last_dir", "")
-        path, _ = QFileDialog.getOpenFileName(self.parent, "Open photo", start, OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.canvas, "Open photo", start, OPEN_FILTER)
         if path:
             self.open_path(Path(path))
 
@@ -94,7 +92,7 @@ class DocumentActions:
             APP_NAME,
             f"Save the changes to “{self.document.name}” before {before}?",
             buttons.Save | buttons.Discard | buttons.Cancel,
-            self.parent,
+            self.canvas,
         )
         box.setInformativeText("If you don't save, the edits made since the last save are lost.")
         box.button(buttons.Discard).setText("Don't Save")
@@ -166,7 +164,7 @@ class DocumentActions:
         if doc is None:
             return
         start = str(Path(self.settings.value("last_dir", "")) / (Path(doc.name).stem + ".mgie"))
-        path, _ = QFileDialog.getSaveFileName(self.parent, "Save session", start, SESSION_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self.canvas, "Save session", start, SESSION_FILTER)
         if path:
             self.save_session_to(Path(path).with_suffix(".mgie"), then)
 
@@ -236,7 +234,7 @@ class DocumentActions:
             f"Unsaved work from last time was kept: “{latest.source_name or 'a photo'}” with "
             f"{edits} edit{'' if edits == 1 else 's'}. Restore it?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Discard,
-            self.parent,
+            self.canvas,
         )
         box.setModal(False)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -266,7 +264,7 @@ class DocumentActions:
             f"Delete the unsaved work on “{recoverable.source_name or 'a photo'}” for good? "
             "This cannot be undone.",
             QMessageBox.StandardButton.Cancel,
-            self.parent,
+            self.canvas,
         )
         delete = box.addButton("Delete", QMessageBox.ButtonRole.DestructiveRole)
         box.setDefaultButton(QMessageBox.StandardButton.Cancel)
@@ -315,7 +313,7 @@ class DocumentActions:
         start = str(Path(self.settings.value("last_dir", "")) / name)
         # The filter shown is the suggested name's format, so the two never disagree.
         path, chosen = QFileDialog.getSaveFileName(
-            self.parent, "Export", start, EXPORT_FILTER, export_filter(name)
+            self.canvas, "Export", start, EXPORT_FILTER, export_filter(name)
         )
         if path:
             self.export_to(export_path(Path(path), chosen))
@@ -345,7 +343,7 @@ class DocumentActions:
             return
         name = Path(doc.source.name or doc.name).stem or "photo"
         start = str(Path(self.settings.value("last_dir", "")) / f"{name}-recipe.json")
-        path, _ = QFileDialog.getSaveFileName(self.parent, "Export recipe", start, RECIPE_FILTER)
+        path, _ = QFileDialog.getSaveFileName(self.canvas, "Export recipe", start, RECIPE_FILTER)
         if path:
             self.export_recipe_to(Path(path) if Path(path).suffix else Path(path).with_suffix(".json"))
 

@@ -24,6 +24,7 @@ from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.logs import log, log_file_hint
+from mgie_desktop.core.step_params import StepParams
 from mgie_desktop.ui.images import thumbnail
 
 if TYPE_CHECKING:  # Pillow and the history load with the first photo, after the window is up
@@ -44,11 +45,17 @@ class JobState(Enum):
 
 @dataclass(frozen=True)
 class NewStep:
-    """A step to add: its full-resolution image, its thumbnail and ``History.push``'s fields."""
+    """A step to add: its full-resolution image, its thumbnail and what ``History.push`` keeps."""
 
     image: Image
     thumbnail: QImage
-    fields: dict = field(default_factory=dict)
+    instruction: str
+    params: StepParams
+    parent: int | None = None  # None: the current step
+    expressive_instruction: str = ""
+    steered_instruction: str = ""
+    mask: str = ""  # core.masks.mask_to_text; "" = everywhere
+    timings: dict = field(default_factory=dict)
 
 
 class DocumentModel(QObject):
@@ -145,7 +152,19 @@ class DocumentModel(QObject):
         """Add ``steps`` to the history (each as ``History.push`` would) and make ``steps[current]``
         current; several renders of one edit are siblings, each a branch of its own."""
         history = self.history
-        added = [history.push(new.image, **new.fields) for new in steps]
+        added = [
+            history.push(
+                new.image,
+                instruction=new.instruction,
+                params=new.params,
+                parent=new.parent,
+                expressive_instruction=new.expressive_instruction,
+                steered_instruction=new.steered_instruction,
+                mask=new.mask,
+                timings=new.timings,
+            )
+            for new in steps
+        ]
         self._strength_undo.clear()
         self._strength_redo.clear()
         for step, new in zip(added, steps, strict=True):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import fields, replace
+from dataclasses import replace
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence, QTextCursor, QTextOption
@@ -28,13 +28,16 @@ from PySide6.QtWidgets import (
 from mgie_desktop.core.params import (
     DEFAULT_PRESET,
     IMAGE_GUIDANCE,
+    PIXEL_BUDGET,
     PRESETS,
+    SCHEDULERS,
     SEED,
     STEPS,
     TEXT_GUIDANCE,
     VARIATIONS,
     EditParams,
 )
+from mgie_desktop.core.step_params import StepKind
 from mgie_desktop.ui.expressive_box import ExpressiveBox
 from mgie_desktop.ui.seed_box import SeedBox
 
@@ -286,10 +289,13 @@ class EditPanel(QWidget):
             box.blockSignals(False)
         self._name_preset()
 
-    def load_params(self, params: dict) -> None:
-        """Show a history step's settings (its seed, steps, guidance and sampler)."""
-        known = {f.name for f in fields(EditParams)}
-        self._show_params(replace(EditParams(), **{k: v for k, v in params.items() if k in known}))
+    def load_params(self, params: EditParams) -> None:
+        """Show a history step's settings (its seed, steps, guidance and sampler). One the window no
+        longer offers (a session from an older version) becomes the nearest it does: the boxes clamp
+        their numbers, an unknown sampler keeps the one shown."""
+        scheduler = params.scheduler if params.scheduler in SCHEDULERS else self._base.scheduler
+        budget = int(min(max(params.pixel_budget, PIXEL_BUDGET.low), PIXEL_BUDGET.high))
+        self._show_params(replace(params, scheduler=scheduler, pixel_budget=budget))
 
     def _name_preset(self) -> None:
         """The preset whose settings these are, or "custom" (the seed belongs to no preset)."""
@@ -354,8 +360,8 @@ class EditPanel(QWidget):
         """The current step: its words, and for an edit the settings it was made with, so that
         Re-render repeats them (after keeping a variation, its seed)."""
         self.show_step_text(step)
-        if step is not None and step.is_render:
-            self.load_params(step.params)
+        if step is not None and step.params.render is not None:
+            self.load_params(step.params.render)
 
     def show_step_text(self, step) -> None:
         """A history step's expressive instruction (MGIE's, and the person's if they steered it);
@@ -363,7 +369,7 @@ class EditPanel(QWidget):
         if step is None:
             self.expressive.show_step("", editable=False)
         else:
-            steerable = step.is_render and step.params.get("model", "mgie") == "mgie"
+            steerable = step.kind is StepKind.MGIE
             self.expressive.show_step(
                 step.expressive_instruction, step.steered_instruction, editable=steerable
             )

@@ -12,7 +12,7 @@ canvas and the mask brush; what the status bar shows it says through signals."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +23,7 @@ from mgie_desktop.core.display_text import display_text, sentence
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import SEED, TEXT_GUIDANCE
+from mgie_desktop.core.step_params import StepKind, StepParams
 from mgie_desktop.store.manifest import download_size_text
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.engine_state import EngineState
@@ -34,8 +35,6 @@ VARIATIONS_TO_TRY = 4  # offered when an edit did nothing: one LLM pass, four se
 MODEL_LABEL_REASON = 60  # characters of a load failure's reason in the status bar (all of it in the tooltip)
 
 if TYPE_CHECKING:
-    from PySide6.QtWidgets import QWidget
-
     from mgie_desktop.ui.canvas import Canvas
     from mgie_desktop.ui.edit_panel import EditPanel
     from mgie_desktop.ui.mask_brush import MaskBrush
@@ -56,11 +55,9 @@ class EditRunner(QObject):
         models_dir: Path,
         device: str,
         engine_options: dict,
-        dialogs_parent: QWidget,
     ):
-        super().__init__(dialogs_parent)
+        super().__init__(canvas)  # lives as long as the canvas the pickers open over
         self.document, self.panel, self.canvas, self.mask_brush = document, panel, canvas, mask_brush
-        self.dialogs_parent = dialogs_parent  # the variations and A/B pickers open over it
         self.models_dir = models_dir
         self.model_state = EngineState.NOT_LOADED
         self._job_ids = itertools.count(1)
@@ -69,7 +66,7 @@ class EditRunner(QObject):
         self._did_nothing: int | None = None  # the step whose edit barely changed the photo, while offered
         self._did_nothing_notice_shown = ""
         document.current_changed.connect(self._follow_step)
-        self.local = LocalEngine(device, engine_options, dialogs_parent)
+        self.local = LocalEngine(device, engine_options, self)
         self.engine: EngineClient = self.local
         self._heard: EngineClient | None = None  # the engine whose signals reach us (connected at its start)
 
@@ -307,7 +304,8 @@ class EditRunner(QObject):
             panel.show_notice(sentence(str(exc)))
             return
         params = panel.params()
-        if variations > 1 and params.seed == step.params.get("seed"):  # the step is that seed already:
+        made = step.params.render
+        if variations > 1 and made is not None and params.seed == made.seed:  # the step is that seed already:
             params = replace(params, seed=(params.seed + 1) % (SEED.high + 1))  # each variation a new one
         self._dispatch(
             EditJob(
@@ -323,7 +321,7 @@ class EditRunner(QObject):
                 mgie_text=step.expressive_instruction if expressive else "",
                 mask=mask,
                 compare=compare,
-                model="mgie" if compare else step.params.get("model", "mgie"),
+                model=StepKind.MGIE.value if compare else step.kind.value,
             )
         )
 
@@ -448,7 +446,7 @@ class EditRunner(QObject):
                 done.seeds,
                 done.job.instruction,
                 to_qimage(source),
-                self.dialogs_parent,
+                self.canvas,
             ),
         )
 
@@ -462,7 +460,7 @@ class EditRunner(QObject):
                 done.views[1],
                 done.job.instruction,
                 done.expressive_instruction,
-                self.dialogs_parent,
+                self.canvas,
             ),
         )
 
@@ -491,29 +489,23 @@ class EditRunner(QObject):
             return
         steps = []
         for index in kept:
-            params = {**asdict(job.params), "seed": done.seeds[index]}
-            if done.models[index] == "ip2p":  # plain InstructPix2Pix read the words itself
-                params["model"] = "ip2p"
-                words = {"expressive_instruction": "", "steered_instruction": ""}
+            render = replace(job.params, seed=done.seeds[index])
+            if done.models[index] == StepKind.IP2P.value:  # plain InstructPix2Pix read the words itself
+                params, expressive, steered = StepParams.edit(render, StepKind.IP2P), "", ""
             else:
-                words = {
-                    "expressive_instruction": job.mgie_text
-                    if job.expressive
-                    else done.expressive_instruction,
-                    "steered_instruction": job.expressive,
-                }
+                params, steered = StepParams.edit(render), job.expressive
+                expressive = job.mgie_text if job.expressive else done.expressive_instruction
             steps.append(
                 NewStep(
                     done.images[index],
                     done.thumbs[index],
-                    {
-                        "instruction": job.instruction,
-                        "parent": job.source_step,
-                        "params": params,
-                        "timings": done.timings,
-                        "mask": done.mask_text,
-                        **words,
-                    },
+                    job.instruction,
+                    params,
+                    job.source_step,
+                    expressive_instruction=expressive,
+                    steered_instruction=steered,
+                    mask=done.mask_text,
+                    timings=done.timings,
                 )
             )
         self.canvas.show_image(done.views[kept[0]], keep_view=True)  # before the step: no decode to show it

@@ -97,8 +97,9 @@ class EngineDialog(QDialog):
 class EngineSettings:
     """Which engine edits: remembered, offered in the dialog, and handed to the EditRunner."""
 
-    def __init__(self, settings: QSettings, runner: EditRunner, parent: QWidget):
-        self.settings, self.runner, self.parent = settings, runner, parent
+    def __init__(self, settings: QSettings, runner: EditRunner, canvas: QWidget):
+        self.settings, self.runner = settings, runner
+        self.canvas = canvas  # the dialog opens over the photo
 
     @property
     def remote(self) -> bool:
@@ -116,7 +117,7 @@ class EngineSettings:
             self.runner.start_engine()
 
     def choose(self) -> None:
-        dialog = EngineDialog(self.remote, self.address, self._token(), self.parent)
+        dialog = EngineDialog(self.remote, self.address, self._token(), self.canvas)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
         self.apply(
@@ -138,7 +139,7 @@ class EngineSettings:
     def _remote_engine(self, address: str, token: str):
         RemoteEngine = load("mgie_desktop.ui.remote_engine", "RemoteEngine")
 
-        return RemoteEngine(address, token or None, self.parent)
+        return RemoteEngine(address, token or None, self.canvas)
 
     def _token(self) -> str:
         return saved_client_token()

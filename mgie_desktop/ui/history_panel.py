@@ -9,6 +9,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem
 
 from mgie_desktop.core.display_text import display_text
+from mgie_desktop.core.step_params import StepKind
 from mgie_desktop.ui.plain_text import plain_tooltip
 
 if TYPE_CHECKING:  # the history (and Pillow) load with the first photo
@@ -82,7 +83,7 @@ def _describe(step: Step, depth: int, branches: bool = False) -> str:
     if step.is_root:
         return indent + "Original"
     text = f"{indent}{display_text(step.instruction)}"  # texts may come from a session file
-    if step.params.get("model") == "ip2p":
+    if step.kind is StepKind.IP2P:
         text += f"\n{indent}(InstructPix2Pix alone)"
     elif step.steered_instruction:  # the person's words drove it
         text += f"\n{indent}✎ “{display_text(step.steered_instruction)}”"
@@ -96,9 +97,8 @@ def _tooltip(step: Step) -> str:
         return "The photo as opened"
     if not step.is_render:  # a crop, rotation or flip: its description says it all
         return display_text(step.instruction)
-    p = {key: display_text(str(value), width=40) for key, value in step.params.items()}
     lines = [display_text(step.instruction)]
-    if step.params.get("model") == "ip2p":
+    if step.kind is StepKind.IP2P:
         lines.append("InstructPix2Pix read the instruction itself")
     elif step.expressive_instruction:
         lines.append(f"MGIE: {display_text(step.expressive_instruction)}")
@@ -106,8 +106,9 @@ def _tooltip(step: Step) -> str:
         lines.append(f"You: {display_text(step.steered_instruction)}")
     if step.mask:
         lines.append("Edited inside a painted mask")
-    lines.append(
-        f"seed {p.get('seed')} · {p.get('steps')} steps · text {p.get('text_guidance')} · "
-        f"image {p.get('image_guidance')} · {p.get('scheduler')}"
-    )
+    if (p := step.params.render) is not None:
+        lines.append(
+            f"seed {p.seed} · {p.steps} steps · text {p.text_guidance:g} · "
+            f"image {p.image_guidance:g} · {display_text(p.scheduler, width=40)}"
+        )
     return "\n".join(lines)

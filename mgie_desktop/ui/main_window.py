@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         # The panel goes in last: under the app's style sheet every move of a widget tree to a
         # new parent re-styles all of it, so it moves once rather than twice.
         scroll.setWidget(self.panel)
-        self.mask_brush = MaskBrush(self.canvas, self)
+        self.mask_brush = MaskBrush(self.canvas, self.canvas)
         self.panel.add_tool(self.mask_brush.bar)
 
         # The engine lives on its own thread; start-up never waits for it. Its worker is made by
@@ -86,16 +86,15 @@ class MainWindow(QMainWindow):
             models_dir,
             device,
             engine_options or {},
-            self,
         )
-        self.engine_settings = EngineSettings(self.settings, self.edits, self)
+        self.engine_settings = EngineSettings(self.settings, self.edits, self.canvas)
         self.documents = DocumentActions(
             self.document,
             self.tasks,
             self.settings,
             self.panel.export_quality,
             lambda: self.edits.engine.models_identity(self.models_dir),
-            self,
+            self.canvas,
             autosave_folder,
         )
         self.compare_view = CompareView(self.document, self.canvas, self.tasks)
