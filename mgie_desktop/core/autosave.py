@@ -36,7 +36,7 @@ from .files import fsync_dir, os_reason
 from .history import History
 from .imaging import Photo
 from .paths import APP_NAME
-from .session.layout import APP_LABEL, LOCK_NAME, MANIFEST_NAME, OWNER_NAME
+from .session.layout import APP_LABEL, LOCK_NAME, MANIFEST_NAME, MASTER_NAME, OWNER_NAME
 from .session.manifest import build_manifest, manifest_bytes, read_manifest, saved_time
 from .session.members import FolderMembers
 from .session.model import Session, SourceMeta, as_meta
@@ -101,6 +101,7 @@ class Autosaver:
         self._written: set[int] = set()
         self._history: weakref.ref[Any] | None = None
         self._alpha: Image.Image | None = None
+        self._master_copied = False
         self._closed = False
 
     def _start(self) -> None:
@@ -143,6 +144,7 @@ class Autosaver:
             self._history = weakref.ref(history)
             self._written = set()
             self._alpha = None
+            self._master_copied = False
         what = "the autosave"
         flush_step_images(history, what)
 
@@ -165,6 +167,16 @@ class Autosaver:
             data = alpha_png(meta.alpha)
             atomic_write_session(self.path / "source" / "alpha.png", lambda fh: fh.write(data), what)
             self._alpha = meta.alpha
+        if "master" in manifest["source"] and not self._master_copied:  # it never changes: copied once
+            (self.path / "source").mkdir(exist_ok=True)
+            master = history.store.master_path
+
+            def copy_master(fh: BinaryIO) -> None:
+                with open(master, "rb") as src:
+                    copy_stream(src, fh)
+
+            atomic_write_session(self.path.joinpath(*MASTER_NAME.split("/")), copy_master, what)
+            self._master_copied = True
         if added:
             fsync_dir(steps_dir)
         data = manifest_bytes(manifest)

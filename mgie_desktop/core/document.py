@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from mgie_desktop.core.geometry import apply_all
 from mgie_desktop.core.history import History
-from mgie_desktop.core.imaging import Photo, load_photo
+from mgie_desktop.core.imaging import DEEP_FORMATS, SAVE_FORMATS, Photo, load_photo, save_photo
+from mgie_desktop.core.master import derived
 from mgie_desktop.core.session import SUFFIX, Session, SourceMeta, open_session, save_session
 
 
@@ -37,15 +39,27 @@ class Document:
     def from_photo(cls, photo: Photo) -> Document:
         history = History()
         history.start(photo.rgb)
+        if photo.master is not None:
+            try:
+                history.store.put_master(photo.master)
+            except BaseException:
+                history.close()
+                raise
         return cls(history, SourceMeta.from_photo(photo))
+
+    @property
+    def has_master(self) -> bool:
+        """Whether the photo opened with more than 8 bits per channel (core/master.py)."""
+        return self.history.store.master_path.is_file()
 
     @classmethod
     def from_session(cls, session: Session, path: Path | None) -> Document:
         return cls(session.history, session.source, session_path=path)
 
-    def photo_for_export(self, step_id: int | None = None) -> Photo:
+    def photo_for_export(self, step_id: int | None = None, with_master: bool = False) -> Photo:
         """Step ``step_id`` (the current one by default) as it looks, carrying the original's ICC
-        profile and EXIF, and its transparency cropped, turned and flipped as the step was."""
+        profile and EXIF, and its transparency cropped, turned and flipped as the step was.
+        ``with_master``: and its 16-bit master, if the photo had one (derived: it takes a moment)."""
         if step_id is None:
             current = self.history.current
             assert current is not None, "an open document's history is started"
@@ -54,6 +68,8 @@ class Document:
         if photo.alpha is not None:
             ops = [s.params.geometry for s in self.history.lineage(step_id) if s.params.geometry is not None]
             photo = replace(photo, alpha=apply_all(photo.alpha, ops))
+        if with_master:
+            photo = replace(photo, master=derived(self.history, step_id))
         return photo
 
     def close(self) -> None:
@@ -69,6 +85,18 @@ def open_document(path: Path) -> Document:
     if is_session(path):
         return Document.from_session(open_session(path), path)
     return Document.from_photo(load_photo(path))
+
+
+def export_step(
+    document: Document, step_id: int, path: Path, *, record: dict[str, Any] | None = None, quality: int = 95
+) -> bool:
+    """Write step ``step_id`` as it looks to ``path`` (the format by its suffix): at 16 bits per
+    channel where the photo opened with them and the format holds them (PNG, TIFF). Returns
+    whether it did."""
+    deep = document.has_master and SAVE_FORMATS.get(Path(path).suffix.lower()) in DEEP_FORMATS
+    photo = document.photo_for_export(step_id, with_master=deep)
+    save_photo(photo, path, record=record, quality=quality)
+    return deep
 
 
 def save_document(document: Document, path: Path) -> Path:

@@ -23,12 +23,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .display_text import display_text
 from .errors import InputError
 from .files import os_reason
 from .instruction import is_text
+from .master import read_stored, write_stored
 from .step_params import DEFAULT_EDIT, StepKind, StepParams
 
 
@@ -99,6 +101,22 @@ class ImageStore:
 
     def path(self, step_id: int) -> Path:
         return self.folder / f"step-{step_id:05d}.png"
+
+    @property
+    def master_path(self) -> Path:
+        """Where the opened photo's 16-bit master lives (core/master.py), if it had one."""
+        return self.folder / "master-16bit.tif"
+
+    def put_master(self, master: np.ndarray) -> None:
+        """Keep the opened photo's master (written now: a document opens off the GUI thread)."""
+        try:
+            write_stored(self.master_path, master)
+        except OSError as exc:
+            raise InputError(f"cannot keep the photo's 16-bit master ({os_reason(exc)})") from None
+
+    def master(self) -> np.ndarray | None:
+        """The opened photo's master, or None: it had 8 bits per channel."""
+        return read_stored(self.master_path) if self.master_path.is_file() else None
 
     def put(self, step_id: int, image: Image.Image) -> None:
         image = image.copy()

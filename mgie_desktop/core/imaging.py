@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,17 @@ from .deferred import load
 from .edit_record import PNG_KEY, record_json, xmp_packet
 from .errors import InputError
 from .files import atomic_write, check_openable
+from .master import (
+    deep_raw_mode,
+    join_bytes,
+    low_bytes,
+    png16,
+    png_chunks,
+    read_float_tiff,
+    tiff16,
+    to_8bit,
+    transposed,
+)
 from .sizing import check_aspect
 
 __all__ = [
@@ -52,6 +64,8 @@ SAVE_FORMATS = {
     ".tif": "TIFF",
     ".tiff": "TIFF",
 }
+
+DEEP_FORMATS = ("PNG", "TIFF")  # a photo's 16-bit master is written in full in these
 
 # ISO-BMFF brands of HEIC/HEIF stills; AVIF brands are left to Pillow's own AVIF plugin.
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
@@ -86,6 +100,9 @@ class Photo:
     source_format: str | None
     source_mode: str
     path: Path | None
+    # The same pixels at 16 bits per channel (H×W×3 uint16) where the file held more than 8
+    # (core/master.py); ``rgb`` is it rounded to 8 bits.
+    master: np.ndarray | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -125,7 +142,10 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
             except Image.DecompressionBombError:
                 raise fail("the image is too large (decompression bomb protection)") from None
             except UnidentifiedImageError:
-                raise fail("not a supported image (JPEG, PNG, WebP, TIFF, BMP or HEIC)") from None
+                floating = _float_tiff(path, fail)  # Pillow reads no floating-point RGB TIFF
+                if floating is None:
+                    raise fail("not a supported image (JPEG, PNG, WebP, TIFF, BMP or HEIC)") from None
+                return floating
             except Exception as exc:  # a corrupt header can surface as almost any exception
                 raise fail(f"the file is damaged ({_short(exc)})") from None
 
@@ -140,6 +160,7 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         if ImageFile.LOAD_TRUNCATED_IMAGES:
             # Someone switched on Pillow's global leniency; truncation would go unnoticed.
             raise fail("truncated-image loading is enabled globally; refusing to load silently damaged data")
+        deep_mode = deep_raw_mode(im)  # a 16-bit RGB(A) PNG or TIFF: its low bytes are read below
         try:
             im.load()  # full decode now, so truncation and corrupt data are reported here
         except Image.DecompressionBombError:
@@ -156,17 +177,29 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         icc = im.info.get("icc_profile") or None
         exif_obj, orientation = _read_exif(im)
         exif_bytes = _exif_upright_bytes(exif_obj)  # while the file is open: sub-IFDs may read it
+        master = None
+        if deep_mode is not None:
+            try:
+                master = join_bytes(np.asarray(im), low_bytes(fh, deep_mode))
+            except MemoryError:
+                raise fail(f"not enough memory to keep {im.width}x{im.height} pixels at 16 bits") from None
+            except Exception as exc:  # the first decode worked: the second cannot fail but for memory
+                raise fail(f"the image data is damaged ({_short(exc)})") from None
 
     try:
         rgb, alpha, icc = _to_rgb8(im, icc)
     except Exception as exc:
         raise fail(f"unsupported colour mode {source_mode} ({_short(exc)})") from None
+    if master is not None:
+        rgb = to_8bit(master)  # rounded, not Pillow's high bytes: the master rounds to the history's
 
     method = _TRANSPOSE.get(orientation)
     if method is not None:
         rgb = rgb.transpose(method)
         if alpha is not None:
             alpha = alpha.transpose(method)
+        if master is not None:
+            master = transposed(master, method)
 
     # Drop the source's info dict: Pillow's PNG writer falls back to info["icc_profile"], which
     # could re-attach a profile we deliberately discarded (e.g. a grey one on RGB pixels).
@@ -181,6 +214,34 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         source_format=source_format,
         source_mode=source_mode,
         path=path,
+        master=master,
+    )
+
+
+def _float_tiff(path: Path, fail: Callable[[str], InputError]) -> Photo | None:
+    """A floating-point TIFF as a Photo with its 16-bit master, or None if it is no such file."""
+    try:
+        read = read_float_tiff(path, Image.MAX_IMAGE_PIXELS)
+    except InputError as exc:
+        raise fail(str(exc)) from None
+    except MemoryError:
+        raise fail("not enough memory to decode it") from None
+    if read is None:
+        return None
+    master, alpha, icc = read
+    try:
+        check_aspect(master.shape[1], master.shape[0], "it")
+    except InputError as exc:
+        raise fail(f"{exc}") from None
+    return Photo(
+        rgb=to_8bit(master),
+        alpha=None if alpha is None else Image.fromarray(alpha, "L"),
+        icc_profile=icc if _icc_space(icc) == b"RGB " else None,
+        exif=None,
+        source_format="TIFF",
+        source_mode="RGB;32F",
+        path=path,
+        master=master,
     )
 
 
@@ -409,6 +470,11 @@ def save_photo(
     if exif_obj is not None and len(exif_obj):
         params["exif"] = _exif_for(fmt, exif_obj)
 
+    master = photo_or_image.master if isinstance(photo_or_image, Photo) else None
+    if master is not None and fmt in DEEP_FORMATS:
+        _save_deep(path, fmt, master, alpha, icc_profile, exif_obj, record)
+        return
+
     if fmt == "JPEG":
         if alpha is not None:
             # JPEG has no alpha: flatten onto white, as viewers show transparent areas.
@@ -432,6 +498,29 @@ def save_photo(
                 params["compression"] = "tiff_lzw"
 
     atomic_write(path, lambda fh: out.save(fh, format=fmt, **params), f"'{name}'")
+
+
+def _save_deep(
+    path: Path,
+    fmt: str,
+    master: np.ndarray,
+    alpha: Image.Image | None,
+    icc: bytes | None,
+    exif: Image.Exif | None,
+    record: dict[str, Any] | None,
+) -> None:
+    """A 16-bit PNG or TIFF of a photo's master, with its profile and edit record (and, in a
+    PNG, its EXIF; a 16-bit TIFF carries no EXIF yet)."""
+    if fmt == "PNG":
+        texts = (
+            {PNG_KEY: record_json(record), "XML:com.adobe.xmp": xmp_packet(record).decode()} if record else {}
+        )
+        exif_data = _exif_for(fmt, exif) if exif is not None and len(exif) else b""
+        data = png16(master, alpha, png_chunks(icc, exif_data, texts))
+        atomic_write(path, lambda fh: fh.write(data), f"'{path.name or path}'")
+        return
+    xmp = xmp_packet(record) if record else None
+    atomic_write(path, lambda fh: tiff16(fh, master, alpha, icc, xmp), f"'{path.name or path}'")
 
 
 def _as_exif(exif: bytes | Image.Exif | None) -> Image.Exif | None:

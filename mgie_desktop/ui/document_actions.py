@@ -32,6 +32,8 @@ OPEN_FILTER = (
 )
 SESSION_FILTER = "MGIE session (*.mgie)"
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff)"
+# A photo opened with 16 bits per channel keeps them in PNG and TIFF (core/master.py).
+DEEP_EXPORT_FILTER = "PNG, 16 bits (*.png);;TIFF, 16 bits (*.tif *.tiff);;JPEG (*.jpg *.jpeg);;WebP (*.webp)"
 EXPORT_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 RECIPE_FILTER = "MGIE recipe (*.json)"
 
@@ -129,7 +131,8 @@ class DocumentActions:
     def _opened(self, doc: Document, thumbs: dict, path: Path) -> None:
         self.document.open(doc, thumbs)
         current = doc.history.image()
-        self.document.status.emit(f"Opened {doc.name} ({current.width}×{current.height})", 5000)
+        depth = ", 16 bits per channel" if doc.has_master else ""
+        self.document.status.emit(f"Opened {doc.name} ({current.width}×{current.height}{depth})", 5000)
         self.settings.setValue("last_dir", str(path.parent))
         self.recent.remember(path)
 
@@ -311,9 +314,10 @@ class DocumentActions:
             return
         name = export_name(doc.source.name or doc.name)
         start = str(Path(self.settings.value("last_dir", "")) / name)
+        filters = DEEP_EXPORT_FILTER if doc.has_master else EXPORT_FILTER
         # The filter shown is the suggested name's format, so the two never disagree.
         path, chosen = QFileDialog.getSaveFileName(
-            self.canvas, "Export", start, EXPORT_FILTER, export_filter(name)
+            self.canvas, "Export", start, filters, export_filter(name, filters)
         )
         if path:
             self.export_to(export_path(Path(path), chosen))
@@ -324,15 +328,16 @@ class DocumentActions:
         step = doc.history.current.id
         self.document.status.emit(f"Exporting {path.name}…", 0)
         quality = self.export_quality.value()
+        export_step = load("mgie_desktop.core.document", "export_step")
         self.tasks.run(
-            lambda: _save_photo(doc.photo_for_export(step), path, record=record, quality=quality),
-            on_done=lambda _: self._exported(path),
+            lambda: export_step(doc, step, path, record=record, quality=quality),
+            on_done=lambda deep: self._exported(path, deep),
             on_error=self.document.fail,
         )
 
-    def _exported(self, path: Path) -> None:
+    def _exported(self, path: Path, deep: bool) -> None:
         self.last_export = path
-        self.document.status.emit(f"Exported {path}", 5000)
+        self.document.status.emit(f"Exported {path}" + (" at 16 bits per channel" if deep else ""), 5000)
 
     # ---- recipe (core/recipe.py): the current chain of edits, for `mgie-desktop batch` ------------
     def export_recipe_dialog(self) -> None:
@@ -379,10 +384,10 @@ def export_name(photo_name: str) -> str:
     return f"{path.stem or 'photo'}-edited{suffix}"
 
 
-def export_filter(name: str) -> str:
-    """The entry of EXPORT_FILTER whose format ``name`` has (PNG when none has it)."""
+def export_filter(name: str, choices: str = EXPORT_FILTER) -> str:
+    """The entry of ``choices`` whose format ``name`` has (PNG when none has it)."""
     suffix = Path(name).suffix.lower()
-    filters = EXPORT_FILTER.split(";;")
+    filters = choices.split(";;")
     return next((f for f in filters if f"*{suffix}" in f.split("(")[1]), filters[0]) if suffix else filters[0]
 
 
@@ -436,9 +441,3 @@ def _thumbnails(doc: Document) -> dict:
         history.go_to(shown.id)
     history.image()  # the current image, decoded and cached for the canvas
     return thumbs
-
-
-def _save_photo(image, path: Path, **kwargs) -> None:
-    save_photo = load("mgie_desktop.core.imaging", "save_photo")
-
-    save_photo(image, path, **kwargs)

@@ -7,12 +7,16 @@ all take them from here.
 from __future__ import annotations
 
 FORMAT = "mgie-session"
-VERSION = 1  # readers refuse a newer version with a "please update" message
+VERSION = 2  # readers refuse a newer version with a "please update" message
+# A session is written with the oldest version that holds it: 1 unless it keeps a 16-bit master
+# (version 2), so an older MGIE Desktop still opens every session it could read before.
+PLAIN_VERSION = 1
 SUFFIX = ".mgie"
 APP_LABEL = "MGIE Desktop"
 
 MANIFEST_NAME = "session.json"
 ALPHA_NAME = "source/alpha.png"
+MASTER_NAME = "source/master-16bit.tif"  # the opened photo at 16 bits (core/master.py), version 2
 LOCK_NAME = "lock"  # autosave only: held by the running app
 OWNER_NAME = "owner.json"  # autosave only: which process wrote it
 

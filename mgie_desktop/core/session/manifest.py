@@ -18,7 +18,16 @@ from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.history import History, is_time, validate_manifest, value_problem
 
 from . import limits
-from .layout import ALPHA_NAME, APP_LABEL, FORMAT, MANIFEST_NAME, VERSION, step_member
+from .layout import (
+    ALPHA_NAME,
+    APP_LABEL,
+    FORMAT,
+    MANIFEST_NAME,
+    MASTER_NAME,
+    PLAIN_VERSION,
+    VERSION,
+    step_member,
+)
 from .members import Members, read_member
 from .model import SourceMeta
 from .streams import TooBig
@@ -58,9 +67,12 @@ def build_manifest(history: History, meta: SourceMeta, saved: float) -> dict[str
         source["exif"] = _b64encode(meta.exif)
     if meta.alpha is not None:
         source["alpha"] = ALPHA_NAME
+    deep = history.store.master_path.is_file()
+    if deep:
+        source["master"] = MASTER_NAME
     return {
         "format": FORMAT,
-        "version": VERSION,
+        "version": VERSION if deep else PLAIN_VERSION,
         "app": {"name": APP_LABEL, "version": __version__},
         "saved": saved,
         "current": graph["current"],
@@ -138,6 +150,11 @@ def read_manifest(members: Members) -> dict[str, Any]:
             raise InputError("its source names an unexpected alpha image")
         if members.size(ALPHA_NAME) is None:
             raise InputError(f"the source's transparency ({ALPHA_NAME}) is missing")
+    if src.get("master") is not None:
+        if src["master"] != MASTER_NAME:
+            raise InputError("its source names an unexpected 16-bit master")
+        if members.size(MASTER_NAME) is None:
+            raise InputError(f"the source's 16-bit master ({MASTER_NAME}) is missing")
     return manifest
 
 

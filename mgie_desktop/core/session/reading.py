@@ -18,15 +18,20 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import check_openable, os_reason
 from mgie_desktop.core.history import History, ImageStore
+from mgie_desktop.core.master import read_stored
 
+from .layout import MASTER_NAME
 from .manifest import app_info, read_manifest, saved_time, source_bytes
 from .members import Members, ZipMembers
 from .model import Session, SourceMeta
 from .png import extract_png, read_alpha
+from .streams import TooBig, copy_stream
 
 
 def _check_free_space(members: Members, manifest: dict[str, Any], workdir: Path | None) -> None:
@@ -73,6 +78,9 @@ def load(members: Members, path: Path | None, workdir: Path | None) -> Session:
             written.append(dest)
             extract_png(members, step["image"], dest, f"the image of step {step['id']}")
         history = History.restore(manifest, store)
+        if src.get("master"):
+            written.append(store.master_path)
+            extract_master(members, store.master_path, _root_size(history))
     except BaseException:
         # Undo only this call's writes: its files, and the work folder if it made it (a temp
         # store removes itself on close). Anything else in the folder is left alone.
@@ -91,6 +99,28 @@ def load(members: Members, path: Path | None, workdir: Path | None) -> Session:
         app=app_info(manifest),
         saved=saved_time(manifest),
     )
+
+
+def _root_size(history: History) -> tuple[int, int]:
+    root = next(step for step in history.steps if step.is_root)
+    with Image.open(history.store.path(root.id)) as im:  # the header only: checked by extract_png
+        width, height = im.size
+    return width, height
+
+
+def extract_master(members: Members, dest: Path, size: tuple[int, int]) -> None:
+    """Copy the 16-bit master to ``dest``, no larger than its pixels justify, and check it is
+    16-bit RGB of the photo's ``size``."""
+    declared = members.size(MASTER_NAME) or 0
+    cap = size[0] * size[1] * 6 * 11 // 10 + 1024 * 1024  # raw 16-bit RGB, generous overhead
+    if declared > cap:
+        raise InputError(f"the 16-bit master is too large ({declared:,} bytes)")
+    try:
+        with members.open(MASTER_NAME) as src, open(dest, "xb") as dst:
+            copy_stream(src, dst, cap)
+    except TooBig:
+        raise InputError("the 16-bit master is larger than the session file says") from None
+    read_stored(dest, size)  # decoded once here, so a damaged one is reported now
 
 
 def tail(message: str) -> str:

@@ -16,7 +16,7 @@ from mgie_desktop.core.history import History
 from mgie_desktop.core.imaging import Photo
 
 from . import streams
-from .layout import ALPHA_NAME, MANIFEST_NAME
+from .layout import ALPHA_NAME, MANIFEST_NAME, MASTER_NAME
 from .manifest import build_manifest, manifest_bytes
 from .model import SourceMeta, as_meta
 from .png import alpha_png
@@ -39,6 +39,13 @@ def _entry(name: str, stamp: tuple[int, int, int, int, int, int], compress_type:
     info = zipfile.ZipInfo(name, date_time=stamp)
     info.compress_type = compress_type
     return info
+
+
+def _copy_member(zf: zipfile.ZipFile, source: Path, info: zipfile.ZipInfo) -> None:
+    size = source.stat().st_size
+    info.file_size = size
+    with open(source, "rb") as src, zf.open(info, "w", force_zip64=size > 2**31) as dst:
+        streams.copy_stream(src, dst)
 
 
 def save_session(
@@ -65,15 +72,14 @@ def save_session(
     def write(fh: BinaryIO) -> None:
         with zipfile.ZipFile(fh, "w", allowZip64=True) as zf:
             zf.writestr(_entry(MANIFEST_NAME, stamp, zipfile.ZIP_DEFLATED), data)
-            for step in manifest["steps"]:
-                source = history.store.path(step["id"])
-                info = _entry(step["image"], stamp, zipfile.ZIP_STORED)  # PNG is compressed already
-                size = source.stat().st_size
-                info.file_size = size
-                with open(source, "rb") as src, zf.open(info, "w", force_zip64=size > 2**31) as dst:
-                    streams.copy_stream(src, dst)
+            for step in manifest["steps"]:  # PNG is compressed already
+                _copy_member(
+                    zf, history.store.path(step["id"]), _entry(step["image"], stamp, zipfile.ZIP_STORED)
+                )
             if alpha is not None:
                 zf.writestr(_entry(ALPHA_NAME, stamp, zipfile.ZIP_STORED), alpha)
+            if "master" in manifest["source"]:  # deflated already
+                _copy_member(zf, history.store.master_path, _entry(MASTER_NAME, stamp, zipfile.ZIP_STORED))
 
     atomic_write_session(path, write, what)
     return path
