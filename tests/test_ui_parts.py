@@ -390,3 +390,37 @@ def test_the_split_keeps_side_by_side_through_a_strength_change_and_leaves_rotat
     qtbot.waitUntil(lambda: window.document.history.current.params.geometry, timeout=TIMEOUT)
     qtbot.waitUntil(lambda: not split.shown, timeout=TIMEOUT)  # a turn has no 'before' of its shape
     assert window.canvas.scene().sceneRect() == window.canvas.scene_rect() and window.canvas.tool is None
+
+
+def test_the_split_compares_any_two_steps_chosen_in_the_history(qtbot, tmp_path, tiny_models, photo_path):
+    from test_ui import TIMEOUT, apply, make_window, open_photo
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    open_photo(qtbot, window, photo_path)  # 96x64
+    apply(qtbot, window, "warmer")
+    apply(qtbot, window, "add snow")
+    history, panel, split = window.document.history, window.history_panel, window.compare_view.split
+    original = panel.item(0)
+    rect = panel.visualItemRect(original)
+    panel.customContextMenuRequested.emit(rect.center())  # right-click on the Original
+    (compare,) = panel.context_menu.actions()
+    assert compare.isEnabled() and compare.text() == "Compare with the current step"
+    compare.trigger()
+    qtbot.waitUntil(lambda: split.shown, timeout=TIMEOUT)
+    assert window.compare_view.split_action.isChecked()
+    assert [name.text() for name in split._names] == ["Original", "add snow"]
+    first = history.image(0)
+    shown = split._before.pixmap().toImage().pixelColor(5, 5).name()
+    assert shown == f"#{bytes(first.getpixel((5, 5))).hex()}"  # the original, not the step before
+    window.undo()  # the reference stays while the history moves
+    qtbot.waitUntil(lambda: [n.text() for n in split._names] == ["Original", "warmer"], timeout=TIMEOUT)
+    window.undo()  # at the reference itself: nothing to split against, so the step before (none)
+    qtbot.waitUntil(lambda: not split.shown, timeout=TIMEOUT)
+    window.redo()
+    qtbot.waitUntil(lambda: split.shown, timeout=TIMEOUT)
+    window.adjustments.rotate_right()  # another shape: said, not split
+    qtbot.waitUntil(lambda: history.current.params.geometry is not None, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: not split.shown, timeout=TIMEOUT)
+    assert "cannot be split" in window.statusBar().currentMessage()
+    window.compare_view.split_action.trigger()  # leaving the split forgets the reference
+    assert window.compare_view.reference is None and not split.shown

@@ -12,10 +12,11 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.display_text import display_text
 from mgie_desktop.ui.document_model import DocumentModel
 from mgie_desktop.ui.heat_map import HeatScale, heat_image
 from mgie_desktop.ui.images import to_qimage
-from mgie_desktop.ui.split_view import CanvasSplit
+from mgie_desktop.ui.split_view import NAMES, CanvasSplit
 
 if TYPE_CHECKING:
     from mgie_desktop.ui.canvas import Canvas
@@ -30,6 +31,7 @@ class CompareView:
         self.comparing = False  # \ is held: the canvas shows the step before or the original
         self.showing_difference = False  # set once a difference image has been shown (tests wait on it)
         self._difference_of: tuple | None = None  # what the last difference asked for was of
+        self.reference: int | None = None  # a step chosen to split against instead of the one before
         # View › Show difference: its own entry, which the menu bar shows.
         self.difference_action = QAction("Show &difference from the step before", canvas, checkable=True)
         self.difference_action.triggered.connect(self.toggle_difference)
@@ -46,7 +48,7 @@ class CompareView:
             lambda on: on and not self.split_action.isChecked() and self.split_action.setChecked(True)
         )
         document.current_changed.connect(lambda _step: self._follow_split())
-        document.opened.connect(lambda _doc: self._follow_split())
+        document.opened.connect(lambda _doc: self._forget_reference())
         # Parts show a new step's image themselves (already converted); the difference view redoes it.
         document.changed.connect(self._follow_difference)
 
@@ -113,34 +115,68 @@ class CompareView:
             self._follow_split()
             self.document.status.emit("Before and after: drag to move the divider (S to leave)", 0)
         else:
+            self.reference = None
             self.split.hide()
             self.document.status.emit("", 0)
 
+    def compare_with(self, step_id: int) -> None:
+        """Split the current step against step ``step_id`` (any step of the history), and keep to it
+        while the history moves, until the split is left."""
+        self.reference = step_id
+        if self.split_action.isChecked():
+            self._follow_split()
+        else:
+            self.split_action.setChecked(True)
+
+    def _forget_reference(self) -> None:
+        self.reference = None  # another document: its step ids mean other steps
+        self._follow_split()
+
     def _follow_split(self) -> None:
-        """The split shows the current step against its parent, whichever step is current."""
+        """The split shows the current step against its parent (or the step chosen to compare
+        with), whichever step is current."""
         history = self.document.history
-        if not self.split_action.isChecked() or history is None or not history.current.is_render:
-            self.split.hide()  # the original has no step before it; a crop or turn, none of its shape
+        if not self.split_action.isChecked() or history is None:
+            self.split.hide()
             return
         step = history.current
+        reference = self.reference
+        if reference is not None and (reference == step.id or not _has_step(history, reference)):
+            reference = None
+        if reference is None and not step.is_render:
+            self.split.hide()  # the original has no step before it; a crop or turn, none of its shape
+            return
+        before = history.step(step.parent if reference is None else reference)
+        names = NAMES if reference is None else (_name(before), _name(step))
 
         def images():
             mask = load("mgie_desktop.core.masks", "mask_from_text")(step.mask) if step.mask else None
-            return to_qimage(history.image(step.parent)), to_qimage(mask) if mask is not None else None
+            image = history.image(before.id)
+            same_shape = image.size == history.image(step.id).size
+            return to_qimage(image), to_qimage(mask) if mask is not None else None, same_shape
 
         self.tasks.run(
             images,
-            on_done=lambda shown: self._show_split(history, step.id, *shown),
+            on_done=lambda shown: self._show_split(history, step.id, *shown, names),
             on_error=self.document.fail,
         )
 
-    def _show_split(self, history, step_id: int, before, mask) -> None:
-        if (
+    def _show_split(self, history, step_id: int, before, mask, same_shape: bool, names) -> None:
+        if not (
             self.split_action.isChecked()
             and history is self.document.history
             and history.current.id == step_id
         ):
-            self.split.show(before, mask)
+            return
+        if not same_shape:
+            self.split.hide()  # a crop or turn lies between them: no common frame to split
+            self.document.status.emit(
+                f"{names[0]} has another shape than {names[1]} (a crop or turn lies between them): "
+                "they cannot be split; choose a step of the same shape",
+                0,
+            )
+            return
+        self.split.show(before, mask, names)
 
     def _show_difference(self, history, step_id: int, image) -> None:
         # Stale if another photo was opened, the user moved on, or \ is held meanwhile.
@@ -183,6 +219,15 @@ class CompareView:
             self.document.status.emit("", 0)
             return True
         return False
+
+
+def _has_step(history, step_id: int) -> bool:
+    return any(step.id == step_id for step in history.steps)
+
+
+def _name(step) -> str:
+    """A step as the split names it: its instruction, short, or "Original"."""
+    return "Original" if step.is_root else display_text(step.instruction, width=28)
 
 
 def _difference_key(document: DocumentModel) -> tuple:

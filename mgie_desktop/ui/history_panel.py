@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QListWidget, QListWidgetItem
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu
 
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.step_params import StepKind
@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the history (and Pillow) load with the first photo
 
 class HistoryPanel(QListWidget):
     step_chosen = Signal(int)
+    compare_chosen = Signal(int)  # split the current step against this one (the entry's context menu)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -31,6 +32,22 @@ class HistoryPanel(QListWidget):
         self.setTextElideMode(Qt.TextElideMode.ElideNone)
         self._thumbs: dict[int, QIcon] = {}
         self.itemClicked.connect(lambda item: self.step_chosen.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._context_menu)
+        self.context_menu: QMenu | None = None  # the last one shown (tests read it)
+
+    def _context_menu(self, point: QPoint) -> None:
+        item = self.itemAt(point)
+        if item is None:
+            return
+        step_id = item.data(Qt.ItemDataRole.UserRole)
+        menu = QMenu(self)
+        compare = menu.addAction("Compare with the current step")
+        compare.setToolTip("Before/after split: this step left of the divider, the current step right")
+        compare.setEnabled(not item.isSelected())  # the current step is selected
+        compare.triggered.connect(lambda: self.compare_chosen.emit(step_id))
+        self.context_menu = menu
+        menu.popup(self.viewport().mapToGlobal(point))
 
     def forget_thumbnails(self) -> None:
         """Another document: its step ids mean other steps."""

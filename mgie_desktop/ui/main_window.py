@@ -144,6 +144,7 @@ class MainWindow(QMainWindow):
         panel.cancel_requested.connect(self.edits.cancel_edit)
         panel.notice.linkActivated.connect(self._notice_link)
         self.history_panel.step_chosen.connect(document.go_to)
+        self.history_panel.compare_chosen.connect(self.compare_view.compare_with)
 
     def _dock(self, title: str, widget, area) -> QDockWidget:
         dock = QDockWidget(title, self)

@@ -60,8 +60,11 @@ class CanvasSplit:
             item.hide()
             scene.addItem(item)
 
-    def show(self, before: QImage, mask: QImage | None = None) -> None:
-        """Split the current step against ``before`` (same size); ``mask`` (grey, any size) outlined."""
+    def show(self, before: QImage, mask: QImage | None = None, names: tuple[str, str] = NAMES) -> None:
+        """Split the current step against ``before`` (same size); ``mask`` (grey, any size) outlined;
+        ``names`` over the two sides (another step than the one before: what each is)."""
+        for item, name in zip(self._names, names, strict=True):
+            item.setText(name)
         self._before.setPixmap(QPixmap.fromImage(before))
         self._outline.setPath(
             _outline(mask, before.width(), before.height()) if mask is not None else QPainterPath()
@@ -142,8 +145,8 @@ class CanvasSplit:
         """Each name a few screen pixels inside the top edge; "Before" ending at its anchor, "After"
         starting at its (side by side: each at its own image's right edge, "After" too)."""
         metrics = self.canvas.fontMetrics()
-        before = -metrics.horizontalAdvance(NAMES[0]) - 8
-        after = -metrics.horizontalAdvance(NAMES[1]) - 8 if right_aligned else 8
+        before = -metrics.horizontalAdvance(self._names[0].text()) - 8
+        after = -metrics.horizontalAdvance(self._names[1].text()) - 8 if right_aligned else 8
         self._names[0].setTransform(self._names[0].transform().fromTranslate(before, 6))
         self._names[1].setTransform(self._names[1].transform().fromTranslate(after, 6))
 
