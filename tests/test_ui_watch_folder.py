@@ -1,0 +1,134 @@
+"""File › Watch Folder… (ui/watch_folder.py): the command line's watcher run from the window as a
+child process, its queue and results shown as they land, the window's models let go meanwhile."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QSettings
+
+from mgie_desktop.core.history import History
+from mgie_desktop.core.params import PRESETS
+from mgie_desktop.core.recipe import recipe_from_history, save_recipe
+from mgie_desktop.core.step_params import StepParams
+from mgie_desktop.ui.watch_folder import (
+    WatchEvent,
+    WatchFolder,
+    WatchFolderDialog,
+    WatchSettings,
+    watch_arguments,
+)
+
+WAIT = 120_000  # the child loads torch and the tiny models, then edits
+
+
+def _photo(seed: int) -> bytes:
+    rgb = np.random.default_rng(seed).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _recipe(folder: Path) -> Path:
+    history = History()
+    history.start(Image.new("RGB", (64, 48)))
+    settings = replace(PRESETS["draft"], steps=1, pixel_budget=64 * 64)
+    history.push(Image.new("RGB", (64, 48)), instruction="make it warmer", params=StepParams.edit(settings))
+    try:
+        path = folder / "warmer.json"
+        save_recipe(recipe_from_history(history), path)
+    finally:
+        history.close()
+    return path
+
+
+def test_the_dialog_checks_what_it_is_given_and_remembers_it(qtbot, tmp_path):
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    dialog = WatchFolderDialog(settings)
+    qtbot.addWidget(dialog)
+    assert dialog.chosen() is None and "recipe" in dialog.problem.text()
+    dialog.recipe.setText(str(_recipe(tmp_path)))
+    (tmp_path / "in").mkdir()
+    dialog.input_dir.setText(str(tmp_path / "in"))
+    dialog.output_dir.setText(str(tmp_path / "in"))
+    assert dialog.chosen() is None and "not the one watched" in dialog.problem.text()
+    dialog.output_dir.setText(str(tmp_path / "out"))
+    dialog.move_done.setChecked(True)
+    chosen = dialog.chosen()
+    assert chosen == WatchSettings(tmp_path / "warmer.json", tmp_path / "in", tmp_path / "out", True, 2.0)
+    again = WatchFolderDialog(settings)
+    qtbot.addWidget(again)
+    assert again.chosen() == chosen  # remembered for next time
+    arguments = watch_arguments(chosen, tmp_path / "models", "cpu")
+    assert arguments[:5] == [
+        "batch",
+        str(chosen.recipe),
+        str(chosen.input_dir),
+        str(chosen.output_dir),
+        "--watch",
+    ]
+    assert "--json" in arguments and "--move-done" in arguments
+
+
+def test_a_watched_folder_edits_what_lands_and_the_window_s_models_come_back(qtbot, tmp_path, tiny_models):
+    from PySide6.QtWidgets import QWidget
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    settings = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    engine = []
+    watch_folder = WatchFolder(
+        settings,
+        lambda: tiny_models,
+        "cpu",
+        lambda: engine.append("paused"),
+        lambda: engine.append("resumed"),
+        host,
+    )
+    inside, out = tmp_path / "in", tmp_path / "out"
+    inside.mkdir()
+    (inside / "first.png").write_bytes(_photo(1))
+    heard = []
+    watch_folder.watch.event.connect(lambda kind, data: heard.append((kind, data)))
+    watch_folder.start(WatchSettings(_recipe(tmp_path), inside, out, move_done=True, settle=0.3))
+    assert engine == ["paused"] and watch_folder.watch.running
+    panel = watch_folder.panel
+    qtbot.waitUntil(lambda: any(kind is WatchEvent.DONE for kind, _ in heard), timeout=WAIT)
+    (inside / "second.png").write_bytes(_photo(2))  # lands while it watches
+    qtbot.waitUntil(lambda: panel.counts[WatchEvent.DONE] == 2, timeout=WAIT)
+    texts = [panel.photos.item(i).text() for i in range(panel.photos.count())]
+    assert texts[0].startswith("✓ done  second.png") and texts[1].startswith("✓ done  first.png")
+    assert (out / "first.jpg").is_file() and (inside / "done" / "second.png").is_file()
+    assert "Watching" in panel.heading.text()
+    with qtbot.waitSignal(watch_folder.watch.ended, timeout=WAIT) as ended:
+        panel.stop_button.click()
+    assert ended.args == [""] and not watch_folder.watch.running  # asked to stop: no complaint
+    assert engine == ["paused", "resumed"] and panel.heading.text() == "Stopped watching"
+
+
+def test_a_watcher_that_cannot_run_says_why_and_gives_the_models_back(qtbot, tmp_path):
+    from PySide6.QtWidgets import QWidget
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    engine = []
+    watch_folder = WatchFolder(
+        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+        lambda: tmp_path / "no-models",
+        "cpu",
+        lambda: engine.append("paused"),
+        lambda: engine.append("resumed"),
+        host,
+    )
+    (tmp_path / "in").mkdir()
+    recipe = tmp_path / "broken.json"
+    recipe.write_text("{not json")
+    with qtbot.waitSignal(watch_folder.watch.ended, timeout=WAIT) as ended:
+        watch_folder.start(WatchSettings(recipe, tmp_path / "in", tmp_path / "out"))
+    why = ended.args[0]
+    assert "broken.json" in why and "Traceback" not in why
+    assert engine == ["paused", "resumed"] and why in watch_folder.panel.heading.text()
