@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from mgie_desktop.core.colour import ColourSpace, colour_space
 from mgie_desktop.core.geometry import apply_all
 from mgie_desktop.core.history import History
-from mgie_desktop.core.imaging import DEEP_FORMATS, SAVE_FORMATS, Photo, load_photo, save_photo
-from mgie_desktop.core.master import derived
+from mgie_desktop.core.imaging import DEEP_FORMATS, DEEP_MODES, SAVE_FORMATS, Photo, load_photo, save_photo
+from mgie_desktop.core.master import derived, to_8bit
 from mgie_desktop.core.session import SUFFIX, Session, SourceMeta, open_session, save_session
 
 
@@ -49,8 +50,19 @@ class Document:
 
     @property
     def has_master(self) -> bool:
-        """Whether the photo opened with more than 8 bits per channel (core/master.py)."""
+        """Whether the photo's own pixels are kept beside the history (core/master.py): it had more
+        than 8 bits per channel, or a colour space other than sRGB."""
         return self.history.store.master_path.is_file()
+
+    @property
+    def deep(self) -> bool:
+        """Whether the photo had more than 8 bits per channel (its PNG and TIFF exports keep 16)."""
+        return self.has_master and (self.source.source_mode or "").endswith(DEEP_MODES)
+
+    @property
+    def colour(self) -> ColourSpace | None:
+        """The photo's own colour space if it is not sRGB: the history holds its sRGB rendering."""
+        return colour_space(self.source.icc_profile) if self.has_master else None
 
     @classmethod
     def from_session(cls, session: Session, path: Path | None) -> Document:
@@ -59,7 +71,8 @@ class Document:
     def photo_for_export(self, step_id: int | None = None, with_master: bool = False) -> Photo:
         """Step ``step_id`` (the current one by default) as it looks, carrying the original's ICC
         profile and EXIF, and its transparency cropped, turned and flipped as the step was.
-        ``with_master``: and its 16-bit master, if the photo had one (derived: it takes a moment)."""
+        ``with_master``: and its 16-bit master, if the photo had one (derived: it takes a moment).
+        A photo in another colour space than sRGB comes back in its own (and its profile)."""
         if step_id is None:
             current = self.history.current
             assert current is not None, "an open document's history is started"
@@ -68,8 +81,12 @@ class Document:
         if photo.alpha is not None:
             ops = [s.params.geometry for s in self.history.lineage(step_id) if s.params.geometry is not None]
             photo = replace(photo, alpha=apply_all(photo.alpha, ops))
-        if with_master:
-            photo = replace(photo, master=derived(self.history, step_id))
+        space = self.colour
+        if with_master or space is not None:
+            master = derived(self.history, step_id, space)
+            if space is not None and master is not None:  # back in the photo's own space
+                photo = replace(photo, rgb=to_8bit(master))
+            photo = replace(photo, master=master if with_master else None)
         return photo
 
     def close(self) -> None:
@@ -93,7 +110,7 @@ def export_step(
     """Write step ``step_id`` as it looks to ``path`` (the format by its suffix): at 16 bits per
     channel where the photo opened with them and the format holds them (PNG, TIFF). Returns
     whether it did."""
-    deep = document.has_master and SAVE_FORMATS.get(Path(path).suffix.lower()) in DEEP_FORMATS
+    deep = document.deep and SAVE_FORMATS.get(Path(path).suffix.lower()) in DEEP_FORMATS
     photo = document.photo_for_export(step_id, with_master=deep)
     save_photo(photo, path, record=record, quality=quality)
     return deep

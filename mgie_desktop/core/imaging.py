@@ -22,11 +22,13 @@ try:
 except ImportError:  # a Pillow built without littlecms: CMYK and grey photos open without their profile
     ImageCms = None  # type: ignore[assignment]
 
+from .colour import colour_space
 from .deferred import load
 from .edit_record import PNG_KEY, record_json, xmp_packet
 from .errors import InputError
 from .files import atomic_write, check_openable
 from .master import (
+    LEVEL,
     deep_raw_mode,
     join_bytes,
     low_bytes,
@@ -66,6 +68,7 @@ SAVE_FORMATS = {
 }
 
 DEEP_FORMATS = ("PNG", "TIFF")  # a photo's 16-bit master is written in full in these
+DEEP_MODES = (";16", ";32F")  # the ends of a deep photo's source mode ("RGB;16": Pillow said "RGB")
 
 # ISO-BMFF brands of HEIC/HEIF stills; AVIF brands are left to Pillow's own AVIF plugin.
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
@@ -179,6 +182,7 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         exif_bytes = _exif_upright_bytes(exif_obj)  # while the file is open: sub-IFDs may read it
         master = None
         if deep_mode is not None:
+            source_mode = f"{source_mode};16"  # Pillow says "RGB": the file says 16 bits
             try:
                 master = join_bytes(np.asarray(im), low_bytes(fh, deep_mode))
             except MemoryError:
@@ -192,6 +196,11 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         raise fail(f"unsupported colour mode {source_mode} ({_short(exc)})") from None
     if master is not None:
         rgb = to_8bit(master)  # rounded, not Pillow's high bytes: the master rounds to the history's
+    space = colour_space(icc)
+    if space is not None:  # seen and edited in sRGB; its own pixels kept as its master
+        if master is None:
+            master = np.asarray(rgb, dtype=np.uint16) * LEVEL
+        rgb = space.to_srgb(rgb)
 
     method = _TRANSPOSE.get(orientation)
     if method is not None:
@@ -233,10 +242,13 @@ def _float_tiff(path: Path, fail: Callable[[str], InputError]) -> Photo | None:
         check_aspect(master.shape[1], master.shape[0], "it")
     except InputError as exc:
         raise fail(f"{exc}") from None
+    icc = icc if _icc_space(icc) == b"RGB " else None
+    space = colour_space(icc)
+    rgb = to_8bit(master)
     return Photo(
-        rgb=to_8bit(master),
+        rgb=rgb if space is None else space.to_srgb(rgb),
         alpha=None if alpha is None else Image.fromarray(alpha, "L"),
-        icc_profile=icc if _icc_space(icc) == b"RGB " else None,
+        icc_profile=icc,
         exif=None,
         source_format="TIFF",
         source_mode="RGB;32F",
@@ -427,8 +439,10 @@ def save_photo(
             f"cannot save '{name}': unknown file type '{path.suffix}' (use .png, .jpg, .webp or .tif)"
         )
 
+    master = photo_or_image.master if isinstance(photo_or_image, Photo) else None
     if isinstance(photo_or_image, Photo):
-        image = photo_or_image.rgb
+        # A master is the photo's own pixels: its 8-bit rendering (rgb) may be an sRGB view of them.
+        image = photo_or_image.rgb if master is None else to_8bit(master)
         alpha = alpha if alpha is not None else photo_or_image.alpha
         icc_profile = icc_profile if icc_profile is not None else photo_or_image.icc_profile
         exif = exif if exif is not None else photo_or_image.exif
@@ -470,8 +484,7 @@ def save_photo(
     if exif_obj is not None and len(exif_obj):
         params["exif"] = _exif_for(fmt, exif_obj)
 
-    master = photo_or_image.master if isinstance(photo_or_image, Photo) else None
-    if master is not None and fmt in DEEP_FORMATS:
+    if master is not None and fmt in DEEP_FORMATS and is_deep(photo_or_image):
         _save_deep(path, fmt, master, alpha, icc_profile, exif_obj, record)
         return
 
@@ -498,6 +511,11 @@ def save_photo(
                 params["compression"] = "tiff_lzw"
 
     atomic_write(path, lambda fh: out.save(fh, format=fmt, **params), f"'{name}'")
+
+
+def is_deep(photo: Photo | Image.Image) -> bool:
+    """Whether a photo had more than 8 bits per channel (its PNG and TIFF keep 16)."""
+    return isinstance(photo, Photo) and photo.master is not None and photo.source_mode.endswith(DEEP_MODES)
 
 
 def _save_deep(

@@ -9,7 +9,9 @@ by the change the step made to the 8-bit image, scaled to 16 bits:
 
 Where an edit left a pixel alone, its master keeps all of its levels; an edited pixel keeps
 its sub-8-bit detail under the change; and a master always rounds to its step's 8-bit image
-(``to_8bit``), so what is exported is what was seen. Crops, rotations and flips apply to it
+(``to_8bit``), so what is exported is what was seen. A photo in another colour space than sRGB
+has a master too, at its own depth and in its own space (core/colour.py): the history is its
+sRGB rendering, and each step's change is converted back before it is added. Crops, rotations and flips apply to it
 exactly. Only the opened photo's master is stored (beside the history's step images, and in
 sessions); a step's own is derived when it is exported. Pure numpy and Pillow, no Qt, no torch.
 """
@@ -30,6 +32,7 @@ from PIL import Image
 from .errors import InputError
 
 if TYPE_CHECKING:
+    from .colour import ColourSpace
     from .history import History
 
 LEVEL = 257  # 65535 / 255: an 8-bit level in 16-bit units
@@ -168,19 +171,21 @@ def carried(master: np.ndarray, before: Image.Image, after: Image.Image) -> np.n
     return out
 
 
-def derived(history: History, step_id: int) -> np.ndarray | None:
+def derived(history: History, step_id: int, space: ColourSpace | None = None) -> np.ndarray | None:
     """Step ``step_id``'s master, from the opened photo's along its lineage (None: the history
-    has none, the photo was 8-bit)."""
+    has none: the photo had 8 bits and was sRGB). ``space``: the photo's own colour space, in
+    which the master is, while the history's images are sRGB: each change is converted back."""
     master = history.store.master()
     if master is None:
         return None
+    own = space.from_srgb if space is not None else (lambda image: image)
     lineage = history.lineage(step_id)
     for parent, step in zip(lineage, lineage[1:], strict=False):
         op = step.params.geometry
         if op is not None:
             master = apply_geometry(master, op)
         else:
-            master = carried(master, history.image(parent.id), history.image(step.id))
+            master = carried(master, own(history.image(parent.id)), own(history.image(step.id)))
     return master
 
 

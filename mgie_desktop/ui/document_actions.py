@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QMenu, QSpinBox, QWidget
 
 from mgie_desktop import APP_NAME
 from mgie_desktop.core.deferred import load
+from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.edit_record import edit_record
 from mgie_desktop.core.logs import log
 from mgie_desktop.ui.document_model import DocumentModel
@@ -131,8 +132,12 @@ class DocumentActions:
     def _opened(self, doc: Document, thumbs: dict, path: Path) -> None:
         self.document.open(doc, thumbs)
         current = doc.history.image()
-        depth = ", 16 bits per channel" if doc.has_master else ""
-        self.document.status.emit(f"Opened {doc.name} ({current.width}×{current.height}{depth})", 5000)
+        depth = ", 16 bits per channel" if doc.deep else ""
+        space = doc.colour
+        shown = (
+            f", {display_text(space.name, width=40)}: edited as sRGB, exported in its own" if space else ""
+        )
+        self.document.status.emit(f"Opened {doc.name} ({current.width}×{current.height}{depth}{shown})", 5000)
         self.settings.setValue("last_dir", str(path.parent))
         self.recent.remember(path)
 
@@ -314,7 +319,7 @@ class DocumentActions:
             return
         name = export_name(doc.source.name or doc.name)
         start = str(Path(self.settings.value("last_dir", "")) / name)
-        filters = DEEP_EXPORT_FILTER if doc.has_master else EXPORT_FILTER
+        filters = DEEP_EXPORT_FILTER if doc.deep else EXPORT_FILTER
         # The filter shown is the suggested name's format, so the two never disagree.
         path, chosen = QFileDialog.getSaveFileName(
             self.canvas, "Export", start, filters, export_filter(name, filters)
