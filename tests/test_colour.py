@@ -157,3 +157,37 @@ def test_a_16_bit_adobe_rgb_photo_keeps_both_its_depth_and_its_space(tmp_path):
         document.close()
     back = load_photo(tmp_path / "out.tif")
     assert np.array_equal(back.master, master) and back.icc_profile == rgb_profile("Adobe RGB (1998)")
+
+
+def test_a_chain_s_result_is_saved_in_the_photo_s_own_space_as_the_window_exports_it(tmp_path):
+    from mgie_desktop.core.chain import ChainStep, run_chain
+    from mgie_desktop.core.document import chain_photo
+    from mgie_desktop.core.geometry import ROTATE_RIGHT
+    from mgie_desktop.core.imaging import save_photo
+
+    class Inverts:
+        """An engine stub: inverts the left quarter of what it is given."""
+
+        def edit(self, image, text, params, **_):
+            from types import SimpleNamespace
+
+            pixels = np.asarray(image).copy()
+            pixels[:, : pixels.shape[1] // 4] = 255 - pixels[:, : pixels.shape[1] // 4]
+            said = SimpleNamespace(text="Inverted.", steered=False, emitted_image_tokens=True)
+            return SimpleNamespace(
+                image=Image.fromarray(pixels), timings={}, instruction=said, working_size=image.size
+            )
+
+    from mgie_desktop.core.params import EditParams
+
+    photo = load_photo(adobe_photo(tmp_path))
+    steps = [ChainStep("invert", EditParams()), ChainStep(geometry=ROTATE_RIGHT)]
+    history, _image, _records = run_chain(Inverts(), photo.rgb, steps)
+    try:
+        save_photo(chain_photo(photo, history), tmp_path / "out.png")
+    finally:
+        history.close()
+    out = load_photo(tmp_path / "out.png")
+    assert out.icc_profile == photo.icc_profile and out.size == (H, W)  # turned, in Adobe RGB
+    own = np.rot90(saturated(), -1)
+    assert np.array_equal((out.master // 257)[W // 4 :], own[W // 4 :])  # untouched: as it came
