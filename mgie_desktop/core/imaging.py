@@ -39,6 +39,7 @@ from .master import (
     to_8bit,
     transposed,
 )
+from .raw import develop, is_raw
 from .sizing import check_aspect
 
 __all__ = [
@@ -124,6 +125,8 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         return InputError(f"cannot open '{name}': {problem}")
 
     check_openable(path, fail, "an image file")
+    if is_raw(path):
+        return _raw_photo(path, fail)
 
     try:
         fh = open(path, "rb")  # ours, not Pillow's: stays open until the pixels are decoded
@@ -222,6 +225,25 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
         exif=exif_bytes,
         source_format=source_format,
         source_mode=source_mode,
+        path=path,
+        master=master,
+    )
+
+
+def _raw_photo(path: Path, fail: Callable[[str], InputError]) -> Photo:
+    """A camera RAW file, developed into a 16-bit master (core/raw.py)."""
+    try:
+        master = develop(path, Image.MAX_IMAGE_PIXELS)
+        check_aspect(master.shape[1], master.shape[0], "it")
+    except InputError as exc:
+        raise fail(str(exc)) from None
+    return Photo(
+        rgb=to_8bit(master),
+        alpha=None,
+        icc_profile=None,  # developed into sRGB
+        exif=None,
+        source_format="RAW",
+        source_mode="RGB;16",
         path=path,
         master=master,
     )

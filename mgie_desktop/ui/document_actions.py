@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # Pillow, numpy and the history load with the first photo, af
     from mgie_desktop.core.document import Document
 
 OPEN_FILTER = (
-    "Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie);;"
-    "MGIE sessions (*.mgie);;All files (*)"
+    "Photos and sessions (*.jpg *.jpeg *.png *.webp *.tif *.tiff *.bmp *.heic *.heif *.mgie {raw});;"
+    "MGIE sessions (*.mgie);;Camera RAW ({raw});;All files (*)"
 )
 SESSION_FILTER = "MGIE session (*.mgie)"
 EXPORT_FILTER = "PNG (*.png);;JPEG (*.jpg *.jpeg);;WebP (*.webp);;TIFF (*.tif *.tiff)"
@@ -72,7 +72,7 @@ class DocumentActions:
         from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
 
         start = self.settings.value("last_dir", "")
-        path, _ = QFileDialog.getOpenFileName(self.canvas, "Open photo", start, OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self.canvas, "Open photo", start, open_filter())
         if path:
             self.open_path(Path(path))
 
@@ -387,6 +387,12 @@ def export_name(photo_name: str) -> str:
     path = Path(photo_name)
     suffix = path.suffix.lower() if path.suffix.lower() in EXPORT_SUFFIXES else ".png"
     return f"{path.stem or 'photo'}-edited{suffix}"
+
+
+def open_filter() -> str:
+    """The open dialog's filter: photos (camera RAW too, which core/raw.py develops) and sessions."""
+    raw = " ".join(f"*{suffix}" for suffix in sorted(load("mgie_desktop.core.raw", "RAW_SUFFIXES")))
+    return OPEN_FILTER.format(raw=raw)
 
 
 def export_filter(name: str, choices: str = EXPORT_FILTER) -> str:
