@@ -305,3 +305,29 @@ def test_the_window_says_16_bits_and_exports_them(qtbot, tmp_path, tiny_models, 
     assert offered[0][1] == "PNG, 16 bits (*.png)" and "TIFF, 16 bits" in offered[0][0]
     assert np.array_equal(load_photo(out).master, gradient())
     assert any(s.endswith("at 16 bits per channel") for s in statuses)
+
+
+def test_a_master_that_could_not_be_written_is_held_and_written_again(tmp_path, monkeypatch):
+    from mgie_desktop.core import history as history_module
+
+    real, failures = history_module.atomic_write, []
+
+    def full_disk_once(path, write, what, *args):
+        if not failures:
+            failures.append(what)
+            raise InputError(f"cannot save {what}: the disk is full")
+        return real(path, write, what, *args)
+
+    monkeypatch.setattr(history_module, "atomic_write", full_disk_once)
+    document = Document.from_photo(load_photo(_written(tmp_path)))
+    try:
+        assert document.has_master and np.array_equal(document.history.store.master(), gradient())
+        save_document(document, tmp_path / "kept.mgie")  # its flush writes the master again
+        assert failures == ["the photo's 16-bit master"] and document.history.store.master_path.is_file()
+    finally:
+        document.close()
+    again = open_document(tmp_path / "kept.mgie")
+    try:
+        assert np.array_equal(again.history.store.master(), gradient())
+    finally:
+        again.close()

@@ -52,7 +52,7 @@ class Document:
     def has_master(self) -> bool:
         """Whether the photo's own pixels are kept beside the history (core/master.py): it had more
         than 8 bits per channel, or a colour space other than sRGB."""
-        return self.history.store.master_path.is_file()
+        return self.history.store.has_master
 
     @property
     def deep(self) -> bool:
@@ -120,7 +120,7 @@ def chain_photo(photo: Photo, history: History) -> Photo:
     """The current step of a chain of edits on ``photo`` (core/chain.py, started from its 8-bit
     image) as ``edit`` and ``batch`` save it: as the window exports, with the photo's metadata,
     its transparency turned as its steps turned, in its own colour space and at its own depth."""
-    if photo.master is not None and not history.store.master_path.is_file():
+    if photo.master is not None and not history.store.has_master:
         history.store.put_master(photo.master)  # beside the chain's steps: a saved session keeps it
     return Document(history, SourceMeta.from_photo(photo)).photo_for_export(with_master=True)
 

@@ -28,9 +28,9 @@ from PIL import Image, UnidentifiedImageError
 
 from .display_text import display_text
 from .errors import InputError
-from .files import os_reason
+from .files import atomic_write, os_reason
 from .instruction import is_text
-from .master import read_stored, write_stored
+from .master import read_stored, stored_bytes
 from .step_params import DEFAULT_EDIT, StepKind, StepParams
 
 
@@ -98,6 +98,8 @@ class ImageStore:
         self._damaged: dict[int, str] = {}
         self._lock = threading.Lock()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-writer")
+        self._master: np.ndarray | None = None  # the opened photo's master until it is on disk
+        self._master_write: Future[Any] | None = None
 
     def path(self, step_id: int) -> Path:
         return self.folder / f"step-{step_id:05d}.png"
@@ -108,14 +110,28 @@ class ImageStore:
         return self.folder / "master-16bit.tif"
 
     def put_master(self, master: np.ndarray) -> None:
-        """Keep the opened photo's master (written now: a document opens off the GUI thread)."""
-        try:
-            write_stored(self.master_path, master)
-        except OSError as exc:
-            raise InputError(f"cannot keep the photo's 16-bit master ({os_reason(exc)})") from None
+        """Keep the opened photo's master: written on the writer thread (a 24 MP one takes
+        seconds), and held in memory until it is safely on disk."""
+        with self._lock:
+            self._master = master
+        self._master_write = self._writer.submit(self._write_master, master)
+
+    def _write_master(self, master: np.ndarray) -> None:
+        data = stored_bytes(master)
+        atomic_write(self.master_path, lambda fh: fh.write(data), "the photo's 16-bit master")
+        with self._lock:
+            self._master = None
+
+    @property
+    def has_master(self) -> bool:
+        return self._master is not None or self.master_path.is_file()
 
     def master(self) -> np.ndarray | None:
-        """The opened photo's master, or None: it had 8 bits per channel."""
+        """The opened photo's master, or None: it had 8 bits per channel and was sRGB."""
+        with self._lock:
+            held = self._master
+        if held is not None:
+            return held
         return read_stored(self.master_path) if self.master_path.is_file() else None
 
     def put(self, step_id: int, image: Image.Image) -> None:
@@ -195,7 +211,17 @@ class ImageStore:
         raise DamagedImage(step_id, reason)
 
     def flush(self) -> None:
-        """Wait until every step image is on disk (re-raising a failed write)."""
+        """Wait until every step image (and the master) is on disk (re-raising a failed write)."""
+        if self._master_write is not None:
+            try:
+                self._master_write.result()
+            except Exception:
+                with self._lock:
+                    held = self._master
+                if held is None:
+                    raise
+                self._master_write = self._writer.submit(self._write_master, held)
+                self._master_write.result()  # once more: the disk may have room now
         with self._lock:
             futures = list(self._writes.items())
         for step_id, future in futures:

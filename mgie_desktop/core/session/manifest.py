@@ -67,7 +67,7 @@ def build_manifest(history: History, meta: SourceMeta, saved: float) -> dict[str
         source["exif"] = _b64encode(meta.exif)
     if meta.alpha is not None:
         source["alpha"] = ALPHA_NAME
-    deep = history.store.master_path.is_file()
+    deep = history.store.has_master
     if deep:
         source["master"] = MASTER_NAME
     return {
