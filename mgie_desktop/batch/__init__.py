@@ -7,4 +7,8 @@ photo), ``results`` (the resumable results file), ``progress`` (the progress lin
 (a photo's failure in one line, Ray's wrappers off), ``space`` (a full disk under the outputs
 stops the batch), ``local`` and ``on_ray`` (the two runners), ``watch`` (``--watch``: a watched
 folder, each photo edited once complete), ``command`` (the CLI's ``batch`` and ``recipe export``).
+Reviewing a batch: ``overview`` (each photo's before, after and status, from a run or an
+OUTPUT_DIR), ``thumbnails`` (small upright sRGB copies, decoded at reduced size),
+``contact_sheet`` (the printable pages of ``--contact-sheet``), ``review`` (review.json: decisions
+and the re-renders the next run makes), ``approved`` (exporting the approved outputs).
 """

@@ -25,6 +25,16 @@ EXIT_HELP = (
     "photos kept: rerun to go on)."
 )
 
+CONTACT_SHEET_HELP = (
+    "after the batch, write a printable overview: A4 pages at 150 dpi, eight photos a page, each "
+    "a before/after pair with its name, instructions, MGIE's expressive instructions and its status "
+    "(FILE.jpg, then FILE-2.jpg, FILE-3.jpg... for more pages; .jpg or .png). On a batch with every "
+    "photo done nothing is edited and the models do not load; --sheet-only makes sure of it"
+)
+REVIEW_HELP = (
+    "Photos rejected in the window's review (OUTPUT_DIR/review.json) with a new seed or expressive "
+    "instruction are rendered again by the next run, then await review again."
+)
 
 WATCH_HELP = (
     "keep running and edit each photo that lands in INPUT_DIR once it is complete (not empty, its size and time "
@@ -65,6 +75,8 @@ def add_batch_parser(sub, common) -> None:
         + RESULTS_HELP
         + " "
         + EXIT_HELP
+        + " "
+        + REVIEW_HELP
         + " With --watch it keeps running on the photos that land in INPUT_DIR.",
     )
     batch.add_argument("recipe", metavar="RECIPE.json")
@@ -107,6 +119,13 @@ def add_batch_parser(sub, common) -> None:
         help="with --watch: move each original into INPUT_DIR/done/ once its edit is saved and recorded, "
         "a failed one into INPUT_DIR/failed/ with the reason in INPUT_DIR/failed/NAME.txt",
     )
+    batch.add_argument("--contact-sheet", metavar="FILE.jpg", help=CONTACT_SHEET_HELP)
+    batch.add_argument(
+        "--sheet-only",
+        action="store_true",
+        help="with --contact-sheet: edit nothing (not even the failed photos a rerun tries again) and "
+        "never load the models; only make the sheet of what OUTPUT_DIR holds",
+    )
     common(batch)
 
 
@@ -125,10 +144,13 @@ def cmd_recipe(args: argparse.Namespace) -> ExitCode:
 
 
 def cmd_batch(args: argparse.Namespace) -> ExitCode:
+    from mgie_desktop.batch.contact_sheet import check_sheet_path, write_contact_sheet
     from mgie_desktop.batch.folder import check_output_folder, list_photos, remove_leftovers
     from mgie_desktop.batch.on_ray import INSTALL_HINT, ray_available
+    from mgie_desktop.batch.overview import overview_of_run, recipe_instructions
     from mgie_desktop.batch.progress import Progress
-    from mgie_desktop.batch.results import NAME, is_done, open_results, read_results, recipe_digest
+    from mgie_desktop.batch.results import NAME, open_results, read_results, recipe_digest
+    from mgie_desktop.batch.review import pending, read_review, settle
     from mgie_desktop.batch.space import OutputDiskFull
     from mgie_desktop.core.errors import InputError
     from mgie_desktop.core.paths import models_dir
@@ -148,10 +170,15 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     jobs = list_photos(input_dir, output_dir, args.format)
     if not jobs and not args.watch:
         raise InputError(f"no photos in {input_dir} (JPEG, PNG, WebP, TIFF, BMP, GIF or HEIC files)")
+    if args.sheet_only:
+        return _sheet_only(args, data, jobs, recipe_path)
     directory = models_dir(args.models)
     check_installed(directory)
     if any(s.model == "ip2p" for s in recipe.steps) and not has_plain_ip2p(directory):
         raise InputError(PLAIN_NOT_INSTALLED)
+    sheet = Path(args.contact_sheet) if args.contact_sheet else None
+    if sheet is not None:
+        check_sheet_path(sheet)
     check_output_folder(output_dir)  # before the models load and any photo renders
     results = output_dir / NAME
     open_results(results)
@@ -167,12 +194,20 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     if args.watch:
         return _watch(args, data, directory, results, digest, engine, started)
     previous = read_results(results)
-    todo = [job for job in jobs if not is_done(previous.get(job.name), job.output, digest)]
+    settle(output_dir, previous)  # re-renders made by a run that stopped before clearing them
+    todo = _todo(jobs, previous, digest, pending(read_review(output_dir), previous), recipe)
     progress = Progress(len(todo), skipped=len(jobs) - len(todo))
     try:
-        outcome = _run(args, todo, data, directory, results, engine, progress)
+        outcome = _run(args, todo, data, directory, results, engine, progress, recipe_path)
     except OutputDiskFull as exc:  # one line, as for a full disk under the results file; the rest kept
         raise InputError(_stopped_for_room(exc, jobs, todo, results, digest)) from None
+    settle(output_dir, read_results(results))  # each re-render made awaits review again
+    pages = []
+    if sheet is not None:
+        overview = overview_of_run(
+            output_dir, jobs, digest, recipe_instructions(data), recipe_path.resolve(), args.format
+        )
+        pages = write_contact_sheet(overview, sheet)
     entries = outcome["entries"]
     failures = [{"photo": e["photo"], "error": e["error"]} for e in entries if e["status"] != "ok"]
     done = len(entries) - len(failures)
@@ -196,6 +231,8 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
         # Photos edited, not failures (a broken file fails in a millisecond): None when none was.
         "photos_per_minute": round(done / editing * 60, 3) if done and editing > 0 else None,
         "failures": failures,
+        "rerendered": sum(1 for job in todo if job.rerender is not None),
+        "contact_sheet": [str(page) for page in pages],
     }
     if args.json:
         print(json.dumps(summary))
@@ -207,9 +244,43 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
         )
         for failure in failures:
             print(f"  failed: {failure['photo']}: {failure['error']}", file=sys.stderr)
+        if pages:
+            print(f"contact sheet: {_pages_text(pages)}")
     if outcome["interrupted"]:
         return ExitCode.INTERRUPTED
     return ExitCode.FAILED if failures else ExitCode.OK
+
+
+def _sheet_only(args: argparse.Namespace, data: dict, jobs: list, recipe_path: Path) -> ExitCode:
+    """``--sheet-only``: the contact sheet of what OUTPUT_DIR holds; nothing edited, no models."""
+    from mgie_desktop.batch.contact_sheet import check_sheet_path, write_contact_sheet
+    from mgie_desktop.batch.overview import overview_of_run, recipe_instructions
+    from mgie_desktop.batch.results import recipe_digest
+    from mgie_desktop.core.errors import InputError
+
+    if not args.contact_sheet:
+        raise InputError("--sheet-only goes with --contact-sheet FILE.jpg")
+    if args.ray is not None or args.watch:
+        raise InputError("--sheet-only edits nothing: leave out --ray and --watch")
+    sheet, output_dir = Path(args.contact_sheet), Path(args.output_dir)
+    check_sheet_path(sheet)
+    digest = recipe_digest(data, args.format)
+    overview = overview_of_run(
+        output_dir, jobs, digest, recipe_instructions(data), recipe_path.resolve(), args.format
+    )
+    pages = write_contact_sheet(overview, sheet)
+    counts = {status.value: count for status, count in overview.counts().items()}
+    if args.json:
+        print(json.dumps({"photos": len(jobs), **counts, "contact_sheet": [str(p) for p in pages]}))
+    else:
+        print(f"contact sheet of {len(jobs)} photo(s): {_pages_text(pages)}")
+    return ExitCode.OK
+
+
+def _pages_text(pages: list[Path]) -> str:
+    if len(pages) == 1:
+        return str(pages[0])
+    return f"{pages[0]} and {len(pages) - 1} more page(s), to {pages[-1].name}"
 
 
 def _check_watch_options(args: argparse.Namespace) -> None:
@@ -219,6 +290,8 @@ def _check_watch_options(args: argparse.Namespace) -> None:
         if args.settle is not None or args.move_done:
             raise InputError("--settle and --move-done go with --watch")
         return
+    if args.contact_sheet:
+        raise InputError("--contact-sheet is made once a batch ends: leave out --watch")
     if args.ray is not None:
         raise InputError("--watch edits on this machine: leave out --ray")
     if args.settle is not None and not 0 < args.settle <= 3600:
@@ -273,21 +346,59 @@ def _watch(
     return ExitCode.INTERRUPTED
 
 
+def _todo(jobs: list, previous: dict, digest: str, requests: dict, recipe) -> list:
+    """The photos this run edits: those not done yet, and those review.json asks to render again
+    (checked here, before the models load)."""
+    from dataclasses import replace
+
+    from mgie_desktop.batch.photo import check_rerender
+    from mgie_desktop.batch.results import is_done
+
+    todo = []
+    for job in jobs:
+        request = requests.get(job.name)
+        if request is not None:
+            check_rerender(recipe, request)
+            todo.append(replace(job, rerender=request))
+        elif not is_done(previous.get(job.name), job.output, digest):
+            todo.append(job)
+    return todo
+
+
 def _run(
-    args: argparse.Namespace, todo: list, data: dict, directory: Path, results: Path, engine: dict, progress
+    args: argparse.Namespace,
+    todo: list,
+    data: dict,
+    directory: Path,
+    results: Path,
+    engine: dict,
+    progress,
+    recipe_path: Path,
 ) -> dict:
     """The photos left to do, here or on Ray: {"entries", "interrupted", ...}."""
     if not todo:
         progress.start()
         return {"entries": [], "interrupted": False}
+    recipe_file = str(recipe_path.resolve())
     if args.ray is None:
         from mgie_desktop.batch.local import run_local
 
-        return run_local(todo, data, str(directory), args.format, str(results), engine, progress)
+        return run_local(
+            todo, data, str(directory), args.format, str(results), engine, progress, recipe_file=recipe_file
+        )
     from mgie_desktop.batch.on_ray import run_on_ray
 
     return run_on_ray(
-        args.ray or None, todo, data, str(directory), args.format, str(results), engine, args.actors, progress
+        args.ray or None,
+        todo,
+        data,
+        str(directory),
+        args.format,
+        str(results),
+        engine,
+        args.actors,
+        progress,
+        recipe_file=recipe_file,
     )
 
 

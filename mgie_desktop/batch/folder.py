@@ -4,11 +4,13 @@ with its output path ``OUTPUT_DIR/NAME.FORMAT`` (NAME: the photo's file name wit
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mgie_desktop.batch.review import Rerender
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import os_reason
 
@@ -22,9 +24,31 @@ class PhotoJob:
     path: str
     output: str
     clash: str = ""  # another photo in the folder already has this output name
+    rerender: Rerender | None = None  # review.json asks for it to be rendered again, so
 
     def row(self) -> dict:
-        return {"name": self.name, "path": self.path, "output": self.output, "clash": self.clash}
+        """The job as plain text columns (Ray Data carries it so)."""
+        rerender = json.dumps(self.rerender.to_json()) if self.rerender is not None else ""
+        return {
+            "name": self.name,
+            "path": self.path,
+            "output": self.output,
+            "clash": self.clash,
+            "rerender": rerender,
+        }
+
+    COLUMNS = ("name", "path", "output", "clash", "rerender")
+
+    @classmethod
+    def from_row(cls, row) -> PhotoJob:
+        rerender = str(row.get("rerender", ""))
+        return cls(
+            str(row["name"]),
+            str(row["path"]),
+            str(row["output"]),
+            str(row["clash"]),
+            Rerender.from_json(json.loads(rerender)) if rerender else None,
+        )
 
 
 def list_photos(input_dir: Path, output_dir: Path, fmt: str) -> list[PhotoJob]:
@@ -41,7 +65,8 @@ def list_photos(input_dir: Path, output_dir: Path, fmt: str) -> list[PhotoJob]:
             "the output folder is the input folder: give another one (outputs would be read as photos)"
         )
     jobs, taken = [], {}
-    for path in sorted(input_dir.iterdir(), key=lambda p: p.name):
+    # Absolute: the results file records each photo's path, read later from anywhere (the review window).
+    for path in sorted(input_dir.absolute().iterdir(), key=lambda p: p.name):
         if (
             not is_photo_name(path.name) or path.is_dir()
         ):  # subfolders (a watch's done/, failed/) are never read

@@ -44,11 +44,12 @@ def run_local(
     results_path: str,
     engine_options: dict,
     progress: Progress,
+    recipe_file: str = "",
 ) -> dict:
     """Edit ``jobs`` in order. Returns {"load_s", "interrupted", "entries"}."""
     begun = time.perf_counter()
     print(f"loading the models from {models_dir}…", file=sys.stderr, flush=True)
-    editor = PhotoEditor(recipe_data, models_dir, fmt, results_path, engine_options)
+    editor = PhotoEditor(recipe_data, models_dir, fmt, results_path, engine_options, recipe_file=recipe_file)
     load_s = time.perf_counter() - begun
     entries = []
     progress.start()

@@ -65,12 +65,15 @@ class _Editor:
         results_path: str,
         engine_options: dict,
         threads: int = 0,
+        recipe_file: str = "",
     ):
         if threads:
             import torch
 
             torch.set_num_threads(threads)  # the actor's share of the node's cores
-        self.editor = PhotoEditor(recipe_data, models_dir, fmt, results_path, engine_options)
+        self.editor = PhotoEditor(
+            recipe_data, models_dir, fmt, results_path, engine_options, recipe_file=recipe_file
+        )
 
     def __call__(self, batch: dict) -> dict:
         import numpy as np
@@ -81,9 +84,7 @@ class _Editor:
     def _one(self, batch: dict, i: int) -> dict:
         """One photo's results line, or a fatal row. Nothing is raised: from here Ray Data would
         end the whole batch with its traceback."""
-        job = PhotoJob(
-            str(batch["name"][i]), str(batch["path"][i]), str(batch["output"][i]), str(batch["clash"][i])
-        )
+        job = PhotoJob.from_row({key: column[i] for key, column in batch.items() if key in PhotoJob.COLUMNS})
         started = time.perf_counter() - float(batch["read_s"][i])
         try:
             try:
@@ -136,6 +137,7 @@ def run_on_ray(
     engine_options: dict,
     actors: int | None,
     progress: Progress,
+    recipe_file: str = "",
 ) -> dict:
     """Edit ``jobs`` over a Ray actor pool. Returns {"interrupted", "entries", "actors", "gpus"}."""
     if not ray_available():
@@ -184,6 +186,7 @@ def run_on_ray(
                     "results_path": results_path,
                     "engine_options": engine_options,
                     "threads": threads,
+                    "recipe_file": recipe_file,
                 },
                 **per_actor,
             )

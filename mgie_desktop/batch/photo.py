@@ -13,9 +13,10 @@ from pathlib import Path
 from mgie_desktop.batch.failure import failure_text
 from mgie_desktop.batch.folder import PhotoJob, attempt_marker
 from mgie_desktop.batch.results import FAILED, OK, append_result, recipe_digest
+from mgie_desktop.batch.review import Rerender
 from mgie_desktop.batch.space import OutputDiskFull, disk_full
 from mgie_desktop.core.chain import ChainStep, run_chain
-from mgie_desktop.core.errors import ModelFilesError
+from mgie_desktop.core.errors import InputError, ModelFilesError
 from mgie_desktop.core.recipe import Recipe, geometry_for, parse_recipe
 
 WORKER_STOPPED = (
@@ -24,26 +25,47 @@ WORKER_STOPPED = (
 )
 
 
-def chain_for(recipe: Recipe, masks: dict, photo_name: str, size: tuple[int, int]) -> list[ChainStep]:
-    """The recipe's steps for the photo called ``photo_name`` of ``size`` (crops in its pixels)."""
+def chain_for(
+    recipe: Recipe, masks: dict, photo_name: str, size: tuple[int, int], rerender: Rerender | None = None
+) -> list[ChainStep]:
+    """The recipe's steps for the photo called ``photo_name`` of ``size`` (crops in its pixels).
+    ``rerender`` (a person's review): every edit step gets its seed, and its expressive
+    instruction steers the last edit step."""
     steps = []
+    last_edit = max((i for i, s in enumerate(recipe.steps) if s.geometry is None), default=-1)
     for index, step in enumerate(recipe.steps):
         if step.geometry is not None:
             op = geometry_for(step.geometry, size)
             size = _size_after(op, size)
             steps.append(ChainStep(geometry=op))
-        else:
-            steps.append(
-                ChainStep(
-                    step.instruction,
-                    step.params_for(photo_name),
-                    expressive=step.steered_instruction or None,
-                    mask=masks.get(index),
-                    model=step.model,
-                    strength=step.strength,
-                )
+            continue
+        params, expressive = step.params_for(photo_name), step.steered_instruction or None
+        if rerender is not None and rerender.seed is not None:
+            params = replace(params, seed=rerender.seed)
+        if rerender is not None and rerender.expressive and index == last_edit:
+            expressive = rerender.expressive
+        steps.append(
+            ChainStep(
+                step.instruction,
+                params,
+                expressive=expressive,
+                mask=masks.get(index),
+                model=step.model,
+                strength=step.strength,
             )
+        )
     return steps
+
+
+def check_rerender(recipe: Recipe, rerender: Rerender) -> None:
+    """A person's expressive instruction steers MGIE: a recipe whose last edit is plain
+    InstructPix2Pix (which reads the instruction itself) cannot take one."""
+    edits = [s for s in recipe.steps if s.geometry is None]
+    if rerender.expressive and (not edits or edits[-1].model == "ip2p"):
+        raise InputError(
+            "the recipe's last edit is plain InstructPix2Pix, which takes no expressive instruction: "
+            "ask for another seed instead"
+        )
 
 
 def _size_after(op: dict, size: tuple[int, int]) -> tuple[int, int]:
@@ -58,7 +80,17 @@ def _size_after(op: dict, size: tuple[int, int]) -> tuple[int, int]:
 class PhotoEditor:
     """One engine (loaded once) and one recipe; ``edit`` does a photo and appends its results line."""
 
-    def __init__(self, recipe_data: dict, models_dir: str, fmt: str, results_path: str, engine_options: dict):
+    recipe_file = ""  # the recipe's path, recorded in each line for the review window's rerun command
+
+    def __init__(
+        self,
+        recipe_data: dict,
+        models_dir: str,
+        fmt: str,
+        results_path: str,
+        engine_options: dict,
+        recipe_file: str = "",
+    ):
         from mgie_desktop.core.masks import mask_from_text
         from mgie_desktop.engine.inventory import bundle_identity
         from mgie_desktop.engine.pipeline import MgieEngine  # torch: only where photos are edited
@@ -67,6 +99,7 @@ class PhotoEditor:
         self.masks = {i: mask_from_text(s.mask) for i, s in enumerate(self.recipe.steps) if s.mask}
         self.digest = recipe_digest(recipe_data, fmt)
         self.results_path = Path(results_path)
+        self.recipe_file = recipe_file
         self.models = bundle_identity(Path(models_dir))
         self.engine = MgieEngine(Path(models_dir), **engine_options)
 
@@ -106,8 +139,12 @@ class PhotoEditor:
             "seeds": [],
             "error": error,
             "recipe": self.digest,
+            "source": job.path,
+            "recipe_file": self.recipe_file,
             **done,
         }
+        if job.rerender is not None:  # review.settle knows the request made by this
+            entry["rerender"] = job.rerender.to_json()
         entry["finished"] = round(time.time(), 3)  # when: throughput over a run, across workers
         append_result(self.results_path, entry)
         return entry
@@ -130,7 +167,9 @@ class PhotoEditor:
         from mgie_desktop.core.edit_record import edit_record
         from mgie_desktop.core.geometry import apply_all
 
-        steps = chain_for(self.recipe, self.masks, job.name, photo.rgb.size)
+        if job.rerender is not None:
+            check_rerender(self.recipe, job.rerender)
+        steps = chain_for(self.recipe, self.masks, job.name, photo.rgb.size, job.rerender)
         history, image, records = run_chain(self.engine, photo.rgb, steps, finish=self.recipe.finish)
         try:
             alpha = photo.alpha

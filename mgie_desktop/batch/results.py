@@ -2,8 +2,10 @@
 appended as each photo ends, so a stopped batch resumes where it was.
 
 A line: ``{"photo", "status": "ok" | "failed", "output", "seconds", "expressive_instructions",
-"seeds", "error", "recipe", "finished"}`` (``finished``: Unix time) (``recipe``: a digest of the recipe and output format that made
-it). A rerun skips a photo whose latest line says "ok" for the same recipe and whose output file
+"seeds", "error", "recipe", "source", "recipe_file", "finished"}`` (``finished``: Unix time)
+(``recipe``: a digest of the recipe and output format that made it; ``source``: the photo's path;
+``recipe_file``: the recipe's path, for the review window's rerun command; a re-render asked for
+in review.json adds ``"rerender"``, the request it made). A rerun skips a photo whose latest line says "ok" for the same recipe and whose output file
 exists; failed photos are tried again. Lines are appended whole (one write, flushed and fsynced,
 under an advisory lock where the OS has one; a short write on a full disk is taken back), so
 several Ray workers can share the file. A crash can still leave one torn last line: reading
