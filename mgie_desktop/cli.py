@@ -19,6 +19,7 @@ from mgie_desktop.core.exit_codes import ExitCode
 from mgie_desktop.core.instruction import check_text
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, params_for
 from mgie_desktop.core.paths import models_dir
+from mgie_desktop.core.sweep import parse_sweep
 from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -142,6 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("detail", "upscale"),
         default="detail",
         help="how the result returns to full resolution (default: keep untouched detail)",
+    )
+    edit.add_argument(
+        "--sweep",
+        metavar="SPEC",
+        help="render the instruction on a grid of guidance values from one LLM pass: text, image or "
+        "both (three values each about the chosen one), or values such as text=5,7.5,10:image=1.2,1.5; "
+        "writes each cell beside OUTPUT with its values in the name (OUT-t7.5-i1.5.png) and OUT-grid.png",
     )
     edit.add_argument("--session", metavar="OUT.mgie", help="also save the chain of edits as a session")
     edit.add_argument("--json", action="store_true", help="print one JSON object instead of text")
@@ -451,6 +459,11 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
         image_guidance=args.image_guidance,
         scheduler=args.scheduler,
     )
+    sweep = parse_sweep(args.sweep, params) if args.sweep is not None else None
+    if sweep is not None and len(instructions) > 1:
+        raise InputError("--sweep renders one --instruction on a grid: give just one")
+    if sweep is not None and args.mode == "both":
+        raise InputError("--sweep goes with --mode mgie or ip2p, not both")
     output = Path(args.output)
     _check_writable_output(output)
     session_path = Path(args.session) if args.session else None
@@ -498,6 +511,10 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
         if engine.device_note:
             print(f"mgie-desktop: {engine.device_note}", file=sys.stderr)
         identity = bundle_identity(directory)
+    if sweep is not None:
+        return _edit_sweep(
+            engine, photo, instructions[0], params, sweep, args, mask, identity, session_path, started
+        )
     plain_output = output.with_name(f"{output.stem}-ip2p{output.suffix}")
     chains = {
         mode: _edit_chain(engine, photo.rgb, instructions, params, args, mask, mode)
@@ -515,6 +532,8 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
             exif=photo.exif,
             record=edit_record(history, models=identity),
         )
+    for mode, (history, _image, records) in chains.items():
+        _mark_did_nothing(history, records, mask, mode, quiet=args.json)
     history, current, records = chains["mgie" if "mgie" in chains else "ip2p"]
     try:
         session_saved = _save_edit_session(history, session_path, photo, output)
@@ -547,6 +566,7 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
                     "render_s": round(sum(r["render_s"] for r in records), 4),
                     "total_s": round(total, 4),
                     "edits": records,
+                    "did_nothing": any(r["did_nothing"] for r in records),
                     "mode": args.mode,
                     **(
                         {"ip2p": _chain_report(chains["ip2p"][2], plain_output)}
@@ -559,6 +579,152 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
     else:
         also = f" and {plain_output} (InstructPix2Pix alone)" if args.mode == "both" else ""
         print(f"wrote {output}{also} ({current.width}x{current.height}) in {total:.1f} s")
+    return ExitCode.OK if session_saved else ExitCode.OUTPUT_KEPT
+
+
+def _mark_did_nothing(history, records: list[dict], mask, mode: str, quiet: bool) -> None:
+    """Each edit's record says whether it barely changed its source where it was allowed
+    (core.change, as the window measures it); each that did gets a warning line, unless ``quiet``
+    (``--json`` says it in ``did_nothing``)."""
+    from mgie_desktop.core.change import did_nothing
+
+    renders = [step for step in history.steps if step.is_render]
+    for step, record in zip(renders, records, strict=True):
+        record["did_nothing"] = did_nothing(history.image(step.parent), history.rendered(step.id), mask)
+        if record["did_nothing"] and not quiet:
+            who = "InstructPix2Pix" if mode == "ip2p" else "MGIE"
+            print(
+                f"mgie-desktop: warning: {record['instruction']!r} barely changed the photo ({who} sometimes "
+                "leaves an instruction unapplied): try another --seed or a stronger --text-guidance",
+                file=sys.stderr,
+            )
+
+
+def _edit_sweep(
+    engine, photo, instruction: str, params, sweep, args, mask, identity, session_path, started: float
+) -> ExitCode:
+    """``edit --sweep``: one LLM pass, one render per cell, each written beside OUTPUT with its
+    guidance in its name, and a labelled grid of them all; a ``--session`` keeps every cell as a
+    branch from the photo."""
+    from mgie_desktop.core.change import did_nothing
+    from mgie_desktop.core.edit_record import edit_record
+    from mgie_desktop.core.history import History
+    from mgie_desktop.core.imaging import save_photo
+    from mgie_desktop.core.jobs import EditJob
+    from mgie_desktop.core.masks import mask_to_text
+    from mgie_desktop.core.step_params import StepKind, StepParams
+    from mgie_desktop.core.sweep import cell_label, cell_suffix
+    from mgie_desktop.core.sweep_grid import sweep_grid
+
+    expressive = (args.expressive or [""])[0].strip()
+    job = EditJob(
+        0,
+        0,
+        0,
+        photo.rgb,
+        instruction,
+        params,
+        expressive=expressive if args.mode == "mgie" else "",
+        mask=mask,
+        model=args.mode,
+        finish=args.finish,
+        sweep=sweep,
+    )
+    if args.remote:
+        result = engine._edit(job)  # remote.sync.RemoteEngine: the job as it is, sweep and all
+    else:
+        from mgie_desktop.engine.jobs import GuideCache, run_job
+
+        result = run_job(engine, job, GuideCache(), None)
+    output = Path(args.output)
+    kind = StepKind(args.mode)
+    said = result.expressive_instruction
+    if not args.json:
+        print(
+            f"{instruction!r} -> "
+            + (said if kind is StepKind.MGIE else "(InstructPix2Pix reads it as it is)")
+        )
+    history = History()
+    root = history.start(photo.rgb)
+    stored_mask = mask_to_text(mask) if mask is not None else ""
+    cells = []
+    for image, cell in zip(result.images, result.params, strict=True):
+        step = history.push(
+            image,
+            instruction=instruction,
+            params=StepParams.edit(cell, kind),
+            parent=root.id,
+            timings=result.timings,
+            mask=stored_mask,
+            expressive_instruction="" if expressive else said,
+            steered_instruction=said if expressive else "",
+        )
+        path = output.with_name(f"{output.stem}{cell_suffix(cell)}{output.suffix}")
+        save_photo(
+            image,
+            path,
+            alpha=photo.alpha,
+            icc_profile=photo.icc_profile,
+            exif=photo.exif,
+            record=edit_record(history, step.id, models=identity),
+        )
+        cells.append(
+            {
+                "output": str(path),
+                "label": cell_label(cell),
+                **_params_dict(cell),
+                "did_nothing": did_nothing(photo.rgb, image, mask),
+            }
+        )
+    grid = output.with_name(f"{output.stem}-grid.png")
+    save_photo(sweep_grid(result.images, [c["label"] for c in cells], sweep.columns), grid)
+    try:
+        session_saved = _save_edit_session(history, session_path, photo, grid)
+    finally:
+        history.close()
+    if args.remote:
+        engine.close()
+    unchanged = sum(c["did_nothing"] for c in cells)
+    if unchanged and not args.json:
+        print(
+            f"mgie-desktop: warning: {unchanged} of {len(cells)} cells barely changed the photo: "
+            "try a higher text guidance or a lower image guidance",
+            file=sys.stderr,
+        )
+    total = time.perf_counter() - started
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "expressive_instruction": said,
+                    "steered": result.steered,
+                    "mask": args.mask,
+                    **_params_dict(params),
+                    "preset": args.preset,
+                    "mode": args.mode,
+                    "sweep": {"text_guidance": list(sweep.text), "image_guidance": list(sweep.image)},
+                    "rows": sweep.rows,
+                    "columns": sweep.columns,
+                    "cells": cells,
+                    "grid": str(grid),
+                    "did_nothing": unchanged == len(cells),
+                    "width": photo.rgb.width,
+                    "height": photo.rgb.height,
+                    "device": str(engine.device),
+                    "dtype": str(engine.dtype).removeprefix("torch."),
+                    "memory": engine.memory_report(),
+                    "load_s": round(engine.load_seconds, 4),
+                    "instruct_s": round(result.timings["instruct_s"], 4),
+                    "render_s": round(result.timings["render_s"], 4),
+                    "total_s": round(total, 4),
+                }
+            )
+        )
+    else:
+        print(
+            f"wrote {len(cells)} cells ({sweep.rows}x{sweep.columns}) beside {output} and the grid "
+            f"{grid} in {total:.1f} s"
+        )
     return ExitCode.OK if session_saved else ExitCode.OUTPUT_KEPT
 
 

@@ -22,6 +22,7 @@ from test_cli import run_cli
 from mgie_desktop.core.errors import EditCancelled, InputError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import EditParams, params_for
+from mgie_desktop.core.sweep import Sweep
 from mgie_desktop.remote.client import RemoteClient, RemoteError
 from mgie_desktop.remote.protocol import Progress, Queued, Resubmitting, Submitted
 
@@ -489,3 +490,55 @@ def test_a_message_that_is_no_event_is_refused_in_words(message):
 
     with pytest.raises(protocol.BadEvent, match="not an event"):
         protocol.event_from_wire(message)
+
+
+def test_a_sweep_crosses_the_wire_and_each_image_says_its_settings(server, engine, photo):
+    from mgie_desktop.engine.jobs import GuideCache, run_job
+
+    sweep = Sweep((5.0, 10.0), (1.2,))
+
+    async def go():
+        async with RemoteClient(server.url, server.token) as client:
+            return await client.run(job(photo, sweep=sweep))
+
+    result = arun(go())
+    local = run_job(engine, job(photo, sweep=sweep), GuideCache(), "k")
+    assert result.params == local.params == sweep.cells(SMALL)
+    for remote_image, local_image in zip(result.images, local.images, strict=True):
+        assert np.array_equal(np.asarray(remote_image), np.asarray(local_image))
+
+
+def test_bad_sweeps_are_refused_at_the_protocol_edge(photo):
+    from mgie_desktop.remote import protocol
+
+    image = protocol.png_bytes(photo)
+    for sweep, words in (
+        ({"text": [float("nan")]}, "list of numbers"),
+        ({"text": [True]}, "list of numbers"),
+        ({"text": "5,7.5"}, "list of numbers"),
+        ({"speed": [1]}, "unknown sweep axis"),
+        ({}, "varies text guidance"),
+        ({"text": [1, 2, 3, 4, 5], "image": [1, 2, 3, 4]}, "at most 16 cells"),
+        ({"image": [0.5]}, "image guidance"),
+        ([5], "JSON object"),
+    ):
+        with pytest.raises(InputError, match=words):
+            protocol.upload_from_wire({"instruction": "x", "sweep": sweep}, image, None, None)
+    with pytest.raises(InputError, match="without variations"):
+        protocol.upload_from_wire(
+            {"instruction": "x", "sweep": {"text": [5]}, "variations": 2}, image, None, None
+        )
+    spec, _image, _mask = protocol.job_to_wire(job(photo, sweep=Sweep((), (1.2, 1.8))))
+    assert protocol.job_from_wire(json.loads(json.dumps(spec)), image, None, 1, None).sweep == Sweep(
+        (), (1.2, 1.8)
+    )
+
+
+def test_a_finished_event_carries_each_images_settings():
+    from mgie_desktop.remote import protocol
+
+    sent = protocol.Finished(2, "", (1, 1), ("mgie", "mgie"), {}, params=(SMALL, SLOW))
+    assert protocol.event_from_wire(json.loads(json.dumps(protocol.event_to_wire(sent)))) == sent
+    hostile = {**protocol.event_to_wire(sent), "params": [{"steps": 0}]}
+    with pytest.raises(protocol.BadEvent):
+        protocol.event_from_wire(hostile)

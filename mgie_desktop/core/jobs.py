@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mgie_desktop.core.params import EditParams
+from mgie_desktop.core.sweep import Sweep
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -28,11 +29,16 @@ class EditJob:
     compare: bool = False  # also render plain InstructPix2Pix (same seed and settings): an A/B pair
     model: str = "mgie"  # "ip2p": plain InstructPix2Pix alone (re-rendering a step it made)
     finish: str = "detail"  # how the working-size edit reaches the photo's size (engine.pipeline.render)
+    sweep: Sweep | None = None  # render one image per guidance cell instead (core.sweep), seed as ``params``
+
+    def __post_init__(self) -> None:
+        if self.sweep is not None and (self.variations > 1 or self.compare):
+            raise ValueError("a sweep renders its cells alone: no variations, no comparison")
 
 
 @dataclass
 class EditResult:
-    """A finished edit: one image per render (variations, or MGIE then InstructPix2Pix)."""
+    """A finished edit: one image per render (variations, sweep cells, or MGIE then InstructPix2Pix)."""
 
     images: list[Any]  # PIL images; the first is the main result
     expressive_instruction: str  # MGIE's reading of the instruction ("" for InstructPix2Pix alone)
@@ -41,3 +47,4 @@ class EditResult:
     timings: dict[str, Any] = field(default_factory=dict)
     steered: bool = False  # the expressive text was the person's (steering), not MGIE's
     emitted_image_tokens: bool = True
+    params: list[EditParams] = field(default_factory=list)  # per image: the settings it rendered with

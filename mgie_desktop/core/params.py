@@ -44,6 +44,10 @@ IMAGE_GUIDANCE = Bounds(1.0, 10.0)
 # gigabytes and runs for many minutes, long past what SD-1.5 was trained for (512x512).
 PIXEL_BUDGET = Bounds(64 * 64, 2048 * 2048)
 VARIATIONS = Bounds(1, 8)  # renders of one edit in one batch
+# A guidance sweep renders one cell after another (scalar guidance each), so it may hold more than
+# a batch of seeds: a 4x4 grid at most, and no axis longer than a picker row can show.
+SWEEP_VALUES = Bounds(1, 5)  # values of one guidance axis
+SWEEP_CELLS = Bounds(1, 16)  # renders of one sweep: text values x image values
 
 
 @dataclass(frozen=True)

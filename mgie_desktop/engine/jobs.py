@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mgie_desktop.core.errors import EditCancelled
@@ -61,34 +62,58 @@ def run_job(
             raise EditCancelled("the edit was cancelled")
         guides.put(guide_key, guide)
     render_started = time.perf_counter()
-
-    def on_step(step: int, total: int, make_preview: Callable[..., Any]) -> None:
-        if progress is not None:
-            elapsed = time.perf_counter() - render_started
-            progress(step, total, elapsed / step * (total - step), make_preview)
-
-    seeds = [(job.params.seed + i) % (int(SEED.high) + 1) for i in range(max(1, job.variations))]  # in range
     assert plain or guide is not None  # the LLM half, computed or cached, unless InstructPix2Pix runs alone
-    images = engine.render_variations(
-        job.image,
-        None if guide is None else guide.conditioning,
-        job.params,
-        seeds,
-        on_step,
-        cancel,
-        finish=job.finish,
-        mask=job.mask,
-        plain_text=job.instruction if plain else None,
-    )
+    conditioning = None if guide is None else guide.conditioning
+    plain_text = job.instruction if plain else None
+
+    if job.sweep is not None:  # one render per cell, in turn: the pipeline takes one guidance at a time
+        settings = job.sweep.cells(job.params)
+        images = []
+        for index, cell in enumerate(settings):
+            images += engine.render_variations(
+                job.image,
+                conditioning,
+                cell,
+                [cell.seed],
+                _counted(progress, render_started, index, len(settings)),
+                cancel,
+                finish=job.finish,
+                mask=job.mask,
+                plain_text=plain_text,
+            )
+        seeds = [cell.seed for cell in settings]
+    else:
+        seeds = [
+            (job.params.seed + i) % (int(SEED.high) + 1) for i in range(max(1, job.variations))
+        ]  # in range
+        images = engine.render_variations(
+            job.image,
+            conditioning,
+            job.params,
+            seeds,
+            _counted(progress, render_started, 0, 1),
+            cancel,
+            finish=job.finish,
+            mask=job.mask,
+            plain_text=plain_text,
+        )
+        settings = [replace(job.params, seed=seed) for seed in seeds]
     models = [job.model] * len(images)
     if job.compare:  # the same instruction, seed and settings, read by InstructPix2Pix itself
         images.append(
             engine.render_plain(
-                job.image, job.instruction, job.params, on_step, cancel, finish=job.finish, mask=job.mask
+                job.image,
+                job.instruction,
+                job.params,
+                _counted(progress, render_started, 0, 1),
+                cancel,
+                finish=job.finish,
+                mask=job.mask,
             )
         )
         models.append("ip2p")
         seeds = [*seeds, job.params.seed]
+        settings = [*settings, job.params]
     timings = {
         "instruct_s": 0.0 if reused or guide is None else guide.seconds,
         "render_s": time.perf_counter() - render_started,
@@ -102,7 +127,23 @@ def run_job(
         timings,
         steered=bool(guide and guide.steered),
         emitted_image_tokens=bool(guide is None or guide.emitted_image_tokens),
+        params=settings,
     )
+
+
+def _counted(
+    progress: JobProgress | None, started: float, render: int, renders: int
+) -> Callable[[int, int, Callable[..., Any]], None]:
+    """A render's step callback, counting steps over all ``renders`` (a sweep's cells render one
+    after another: the bar fills once, and the time left is for them all)."""
+
+    def on_step(step: int, total: int, make_preview: Callable[..., Any]) -> None:
+        if progress is not None:
+            done, steps = render * total + step, renders * total
+            elapsed = time.perf_counter() - started
+            progress(done, steps, elapsed / done * (steps - done), make_preview)
+
+    return on_step
 
 
 def failure_message(exc: Exception) -> str:

@@ -211,6 +211,7 @@ class RemoteClient:
             except JobLost as exc:
                 lost = exc
                 continue
+            _settings_of(job, result, self.host)
             loop = asyncio.get_running_loop()
             result.images = await loop.run_in_executor(None, _finish, job, result.images)
             return result
@@ -295,6 +296,15 @@ class RemoteClient:
 def _tell(on_event: Callable[[Event], None] | None, event: Event) -> None:
     if on_event is not None:
         on_event(event)
+
+
+def _settings_of(job: EditJob, result: EditResult, host: str) -> None:
+    """Each image's settings: as the server said, or (a server of an older version says none) the
+    job's with each seed. Such a server knows no sweep: it would have rendered one image."""
+    if job.sweep is not None and len(result.params) != len(result.images):
+        raise RemoteError(f"the engine at {host} cannot render a guidance sweep: update it")
+    if not result.params:
+        result.params = [replace(job.params, seed=seed) for seed in result.seeds]
 
 
 def _finish(job: EditJob, renders: list) -> list:

@@ -25,6 +25,7 @@ from mgie_desktop.core.params import VARIATIONS, EditParams
 from mgie_desktop.core.session.png import decode_png, png_dimensions
 from mgie_desktop.core.sizing import check_aspect
 from mgie_desktop.core.step_params import MODEL_NAMES
+from mgie_desktop.core.sweep import Sweep
 
 API = "/v1"
 PROTOCOL_VERSION = 1
@@ -62,6 +63,8 @@ def job_to_wire(job: EditJob) -> tuple[dict, bytes, bytes | None]:
         "rerender": job.rerender,
         "finish": job.finish,
     }
+    if job.sweep is not None:  # said only when there is one: a server of an older version refuses nothing
+        spec["sweep"] = {"text": list(job.sweep.text), "image": list(job.sweep.image)}
     mask = png_bytes(job.mask.convert("L")) if job.mask is not None else None
     image = job.image if job.image.mode == "RGB" else job.image.convert("RGB")  # no copy of a 12 MP photo
     return spec, png_bytes(image), mask
@@ -98,6 +101,7 @@ class Upload:
     rerender: bool
     image: bytes
     mask: bytes | None
+    sweep: Sweep | None = None
 
     @property
     def nbytes(self) -> int:
@@ -138,6 +142,9 @@ def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels:
     if not all(isinstance(v, bool) for v in flags.values()):
         raise InputError("compare and rerender must be true or false")
     params = params_from_wire(spec.get("params", {}))
+    sweep = sweep_from_wire(spec["sweep"]) if spec.get("sweep") is not None else None
+    if sweep is not None and (variations > 1 or flags["compare"]):
+        raise InputError("a sweep goes without variations and without compare")
     check_aspect(*check_png_upload(image, "the photo", max_pixels))  # answered now, not at the job's turn
     if mask is not None:
         check_png_upload(mask, "the mask", max_pixels)
@@ -152,6 +159,7 @@ def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels:
         flags["rerender"],
         image,
         mask,
+        sweep,
     )
 
 
@@ -173,6 +181,7 @@ def job_from_upload(upload: Upload, job_id: int, max_pixels: int | None) -> Edit
         compare=upload.compare,
         model=upload.model,
         finish=upload.finish,
+        sweep=upload.sweep,
     )
 
 
@@ -227,11 +236,26 @@ def params_from_wire(raw: object) -> EditParams:
         elif name in ("seed", "steps", "pixel_budget"):
             ok = _is_int(value)
         else:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            ok = _is_number(value)
         if not ok:
             raise InputError(f"parameter {name!r} has the wrong type")
         values[name] = value
     return EditParams(**values).validated()
+
+
+def sweep_from_wire(raw: object) -> Sweep:
+    """A job's guidance sweep, ``{"text": [numbers], "image": [numbers]}``, checked whole."""
+    if not isinstance(raw, dict):
+        raise InputError("sweep must be a JSON object")
+    if unknown := sorted(set(raw) - {"text", "image"}):
+        raise InputError(f"unknown sweep axis {str(unknown[0])[:20]!r}")
+    axes = {}
+    for name in ("text", "image"):
+        values = raw.get(name, [])
+        if not isinstance(values, list) or not all(_is_number(v) for v in values):
+            raise InputError(f"the sweep's {name} guidance must be a list of numbers")
+        axes[name] = tuple(float(v) for v in values)
+    return Sweep(axes["text"], axes["image"]).validated()
 
 
 def result_message(result: EditResult) -> Finished:
@@ -244,6 +268,7 @@ def result_message(result: EditResult) -> Finished:
         dict(result.timings),
         result.steered,
         result.emitted_image_tokens,
+        tuple(result.params),
     )
 
 
@@ -268,6 +293,10 @@ def _text(spec: dict, name: str, limit: int, default: str | None = None) -> str:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # ---- a job's events: parsed here, once, into typed values ---------------------------------------
@@ -330,6 +359,7 @@ class Finished:
     timings: dict
     steered: bool = False
     emitted_image_tokens: bool = True
+    params: tuple[EditParams, ...] = ()  # per image: its settings (a server of an older version says none)
     kind = EventKind.FINISHED
 
     def result(self, images: list[Image.Image]) -> EditResult:
@@ -341,6 +371,7 @@ class Finished:
             dict(self.timings),
             steered=self.steered,
             emitted_image_tokens=self.emitted_image_tokens,
+            params=list(self.params),
         )
 
 
@@ -394,6 +425,8 @@ def event_to_wire(event: ServerEvent) -> dict:
     for name in ("seeds", "models"):
         if name in fields_:
             fields_[name] = list(fields_[name])
+    if "params" in fields_:
+        fields_["params"] = [asdict(p) for p in fields_["params"]]
     return {"event": event.kind.value, **fields_}
 
 
@@ -401,7 +434,8 @@ def event_from_wire(message: object) -> ServerEvent:
     """A watcher's message as a typed event, or BadEvent saying why it is not one."""
     try:
         return _PARSERS[message["event"]](message)
-    except (KeyError, TypeError, ValueError) as exc:
+    # InputError: a result's settings out of range
+    except (KeyError, TypeError, ValueError, InputError) as exc:
         raise BadEvent(f"not an event: {str(message)[:80]!r} ({type(exc).__name__})") from None
 
 
@@ -418,6 +452,7 @@ _PARSERS: dict[str, Callable[[dict], ServerEvent]] = {
         dict(m["timings"]),
         bool(m.get("steered")),
         bool(m.get("emitted_image_tokens", True)),
+        tuple(params_from_wire(p) for p in m.get("params", [])),
     ),
     "failed": lambda m: Failed(
         str(m.get("message") or "the edit failed on the server"), bool(m.get("stopped"))
