@@ -38,9 +38,16 @@ from mgie_desktop.core.params import (
     EditParams,
 )
 from mgie_desktop.core.step_params import StepKind
+from mgie_desktop.core.sweep import Sweep, Varies, around
 from mgie_desktop.ui.expressive_box import ExpressiveBox
 from mgie_desktop.ui.seed_box import SeedBox
 
+VARIES_NAMES = {
+    Varies.SEEDS: "Seeds",
+    Varies.TEXT: "Text guidance",
+    Varies.IMAGE: "Image guidance",
+    Varies.BOTH: "Text × image",
+}
 CUSTOM = "custom"  # the preset's name once a setting differs from every preset
 EXAMPLES = (
     "Describe the edit, e.g.\n“make the sky a sunset”\n“remove the people in the background”\n“more contrast”"
@@ -144,6 +151,18 @@ class EditPanel(QWidget):
             minimum=max(2, int(VARIATIONS.low)), maximum=int(VARIATIONS.high), value=4
         )
         self.variation_count.setToolTip("How many variations")
+        # What Variations changes: the seed, or the guidance on a grid about the values set below.
+        self.varies = QComboBox()
+        for varies, name in VARIES_NAMES.items():
+            self.varies.addItem(name, varies)
+        self.varies.setToolTip(
+            "What the variations change: the seed, or the text and image guidance around the values "
+            "set below (one reading of the instruction, a grid of renders to pick from)"
+        )
+        self.grid_size = QLabel()  # a sweep's shape, where the seed count would be
+        self.grid_size.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.grid_size.hide()
+        self.varies.currentIndexChanged.connect(self._show_varies)
         self.expressive = ExpressiveBox()
         self.meter = QLabel()  # how much of the instruction the model can read
         self.meter.setObjectName("meter")
@@ -213,6 +232,8 @@ class EditPanel(QWidget):
         self.preset.currentTextChanged.connect(self._load_preset)
         for box in (self.steps, self.text_guidance, self.image_guidance):
             box.valueChanged.connect(self._name_preset)
+        for box in (self.text_guidance, self.image_guidance):  # the grid's values follow them
+            box.valueChanged.connect(self._show_varies)
         self.instruction.textChanged.connect(self.update_meter)
         self.dice.clicked.connect(self.roll_seed)
         self.apply_button.clicked.connect(self.apply_requested)
@@ -238,7 +259,9 @@ class EditPanel(QWidget):
         outer.addLayout(buttons)
         more = QHBoxLayout()
         more.addWidget(self.variations_button, 2)
+        more.addWidget(self.varies, 2)
         more.addWidget(self.variation_count, 1)
+        more.addWidget(self.grid_size, 1)
         outer.addLayout(more)
         outer.addWidget(self.compare_button)
         outer.addWidget(self.notice)
@@ -288,6 +311,7 @@ class EditPanel(QWidget):
             box.setValue(value)
             box.blockSignals(False)
         self._name_preset()
+        self._show_varies()  # the grid follows the guidance shown
 
     def load_params(self, params: EditParams) -> None:
         """Show a history step's settings (its seed, steps, guidance and sampler). One the window no
@@ -304,6 +328,37 @@ class EditPanel(QWidget):
         self.preset.blockSignals(True)
         self.preset.setCurrentText(name)
         self.preset.blockSignals(False)
+
+    def varies_choice(self) -> Varies:
+        varies = self.varies.currentData()
+        assert isinstance(varies, Varies), "the items hold Varies members"
+        return varies
+
+    def choose_varies(self, varies: Varies) -> None:
+        self.varies.setCurrentIndex(self.varies.findData(varies))
+
+    def sweep(self) -> Sweep | None:
+        """The guidance grid Variations renders, about the settings shown; None for seeds."""
+        varies = self.varies_choice()
+        return None if varies is Varies.SEEDS else around(self.params(), varies)
+
+    def _show_varies(self) -> None:
+        sweep = self.sweep()
+        self.variation_count.setVisible(sweep is None)
+        self.grid_size.setVisible(sweep is not None)
+        if sweep is not None:
+            self.grid_size.setText(f"{sweep.rows} × {sweep.columns}")
+            self.grid_size.setToolTip(
+                "Text guidance "
+                + ", ".join(f"{t:g}" for t in sweep.text or (self.params().text_guidance,))
+                + " by image guidance "
+                + ", ".join(f"{i:g}" for i in sweep.image or (self.params().image_guidance,))
+            )
+        self.variations_button.setToolTip(
+            "Render several seeds of the instruction at once and pick one"
+            if sweep is None
+            else "Render the instruction on a grid of guidance values (one reading of it) and pick one"
+        )
 
     def roll_seed(self) -> None:
         self.seed.setValue(random.randint(int(SEED.low), int(SEED.high)))

@@ -24,6 +24,7 @@ from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import SEED, TEXT_GUIDANCE
 from mgie_desktop.core.step_params import StepKind, StepParams
+from mgie_desktop.core.sweep import Sweep, cell_label
 from mgie_desktop.store.manifest import download_size_text
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
 from mgie_desktop.ui.engine_state import EngineState
@@ -207,10 +208,12 @@ class EditRunner(QObject):
         history, panel = self.document.history, self.panel
         text = panel.instruction.toPlainText().strip()
         current = history.current if history is not None else None
+        sweep = panel.sweep()  # guidance on a grid, or None: seeds
+        count = 1 if sweep is not None else panel.variation_count.value()
         if current is not None and current.is_render and text in ("", current.instruction):
-            self._rerender_step(current, variations=panel.variation_count.value())
+            self._rerender_step(current, variations=count, sweep=sweep)
         else:
-            self._new_edit(variations=panel.variation_count.value())
+            self._new_edit(variations=count, sweep=sweep)
 
     # No parameters: a menu action's triggered(checked) must not become a variation count.
     @Slot()
@@ -257,7 +260,7 @@ class EditRunner(QObject):
             return True
         return False
 
-    def _new_edit(self, variations: int, compare: bool = False) -> None:
+    def _new_edit(self, variations: int, compare: bool = False, sweep: Sweep | None = None) -> None:
         document, panel = self.document, self.panel
         text = panel.instruction.toPlainText().strip()
         if not self._ready_for(text):
@@ -277,6 +280,7 @@ class EditRunner(QObject):
                 variations=variations,
                 mask=mask,
                 compare=compare,
+                sweep=sweep,
             )
         )
 
@@ -289,7 +293,9 @@ class EditRunner(QObject):
         if history is not None and history.current.is_render:
             self._rerender_step(history.current, variations=1)
 
-    def _rerender_step(self, step, variations: int, compare: bool = False) -> None:
+    def _rerender_step(
+        self, step, variations: int, compare: bool = False, sweep: Sweep | None = None
+    ) -> None:
         """Again from the step's parent. Steered by the expressive box's text when the person
         edited it, else by the step's own steered text (if any), else MGIE writes it again."""
         document, panel = self.document, self.panel
@@ -322,6 +328,7 @@ class EditRunner(QObject):
                 mask=mask,
                 compare=compare,
                 model=StepKind.MGIE.value if compare else step.kind.value,
+                sweep=sweep,
             )
         )
 
@@ -383,7 +390,8 @@ class EditRunner(QObject):
             self._pick_ab(done)
             return
         if len(done.images) > 1:
-            document.status.emit(f"{len(done.images)} variations rendered in {seconds:.1f} s", 10000)
+            what = "cells of the guidance sweep" if job.sweep is not None else "variations"
+            document.status.emit(f"{len(done.images)} {what} rendered in {seconds:.1f} s", 10000)
             self._pick_variation(done)
             return
         self._keep(done, [0])
@@ -438,6 +446,7 @@ class EditRunner(QObject):
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
 
         source = self.document.history.image(done.job.source_step)
+        sweep = done.job.sweep
         self._show_picker(
             done,
             VariationsPicker(
@@ -447,6 +456,9 @@ class EditRunner(QObject):
                 done.job.instruction,
                 to_qimage(source),
                 self.canvas,
+                # a sweep: each cell named by its guidance, in its row and column
+                labels=[cell_label(p) for p in done.params] if sweep is not None else None,
+                columns=sweep.columns if sweep is not None else 0,
             ),
         )
 
@@ -489,7 +501,7 @@ class EditRunner(QObject):
             return
         steps = []
         for index in kept:
-            render = replace(job.params, seed=done.seeds[index])
+            render = done.params[index]  # its own seed, and a sweep cell's own guidance
             if done.models[index] == StepKind.IP2P.value:  # plain InstructPix2Pix read the words itself
                 params, expressive, steered = StepParams.edit(render, StepKind.IP2P), "", ""
             else:

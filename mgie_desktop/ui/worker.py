@@ -62,6 +62,7 @@ class EditDone:
     unchanged: list = field(
         default_factory=list
     )  # per image: the edit barely changed the photo (core.change)
+    params: list = field(default_factory=list)  # per image: the EditParams it rendered with (a sweep's cell)
 
 
 class EngineWorker(QObject):
@@ -235,6 +236,7 @@ def edit_done(job: EditJob, result: EditResult) -> EditDone:
         mask_text=load("mgie_desktop.core.masks", "mask_to_text")(job.mask) if job.mask is not None else "",
         models=result.models,
         unchanged=[did_nothing(job.image, im, job.mask) for im in images],
+        params=list(result.params),
     )
 
 
