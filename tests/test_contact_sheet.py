@@ -256,6 +256,11 @@ def test_thumbnails_of_bad_files_say_why(tmp_path):
     small = thumbnail(big, (200, 150))
     assert small.size == (200, 150) and small.mode == "RGB"
     assert abs(small.getpixel((100, 75))[0] - 200) < 8  # a scaled decode (draft), still the colour
+    turned = tmp_path / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was held upright: shown turned, as every viewer shows it
+    Image.new("RGB", (300, 200), "white").save(turned, exif=exif)
+    assert thumbnail(turned, (100, 100)).size == (67, 100)
 
 
 def test_long_text_wraps_and_ends_in_an_ellipsis():
@@ -397,6 +402,10 @@ def test_a_corrected_expressive_instruction_steers_the_last_edit(finished, copy,
     assert line["expressive_instructions"][-1] == request.expressive
     assert line["expressive_instructions"][0] != request.expressive  # the first step: MGIE's own
     assert read_review(out) == {}
+    c = next(p for p in overview_of_folder(out).photos if p.name == "c.png")
+    said = [text for text, *_ in cell_lines(c, INSTRUCTIONS)]
+    assert said[1].startswith("make it warmer · MGIE: ")  # whose words each are
+    assert said[2] == f"add snow · yours: “{request.expressive}”"
 
 
 def test_a_made_re_render_is_not_made_again_if_its_mark_came_back(finished, copy, monkeypatch):

@@ -196,3 +196,28 @@ def test_the_window_module_loads_no_pillow_at_import():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_closing_while_thumbnails_load_does_not_wait_for_them(qtbot, batch_folder, tmp_path, monkeypatch):
+    import time
+
+    from mgie_desktop.batch import thumbnails
+
+    lines = (batch_folder / "results.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    many = [json.dumps({**first, "photo": f"p{i:03d}.jpg"}) for i in range(60)]
+    (batch_folder / "results.jsonl").write_text("\n".join(many) + "\n")
+    real_pair = thumbnails.pair_image
+
+    def slow_pair(*args):
+        time.sleep(0.1)
+        return real_pair(*args)
+
+    monkeypatch.setattr(thumbnails, "pair_image", slow_pair)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    sheet = ContactSheet(batch_folder, settings)
+    with qtbot.waitSignal(sheet.loaded, timeout=5000):
+        sheet.show()
+    began = time.perf_counter()
+    sheet.close()  # 60 thumbnails at 0.1 s on 4 threads would take 1.5 s
+    assert time.perf_counter() - began < 0.6

@@ -239,6 +239,7 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     else:
         print(
             f"{summary['done']} photo(s) edited, {summary['failed']} failed, {summary['skipped']} already done"
+            f"{_rerendered_text(summary['rerendered'])}"
             f"{', stopped before ' + str(summary['remaining']) + ' more' if outcome['interrupted'] else ''}; "
             f"outputs in {output_dir}, results in {results} ({summary['seconds']:.1f} s)"
         )
@@ -275,6 +276,10 @@ def _sheet_only(args: argparse.Namespace, data: dict, jobs: list, recipe_path: P
     else:
         print(f"contact sheet of {len(jobs)} photo(s): {_pages_text(pages)}")
     return ExitCode.OK
+
+
+def _rerendered_text(count: int) -> str:
+    return f" ({count} rendered again as review.json asked)" if count else ""
 
 
 def _pages_text(pages: list[Path]) -> str:

@@ -175,9 +175,9 @@ def cell_lines(
     lines = [(display_text(photo.name, width=300), 22, INK, 1)]
     if photo.status is PhotoStatus.OK:
         steps = list(zip(instructions, photo.expressive, strict=False)) or [("", e) for e in photo.expressive]
-        for instruction, expressive in steps[:MAX_STEPS_SHOWN]:
+        for step, (instruction, expressive) in enumerate(steps[:MAX_STEPS_SHOWN]):
             said = (
-                f"MGIE: “{expressive}”"
+                f"{photo.speaker(step)}: “{expressive}”"
                 if expressive
                 else "MGIE: (plain InstructPix2Pix, no expressive instruction)"
             )

@@ -42,6 +42,11 @@ class BatchPhoto:
     seeds: tuple[int, ...] = ()
     review: PhotoReview = UNDECIDED
     rerendered: bool = False  # its latest render was asked for in review.json
+    steered_last: bool = False  # a person's expressive instruction, not MGIE's, steered the last edit
+
+    def speaker(self, step: int) -> str:
+        """Whose words the ``step``-th expressive instruction is (counting edits from 0)."""
+        return "yours" if self.steered_last and step == len(self.expressive) - 1 else "MGIE"
 
     @property
     def done(self) -> bool:
@@ -79,7 +84,7 @@ class BatchPhoto:
             or not _all(seeds, int)
         ):
             return cls(name, before, None, PhotoStatus.FAILED, DAMAGED, review=review)
-        ok = status == OK
+        ok, rerender = status == OK, line.get("rerender")
         return cls(
             name,
             before,
@@ -89,7 +94,8 @@ class BatchPhoto:
             tuple(_text(e) for e in expressive),
             tuple(seeds),
             review,
-            rerendered=ok and isinstance(line.get("rerender"), dict),
+            rerendered=ok and isinstance(rerender, dict),
+            steered_last=ok and isinstance(rerender, dict) and bool(rerender.get("expressive")),
         )
 
 

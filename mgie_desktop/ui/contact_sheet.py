@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
+from PySide6.QtCore import QCoreApplication, QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QGuiApplication, QIcon, QKeyEvent, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -93,6 +93,9 @@ class ContactSheet(QWidget):
 
     def __init__(self, folder: Path, settings: QSettings, parent: QWidget | None = None):
         super().__init__(parent)
+        # Its own window (over its parent, gone with it); closing it ends the reading and frees it.
+        self.setWindowFlag(Qt.WindowType.Window)
+        self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.folder, self.settings = Path(folder), settings
         self.setWindowTitle(f"Batch results: {self.folder.name}")
         self.overview: Overview | None = None
@@ -167,11 +170,15 @@ class ContactSheet(QWidget):
         layout.addWidget(self.counts)
         layout.addLayout(middle, 1)
         layout.addLayout(buttons)
+        app = QCoreApplication.instance()
+        if app is not None:  # quitting with the window open: no thumbnail is worth waiting for
+            app.aboutToQuit.connect(self._stop_reading)
         self.reload()
 
     # ---- reading the folder -------------------------------------------------------------------
     def reload(self) -> None:
         """Read the folder again (after a batch run), keeping the selected photo."""
+        self._writes.drain()  # a decision just made is in review.json before it is read again
         self._generation += 1
         self._stop.set()  # the thumbnails of the last reading not started yet are not wanted now
         self._stop = threading.Event()
@@ -269,6 +276,7 @@ class ContactSheet(QWidget):
             return
         self._set_review(name, PhotoReview(Decision.REJECTED, request))
         self.seed.setValue(random.randrange(2**31))  # the next photo gets a fresh suggestion
+        self.grid.setFocus()  # the arrows and A/R go on from here
 
     def _set_review(self, name: str, review: PhotoReview) -> None:
         self.reviews[name] = review
@@ -319,11 +327,9 @@ class ContactSheet(QWidget):
             return
         said = list(photo.expressive) + [""] * (len(self.overview.instructions) - len(photo.expressive))
         steps = [
-            f"{i}. {instruction}" + (f"\n    MGIE: “{words}”" if words else "")
-            for i, (instruction, words) in enumerate(
-                zip(self.overview.instructions, said, strict=False), start=1
-            )
-        ] or [f"MGIE: “{words}”" for words in said]
+            f"{i + 1}. {instruction}" + (f"\n    {photo.speaker(i)}: “{words}”" if words else "")
+            for i, (instruction, words) in enumerate(zip(self.overview.instructions, said, strict=False))
+        ] or [f"{photo.speaker(i)}: “{words}”" for i, words in enumerate(said)]
         status = photo.status.value + (f": {photo.error}" if photo.error else "")
         if photo.seeds:
             status += f" · seeds {', '.join(map(str, dict.fromkeys(photo.seeds)))}"
@@ -395,8 +401,11 @@ class ContactSheet(QWidget):
         self._writes.run(_export, outputs, folder, replace, on_done=done, on_error=failed)
 
     # ---- closing ------------------------------------------------------------------------------
+    def _stop_reading(self) -> None:
+        self._stop.set()  # thumbnails not started yet are skipped
+
     def closeEvent(self, event) -> None:
-        self._stop.set()  # thumbnails not started yet are skipped; a save or export under way ends
+        self._stop_reading()  # a save or export under way ends first
         self._tasks.shutdown()
         self._writes.shutdown()
         super().closeEvent(event)
