@@ -542,3 +542,28 @@ def test_a_finished_event_carries_each_images_settings():
     hostile = {**protocol.event_to_wire(sent), "params": [{"steps": 0}]}
     with pytest.raises(protocol.BadEvent):
         protocol.event_from_wire(hostile)
+
+
+def test_edit_sweep_remote_writes_the_cells_a_local_sweep_does(server, tiny_models, photo_path, tmp_path):
+    common = (
+        "edit",
+        photo_path,
+        "-i",
+        "make it warmer",
+        "--sweep",
+        "image=1.2,1.8",
+        "--steps",
+        "1",
+        "--json",
+    )
+    remote = run_cli(
+        *common, "-o", tmp_path / "r.png", "--remote", server.url, "--token-file", server.token_file
+    )
+    # fp32, as the test server computes: the same arithmetic, the same pixels
+    local = run_cli(*common, "-o", tmp_path / "l.png", "--models", tiny_models, "--precision", "fp32")
+    assert remote.returncode == 0 and local.returncode == 0, remote.stderr + local.stderr
+    cells = json.loads(remote.stdout)["cells"]
+    assert [c["image_guidance"] for c in cells] == [1.2, 1.8]
+    for suffix in ("-t7.5-i1.2.png", "-t7.5-i1.8.png"):
+        there, here = Image.open(tmp_path / f"r{suffix}"), Image.open(tmp_path / f"l{suffix}")
+        assert np.array_equal(np.asarray(there.convert("RGB")), np.asarray(here.convert("RGB")))
