@@ -50,6 +50,7 @@ def batch_folder(tmp_path) -> Path:
                 "finished": 1.0,
             }
         )
+    lines[2]["rerender"] = {"seed": 7}  # c.jpg was rendered again for a review
     (out / "results.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return out
 
@@ -76,6 +77,7 @@ def test_the_grid_shows_each_pair_and_the_counts(qtbot, batch_folder, tmp_path):
     assert "1 failed" in sheet.counts.text()
     texts = [sheet.grid.item(i).text() for i in range(4)]
     assert texts[0] == "a.jpg\n· undecided" and texts[3].startswith("d.jpg · FAILED")
+    assert texts[2] == "c.jpg · re-rendered\n· undecided"
     icon = sheet.grid.item(0).icon().pixmap(sheet.grid.iconSize()).toImage()
     centre = icon.pixelColor(icon.width() // 4, icon.height() // 2)  # the before photo's middle
     assert centre.saturation() > 60, centre  # a photo, not the grey placeholder
@@ -131,6 +133,12 @@ def test_a_re_render_is_asked_for_with_a_seed_and_corrected_words(qtbot, batch_f
     assert _saved(qtbot, sheet) == {"c.jpg": expected}
     assert "re-render: seed 77" in sheet.grid.item(2).text()
     assert "1 rejected (1 to re-render)" in sheet.counts.text()
+    sheet.grid.setCurrentRow(3)  # failed: no words of MGIE's to correct, none of another photo's
+    assert sheet.expressive.toPlainText() == "" and not sheet.own_words.isChecked()
+    assert not sheet.new_seed.isChecked() and sheet.seed.value() != 77
+    sheet.grid.setCurrentRow(2)  # back: the form shows what was asked
+    assert sheet.new_seed.isChecked() and sheet.seed.value() == 77 and sheet.own_words.isChecked()
+    assert sheet.expressive.toPlainText() == "Deep snow covers the hills."
     sheet.new_seed.setChecked(False)
     sheet.own_words.setChecked(False)
     sheet.grid.setCurrentRow(0)

@@ -72,7 +72,7 @@ class _Grid(QListWidget):
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setIconSize(QSize(2 * SIDE + 8, SIDE))
-        self.setGridSize(QSize(2 * SIDE + 28, SIDE + 64))
+        self.setGridSize(QSize(2 * SIDE + 16, SIDE + 64))
         self.setUniformItemSizes(True)
         self.setWordWrap(True)
         self.setSelectionMode(QListWidget.SelectionMode.SingleSelection)
@@ -113,7 +113,7 @@ class ContactSheet(QWidget):
         self.counts = QLabel()
         self.grid = _Grid()
         self.grid.decided.connect(self.decide)
-        self.grid.currentItemChanged.connect(lambda *_: self._show_details())
+        self.grid.currentItemChanged.connect(lambda *_: self._show_details(fill_form=True))
         self.message = plain_label("")
 
         self.details = plain_label("")
@@ -153,7 +153,7 @@ class ContactSheet(QWidget):
         side.addWidget(copy_button, 0, Qt.AlignmentFlag.AlignRight)
         side_panel = QWidget()
         side_panel.setLayout(side)
-        side_panel.setFixedWidth(360)
+        side_panel.setFixedWidth(340)
 
         middle = QHBoxLayout()
         middle.addWidget(self.grid, 1)
@@ -275,7 +275,6 @@ class ContactSheet(QWidget):
             self.message.setText(sentence(str(exc)))
             return
         self._set_review(name, PhotoReview(Decision.REJECTED, request))
-        self.seed.setValue(random.randrange(2**31))  # the next photo gets a fresh suggestion
         self.grid.setFocus()  # the arrows and A/R go on from here
 
     def _set_review(self, name: str, review: PhotoReview) -> None:
@@ -302,7 +301,9 @@ class ContactSheet(QWidget):
         name = item.data(Qt.ItemDataRole.UserRole)
         review = self.reviews.get(name, PhotoReview())
         photo = self._photo(name)
-        status = "" if photo is None or photo.done else f" · {photo.no_after.upper()}"
+        status = ""
+        if photo is not None:  # failed, or rendered again since the last review: worth a look
+            status = f" · {photo.no_after.upper()}" if not photo.done else " · re-rendered" * photo.rerendered
         item.setText(display_text(f"{name}{status}\n{mark_text(review)}", keep_newlines=True, width=120))
         item.setBackground(QBrush(MARKS[review.decision][1]))
         item.setToolTip(display_text(name))
@@ -320,7 +321,7 @@ class ContactSheet(QWidget):
             + (f" · {failed} failed or not done" if failed else "")
         )
 
-    def _show_details(self) -> None:
+    def _show_details(self, fill_form: bool = False) -> None:
         photo = self._photo(self._selected_name())
         if photo is None or self.overview is None:
             self.details.setText("")
@@ -339,8 +340,23 @@ class ContactSheet(QWidget):
                 "\n".join([photo.name, *steps, status, mark_text(review)]), keep_newlines=True, width=2000
             )
         )
-        if review.rerender is None and photo.expressive:
-            self.expressive.setPlainText(photo.expressive[-1])  # to correct, not to write from nothing
+        if fill_form:  # a decision made leaves what the person is typing alone
+            self._fill_form(photo, review)
+
+    def _fill_form(self, photo: BatchPhoto, review: PhotoReview) -> None:
+        """The re-render asked for this photo, or MGIE's last words ready to correct (not to write
+        from nothing), never another photo's."""
+        request = review.rerender
+        self.new_seed.setChecked(request is not None and request.seed is not None)
+        # The seed asked for, or a fresh suggestion: not the one the photo has.
+        self.seed.setValue(
+            request.seed if request is not None and request.seed is not None else random.randrange(2**31)
+        )
+        self.own_words.setChecked(request is not None and bool(request.expressive))
+        if request is not None and request.expressive:
+            self.expressive.setPlainText(request.expressive)
+        else:
+            self.expressive.setPlainText(photo.expressive[-1] if photo.expressive else "")
 
     # ---- export -------------------------------------------------------------------------------
     def approved_outputs(self) -> list[Path]:
