@@ -233,13 +233,14 @@ def test_more_photos_than_a_page_make_numbered_pages_and_old_extra_pages_go(fini
         (["--contact-sheet", "{tmp}/nowhere/sheet.jpg"], "does not exist"),
         (["--contact-sheet", "{tmp}/s.jpg", "--watch"], "leave out --watch"),
         (["--sheet-only"], "--sheet-only goes with --contact-sheet"),
+        (["--contact-sheet", "{copy}/in/sheet.jpg"], "would read it as a photo"),
     ],
 )
 def test_a_sheet_that_cannot_be_made_is_refused_before_the_models_load(
     finished, copy, monkeypatch, capsys, tmp_path, flags, said
 ):
     made = _engines(monkeypatch)
-    flags = [f.format(tmp=tmp_path) for f in flags]
+    flags = [f.format(tmp=tmp_path, copy=copy) for f in flags]
     assert _batch(copy, finished["models"], copy / "out", *flags) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and said in err and "Traceback" not in err and not made

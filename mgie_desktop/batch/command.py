@@ -143,8 +143,20 @@ def cmd_recipe(args: argparse.Namespace) -> ExitCode:
     return ExitCode.OK
 
 
+def _check_sheet(sheet: Path, input_dir: Path) -> None:
+    """The sheet can be written, and not where the next run would take it for a photo."""
+    from mgie_desktop.batch.contact_sheet import check_sheet_path
+    from mgie_desktop.core.errors import InputError
+
+    check_sheet_path(sheet)
+    if sheet.parent.resolve() == input_dir.resolve():
+        raise InputError(
+            f"cannot write the contact sheet {sheet}: the next run would read it as a photo of INPUT_DIR"
+        )
+
+
 def cmd_batch(args: argparse.Namespace) -> ExitCode:
-    from mgie_desktop.batch.contact_sheet import check_sheet_path, write_contact_sheet
+    from mgie_desktop.batch.contact_sheet import write_contact_sheet
     from mgie_desktop.batch.folder import check_output_folder, list_photos, remove_leftovers
     from mgie_desktop.batch.on_ray import INSTALL_HINT, ray_available
     from mgie_desktop.batch.overview import overview_of_run, recipe_instructions
@@ -178,7 +190,7 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
         raise InputError(PLAIN_NOT_INSTALLED)
     sheet = Path(args.contact_sheet) if args.contact_sheet else None
     if sheet is not None:
-        check_sheet_path(sheet)
+        _check_sheet(sheet, input_dir)
     check_output_folder(output_dir)  # before the models load and any photo renders
     results = output_dir / NAME
     open_results(results)
@@ -254,7 +266,7 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
 
 def _sheet_only(args: argparse.Namespace, data: dict, jobs: list, recipe_path: Path) -> ExitCode:
     """``--sheet-only``: the contact sheet of what OUTPUT_DIR holds; nothing edited, no models."""
-    from mgie_desktop.batch.contact_sheet import check_sheet_path, write_contact_sheet
+    from mgie_desktop.batch.contact_sheet import write_contact_sheet
     from mgie_desktop.batch.overview import overview_of_run, recipe_instructions
     from mgie_desktop.batch.results import recipe_digest
     from mgie_desktop.core.errors import InputError
@@ -264,7 +276,7 @@ def _sheet_only(args: argparse.Namespace, data: dict, jobs: list, recipe_path: P
     if args.ray is not None or args.watch:
         raise InputError("--sheet-only edits nothing: leave out --ray and --watch")
     sheet, output_dir = Path(args.contact_sheet), Path(args.output_dir)
-    check_sheet_path(sheet)
+    _check_sheet(sheet, Path(args.input_dir))
     digest = recipe_digest(data, args.format)
     overview = overview_of_run(
         output_dir, jobs, digest, recipe_instructions(data), recipe_path.resolve(), args.format
