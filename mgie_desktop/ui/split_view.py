@@ -24,6 +24,7 @@ from mgie_desktop.ui.canvas import Canvas
 
 NAMES = ("Before", "After")
 SIDE_BY_SIDE_GAP = 0.02  # of the photo's width, between the two
+TAG_PADDING = 5.0  # screen pixels around a name on its tag
 OUTLINE_SIDE = 1024  # the mask's outline is traced on a copy this size at most (smooth enough, quick)
 
 
@@ -44,18 +45,24 @@ class CanvasSplit:
         self._before.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
         self._divider = QGraphicsLineItem()
         self._outline = QGraphicsPathItem()
-        self._names = [QGraphicsSimpleTextItem(name) for name in NAMES]
+        # Each name on a dark tag of its own: readable over any photo, at any zoom.
+        self._tags = [QGraphicsRectItem() for _ in NAMES]
+        self._names = [
+            QGraphicsSimpleTextItem(name, tag) for name, tag in zip(NAMES, self._tags, strict=True)
+        ]
         pen = QPen(QColor(255, 255, 255), 2)
         pen.setCosmetic(True)  # two screen pixels at any zoom
         self._divider.setPen(pen)
         outline = QPen(QColor(255, 210, 0), 1.5, Qt.PenStyle.DashLine)
         outline.setCosmetic(True)
         self._outline.setPen(outline)
-        for name in self._names:
+        for tag, name in zip(self._tags, self._names, strict=True):
+            tag.setBrush(QBrush(QColor(0, 0, 0, 160)))
+            tag.setPen(QPen(Qt.PenStyle.NoPen))
+            tag.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)  # readable at any zoom
             name.setBrush(QBrush(QColor(255, 255, 255)))
-            name.setPen(QPen(QColor(0, 0, 0, 200), 0.8))  # outlined: readable over a bright sky too
-            name.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)  # readable at any zoom
-        for z, item in enumerate((self._clip, self._outline, self._divider, *self._names), start=3):
+            name.setPos(TAG_PADDING, TAG_PADDING / 2)
+        for z, item in enumerate((self._clip, self._outline, self._divider, *self._tags), start=3):
             item.setZValue(z)
             item.hide()
             scene.addItem(item)
@@ -63,14 +70,16 @@ class CanvasSplit:
     def show(self, before: QImage, mask: QImage | None = None, names: tuple[str, str] = NAMES) -> None:
         """Split the current step against ``before`` (same size); ``mask`` (grey, any size) outlined;
         ``names`` over the two sides (another step than the one before: what each is)."""
-        for item, name in zip(self._names, names, strict=True):
+        for tag, item, name in zip(self._tags, self._names, names, strict=True):
             item.setText(name)
+            text = item.boundingRect()
+            tag.setRect(QRectF(0, 0, text.width() + 2 * TAG_PADDING, text.height() + TAG_PADDING))
         self._before.setPixmap(QPixmap.fromImage(before))
         self._outline.setPath(
             _outline(mask, before.width(), before.height()) if mask is not None else QPainterPath()
         )
         self.shown = True
-        for item in (self._clip, self._outline, self._divider, *self._names):
+        for item in (self._clip, self._outline, self._divider, *self._tags):
             item.show()
         if self.canvas.tool is None:  # the mask brush keeps the mouse while it paints; it hands it back
             self.canvas.tool = self
@@ -87,7 +96,7 @@ class CanvasSplit:
         self.canvas.scene().setSceneRect(self.canvas.scene_rect())  # the photo alone again
         if self.side_by_side:
             self.canvas.fit()
-        for item in (self._clip, self._outline, self._divider, *self._names):
+        for item in (self._clip, self._outline, self._divider, *self._tags):
             item.hide()
         self._before.setPixmap(QPixmap())
         if self.canvas.tool is self:
@@ -124,8 +133,8 @@ class CanvasSplit:
             self._before.setPos(-size.width() - gap, 0)
             self._clip.setRect(QRectF(-size.width() - gap, 0, size.width(), size.height()))
             self._divider.hide()
-            self._names[0].setPos(QPointF(-gap, 0))
-            self._names[1].setPos(QPointF(size.width(), 0))
+            self._tags[0].setPos(QPointF(-gap, 0))
+            self._tags[1].setPos(QPointF(size.width(), 0))
             self._name_offsets(right_aligned=True)
             self.canvas.beside = QRectF(-size.width() - gap, 0, size.width(), size.height())
             self.canvas.scene().setSceneRect(self.canvas.scene_rect())
@@ -137,18 +146,17 @@ class CanvasSplit:
         cut = size.width() * self.split
         self._clip.setRect(QRectF(0, 0, cut, size.height()))
         self._divider.setLine(cut, 0, cut, size.height())
-        self._names[0].setPos(QPointF(max(0.0, cut - 1), 0))
-        self._names[1].setPos(QPointF(cut, 0))
+        self._tags[0].setPos(QPointF(max(0.0, cut - 1), 0))
+        self._tags[1].setPos(QPointF(cut, 0))
         self._name_offsets(right_aligned=False)
 
     def _name_offsets(self, right_aligned: bool) -> None:
-        """Each name a few screen pixels inside the top edge; "Before" ending at its anchor, "After"
-        starting at its (side by side: each at its own image's right edge, "After" too)."""
-        metrics = self.canvas.fontMetrics()
-        before = -metrics.horizontalAdvance(self._names[0].text()) - 8
-        after = -metrics.horizontalAdvance(self._names[1].text()) - 8 if right_aligned else 8
-        self._names[0].setTransform(self._names[0].transform().fromTranslate(before, 6))
-        self._names[1].setTransform(self._names[1].transform().fromTranslate(after, 6))
+        """Each name a few screen pixels inside the top edge; the left one ending at its anchor,
+        the right one starting at its (side by side: each at its own image's right edge)."""
+        before = -self._tags[0].rect().width() - 6
+        after = -self._tags[1].rect().width() - 6 if right_aligned else 6
+        self._tags[0].setTransform(QTransform.fromTranslate(before, 6))
+        self._tags[1].setTransform(QTransform.fromTranslate(after, 6))
 
 
 def _outline(mask: QImage, width: int, height: int) -> QPainterPath:
