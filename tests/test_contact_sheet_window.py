@@ -107,8 +107,14 @@ def test_keys_decide_move_and_decisions_survive_reopening(qtbot, batch_folder, t
         "b.jpg": PhotoReview(Decision.REJECTED),
     }
     sheet.close()
+    reviews = json.loads((batch_folder / "review.json").read_text())
+    reviews["photos"]["gone.jpg"] = {"decision": "approved"}  # no longer in the results: kept, not counted
+    (batch_folder / "review.json").write_text(json.dumps(reviews))
     again = _open(qtbot, batch_folder, tmp_path)
-    assert again.reviews["a.jpg"].decision is Decision.APPROVED
+    assert "1 approved, 1 rejected (0 to re-render), 2 undecided" in again.counts.text()
+    qtbot.keyClick(again.grid, Qt.Key.Key_A)
+    assert _saved(qtbot, again)["gone.jpg"] == PhotoReview(Decision.APPROVED)
+    assert again.review_of("a.jpg").decision is Decision.APPROVED
     assert again.grid.item(1).text().endswith("✗ rejected")
 
 
@@ -117,7 +123,7 @@ def test_typing_in_the_form_does_not_decide(qtbot, batch_folder, tmp_path):
     sheet.own_words.setChecked(True)
     sheet.expressive.setFocus()
     qtbot.keyClicks(sheet.expressive, "Add a rainbow")
-    assert sheet.reviews["a.jpg"].decision is Decision.UNDECIDED
+    assert sheet.review_of("a.jpg").decision is Decision.UNDECIDED
 
 
 def test_a_re_render_is_asked_for_with_a_seed_and_corrected_words(qtbot, batch_folder, tmp_path):
@@ -144,7 +150,7 @@ def test_a_re_render_is_asked_for_with_a_seed_and_corrected_words(qtbot, batch_f
     sheet.grid.setCurrentRow(0)
     sheet.ask_rerender()  # nothing asked: a one-line message, no change
     assert sheet.message.text() == "A re-render needs a new seed or an expressive instruction."
-    assert sheet.reviews["a.jpg"] == PhotoReview()
+    assert sheet.review_of("a.jpg") == PhotoReview()
 
 
 def test_export_copies_the_approved_outputs_and_never_overwrites_silently(qtbot, batch_folder, tmp_path):

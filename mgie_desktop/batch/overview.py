@@ -117,7 +117,9 @@ class Overview:
     recipe_file: Path | None = None
     input_dir: Path | None = None
     fmt: str = ""  # the output format as --format names it
-    problems: tuple[str, ...] = field(default=())  # what could not be read, one line each
+    problems: tuple[str, ...] = ()  # what could not be read, one line each
+    review_problem: str = ""  # review.json could not be read: it must not be written over
+    reviews: dict[str, PhotoReview] = field(default_factory=dict)  # all of review.json's, by photo
 
     def counts(self) -> dict[PhotoStatus, int]:
         return {s: sum(1 for p in self.photos if p.status is s) for s in PhotoStatus}
@@ -153,7 +155,7 @@ def overview_of_run(
     """The photos of the batch just run: each of ``jobs`` as the results file now says
     (lines of another recipe do not count: such a photo is not done for this one)."""
     latest = read_results(output_dir / RESULTS_NAME)
-    reviews, problems = _reviews(output_dir)
+    reviews, review_problem = _reviews(output_dir)
     photos = []
     for job in jobs:
         line = latest.get(job.name)
@@ -161,7 +163,17 @@ def overview_of_run(
             line = None
         photos.append(BatchPhoto.from_line(job.name, Path(job.path), line, reviews.get(job.name, UNDECIDED)))
     input_dir = Path(jobs[0].path).parent.resolve() if jobs else None
-    return Overview(output_dir.resolve(), tuple(photos), instructions, recipe_file, input_dir, fmt, problems)
+    return Overview(
+        output_dir.resolve(),
+        tuple(photos),
+        instructions,
+        recipe_file,
+        input_dir,
+        fmt,
+        (review_problem,) if review_problem else (),
+        review_problem,
+        reviews,
+    )
 
 
 def overview_of_folder(output_dir: Path) -> Overview:
@@ -172,7 +184,8 @@ def overview_of_folder(output_dir: Path) -> Overview:
     if not results.is_file():
         raise InputError(f"{output_dir} holds no batch results ({RESULTS_NAME})")
     latest = read_results(results)
-    reviews, problems = _reviews(output_dir)
+    reviews, review_problem = _reviews(output_dir)
+    problems = (review_problem,) if review_problem else ()
     photos, recipe_file, input_dir, fmt = [], None, None, ""
     for name in sorted(latest):
         line = latest[name]
@@ -188,14 +201,25 @@ def overview_of_folder(output_dir: Path) -> Overview:
             instructions = recipe_instructions(read_recipe_data(recipe_file))
         except InputError as exc:
             problems += (f"the recipe's instructions are not shown: {exc}",)
-    return Overview(output_dir, tuple(photos), instructions, recipe_file, input_dir, fmt, problems)
+    return Overview(
+        output_dir,
+        tuple(photos),
+        instructions,
+        recipe_file,
+        input_dir,
+        fmt,
+        problems,
+        review_problem,
+        reviews,
+    )
 
 
-def _reviews(output_dir: Path) -> tuple[dict[str, PhotoReview], tuple[str, ...]]:
+def _reviews(output_dir: Path) -> tuple[dict[str, PhotoReview], str]:
+    """review.json's decisions, or none and why (a sheet is still worth making without them)."""
     try:
-        return read_review(output_dir), ()
+        return read_review(output_dir), ""
     except ReviewError as exc:
-        return {}, (str(exc),)
+        return {}, str(exc)
 
 
 def _path(value: object) -> Path | None:

@@ -202,9 +202,9 @@ class ContactSheet(QWidget):
             return
         selected = self._selected_name()
         self.overview = overview
-        self.reviews = {photo.name: photo.review for photo in overview.photos}
+        self.reviews = dict(overview.reviews)  # every photo's, those no longer in the results too
         self._photos = {photo.name: photo for photo in overview.photos}
-        self.saving_allowed = not any("review file" in problem for problem in overview.problems)
+        self.saving_allowed = not overview.review_problem
         self.title.setText(display_text(f"{overview.output_dir}: {len(overview.photos)} photo(s)"))
         self.message.setText(" ".join(sentence(p) for p in overview.problems))
         if overview.problems and not self.saving_allowed:
@@ -255,6 +255,9 @@ class ContactSheet(QWidget):
     def _photo(self, name: str | None) -> BatchPhoto | None:
         return self._photos.get(name) if name is not None else None
 
+    def review_of(self, name: str) -> PhotoReview:
+        return self.reviews.get(name, PhotoReview())  # no entry: undecided
+
     def decide(self, decision: Decision) -> None:
         """The selected photo approved, rejected or undecided again (a re-render asked for goes)."""
         name = self._selected_name()
@@ -299,7 +302,7 @@ class ContactSheet(QWidget):
 
     def _mark(self, item: QListWidgetItem) -> None:
         name = item.data(Qt.ItemDataRole.UserRole)
-        review = self.reviews.get(name, PhotoReview())
+        review = self.review_of(name)
         photo = self._photo(name)
         status = ""
         if photo is not None:  # failed, or rendered again since the last review: worth a look
@@ -311,8 +314,9 @@ class ContactSheet(QWidget):
     def _count(self) -> None:
         if self.overview is None:
             return
-        decisions = [review.decision for review in self.reviews.values()]
-        asked = sum(1 for review in self.reviews.values() if review.rerender is not None)
+        shown = [self.review_of(photo.name) for photo in self.overview.photos]
+        decisions = [review.decision for review in shown]
+        asked = sum(1 for review in shown if review.rerender is not None)
         failed = sum(1 for photo in self.overview.photos if not photo.done)
         self.counts.setText(
             f"{len(self.overview.photos)} photo(s): {decisions.count(Decision.APPROVED)} approved, "
@@ -334,7 +338,7 @@ class ContactSheet(QWidget):
         status = photo.status.value + (f": {photo.error}" if photo.error else "")
         if photo.seeds:
             status += f" · seeds {', '.join(map(str, dict.fromkeys(photo.seeds)))}"
-        review = self.reviews.get(photo.name, PhotoReview())
+        review = self.review_of(photo.name)
         self.details.setText(
             display_text(
                 "\n".join([photo.name, *steps, status, mark_text(review)]), keep_newlines=True, width=2000
@@ -365,8 +369,7 @@ class ContactSheet(QWidget):
         return [
             photo.after
             for photo in self.overview.photos
-            if photo.after is not None
-            and self.reviews.get(photo.name, PhotoReview()).decision is Decision.APPROVED
+            if photo.after is not None and self.review_of(photo.name).decision is Decision.APPROVED
         ]
 
     def choose_export_folder(self) -> None:
