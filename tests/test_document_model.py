@@ -226,6 +226,7 @@ def test_engine_states_are_checked_once_where_the_engine_tells_them():
         EngineState.NOT_INSTALLED,
         EngineState.ERROR,
         EngineState.CANCELLED,
+        EngineState.PAUSED,
     }
     assert {s for s in EngineState if s.coming} == {EngineState.STARTING, EngineState.LOADING}
     with pytest.raises(ValueError):

@@ -15,13 +15,8 @@ from mgie_desktop.core.history import History
 from mgie_desktop.core.params import PRESETS
 from mgie_desktop.core.recipe import recipe_from_history, save_recipe
 from mgie_desktop.core.step_params import StepParams
-from mgie_desktop.ui.watch_folder import (
-    WatchEvent,
-    WatchFolder,
-    WatchFolderDialog,
-    WatchSettings,
-    watch_arguments,
-)
+from mgie_desktop.ui.watch_dialog import WatchFolderDialog
+from mgie_desktop.ui.watch_folder import WatchEvent, WatchFolder, WatchSettings, watch_arguments
 
 WAIT = 120_000  # the child loads torch and the tiny models, then edits
 
@@ -59,7 +54,7 @@ def test_the_dialog_checks_what_it_is_given_and_remembers_it(qtbot, tmp_path):
     dialog.output_dir.setText(str(tmp_path / "out"))
     dialog.move_done.setChecked(True)
     chosen = dialog.chosen()
-    assert chosen == WatchSettings(tmp_path / "warmer.json", tmp_path / "in", tmp_path / "out", True, 2.0)
+    assert chosen == WatchSettings(tmp_path / "warmer.json", tmp_path / "in", tmp_path / "out", 2.0, True)
     again = WatchFolderDialog(settings)
     qtbot.addWidget(again)
     assert again.chosen() == chosen  # remembered for next time
@@ -94,7 +89,7 @@ def test_a_watched_folder_edits_what_lands_and_the_window_s_models_come_back(qtb
     (inside / "first.png").write_bytes(_photo(1))
     heard = []
     watch_folder.watch.event.connect(lambda kind, data: heard.append((kind, data)))
-    watch_folder.start(WatchSettings(_recipe(tmp_path), inside, out, move_done=True, settle=0.3))
+    watch_folder.start(WatchSettings(_recipe(tmp_path), inside, out, settle=0.3, move_done=True))
     assert engine == ["paused"] and watch_folder.watch.running
     panel = watch_folder.panel
     qtbot.waitUntil(lambda: any(kind is WatchEvent.DONE for kind, _ in heard), timeout=WAIT)
@@ -128,7 +123,30 @@ def test_a_watcher_that_cannot_run_says_why_and_gives_the_models_back(qtbot, tmp
     recipe = tmp_path / "broken.json"
     recipe.write_text("{not json")
     with qtbot.waitSignal(watch_folder.watch.ended, timeout=WAIT) as ended:
-        watch_folder.start(WatchSettings(recipe, tmp_path / "in", tmp_path / "out"))
+        watch_folder.start(WatchSettings(recipe, tmp_path / "in", tmp_path / "out", 2.0))
     why = ended.args[0]
     assert "broken.json" in why and "Traceback" not in why
     assert engine == ["paused", "resumed"] and why in watch_folder.panel.heading.text()
+
+
+def test_the_window_lends_its_models_to_the_watch_and_takes_them_back(
+    qtbot, tmp_path, tiny_models, photo_path
+):
+    from test_ui import TIMEOUT, make_window, open_photo
+
+    from mgie_desktop.ui.engine_state import EngineState
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    entries = [a.text() for a in window.menuBar().actions()[0].menu().actions()]
+    assert "&Watch Folder…" in entries
+    open_photo(qtbot, window, photo_path)
+    window.edits.pause_engine()  # what the watch does as it starts
+    assert window.model_state is EngineState.PAUSED and window.edits.worker._engine is None
+    window.panel.instruction.setPlainText("make it warmer")
+    window.edits.apply_edit()
+    assert "watched folder" in window.panel.notice.text() and window.document.running is None
+    window.edits.resume_engine()  # the watch stopped
+    qtbot.waitUntil(lambda: window.model_state is EngineState.READY, timeout=TIMEOUT)
+    window.panel.instruction.setPlainText("make it warmer")
+    window.edits.apply_edit()
+    qtbot.waitUntil(lambda: len(window.document.history) == 2, timeout=TIMEOUT)

@@ -136,6 +136,8 @@ class EditRunner(QObject):
 
     @Slot(str, str)
     def on_model_state(self, told: str, detail: str) -> None:
+        if self.model_state is EngineState.PAUSED and told != EngineState.PAUSED:
+            return  # the models are lent to a watched folder: what the released engine still says is past
         self.model_state = state = EngineState(told)  # what the engine said, checked once where it enters
         shown = {
             EngineState.READY: f"Model: ready ({detail})",
@@ -144,6 +146,7 @@ class EditRunner(QObject):
             EngineState.NOT_INSTALLED: "Model: not installed",
             EngineState.ERROR: f"Model: failed to load ({display_text(detail, width=MODEL_LABEL_REASON)})",
             EngineState.CANCELLED: "Model: not loaded",
+            EngineState.PAUSED: "Model: lent to the watched folder",
         }[state]
         self.engine_label.emit(shown, detail)
         panel = self.panel
@@ -183,6 +186,11 @@ class EditRunner(QObject):
             return f'The models could not be loaded{reason} <a href="#models">Check the models…</a>'
         if self.model_state is EngineState.CANCELLED:
             return 'Loading the models was cancelled. <a href="#load">Load them</a>'
+        if self.model_state is EngineState.PAUSED:
+            return (
+                "The models are editing a watched folder (File › Watch Folder…); editing here "
+                "resumes when it stops watching."
+            )
         # One sentence of what to do; the inventory's own wording (the same advice) stays in the tooltip.
         size = download_size_text()
         return (
@@ -190,6 +198,23 @@ class EditRunner(QObject):
             "or run <code>mgie-desktop models download</code>, or import the reference's files with "
             "<code>mgie-desktop models import</code>."
         )
+
+    def pause_engine(self) -> None:
+        """This computer's models go while a watched folder's own process uses them (two copies
+        would not fit): a running edit is cancelled, one asked for meanwhile is told why."""
+        if self.engine is not self.local:
+            return  # a server's models hold no memory here
+        if self.document.running is not None:
+            self.cancel_edit()
+        self.document.take_queued()
+        self.local.release()
+        self.on_model_state(EngineState.PAUSED, "")
+
+    def resume_engine(self) -> None:
+        """The watch stopped: the models load again."""
+        if self.engine is self.local and self.model_state is EngineState.PAUSED:
+            self.model_state = EngineState.STARTING
+            self.start_engine()
 
     def stop(self) -> None:
         """Closing: a running edit stops within one step, a load after the part it is reading."""

@@ -16,6 +16,7 @@ class EngineState(str, Enum):
     BUSY = "busy"  # an edit is running; the detail: its instruction
     ERROR = "error"  # the models (or the server) could not be loaded; the detail: why
     CANCELLED = "cancelled"  # a load stopped by the person
+    PAUSED = "paused"  # the models let go while a watched folder's own process uses them
 
     def __str__(self) -> str:
         return self.value
@@ -23,7 +24,12 @@ class EngineState(str, Enum):
     @property
     def failed(self) -> bool:
         """No engine to edit with until the person does something (install, fix, load again)."""
-        return self in (EngineState.NOT_INSTALLED, EngineState.ERROR, EngineState.CANCELLED)
+        return self in (
+            EngineState.NOT_INSTALLED,
+            EngineState.ERROR,
+            EngineState.CANCELLED,
+            EngineState.PAUSED,
+        )
 
     @property
     def coming(self) -> bool:

@@ -35,10 +35,12 @@ from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.mask_brush import MaskBrush
 from mgie_desktop.ui.menus import build_menus
 from mgie_desktop.ui.tasks import BackgroundTasks
+from mgie_desktop.ui.watch_folder import WatchFolder
 
 APP_TITLE = APP_NAME
 BACKGROUND_START_MS = 150
 MODELS_SETTING = "models_dir"  # the models folder chosen in the model manager
+WATCH_GRACE_AT_EXIT_MS = 5000  # then a watcher still finishing a photo is stopped (the next watch redoes it)
 
 
 class MainWindow(QMainWindow):
@@ -97,6 +99,19 @@ class MainWindow(QMainWindow):
             self.canvas,
             autosave_folder,
         )
+        self.watch_folder = WatchFolder(
+            self.settings,
+            lambda: self.models_dir,
+            device,
+            self.edits.pause_engine,
+            self.edits.resume_engine,
+            self.canvas,
+        )
+        self.watch_dock = self._dock(
+            "Watched folder", self.watch_folder.panel, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self.watch_dock.hide()  # until a folder is watched
+        self.watch_folder.watch.started.connect(self.watch_dock.show)
         self.compare_view = CompareView(self.document, self.canvas, self.tasks)
         self.adjustments = Adjustments(self.document, self.panel, self.canvas, self.tasks)
         self._status_labels()
@@ -342,9 +357,11 @@ class MainWindow(QMainWindow):
         if getattr(self, "_model_manager", None) is not None:
             self._model_manager.shutdown()  # cancels a download and joins its thread
         self._background_start.stop()  # closed at once: no engine to start, no recovery to offer
+        self.watch_folder.watch.stop()  # the photo under way is finished, or redone by the next watch
         self.edits.stop()
         self.hide()  # a part of the models cannot be interrupted mid-file: disappear at once, then join
         self.edits.join()
+        self.watch_folder.watch.wait(WATCH_GRACE_AT_EXIT_MS)
         self.document.close()
         self.tasks.shutdown()
         self.documents.shutdown()

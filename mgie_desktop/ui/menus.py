@@ -65,6 +65,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     save_as = act(file, "Save Session &As…", window.documents.save_session_as, "Ctrl+Shift+S")
     export = act(file, "&Export Image…", window.documents.export_dialog, "Ctrl+E")
     recipe = act(file, "Export &Recipe…", window.documents.export_recipe_dialog)
+    act(file, "&Watch Folder…", window.watch_folder.choose)
     file.addSeparator()
     act(file, "&Quit", window.close, "Ctrl+Q")
     edit = bar.addMenu("&Edit")
