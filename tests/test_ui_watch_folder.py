@@ -141,7 +141,8 @@ def test_the_window_lends_its_models_to_the_watch_and_takes_them_back(
     assert "&Watch Folder…" in entries
     open_photo(qtbot, window, photo_path)
     window.edits.pause_engine()  # what the watch does as it starts
-    assert window.model_state is EngineState.PAUSED and window.edits.worker._engine is None
+    assert window.model_state is EngineState.PAUSED
+    qtbot.waitUntil(lambda: window.edits.worker._engine is None, timeout=TIMEOUT)  # on the engine's thread
     window.panel.instruction.setPlainText("make it warmer")
     window.edits.apply_edit()
     assert "watched folder" in window.panel.notice.text() and window.document.running is None
@@ -150,3 +151,19 @@ def test_the_window_lends_its_models_to_the_watch_and_takes_them_back(
     window.panel.instruction.setPlainText("make it warmer")
     window.edits.apply_edit()
     qtbot.waitUntil(lambda: len(window.document.history) == 2, timeout=TIMEOUT)
+
+
+def test_batch_results_open_as_a_contact_sheet_from_the_file_menu(qtbot, tmp_path, tiny_models, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    from test_ui import TIMEOUT, make_window
+
+    window = make_window(qtbot, tmp_path, tiny_models, ready=False)
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *_args: str(results))
+    entry = next(a for a in window.menuBar().actions()[0].menu().actions() if "Batch Results" in a.text())
+    entry.trigger()
+    sheet = window.documents.batch_results
+    qtbot.waitUntil(lambda: sheet.isVisible(), timeout=TIMEOUT)
+    assert sheet.folder == results and sheet.windowTitle() == "Batch results: results"
+    sheet.close()

@@ -65,6 +65,7 @@ class DocumentActions:
         self.discard_on_close = False  # Don't Save: the unsaved work goes with the document
         self.save_box = None  # the "save the changes?" question, while it is open
         self.last_export: Path | None = None
+        self.batch_results = None  # the last batch results window opened (tests read it)
         self.last_recipe: Path | None = None
 
     # ---- open -------------------------------------------------------------------------------
@@ -309,6 +310,26 @@ class DocumentActions:
 
     def _discard(self, recoverable) -> None:
         self.tasks.run(recoverable.discard, on_done=lambda _: None, on_error=self.document.fail)
+
+    # ---- a batch's results: reviewed in their own window (ui/contact_sheet.py) -----------------
+    def open_batch_results_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
+
+        start = str(self.settings.value("batch_results_dir", self.settings.value("last_dir", "")))
+        folder = QFileDialog.getExistingDirectory(self.canvas, "Open a batch's results folder", start)
+        if folder:
+            self.settings.setValue("batch_results_dir", folder)
+            self.open_batch_results(Path(folder))
+
+    def open_batch_results(self, folder: Path) -> None:
+        """The batch's before/after pairs to approve, reject or render again, in a window of their own."""
+        ContactSheet = load(
+            "mgie_desktop.ui.contact_sheet", "ContactSheet"
+        )  # it reads batch/: not at start-up
+
+        sheet = ContactSheet(folder, self.settings, self.canvas)
+        sheet.show()
+        self.batch_results = sheet
 
     # ---- export -----------------------------------------------------------------------------
     def export_dialog(self) -> None:

@@ -66,6 +66,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     export = act(file, "&Export Image…", window.documents.export_dialog, "Ctrl+E")
     recipe = act(file, "Export &Recipe…", window.documents.export_recipe_dialog)
     act(file, "&Watch Folder…", window.watch_folder.choose)
+    act(file, "Open &Batch Results…", window.documents.open_batch_results_dialog)
     file.addSeparator()
     act(file, "&Quit", window.close, "Ctrl+Q")
     edit = bar.addMenu("&Edit")

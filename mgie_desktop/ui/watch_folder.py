@@ -196,11 +196,14 @@ class WatchPanel(QWidget):
         self.stop_button = QPushButton("Stop Watching")
         self.stop_button.clicked.connect(watch.stop)
         self.stop_button.setEnabled(False)
+        self.review_button = QPushButton("Review Results…")  # the contact sheet of the results folder
+        self.review_button.setEnabled(False)
         self.counts = {kind: 0 for kind in (WatchEvent.DONE, WatchEvent.FAILED, WatchEvent.SKIPPED)}
         layout = QVBoxLayout(self)
         layout.addWidget(self.heading)
         layout.addWidget(self.photos, 1)
         layout.addWidget(self.stop_button)
+        layout.addWidget(self.review_button)
         self._rows: dict[str, QListWidgetItem] = {}
         watch.event.connect(self.show_event)
         watch.ended.connect(self.show_end)
@@ -226,6 +229,7 @@ class WatchPanel(QWidget):
         name = display_text(str(data.get("photo", "")), width=80)
         if kind in self.counts:
             self.counts[kind] += 1
+            self.review_button.setEnabled(True)
         text = f"{self.STATES[kind]}  {name}"
         if kind is WatchEvent.DONE:
             said = data.get("expressive_instructions") or []
@@ -270,6 +274,8 @@ class WatchFolder:
         self.panel = WatchPanel(self.watch, panel_parent)
         self.dialog: QDialog | None = None  # while it is open (tests fill it in)
         self.watch.ended.connect(lambda _why: self.resume_engine())
+        self.panel.review_button.clicked.connect(self.review)
+        self.review_window: QWidget | None = None
 
     def choose(self) -> None:
         """Ask what to watch, then start (or, while watching, just show the panel)."""
@@ -283,6 +289,13 @@ class WatchFolder:
         if dialog.exec() == QDialog.DialogCode.Accepted and (chosen := dialog.chosen()) is not None:
             self.start(chosen)
         self.dialog = None
+
+    def review(self) -> None:
+        """The results so far as a contact sheet, to approve or reject (ui/contact_sheet.py)."""
+        from mgie_desktop.ui.contact_sheet import ContactSheet  # it reads batch/: not at start-up
+
+        self.review_window = ContactSheet(self.panel.settings.output_dir, self.settings, self.panel)
+        self.review_window.show()
 
     def start(self, chosen: WatchSettings) -> None:
         self.panel.begin(chosen)
