@@ -431,6 +431,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> ExitCode:
+    from mgie_desktop.core.document import chain_photo
     from mgie_desktop.core.imaging import load_photo, save_photo
     from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED, check_installed, has_plain_ip2p
 
@@ -522,16 +523,9 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
     }
     from mgie_desktop.core.edit_record import edit_record
 
-    for mode, (history, image, _records) in chains.items():
+    for mode, (history, _image, _records) in chains.items():
         path = plain_output if args.mode == "both" and mode == "ip2p" else output
-        save_photo(
-            image,
-            path,
-            alpha=photo.alpha,
-            icc_profile=photo.icc_profile,
-            exif=photo.exif,
-            record=edit_record(history, models=identity),
-        )
+        save_photo(chain_photo(photo, history), path, record=edit_record(history, models=identity))
     for mode, (history, _image, records) in chains.items():
         _mark_did_nothing(history, records, mask, mode, quiet=args.json)
     history, current, records = chains["mgie" if "mgie" in chains else "ip2p"]
@@ -607,6 +601,7 @@ def _edit_sweep(
     guidance in its name, and a labelled grid of them all; a ``--session`` keeps every cell as a
     branch from the photo."""
     from mgie_desktop.core.change import did_nothing
+    from mgie_desktop.core.document import chain_photo
     from mgie_desktop.core.edit_record import edit_record
     from mgie_desktop.core.history import History
     from mgie_desktop.core.imaging import save_photo
@@ -661,12 +656,7 @@ def _edit_sweep(
         )
         path = output.with_name(f"{output.stem}{cell_suffix(cell)}{output.suffix}")
         save_photo(
-            image,
-            path,
-            alpha=photo.alpha,
-            icc_profile=photo.icc_profile,
-            exif=photo.exif,
-            record=edit_record(history, step.id, models=identity),
+            chain_photo(photo, history, step.id), path, record=edit_record(history, step.id, models=identity)
         )
         cells.append(
             {

@@ -331,3 +331,58 @@ def test_a_master_that_could_not_be_written_is_held_and_written_again(tmp_path, 
         assert np.array_equal(again.history.store.master(), gradient())
     finally:
         again.close()
+
+
+def test_edit_and_batch_write_16_bits_from_a_16_bit_photo(tiny_models, tmp_path, capsys):
+    from mgie_desktop.cli import main
+
+    source = _written(tmp_path)
+    settings = ["--preset", "draft", "--steps", "1", "--models", str(tiny_models), "--device", "cpu"]
+    out = tmp_path / "edited.png"
+    assert (
+        main(
+            [
+                "edit",
+                str(source),
+                "-i",
+                "make it warmer",
+                "-o",
+                str(out),
+                *settings,
+                "--session",
+                str(tmp_path / "s.mgie"),
+            ]
+        )
+        == 0
+    )
+    edited = load_photo(out)
+    assert edited.master is not None and edited.source_mode == "RGB;16"
+    assert min(levels(edited.master)) > 256  # the change rides on the photo's own levels
+    session = open_document(tmp_path / "s.mgie")  # the session keeps the master too
+    try:
+        assert session.deep
+    finally:
+        session.close()
+    recipe = tmp_path / "look.json"
+    assert main(["recipe", "export", str(tmp_path / "s.mgie"), "-o", str(recipe)]) == 0
+    (tmp_path / "in").mkdir()
+    source.rename(tmp_path / "in" / "deep.png")
+    assert (
+        main(
+            [
+                "batch",
+                str(recipe),
+                str(tmp_path / "in"),
+                str(tmp_path / "out"),
+                "--format",
+                "tiff",
+                "--models",
+                str(tiny_models),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    batched = load_photo(tmp_path / "out" / "deep.tif")
+    assert batched.master is not None and min(levels(batched.master)) > 256

@@ -13,8 +13,21 @@ from pathlib import Path
 from mgie_desktop.batch.review import Rerender
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import os_reason
+from mgie_desktop.core.raw import RAW_SUFFIXES
 
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif")
+PHOTO_SUFFIXES = (
+    ".jpg",
+    ".jpeg",
+    ".png",
+    ".webp",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".gif",
+    ".heic",
+    ".heif",
+    *sorted(RAW_SUFFIXES),  # developed into 16-bit masters where rawpy is installed (core/raw.py)
+)
 FORMATS = {"jpg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif"}
 
 

@@ -164,25 +164,15 @@ class PhotoEditor:
         return self._edit(job, photo if photo is not None else read_photo(job.path))
 
     def _edit(self, job: PhotoJob, photo) -> dict:
+        from mgie_desktop.core.document import chain_photo
         from mgie_desktop.core.edit_record import edit_record
-        from mgie_desktop.core.geometry import apply_all
 
         if job.rerender is not None:
             check_rerender(self.recipe, job.rerender)
         steps = chain_for(self.recipe, self.masks, job.name, photo.rgb.size, job.rerender)
-        history, image, records = run_chain(self.engine, photo.rgb, steps, finish=self.recipe.finish)
-        try:
-            alpha = photo.alpha
-            if alpha is not None:  # turned and cropped as the photo was, as an export does
-                alpha = apply_all(alpha, [s.geometry for s in steps if s.geometry is not None])
-            _save(
-                job,
-                image,
-                alpha=alpha,
-                icc_profile=photo.icc_profile,
-                exif=photo.exif,
-                record=edit_record(history, models=self.models),
-            )
+        history, _image, records = run_chain(self.engine, photo.rgb, steps, finish=self.recipe.finish)
+        try:  # as the window exports: transparency turned as the steps turned, own space and depth
+            _save(job, chain_photo(photo, history), record=edit_record(history, models=self.models))
         finally:
             history.close()
         return {
@@ -191,17 +181,17 @@ class PhotoEditor:
         }
 
 
-def _save(job: PhotoJob, image, **kwargs) -> None:
+def _save(job: PhotoJob, photo, **kwargs) -> None:
     """Write the output; a full disk or quota becomes OutputDiskFull, which stops the batch."""
     from mgie_desktop.core import imaging
 
     try:
-        imaging.save_photo(image, Path(job.output), **kwargs)
+        imaging.save_photo(photo, Path(job.output), **kwargs)
     except Exception as exc:
         full = disk_full(exc)
         if full is None:
             raise
-        pixels = image.width * image.height * (4 if kwargs.get("alpha") is not None else 3)
+        pixels = photo.rgb.width * photo.rgb.height * (4 if photo.alpha is not None else 3)
         raise OutputDiskFull(job.name, job.output, full.errno != errno.ENOSPC, pixels) from None
 
 

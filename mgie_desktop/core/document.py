@@ -116,13 +116,13 @@ def export_step(
     return deep
 
 
-def chain_photo(photo: Photo, history: History) -> Photo:
-    """The current step of a chain of edits on ``photo`` (core/chain.py, started from its 8-bit
-    image) as ``edit`` and ``batch`` save it: as the window exports, with the photo's metadata,
-    its transparency turned as its steps turned, in its own colour space and at its own depth."""
+def chain_photo(photo: Photo, history: History, step_id: int | None = None) -> Photo:
+    """Step ``step_id`` (the current one) of edits on ``photo`` (core/chain.py, started from its
+    8-bit image) as ``edit`` and ``batch`` save it: as the window exports, with the photo's
+    metadata, its transparency turned as its steps turned, in its own colour space and depth."""
     if photo.master is not None and not history.store.has_master:
         history.store.put_master(photo.master)  # beside the chain's steps: a saved session keeps it
-    return Document(history, SourceMeta.from_photo(photo)).photo_for_export(with_master=True)
+    return Document(history, SourceMeta.from_photo(photo)).photo_for_export(step_id, with_master=True)
 
 
 def save_document(document: Document, path: Path) -> Path:

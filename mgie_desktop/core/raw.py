@@ -5,11 +5,13 @@ camera's own JPEG would be. From then on the photo is a 16-bit one (core/master.
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .deferred import load
 from .errors import InputError
+
+if TYPE_CHECKING:  # the suffixes are read by the command line's parser: this module stays light
+    import numpy as np
 
 RAW_SUFFIXES = frozenset(
     ".dng .cr2 .cr3 .crw .nef .nrw .arw .srf .sr2 .raf .orf .rw2 .rwl .pef .srw .x3f .3fr .iiq .erf .kdc .mrw".split()
@@ -42,4 +44,5 @@ def develop(path: Path, max_pixels: int | None) -> np.ndarray:
         raise InputError("not enough memory to develop it") from None
     except Exception as exc:  # LibRaw's errors: not a RAW file it knows, damaged data, ...
         raise InputError(f"LibRaw cannot develop it ({type(exc).__name__})") from None
-    return np.ascontiguousarray(developed, dtype=np.uint16)
+    master: np.ndarray = developed.astype("uint16", copy=False)  # 16 bits asked for: already so
+    return master if master.flags.c_contiguous else master.copy()
