@@ -626,7 +626,7 @@ def _edit_sweep(
         sweep=sweep,
     )
     if args.remote:
-        result = engine._edit(job)  # remote.sync.RemoteEngine: the job as it is, sweep and all
+        result = engine.run(job)  # remote.sync.RemoteEngine: the job as it is, sweep and all
     else:
         from mgie_desktop.engine.jobs import GuideCache, run_job
 

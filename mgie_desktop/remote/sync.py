@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mgie_desktop.core.errors import EditCancelled
-from mgie_desktop.core.jobs import EditJob
+from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.remote.client import RemoteClient, RemoteError
 from mgie_desktop.remote.protocol import Connection, Event, Queued, Resubmitting, Submitted
@@ -61,7 +61,7 @@ class RemoteEngine:
         expressive: str | None = None,
         mask=None,
     ) -> RemoteOutcome:
-        result = self._edit(
+        result = self.run(
             EditJob(
                 0, 0, 0, image, instruction, params, expressive=expressive or "", mask=mask, finish=finish
             )
@@ -73,7 +73,7 @@ class RemoteEngine:
         )
 
     def render_plain(self, image, instruction: str, params, finish: str = "detail", mask=None):
-        return self._edit(
+        return self.run(
             EditJob(0, 0, 0, image, instruction, params, mask=mask, model="ip2p", finish=finish)
         ).images[0]
 
@@ -84,7 +84,8 @@ class RemoteEngine:
         self._loop.run_until_complete(self.client.close())
         self._loop.close()
 
-    def _edit(self, job: EditJob):
+    def run(self, job: EditJob) -> EditResult:
+        """The job on the server as it is (variations, a sweep and all); Ctrl+C cancels it there."""
         sent: list[str] = []
 
         def heard(event: Event) -> None:

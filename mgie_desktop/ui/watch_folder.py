@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from mgie_desktop.core.deferred import load
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.logs import log
 
@@ -282,7 +283,7 @@ class WatchFolder:
         if self.watch.running:
             self.panel.show()
             return
-        from mgie_desktop.ui.watch_dialog import WatchFolderDialog  # dialogs load when first used
+        WatchFolderDialog = load("mgie_desktop.ui.watch_dialog", "WatchFolderDialog")  # when first used
 
         dialog = WatchFolderDialog(self.settings, self.panel.parentWidget())
         self.dialog = dialog
@@ -292,7 +293,9 @@ class WatchFolder:
 
     def review(self) -> None:
         """The results so far as a contact sheet, to approve or reject (ui/contact_sheet.py)."""
-        from mgie_desktop.ui.contact_sheet import ContactSheet  # it reads batch/: not at start-up
+        ContactSheet = load(
+            "mgie_desktop.ui.contact_sheet", "ContactSheet"
+        )  # it reads batch/: not at start-up
 
         self.review_window = ContactSheet(self.panel.settings.output_dir, self.settings, self.panel)
         self.review_window.show()
