@@ -386,3 +386,68 @@ def test_edit_and_batch_write_16_bits_from_a_16_bit_photo(tiny_models, tmp_path,
     )
     batched = load_photo(tmp_path / "out" / "deep.tif")
     assert batched.master is not None and min(levels(batched.master)) > 256
+
+
+def test_tiffs_with_a_plane_per_sample_open_honestly_and_within_the_pixel_limit(tmp_path, monkeypatch):
+    master = gradient()
+    planar = tmp_path / "planar16.tif"
+    tifffile.imwrite(
+        planar, master.transpose(2, 0, 1), photometric="rgb", planarconfig="separate", compression="zlib"
+    )
+    photo = load_photo(planar)  # libtiff's decoder would not give its low bytes: not called 16-bit
+    assert photo.master is None and photo.size == (W, H)
+    floating = tmp_path / "planar-float.tif"
+    data = (master / 65535).astype(np.float32).transpose(2, 0, 1)
+    tifffile.imwrite(floating, data, photometric="rgb", planarconfig="separate", compression="zlib")
+    assert np.abs(load_photo(floating).master.astype(int) - master).max() <= 1  # samples put back together
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", W * H - 1)  # all of its pixels count, not 3 x H
+    with pytest.raises(InputError, match="too large"):
+        load_photo(floating)
+
+
+def test_a_float_tiff_needing_a_codec_says_which(tmp_path, monkeypatch):
+    path = tmp_path / "lzw.tif"
+    tifffile.imwrite(path, np.zeros((H, W, 3), np.float32), photometric="rgb")
+
+    def needs_codec(self, *args, **kwargs):
+        raise KeyError("<COMPRESSION.LZW: 5> requires the 'imagecodecs' package")
+
+    monkeypatch.setattr(tifffile.TiffPage, "asarray", needs_codec)
+    with pytest.raises(InputError, match=r"needs the optional 'imagecodecs' package") as caught:
+        load_photo(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_crop_that_does_not_fit_its_step_is_one_line_not_a_broken_file(tmp_path):
+    document = Document.from_photo(load_photo(_written(tmp_path)))
+    try:
+        odd = StepParams.of_geometry({"op": "crop", "box": [-5, -5, 10, 10]})  # as a damaged session holds
+        document.history.push(Image.new("RGB", (10, 10)), instruction="Crop", params=odd)
+        with pytest.raises(InputError, match="does not fit the photo's master"):
+            export_step(document, document.history.current.id, tmp_path / "o.png")
+        assert not (tmp_path / "o.png").exists()
+    finally:
+        document.close()
+
+
+def test_a_chain_s_master_is_written_only_if_its_session_is_saved(tmp_path):
+    from mgie_desktop.core.document import chain_photo
+    from mgie_desktop.core.history import History
+    from mgie_desktop.core.session import save_session
+
+    photo = load_photo(_written(tmp_path))
+    history = History()
+    history.start(photo.rgb)
+    try:
+        exported = chain_photo(photo, history)
+        assert np.array_equal(exported.master, gradient())
+        assert not history.store.master_path.exists()  # edit and batch save the output and forget the chain
+        save_session(history, tmp_path / "chain.mgie", photo)
+        assert history.store.master_path.is_file()
+    finally:
+        history.close()
+    again = open_document(tmp_path / "chain.mgie")
+    try:
+        assert again.deep and np.array_equal(again.history.store.master(), gradient())
+    finally:
+        again.close()

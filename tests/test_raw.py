@@ -68,3 +68,14 @@ def test_the_open_dialog_offers_raw_files():
 
     photos, _sessions, raw, _all = open_filter().split(";;")
     assert "*.dng" in photos and "*.nef" in raw and "*.mgie" in photos and "{" not in photos
+
+
+def test_a_batch_folder_of_raw_and_jpeg_pairs_edits_the_jpegs_without_clashes(tmp_path):
+    from PIL import Image
+
+    from mgie_desktop.batch.folder import list_photos
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "IMG_0001.JPG")
+    (tmp_path / "IMG_0001.CR2").write_bytes(b"raw sensor data")
+    jobs = list_photos(tmp_path, tmp_path / "out", "jpg")
+    assert [(job.name, job.clash) for job in jobs] == [("IMG_0001.JPG", "")]

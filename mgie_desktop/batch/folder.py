@@ -13,21 +13,10 @@ from pathlib import Path
 from mgie_desktop.batch.review import Rerender
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import os_reason
-from mgie_desktop.core.raw import RAW_SUFFIXES
 
-PHOTO_SUFFIXES = (
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".webp",
-    ".tif",
-    ".tiff",
-    ".bmp",
-    ".gif",
-    ".heic",
-    ".heif",
-    *sorted(RAW_SUFFIXES),  # developed into 16-bit masters where rawpy is installed (core/raw.py)
-)
+# Camera RAW files are not read (core/raw.py develops them in the window and in `edit`): a shoot
+# kept as RAW + JPEG would give both the same output, and without rawpy every RAW would fail.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".heic", ".heif")
 FORMATS = {"jpg": ".jpg", "png": ".png", "webp": ".webp", "tiff": ".tif"}
 
 

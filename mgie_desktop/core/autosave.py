@@ -169,7 +169,7 @@ class Autosaver:
             self._alpha = meta.alpha
         if "master" in manifest["source"] and not self._master_copied:  # it never changes: copied once
             (self.path / "source").mkdir(exist_ok=True)
-            master = history.store.master_path
+            master = history.store.master_file()
 
             def copy_master(fh: BinaryIO) -> None:
                 with open(master, "rb") as src:

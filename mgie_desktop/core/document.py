@@ -121,7 +121,7 @@ def chain_photo(photo: Photo, history: History, step_id: int | None = None) -> P
     8-bit image) as ``edit`` and ``batch`` save it: as the window exports, with the photo's
     metadata, its transparency turned as its steps turned, in its own colour space and depth."""
     if photo.master is not None and not history.store.has_master:
-        history.store.put_master(photo.master)  # beside the chain's steps: a saved session keeps it
+        history.store.hold_master(photo.master)  # written only if the chain is saved as a session
     return Document(history, SourceMeta.from_photo(photo)).photo_for_export(step_id, with_master=True)
 
 

@@ -116,6 +116,31 @@ class ImageStore:
             self._master = master
         self._master_write = self._writer.submit(self._write_master, master)
 
+    def hold_master(self, master: np.ndarray) -> None:
+        """Keep the opened photo's master in memory only (a chain that ``edit`` or ``batch`` saves
+        and forgets); ``master_file`` writes it if a session is saved after all."""
+        with self._lock:
+            self._master = master
+
+    def master_file(self) -> Path:
+        """The master's file, on disk (a session being saved copies it): written now if it was only
+        held, waited for if it is being written, written once more if that failed (a full disk)."""
+        with self._lock:
+            held, pending = self._master, self._master_write
+        if held is not None and pending is None:
+            pending = self._master_write = self._writer.submit(self._write_master, held)
+        if pending is not None:
+            try:
+                pending.result()
+            except Exception:
+                with self._lock:
+                    held = self._master
+                if held is None:
+                    raise
+                self._master_write = self._writer.submit(self._write_master, held)
+                self._master_write.result()  # once more: the disk may have room now
+        return self.master_path
+
     def _write_master(self, master: np.ndarray) -> None:
         data = stored_bytes(master)
         atomic_write(self.master_path, lambda fh: fh.write(data), "the photo's 16-bit master")
@@ -211,17 +236,7 @@ class ImageStore:
         raise DamagedImage(step_id, reason)
 
     def flush(self) -> None:
-        """Wait until every step image (and the master) is on disk (re-raising a failed write)."""
-        if self._master_write is not None:
-            try:
-                self._master_write.result()
-            except Exception:
-                with self._lock:
-                    held = self._master
-                if held is None:
-                    raise
-                self._master_write = self._writer.submit(self._write_master, held)
-                self._master_write.result()  # once more: the disk may have room now
+        """Wait until every step image is on disk (re-raising a failed write)."""
         with self._lock:
             futures = list(self._writes.items())
         for step_id, future in futures:

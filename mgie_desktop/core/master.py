@@ -49,6 +49,9 @@ def deep_raw_mode(im: Image.Image) -> str | None:
     """The raw mode of a not-yet-decoded 16-bit RGB(A) image (``Image.open``'s result), or None
     for any other: call before ``load()``, which forgets it."""
     tiles = getattr(im, "tile", None) or []
+    tags = getattr(im, "tag_v2", None)
+    if tags is not None and tags.get(284, 1) != 1:
+        return None  # a TIFF with one plane per sample: libtiff's decoder ignores the byte order asked
     modes = {_raw_mode(tile[3]) for tile in tiles}
     if len(modes) == 1 and (mode := modes.pop()) in _DEEP_RAW_MODES and im.mode in ("RGB", "RGBA"):
         return mode
@@ -91,26 +94,46 @@ def read_float_tiff(
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages.first
-            if page.dtype is None or page.dtype.kind != "f":
+            if page.dtype is None or page.dtype.kind != "f" or page.samplesperpixel not in (1, 3, 4):
                 return None
-            height, width = page.shape[:2]
+            width, height = page.imagewidth, page.imagelength  # whatever the layout of its samples
             if max_pixels and width * height > max_pixels:
                 raise InputError(
                     f"the image is too large ({width}x{height} pixels; the limit is {max_pixels:,})"
                 )
-            data = np.asarray(page.asarray(), dtype=np.float32)
+            try:
+                data = page.asarray()
+            except (KeyError, ValueError) as exc:
+                if "imagecodecs" in str(exc):  # LZW or the floating-point predictor, as Photoshop writes
+                    raise InputError(
+                        "its compression needs the optional 'imagecodecs' package (pip install imagecodecs)"
+                    ) from None
+                raise
+            planar = (
+                data.ndim == 3 and data.shape[0] == page.samplesperpixel and data.shape[1:] == (height, width)
+            )
             icc = page.tags.get(34675)
             profile = bytes(icc.value) if icc is not None else None
     except InputError:
         raise
+    except MemoryError:
+        raise
     except Exception:  # not a TIFF tifffile understands: the caller reports the file as unsupported
         return None
+    data = np.moveaxis(data, 0, -1) if planar else data  # one sample plane after another
+    data = np.asarray(data, dtype=np.float32)
     if data.ndim == 2:
-        data = np.repeat(data[:, :, None], 3, axis=2)
-    if data.ndim != 3 or data.shape[2] not in (3, 4):
+        data = data[:, :, None]
+    if data.shape[:2] != (height, width):
         return None
-    data = np.nan_to_num(data, nan=0.0, posinf=1.0, neginf=0.0)
-    deep = np.rint(np.clip(data, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    deep = np.empty((height, width, 4 if data.shape[2] == 4 else 3), np.uint16)
+    for c in range(deep.shape[2]):  # a plane at a time, in place: a float copy of the whole is large
+        plane = np.array(data[:, :, min(c, data.shape[2] - 1)], dtype=np.float32)
+        np.nan_to_num(plane, copy=False, nan=0.0, posinf=1.0, neginf=0.0)
+        np.clip(plane, 0.0, 1.0, out=plane)
+        plane *= 65535.0
+        np.rint(plane, out=plane)
+        deep[:, :, c] = plane
     alpha = to_8bit_plane(deep[:, :, 3]) if deep.shape[2] == 4 else None
     return np.ascontiguousarray(deep[:, :, :3]), alpha, profile
 
@@ -186,6 +209,12 @@ def derived(history: History, step_id: int, space: ColourSpace | None = None) ->
             master = apply_geometry(master, op)
         else:
             master = carried(master, own(history.image(parent.id)), own(history.image(step.id)))
+        shown = history.image(step.id).size
+        if master.shape[1::-1] != shown:  # a crop a damaged session holds that does not fit its step
+            raise InputError(
+                f"step {step.id} does not fit the photo's master ({shown[0]}x{shown[1]} shown, "
+                f"{master.shape[1]}x{master.shape[0]} kept): it cannot be exported at full depth"
+            )
     return master
 
 

@@ -37,7 +37,12 @@ def develop(path: Path, max_pixels: int | None) -> np.ndarray:
                 raise InputError(
                     f"the image is too large ({width}x{height} pixels; the limit is {max_pixels:,})"
                 )
-            developed = raw.postprocess(output_bps=16, use_camera_wb=True, output_color=rawpy.ColorSpace.sRGB)
+            developed = raw.postprocess(
+                output_bps=16,
+                use_camera_wb=True,
+                output_color=rawpy.ColorSpace.sRGB,
+                gamma=(2.4, 12.92),  # sRGB's own curve: LibRaw's default is BT.709's
+            )
     except InputError:
         raise
     except MemoryError:

@@ -41,6 +41,15 @@ def _entry(name: str, stamp: tuple[int, int, int, int, int, int], compress_type:
     return info
 
 
+def _master_file(history: History, what: str) -> Path:
+    try:
+        return history.store.master_file()
+    except Exception as exc:
+        raise InputError(
+            f"cannot save {what}: the photo's 16-bit master could not be written ({os_reason(exc)})"
+        ) from exc
+
+
 def _copy_member(zf: zipfile.ZipFile, source: Path, info: zipfile.ZipInfo) -> None:
     size = source.stat().st_size
     info.file_size = size
@@ -64,6 +73,7 @@ def save_session(
     saved = time.time()
     manifest = build_manifest(history, meta, saved)
     flush_step_images(history, what)
+    master = _master_file(history, what) if "master" in manifest["source"] else None
     data = manifest_bytes(manifest)
     alpha = alpha_png(meta.alpha) if meta.alpha is not None else None
     t = time.localtime(saved)
@@ -78,8 +88,8 @@ def save_session(
                 )
             if alpha is not None:
                 zf.writestr(_entry(ALPHA_NAME, stamp, zipfile.ZIP_STORED), alpha)
-            if "master" in manifest["source"]:  # deflated already
-                _copy_member(zf, history.store.master_path, _entry(MASTER_NAME, stamp, zipfile.ZIP_STORED))
+            if master is not None:  # deflated already
+                _copy_member(zf, master, _entry(MASTER_NAME, stamp, zipfile.ZIP_STORED))
 
     atomic_write_session(path, write, what)
     return path
