@@ -167,3 +167,53 @@ def test_batch_results_open_as_a_contact_sheet_from_the_file_menu(qtbot, tmp_pat
     qtbot.waitUntil(lambda: sheet.isVisible(), timeout=TIMEOUT)
     assert sheet.folder == results and sheet.windowTitle() == "Batch results: results"
     sheet.close()
+
+
+def test_models_chosen_or_installed_during_a_watch_wait_for_it_to_end(qtbot, tmp_path, tiny_models):
+    from test_ui import TIMEOUT, make_window
+
+    from mgie_desktop.ui.engine_state import EngineState
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    window.edits.pause_engine()
+    qtbot.waitUntil(lambda: window.edits.worker._engine is None, timeout=TIMEOUT)
+    window.on_models_installed()  # the model manager finished meanwhile: not a second copy now
+    assert window.model_state is EngineState.PAUSED
+    qtbot.wait(300)
+    assert window.edits.worker._engine is None
+    window.edits.resume_engine()
+    qtbot.waitUntil(lambda: window.model_state is EngineState.READY, timeout=TIMEOUT)
+
+
+def test_a_watcher_killed_from_outside_is_said_so(qtbot, tmp_path, tiny_models):
+    from PySide6.QtWidgets import QWidget
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    engine = []
+    watch_folder = WatchFolder(
+        QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat),
+        lambda: tiny_models,
+        "cpu",
+        lambda: engine.append("paused"),
+        lambda: engine.append("resumed"),
+        host,
+    )
+    (tmp_path / "in").mkdir()
+    watch_folder.start(WatchSettings(_recipe(tmp_path), tmp_path / "in", tmp_path / "out", 2.0))
+    qtbot.waitUntil(lambda: watch_folder.watch.process.processId() > 0, timeout=WAIT)
+    with qtbot.waitSignal(watch_folder.watch.ended, timeout=WAIT) as ended:
+        watch_folder.watch.process.kill()  # as an out-of-memory killer would
+    assert "ended unexpectedly" in ended.args[0] and engine == ["paused", "resumed"]
+
+
+def test_settings_from_a_damaged_session_come_into_range_in_the_panel(qtbot):
+    from mgie_desktop.core.params import EditParams
+    from mgie_desktop.ui.edit_panel import EditPanel
+
+    panel = EditPanel()
+    qtbot.addWidget(panel)
+    panel.load_params(EditParams(steps=2**40, seed=-5, text_guidance=1e9, image_guidance=0.0))
+    assert (panel.steps.value(), panel.seed.value()) == (500, 0)
+    assert (panel.text_guidance.value(), panel.image_guidance.value()) == (30.0, 1.0)
+    assert not panel.steps.signalsBlocked() and panel.params().steps == 500

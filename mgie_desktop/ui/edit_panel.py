@@ -308,18 +308,34 @@ class EditPanel(QWidget):
             (self.image_guidance, p.image_guidance),
         ):
             box.blockSignals(True)
-            box.setValue(value)
-            box.blockSignals(False)
+            try:
+                box.setValue(value)
+            finally:
+                box.blockSignals(False)
         self._name_preset()
         self._show_varies()  # the grid follows the guidance shown
 
     def load_params(self, params: EditParams) -> None:
         """Show a history step's settings (its seed, steps, guidance and sampler). One the window no
-        longer offers (a session from an older version) becomes the nearest it does: the boxes clamp
-        their numbers, an unknown sampler keeps the one shown."""
+        longer offers (a session from an older version, or a damaged one) becomes the nearest it
+        does: each number into its range (Qt's boxes take 32 bits), an unknown sampler the one shown."""
         scheduler = params.scheduler if params.scheduler in SCHEDULERS else self._base.scheduler
         budget = int(min(max(params.pixel_budget, PIXEL_BUDGET.low), PIXEL_BUDGET.high))
-        self._show_params(replace(params, scheduler=scheduler, pixel_budget=budget))
+        steps = int(min(max(params.steps, STEPS.low), STEPS.high))
+        seed = int(min(max(params.seed, SEED.low), SEED.high))
+        text = min(max(params.text_guidance, TEXT_GUIDANCE.low), TEXT_GUIDANCE.high)
+        image = min(max(params.image_guidance, IMAGE_GUIDANCE.low), IMAGE_GUIDANCE.high)
+        self._show_params(
+            replace(
+                params,
+                scheduler=scheduler,
+                pixel_budget=budget,
+                steps=steps,
+                seed=seed,
+                text_guidance=text,
+                image_guidance=image,
+            )
+        )
 
     def _name_preset(self) -> None:
         """The preset whose settings these are, or "custom" (the seed belongs to no preset)."""

@@ -61,6 +61,7 @@ class EditRunner(QObject):
         self.document, self.panel, self.canvas, self.mask_brush = document, panel, canvas, mask_brush
         self.models_dir = models_dir
         self.model_state = EngineState.NOT_LOADED
+        self._lent = False  # this computer's models are lent to a watched folder's own process
         self._job_ids = itertools.count(1)
         self.variations_picker = None
         self._models_notice = ""  # the panel's notice about the models, while it is shown
@@ -105,7 +106,12 @@ class EditRunner(QObject):
         self._heard = engine
 
     def start_engine(self) -> None:
-        """Have the engine load the models (or reach its server)."""
+        """Have the engine load the models (or reach its server); this computer's wait while they
+        are lent to a watched folder (``resume_engine`` loads them)."""
+        if self._lent and self.engine is self.local:
+            self.model_state = EngineState.NOT_LOADED  # let the paused state be said again
+            self.on_model_state(EngineState.PAUSED, "")
+            return
         if self._heard is not self.engine:
             self._listen_to(self.engine)
         self.engine.load(Path(self.models_dir))
@@ -202,6 +208,7 @@ class EditRunner(QObject):
     def pause_engine(self) -> None:
         """This computer's models go while a watched folder's own process uses them (two copies
         would not fit): a running edit is cancelled, one asked for meanwhile is told why."""
+        self._lent = True  # whichever engine edits now: this computer's must not load meanwhile
         if self.engine is not self.local:
             return  # a server's models hold no memory here
         if self.document.running is not None:
@@ -211,7 +218,8 @@ class EditRunner(QObject):
         self.on_model_state(EngineState.PAUSED, "")
 
     def resume_engine(self) -> None:
-        """The watch stopped: the models load again."""
+        """The watch stopped: this computer's models load again, if they edit."""
+        self._lent = False
         if self.engine is self.local and self.model_state is EngineState.PAUSED:
             self.model_state = EngineState.STARTING
             self.start_engine()

@@ -42,6 +42,7 @@ class HistoryPanel(QListWidget):
             return
         step_id = item.data(Qt.ItemDataRole.UserRole)
         menu = QMenu(self)
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)  # one per right-click: gone once closed
         compare = menu.addAction("Compare with the current step")
         compare.setToolTip("Before/after split: this step left of the divider, the current step right")
         compare.setEnabled(not item.isSelected())  # the current step is selected

@@ -42,7 +42,11 @@ class WatchFolderDialog(QDialog):
         self.settle.setRange(0.1, 600.0)
         self.settle.setDecimals(1)
         self.settle.setSuffix(" s")
-        self.settle.setValue(float(settings.value("watch/settle", DEFAULT_SETTLE)))
+        try:  # the settings file is outside input: a value edited by hand falls back to the default
+            settle = float(settings.value("watch/settle", DEFAULT_SETTLE))
+        except (TypeError, ValueError):
+            settle = DEFAULT_SETTLE
+        self.settle.setValue(settle)
         self.settle.setToolTip(
             "A photo is edited once its size has not changed for this long (still being copied)"
         )

@@ -74,9 +74,12 @@ def watch_arguments(settings: WatchSettings, models_dir: Path, device: str) -> l
 
 
 def program() -> tuple[str, list[str]]:
-    """How to run the command line: the installed app is its own program, else Python runs it."""
+    """How to run the command line: the installed app's console program (on Windows the windowed
+    one has no output to read), else Python runs it."""
     if getattr(sys, "frozen", False):
-        return sys.executable, []
+        own = Path(sys.executable)
+        console = own.with_name(f"mgie-desktop-cli{own.suffix}")
+        return str(console if console.is_file() else own), []
     return sys.executable, ["-m", "mgie_desktop"]
 
 
@@ -158,16 +161,18 @@ class FolderWatch(QObject):
                 f"the watcher could not start ({self.process.errorString() if self.process else error})"
             )
 
-    def _finished(self, code: int, _status: QProcess.ExitStatus) -> None:
+    def _finished(self, code: int, status: QProcess.ExitStatus) -> None:
         if self.process is None:
             return
         self._read_words()
-        asked = self._stopping
-        why = (
-            ""
-            if asked or code == 0
-            else (self._last_words[-1] if self._last_words else f"exit status {code}")
-        )
+        if self._stopping:
+            why = ""
+        elif status is QProcess.ExitStatus.CrashExit:  # killed from outside, or out of memory
+            why = "the watcher ended unexpectedly (stopped from outside, or out of memory?)"
+        elif code != 0:
+            why = self._last_words[-1] if self._last_words else f"exit status {code}"
+        else:
+            why = ""
         self._end(why)
 
     def _end(self, why: str) -> None:
