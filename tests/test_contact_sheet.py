@@ -9,7 +9,9 @@ for the module; tests that change its folder work on a copy."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ from mgie_desktop.batch.contact_sheet import (
     SheetLayout,
     cell_lines,
     font,
+    is_sheet_page,
     page_paths,
     status_text,
     wrap,
@@ -226,6 +229,27 @@ def test_more_photos_than_a_page_make_numbered_pages_and_old_extra_pages_go(fini
     assert A4.pages(0) == 1 and A4.pages(8) == 1 and A4.pages(9) == 2
 
 
+def test_only_the_sheets_own_pages_are_removed_never_a_photo_named_like_one(finished, tmp_path):
+    overview = overview_of_folder(finished["out"])
+    sheet = tmp_path / "holiday.jpg"
+    for number in (2, 3):  # the person's own photos, named as pages of the sheet would be
+        _photo(number).save(tmp_path / f"holiday-{number}.jpg")
+    mine = {n: (tmp_path / f"holiday-{n}.jpg").read_bytes() for n in (2, 3)}
+    assert write_contact_sheet(overview, sheet) == [sheet]  # four photos: one page
+    assert {n: (tmp_path / f"holiday-{n}.jpg").read_bytes() for n in (2, 3)} == mine
+    assert is_sheet_page(sheet) and not is_sheet_page(tmp_path / "holiday-2.jpg")
+    # A longer sheet of the same name made before: its own extra pages go, up to a file not its own.
+    for suffix in (".jpg", ".png"):
+        path = tmp_path / f"old{suffix}"
+        pages = write_contact_sheet(overview, path, SheetLayout(columns=1, rows=1))
+        assert len(pages) == 4 and all(is_sheet_page(p) for p in pages)
+        _photo(5).save(tmp_path / f"old-6{suffix}")  # after a gap-free run of pages: still a photo
+        (tmp_path / f"old-5{suffix}").write_bytes((tmp_path / f"old-6{suffix}").read_bytes())
+        assert write_contact_sheet(overview, path, SheetLayout(columns=2, rows=1)) == page_paths(path, 2)
+        assert not (tmp_path / f"old-3{suffix}").exists() and not (tmp_path / f"old-4{suffix}").exists()
+        assert (tmp_path / f"old-5{suffix}").exists() and (tmp_path / f"old-6{suffix}").exists()
+
+
 @pytest.mark.parametrize(
     ("flags", "said"),
     [
@@ -262,6 +286,65 @@ def test_thumbnails_of_bad_files_say_why(tmp_path):
     exif[0x0112] = 6  # the camera was held upright: shown turned, as every viewer shows it
     Image.new("RGB", (300, 200), "white").save(turned, exif=exif)
     assert thumbnail(turned, (100, 100)).size == (67, 100)
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+
+
+def test_a_thumbnail_never_asks_eps_and_ghostscript_of_a_disguised_file(tmp_path, monkeypatch):
+    from PIL import EpsImagePlugin
+
+    Image.init()
+    asked = []
+    factory, accept = Image.OPEN["EPS"]
+
+    def spy_accept(prefix):
+        asked.append("accept")
+        return accept(prefix)
+
+    def spy_factory(*args, **kwargs):
+        asked.append("open")
+        return factory(*args, **kwargs)
+
+    monkeypatch.setitem(Image.OPEN, "EPS", (spy_factory, spy_accept))
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: asked.append("ghostscript"))
+    monkeypatch.setattr(EpsImagePlugin, "has_ghostscript", lambda: True)
+    disguised = tmp_path / "x.jpg"
+    disguised.write_bytes(EPS)
+    with pytest.raises(ThumbnailError, match="damaged"):
+        thumbnail(disguised, (100, 100))
+    assert asked == []
+    sheet = tmp_path / "pair.png"  # the sheet's own cells: a grey box, no traceback
+    from mgie_desktop.batch.thumbnails import pair_image
+
+    pair_image(disguised, disguised, "", 64).save(sheet)
+    assert asked == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs")
+def test_a_thumbnail_of_a_fifo_or_a_folder_is_a_placeholder_at_once(tmp_path):
+    fifo = tmp_path / "frame.jpg"
+    os.mkfifo(fifo)
+    said: list[str] = []
+
+    def show():
+        try:
+            thumbnail(fifo, (100, 100))
+        except ThumbnailError as exc:
+            said.append(str(exc))
+
+    reader = threading.Thread(target=show, daemon=True)
+    reader.start()
+    reader.join(5)
+    if reader.is_alive():  # blocked opening the FIFO: a writer lets it go, then the test fails
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(5)
+    assert said == ["unsupported"]
+    with pytest.raises(ThumbnailError, match="unsupported"):
+        thumbnail(tmp_path, (100, 100))
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ThumbnailError, match="damaged"):
+        thumbnail(tmp_path / "empty.jpg", (100, 100))
 
 
 def test_long_text_wraps_and_ends_in_an_ellipsis():

@@ -2,7 +2,9 @@
 white, eight photos a page (two columns, four rows), each a before/after pair of thumbnails with
 its name, each edit step's instruction and MGIE's expressive instruction for it, its status (ok,
 failed and why, not done) and the review's decision. One page is FILE.jpg; more are FILE-2.jpg,
-FILE-3.jpg... (pages left over from a longer sheet of the same name are removed). JPEG or PNG.
+FILE-3.jpg... (pages left over from a longer sheet of the same name are removed: only files that
+carry the sheet's mark, MARK, in a JPEG comment or a PNG text chunk, so a photo of the person's
+that happens to be called FILE-4.jpg stays). JPEG or PNG.
 
 Memory stays bounded: one page and one photo's thumbnail at a time (``thumbnails``). A photo that
 cannot be read shows a grey box saying why. Text uses Pillow's own font, so it looks the same
@@ -12,12 +14,13 @@ everywhere. Pure Pillow: no Qt, no torch.
 from __future__ import annotations
 
 import contextlib
+import stat
 import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from mgie_desktop.batch.overview import BatchPhoto, Overview, PhotoStatus
 from mgie_desktop.batch.review import Decision
@@ -30,6 +33,7 @@ SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
 INK, GREY, FAINT, BOX = (20, 20, 20), (95, 95, 95), (200, 200, 200), (236, 236, 236)
 FAILED_INK = (170, 20, 20)
 MAX_STEPS_SHOWN = 3  # edit steps written out per photo; more are counted
+MARK = "MGIE Desktop contact sheet"  # in every page written: only such files are removed as stale
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,11 @@ def write_contact_sheet(overview: Overview, path: Path, layout: SheetLayout = A4
 
 def _save(page: Image.Image, target: Path, layout: SheetLayout) -> None:
     fmt = SUFFIXES[target.suffix.lower()]
-    options = {"quality": 90, "subsampling": 0} if fmt == "JPEG" else {}
+    options: dict = {"quality": 90, "subsampling": 0, "comment": MARK}
+    if fmt == "PNG":
+        text = PngImagePlugin.PngInfo()
+        text.add_text("Comment", MARK)
+        options = {"pnginfo": text}
     atomic_write(
         target,
         lambda fh: page.save(fh, format=fmt, dpi=(layout.dpi, layout.dpi), **options),
@@ -119,10 +127,25 @@ def _save(page: Image.Image, target: Path, layout: SheetLayout) -> None:
     )
 
 
+def is_sheet_page(path: Path) -> bool:
+    """Whether ``path`` is a page this app wrote (it carries MARK): a regular file, read only in
+    the format its name says; anything else (a person's photo, a broken file) is not."""
+    fmt = SUFFIXES.get(path.suffix.lower())
+    try:
+        if fmt is None or not stat.S_ISREG(path.stat().st_mode):
+            return False
+        with Image.open(path, formats=[fmt]) as im:
+            mark = im.info.get("comment") if fmt == "JPEG" else im.info.get("Comment")
+    except Exception:  # noqa: BLE001 (unreadable or damaged: not ours to remove)
+        return False
+    return mark in (MARK, MARK.encode("ascii"))
+
+
 def _remove_stale_pages(path: Path, count: int) -> None:
-    """A sheet of the same name that had more pages: its extra pages would print with this one."""
+    """A sheet of the same name that had more pages: its extra pages would print with this one.
+    Only pages carrying the sheet's mark go; the first file without it ends the search."""
     number = count + 1
-    while (stale := path.with_name(f"{path.stem}-{number}{path.suffix}")).is_file():
+    while is_sheet_page(stale := path.with_name(f"{path.stem}-{number}{path.suffix}")):
         with contextlib.suppress(OSError):
             stale.unlink()
         number += 1

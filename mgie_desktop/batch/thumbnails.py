@@ -1,16 +1,25 @@
 """Small upright sRGB copies of photos for the contact sheet, decoded at a fraction of their size
 where the format allows (a JPEG's DCT scaling through ``Image.draft``), one photo at a time: a
-sheet of hundreds of photos never holds more than one decoded photo. Pure Pillow."""
+sheet of hundreds of photos never holds more than one decoded photo. Pure Pillow.
+
+The paths come from a results folder (results.jsonl's ``source``, the files in OUTPUT_DIR): outside
+input. Only a regular file is opened (a FIFO would block a pool thread forever), and only in the
+formats a photo is opened in (``core.imaging``'s allow-list: Pillow's EPS plugin runs Ghostscript)."""
 
 from __future__ import annotations
 
 import io
+import os
+import stat
 import warnings
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image, ImageCms, ImageDraw, ImageFont, ImageOps
 
-from mgie_desktop.core.files import os_reason
+from mgie_desktop.core.errors import InputError
+from mgie_desktop.core.files import check_openable, os_reason
+from mgie_desktop.core.imaging import _open_formats
 
 _SRGB = ImageCms.createProfile("sRGB")
 
@@ -25,7 +34,7 @@ def thumbnail(path: Path, box: tuple[int, int]) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with _open_regular(Path(path)) as fh, Image.open(fh, formats=_open_formats()) as im:
                 # Twice the box: the scaled decode is rough, the resampling below smooths it.
                 im.draft("RGB", (box[0] * 2, box[1] * 2))
                 im.load()
@@ -33,6 +42,8 @@ def thumbnail(path: Path, box: tuple[int, int]) -> Image.Image:
                 small = _rgb(upright, im.info.get("icc_profile"))
         small.thumbnail(box, Image.Resampling.LANCZOS)
         return small
+    except ThumbnailError:
+        raise
     except FileNotFoundError:
         raise ThumbnailError("missing") from None
     except Image.DecompressionBombError:
@@ -43,6 +54,27 @@ def thumbnail(path: Path, box: tuple[int, int]) -> Image.Image:
         raise ThumbnailError(reason) from None
     except Exception:  # noqa: BLE001 (a corrupt file can surface as almost any exception)
         raise ThumbnailError("damaged") from None
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """``path`` open for reading if it is a regular file (ThumbnailError if it is something else:
+    a folder, a FIFO, a device); opened without blocking and checked again once open, so a file
+    swapped for a FIFO in between cannot hang the thread either."""
+    if not stat.S_ISREG(path.stat().st_mode):  # FileNotFoundError: "missing"
+        raise ThumbnailError("unsupported")
+    try:
+        check_openable(path, InputError, "a photo")
+    except InputError:
+        raise ThumbnailError("damaged") from None  # what is left for it to say: an empty file
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ThumbnailError("unsupported")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _rgb(im: Image.Image, icc: bytes | None) -> Image.Image:
