@@ -97,6 +97,7 @@ def test_a_watched_folder_edits_what_lands_and_the_window_s_models_come_back(qtb
     qtbot.waitUntil(lambda: panel.counts[WatchEvent.DONE] == 2, timeout=WAIT)
     texts = [panel.photos.item(i).text() for i in range(panel.photos.count())]
     assert texts[0].startswith("✓ done  second.png") and texts[1].startswith("✓ done  first.png")
+    qtbot.waitUntil(lambda: not panel.photos.item(0).icon().isNull(), timeout=WAIT)  # the result, small
     assert (out / "first.jpg").is_file() and (inside / "done" / "second.png").is_file()
     assert "Watching" in panel.heading.text()
     with qtbot.waitSignal(watch_folder.watch.ended, timeout=WAIT) as ended:

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QProcess, QSettings, Qt, Signal
+from PySide6.QtCore import QObject, QProcess, QSettings, QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
     QDialog,
     QLabel,
@@ -29,9 +30,12 @@ from PySide6.QtWidgets import (
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.logs import log
+from mgie_desktop.ui.images import to_qimage
+from mgie_desktop.ui.tasks import BackgroundTasks
 
 STOP_GRACE_MS = 30_000  # a photo under way finishes first; past this the watcher is stopped at once
 LAST_WORDS = 20  # lines of the watcher's own output kept, to say why it stopped
+THUMB_SIDE = 56  # as the history's
 
 
 class WatchEvent(Enum):
@@ -199,6 +203,8 @@ class WatchPanel(QWidget):
         self.heading.setWordWrap(True)
         self.photos = QListWidget()
         self.photos.setWordWrap(True)
+        self.photos.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
+        self.thumbnails = BackgroundTasks(self, workers=1)  # each result, small, read off the GUI thread
         self.stop_button = QPushButton("Stop Watching")
         self.stop_button.clicked.connect(watch.stop)
         self.stop_button.setEnabled(False)
@@ -252,6 +258,13 @@ class WatchPanel(QWidget):
         if data.get("output"):
             row.setToolTip(str(data["output"]))
             row.setData(Qt.ItemDataRole.UserRole, str(data["output"]))
+        if kind is WatchEvent.DONE and data.get("output"):
+            output = Path(str(data["output"]))
+            self.thumbnails.run(
+                lambda: to_qimage(_thumbnail(output)),
+                on_done=lambda image, row=row: row.setIcon(QIcon(QPixmap.fromImage(image))),
+                on_error=lambda exc: log.info("watch: no thumbnail of %s (%s)", output, exc),
+            )
         self.stop_button.setText(
             f"Stop Watching ({self.counts[WatchEvent.DONE]} done, {self.counts[WatchEvent.FAILED]} failed)"
         )
@@ -259,6 +272,11 @@ class WatchPanel(QWidget):
     def show_end(self, why: str) -> None:
         self.stop_button.setEnabled(False)
         self.heading.setText("Stopped watching" + (f": {why}" if why else ""))
+
+
+def _thumbnail(path: Path):
+    """On a file-work thread: the result, small (batch/thumbnails.py: allow-listed formats only)."""
+    return load("mgie_desktop.batch.thumbnails", "thumbnail")(path, (THUMB_SIDE, THUMB_SIDE))
 
 
 class WatchFolder:
