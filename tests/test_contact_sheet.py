@@ -437,6 +437,76 @@ def test_a_hostile_review_file_stops_the_batch_before_the_models_load(finished, 
     assert len(err.splitlines()) == 1 and "review file" in err and not made
 
 
+def _results_folder(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    out.mkdir()
+    line = {"photo": "a.png", "status": "failed", "output": str(out / "a.png"), "error": "boom"}
+    (out / "results.jsonl").write_text(json.dumps(line) + "\n")
+    return out
+
+
+def _not_a_review(out: Path, kind: str, monkeypatch) -> None:
+    from mgie_desktop.batch import review
+
+    path = out / "review.json"
+    if kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        monkeypatch.setattr(review, "MAX_BYTES", 2**20)
+        path.write_bytes(b" " * (2**20 + 1))
+
+
+KINDS = [
+    pytest.param("folder", "not a regular file"),
+    pytest.param(
+        "fifo",
+        "not a regular file",
+        marks=pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX FIFOs"),
+    ),
+    pytest.param("large", "larger than 1 MB"),
+]
+
+
+@pytest.mark.parametrize(("kind", "said"), KINDS)
+def test_a_review_file_that_is_no_file_or_too_large_is_one_line_and_the_sheet_still_shows(
+    tmp_path, monkeypatch, kind, said
+):
+    out = _results_folder(tmp_path)
+    _not_a_review(out, kind, monkeypatch)
+    with pytest.raises(ReviewError) as caught:
+        read_review(out)
+    text = str(caught.value)
+    assert said in text and str(out / "review.json") in text and "\n" not in text
+    overview = overview_of_folder(out)  # the review window and the sheet: shown, saying why
+    assert [p.name for p in overview.photos] == ["a.png"] and overview.reviews == {}
+    assert overview.review_problem == text and text in overview.problems
+
+
+@pytest.mark.parametrize(("kind", "said"), KINDS[:2])
+def test_a_review_file_that_is_no_file_stops_the_batch_in_one_line_naming_it(
+    finished, copy, monkeypatch, capsys, kind, said
+):
+    made = _engines(monkeypatch)
+    _not_a_review(copy / "out", kind, monkeypatch)
+    assert _batch(copy, finished["models"], copy / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and said in err and str(copy / "out" / "review.json") in err
+    assert "Traceback" not in err and not made
+
+
+def test_a_file_name_that_is_not_utf8_is_saved_and_read_back_and_later_saves_go_on(tmp_path):
+    odd = "caf\udce9.jpg"  # the bytes caf\xe9.jpg of a Latin-1 file name, as Python holds them
+    reviews = {odd: PhotoReview(Decision.APPROVED), "b.png": PhotoReview(Decision.REJECTED, Rerender(seed=3))}
+    write_review(tmp_path, reviews)
+    assert read_review(tmp_path) == reviews
+    reviews["c.png"] = PhotoReview(Decision.APPROVED)  # the next decision saves too
+    write_review(tmp_path, reviews)
+    assert read_review(tmp_path) == reviews
+    (tmp_path / "review.json").read_text(encoding="ascii")
+
+
 # ---- re-renders --------------------------------------------------------------------------------
 def test_a_rejected_photo_is_rendered_again_with_its_new_seed_and_the_others_are_skipped(
     finished, copy, monkeypatch, capsys

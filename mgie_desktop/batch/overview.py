@@ -16,7 +16,7 @@ from pathlib import Path
 from mgie_desktop.batch.folder import FORMATS, PhotoJob
 from mgie_desktop.batch.results import NAME as RESULTS_NAME
 from mgie_desktop.batch.results import OK, read_results
-from mgie_desktop.batch.review import UNDECIDED, PhotoReview, ReviewError, read_review
+from mgie_desktop.batch.review import UNDECIDED, PhotoReview, read_review
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.recipe import parse_recipe, read_recipe_data
@@ -218,7 +218,7 @@ def _reviews(output_dir: Path) -> tuple[dict[str, PhotoReview], str]:
     """review.json's decisions, or none and why (a sheet is still worth making without them)."""
     try:
         return read_review(output_dir), ""
-    except ReviewError as exc:
+    except InputError as exc:  # a ReviewError: one line naming the file (InputError: to be sure)
         return {}, str(exc)
 
 

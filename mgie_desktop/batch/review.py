@@ -115,9 +115,10 @@ def read_review(folder: Path) -> dict[str, PhotoReview]:
         return {}
     except OSError as exc:
         raise ReviewError(f"cannot read the review file {path}: {os_reason(exc)}") from None
-    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
-        reason = f"{exc}" if isinstance(exc, InputError) else "it is not JSON text"
-        raise ReviewError(f"cannot read the review file {path}: {reason}") from None
+    except InputError as exc:  # not a regular file, or too large
+        raise ReviewError(f"cannot read the review file {path}: {exc}") from None
+    except (UnicodeDecodeError, RecursionError, ValueError):
+        raise ReviewError(f"cannot read the review file {path}: it is not JSON text") from None
     try:
         return _parse(raw)
     except InputError as exc:
@@ -181,10 +182,12 @@ def write_review(folder: Path, reviews: dict[str, PhotoReview]) -> None:
         if review.rerender is not None:
             entry["rerender"] = review.rerender.to_json()
         photos[name] = entry
-    data = json.dumps({"format": FORMAT, "version": VERSION, "photos": photos}, ensure_ascii=False, indent=1)
+    # ASCII, with \u escapes: a file name that is not UTF-8 (Python holds its bytes as lone
+    # surrogates) is written as such an escape and read back the same, never failing every save.
+    data = json.dumps({"format": FORMAT, "version": VERSION, "photos": photos}, indent=1)
     path = Path(folder) / NAME
     try:
-        atomic_write(path, lambda fh: fh.write(data.encode("utf-8")), f"the review file {path}")
+        atomic_write(path, lambda fh: fh.write(data.encode("ascii")), f"the review file {path}")
     except InputError as exc:
         raise ReviewError(str(exc)) from None
 
