@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import zlib
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -542,6 +543,75 @@ def test_a_finished_event_carries_each_images_settings():
     hostile = {**protocol.event_to_wire(sent), "params": [{"steps": 0}]}
     with pytest.raises(protocol.BadEvent):
         protocol.event_from_wire(hostile)
+
+
+def _client_hearing(monkeypatch, finished: dict, image) -> RemoteClient:
+    """A client whose server (no network) finishes every job with the ``finished`` message."""
+    from mgie_desktop.remote import protocol
+
+    async def submit(self, job, idempotency_key=None):
+        return "k", 0
+
+    async def events(self, key):
+        yield protocol.event_from_wire(json.loads(json.dumps(finished)))
+
+    async def images(self, key, count):
+        return [image.copy() for _ in range(count)]
+
+    async def forget(self, key):
+        return None
+
+    for name, fake in (("submit", submit), ("events", events), ("images", images), ("forget", forget)):
+        monkeypatch.setattr(RemoteClient, name, fake)
+    return RemoteClient("http://127.0.0.1:9", "token")
+
+
+def _finished_message(images: int, seeds: int, models: int, params: list[EditParams]) -> dict:
+    from dataclasses import asdict
+
+    return {
+        "event": "finished",
+        "images": images,
+        "expressive_instruction": "warmer",
+        "seeds": list(range(seeds)),
+        "models": ["mgie"] * models,
+        "timings": {},
+        "params": [asdict(p) for p in params],
+    }
+
+
+@pytest.mark.parametrize(
+    ("counts", "said"),
+    [
+        ((4, 4, 4, 1), "4 images but 1 settings"),
+        ((2, 2, 2, 3), "2 images but 3 settings"),
+        ((4, 1, 4, 0), "4 images but 1 seeds"),  # an older server's: settings from the seeds
+        ((2, 2, 1, 2), "2 images but 1 models"),
+    ],
+)
+def test_a_result_whose_settings_are_not_one_per_image_is_one_protocol_line(monkeypatch, counts, said):
+    images, seeds, models, params = counts
+    photo = Image.new("RGB", (64, 48), (200, 120, 40))
+    rendered = Image.new("RGB", (64, 48), (90, 120, 200))
+    message = _finished_message(images, seeds, models, [SMALL] * params)
+    client = _client_hearing(monkeypatch, message, rendered)
+    with pytest.raises(RemoteError) as refused:
+        arun(client.run(job(photo, variations=images)))
+    text = str(refused.value)
+    assert "sent a message this client cannot read" in text and said in text and "\n" not in text
+
+
+def test_a_result_of_an_older_server_takes_its_settings_from_the_job_and_its_seeds(monkeypatch):
+    from mgie_desktop.core.finishing import working_source
+
+    photo = Image.new("RGB", (64, 48), (200, 120, 40))
+    rendered = working_source(photo, SMALL.pixel_budget)
+    client = _client_hearing(monkeypatch, _finished_message(2, 2, 2, []), rendered)
+    result = arun(client.run(job(photo, variations=2)))
+    assert result.params == [replace(SMALL, seed=0), replace(SMALL, seed=1)] and len(result.images) == 2
+    client = _client_hearing(monkeypatch, _finished_message(1, 1, 1, []), rendered)
+    with pytest.raises(RemoteError, match="cannot render a guidance sweep: update it"):
+        arun(client.run(job(photo, sweep=Sweep((5.0, 7.5), ()))))
 
 
 def test_edit_sweep_remote_writes_the_cells_a_local_sweep_does(server, tiny_models, photo_path, tmp_path):

@@ -300,9 +300,25 @@ def _tell(on_event: Callable[[Event], None] | None, event: Event) -> None:
 
 def _settings_of(job: EditJob, result: EditResult, host: str) -> None:
     """Each image's settings: as the server said, or (a server of an older version says none) the
-    job's with each seed. Such a server knows no sweep: it would have rendered one image."""
-    if job.sweep is not None and len(result.params) != len(result.images):
+    job's with each seed. Such a server knows no sweep: it would have rendered one image. Any other
+    count (settings, seeds or models not one per image) is a message this client cannot read: the
+    window would index past their end when it keeps a render."""
+    images = len(result.images)
+    if job.sweep is not None and not result.params:
         raise RemoteError(f"the engine at {host} cannot render a guidance sweep: update it")
+    said = {"settings": len(result.params), "seeds": len(result.seeds), "models": len(result.models)}
+    wrong = next(
+        (
+            f"{count} {name}"
+            for name, count in said.items()
+            if count != images and (name, count) != ("settings", 0)
+        ),
+        None,
+    )
+    if wrong is not None:
+        raise RemoteError(
+            f"the engine at {host} sent a message this client cannot read ({images} images but {wrong})"
+        )
     if not result.params:
         result.params = [replace(job.params, seed=seed) for seed in result.seeds]
 
