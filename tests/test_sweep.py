@@ -72,6 +72,8 @@ def test_a_spec_names_axes_values_or_the_default_grid():
         ("text=" + ",".join(["1"] * 1_000_000), "not 1000000"),
         ("text=1,2,3,4,5:image=1,2,3,4", "at most 16 cells"),
         ("text=5,5", "twice"),
+        ("text=7.5,7.5000001", r"text guidance 7.5 is in the sweep twice \(to 2 decimals\)"),
+        ("image=1.204,1.2", r"image guidance 1.2 is in the sweep twice \(to 2 decimals\)"),
         ("text=5:text=6", "twice"),
     ],
 )
@@ -79,6 +81,17 @@ def test_a_hostile_spec_is_one_clear_line(spec, words):
     with pytest.raises(InputError, match=words) as refused:
         parse_sweep(spec, EditParams())
     assert "\n" not in str(refused.value) and len(str(refused.value)) < 200
+
+
+def test_values_are_rounded_to_two_decimals_so_every_cell_is_named_apart():
+    sweep = parse_sweep("text=7.123, 7.5:image=1.456", EditParams())
+    assert sweep == Sweep((7.12, 7.5), (1.46,))
+    names = [cell_suffix(c) for c in sweep.cells(SMALL)]
+    assert names == ["-t7.12-i1.46", "-t7.5-i1.46"]
+    # Every way in rounds alike (the wire's sweep and the default grid are validated the same way).
+    assert Sweep((7.4999999, 10.0), ()).validated() == Sweep((7.5, 10.0), ())
+    with pytest.raises(InputError, match="twice"):
+        Sweep((), (1.5, 1.5000001)).validated()
 
 
 def test_a_job_sweeps_alone():
@@ -171,6 +184,7 @@ def test_edit_sweep_writes_each_cell_a_grid_and_says_them_in_json(tiny_models, p
     ("extra", "words"),
     [
         (["--sweep", "text=nan"], "finite"),
+        (["--sweep", "text=7.5,7.5000001"], "text guidance 7.5 is in the sweep twice"),
         (["--sweep", "text=1,2,3,4,5:image=1,2,3,4,5"], "at most 16 cells"),
         (["--sweep", "both", "-i", "and brighter"], "just one"),
         (["--sweep", "both", "--mode", "both"], "not both"),

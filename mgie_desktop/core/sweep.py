@@ -19,6 +19,7 @@ from mgie_desktop.core.params import (
 
 SPEC_HELP = "text, image, both, or values such as text=5,7.5,10:image=1.2,1.5"
 IMAGE_STEP = 0.3  # image guidance acts within a few tenths (1.0 loosest, the reference's 1.5)
+DECIMALS = 2  # a sweep's values, as the window's spin boxes hold them (and its cells are named)
 
 
 class Varies(Enum):
@@ -46,25 +47,35 @@ class Sweep:
         return max(1, len(self.image))
 
     def validated(self) -> Sweep:
+        """The sweep checked, its values rounded to 2 decimals as the window's boxes hold them
+        (from a spec, the wire or the default grid alike): each cell's label and file name
+        (``cell_label``, ``cell_suffix``) then differ from every other's, and two values that
+        round alike are refused as the same value twice, never a cell overwriting another."""
         if not self.text and not self.image:
             raise InputError("a sweep varies text guidance, image guidance or both")
+        axes = []
         for name, values, bounds in (
             ("text guidance", self.text, TEXT_GUIDANCE),
             ("image guidance", self.image, IMAGE_GUIDANCE),
         ):
             _check_count(name, len(values))
-            for value in values:
+            rounded = tuple(round(float(value), DECIMALS) for value in values)
+            for value in rounded:
                 bounds.check(name, value)
-            repeated = next((v for i, v in enumerate(values) if v in values[:i]), None)
+            repeated = next((i for i, v in enumerate(rounded) if v in rounded[:i]), None)
             if repeated is not None:
-                raise InputError(f"{name} {repeated:g} is in the sweep twice")
-        cells = self.rows * self.columns
+                first = rounded.index(rounded[repeated])
+                alike = "" if values[first] == values[repeated] else f" (to {DECIMALS} decimals)"
+                raise InputError(f"{name} {rounded[repeated]:g} is in the sweep twice{alike}")
+            axes.append(rounded)
+        sweep = Sweep(*axes)
+        cells = sweep.rows * sweep.columns
         if cells > SWEEP_CELLS.high:
             raise InputError(
                 f"a sweep renders at most {SWEEP_CELLS.high:g} cells, not "
-                f"{self.rows}x{self.columns} = {cells}"
+                f"{sweep.rows}x{sweep.columns} = {cells}"
             )
-        return self
+        return sweep
 
     def cells(self, params: EditParams) -> list[EditParams]:
         """Each cell's settings in reading order: row by row (text guidance), then across
