@@ -248,6 +248,12 @@ def test_only_the_sheets_own_pages_are_removed_never_a_photo_named_like_one(fini
         assert write_contact_sheet(overview, path, SheetLayout(columns=2, rows=1)) == page_paths(path, 2)
         assert not (tmp_path / f"old-3{suffix}").exists() and not (tmp_path / f"old-4{suffix}").exists()
         assert (tmp_path / f"old-5{suffix}").exists() and (tmp_path / f"old-6{suffix}").exists()
+    # A sheet whose later pages would land on the person's photos is refused, writing nothing.
+    before = {n: (tmp_path / f"holiday-{n}.jpg").read_bytes() for n in (2, 3)}
+    with pytest.raises(InputError, match=r"page holiday-2\.jpg would replace a file that is not") as caught:
+        write_contact_sheet(overview, sheet, SheetLayout(columns=1, rows=1))
+    assert "\n" not in str(caught.value)
+    assert {n: (tmp_path / f"holiday-{n}.jpg").read_bytes() for n in (2, 3)} == before
 
 
 @pytest.mark.parametrize(

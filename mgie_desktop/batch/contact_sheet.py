@@ -105,6 +105,12 @@ def write_contact_sheet(overview: Overview, path: Path, layout: SheetLayout = A4
     check_sheet_path(path)
     count = layout.pages(len(overview.photos))
     paths = page_paths(path, count)
+    for later in paths[1:]:  # FILE-2.jpg... may be the person's own photos: never written over
+        if later.exists() and not is_sheet_page(later):
+            raise InputError(
+                f"cannot write the contact sheet {path}: its page {later.name} would replace a file "
+                "that is not a contact sheet page; choose another name"
+            )
     for number, target in enumerate(paths, start=1):
         start = (number - 1) * layout.per_page
         page = draw_page(overview, overview.photos[start : start + layout.per_page], number, count, layout)
