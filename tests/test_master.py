@@ -451,3 +451,17 @@ def test_a_chain_s_master_is_written_only_if_its_session_is_saved(tmp_path):
         assert again.deep and np.array_equal(again.history.store.master(), gradient())
     finally:
         again.close()
+
+
+def test_a_16_bit_grey_photo_keeps_its_levels_too(tmp_path):
+    ramp = np.linspace(0, 65535, W * H).reshape(H, W).astype(np.uint16)
+    Image.fromarray(ramp).save(tmp_path / "grey16.png")
+    photo = load_photo(tmp_path / "grey16.png")
+    assert photo.master is not None and photo.source_mode == "I;16"
+    assert all(np.array_equal(photo.master[:, :, c], ramp) for c in range(3))
+    document = Document.from_photo(photo)
+    try:
+        assert document.deep and export_step(document, 0, tmp_path / "out.tif")
+    finally:
+        document.close()
+    assert np.array_equal(load_photo(tmp_path / "out.tif").master[:, :, 0], ramp)

@@ -69,6 +69,7 @@ SAVE_FORMATS = {
 }
 
 DEEP_FORMATS = ("PNG", "TIFF")  # a photo's 16-bit master is written in full in these
+_GREY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N")  # "I" (32 bits) is an 8-bit-era reading: left alone
 DEEP_MODES = (";16", ";32F")  # the ends of a deep photo's source mode ("RGB;16": Pillow said "RGB")
 
 # ISO-BMFF brands of HEIC/HEIF stills; AVIF brands are left to Pillow's own AVIF plugin.
@@ -192,6 +193,10 @@ def load_photo(path: str | os.PathLike[str]) -> Photo:
                 raise fail(f"not enough memory to keep {im.width}x{im.height} pixels at 16 bits") from None
             except Exception as exc:  # the first decode worked: the second cannot fail but for memory
                 raise fail(f"the image data is damaged ({_short(exc)})") from None
+        elif source_mode in _GREY16_MODES:  # Pillow keeps 16-bit grey whole: its master, grey in RGB
+            grey = np.clip(np.asarray(im), 0, 65535).astype(np.uint16)
+            master = np.repeat(grey[:, :, None], 3, axis=2)
+            source_mode = "I;16"  # whichever byte order: Pillow's name, and a deep one (DEEP_MODES)
 
     try:
         rgb, alpha, icc = _to_rgb8(im, icc)
