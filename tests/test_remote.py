@@ -175,7 +175,9 @@ def test_two_clients_queue_in_order(server, photo):
         first = asyncio.ensure_future(
             one(
                 "first",
-                job(photo, params=EditParams(steps=40, pixel_budget=4096, scheduler="euler")),
+                job(
+                    photo, params=EditParams(steps=300, pixel_budget=4096, scheduler="euler")
+                ),  # still running 0.5 s later
                 first_positions,
             )
         )

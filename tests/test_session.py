@@ -545,3 +545,23 @@ def test_store_keeps_only_the_cache_in_memory(tmp_path):
     assert len(list(tmp_path.glob("step-*.png"))) == 51
     assert h.image(1).tobytes() == noisy(1, (64, 48)).tobytes()
     h.close()
+
+
+def test_discarding_waits_out_a_moment_s_look_but_not_a_running_app(tmp_path):
+    import threading
+
+    from mgie_desktop.core import autosave
+
+    h = History(ImageStore(tmp_path / "store"))
+    h.start(noisy(0))
+    saver = Autosaver(tmp_path / "autosave")
+    saver.save(h, {"name": "look.png"})
+    saver.release()
+    (found,) = find_recoverable(tmp_path / "autosave")
+    lock = open(found.path / autosave.LOCK_NAME, "a+b")
+    assert autosave._try_lock(lock)  # another window looking at it, for a moment
+    threading.Timer(0.3, lambda: autosave._unlock(lock)).start()
+    discard(found)
+    assert not found.path.exists()
+    lock.close()
+    h.close()

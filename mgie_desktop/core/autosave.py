@@ -45,6 +45,8 @@ from .session.reading import load, tail
 from .session.streams import copy_stream
 from .session.writing import atomic_write_session, flush_step_images
 
+DISCARD_TRIES, DISCARD_WAIT_S = 40, 0.05  # a running app holds its lock for good; a look, for milliseconds
+
 
 def default_autosave_folder() -> Path:
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "autosave"
@@ -308,7 +310,11 @@ def discard(recoverable: RecoverableSession | str | os.PathLike[str]) -> None:
         fh = open(path / LOCK_NAME, "a+b")
     except OSError as exc:
         raise InputError(f"cannot discard the autosave '{path.name}': {os_reason(exc)}") from None
-    if not _try_lock(fh):
+    for _ in range(DISCARD_TRIES):  # another window's look (find_recoverable) holds it for a moment
+        if _try_lock(fh):
+            break
+        time.sleep(DISCARD_WAIT_S)
+    else:
         fh.close()
         raise InputError(f"cannot discard the autosave '{path.name}': it belongs to a running MGIE Desktop")
     _remove_tree(path, fh)
