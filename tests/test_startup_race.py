@@ -89,7 +89,9 @@ def test_photo_at_launch_opens_every_time_on_a_busy_machine(tmp_path, tiny_model
                 timeout=180,
             )
             lines = [line for line in done.stdout.splitlines() if line.startswith("PROBE ")]
-            assert lines, f"start {run}: no report\n{done.stdout}\n{done.stderr}"
+            assert lines, (
+                f"start {run}: no report (exit status {done.returncode})\n{done.stdout}\n{done.stderr}"
+            )
             result = json.loads(lines[-1][len("PROBE ") :])
             assert result == {"opened": True, "offered": True, "error": None}, (
                 f"start {run}: {result}\n{done.stderr}"
