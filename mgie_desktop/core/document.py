@@ -13,7 +13,7 @@ from typing import Any
 from mgie_desktop.core.colour import ColourSpace, colour_space
 from mgie_desktop.core.geometry import apply_all
 from mgie_desktop.core.history import History
-from mgie_desktop.core.imaging import DEEP_FORMATS, DEEP_MODES, SAVE_FORMATS, Photo, load_photo, save_photo
+from mgie_desktop.core.imaging import DEEP_FORMATS, SAVE_FORMATS, Photo, is_deep_mode, load_photo, save_photo
 from mgie_desktop.core.master import derived, to_8bit
 from mgie_desktop.core.session import SUFFIX, Session, SourceMeta, open_session, save_session
 
@@ -57,7 +57,7 @@ class Document:
     @property
     def deep(self) -> bool:
         """Whether the photo had more than 8 bits per channel (its PNG and TIFF exports keep 16)."""
-        return self.has_master and (self.source.source_mode or "").endswith(DEEP_MODES)
+        return self.has_master and is_deep_mode(self.source.source_mode)
 
     @property
     def colour(self) -> ColourSpace | None:

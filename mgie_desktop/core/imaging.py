@@ -542,7 +542,12 @@ def save_photo(
 
 def is_deep(photo: Photo | Image.Image) -> bool:
     """Whether a photo had more than 8 bits per channel (its PNG and TIFF keep 16)."""
-    return isinstance(photo, Photo) and photo.master is not None and photo.source_mode.endswith(DEEP_MODES)
+    return isinstance(photo, Photo) and photo.master is not None and is_deep_mode(photo.source_mode)
+
+
+def is_deep_mode(source_mode: str | None) -> bool:
+    """Whether a source mode (as a Photo or a session keeps it) says more than 8 bits per channel."""
+    return (source_mode or "").endswith(DEEP_MODES)
 
 
 def _save_deep(

@@ -205,11 +205,12 @@ def derived(history: History, step_id: int, space: ColourSpace | None = None) ->
     lineage = history.lineage(step_id)
     for parent, step in zip(lineage, lineage[1:], strict=False):
         op = step.params.geometry
+        after = history.image(step.id)
         if op is not None:
             master = apply_geometry(master, op)
         else:
-            master = carried(master, own(history.image(parent.id)), own(history.image(step.id)))
-        shown = history.image(step.id).size
+            master = carried(master, own(history.image(parent.id)), own(after))
+        shown = after.size
         if master.shape[1::-1] != shown:  # a crop a damaged session holds that does not fit its step
             raise InputError(
                 f"step {step.id} does not fit the photo's master ({shown[0]}x{shown[1]} shown, "

@@ -22,6 +22,10 @@ class Bounds:
     low: float
     high: float
 
+    def nearest(self, value: float) -> float:
+        """``value`` brought into the range (what a box shows of a number from a damaged file)."""
+        return min(max(value, self.low), self.high)
+
     def check(self, name: str, value: float) -> None:
         if isinstance(value, float) and not math.isfinite(value):
             raise InputError(f"{name} must be a finite number, not {value}")

@@ -320,20 +320,15 @@ class EditPanel(QWidget):
         longer offers (a session from an older version, or a damaged one) becomes the nearest it
         does: each number into its range (Qt's boxes take 32 bits), an unknown sampler the one shown."""
         scheduler = params.scheduler if params.scheduler in SCHEDULERS else self._base.scheduler
-        budget = int(min(max(params.pixel_budget, PIXEL_BUDGET.low), PIXEL_BUDGET.high))
-        steps = int(min(max(params.steps, STEPS.low), STEPS.high))
-        seed = int(min(max(params.seed, SEED.low), SEED.high))
-        text = min(max(params.text_guidance, TEXT_GUIDANCE.low), TEXT_GUIDANCE.high)
-        image = min(max(params.image_guidance, IMAGE_GUIDANCE.low), IMAGE_GUIDANCE.high)
         self._show_params(
             replace(
                 params,
                 scheduler=scheduler,
-                pixel_budget=budget,
-                steps=steps,
-                seed=seed,
-                text_guidance=text,
-                image_guidance=image,
+                pixel_budget=int(PIXEL_BUDGET.nearest(params.pixel_budget)),
+                steps=int(STEPS.nearest(params.steps)),
+                seed=int(SEED.nearest(params.seed)),
+                text_guidance=TEXT_GUIDANCE.nearest(params.text_guidance),
+                image_guidance=IMAGE_GUIDANCE.nearest(params.image_guidance),
             )
         )
 

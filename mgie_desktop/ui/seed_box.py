@@ -29,7 +29,7 @@ class SeedBox(QLineEdit):
         return self._value
 
     def setValue(self, value: int) -> None:
-        value = int(min(max(int(value), int(SEED.low)), int(SEED.high)))
+        value = int(SEED.nearest(int(value)))
         changed = value != self._value
         self._value = value
         self.setText(str(value))
