@@ -296,7 +296,6 @@ class WatchFolder:
         self.pause_engine, self.resume_engine = pause_engine, resume_engine
         self.watch = FolderWatch(panel_parent)
         self.panel = WatchPanel(self.watch, panel_parent)
-        self.dialog: QDialog | None = None  # while it is open (tests fill it in)
         self.watch.ended.connect(lambda _why: self.resume_engine())
         self.panel.review_button.clicked.connect(self.review)
         self.review_window: QWidget | None = None
@@ -309,10 +308,8 @@ class WatchFolder:
         WatchFolderDialog = load("mgie_desktop.ui.watch_dialog", "WatchFolderDialog")  # when first used
 
         dialog = WatchFolderDialog(self.settings, self.panel.parentWidget())
-        self.dialog = dialog
         if dialog.exec() == QDialog.DialogCode.Accepted and (chosen := dialog.chosen()) is not None:
             self.start(chosen)
-        self.dialog = None
 
     def review(self) -> None:
         """The results so far as a contact sheet, to approve or reject (ui/contact_sheet.py)."""
