@@ -19,6 +19,7 @@ from mgie_desktop.core.exit_codes import ExitCode
 from mgie_desktop.core.instruction import check_text
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, params_for
 from mgie_desktop.core.paths import models_dir
+from mgie_desktop.core.step_params import ENGINE_NAMES
 from mgie_desktop.core.sweep import parse_sweep
 from mgie_desktop.engine.memory import LLM_QUANTS, PLACEMENTS, PRECISIONS
 
@@ -95,10 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     edit.add_argument(
         "--mode",
-        choices=("mgie", "ip2p", "both"),
+        choices=("mgie", "ip2p", "klein", "both"),
         default="mgie",
         help="mgie (default); ip2p: InstructPix2Pix alone reads the instruction (the optional "
-        "component); both: also writes OUTPUT with -ip2p before its suffix, to compare",
+        "component); klein: FLUX.2 [klein] 4B edits from the instruction (the optional second "
+        "engine); both: also writes OUTPUT with -ip2p before its suffix, to compare",
     )
     edit.add_argument(
         "--mask",
@@ -138,6 +140,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"how closely the result keeps the photo, at least 1.0 (default: {default.image_guidance})",
     )
     edit.add_argument("--scheduler", choices=SCHEDULERS, help="sampler (default: the preset's)")
+    edit.add_argument(
+        "--pixel-budget",
+        type=int,
+        metavar="PIXELS",
+        help=f"the area the edit runs at, in pixels (default: {default.pixel_budget}, 512x512; "
+        "FLUX.2 [klein] runs at four times it); the result is carried back to the photo's size",
+    )
     edit.add_argument(
         "--finish",
         choices=("detail", "upscale"),
@@ -433,7 +442,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_edit(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.core.document import chain_photo
     from mgie_desktop.core.imaging import load_photo, save_photo
-    from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED, check_installed, has_plain_ip2p
+    from mgie_desktop.engine.inventory import (
+        KLEIN_NOT_INSTALLED,
+        PLAIN_NOT_INSTALLED,
+        check_installed,
+        has_klein,
+        has_plain_ip2p,
+    )
 
     started = time.perf_counter()
     instructions = [text.strip() for text in args.instruction]
@@ -459,12 +474,15 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
         text_guidance=args.text_guidance,
         image_guidance=args.image_guidance,
         scheduler=args.scheduler,
+        pixel_budget=args.pixel_budget,
     )
     sweep = parse_sweep(args.sweep, params) if args.sweep is not None else None
     if sweep is not None and len(instructions) > 1:
         raise InputError("--sweep renders one --instruction on a grid: give just one")
-    if sweep is not None and args.mode == "both":
-        raise InputError("--sweep goes with --mode mgie or ip2p, not both")
+    if sweep is not None and args.mode in ("both", "klein"):
+        raise InputError(
+            "--sweep goes with --mode mgie or ip2p, not both, nor klein (distilled to work without guidance)"
+        )
     output = Path(args.output)
     _check_writable_output(output)
     session_path = Path(args.session) if args.session else None
@@ -486,20 +504,24 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
     if args.remote:
         engine = _remote_engine(args)
         identity = engine.info["models"].get("identity")
-        if args.mode != "mgie" and not engine.info["models"].get("plain_ip2p"):
+        if args.mode in ("ip2p", "both") and not engine.info["models"].get("plain_ip2p"):
             raise InputError(f"the server has no plain InstructPix2Pix: {PLAIN_NOT_INSTALLED}")
+        if args.mode == "klein" and not engine.info["models"].get("klein"):
+            raise InputError(f"the server has no FLUX.2 [klein]: {KLEIN_NOT_INSTALLED}")
     else:
         directory = models_dir(args.models)
         check_installed(directory)
-        if args.mode != "mgie" and not has_plain_ip2p(directory):
+        if args.mode in ("ip2p", "both") and not has_plain_ip2p(directory):
             raise InputError(PLAIN_NOT_INSTALLED)  # before minutes of loading
+        if args.mode == "klein" and not has_klein(directory):
+            raise InputError(KLEIN_NOT_INSTALLED)
 
         from mgie_desktop.engine.inventory import bundle_identity
         from mgie_desktop.engine.loading import BundleParts
         from mgie_desktop.engine.pipeline import MgieEngine  # the heavy imports, only now
 
-        # InstructPix2Pix alone never asks the 7B LLM: it is not loaded at all.
-        parts = BundleParts.PLAIN if args.mode == "ip2p" else BundleParts.MGIE
+        # InstructPix2Pix or klein alone never asks the 7B LLM: it is not loaded at all.
+        parts = {"ip2p": BundleParts.PLAIN, "klein": BundleParts.KLEIN}.get(args.mode, BundleParts.MGIE)
         engine = MgieEngine(
             directory,
             device=args.device,
@@ -528,7 +550,7 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
         save_photo(chain_photo(photo, history), path, record=edit_record(history, models=identity))
     for mode, (history, _image, records) in chains.items():
         _mark_did_nothing(history, records, mask, mode, quiet=args.json)
-    history, current, records = chains["mgie" if "mgie" in chains else "ip2p"]
+    history, current, records = chains["mgie" if "mgie" in chains else args.mode]
     try:
         session_saved = _save_edit_session(history, session_path, photo, output)
     finally:
@@ -586,9 +608,9 @@ def _mark_did_nothing(history, records: list[dict], mask, mode: str, quiet: bool
     for step, record in zip(renders, records, strict=True):
         record["did_nothing"] = did_nothing(history.image(step.parent), history.rendered(step.id), mask)
         if record["did_nothing"] and not quiet:
-            who = "InstructPix2Pix" if mode == "ip2p" else "MGIE"
             print(
-                f"mgie-desktop: warning: {record['instruction']!r} barely changed the photo ({who} sometimes "
+                f"mgie-desktop: warning: {record['instruction']!r} barely changed the photo "
+                f"({ENGINE_NAMES[mode]} sometimes "
                 "leaves an instruction unapplied): try another --seed or a stronger --text-guidance",
                 file=sys.stderr,
             )
@@ -748,7 +770,7 @@ def _edit_chain(engine, start, instructions: list[str], params, args: argparse.N
         ChainStep(
             text,
             params,
-            expressive=steering[i] if i < len(steering) and mode != "ip2p" else None,
+            expressive=steering[i] if i < len(steering) and mode == "mgie" else None,
             mask=mask,
             model=mode,
         )
@@ -760,8 +782,8 @@ def _edit_chain(engine, start, instructions: list[str], params, args: argparse.N
             print(
                 f"{step.instruction!r} -> "
                 + (
-                    "(InstructPix2Pix reads it as it is)"
-                    if step.model == "ip2p"
+                    f"({ENGINE_NAMES[step.model]} reads it as it is)"
+                    if step.model != "mgie"
                     else record["expressive_instruction"]
                 )
             )
@@ -926,6 +948,11 @@ def _install(args: argparse.Namespace, dest: Path) -> ExitCode:
     else:
         src = Path(args.src)
     inventory = convert(locate_reference(src), dest, log=lambda msg: print(f"  {msg}", file=sys.stderr))
+    if args.models_command == "tiny":  # the second engine too, in the layout its real files have
+        from mgie_desktop.engine.klein import add_klein
+        from mgie_desktop.engine.tiny_klein import write_tiny_klein
+
+        inventory = add_klein(write_tiny_klein(dest / "tiny-reference" / "FLUX.2-klein-4B"), dest)
     size = sum(f["size"] for f in inventory["files"].values())
     print(
         f"models ready in {dest} ({len(inventory['files'])} files, {size / 1e6:.1f} MB, "

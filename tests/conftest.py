@@ -46,6 +46,24 @@ def emitting_models(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def klein_models(tmp_path_factory) -> Path:
+    """Tiny models (the emitting MGIE) with a tiny random FLUX.2 [klein] added, as `models tiny` makes."""
+    from mgie_desktop.engine.klein import add_klein
+    from mgie_desktop.engine.tiny_klein import write_tiny_klein
+
+    root = _build(tmp_path_factory.mktemp("tiny-klein"), emit=True)
+    add_klein(write_tiny_klein(root / "tiny-reference" / "FLUX.2-klein-4B"), root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def klein_engine(klein_models):
+    from mgie_desktop.engine.pipeline import MgieEngine
+
+    return MgieEngine(klein_models, device="cpu", precision="fp32")
+
+
+@pytest.fixture(scope="session")
 def engine(tiny_models):
     from mgie_desktop.engine.pipeline import MgieEngine
 

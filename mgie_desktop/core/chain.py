@@ -3,7 +3,7 @@ its instructions and what ``mgie-desktop batch`` runs for a recipe, in one place
 same pixels for the same chain, seeds and settings.
 
 The engine is passed in (an ``engine.pipeline.MgieEngine`` or anything with its ``edit`` and
-``render_plain``), so this module stays free of torch.
+``render_plain`` and ``render_klein``), so this module stays free of torch.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from mgie_desktop.core.geometry import describe
 from mgie_desktop.core.history import History, blend
 from mgie_desktop.core.masks import mask_to_text
 from mgie_desktop.core.params import DEFAULT_PIXEL_BUDGET, EditParams
-from mgie_desktop.core.sizing import working_size
+from mgie_desktop.core.sizing import klein_working_size, working_size
 from mgie_desktop.core.step_params import StepKind, StepParams
 
 
@@ -33,7 +33,7 @@ class ChainStep:
     params: EditParams | None = None
     expressive: str | None = None  # steer MGIE with this text instead of the one it writes
     mask: Image.Image | None = None  # grey, any size: white edits, black keeps
-    model: str = "mgie"  # "ip2p": InstructPix2Pix reads the instruction itself
+    model: str = "mgie"  # "ip2p" or "klein": InstructPix2Pix or FLUX.2 [klein] reads the instruction itself
     strength: float = 1.0  # how much of the render shows over the step's source
     geometry: dict[str, Any] | None = None
 
@@ -79,11 +79,17 @@ def run_chain(
         if mask is not None:
             stored_mask = stored_masks.setdefault(id(mask), mask_to_text(mask))
         source = current
-        if step.model == "ip2p":
+        if step.model in ("ip2p", "klein"):  # the engine reads the words itself: no LLM half
             begun = time.perf_counter()
-            rendered = engine.render_plain(current, text, params, finish=finish, mask=mask)
+            if step.model == "klein":
+                [rendered], params = engine.render_klein(
+                    current, text, params, [params.seed], finish=finish, mask=mask
+                )
+                size = klein_working_size(current.width, current.height, params.pixel_budget)
+            else:
+                rendered = engine.render_plain(current, text, params, finish=finish, mask=mask)
+                size = working_size(current.width, current.height, params.pixel_budget)
             timings = {"instruct_s": 0.0, "render_s": time.perf_counter() - begun}
-            size = working_size(current.width, current.height, params.pixel_budget)
             words = {"expressive_instruction": "", "steered_instruction": ""}
             record = {
                 "instruction": text,
@@ -95,7 +101,7 @@ def run_chain(
                 "working_height": size[1],
                 **timings,
             }
-            kind = StepKind.IP2P
+            kind = StepKind(step.model)
         else:
             outcome = engine.edit(current, text, params, finish=finish, expressive=step.expressive, mask=mask)
             rendered, timings = outcome.image, outcome.timings

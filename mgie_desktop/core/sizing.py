@@ -43,6 +43,21 @@ def working_size(width: int, height: int, pixel_budget: int) -> tuple[int, int]:
     return w, h
 
 
+# FLUX.2 [klein] (engine/klein.py) was trained at 1024 x 1024 where Stable Diffusion 1.5 was at
+# 512 x 512: it edits at four times the pixel budget (a megapixel by default), up to 4 MP, both
+# sides multiples of 16 (its VAE's 8 times its transformer's 2x2 patches).
+KLEIN_BUDGET_SCALE = 4
+KLEIN_MAX_PIXELS = 2048 * 2048
+KLEIN_MULTIPLE = 16
+
+
+def klein_working_size(width: int, height: int, pixel_budget: int) -> tuple[int, int]:
+    """The size FLUX.2 [klein] edits a ``width`` x ``height`` photo at, for MGIE's ``pixel_budget``."""
+    w, h = working_size(width, height, min(KLEIN_MAX_PIXELS, pixel_budget * KLEIN_BUDGET_SCALE))
+    step = KLEIN_MULTIPLE
+    return max(step, w // step * step), max(step, h // step * step)
+
+
 def fit_ratio(
     box: tuple[float, float, float, float], ratio: float | None, bounds: tuple[int, int]
 ) -> tuple[int, int, int, int]:

@@ -26,11 +26,14 @@ class StepKind(Enum):
     ORIGINAL = "original"  # the photo as opened
     MGIE = "mgie"  # MGIE: its LLM wrote the expressive instruction the render followed
     IP2P = "ip2p"  # plain InstructPix2Pix read the person's words itself
+    KLEIN = "klein"  # FLUX.2 [klein] read the person's words itself (engine/klein.py)
     GEOMETRY = "geometry"  # a crop, rotation or flip (core/geometry.py)
 
 
-RENDERS = (StepKind.MGIE, StepKind.IP2P)  # the kinds that can be rendered again
+RENDERS = (StepKind.MGIE, StepKind.IP2P, StepKind.KLEIN)  # the kinds that can be rendered again
 MODEL_NAMES = tuple(kind.value for kind in RENDERS)
+# What a person reads for each engine (the window, the command line's messages).
+ENGINE_NAMES = {"mgie": "MGIE", "ip2p": "InstructPix2Pix", "klein": "FLUX.2 [klein]"}
 
 # Each render setting's JSON type: bool is no number here, though Python says it is an int.
 _INTEGER, _NUMBER, _TEXT = "an integer", "a number", "text"

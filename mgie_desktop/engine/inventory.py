@@ -34,6 +34,14 @@ PLAIN_NOT_INSTALLED = (
 )
 
 
+KLEIN_DIR = "klein"  # in the bundle: FLUX.2 [klein] as published, in the diffusers layout
+KLEIN_NOT_INSTALLED = (
+    "FLUX.2 [klein] (the optional second engine) is not installed: download it with "
+    "`mgie-desktop models download --with klein`, or import a copy of black-forest-labs/FLUX.2-klein-4B "
+    "with `mgie-desktop models import-klein DIR`"
+)
+
+
 def bundle_path(models_dir: Path) -> Path:
     return Path(models_dir) / BUNDLE_SUBDIR
 
@@ -110,6 +118,12 @@ def has_plain_ip2p(models_dir: Path) -> bool:
     """Does the installed bundle hold InstructPix2Pix's own model (the optional comparison)?
     ModelFilesError when there is no bundle at all."""
     return bool(read_inventory(models_dir)["model"].get("plain_ip2p"))
+
+
+def has_klein(models_dir: Path) -> bool:
+    """Does the installed bundle hold FLUX.2 [klein] (the optional second engine)? ModelFilesError
+    when there is no bundle at all."""
+    return bool(read_inventory(models_dir)["model"].get("klein"))
 
 
 def bundle_identity(models_dir: Path) -> dict[str, Any]:

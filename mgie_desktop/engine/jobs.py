@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from mgie_desktop.core.errors import EditCancelled
 from mgie_desktop.core.jobs import EditJob, EditResult
-from mgie_desktop.core.params import SEED
+from mgie_desktop.core.params import SEED, EditParams
 
 if TYPE_CHECKING:  # the pipeline imports torch: the window imports this module at start-up
     from mgie_desktop.engine.pipeline import Instruction, MgieEngine
@@ -47,73 +47,30 @@ def run_job(
     cancel: threading.Event | None = None,
 ) -> EditResult:
     """``guide_key`` names the job's LLM half for the cache (the caller knows what makes two
-    jobs alike: the window's step ids, the server's image digest)."""
+    jobs alike: the window's step ids, the server's image digest). With ``job.compare`` the second
+    engine (``job.versus``) renders the same words, seed and settings after the first."""
     started = time.perf_counter()
-    plain = job.model == "ip2p"  # InstructPix2Pix alone: no LLM half
-    guide = guides.get(guide_key) if job.rerender and not plain else None
-    reused = guide is not None
-    if guide is None and not plain:
-        guide = (
-            engine.steer(job.image, job.instruction, job.expressive)
-            if job.expressive
-            else engine.instruct(job.image, job.instruction, cancel=cancel)
-        )
-        if cancel is not None and cancel.is_set():  # steering is one pass: it stops after it
-            raise EditCancelled("the edit was cancelled")
-        guides.put(guide_key, guide)
+    guide, reused = None, False
+    if "mgie" in (job.model, job.versus if job.compare else job.model):  # the LLM half is needed
+        guide = guides.get(guide_key) if job.rerender else None
+        reused = guide is not None
+        if guide is None:
+            guide = (
+                engine.steer(job.image, job.instruction, job.expressive)
+                if job.expressive
+                else engine.instruct(job.image, job.instruction, cancel=cancel)
+            )
+            if cancel is not None and cancel.is_set():  # steering is one pass: it stops after it
+                raise EditCancelled("the edit was cancelled")
+            guides.put(guide_key, guide)
     render_started = time.perf_counter()
-    assert plain or guide is not None  # the LLM half, computed or cached, unless InstructPix2Pix runs alone
-    conditioning = None if guide is None else guide.conditioning
-    plain_text = job.instruction if plain else None
-
-    if job.sweep is not None:  # one render per cell, in turn: the pipeline takes one guidance at a time
-        settings = job.sweep.cells(job.params)
-        images = []
-        for index, cell in enumerate(settings):
-            images += engine.render_variations(
-                job.image,
-                conditioning,
-                cell,
-                [cell.seed],
-                _counted(progress, render_started, index, len(settings)),
-                cancel,
-                finish=job.finish,
-                mask=job.mask,
-                plain_text=plain_text,
-            )
-        seeds = [cell.seed for cell in settings]
-    else:
-        seeds = [
-            (job.params.seed + i) % (int(SEED.high) + 1) for i in range(max(1, job.variations))
-        ]  # in range
-        images = engine.render_variations(
-            job.image,
-            conditioning,
-            job.params,
-            seeds,
-            _counted(progress, render_started, 0, 1),
-            cancel,
-            finish=job.finish,
-            mask=job.mask,
-            plain_text=plain_text,
-        )
-        settings = [replace(job.params, seed=seed) for seed in seeds]
+    renders = _Renders(engine, job, guide, render_started, progress, cancel)
+    images, seeds, settings = renders.main()
     models = [job.model] * len(images)
-    if job.compare:  # the same instruction, seed and settings, read by InstructPix2Pix itself
-        images.append(
-            engine.render_plain(
-                job.image,
-                job.instruction,
-                job.params,
-                _counted(progress, render_started, 0, 1),
-                cancel,
-                finish=job.finish,
-                mask=job.mask,
-            )
-        )
-        models.append("ip2p")
-        seeds = [*seeds, job.params.seed]
-        settings = [*settings, job.params]
+    if job.compare:
+        image, used = renders.one(job.versus, job.params, [job.params.seed], 0, 1)
+        images, models = [*images, *image], [*models, job.versus]
+        seeds, settings = [*seeds, job.params.seed], [*settings, used]
     timings = {
         "instruct_s": 0.0 if reused or guide is None else guide.seconds,
         "render_s": time.perf_counter() - render_started,
@@ -121,14 +78,71 @@ def run_job(
     }
     return EditResult(
         images,
-        "" if guide is None else guide.text,
+        "" if guide is None or job.model != "mgie" else guide.text,
         seeds,
         models,
         timings,
-        steered=bool(guide and guide.steered),
+        steered=bool(guide and guide.steered and job.model == "mgie"),
         emitted_image_tokens=bool(guide is None or guide.emitted_image_tokens),
         params=settings,
     )
+
+
+class _Renders:
+    """The renders of one job, by whichever engine renders them."""
+
+    def __init__(
+        self,
+        engine: MgieEngine,
+        job: EditJob,
+        guide: Instruction | None,
+        started: float,
+        progress: JobProgress | None,
+        cancel: threading.Event | None,
+    ):
+        self.engine, self.job, self.guide = engine, job, guide
+        self.started, self.progress, self.cancel = started, progress, cancel
+
+    def main(self) -> tuple[list[Any], list[int], list[EditParams]]:
+        """The job's own renders: one per sweep cell (one after another: the pipelines take one
+        guidance at a time), or one per seed in a single batch."""
+        job = self.job
+        if job.sweep is not None:
+            cells = job.sweep.cells(job.params)
+            images, settings = [], []
+            for index, cell in enumerate(cells):
+                image, used = self.one(job.model, cell, [cell.seed], index, len(cells))
+                images += image
+                settings.append(used)
+            return images, [cell.seed for cell in cells], settings
+        seeds = [(job.params.seed + i) % (int(SEED.high) + 1) for i in range(max(1, job.variations))]
+        images, used = self.one(job.model, job.params, seeds, 0, 1)
+        return images, seeds, [replace(used, seed=seed) for seed in seeds]
+
+    def one(
+        self, model: str, params: EditParams, seeds: list[int], index: int, count: int
+    ) -> tuple[list[Any], EditParams]:
+        """``model``'s renders of ``params`` for each seed, and the settings they were made with."""
+        job, engine = self.job, self.engine
+        step = _counted(self.progress, self.started, index, count)
+        if model == "klein":
+            return engine.render_klein(
+                job.image, job.instruction, params, seeds, step, self.cancel, finish=job.finish, mask=job.mask
+            )
+        plain = model == "ip2p"
+        assert plain or self.guide is not None, "MGIE renders from the LLM half"
+        images = engine.render_variations(
+            job.image,
+            None if plain or self.guide is None else self.guide.conditioning,
+            params,
+            seeds,
+            step,
+            self.cancel,
+            finish=job.finish,
+            mask=job.mask,
+            plain_text=job.instruction.strip() if plain else None,
+        )
+        return images, params
 
 
 def _counted(

@@ -30,6 +30,7 @@ class BundleParts(Enum):
 
     MGIE = "mgie"  # all of MGIE: the LLM half and the UNet (the plain model joins when first asked for)
     PLAIN = "plain"  # InstructPix2Pix's own model alone: the shared VAE and scheduler, no 7B LLM to load
+    KLEIN = "klein"  # FLUX.2 [klein] alone: none of MGIE's models (it has its own VAE and text encoder)
 
 
 @dataclass
@@ -38,7 +39,7 @@ class LoadedBundle:
     tokenizer: PromptTokenizer | None
     image_processor: Any  # transformers' CLIPImageProcessorPil
     unet: torch.nn.Module | None
-    vae: torch.nn.Module
+    vae: torch.nn.Module | None  # None: loaded for FLUX.2 [klein] only (BundleParts.KLEIN)
     scheduler_config: dict[str, Any]
     info: dict[str, Any]  # the inventory's "model" section: token ids, sizes, prompt geometry
 
@@ -47,6 +48,12 @@ class LoadedBundle:
         """``model``, for what only a whole MGIE bundle can do (callers check ``MgieEngine.has_mgie``)."""
         assert self.model is not None, "loaded for plain InstructPix2Pix only"
         return self.model
+
+    @property
+    def shared_vae(self) -> torch.nn.Module:
+        """``vae``, for MGIE and plain InstructPix2Pix (klein has its own)."""
+        assert self.vae is not None, "loaded for FLUX.2 [klein] only"
+        return self.vae
 
     @property
     def prompt_tokenizer(self) -> PromptTokenizer:
@@ -64,6 +71,7 @@ LOAD_PARTS = (
     "the VAE",
 )
 PLAIN_LOAD_PARTS = ("the VAE",)  # InstructPix2Pix's own UNet and text encoder load on its first render
+KLEIN_LOAD_PARTS = ("FLUX.2 [klein]",)
 LoadProgress = Callable[[str, int, int], None]  # part being loaded, parts done, parts in all
 
 
@@ -82,7 +90,11 @@ def load_bundle(
     inventory = check_installed(models_dir)
     bundle = bundle_path(models_dir)
     info = inventory["model"]
-    names = LOAD_PARTS if parts is BundleParts.MGIE else PLAIN_LOAD_PARTS
+    names = {
+        BundleParts.MGIE: LOAD_PARTS,
+        BundleParts.PLAIN: PLAIN_LOAD_PARTS,
+        BundleParts.KLEIN: KLEIN_LOAD_PARTS,
+    }[parts]
     steps = iter(range(len(names)))
 
     def check() -> None:
@@ -93,6 +105,9 @@ def load_bundle(
             progress(names[index], index, len(names))
 
     try:
+        if parts is BundleParts.KLEIN:  # the engine loads it (engine.klein), after this check
+            check()
+            return LoadedBundle(None, None, None, None, None, {}, info)
         if parts is BundleParts.PLAIN:
             return _load_plain_share(
                 bundle, info, device, dtype, plan or MemoryPlan("all", "none", "default"), check

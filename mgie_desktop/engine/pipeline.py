@@ -29,7 +29,7 @@ from mgie_desktop.core.logs import log
 from mgie_desktop.core.masks import check_mask, fit_mask, is_full
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import check_aspect, working_size
-from mgie_desktop.engine import plain
+from mgie_desktop.engine import klein, plain
 from mgie_desktop.engine.convert import PLAIN_DIR
 from mgie_desktop.engine.devices import (
     DTYPES,
@@ -136,7 +136,8 @@ class MgieEngine:
             log.info(self.device_note)
         self.precision_reason = ""
         cpu_plan = None
-        if dtype is None and bundle is None and self.device.type == "cpu":
+        self.precision = precision
+        if dtype is None and bundle is None and self.device.type == "cpu" and parts is not BundleParts.KLEIN:
             assert models_dir is not None, "a models folder, or a bundle already loaded"
             plan_memory(self.device.type, None, memory, llm_quant)  # refuses GPU-only modes in one line
             cpu_plan = plan_cpu(
@@ -179,7 +180,13 @@ class MgieEngine:
         self._null: torch.Tensor | None = None
         self._pipe: Any = None  # diffusers pipelines, made when first asked for
         self._plain_pipe: Any = None  # InstructPix2Pix's own model, loaded when first asked for
+        self._klein: klein.Klein | None = None  # FLUX.2 [klein], loaded when first asked for
+        self.klein_plan: klein.KleinPlan | None = None
         self.models_dir = Path(models_dir) if models_dir is not None else None
+        if parts is BundleParts.KLEIN:  # loaded now: it is all this engine is for
+            self.dtype = self.klein_model.dtype
+            self.precision_reason = self.klein_plan.reason if self.klein_plan else ""
+            self.load_seconds = time.perf_counter() - started
 
     def _instruction_limit_now(self) -> InstructionLimit:
         assert self.instruction_limit is not None, "set when the bundle has MGIE (_require_mgie)"
@@ -357,6 +364,29 @@ class MgieEngine:
             steered=True,
         )
 
+    @property
+    def klein_model(self) -> klein.Klein:
+        """FLUX.2 [klein], loaded the first time it is asked for (ModelFilesError when it is not
+        installed)."""
+        if self._klein is None:
+            if self.models_dir is None:
+                raise ModelFilesError("FLUX.2 [klein] needs an installed bundle")
+            if self.klein_plan is None:
+                self.klein_plan = self._klein_plan()
+            self._klein = klein.Klein(klein.load_pipeline(self.models_dir, self.device, self.klein_plan))
+        return self._klein
+
+    def _klein_plan(self) -> klein.KleinPlan:
+        assert self.models_dir is not None
+        on_cpu = self.device.type == "cpu"
+        return klein.plan_for(
+            self.device,
+            self.precision,
+            on_cpu and cpu_runs_bf16(),
+            None if on_cpu else free_device_memory(self.device),
+            on_cpu and klein.fp32_fits(self.models_dir, available_memory()),
+        )
+
     def _require_mgie(self) -> None:
         if not self.has_mgie:  # a caller's mistake, not the person's: the engine was made for render_plain
             raise RuntimeError("this engine loaded plain InstructPix2Pix only (BundleParts.PLAIN), not MGIE")
@@ -370,6 +400,8 @@ class MgieEngine:
         params = EditParams(steps=1, pixel_budget=64 * 64)
         if self.has_mgie:
             self.render(image, self.null_conditioning, params, cancel=cancel)
+        elif self.bundle.vae is None:  # loaded for FLUX.2 [klein] alone
+            self.render_klein(image, "warm up", params, [0], cancel=cancel)
         else:
             self.render_plain(image, "warm up", params, cancel=cancel)
         return time.perf_counter() - started
@@ -417,6 +449,27 @@ class MgieEngine:
             image, None, params, [params.seed], progress, cancel, finish, mask, plain_text=instruction.strip()
         )[0]
 
+    def render_klein(
+        self,
+        image: Image.Image,
+        instruction: str,
+        params: EditParams,
+        seeds: list[int],
+        progress: ProgressFn | None = None,
+        cancel: threading.Event | None = None,
+        finish: str = "detail",
+        mask: Image.Image | None = None,
+    ) -> tuple[list[Image.Image], EditParams]:
+        """FLUX.2 [klein] reading ``instruction`` itself: one edit per seed, finished as MGIE's are,
+        and the settings it rendered with (a distilled model takes its own few steps)."""
+        _require_words(instruction)
+        params = params.validated()
+        if mask is not None and not is_full(mask):
+            check_mask(mask)
+        return self.klein_model.render(
+            image, instruction.strip(), params, seeds, progress, cancel, finish, mask
+        )
+
     @property
     def plain_pipeline(self) -> Any:  # diffusers' StableDiffusionInstructPix2PixPipeline
         if self._plain_pipe is None:
@@ -428,7 +481,7 @@ class MgieEngine:
             home = self.device if self.memory.placement == "all" else torch.device("cpu")
             self._plain_pipe = self._placed(
                 plain.plain_pipeline(
-                    bundle_path(self.models_dir), b.vae, b.scheduler_config, home, self.dtype
+                    bundle_path(self.models_dir), b.shared_vae, b.scheduler_config, home, self.dtype
                 )
             )
             if self.compile_unet:
@@ -528,7 +581,7 @@ class MgieEngine:
             b = self.bundle
             self._pipe = self._placed(
                 StableDiffusionInstructPix2PixPipeline(
-                    vae=b.vae,
+                    vae=b.shared_vae,
                     text_encoder=None,
                     tokenizer=None,
                     unet=b.unet,
