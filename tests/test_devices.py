@@ -98,7 +98,7 @@ def test_the_plan_line_names_the_cpu_precision_on_a_machine_without_a_gpu(cuda_b
         )
 
 
-@pytest.mark.parametrize(("ratio", "native"), [(0.5, True), (1.2, True), (3.2, False), (300.0, False)])
+@pytest.mark.parametrize(("ratio", "native"), [(0.5, True), (0.95, True), (3.2, False), (300.0, False)])
 def test_the_bf16_probe_decides_once_per_key_and_remembers(monkeypatch, tmp_path, ratio, native):
     calls = []
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
@@ -111,6 +111,36 @@ def test_the_bf16_probe_decides_once_per_key_and_remembers(monkeypatch, tmp_path
     monkeypatch.setenv("DNNL_MAX_CPU_ISA", "SSE41")  # another key (oneDNN's older variable): probed again
     devices.cpu_runs_bf16()
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize(("ratio", "native"), [(1.2, True), (1.9, False)])
+def test_an_unclear_probe_decides_this_run_only(monkeypatch, tmp_path, ratio, native):
+    """A probe disturbed by other work lands between native (~0.5x fp32) and emulated (3x and more):
+    it decides for this process but is not remembered, so the next start measures again."""
+    calls = []
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(devices, "bf16_time_ratio", lambda: calls.append(1) or ratio)
+    monkeypatch.setattr(devices, "_probe_cache_path", lambda: tmp_path / "cpu-bf16.json")
+    monkeypatch.setattr(devices, "_bf16_answers", {})
+    assert devices.cpu_runs_bf16() is native and devices.cpu_runs_bf16() is native and len(calls) == 1
+    assert not (tmp_path / "cpu-bf16.json").exists()
+    monkeypatch.setattr(devices, "_bf16_answers", {})  # the next process
+    devices.cpu_runs_bf16()
+    assert len(calls) == 2
+
+
+def test_the_probe_times_both_precisions_in_turns(monkeypatch):
+    """Best of several runs each, interleaved: a burst of other work cannot fall on one precision only."""
+    order = []
+    real = torch.Tensor.__matmul__
+
+    def spy(self, other):
+        order.append(self.dtype)
+        return real(self, other)
+
+    monkeypatch.setattr(torch.Tensor, "__matmul__", spy)
+    ratio = devices.bf16_time_ratio(repeats=3)
+    assert ratio > 0 and order[2:] == [torch.bfloat16, torch.float32] * 3
 
 
 def test_without_the_instructions_there_is_no_probe(monkeypatch):
