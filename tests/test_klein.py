@@ -215,3 +215,16 @@ def test_edit_mode_klein_without_it_installed_names_the_download(tiny_models, ph
         == 2
     )
     assert not out.exists() and "models download --with klein" in capsys.readouterr().err
+
+
+def test_installing_klein_links_its_files_instead_of_copying_them(tmp_path, tiny_models):
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    src = write_tiny_klein(tmp_path / "klein-src")
+    klein.add_klein(src, models)
+    name = "transformer/diffusion_pytorch_model.safetensors"
+    installed = bundle_path(models) / "klein" / name
+    assert installed.stat().st_ino == (src / name).stat().st_ino  # one file on disk, two names
+    assert has_klein(models) and problems(models, full_hash=True) == []
