@@ -167,7 +167,7 @@ def test_side_by_side_names_sit_on_their_own_images(qtbot):
     from mgie_desktop.ui.ab_compare import SplitView
 
     wide = QImage(400, 100, QImage.Format.Format_RGB32)  # a wide photo: short boxes, far from the top
-    view = SplitView(wide, wide)
+    view = SplitView(wide, wide, ("MGIE", "FLUX.2 [klein]"))
     qtbot.addWidget(view)
     view.resize(1000, 700)
     for side_by_side in (True, False):

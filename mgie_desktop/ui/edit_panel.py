@@ -1,4 +1,5 @@
-"""The right-hand panel: instruction box, MGIE's reading of it, settings, apply/cancel."""
+"""The right-hand panel: instruction box, the engine that edits, MGIE's reading of the
+instruction, settings, apply/cancel."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from mgie_desktop.core.params import (
 )
 from mgie_desktop.core.step_params import StepKind
 from mgie_desktop.core.sweep import Sweep, Varies, around
+from mgie_desktop.ui.engine_choice import EngineChoice
 from mgie_desktop.ui.expressive_box import ExpressiveBox
 from mgie_desktop.ui.seed_box import SeedBox
 
@@ -48,7 +50,20 @@ VARIES_NAMES = {
     Varies.IMAGE: "Image guidance",
     Varies.BOTH: "Text × image",
 }
+VARIES_TIP = (
+    "What the variations change: the seed, or the text and image guidance around the values "
+    "set below (one reading of the instruction, a grid of renders to pick from)"
+)
 CUSTOM = "custom"  # the preset's name once a setting differs from every preset
+# FLUX.2 [klein] is distilled: it takes its own few steps and no guidance whatever the boxes say
+# (engine.klein.DISTILLED_STEPS; that module imports torch, so the number is repeated here and a
+# test holds the two together).
+KLEIN_STEPS = 4
+KLEIN_SETTINGS = (
+    f"FLUX.2 [klein] renders its own {KLEIN_STEPS} steps with no guidance: steps, text guidance "
+    "and image guidance do not apply to it (they are kept for MGIE and InstructPix2Pix)."
+)
+KLEIN_VARIES = "FLUX.2 [klein] takes no guidance: its variations change the seed"
 EXAMPLES = (
     "Describe the edit, e.g.\n“make the sky a sunset”\n“remove the people in the background”\n“more contrast”"
 )
@@ -142,11 +157,14 @@ class EditPanel(QWidget):
         )
         self.variations_button = QPushButton("Variations")
         self.variations_button.setToolTip("Render several seeds of the instruction at once and pick one")
-        self.compare_button = QPushButton("Compare with InstructPix2Pix")
-        self.compare_button.setToolTip(
-            "Render the instruction with MGIE and with plain InstructPix2Pix (same seed "
-            "and settings), see them side by side and keep either"
-        )
+        # Which engine edits, of those installed; Compare sets the second one beside it (EditJob.versus).
+        self.engines = EngineChoice(self)
+        self.compare_button = QPushButton("Compare with")
+        self.settings_note = QLabel()  # why some settings are greyed for the chosen engine
+        self.settings_note.setObjectName("settingsNote")
+        self.settings_note.setWordWrap(True)
+        self.settings_note.hide()
+        self._varies_before_klein: Varies | None = None  # the person's choice while klein forces seeds
         self.variation_count = QSpinBox(
             minimum=max(2, int(VARIATIONS.low)), maximum=int(VARIATIONS.high), value=4
         )
@@ -155,10 +173,7 @@ class EditPanel(QWidget):
         self.varies = QComboBox()
         for varies, name in VARIES_NAMES.items():
             self.varies.addItem(name, varies)
-        self.varies.setToolTip(
-            "What the variations change: the seed, or the text and image guidance around the values "
-            "set below (one reading of the instruction, a grid of renders to pick from)"
-        )
+        self.varies.setToolTip(VARIES_TIP)
         self.grid_size = QLabel()  # a sweep's shape, where the seed count would be
         self.grid_size.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.grid_size.hide()
@@ -227,6 +242,10 @@ class EditPanel(QWidget):
         self.cancel_button.hide()
 
         self._layout()
+        # The settings FLUX.2 [klein] does not take, with their own tooltips (klein's replaces them).
+        self._own_tips = [
+            (box, box.toolTip()) for box in (self.steps, self.text_guidance, self.image_guidance)
+        ]
         self._base = PRESETS[DEFAULT_PRESET]  # what the controls do not show (scheduler, pixel budget)
         self._load_preset(DEFAULT_PRESET)
         self.preset.currentTextChanged.connect(self._load_preset)
@@ -242,17 +261,29 @@ class EditPanel(QWidget):
         self.expressive.edited_changed.connect(self._name_rerender)
         self.variations_button.clicked.connect(self.variations_requested)
         self.compare_button.clicked.connect(self.compare_requested)
+        self.engines.changed.connect(self._follow_engine)
+        self.engines.versus_changed.connect(
+            lambda: self.compare_button.setToolTip(self.engines.compare_tip())
+        )
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.show_strength(100, adjustable=False)  # until an edit is the current step
         self.busy = False
         self.can_rerender = False  # the window says: is there a step (not the original) to render again?
         self.set_busy(False)
+        self.compare_button.setToolTip(self.engines.compare_tip())
+        self._follow_engine()
 
     def _layout(self) -> None:
         outer = QVBoxLayout(self)
         outer.addWidget(QLabel("<b>Instruction</b>"))
         outer.addWidget(self.instruction)
         outer.addWidget(self.meter)
+        engine_row = QHBoxLayout()
+        engine_label = QLabel("Engine")
+        engine_label.setBuddy(self.engines.engine_box)
+        engine_row.addWidget(engine_label)
+        engine_row.addWidget(self.engines.engine_box, 1)
+        outer.addLayout(engine_row)
         buttons = QHBoxLayout()
         buttons.addWidget(self.apply_button, 2)
         buttons.addWidget(self.rerender_button, 1)
@@ -263,7 +294,10 @@ class EditPanel(QWidget):
         more.addWidget(self.variation_count, 1)
         more.addWidget(self.grid_size, 1)
         outer.addLayout(more)
-        outer.addWidget(self.compare_button)
+        compare = QHBoxLayout()
+        compare.addWidget(self.compare_button, 2)
+        compare.addWidget(self.engines.versus_box, 3)
+        outer.addLayout(compare)
         outer.addWidget(self.notice)
         outer.addWidget(self.progress_text)
         outer.addWidget(self.progress)
@@ -278,7 +312,8 @@ class EditPanel(QWidget):
         box.addLayout(strength_row)
         outer.addWidget(understood)
         settings = QGroupBox("Settings")
-        form = QFormLayout(settings)
+        form = self._form = QFormLayout(settings)
+        form.addRow(self.settings_note)
         form.addRow("Preset", self.preset)
         form.addRow("Steps", self.steps)
         seed_row = QHBoxLayout()
@@ -349,9 +384,12 @@ class EditPanel(QWidget):
         self.varies.setCurrentIndex(self.varies.findData(varies))
 
     def sweep(self) -> Sweep | None:
-        """The guidance grid Variations renders, about the settings shown; None for seeds."""
+        """The guidance grid Variations renders, about the settings shown; None for seeds (always
+        for FLUX.2 [klein], which takes no guidance)."""
         varies = self.varies_choice()
-        return None if varies is Varies.SEEDS else around(self.params(), varies)
+        if varies is Varies.SEEDS or self.engines.engine() == StepKind.KLEIN.value:
+            return None
+        return around(self.params(), varies)
 
     def _show_varies(self) -> None:
         sweep = self.sweep()
@@ -370,6 +408,27 @@ class EditPanel(QWidget):
             if sweep is None
             else "Render the instruction on a grid of guidance values (one reading of it) and pick one"
         )
+
+    def _follow_engine(self) -> None:
+        """The settings the chosen engine does not take are greyed, and the panel says why."""
+        engine = self.engines.engine()
+        klein = engine == StepKind.KLEIN.value
+        for box, tip in self._own_tips:
+            for widget in (box, self._form.labelForField(box)):
+                widget.setEnabled(not klein)
+                widget.setToolTip(KLEIN_SETTINGS if klein else tip)
+        self.settings_note.setText(KLEIN_SETTINGS if klein else "")
+        self.settings_note.setVisible(klein)
+        if klein and self._varies_before_klein is None:
+            self._varies_before_klein = self.varies_choice()
+            self.choose_varies(Varies.SEEDS)
+        elif not klein and self._varies_before_klein is not None:
+            self.choose_varies(self._varies_before_klein)
+            self._varies_before_klein = None
+        self.varies.setEnabled(not klein)
+        self.varies.setToolTip(KLEIN_VARIES if klein else VARIES_TIP)
+        self.expressive.show_engine(engine)
+        self.update_meter()
 
     def roll_seed(self) -> None:
         self.seed.setValue(random.randint(int(SEED.low), int(SEED.high)))
@@ -390,8 +449,10 @@ class EditPanel(QWidget):
         self.update_meter()
 
     def update_meter(self) -> None:
+        """How much of the instruction MGIE's LLM reads (the other engines read the words themselves)."""
         limit, text = self.instruction_limit, self.instruction.toPlainText()
-        verdict = limit.verdict(text) if limit is not None and text.strip() else None
+        mgie = self.engines.engine() == StepKind.MGIE.value
+        verdict = limit.verdict(text) if limit is not None and text.strip() and mgie else None
         self.meter.setVisible(verdict is not None and verdict.level != "ok")
         if verdict is not None:
             self.meter.setText(verdict.message)
@@ -423,17 +484,31 @@ class EditPanel(QWidget):
         layout.insertWidget(layout.indexOf(self.crop_bar) + 1, widget)
 
     def show_step(self, step) -> None:
-        """The current step: its words, and for an edit the settings it was made with, so that
-        Re-render repeats them (after keeping a variation, its seed)."""
+        """The current step: its words, and for an edit the engine and settings it was made with,
+        so that Re-render repeats them (after keeping a variation, its seed). A step of an engine
+        not installed here leaves the engine chosen as it is."""
         self.show_step_text(step)
+        if step is not None and step.is_render:
+            self.engines.choose(step.kind.value)
         if step is not None and step.params.render is not None:
-            self.load_params(step.params.render)
+            render = step.params.render
+            if step.kind is StepKind.KLEIN:  # its own steps, no guidance: the boxes keep the others'
+                shown = self.params()
+                render = replace(
+                    render,
+                    steps=shown.steps,
+                    text_guidance=shown.text_guidance,
+                    image_guidance=shown.image_guidance,
+                )
+            self.load_params(render)
 
     def show_step_text(self, step) -> None:
         """A history step's expressive instruction (MGIE's, and the person's if they steered it);
         editable on steps that can be rendered again."""
         if step is None:
             self.expressive.show_step("", editable=False)
+        elif step.kind in (StepKind.IP2P, StepKind.KLEIN):  # no expressive instruction: say why
+            self.expressive.show_step("", editable=False, engine=step.kind.value)
         else:
             steerable = step.kind is StepKind.MGIE
             self.expressive.show_step(

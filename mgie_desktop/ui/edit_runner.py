@@ -23,7 +23,7 @@ from mgie_desktop.core.display_text import display_text, sentence
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import SEED, TEXT_GUIDANCE
-from mgie_desktop.core.step_params import StepKind, StepParams
+from mgie_desktop.core.step_params import ENGINE_NAMES, StepKind, StepParams
 from mgie_desktop.core.sweep import Sweep, cell_label
 from mgie_desktop.store.manifest import download_size_text
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
@@ -145,6 +145,7 @@ class EditRunner(QObject):
         if self.model_state is EngineState.PAUSED and told != EngineState.PAUSED:
             return  # the models are lent to a watched folder: what the released engine still says is past
         self.model_state = state = EngineState(told)  # what the engine said, checked once where it enters
+        self._offer_engines()
         shown = {
             EngineState.READY: f"Model: ready ({detail})",
             EngineState.BUSY: "Model: busy",
@@ -169,6 +170,12 @@ class EditRunner(QObject):
         self._models_notice = ""
         if state is EngineState.READY and (queued := self.document.take_queued()) is not None:
             self._submit(queued)
+
+    def _offer_engines(self) -> None:
+        """The edit panel offers the engines installed where the edits run (a few kB of JSON here,
+        the server's word for a remote engine; MGIE alone while no models folder is known)."""
+        models = self.models_dir
+        self.panel.engines.offer(["mgie"] if models is None else self.engine.engines(Path(models)))
 
     @Slot(str, int, int)
     def on_load_progress(self, part: str, done: int, total: int) -> None:
@@ -254,16 +261,18 @@ class EditRunner(QObject):
         self._new_edit(variations=1)
 
     @Slot()
-    def compare_plain(self) -> None:
-        """MGIE and plain InstructPix2Pix on the same instruction, seed and settings, to choose
-        from: of the current step (from its parent) when the box holds its instruction or nothing,
-        else of the new instruction from the current step."""
+    def compare_engines(self) -> None:
+        """The engine chosen and the second one (the panel's Compare with) on the same instruction
+        and seed, to choose from: of the current step (from its parent) when the box holds its
+        instruction or nothing, else of the new instruction from the current step."""
         history, panel = self.document.history, self.panel
-        if history is not None and not self._plain_installed():
+        self._offer_engines()  # installed since the engine said (the model manager)?
+        if history is not None and panel.engines.versus() is None:
             panel.show_notice(
-                "Comparing needs InstructPix2Pix's own model (an optional download of about "
-                '3.9 GB). <a href="#ip2p">Download it…</a> or run '
-                "<code>mgie-desktop models download --with ip2p</code>."
+                "Comparing needs a second engine: InstructPix2Pix's own model (an optional download "
+                'of about 3.9 GB: <a href="#ip2p">Download it…</a> or run '
+                "<code>mgie-desktop models download --with ip2p</code>) or FLUX.2 [klein] "
+                '(<a href="#models">Manage models…</a>).'
             )
             return
         text = panel.instruction.toPlainText().strip()
@@ -273,11 +282,20 @@ class EditRunner(QObject):
         else:
             self._new_edit(variations=1, compare=True)
 
-    def _plain_installed(self) -> bool:
-        return self.engine.has_plain_ip2p(Path(self.models_dir))
+    def _engines(self, compare: bool) -> dict:
+        """The job's engine (``model``) and, comparing, its second one (``versus``): the panel's.
+        A pair with MGIE puts MGIE first: a job's result carries MGIE's expressive instruction
+        only when MGIE is its ``model`` (engine.jobs.run_job)."""
+        model, versus = self.panel.engines.engine(), self.panel.engines.versus()
+        if not compare or versus is None:
+            return {"model": model}
+        if versus == StepKind.MGIE.value:
+            model, versus = versus, model
+        return {"model": model, "compare": True, "versus": versus}
 
-    def _ready_for(self, text: str) -> bool:
-        """Can an edit of ``text`` be sent now? If not, the panel says why."""
+    def _ready_for(self, text: str, engines: dict) -> bool:
+        """Can an edit of ``text`` by ``engines`` be sent now? If not, the panel says why. (The
+        instruction's length limit is MGIE's LLM's: the other engines read the words themselves.)"""
         panel = self.panel
         if self.document.history is None:
             panel.show_notice("Open a photo first (File › Open, or drop one here).")
@@ -287,7 +305,11 @@ class EditRunner(QObject):
             self.model_state is EngineState.READY or self.model_state.coming
         ):  # loading: the edit waits
             panel.show_notice(self.models_notice())
-        elif problem := (panel.instruction_limit.refusal(text) if panel.instruction_limit else ""):
+        elif problem := (
+            panel.instruction_limit.refusal(text)
+            if panel.instruction_limit and StepKind.MGIE.value in (engines["model"], engines.get("versus"))
+            else ""
+        ):
             panel.show_notice(problem)
         else:
             return True
@@ -296,7 +318,8 @@ class EditRunner(QObject):
     def _new_edit(self, variations: int, compare: bool = False, sweep: Sweep | None = None) -> None:
         document, panel = self.document, self.panel
         text = panel.instruction.toPlainText().strip()
-        if not self._ready_for(text):
+        engines = self._engines(compare)
+        if not self._ready_for(text, engines):
             return
         if panel.random_seed.isChecked():
             panel.roll_seed()
@@ -312,8 +335,8 @@ class EditRunner(QObject):
                 panel.params(),
                 variations=variations,
                 mask=mask,
-                compare=compare,
                 sweep=sweep,
+                **engines,
             )
         )
 
@@ -329,14 +352,27 @@ class EditRunner(QObject):
     def _rerender_step(
         self, step, variations: int, compare: bool = False, sweep: Sweep | None = None
     ) -> None:
-        """Again from the step's parent. Steered by the expressive box's text when the person
-        edited it, else by the step's own steered text (if any), else MGIE writes it again."""
+        """Again from the step's parent, with the engine the panel shows (the step's own, which
+        the panel chose when the step became current, unless the person chose another since).
+        MGIE is steered by the expressive box's text when the person edited it, else by the step's
+        own steered text (if any), else it writes the expressive instruction again."""
         document, panel = self.document, self.panel
-        if not self._ready_for(step.instruction):
+        engines = self._engines(compare)
+        if not self._ready_for(step.instruction, engines):
             return
         if panel.random_seed.isChecked():
             panel.roll_seed()
-        expressive = panel.expressive.edited() or step.steered_instruction
+        mgie = StepKind.MGIE.value
+        # A steered text is MGIE's to follow: another engine reads the instruction itself.
+        expressive = (
+            (panel.expressive.edited() or step.steered_instruction)
+            if mgie
+            in (
+                engines["model"],
+                engines.get("versus"),
+            )
+            else ""
+        )
         try:  # the step's own mask: re-renders keep to the region the edit was made in
             mask = load("mgie_desktop.core.masks", "mask_from_text")(step.mask) if step.mask else None
         except InputError as exc:  # a damaged session
@@ -359,9 +395,8 @@ class EditRunner(QObject):
                 expressive=expressive,
                 mgie_text=step.expressive_instruction if expressive else "",
                 mask=mask,
-                compare=compare,
-                model=StepKind.MGIE.value if compare else step.kind.value,
                 sweep=sweep,
+                **engines,
             )
         )
 
@@ -419,7 +454,8 @@ class EditRunner(QObject):
         self.canvas.clear_preview()
         seconds = done.timings.get("total_s", 0)
         if job.compare:
-            document.status.emit(f"MGIE and InstructPix2Pix rendered in {seconds:.1f} s", 10000)
+            first, second = (ENGINE_NAMES[m] for m in done.models[:2])
+            document.status.emit(f"{first} and {second} rendered in {seconds:.1f} s", 10000)
             self._pick_ab(done)
             return
         if len(done.images) > 1:
@@ -430,14 +466,17 @@ class EditRunner(QObject):
         self._keep(done, [0])
         document.status.emit(f"Edit done in {seconds:.1f} s", 5000)
         if done.unchanged and done.unchanged[0]:
-            self._did_nothing = self.document.history.current.id
-            self._did_nothing_notice_shown = self._did_nothing_notice()
+            current = self.document.history.current
+            self._did_nothing = current.id
+            self._did_nothing_notice_shown = self._did_nothing_notice(current.kind)
             self.panel.show_notice(self._did_nothing_notice_shown)
 
-    def _did_nothing_notice(self) -> str:
-        stronger = self._stronger_guidance()
+    def _did_nothing_notice(self, kind: StepKind) -> str:
+        # FLUX.2 [klein] takes no guidance: only other seeds are offered for it.
+        stronger = None if kind is StepKind.KLEIN else self._stronger_guidance()
         return (
-            "The edit barely changed the photo: MGIE sometimes leaves an instruction unapplied. Try "
+            f"The edit barely changed the photo: {ENGINE_NAMES[kind.value]} sometimes leaves an "
+            "instruction unapplied. Try "
             f'<a href="#variations">{VARIATIONS_TO_TRY} variations</a>'
             + (
                 f' or <a href="#stronger">a stronger text guidance ({self.panel.params().text_guidance:g} → '
@@ -505,6 +544,8 @@ class EditRunner(QObject):
                 done.views[1],
                 done.job.instruction,
                 done.expressive_instruction,
+                (done.models[0], done.models[1]),
+                (done.params[0], done.params[1]),
                 self.canvas,
             ),
         )
@@ -534,9 +575,10 @@ class EditRunner(QObject):
             return
         steps = []
         for index in kept:
-            render = done.params[index]  # its own seed, and a sweep cell's own guidance
-            if done.models[index] == StepKind.IP2P.value:  # plain InstructPix2Pix read the words itself
-                params, expressive, steered = StepParams.edit(render, StepKind.IP2P), "", ""
+            render = done.params[index]  # its own seed, a sweep cell's own guidance, klein's own steps
+            kind = StepKind(done.models[index])
+            if kind is not StepKind.MGIE:  # InstructPix2Pix or FLUX.2 [klein] read the words itself
+                params, expressive, steered = StepParams.edit(render, kind), "", ""
             else:
                 params, steered = StepParams.edit(render), job.expressive
                 expressive = job.mgie_text if job.expressive else done.expressive_instruction

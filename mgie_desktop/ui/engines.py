@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from mgie_desktop.core.errors import MgieError
 from mgie_desktop.core.jobs import EditJob
-from mgie_desktop.engine.inventory import bundle_identity, has_plain_ip2p
+from mgie_desktop.engine.inventory import bundle_identity, has_klein, has_plain_ip2p
 from mgie_desktop.ui.worker import EngineWorker
 
 
@@ -38,6 +38,19 @@ class EngineClient(QObject):
     def has_plain_ip2p(self, models_dir: Path) -> bool:
         """Can it render plain InstructPix2Pix (the optional comparison model)?"""
         raise NotImplementedError
+
+    def has_klein(self, models_dir: Path) -> bool:
+        """Can it render FLUX.2 [klein] (the optional second engine)?"""
+        raise NotImplementedError
+
+    def engines(self, models_dir: Path) -> list[str]:
+        """The engines it can edit with, by model name (core.step_params.MODEL_NAMES): MGIE
+        always, then each optional one it holds."""
+        return [
+            "mgie",
+            *(["klein"] if self.has_klein(models_dir) else []),
+            *(["ip2p"] if self.has_plain_ip2p(models_dir) else []),
+        ]
 
     def models_identity(self, models_dir: Path) -> dict:
         """Which models edit, for the record an export carries ({} when unknown)."""
@@ -111,6 +124,12 @@ class LocalEngine(EngineClient):
             return has_plain_ip2p(models_dir)
         except MgieError:
             return True  # no models at all: the edit's own checks say so
+
+    def has_klein(self, models_dir: Path) -> bool:
+        try:  # the same few kB of JSON
+            return has_klein(models_dir)
+        except MgieError:
+            return False  # no models at all: nothing to offer beside what the edit's checks say
 
     def models_identity(self, models_dir: Path) -> dict:
         try:

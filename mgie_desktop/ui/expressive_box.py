@@ -1,5 +1,7 @@
 """The current step's expressive instruction, editable: a person corrects what MGIE wrote and
-re-renders with their own text (steering, engine.steering). Knows nothing of the window."""
+re-renders with their own text (steering, engine.steering). A step of an engine that reads the
+person's words directly (FLUX.2 [klein], InstructPix2Pix) has none: the box says so instead of
+standing empty. Knows nothing of the window."""
 
 from __future__ import annotations
 
@@ -7,9 +9,21 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QToolButton, QVBoxLayout, QWidget
 
 from mgie_desktop.core.display_text import display_text
+from mgie_desktop.core.step_params import ENGINE_NAMES, StepKind
 from mgie_desktop.ui.wrapping_text import WrappingText
 
 NO_TEXT = "(MGIE gave no description)"
+MGIE_PLACEHOLDER = "MGIE's expressive instruction appears here after an edit"
+
+
+def no_expressive(engine: str) -> str:
+    """What an engine without MGIE's LLM did instead of writing an expressive instruction."""
+    return f"{ENGINE_NAMES[engine]} read your words directly: it writes no expressive instruction."
+
+
+def will_not_write(engine: str) -> str:
+    """The same, said before an edit of the engine chosen."""
+    return f"{ENGINE_NAMES[engine]} reads your words directly: it writes no expressive instruction"
 
 
 class ExpressiveBox(QWidget):
@@ -24,7 +38,11 @@ class ExpressiveBox(QWidget):
         self.text_box.setObjectName("expressive")
         self.text_box.setReadOnly(False)
         self.text_box.setToolTip("Edit the text, then Re-render with it: the edit follows your words")
-        self.text_box.setPlaceholderText("MGIE's expressive instruction appears here after an edit")
+        self.text_box.setPlaceholderText(MGIE_PLACEHOLDER)
+        self.note = QLabel()  # in place of the text, for a step made without MGIE's LLM
+        self.note.setObjectName("engineNote")
+        self.note.setWordWrap(True)
+        self.note.hide()
         self.mgie_said = QLabel()  # under a steered step: what MGIE had written
         self.mgie_said.setObjectName("mgieSaid")
         self.mgie_said.setWordWrap(True)
@@ -35,6 +53,7 @@ class ExpressiveBox(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.text_box)
+        layout.addWidget(self.note)
         layout.addWidget(self.mgie_said)
         layout.addWidget(self.reset)
         self._shown, self._editable, self._was_edited = "", False, False
@@ -42,8 +61,22 @@ class ExpressiveBox(QWidget):
         self.reset.clicked.connect(lambda: self.text_box.setPlainText(self._shown))
         self.show_step("", "", editable=False)
 
-    def show_step(self, mgie_text: str, steered_text: str = "", editable: bool = True) -> None:
-        """A step's texts: the person's (when steered) is the one shown and edited."""
+    def show_engine(self, engine: str) -> None:
+        """The engine chosen for the next edit: what the empty box promises follows it."""
+        mgie = engine == StepKind.MGIE.value
+        self.text_box.setPlaceholderText(MGIE_PLACEHOLDER if mgie else will_not_write(engine))
+
+    def show_step(
+        self, mgie_text: str, steered_text: str = "", editable: bool = True, engine: str = "mgie"
+    ) -> None:
+        """A step's texts: the person's (when steered) is the one shown and edited. A step of
+        another ``engine`` than MGIE shows what that engine did instead (it has no texts)."""
+        mgie = engine == StepKind.MGIE.value
+        self.note.setText("" if mgie else no_expressive(engine))
+        self.note.setVisible(not mgie)
+        self.text_box.setVisible(mgie)
+        if not mgie:
+            mgie_text, steered_text, editable = "", "", False
         # Shown as a person would have typed them: no control characters from a session file.
         mgie_text, steered_text = (
             display_text(mgie_text, keep_newlines=True),

@@ -9,7 +9,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QListWidget, QListWidgetItem, QMenu
 
 from mgie_desktop.core.display_text import display_text
-from mgie_desktop.core.step_params import StepKind
+from mgie_desktop.core.step_params import ENGINE_NAMES, StepKind
 from mgie_desktop.ui.plain_text import plain_tooltip
 
 if TYPE_CHECKING:  # the history (and Pillow) load with the first photo
@@ -103,6 +103,8 @@ def _describe(step: Step, depth: int, branches: bool = False) -> str:
     text = f"{indent}{display_text(step.instruction)}"  # texts may come from a session file
     if step.kind is StepKind.IP2P:
         text += f"\n{indent}(InstructPix2Pix alone)"
+    elif step.kind is StepKind.KLEIN:
+        text += f"\n{indent}({ENGINE_NAMES[step.kind.value]})"
     elif step.steered_instruction:  # the person's words drove it
         text += f"\n{indent}✎ “{display_text(step.steered_instruction)}”"
     elif step.expressive_instruction:
@@ -116,15 +118,19 @@ def _tooltip(step: Step) -> str:
     if not step.is_render:  # a crop, rotation or flip: its description says it all
         return display_text(step.instruction)
     lines = [display_text(step.instruction)]
-    if step.kind is StepKind.IP2P:
-        lines.append("InstructPix2Pix read the instruction itself")
+    if step.kind in (StepKind.IP2P, StepKind.KLEIN):
+        lines.append(f"{ENGINE_NAMES[step.kind.value]} read the instruction itself")
     elif step.expressive_instruction:
         lines.append(f"MGIE: {display_text(step.expressive_instruction)}")
     if step.steered_instruction:
         lines.append(f"You: {display_text(step.steered_instruction)}")
     if step.mask:
         lines.append("Edited inside a painted mask")
-    if (p := step.params.render) is not None:
+    if (p := step.params.render) is not None and step.kind is StepKind.KLEIN:
+        # Its own sampler, and no image guidance: only what it took from the settings is said.
+        guidance = "no guidance" if p.text_guidance <= 1 else f"text {p.text_guidance:g}"
+        lines.append(f"seed {p.seed} · {p.steps} steps · {guidance}")
+    elif p is not None:
         lines.append(
             f"seed {p.seed} · {p.steps} steps · text {p.text_guidance:g} · "
             f"image {p.image_guidance:g} · {display_text(p.scheduler, width=40)}"

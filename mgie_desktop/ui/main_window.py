@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
         panel.apply_requested.connect(self.edits.apply_edit)
         panel.rerender_requested.connect(self.edits.rerender)
         panel.variations_requested.connect(self.edits.variations)
-        panel.compare_requested.connect(self.edits.compare_plain)
+        panel.compare_requested.connect(self.edits.compare_engines)
         panel.cancel_requested.connect(self.edits.cancel_edit)
         panel.notice.linkActivated.connect(self._notice_link)
         self.history_panel.step_chosen.connect(document.go_to)

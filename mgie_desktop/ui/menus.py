@@ -74,7 +74,7 @@ def build_menus(window: MainWindow) -> MenuActions:
     redo = act(edit, "&Redo", window.redo, "Ctrl+Shift+Z", "Ctrl+Y")
     edit.addSeparator()
     act(edit, "Apply edit", window.edits.apply_edit, "Ctrl+Return")
-    act(edit, "Compare with InstructPix2Pix…", window.edits.compare_plain, "Ctrl+Shift+Return")
+    act(edit, "Compare two engines…", window.edits.compare_engines, "Ctrl+Shift+Return")
     act(edit, "Cancel edit or crop", window.escape, "Esc")
     image_menu = bar.addMenu("&Image")
     adjust = window.adjustments

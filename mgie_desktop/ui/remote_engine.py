@@ -81,6 +81,10 @@ class RemoteEngine(EngineClient):
     def has_plain_ip2p(self, models_dir: Path) -> bool:
         return bool(self.info.get("models", {}).get("plain_ip2p", True))  # unknown yet: the server says
 
+    def has_klein(self, models_dir: Path) -> bool:
+        # Not said (not connected yet, or a server older than FLUX.2 [klein]): not offered.
+        return bool(self.info.get("models", {}).get("klein", False))
+
     def models_identity(self, models_dir: Path) -> dict:
         return dict(self.info.get("models", {}).get("identity") or {})
 

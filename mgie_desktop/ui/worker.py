@@ -58,7 +58,7 @@ class EditDone:
     thumbs: list = field(default_factory=list)  # QImage per variation, history-panel size
     picks: list = field(default_factory=list)  # QImage per variation, picker size (variations only)
     mask_text: str = ""  # the job's mask as its history step keeps it
-    models: list = field(default_factory=list)  # per image: "mgie", or "ip2p" (plain InstructPix2Pix)
+    models: list = field(default_factory=list)  # per image: "mgie", "ip2p" or "klein" (core.step_params)
     unchanged: list = field(
         default_factory=list
     )  # per image: the edit barely changed the photo (core.change)
