@@ -160,6 +160,7 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.batch.folder import check_output_folder, list_photos, remove_leftovers
     from mgie_desktop.batch.on_ray import INSTALL_HINT, ray_available
     from mgie_desktop.batch.overview import overview_of_run, recipe_instructions
+    from mgie_desktop.batch.photo import engines_of
     from mgie_desktop.batch.progress import Progress
     from mgie_desktop.batch.results import NAME, open_results, read_results, recipe_digest
     from mgie_desktop.batch.review import pending, read_review, settle
@@ -167,7 +168,13 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
     from mgie_desktop.core.errors import InputError
     from mgie_desktop.core.paths import models_dir
     from mgie_desktop.core.recipe import parse_recipe, read_recipe_data
-    from mgie_desktop.engine.inventory import PLAIN_NOT_INSTALLED, check_installed, has_plain_ip2p
+    from mgie_desktop.engine.inventory import (
+        KLEIN_NOT_INSTALLED,
+        PLAIN_NOT_INSTALLED,
+        check_installed,
+        has_klein,
+        has_plain_ip2p,
+    )
 
     started = time.perf_counter()
     _check_watch_options(args)
@@ -186,8 +193,11 @@ def cmd_batch(args: argparse.Namespace) -> ExitCode:
         return _sheet_only(args, data, jobs, recipe_path)
     directory = models_dir(args.models)
     check_installed(directory)
-    if any(s.model == "ip2p" for s in recipe.steps) and not has_plain_ip2p(directory):
+    engines = engines_of(recipe)
+    if "ip2p" in engines and not has_plain_ip2p(directory):  # said before anything loads
         raise InputError(PLAIN_NOT_INSTALLED)
+    if "klein" in engines and not has_klein(directory):
+        raise InputError(KLEIN_NOT_INSTALLED)
     sheet = Path(args.contact_sheet) if args.contact_sheet else None
     if sheet is not None:
         _check_sheet(sheet, input_dir)

@@ -28,6 +28,7 @@ from mgie_desktop.batch.thumbnails import ThumbnailError, thumbnail
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.files import atomic_write
+from mgie_desktop.core.step_params import ENGINE_NAMES
 
 SUFFIXES = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG"}
 INK, GREY, FAINT, BOX = (20, 20, 20), (95, 95, 95), (200, 200, 200), (236, 236, 236)
@@ -205,11 +206,7 @@ def cell_lines(
     if photo.status is PhotoStatus.OK:
         steps = list(zip(instructions, photo.expressive, strict=False)) or [("", e) for e in photo.expressive]
         for step, (instruction, expressive) in enumerate(steps[:MAX_STEPS_SHOWN]):
-            said = (
-                f"{photo.speaker(step)}: “{expressive}”"
-                if expressive
-                else "MGIE: (plain InstructPix2Pix, no expressive instruction)"
-            )
+            said = f"{photo.speaker(step)}: “{expressive}”" if expressive else _no_expressive(photo, step)
             lines.append((f"{instruction} · {said}" if instruction else said, 16, GREY, 2))
         if len(steps) > MAX_STEPS_SHOWN:
             lines.append((f"and {len(steps) - MAX_STEPS_SHOWN} more step(s)", 16, GREY, 1))
@@ -218,6 +215,15 @@ def cell_lines(
     failed = photo.status is PhotoStatus.FAILED
     lines.append((status_text(photo), 18, FAILED_INK if failed else INK, 3 if failed else 2))
     return lines
+
+
+def _no_expressive(photo: BatchPhoto, step: int) -> str:
+    """What a cell says of an edit without an expressive instruction: the engine that read the
+    words itself (a line of an older batch does not say which: plain InstructPix2Pix then)."""
+    model = photo.models[step] if step < len(photo.models) else "ip2p"
+    if model == "mgie":
+        return "MGIE: (no expressive instruction)"
+    return f"{ENGINE_NAMES[model]} read the instruction itself (no expressive instruction)"
 
 
 def status_text(photo: BatchPhoto) -> str:

@@ -20,6 +20,7 @@ from mgie_desktop.batch.review import UNDECIDED, PhotoReview, read_review
 from mgie_desktop.core.display_text import display_text
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.recipe import parse_recipe, read_recipe_data
+from mgie_desktop.core.step_params import MODEL_NAMES
 
 MAX_TEXT = 600  # characters of any text from a results line kept for showing
 DAMAGED = "its results line is damaged"
@@ -43,6 +44,7 @@ class BatchPhoto:
     review: PhotoReview = UNDECIDED
     rerendered: bool = False  # its latest render was asked for in review.json
     steered_last: bool = False  # a person's expressive instruction, not MGIE's, steered the last edit
+    models: tuple[str, ...] = ()  # each edit's engine (MODEL_NAMES); an older batch's line: none
 
     def speaker(self, step: int) -> str:
         """Whose words the ``step``-th expressive instruction is (counting edits from 0)."""
@@ -71,10 +73,11 @@ class BatchPhoto:
         if line is None:
             return cls(name, before, None, PhotoStatus.NOT_DONE, review=review)
         status, output = line.get("status"), line.get("output")
-        expressive, seeds, error = (
+        expressive, seeds, error, models = (
             line.get("expressive_instructions", []),
             line.get("seeds", []),
             line.get("error") or "",
+            line.get("models", []),
         )
         if (
             status not in (OK, PhotoStatus.FAILED.value)
@@ -82,6 +85,8 @@ class BatchPhoto:
             or not isinstance(error, str)
             or not _all(expressive, str)
             or not _all(seeds, int)
+            or not _all(models, str)
+            or not set(models) <= set(MODEL_NAMES)
         ):
             return cls(name, before, None, PhotoStatus.FAILED, DAMAGED, review=review)
         ok, rerender = status == OK, line.get("rerender")
@@ -96,6 +101,7 @@ class BatchPhoto:
             review,
             rerendered=ok and isinstance(rerender, dict),
             steered_last=ok and isinstance(rerender, dict) and bool(rerender.get("expressive")),
+            models=tuple(models),
         )
 
 

@@ -9,6 +9,7 @@ import errno
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mgie_desktop.batch.failure import failure_text
 from mgie_desktop.batch.folder import PhotoJob, attempt_marker
@@ -18,6 +19,10 @@ from mgie_desktop.batch.space import OutputDiskFull, disk_full
 from mgie_desktop.core.chain import ChainStep, run_chain
 from mgie_desktop.core.errors import InputError, ModelFilesError
 from mgie_desktop.core.recipe import Recipe, geometry_for, parse_recipe
+from mgie_desktop.core.step_params import ENGINE_NAMES
+
+if TYPE_CHECKING:  # torch: imported where photos are edited, not where the CLI parses its options
+    from mgie_desktop.engine.loading import BundleParts
 
 WORKER_STOPPED = (
     "its worker stopped while editing it (out of memory, or a crash): not tried again in this "
@@ -59,13 +64,31 @@ def chain_for(
 
 def check_rerender(recipe: Recipe, rerender: Rerender) -> None:
     """A person's expressive instruction steers MGIE: a recipe whose last edit is plain
-    InstructPix2Pix (which reads the instruction itself) cannot take one."""
+    InstructPix2Pix or FLUX.2 [klein] (which read the instruction themselves) cannot take one."""
     edits = [s for s in recipe.steps if s.geometry is None]
-    if rerender.expressive and (not edits or edits[-1].model == "ip2p"):
+    if rerender.expressive and (not edits or edits[-1].model != "mgie"):
+        who = ENGINE_NAMES[edits[-1].model] if edits else "no engine"
         raise InputError(
-            "the recipe's last edit is plain InstructPix2Pix, which takes no expressive instruction: "
+            f"the recipe's last edit is {who}'s, which takes no expressive instruction: "
             "ask for another seed instead"
         )
+
+
+def engines_of(recipe: Recipe) -> frozenset[str]:
+    """The engines (core.step_params.MODEL_NAMES) a recipe's edit steps render with."""
+    return frozenset(s.model for s in recipe.steps if s.geometry is None)
+
+
+def bundle_parts(engines: frozenset[str]) -> BundleParts:
+    """What a batch loads for ``engines``: MGIE's 7B LLM only when a step asks MGIE; plain
+    InstructPix2Pix alone loads its own model and the shared VAE; FLUX.2 [klein] alone loads
+    nothing of MGIE. The other engines join when first asked for (``MgieEngine.plain_pipeline``,
+    ``MgieEngine.klein_model``)."""
+    from mgie_desktop.engine.loading import BundleParts  # torch
+
+    if "mgie" in engines:
+        return BundleParts.MGIE
+    return BundleParts.PLAIN if "ip2p" in engines else BundleParts.KLEIN
 
 
 def _size_after(op: dict, size: tuple[int, int]) -> tuple[int, int]:
@@ -101,7 +124,9 @@ class PhotoEditor:
         self.results_path = Path(results_path)
         self.recipe_file = recipe_file
         self.models = bundle_identity(Path(models_dir))
-        self.engine = MgieEngine(Path(models_dir), **engine_options)
+        self.engine = MgieEngine(
+            Path(models_dir), **engine_options, parts=bundle_parts(engines_of(self.recipe))
+        )
 
     def edit(self, job: PhotoJob, photo=None, read_error: str = "", read_s: float = 0.0) -> dict:
         """Edit ``job``'s photo (``photo``: already read; ``read_error``: reading it failed) and
@@ -175,9 +200,11 @@ class PhotoEditor:
             _save(job, chain_photo(photo, history), record=edit_record(history, models=self.models))
         finally:
             history.close()
+        edits = [s for s in steps if s.geometry is None]
         return {
             "expressive_instructions": [r["expressive_instruction"] for r in records],
-            "seeds": [s.params.seed for s in steps if s.geometry is None],
+            "seeds": [s.params.seed for s in edits],
+            "models": [s.model for s in edits],  # the engine of each edit (the contact sheet says it)
         }
 
 

@@ -9,14 +9,16 @@ A recipe file::
        {"kind": "edit", "instruction": "make it winter",
         "steered_instruction": "Snow covers the ground.",     (optional: steers MGIE on every photo)
         "mask": "<base64 PNG>",                               (optional: core.masks.mask_to_text)
-        "model": "mgie" | "ip2p", "preset": "balanced" | "reference" | "draft" | "custom",
+        "model": "mgie" | "ip2p" | "klein", "preset": "balanced" | "reference" | "draft" | "custom",
         "steps": 25, "text_guidance": 7.5, "image_guidance": 1.5, "scheduler": "dpmpp_2m",
         "pixel_budget": 262144, "strength": 1.0,
         "seed": {"policy": "fixed", "value": 13331} | {"policy": "file_name"}},
        {"kind": "geometry", "op": {"op": "rotate", "degrees": 90}},
        {"kind": "geometry", "op": {"op": "crop", "fraction": [0.1, 0.0, 0.9, 1.0]}}]}
 
-Render settings missing from an edit step are the preset's. A crop is kept as fractions of the
+Render settings missing from an edit step are the preset's. A step whose "model" is "klein"
+(FLUX.2 [klein], the optional second engine) keeps them too; the distilled model renders its own
+few steps without guidance, and its outputs' edit records say so. A crop is kept as fractions of the
 image it applied to, so it means the same part of photos of other sizes. The ``file_name`` seed
 policy derives each photo's seed from its file name (``derived_seed``): stable on every machine,
 different from photo to photo. A recipe is outside input: reading it is bounded (a regular file
@@ -47,7 +49,7 @@ from mgie_desktop.core.json_text import nesting_depth
 from mgie_desktop.core.masks import check_mask, mask_from_text
 from mgie_desktop.core.params import DEFAULT_PRESET, PRESETS, SCHEDULERS, EditParams, params_for
 from mgie_desktop.core.session import open_session
-from mgie_desktop.core.step_params import MODEL_NAMES, StepKind
+from mgie_desktop.core.step_params import ENGINE_NAMES, MODEL_NAMES, StepKind
 
 FORMAT, VERSION = "mgie-recipe", 1
 SEED_FIXED, SEED_FILE_NAME = "fixed", "file_name"
@@ -70,7 +72,8 @@ _GEOMETRY_STEP_KEYS = {"kind", "op"}
 
 @dataclass(frozen=True)
 class RecipeStep:
-    """One step: an MGIE (or plain InstructPix2Pix) edit, or a geometry operation (``geometry``)."""
+    """One step: an edit by MGIE, plain InstructPix2Pix or FLUX.2 [klein] (``model``, one of
+    MODELS), or a geometry operation (``geometry``)."""
 
     instruction: str = ""
     steered_instruction: str = ""  # a person's expressive instruction that steers every photo's edit
@@ -502,8 +505,11 @@ def _parse_step(raw: object) -> RecipeStep:
     strength = _field(raw, "strength", Kind.NUMBER, 1.0)
     if not 0 < strength <= 1:
         raise InputError('"strength" must be a number above 0 and at most 1')
-    if steered and model == "ip2p":
-        raise InputError('a steered instruction needs MGIE ("model": "mgie")')
+    if steered and model != "mgie":  # the other engines read the person's words themselves
+        raise InputError(
+            f'a steered instruction needs MGIE ("model": "mgie"); {ENGINE_NAMES[model]} reads the '
+            '"instruction" itself'
+        )
     return RecipeStep(instruction, steered, mask, model, preset, params, policy, float(strength))
 
 
