@@ -225,7 +225,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="ID",
         help="also fetch an optional component: ip2p (InstructPix2Pix's own model, ~3.9 GB, "
-        "to compare with plain InstructPix2Pix)",
+        "to compare with plain InstructPix2Pix), klein (FLUX.2 [klein] 4B, the second engine, ~16 GB, "
+        "Apache-2.0); repeat for both",
+    )
+    import_klein = msub.add_parser(
+        "import-klein",
+        help="add FLUX.2 [klein] 4B from a folder on this computer (a copy of "
+        "black-forest-labs/FLUX.2-klein-4B in the diffusers layout, e.g. a Hugging Face cache snapshot) "
+        "to the installed models",
+    )
+    import_klein.add_argument("src", metavar="DIR")
+    import_klein.add_argument(
+        "--models", "--dest", dest="models", metavar="DIR", help="models directory (default: the app's)"
     )
     for name, text in (
         ("list", "show what is installed"),
@@ -858,6 +869,10 @@ def cmd_models(args: argparse.Namespace) -> ExitCode:
             args.accept_licenses,
             with_optional=tuple(args.with_optional or ()),
         )
+    if command == "import-klein":
+        from mgie_desktop.store.commands import import_klein_command
+
+        return import_klein_command(Path(args.src), models_dir(args.models))
     if command == "random":
         from mgie_desktop.testing.standin import write_standin
 

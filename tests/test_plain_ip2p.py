@@ -177,17 +177,21 @@ def test_the_manifest_offers_the_comparison_as_an_optional_component():
     from mgie_desktop.store.manifest import download_size_text, load_manifest
 
     manifest = load_manifest(None)
-    assert manifest.optional_ids == ["ip2p"]
+    assert manifest.optional_ids == ["ip2p", "klein"]  # klein: FLUX.2 [klein], tests/test_klein_store.py
     required = manifest.choose()
-    assert "ip2p" not in [m.id for m in required.models] and len(required.models) == len(manifest.models) - 1
-    assert [m.id for m in manifest.choose(["ip2p"]).models] == [m.id for m in manifest.models]
+    assert "ip2p" not in [m.id for m in required.models] and len(required.models) == len(manifest.models) - 2
+    assert [m.id for m in manifest.choose(["ip2p"]).models] == [
+        m.id for m in manifest.models if m.id != "klein"
+    ]
     assert download_size_text() == f"about {required.expected_size / 1e9:.1f} GB"  # optional parts aside
     plain = manifest.model("ip2p")
     assert (
         all(f.source.pinned for f in plain.files)
         and plain.license == manifest.model("instruct-pix2pix").license
     )
-    with pytest.raises(ManifestError, match="unknown optional component nope; the manifest offers: ip2p"):
+    with pytest.raises(
+        ManifestError, match="unknown optional component nope; the manifest offers: ip2p, klein"
+    ):
         manifest.choose(["nope"])
 
 

@@ -47,7 +47,8 @@ def test_the_shipped_manifest_lists_the_five_parts_the_converter_needs(tmp_path)
         "clip-vit-l14",
         "instruct-pix2pix",
     ]
-    assert m.optional_ids == ["ip2p"]  # InstructPix2Pix's own model: downloaded only when asked for
+    # InstructPix2Pix's own model and FLUX.2 [klein]: downloaded only when asked for
+    assert m.optional_ids == ["ip2p", "klein"]
     paths = {f.path for f in m.files}
     assert all(p.startswith("sources/") for p in paths)
     for needed in (
@@ -85,7 +86,8 @@ def test_the_shipped_manifest_lists_the_five_parts_the_converter_needs(tmp_path)
     assert shard.sha256 == "c6047b42812a6803e43f3869ce9a9cea1fa1ad65dce63efe6b328dab54173a94"
     assert by_path["sources/mgie_7b/unet.pt"].size == 1_719_335_845
     assert by_path["sources/clip-vit-large-patch14/model.safetensors"].size == 1_710_540_580
-    assert len(m.licenses()) == 4  # MGIE's two files share one licence, asked once
+    assert len(m.licenses()) == 5  # MGIE's two files share one licence, asked once
+    assert len(m.choose().licenses()) == 4  # FLUX.2 [klein]'s Apache-2.0 only when it is chosen
 
 
 def test_the_shipped_layout_is_what_locate_reference_expects(tmp_path):

@@ -1,4 +1,5 @@
-"""Plain functions behind ``models list [--json]``, ``models download`` and ``models verify``.
+"""Plain functions behind ``models list [--json]``, ``models download``, ``models verify`` and
+``models import-klein``.
 
 Exit codes (core.exit_codes.ExitCode): OK, FAILED (hash mismatch, network give-up, conversion
 failed), USAGE (malformed manifest, refused licence, not enough space, unwritable destination),
@@ -18,11 +19,17 @@ from typing import TextIO
 
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
 from mgie_desktop.core.exit_codes import ExitCode
-from mgie_desktop.engine.inventory import check_installed, has_plain_ip2p
+from mgie_desktop.engine.inventory import KLEIN_DIR, check_installed, has_klein, has_plain_ip2p
 from mgie_desktop.store.download import RESERVE_BYTES, Downloader
 from mgie_desktop.store.errors import LicenseNotAccepted
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
-from mgie_desktop.store.install import free_sources, install_sources, sources_dir, sources_size
+from mgie_desktop.store.install import (
+    free_sources,
+    install_klein,
+    install_sources,
+    sources_dir,
+    sources_size,
+)
 from mgie_desktop.store.manifest import Manifest, load_manifest
 from mgie_desktop.store.progress import (
     DONE,
@@ -56,7 +63,7 @@ def download_command(
 ) -> ExitCode:
     """``models download``: licences (asked on ``stdin`` unless ``accept_licenses``), download
     with terminal progress, convert into ``dest/bundle``, verify, offer to free the sources.
-    ``with_optional``: the optional components to fetch too (``--with ip2p``).
+    ``with_optional``: the optional components to fetch too (``--with ip2p``, ``--with klein``).
     ``free_sources``: True/False decides; None asks when ``stdin`` is a terminal."""
     stdin, out, err = stdin or sys.stdin, out or sys.stdout, err or sys.stderr
     dest = Path(dest).expanduser()
@@ -195,6 +202,16 @@ def list_command(
     print(
         "converted bundle: " + ("installed, all the app needs" if b["installed"] else b["detail"]), file=out
     )
+    if b["installed"]:
+        print(
+            "FLUX.2 [klein] (optional second engine): "
+            + (
+                f"in the bundle ({KLEIN_DIR}/)"
+                if b["klein"]
+                else "not installed (`models download --with klein`, or `models import-klein DIR`)"
+            ),
+            file=out,
+        )
     return ExitCode.OK
 
 
@@ -312,17 +329,61 @@ def _offer_free(m: Manifest, dest: Path, free: bool | None, stdin: TextIO, out: 
 def _already_converted(m: Manifest, dest: Path) -> bool:
     if not bundle_state(dest)["installed"]:
         return False
-    if any(model.id == "ip2p" for model in m.models) and not has_plain_ip2p(dest):
-        return False  # the optional comparison was asked for and is not in the bundle yet
+    if lacks_optional(m, dest):
+        return False  # an optional component was asked for and is not in the bundle yet
     return all(st.status == MISSING for st in statuses(m, dest))
+
+
+# The optional components and how to tell the installed bundle holds each (its inventory says).
+OPTIONAL_IN_BUNDLE = {"ip2p": has_plain_ip2p, "klein": has_klein}
+
+
+def lacks_optional(m: Manifest, dest: Path) -> bool:
+    """Does ``m`` choose an optional component (ip2p, klein) that the bundle in ``dest`` lacks?
+    True when there is no readable bundle at all."""
+    try:
+        return any(
+            model.id in OPTIONAL_IN_BUNDLE and not OPTIONAL_IN_BUNDLE[model.id](dest) for model in m.models
+        )
+    except MgieError:
+        return True
 
 
 def bundle_state(dest: Path) -> dict:
     try:
-        check_installed(dest)
-        return {"installed": True, "detail": ""}
+        inventory = check_installed(dest)
+        return {"installed": True, "detail": "", "klein": bool(inventory["model"].get("klein"))}
     except MgieError as exc:
-        return {"installed": False, "detail": str(exc)}
+        return {"installed": False, "detail": str(exc), "klein": False}
+
+
+def import_klein_command(
+    src: Path, dest: Path, out: TextIO | None = None, err: TextIO | None = None
+) -> ExitCode:
+    """``models import-klein DIR``: copy FLUX.2 [klein] from a folder on this computer (the
+    diffusers layout, e.g. a Hugging Face cache snapshot) into the installed bundle.
+    USAGE for a folder that is not FLUX.2 [klein], no installed bundle, or a full disk;
+    FAILED when the copy fails otherwise; INTERRUPTED when stopped (nothing is half-installed)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    dest = Path(dest).expanduser()
+    try:
+        inventory = install_klein(Path(src), dest, log=lambda msg: print(f"  {msg}", file=out))
+    except (EditCancelled, KeyboardInterrupt):
+        print("\nimport cancelled; the bundle is unchanged", file=err)
+        return ExitCode.INTERRUPTED
+    except InputError as exc:
+        print(f"error: {exc}", file=err)
+        return ExitCode.USAGE
+    except MgieError as exc:
+        print(f"error: {exc}", file=err)
+        return ExitCode.FAILED
+    klein = [rel for rel in inventory["files"] if rel.startswith(KLEIN_DIR + "/")]
+    print(
+        f"FLUX.2 [klein] installed in {dest / 'bundle' / KLEIN_DIR} ({len(klein)} files); "
+        "edit with it: `mgie-desktop edit --mode klein`",
+        file=out,
+    )
+    return ExitCode.OK
 
 
 def model_status(states: list[str]) -> str:

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from mgie_desktop.core.deferred import load
-from mgie_desktop.core.errors import ModelFilesError
-from mgie_desktop.engine.inventory import check_installed, problems
-from mgie_desktop.store.download import part_path
-from mgie_desktop.store.errors import DestinationNotWritable
+from mgie_desktop.core.errors import InputError, ModelFilesError
+from mgie_desktop.engine.inventory import bundle_path, check_installed, problems
+from mgie_desktop.store.download import RESERVE_BYTES, existing_ancestor, part_path
+from mgie_desktop.store.errors import DestinationNotWritable, NotEnoughSpace
 from mgie_desktop.store.manifest import SOURCES_DIR, Manifest, target_path
+from mgie_desktop.store.progress import format_bytes
+
+KLEIN_SOURCES = "FLUX.2-klein-4B"  # sources/FLUX.2-klein-4B: where the manifest's klein files land
 
 
 def sources_dir(dest: Path) -> Path:
     return Path(dest) / SOURCES_DIR
+
+
+def klein_sources(dest: Path) -> Path:
+    """The downloaded FLUX.2 [klein] (the optional second engine), in the diffusers layout."""
+    return sources_dir(dest) / KLEIN_SOURCES
 
 
 def convert_sources(
@@ -43,20 +53,117 @@ def convert_sources(
 
 def install_sources(dest: Path, log: Callable[[str], None] = lambda msg: None) -> dict:
     """Convert what was downloaded: the whole bundle, or, when the bundle is installed and its
-    sources were freed, just InstructPix2Pix's own parts added to it (the optional comparison)."""
+    sources were freed, just InstructPix2Pix's own parts added to it (the optional comparison).
+    A complete FLUX.2 [klein] download (the optional second engine) is then copied in as it is:
+    after a conversion too, which writes a new bundle without it."""
     dest = Path(dest)
     # engine.convert imports torch: see convert_sources
     add_plain_ip2p, has_plain_ip2p, IP2P_DIR, LLAVA_DIR = load(
         "mgie_desktop.engine.convert", "add_plain_ip2p", "has_plain_ip2p", "IP2P_DIR", "LLAVA_DIR"
     )
+    is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")
 
     sources = sources_dir(dest)
     freed = not (sources / LLAVA_DIR / "config.json").is_file()
+    klein = is_klein_folder(klein_sources(dest))
+    inventory = None
     if freed and has_plain_ip2p(sources / IP2P_DIR):
         check_installed(dest)  # the bundle the parts are added to
         log("adding InstructPix2Pix's own model to the installed bundle")
-        return add_plain_ip2p(sources / IP2P_DIR, dest)
-    return convert_sources(dest, log)
+        inventory = add_plain_ip2p(sources / IP2P_DIR, dest)
+    elif not freed or not klein:
+        inventory = convert_sources(dest, log)
+    if klein:
+        inventory = install_klein(klein_sources(dest), dest, log)
+    assert inventory is not None  # one of the branches above ran
+    return inventory
+
+
+def install_klein(src: Path, dest: Path, log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:
+    """Copy a FLUX.2 [klein] folder (diffusers layout: a download, or a copy already on this
+    computer such as a Hugging Face cache snapshot) into the installed bundle at ``dest``.
+
+    InputError, before anything is written, for a folder that is not FLUX.2 [klein], a models
+    directory without an installed bundle, or a disk without room for the copy; NotEnoughSpace
+    when the disk fills up during the copy (the half copy is removed, the bundle is unchanged)."""
+    add_klein, is_klein_folder = load("mgie_desktop.engine.klein", "add_klein", "is_klein_folder")
+
+    src, dest = Path(src).expanduser(), Path(dest).expanduser()
+    if not src.is_dir():
+        raise InputError(f"{src} is not a folder")
+    if not is_klein_folder(src):
+        raise InputError(
+            f"{src} is not FLUX.2 [klein] in the diffusers layout: expected model_index.json naming "
+            "Flux2KleinPipeline and transformer/, vae/, text_encoder/, tokenizer/, scheduler/ "
+            "(a copy of black-forest-labs/FLUX.2-klein-4B)"
+        )
+    try:
+        check_installed(dest)  # the bundle the model is added to
+    except ModelFilesError as exc:
+        raise InputError(f"cannot add FLUX.2 [klein]: {exc}") from None
+    bundle = bundle_path(dest)
+    size, need = _bytes_to_copy(src, bundle)
+    try:
+        free = shutil.disk_usage(existing_ancestor(bundle)).free
+    except OSError:
+        free = None
+    if need and free is not None and need + RESERVE_BYTES > free:
+        raise NotEnoughSpace(
+            f"adding FLUX.2 [klein] needs about {format_bytes(need)} free in {bundle} "
+            f"(plus {format_bytes(RESERVE_BYTES)} to spare); {format_bytes(free)} are free: nothing was copied"
+        )
+    how = "copying" if need else "hard-linking (the same disk: no second copy)"
+    log(f"adding FLUX.2 [klein] ({format_bytes(size)}) to {bundle}: {how}, then hashing it")
+    try:
+        inventory: dict[str, Any] = add_klein(src, dest)
+    except OSError as exc:  # shutil.copytree gathers its files' errors into one shutil.Error
+        if _disk_full(exc):
+            raise NotEnoughSpace(
+                f"the disk holding {dest} filled up while FLUX.2 [klein] was copied; nothing was "
+                "installed: free some space and try again"
+            ) from None
+        if getattr(exc, "errno", None) in (
+            errno.EACCES,
+            errno.EPERM,
+            errno.EROFS,
+        ) or "Permission denied" in str(exc):
+            raise DestinationNotWritable(f"cannot write FLUX.2 [klein] into {bundle}: {exc}") from None
+        raise ModelFilesError(f"copying FLUX.2 [klein] from {src} failed: {_first_line(exc)}") from exc
+    log(f"FLUX.2 [klein] added to {bundle}")
+    return inventory
+
+
+def _bytes_to_copy(folder: Path, onto: Path) -> tuple[int, int]:
+    """(the size of ``folder``, the bytes its copy into ``onto`` takes): files on the disk of
+    ``onto`` are hard-linked by ``engine.klein.add_klein``, the others copied (links followed)."""
+    disk = _device(existing_ancestor(onto))
+    size = need = 0
+    for dirpath, _dirs, files in os.walk(folder, followlinks=True):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.stat(path)
+            except OSError:
+                continue  # a dangling link: the copy will say so
+            size += st.st_size
+            need += st.st_size if _device(Path(path)) != disk else 0
+    return size, need
+
+
+def _device(path: Path) -> int:
+    """The disk ``path`` is on (its target's, for a link)."""
+    return os.stat(path).st_dev
+
+
+def _disk_full(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)) or (
+        "No space left on device" in str(exc) or "Disk quota exceeded" in str(exc)
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def sources_size(manifest: Manifest, dest: Path) -> int:
