@@ -163,6 +163,9 @@ class EditPanel(QWidget):
         self.settings_note = QLabel()  # why some settings are greyed for the chosen engine
         self.settings_note.setObjectName("settingsNote")
         self.settings_note.setWordWrap(True)
+        italic = self.settings_note.font()
+        italic.setItalic(True)
+        self.settings_note.setFont(italic)
         self.settings_note.hide()
         self._varies_before_klein: Varies | None = None  # the person's choice while klein forces seeds
         self.variation_count = QSpinBox(

@@ -42,6 +42,9 @@ class ExpressiveBox(QWidget):
         self.note = QLabel()  # in place of the text, for a step made without MGIE's LLM
         self.note.setObjectName("engineNote")
         self.note.setWordWrap(True)
+        italic = self.note.font()
+        italic.setItalic(True)  # about the step, not a text of it: it must not read as one
+        self.note.setFont(italic)
         self.note.hide()
         self.mgie_said = QLabel()  # under a steered step: what MGIE had written
         self.mgie_said.setObjectName("mgieSaid")
