@@ -22,7 +22,9 @@ def test_only_the_first_step_of_a_branch_carries_the_arrow(qtbot):
     root = history.start(Image.new("RGB", (4, 4)))
     first = history.push(Image.new("RGB", (4, 4)), instruction="warmer")
     history.push(Image.new("RGB", (4, 4)), instruction="brighter")  # the line goes on
-    branch = history.push(Image.new("RGB", (4, 4)), instruction="cooler", parent=first.id)  # a branch
+    branch = history.push(  # a branch, its entry two lines long
+        Image.new("RGB", (4, 4)), instruction="cooler", parent=first.id, expressive_instruction="Cool."
+    )
     history.push(Image.new("RGB", (4, 4)), instruction="darker", parent=branch.id)  # on in the branch
     history.push(Image.new("RGB", (4, 4)), instruction="sepia", parent=root.id)  # another branch
     panel = HistoryPanel()
@@ -31,6 +33,7 @@ def test_only_the_first_step_of_a_branch_carries_the_arrow(qtbot):
     texts = [t.splitlines()[0] for t in _texts(panel)]
     assert texts == ["Original", "warmer", "brighter", "    ↳ cooler", "      darker", "    ↳ sepia"]
     assert sum("↳" in t for t in texts) == 2
+    assert _texts(panel)[3] == "    ↳ cooler\n      “Cool.”"  # the arrow once, on its first line
 
 
 def test_tooltips_say_what_each_kind_of_step_is_without_empty_lines(qtbot):

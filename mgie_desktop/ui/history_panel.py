@@ -97,18 +97,19 @@ MAX_SHOWN_DEPTH = 12  # deeper branches line up there: an entry's indent must no
 
 def _describe(step: Step, depth: int, branches: bool = False) -> str:
     """The entry's text: indented by branch depth, "↳" on the first step of each branch only."""
-    indent = "    " * min(depth, MAX_SHOWN_DEPTH) + ("↳ " if branches else "  " if depth else "")
+    under = "    " * min(depth, MAX_SHOWN_DEPTH) + ("  " if depth else "")  # the entry's further lines
+    indent = under[:-2] + "↳ " if branches else under
     if step.is_root:
         return indent + "Original"
     text = f"{indent}{display_text(step.instruction)}"  # texts may come from a session file
     if step.kind is StepKind.IP2P:
-        text += f"\n{indent}(InstructPix2Pix alone)"
+        text += f"\n{under}(InstructPix2Pix alone)"
     elif step.kind is StepKind.KLEIN:
-        text += f"\n{indent}({ENGINE_NAMES[step.kind.value]})"
+        text += f"\n{under}({ENGINE_NAMES[step.kind.value]})"
     elif step.steered_instruction:  # the person's words drove it
-        text += f"\n{indent}✎ “{display_text(step.steered_instruction)}”"
+        text += f"\n{under}✎ “{display_text(step.steered_instruction)}”"
     elif step.expressive_instruction:
-        text += f"\n{indent}“{display_text(step.expressive_instruction)}”"
+        text += f"\n{under}“{display_text(step.expressive_instruction)}”"
     return text
 
 
