@@ -124,7 +124,8 @@ class ModelManagerDialog(QDialog):
         self.import_button = QPushButton("Import from folder…")
         self.import_button.setToolTip(
             "Install from the reference's files already on this computer "
-            "(apple/ml-mgie's layout): no network needed"
+            "(apple/ml-mgie's layout), or add FLUX.2 [klein] from a copy of "
+            "black-forest-labs/FLUX.2-klein-4B (the diffusers layout): no network needed"
         )
         for button, slot in (
             (self.choose_dir_button, self._choose_dir),
@@ -156,8 +157,14 @@ class ModelManagerDialog(QDialog):
         self.plain_box.setVisible(
             self.full_manifest is not None and "ip2p" in self.full_manifest.optional_ids
         )
-        self.plain_box.toggled.connect(self._choose_plain)
+        self.plain_box.toggled.connect(self._choose_optional)
         layout.addWidget(self.plain_box)
+        self.klein_box = QCheckBox(self._klein_text())
+        self.klein_box.setVisible(
+            self.full_manifest is not None and "klein" in self.full_manifest.optional_ids
+        )
+        self.klein_box.toggled.connect(self._choose_optional)
+        layout.addWidget(self.klein_box)
         self.licence_panel = LicencePanel(self.manifest, on_toggled=self._update_buttons)
         self.license_boxes = self.licence_panel.boxes
         layout.addWidget(self.licence_panel)
@@ -261,7 +268,8 @@ class ModelManagerDialog(QDialog):
         self._start(FREE)
 
     def import_from(self, folder: Path) -> bool:
-        """Convert the reference's files in ``folder`` into the bundle."""
+        """Convert the reference's files in ``folder`` into the bundle, or, for a FLUX.2 [klein]
+        folder (the diffusers layout), add that model to the installed bundle."""
         return self._start(IMPORT, source=str(folder))
 
     def use_models_dir(self, folder: Path) -> None:
@@ -286,7 +294,7 @@ class ModelManagerDialog(QDialog):
         from PySide6.QtWidgets import QFileDialog  # dialogs load when first used
 
         folder = QFileDialog.getExistingDirectory(
-            self, "Folder with the reference's files (LLaVA-7B-v1, mgie_7b, …)"
+            self, "Folder with the reference's files (LLaVA-7B-v1, mgie_7b, …) or with FLUX.2 [klein]"
         )
         if folder:
             self.import_from(Path(folder))
@@ -495,6 +503,7 @@ class ModelManagerDialog(QDialog):
         wanted = snap is not None and (not installed or snap.lacks_optional)
         self.download_button.setEnabled(idle and wanted and self.licences_accepted)
         self.plain_box.setEnabled(idle)
+        self.klein_box.setEnabled(idle)
         self.pause_button.setEnabled(downloading)
         self.cancel_button.setEnabled(stoppable and self._job.op != REFRESH)
         present = snap is not None and (installed or any(f.status != MISSING for f in snap.files))
@@ -519,14 +528,35 @@ class ModelManagerDialog(QDialog):
         """Tick (or untick) InstructPix2Pix's own model: the window's Compare offers it this way."""
         self.plain_box.setChecked(on)
 
+    def include_klein(self, on: bool = True) -> None:
+        """Tick (or untick) FLUX.2 [klein], the optional second engine."""
+        self.klein_box.setChecked(on)
+
+    def _klein_text(self) -> str:
+        size, licence = "about 16 GB", "Apache-2.0"
+        if self.full_manifest is not None and "klein" in self.full_manifest.optional_ids:
+            model = self.full_manifest.model("klein")
+            size, licence = f"about {format_bytes(model.expected_size)}", model.license.name.split(" (")[0]
+        return (
+            f"Also FLUX.2 [klein] 4B, a second engine (optional, {size}; licence: {licence}): "
+            "edits from your words at about a megapixel"
+        )
+
     @Slot(bool)
-    def _choose_plain(self, on: bool) -> None:
+    def _choose_optional(self, _on: bool = False) -> None:
+        """The ticked optional components join the download: the tree, the licences to accept
+        and what the worker fetches follow."""
         if self.full_manifest is None or self._job is not None:
             return
-        self.manifest = self.full_manifest.choose(("ip2p",) if on else ())
+        chosen = tuple(
+            mid for mid, box in (("ip2p", self.plain_box), ("klein", self.klein_box)) if box.isChecked()
+        )
+        self.manifest = self.full_manifest.choose(chosen)
         if self.worker is not None:
             self.worker.manifest = self.manifest  # idle: the worker reads it when the next job runs
         self.tree.fill(self.manifest)
+        self.licence_panel.set_manifest(self.manifest)
+        self._update_buttons()
         self.refresh()
 
     # ---- lifetime ---------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ class Job:
     op: str  # REFRESH | DOWNLOAD | VERIFY | REPAIR | FREE | IMPORT
     cancel: threading.Event  # set from the GUI thread (Pause, Cancel, closing)
     repair: tuple[str, ...] = ()  # REPAIR: manifest paths to delete before downloading again
-    source: str = ""  # IMPORT: the folder holding the reference's files
+    source: str = ""  # IMPORT: the folder holding the reference's files, or FLUX.2 [klein]
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, MgieError
-from mgie_desktop.engine.inventory import INVENTORY, bundle_path, has_plain_ip2p, problems
+from mgie_desktop.engine.inventory import INVENTORY, bundle_path, problems
 
 # The same checks `models list` / `models download` make, shared rather than copied.
-from mgie_desktop.store.commands import bundle_state
+from mgie_desktop.store.commands import bundle_state, lacks_optional
 from mgie_desktop.store.download import RESERVE_BYTES, Downloader, existing_ancestor
 from mgie_desktop.store.hashing import check_cancel
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
-from mgie_desktop.store.install import free_sources, install_sources, sources_size
+from mgie_desktop.store.install import free_sources, install_klein, install_sources, sources_size
 from mgie_desktop.store.manifest import Manifest, target_path
 from mgie_desktop.store.progress import format_bytes
 from mgie_desktop.store.state import StoreState
@@ -106,13 +106,9 @@ class StoreWorker(QObject):
         )
 
     def _lacks_optional(self, installed: bool) -> bool:
-        """InstructPix2Pix's own model is chosen (the manifest holds it) but not in the bundle."""
-        if not installed or not any(m.id == "ip2p" for m in self.manifest.models):
-            return False
-        try:
-            return not has_plain_ip2p(self.dest)
-        except MgieError:
-            return True
+        """An optional component is chosen (InstructPix2Pix's own model, FLUX.2 [klein]: the
+        manifest holds it) but not in the bundle."""
+        return installed and lacks_optional(self.manifest, self.dest)
 
     # -- jobs (worker thread) ------------------------------------------------------------------
 
@@ -156,7 +152,15 @@ class StoreWorker(QObject):
 
     def _import(self, job: Job) -> dict:
         """The reference's files from a folder (apple/ml-mgie's layout), converted into the bundle:
-        the way to install without a network."""
+        the way to install without a network. A FLUX.2 [klein] folder (the diffusers layout) is
+        copied into the installed bundle instead, as `models import-klein` does."""
+        # engine.klein and engine.convert import torch: worker thread only
+        is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")
+        if is_klein_folder(Path(job.source)):
+            self.phase.emit(
+                CONVERTING, f"Copying FLUX.2 [klein] from {job.source} (this cannot be paused)…", 0, 0
+            )
+            return install_klein(Path(job.source), self.dest, log=self.log.emit)
         convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
 
         self.phase.emit(CONVERTING, f"Importing the files in {job.source} (this cannot be paused)…", 0, 0)
