@@ -29,6 +29,27 @@ def test_quantise_replaces_every_linear_and_keeps_the_rest():
     assert model(torch.randn(3, 32)).shape == (3, 8)
 
 
+def test_a_prefill_through_the_bf16_product_matches_the_int8_kernel(monkeypatch):
+    """Where bf16 is native, many rows at once multiply in bf16 over the widened int8 weight: the
+    same weights, so the same numbers up to rounding; few rows keep the kernel."""
+    from mgie_desktop.engine import int8
+
+    torch.manual_seed(1)
+    linear = torch.nn.Linear(256, 384)
+    kernel, dense = Int8Linear(linear), Int8Linear(linear, dense_prefill=True)
+    many, few = torch.randn(int8.DENSE_ROWS + 5, 256), torch.randn(2, 256)
+    widened = []
+    real = int8._widened
+    monkeypatch.setattr(int8, "_widened", lambda w: widened.append(w.shape) or real(w))
+    want, got = kernel(many), dense(many)
+    assert widened == [(384, 256)] and ((got - want).norm() / want.norm()).item() < 0.005
+    assert torch.equal(dense(few), kernel(few)) and len(widened) == 1  # the kernel, bit for bit
+    # One buffer serves every layer: a smaller weight reuses it, no new memory per call.
+    buffer = int8._scratch.buffer
+    Int8Linear(torch.nn.Linear(256, 128), dense_prefill=True)(many)
+    assert int8._scratch.buffer is buffer
+
+
 @pytest.fixture(scope="module")
 def int8_engine(emitting_models):
     from mgie_desktop.engine.pipeline import MgieEngine

@@ -31,7 +31,7 @@ from mgie_desktop.core.errors import EditCancelled, ModelFilesError, RenderFaile
 from mgie_desktop.core.finishing import finish_renders
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import KLEIN_MULTIPLE, klein_working_size
-from mgie_desktop.engine.devices import DTYPES
+from mgie_desktop.engine.devices import DTYPES, cpu_runs_bf16
 from mgie_desktop.engine.int8 import quantise_linears
 from mgie_desktop.engine.inventory import (
     KLEIN_DIR,
@@ -171,7 +171,7 @@ def load_pipeline(models_dir: Path, device: torch.device, plan: KleinPlan) -> An
         ).eval()
         text_encoder.lm_head = torch.nn.Identity()  # its logits (512 x 151,936 floats) are never read
         if plan.text_int8:
-            quantise_linears(text_encoder.model.layers)
+            quantise_linears(text_encoder.model.layers, dense_prefill=cpu_runs_bf16())
         pipe = Flux2KleinPipeline.from_pretrained(where, text_encoder=text_encoder, dtype=plan.dtype)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
         raise ModelFilesError(

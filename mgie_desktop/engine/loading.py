@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import LoadCancelled, ModelFilesError, OutOfMemory
-from mgie_desktop.engine.devices import conv_memory_format
+from mgie_desktop.engine.devices import conv_memory_format, cpu_runs_bf16
 from mgie_desktop.engine.int8 import quantise_linears
 from mgie_desktop.engine.inventory import bundle_path, check_installed
 from mgie_desktop.engine.memory import MemoryPlan
@@ -146,7 +146,7 @@ def _load(
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=dtype)
     elif device.type == "cpu":  # int8 rows from the memory-mapped fp16 weights, one layer at a time
         llm = LlamaForCausalLM.from_pretrained(bundle / "llm", dtype=torch.float16)
-        quantise_linears(llm)
+        quantise_linears(llm, dense_prefill=cpu_runs_bf16())
         llm.to(dtype)
     else:  # bitsandbytes places the quantised LLM on the GPU itself
         BitsAndBytesConfig = load("transformers", "BitsAndBytesConfig")
