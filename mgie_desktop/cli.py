@@ -7,6 +7,7 @@ where possible, before the ML libraries are imported.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -962,7 +963,16 @@ def _install(args: argparse.Namespace, dest: Path) -> ExitCode:
         src = write_tiny_reference(dest / "tiny-reference", emit_image_tokens=args.readable)
     else:
         src = Path(args.src)
-    inventory = convert(locate_reference(src), dest, log=lambda msg: print(f"  {msg}", file=sys.stderr))
+    from mgie_desktop.engine.inventory import read_inventory
+    from mgie_desktop.store.install import klein_kept
+
+    def log(msg: str) -> None:
+        print(f"  {msg}", file=sys.stderr)
+
+    # A new bundle: an installed FLUX.2 [klein] is carried into it (`tiny` writes its own below).
+    with klein_kept(dest, log) if args.models_command == "import" else contextlib.nullcontext():
+        convert(locate_reference(src), dest, log=log)
+    inventory = read_inventory(dest)
     if args.models_command == "tiny":  # the second engine too, in the layout its real files have
         from mgie_desktop.engine.klein import add_klein
         from mgie_desktop.engine.tiny_klein import write_tiny_klein

@@ -354,3 +354,37 @@ def test_the_dialog_s_import_from_folder_takes_a_klein_folder(qtbot, models, tin
     assert has_klein(models) and not problems(models, full_hash=True) and dialog.last_error == ""
     assert {k: v for k, v in bundle_files(models).items() if not k.startswith("klein/")} == before
     assert "Done" in dialog.overall_label.text()
+
+
+def test_a_new_conversion_of_mgie_keeps_the_installed_klein(tmp_path, models, tiny_klein, capsys):
+    """`models import` and a download's conversion write a new bundle: FLUX.2 [klein], whose
+    sources may be long gone, is carried into it (hard-linked aside, added back)."""
+    from mgie_desktop.cli import main
+    from mgie_desktop.engine.inventory import has_klein, problems
+    from mgie_desktop.engine.tiny import write_tiny_reference
+    from mgie_desktop.store.install import install_sources
+    from mgie_desktop.store.state import STATE_DIR
+
+    assert main(["models", "import-klein", str(tiny_klein), "--models", str(models)]) == ExitCode.OK
+    klein = {k: v for k, v in bundle_files(models).items() if k.startswith("klein/")}
+    mgie = {k: v for k, v in bundle_files(models).items() if not k.startswith("klein/")}
+    kept = models / STATE_DIR / "klein-kept"
+
+    # A conversion that fails leaves the old bundle as it was, klein and all.
+    (tmp_path / "empty").mkdir()
+    assert main(["models", "import", str(tmp_path / "empty"), "--dest", str(models)]) != ExitCode.OK
+    assert has_klein(models) and bundle_files(models) == {**mgie, **klein} and not kept.exists()
+
+    src = write_tiny_reference(tmp_path / "reference", emit_image_tokens=True)  # other weights than before
+    assert main(["models", "import", str(src), "--dest", str(models)]) == ExitCode.OK
+    files = bundle_files(models)
+    assert has_klein(models) and {k: v for k, v in files.items() if k.startswith("klein/")} == klein
+    assert {k: v for k, v in files.items() if not k.startswith("klein/")} != mgie  # a new MGIE bundle
+    assert not problems(models, full_hash=True) and not kept.exists()
+
+    write_tiny_reference(models / "sources")  # the download's way: convert what was downloaded
+    inventory = install_sources(models)
+    assert (
+        inventory["model"]["klein"] and {k: v for k, v in inventory["files"].items() if k in klein} == klein
+    )
+    assert has_klein(models) and not problems(models, full_hash=True) and not kept.exists()

@@ -212,7 +212,7 @@ def test_closing_during_the_conversion_waits_for_it(qtbot, tmp_path, monkeypatch
 
     started, release = threading.Event(), threading.Event()
 
-    def slow_convert(dest, log=lambda msg: None, full_hash=True):  # the converter cannot be interrupted
+    def slow_convert(dest, log=lambda msg: None, **options):  # the converter cannot be interrupted
         started.set()
         release.wait(TIMEOUT / 1000)
         return {"files": {}}

@@ -5,17 +5,19 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import InputError, ModelFilesError
-from mgie_desktop.engine.inventory import bundle_path, check_installed, problems
+from mgie_desktop.engine.inventory import KLEIN_DIR, bundle_path, check_installed, has_klein, problems
 from mgie_desktop.store.download import RESERVE_BYTES, existing_ancestor, part_path
 from mgie_desktop.store.errors import DestinationNotWritable, NotEnoughSpace
 from mgie_desktop.store.manifest import SOURCES_DIR, Manifest, target_path
 from mgie_desktop.store.progress import format_bytes
+from mgie_desktop.store.state import STATE_DIR
 
 KLEIN_SOURCES = "FLUX.2-klein-4B"  # sources/FLUX.2-klein-4B: where the manifest's klein files land
 
@@ -30,9 +32,13 @@ def klein_sources(dest: Path) -> Path:
 
 
 def convert_sources(
-    dest: Path, log: Callable[[str], None] = lambda msg: None, full_hash: bool = True
+    dest: Path,
+    log: Callable[[str], None] = lambda msg: None,
+    full_hash: bool = True,
+    keep_klein: bool = True,
 ) -> dict:
     """Convert ``dest/sources`` into ``dest/bundle`` and check the result; return its inventory.
+    ``keep_klein``: FLUX.2 [klein] in the old bundle is carried into the new one (``klein_kept``).
 
     Imports the engine (torch) only here. Raises ModelFilesError when the sources are
     incomplete or the bundle does not verify.
@@ -41,8 +47,9 @@ def convert_sources(
     convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
 
     dest = Path(dest)
-    inventory = convert(locate_reference(sources_dir(dest)), dest, log=log)
-    check_installed(dest)
+    with klein_kept(dest, log) if keep_klein else nullcontext():
+        convert(locate_reference(sources_dir(dest)), dest, log=log)
+    inventory: dict = check_installed(dest)
     if full_hash:
         log("verifying the bundle")
         bad = problems(dest, full_hash=True)
@@ -72,11 +79,41 @@ def install_sources(dest: Path, log: Callable[[str], None] = lambda msg: None) -
         log("adding InstructPix2Pix's own model to the installed bundle")
         inventory = add_plain_ip2p(sources / IP2P_DIR, dest)
     elif not freed or not klein:
-        inventory = convert_sources(dest, log)
+        inventory = convert_sources(dest, log, keep_klein=not klein)  # a downloaded klein replaces it
     if klein:
         inventory = install_klein(klein_sources(dest), dest, log)
     assert inventory is not None  # one of the branches above ran
     return inventory
+
+
+@contextmanager
+def klein_kept(dest: Path, log: Callable[[str], None] = lambda msg: None) -> Iterator[None]:
+    """Around a conversion, which writes a new bundle without FLUX.2 [klein]: the installed one
+    is hard-linked aside first (no second copy) and added to the new bundle after, so a repair or
+    a re-import of MGIE does not lose 16 GB that may no longer be anywhere else. A failed
+    conversion leaves the old bundle, klein and all; the links aside go either way."""
+    is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")  # imports torch
+
+    dest = Path(dest)
+    installed = bundle_path(dest) / KLEIN_DIR
+    kept = dest / STATE_DIR / "klein-kept"
+    shutil.rmtree(kept, ignore_errors=True)
+    if not is_klein_folder(installed):
+        yield
+        return
+    try:
+        shutil.copytree(installed, kept, copy_function=os.link)
+    except OSError as exc:  # no hard links on this file system: a 16 GB copy is not made unasked
+        shutil.rmtree(kept, ignore_errors=True)
+        log(f"FLUX.2 [klein] cannot be kept across the conversion ({_first_line(exc)}): add it again after")
+        yield
+        return
+    try:
+        yield
+        if not has_klein(dest):
+            install_klein(kept, dest, log)
+    finally:
+        shutil.rmtree(kept, ignore_errors=True)
 
 
 def install_klein(src: Path, dest: Path, log: Callable[[str], None] = lambda msg: None) -> dict[str, Any]:

@@ -16,14 +16,20 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, MgieError
-from mgie_desktop.engine.inventory import INVENTORY, bundle_path, problems
+from mgie_desktop.engine.inventory import INVENTORY, bundle_path, problems, read_inventory
 
 # The same checks `models list` / `models download` make, shared rather than copied.
 from mgie_desktop.store.commands import bundle_state, lacks_optional
 from mgie_desktop.store.download import RESERVE_BYTES, Downloader, existing_ancestor
 from mgie_desktop.store.hashing import check_cancel
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
-from mgie_desktop.store.install import free_sources, install_klein, install_sources, sources_size
+from mgie_desktop.store.install import (
+    free_sources,
+    install_klein,
+    install_sources,
+    klein_kept,
+    sources_size,
+)
 from mgie_desktop.store.manifest import Manifest, target_path
 from mgie_desktop.store.progress import format_bytes
 from mgie_desktop.store.state import StoreState
@@ -164,7 +170,9 @@ class StoreWorker(QObject):
         convert, locate_reference = load("mgie_desktop.engine.convert", "convert", "locate_reference")
 
         self.phase.emit(CONVERTING, f"Importing the files in {job.source} (this cannot be paused)…", 0, 0)
-        inventory = convert(locate_reference(Path(job.source)), self.dest, log=self.log.emit)
+        with klein_kept(self.dest, self.log.emit):  # the new bundle keeps an installed FLUX.2 [klein]
+            convert(locate_reference(Path(job.source)), self.dest, log=self.log.emit)
+        inventory = read_inventory(self.dest)
         self.log.emit(f"models ready in {self.dest / 'bundle'} ({len(inventory['files'])} files)")
         return inventory
 
