@@ -170,6 +170,66 @@ def test_download_with_klein_adds_it_to_the_installed_bundle_then_has_nothing_to
     assert "nothing to do" in again.getvalue() and len(klein_server.log) == hits
 
 
+def test_download_with_klein_through_the_hugging_face_hub(tmp_path, models, tiny_klein, monkeypatch):
+    """The shipped manifest's way: Hub sources, checked against the Hub's own hashes (a stand-in
+    for hf_hub_download serves a cache in the real layout, as in test_store_hf)."""
+    import uuid
+
+    import huggingface_hub
+    from http_fault_server import sha256
+    from test_store_hf import REV, FakeHub
+
+    from mgie_desktop.engine.inventory import has_klein, problems
+    from mgie_desktop.store import hf, reach
+    from mgie_desktop.store.commands import download_command
+    from mgie_desktop.store.state import StoreState
+
+    files = {
+        p.relative_to(tiny_klein).as_posix(): p.read_bytes() for p in tiny_klein.rglob("*") if p.is_file()
+    }
+    repo = f"{KLEIN_REPO}-{uuid.uuid4().hex[:8]}"
+    lfs = {rel: sha256(data) for rel, data in files.items() if rel.endswith(".safetensors")}
+    hub = FakeHub(hf.cache_dir() / f"models--{repo.replace('/', '--')}", files, blob_names=lfs)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub)
+    monkeypatch.setattr(hf, "offline", lambda: False)  # conftest turns offline mode on
+    monkeypatch.setattr(reach, "connect", lambda host, port, timeout: None)
+    source = {"hf_repo": repo, "revision": REV}
+    data = {
+        "schema": 1,
+        "models": [
+            {
+                "id": "klein",
+                "name": "FLUX.2 [klein] 4B (test copy)",
+                "optional": True,
+                "license": {"name": "Apache-2.0 (test)", "url": KLEIN_URL},
+                "files": [
+                    {"path": PREFIX + rel, "size": None, "sha256": None, "source": {**source, "hf_path": rel}}
+                    for rel in sorted(files)
+                ],
+            }
+        ],
+    }
+    out, err = io.StringIO(), io.StringIO()
+    code = download_command(
+        write_manifest(tmp_path / "manifest.json", data),
+        models,
+        accept_licenses=True,
+        out=out,
+        err=err,
+        policy=FAST,
+        reserve_bytes=0,
+        with_optional=("klein",),
+    )
+    assert code == ExitCode.OK, err.getvalue()
+    assert has_klein(models) and not problems(models, full_hash=True)
+    assert sorted(call[1] for call in hub.calls) == sorted(files)
+    state = StoreState(models)
+    for rel in files:
+        expected = "hub-lfs" if rel in lfs else "hub-git"
+        assert state.get(PREFIX + rel)["hash_source"] == expected
+        assert (models / "bundle" / "klein" / rel).read_bytes() == files[rel]
+
+
 def test_models_list_says_klein_is_not_installed_and_how_to_get_it(tmp_path, models, capsys):
     from mgie_desktop.cli import main
 
