@@ -1,4 +1,5 @@
-"""Compare with plain InstructPix2Pix in the window (issue 13)."""
+"""Compare two engines in the window (issue 13: MGIE and plain InstructPix2Pix; issue 29: any
+two installed, tests/test_ui_klein.py)."""
 
 import shutil
 
@@ -60,7 +61,7 @@ def test_compare_shows_both_renders_and_keeps_the_one_chosen_with_its_model(
     assert {s.kind for s in siblings[-2:]} == {StepKind.MGIE, StepKind.IP2P}
 
 
-def test_without_the_optional_model_compare_offers_to_download_it(qtbot, tmp_path, tiny_models, photo_path):
+def test_without_a_second_engine_compare_offers_to_download_one(qtbot, tmp_path, tiny_models, photo_path):
     import json
 
     models = tmp_path / "models"
@@ -75,3 +76,8 @@ def test_without_the_optional_model_compare_offers_to_download_it(qtbot, tmp_pat
     qtbot.mouseClick(window.panel.compare_button, Qt.MouseButton.LeftButton)
     notice = window.panel.notice.text()
     assert "Download it…" in notice and "#ip2p" in notice and window.document.running is None
+    assert "#klein" in notice and "FLUX.2 [klein]" in notice  # either engine makes a second one
+    assert not window.panel.engines.versus_box.isEnabled()
+    assert window.panel.engines.versus_box.placeholderText() == "no second engine installed"
+    window._notice_link("#klein")  # the model manager opens with FLUX.2 [klein] ticked
+    assert window._model_manager.klein_box.isChecked() and not window._model_manager.plain_box.isChecked()

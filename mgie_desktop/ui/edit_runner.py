@@ -269,10 +269,10 @@ class EditRunner(QObject):
         self._offer_engines()  # installed since the engine said (the model manager)?
         if history is not None and panel.engines.versus() is None:
             panel.show_notice(
-                "Comparing needs a second engine: InstructPix2Pix's own model (an optional download "
-                'of about 3.9 GB: <a href="#ip2p">Download it…</a> or run '
-                "<code>mgie-desktop models download --with ip2p</code>) or FLUX.2 [klein] "
-                '(<a href="#models">Manage models…</a>).'
+                "Comparing needs a second engine, an optional download: FLUX.2 [klein] (about 16 GB, "
+                '<a href="#klein">Download it…</a>) or InstructPix2Pix\'s own model (about 3.9 GB, '
+                '<a href="#ip2p">Download it…</a>). Or run <code>mgie-desktop models download --with '
+                "klein</code> (or <code>--with ip2p</code>)."
             )
             return
         text = panel.instruction.toPlainText().strip()

@@ -258,8 +258,9 @@ class MainWindow(QMainWindow):
             super().keyReleaseEvent(event)
 
     # ---- models -----------------------------------------------------------------------------
-    def show_model_manager(self, with_plain: bool = False) -> None:
-        """Models › Manage models…; ``with_plain`` ticks InstructPix2Pix's own model (Compare asks)."""
+    def show_model_manager(self, with_plain: bool = False, with_klein: bool = False) -> None:
+        """Models › Manage models…; ``with_plain`` ticks InstructPix2Pix's own model, ``with_klein``
+        FLUX.2 [klein] (Compare asks for a second engine)."""
         ModelManagerDialog = load("mgie_desktop.ui.model_manager", "ModelManagerDialog")
 
         if getattr(self, "_model_manager", None) is None:
@@ -268,6 +269,8 @@ class MainWindow(QMainWindow):
             self._model_manager.models_dir_chosen.connect(self.use_models_dir)
         if with_plain:
             self._model_manager.include_plain()
+        if with_klein:
+            self._model_manager.include_klein()
         self._model_manager.show()
         self._model_manager.raise_()
         self._model_manager.activateWindow()
@@ -278,6 +281,8 @@ class MainWindow(QMainWindow):
             self.show_model_manager()
         elif link == "#ip2p":
             self.show_model_manager(with_plain=True)
+        elif link == "#klein":
+            self.show_model_manager(with_klein=True)
         elif link == "#load":
             self.on_models_installed()
         elif link == "#engine":
