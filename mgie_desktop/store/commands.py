@@ -41,6 +41,7 @@ from mgie_desktop.store.progress import (
     format_bytes,
     format_seconds,
 )
+from mgie_desktop.store.state import StoreState
 from mgie_desktop.store.verify import CORRUPT, INSTALLED, MISSING, PARTIAL, UNVERIFIED, statuses, verify_files
 
 ManifestSpec = Manifest | str | os.PathLike | None
@@ -119,6 +120,7 @@ def manifest_status(manifest: ManifestSpec, dest: Path) -> dict:
     """JSON-able state of every manifest file in ``dest`` (no hashing), for ``models list --json``."""
     m = load_manifest(manifest)
     dest = Path(dest).expanduser()
+    state = StoreState(dest)  # the commits unpinned sources were first downloaded from
     by_model: dict[str, list] = {}
     for st in statuses(m, dest):
         by_model.setdefault(st.model_id, []).append(st)
@@ -134,7 +136,7 @@ def manifest_status(manifest: ManifestSpec, dest: Path) -> dict:
                     "size": entry.size,
                     "bytes_on_disk": st.bytes_on_disk,
                     "sha256": entry.sha256,
-                    "source": entry.source.describe(),
+                    "source": state.pinned_source(entry.source).describe(),
                     "detail": st.detail,
                 }
             )

@@ -26,7 +26,7 @@ from mgie_desktop.store.errors import (
 )
 from mgie_desktop.store.hashing import HASH_CHUNK, check_cancel, git_blob_sha1, sha256_file
 from mgie_desktop.store.http import DEFAULT_POLICY, RetryPolicy
-from mgie_desktop.store.manifest import FileEntry, Manifest, load_manifest, target_path
+from mgie_desktop.store.manifest import FileEntry, Manifest, Source, load_manifest, target_path
 from mgie_desktop.store.progress import (
     CHECKING,
     DONE,
@@ -169,26 +169,29 @@ class Downloader:
         if target.is_file():
             have = target.stat().st_size
             if size is not None and have != size:
-                return PlannedFile(entry, target, CORRUPT, 0, size, self._need(entry, size, 0))
+                return PlannedFile(
+                    entry, target, CORRUPT, 0, size, self._need(state.pinned_source(entry.source), size, 0)
+                )
             expected = entry.sha256 or state.recorded_sha256(entry.path)
             recorded = state.recorded_sha256(entry.path)
             if state.unchanged(entry.path, target) and recorded and recorded == expected:
                 return PlannedFile(entry, target, INSTALLED, have, have, 0)
             return PlannedFile(entry, target, UNVERIFIED, have, size or have, 0)
         part = part_path(target)
+        source = state.pinned_source(entry.source)  # at the commit of its first download, if unpinned
         if not entry.source.is_hf and part.is_file():
             have = part.stat().st_size
             size = size if size is not None else self._probe(entry)
             return PlannedFile(
                 entry, target, PARTIAL, have, size, None if size is None else max(0, size - have)
             )
-        if entry.source.is_hf and hf.cached_file(entry.source) is not None:
+        if entry.source.is_hf and hf.cached_file(source) is not None:
             return PlannedFile(entry, target, CACHED, 0, size, 0)
         size = size if size is not None else self._probe(entry)
         return PlannedFile(entry, target, MISSING, 0, size, size)
 
-    def _need(self, entry: FileEntry, size: int | None, have: int) -> int | None:
-        if entry.source.is_hf and hf.cached_file(entry.source) is not None:
+    def _need(self, source: Source, size: int | None, have: int) -> int | None:
+        if source.is_hf and hf.cached_file(source) is not None:
             return 0
         return None if size is None else max(0, size - have)
 
@@ -367,13 +370,18 @@ class Downloader:
         def on_bytes(n: int) -> None:
             self._report.bytes(index, rel, n, pf.size)
 
-        cached = hf.fetch(entry.source, rel, cancel=self.cancel, on_bytes=on_bytes, policy=self.policy)
+        source = state.pinned_source(entry.source)
+        cached = hf.fetch(source, rel, cancel=self.cancel, on_bytes=on_bytes, policy=self.policy)
+        if not source.pinned:  # the manifest names a branch: its first download pins the commit
+            commit = hf.snapshot_commit(cached, entry.source.hf_path or "")
+            if commit:
+                state.pin(entry.source, commit)
         try:
             digest, how = self._check_hf(index, rel, entry, cached, state)
         except HashMismatch:
             # A damaged cache entry: fetch it afresh once, then the mismatch is final.
             cached = hf.fetch(
-                entry.source, rel, cancel=self.cancel, on_bytes=on_bytes, force=True, policy=self.policy
+                source, rel, cancel=self.cancel, on_bytes=on_bytes, force=True, policy=self.policy
             )
             digest, how = self._check_hf(index, rel, entry, cached, state)
         if pf.target.is_file() and not pf.target.is_symlink() and os.path.samefile(pf.target, cached):

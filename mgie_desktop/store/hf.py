@@ -154,6 +154,16 @@ def fetch(
             check_cancel(cancel)
 
 
+def snapshot_commit(cached: Path, hf_path: str) -> str | None:
+    """The commit a file fetched into the cache came from: hf_hub_download returns
+    ``.../snapshots/<commit>/<hf_path>`` (a branch or the default resolved by the Hub)."""
+    depth = len(hf_path.split("/"))
+    snapshot = Path(cached).parents[depth - 1] if len(Path(cached).parents) >= depth else None
+    if snapshot is None or snapshot.parent.name != "snapshots" or not _HEX40.fullmatch(snapshot.name):
+        return None
+    return snapshot.name
+
+
 def place(cached: Path, target: Path) -> str | None:
     """Link ``target`` to the cached blob: "hardlink", "symlink", or None (caller must copy)."""
     real = Path(os.path.realpath(cached))

@@ -12,6 +12,11 @@ Format (``schema`` 1)::
                                    | {"hf_repo": "owner/name", "revision": "<commit>", "hf_path": "...",
                                       "repo_type": "model"}}]}]}
 
+A Hub ``revision`` is a full commit id, or (with a ``revision_note`` saying why) a branch name or
+null for the default branch: such a source is pinned at its first download, to the commit the
+Hub served, which ``.mgie-store/verified.json`` records and every later fetch of that repository
+uses (``StoreState.pinned_source``).
+
 Paths are checked on load: relative, forward slashes, no ``..``/``.``/hidden components, no
 drive letters; ``target_path`` checks again against the real directory (symlinked parents).
 """
@@ -64,8 +69,13 @@ class Source:
     def describe(self) -> str:
         if self.is_hf:
             kind = "" if self.repo_type == "model" else f"{self.repo_type}s/"
-            return f"hf://{kind}{self.hf_repo}@{self.revision}/{self.hf_path}"
+            return f"hf://{kind}{self.hf_repo}@{self.revision or 'main'}/{self.hf_path}"
         return str(self.url)
+
+    @property
+    def repo_key(self) -> str:
+        """The repository and the revision asked for: what a first download's commit is recorded under."""
+        return f"{self.repo_type}:{self.hf_repo}@{self.revision or ''}"
 
 
 @dataclass(frozen=True)
@@ -334,8 +344,11 @@ def _parse_file(f: object, where: str, model_id: str, revision_note: str, fail) 
         revision, repo_type = src.get("revision"), src.get("repo_type", "model")
         if not isinstance(repo, str) or not _HF_REPO.fullmatch(repo):
             raise fail(f"{where}.source.hf_repo must look like 'owner/name'")
-        if not isinstance(revision, str) or not revision:
-            raise fail(f"{where}.source.revision must name a commit (or a branch, with a revision_note)")
+        if revision is not None and (not isinstance(revision, str) or not revision):
+            raise fail(
+                f"{where}.source.revision must name a commit (or a branch, or be null for the default "
+                "branch, with a revision_note)"
+            )
         if repo_type not in REPO_TYPES:
             raise fail(f"{where}.source.repo_type must be one of {', '.join(REPO_TYPES)}")
         try:
