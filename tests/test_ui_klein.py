@@ -186,3 +186,37 @@ def test_a_remote_engine_offers_what_its_server_reports(qtbot):
     assert engine.engines(None) == ["mgie", "klein"]
     engine.info = {"models": {"plain_ip2p": True}}  # a server older than klein
     assert engine.engines(None) == ["mgie", "ip2p"]
+
+
+def test_a_klein_step_where_klein_is_not_installed_says_so(qtbot, tmp_path, tiny_models):
+    """A session made with klein, opened where it is not installed: the step still names its
+    engine, the panel says klein is not here, and Re-render renders with the engine shown."""
+    from PIL import Image
+
+    from mgie_desktop.core.document import Document
+    from mgie_desktop.core.history import History
+    from mgie_desktop.core.params import EditParams
+    from mgie_desktop.core.session import SourceMeta
+    from mgie_desktop.core.step_params import StepParams
+
+    window = make_window(qtbot, tmp_path, tiny_models)
+    history = History()
+    history.start(Image.new("RGB", (96, 64), (40, 90, 160)))
+    step = history.push(
+        Image.new("RGB", (96, 64), (200, 200, 220)),
+        instruction="add snow",
+        params=StepParams.edit(EditParams(seed=5, steps=KLEIN_STEPS, pixel_budget=64 * 64), StepKind.KLEIN),
+    )
+    window.document.open(Document(history, SourceMeta(name="snow.png")), {})
+    panel = window.panel
+    assert window.document.history.current.id == step.id and panel.engines.engine() == "mgie"
+    notice = panel.notice.text()
+    assert notice.startswith("FLUX.2 [klein] made this step and is not installed here") and "#klein" in notice
+    assert panel.expressive.note.text() == NOTE and any("(FLUX.2 [klein])" in e for e in entries(window))
+    window.document.go_to(0)
+    assert not panel.notice.isVisible()  # the original's engine is no question
+    window.document.go_to(step.id)
+    job = _send(qtbot, window, panel.rerender_button)
+    assert job.model == "mgie" and job.rerender
+    qtbot.waitUntil(lambda: len(window.document.history) == 3, timeout=TIMEOUT)
+    assert window.document.history.current.kind is StepKind.MGIE

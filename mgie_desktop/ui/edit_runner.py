@@ -67,6 +67,7 @@ class EditRunner(QObject):
         self._models_notice = ""  # the panel's notice about the models, while it is shown
         self._did_nothing: int | None = None  # the step whose edit barely changed the photo, while offered
         self._did_nothing_notice_shown = ""
+        self._missing_engine_notice = ""  # the panel's notice that the current step's engine is not here
         document.current_changed.connect(self._follow_step)
         self.local = LocalEngine(device, engine_options, self)
         self.engine: EngineClient = self.local
@@ -174,8 +175,30 @@ class EditRunner(QObject):
     def _offer_engines(self) -> None:
         """The edit panel offers the engines installed where the edits run (a few kB of JSON here,
         the server's word for a remote engine; MGIE alone while no models folder is known)."""
-        models = self.models_dir
-        self.panel.engines.offer(["mgie"] if models is None else self.engine.engines(Path(models)))
+        models, engines = self.models_dir, self.panel.engines
+        before = engines.offered
+        engines.offer(["mgie"] if models is None else self.engine.engines(Path(models)))
+        if engines.offered != before:  # the current step's engine may be here now, or gone
+            history = self.document.history
+            step = history.current if history is not None else None
+            if step is not None and step.is_render:
+                engines.choose(step.kind.value)
+            self._say_if_engine_missing(step)
+
+    def _say_if_engine_missing(self, step) -> None:
+        """A step made by an engine not installed where the edits run: the panel says so (its
+        engine stays as chosen, and Re-render renders with that one)."""
+        self.panel.withdraw_notice(self._missing_engine_notice)
+        self._missing_engine_notice = ""
+        if step is None or not step.is_render or step.kind.value in self.panel.engines.offered:
+            return
+        link = {StepKind.KLEIN: "#klein", StepKind.IP2P: "#ip2p"}.get(step.kind)
+        self._missing_engine_notice = (
+            f"{ENGINE_NAMES[step.kind.value]} made this step and is not installed here: Re-render "
+            "renders it with the engine chosen above."
+            + (f' <a href="{link}">Download {ENGINE_NAMES[step.kind.value]}…</a>' if link else "")
+        )
+        self.panel.show_notice(self._missing_engine_notice)
 
     @Slot(str, int, int)
     def on_load_progress(self, part: str, done: int, total: int) -> None:
@@ -509,10 +532,12 @@ class EditRunner(QObject):
         return history is not None and history.current.id == self._did_nothing
 
     def _follow_step(self, step) -> None:
-        """Another step is current: an offer made for the one that did nothing goes with it."""
+        """Another step is current: an offer made for the one that did nothing goes with it; one
+        whose engine is not installed here says so."""
         if self._did_nothing is not None and (step is None or step.id != self._did_nothing):
             self._did_nothing = None
             self.panel.withdraw_notice(self._did_nothing_notice_shown)
+        self._say_if_engine_missing(step)
 
     def _pick_variation(self, done: EditDone) -> None:
         VariationsPicker = load("mgie_desktop.ui.variations", "VariationsPicker")
