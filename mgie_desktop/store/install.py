@@ -73,17 +73,15 @@ def install_sources(dest: Path, log: Callable[[str], None] = lambda msg: None) -
     sources = sources_dir(dest)
     freed = not (sources / LLAVA_DIR / "config.json").is_file()
     klein = is_klein_folder(klein_sources(dest))
-    inventory = None
     if freed and has_plain_ip2p(sources / IP2P_DIR):
         check_installed(dest)  # the bundle the parts are added to
         log("adding InstructPix2Pix's own model to the installed bundle")
         inventory = add_plain_ip2p(sources / IP2P_DIR, dest)
-    elif not freed or not klein:
+    elif freed and klein:
+        return install_klein(klein_sources(dest), dest, log)  # only the second engine was downloaded
+    else:
         inventory = convert_sources(dest, log, keep_klein=not klein)  # a downloaded klein replaces it
-    if klein:
-        inventory = install_klein(klein_sources(dest), dest, log)
-    assert inventory is not None  # one of the branches above ran
-    return inventory
+    return install_klein(klein_sources(dest), dest, log) if klein else inventory
 
 
 @contextmanager
@@ -164,7 +162,9 @@ def install_klein(src: Path, dest: Path, log: Callable[[str], None] = lambda msg
             errno.EPERM,
             errno.EROFS,
         ) or "Permission denied" in str(exc):
-            raise DestinationNotWritable(f"cannot write FLUX.2 [klein] into {bundle}: {exc}") from None
+            raise DestinationNotWritable(
+                f"cannot write FLUX.2 [klein] into {bundle}: {_first_line(exc)}"
+            ) from None
         raise ModelFilesError(f"copying FLUX.2 [klein] from {src} failed: {_first_line(exc)}") from exc
     log(f"FLUX.2 [klein] added to {bundle}")
     return inventory
