@@ -256,6 +256,22 @@ def test_import_klein_copies_a_folder_into_the_installed_bundle(models, tiny_kle
     assert index["_class_name"] == "Flux2KleinPipeline"
 
 
+def test_import_klein_takes_a_hugging_face_cache_folder_with_one_snapshot(
+    tmp_path, models, tiny_klein, capsys
+):
+    from mgie_desktop.cli import main
+    from mgie_desktop.engine.inventory import has_klein, problems
+
+    repo = tmp_path / "hub" / "models--black-forest-labs--FLUX.2-klein-4B"
+    shutil.copytree(tiny_klein, repo / "snapshots" / ("a" * 40))
+    assert main(["models", "import-klein", str(repo), "--models", str(models)]) == ExitCode.OK
+    assert "using the Hugging Face cache snapshot" in capsys.readouterr().out
+    assert has_klein(models) and not problems(models, full_hash=True)
+    shutil.copytree(tiny_klein, repo / "snapshots" / ("b" * 40))  # two: which one is for the person to say
+    assert main(["models", "import-klein", str(repo), "--models", str(models)]) == ExitCode.USAGE
+    assert "holds 2 snapshots of FLUX.2 [klein]: name one of them" in _one_line_error(capsys)
+
+
 def _one_line_error(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert err and "\n" not in err and "Traceback" not in err, err

@@ -126,6 +126,15 @@ def install_klein(src: Path, dest: Path, log: Callable[[str], None] = lambda msg
     src, dest = Path(src).expanduser(), Path(dest).expanduser()
     if not src.is_dir():
         raise InputError(f"{src} is not a folder")
+    snapshots = sorted(p for p in (src / "snapshots").glob("*") if is_klein_folder(p))
+    if not is_klein_folder(src) and len(snapshots) == 1:
+        src = snapshots[0]  # a Hugging Face cache's repository folder: its one snapshot
+        log(f"using the Hugging Face cache snapshot {src}")
+    elif not is_klein_folder(src) and snapshots:
+        raise InputError(
+            f"{src} holds {len(snapshots)} snapshots of FLUX.2 [klein]: name one of them "
+            f"({', '.join(p.name[:12] for p in snapshots)})"
+        )
     if not is_klein_folder(src):
         raise InputError(
             f"{src} is not FLUX.2 [klein] in the diffusers layout: expected model_index.json naming "
