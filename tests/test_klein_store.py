@@ -419,13 +419,15 @@ def test_the_dialog_downloads_klein_when_ticked_into_the_installed_bundle(
     assert not problems(models, full_hash=True) and all(klein_server.hits(rel) for rel in klein_server.files)
 
 
-def test_the_dialog_s_import_from_folder_takes_a_klein_folder(qtbot, models, tiny_klein):
+def test_the_dialog_s_import_from_folder_takes_a_klein_folder(qtbot, tmp_path, models, tiny_klein):
     from mgie_desktop.engine.inventory import has_klein, problems
 
     dialog = _open(qtbot, models)
     before = bundle_files(models)
+    cache = tmp_path / "hub" / "models--black-forest-labs--FLUX.2-klein-4B"
+    shutil.copytree(tiny_klein, cache / "snapshots" / ("c" * 40))
     with qtbot.waitSignal(dialog.installed, timeout=TIMEOUT):
-        assert dialog.import_from(tiny_klein)
+        assert dialog.import_from(cache)  # a Hugging Face cache's folder for the model
     qtbot.waitUntil(lambda: not dialog.busy, timeout=TIMEOUT)
     assert has_klein(models) and not problems(models, full_hash=True) and dialog.last_error == ""
     assert {k: v for k, v in bundle_files(models).items() if not k.startswith("klein/")} == before

@@ -126,7 +126,7 @@ def install_klein(src: Path, dest: Path, log: Callable[[str], None] = lambda msg
     src, dest = Path(src).expanduser(), Path(dest).expanduser()
     if not src.is_dir():
         raise InputError(f"{src} is not a folder")
-    snapshots = sorted(p for p in (src / "snapshots").glob("*") if is_klein_folder(p))
+    snapshots = klein_snapshots(src)
     if not is_klein_folder(src) and len(snapshots) == 1:
         src = snapshots[0]  # a Hugging Face cache's repository folder: its one snapshot
         log(f"using the Hugging Face cache snapshot {src}")
@@ -177,6 +177,19 @@ def install_klein(src: Path, dest: Path, log: Callable[[str], None] = lambda msg
         raise ModelFilesError(f"copying FLUX.2 [klein] from {src} failed: {_first_line(exc)}") from exc
     log(f"FLUX.2 [klein] added to {bundle}")
     return inventory
+
+
+def looks_like_klein(folder: Path) -> bool:
+    """Is ``folder`` FLUX.2 [klein] in the diffusers layout, or a Hugging Face cache's repository
+    folder holding it (what ``install_klein`` takes)? Imports torch (``engine.klein``)."""
+    is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")
+    return is_klein_folder(Path(folder)) or bool(klein_snapshots(Path(folder)))
+
+
+def klein_snapshots(folder: Path) -> list[Path]:
+    """The snapshots holding FLUX.2 [klein] in a Hugging Face cache's repository ``folder``."""
+    is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")
+    return sorted(p for p in (Path(folder) / "snapshots").glob("*") if is_klein_folder(p))
 
 
 def _bytes_to_copy(folder: Path, onto: Path) -> tuple[int, int]:

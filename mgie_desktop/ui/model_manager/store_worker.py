@@ -28,6 +28,7 @@ from mgie_desktop.store.install import (
     install_klein,
     install_sources,
     klein_kept,
+    looks_like_klein,
     sources_size,
 )
 from mgie_desktop.store.manifest import Manifest, target_path
@@ -161,8 +162,7 @@ class StoreWorker(QObject):
         the way to install without a network. A FLUX.2 [klein] folder (the diffusers layout) is
         copied into the installed bundle instead, as `models import-klein` does."""
         # engine.klein and engine.convert import torch: worker thread only
-        is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")
-        if is_klein_folder(Path(job.source)):
+        if looks_like_klein(Path(job.source)):
             self.phase.emit(
                 CONVERTING, f"Copying FLUX.2 [klein] from {job.source} (this cannot be paused)…", 0, 0
             )
