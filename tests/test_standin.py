@@ -12,7 +12,9 @@ import sentencepiece as spm
 from mgie_desktop.cli import main
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.engine.convert import locate_reference
+from mgie_desktop.engine.klein import is_klein_folder
 from mgie_desktop.testing import standin
+from mgie_desktop.testing.random_klein import KLEIN_STANDIN_DIR
 from mgie_desktop.testing.random_models import FULL, SMALL
 
 
@@ -48,6 +50,7 @@ def test_tiny_stand_in_imports_and_edits(tmp_path, photo_path):
         == 0
     )
     assert out.exists() and (tmp_path / "out-ip2p.png").exists()  # InstructPix2Pix's own model is there too
+    assert is_klein_folder(src / KLEIN_STANDIN_DIR)  # the second engine, for `models import-klein`
 
 
 @pytest.mark.parametrize(
@@ -74,6 +77,19 @@ def test_full_stand_in_has_the_real_files_sizes(rel, real):
 def test_full_stand_in_refuses_a_disk_too_small_and_says_how_much_it_needs(tmp_path, monkeypatch):
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**12, 10**12 - 10**9, 10**9))
-    with pytest.raises(InputError, match=r"needs 2[12]\.\d GB .* 1\.0 GB are free"):
+    with pytest.raises(InputError, match=r"needs 3[78]\.\d GB .* 1\.0 GB are free"):  # MGIE's 22, klein's 16
         standin.write_standin(tmp_path / "full", "full")
     assert not (tmp_path / "full" / "LLaVA-7B-v1").exists()
+    with pytest.raises(InputError, match=r"needs 16\.0 GB"):
+        standin.write_standin(tmp_path / "full", "full", engines=("klein",))
+
+
+def test_each_engine_of_the_stand_in_can_be_left_out(tmp_path):
+    done = standin.write_standin(tmp_path / "mgie", "tiny", engines=("mgie",))
+    assert done["klein"] is None and not (tmp_path / "mgie" / KLEIN_STANDIN_DIR).exists()
+    locate_reference(tmp_path / "mgie")
+    done = standin.write_standin(tmp_path / "klein", "tiny", engines=("klein",))
+    assert is_klein_folder(tmp_path / "klein" / KLEIN_STANDIN_DIR) and done["klein"]
+    assert sorted(p.name for p in (tmp_path / "klein").iterdir()) == [KLEIN_STANDIN_DIR]
+    with pytest.raises(InputError, match="engines are"):
+        standin.write_standin(tmp_path / "none", "tiny", engines=())

@@ -11,6 +11,10 @@ what the full-size benchmarks run on where the real weights cannot be fetched.
 It streams: each file's tensors are made, written and dropped before the next file's, so the
 most it holds is the first LLaVA shard (~10 GB at full size): it runs on a 16 GB machine.
 ``tiny`` has the same layout at ``random_models.SMALL``'s sizes (a few layers, small widths).
+
+Beside them, ``FLUX.2-klein-4B/``: the optional second engine as Black Forest Labs publish it
+(``random_klein``: 16 GB in bf16 at full size, tiny_klein's shapes at ``tiny``), which
+``models import-klein`` installs into a bundle. ``engines`` leaves either half out.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from mgie_desktop.engine.tiny import (
     write_ip2p_configs,
     write_preprocessor_config,
 )
+from mgie_desktop.testing import random_klein
+from mgie_desktop.testing.random_klein import KLEIN_STANDIN_DIR
 from mgie_desktop.testing.random_models import FULL, IP2P_SCHEDULER, SMALL, Sizes
 
 SIZES = {"full": FULL, "tiny": SMALL}
@@ -50,16 +56,29 @@ Shapes = dict[
 ]  # name -> (shape, dtype, fill: "normal" | "ones")
 
 
+ENGINES = ("mgie", "klein")
+
+
 def write_standin(
-    src: Path, size: str = "full", seed: int = 0, log: Callable[[str], None] = lambda m: None
+    src: Path,
+    size: str = "full",
+    seed: int = 0,
+    log: Callable[[str], None] = lambda m: None,
+    engines: tuple[str, ...] = ENGINES,
 ) -> dict:
-    """Write the stand-in under ``src``; returns {"bytes": written, "seconds": taken}."""
+    """Write the stand-in under ``src``: MGIE's reference files and FLUX.2 [klein] (``engines``
+    names which); returns {"bytes": written, "seconds": taken, "klein": its folder or None}."""
     quiet_libraries()  # advice about random configs is noise here, as for models tiny
     if size not in SIZES:
         raise InputError(f"unknown size {size!r}; choose one of {', '.join(SIZES)}")
+    unknown = set(engines) - set(ENGINES)
+    if unknown or not engines:
+        raise InputError(f"engines are {', '.join(ENGINES)}; not {', '.join(sorted(unknown)) or 'none'}")
     sizes, src = SIZES[size], Path(src)
-    plan = _plan(sizes)
-    need = sum(_nbytes(shapes) for _, shapes in plan)
+    plan = _plan(sizes) if "mgie" in engines else []
+    klein = "klein" in engines and klein_writable(log)
+    klein_bytes = random_klein.weight_bytes(size) if klein else 0
+    need = sum(_nbytes(shapes) for _, shapes in plan) + klein_bytes
     src.mkdir(parents=True, exist_ok=True)
     free = shutil.disk_usage(src).free
     if free < need + SPARE_BYTES:
@@ -67,6 +86,31 @@ def write_standin(
             f"writing the {size} stand-in needs {need / 1e9:.1f} GB in {src}; {free / 1e9:.1f} GB are free"
         )
     started = time.perf_counter()
+    if plan:
+        _write_mgie(src, sizes, plan, seed, log)
+    if klein:
+        random_klein.write_random_klein(src / KLEIN_STANDIN_DIR, size, seed, log)
+    return {
+        "bytes": need,
+        "seconds": time.perf_counter() - started,
+        "klein": str(src / KLEIN_STANDIN_DIR) if klein else None,
+    }
+
+
+def klein_writable(log: Callable[[str], None] = lambda m: None) -> bool:
+    """Does this diffusers know FLUX.2 [klein]? Without it the stand-in is MGIE's alone (said in
+    the log), as an installation without klein is."""
+    try:
+        load("diffusers", "Flux2KleinPipeline", "Flux2Transformer2DModel", "AutoencoderKLFlux2")
+    except (ImportError, AttributeError) as exc:
+        log(f"leaving FLUX.2 [klein] out: this diffusers cannot make it ({exc})")
+        return False
+    return True
+
+
+def _write_mgie(
+    src: Path, sizes: Sizes, plan: list[tuple[str, Shapes]], seed: int, log: Callable[[str], None]
+) -> None:
     generator = torch.Generator().manual_seed(seed)
     llava = src / LLAVA_DIR
     llava.mkdir(exist_ok=True)
@@ -109,7 +153,6 @@ def write_standin(
     write_ip2p_configs(src / IP2P_DIR, sizes.unet, sizes.vae, IP2P_SCHEDULER)
     _clip_config(sizes).text_config.save_pretrained(src / IP2P_DIR / "text_encoder")
     write_clip_tokenizer(src / IP2P_DIR / "tokenizer")
-    return {"bytes": need, "seconds": time.perf_counter() - started}
 
 
 # ---- what to write ----------------------------------------------------------------------------
