@@ -192,6 +192,30 @@ def test_a_recipe_mixing_engines_loads_mgie_and_klein_joins(
     assert line["models"] == ["mgie", "klein"] and line["expressive_instructions"][1] == ""
 
 
+@pytest.mark.parametrize(
+    ("engines", "parts"),
+    [({"klein"}, "KLEIN"), ({"ip2p"}, "PLAIN"), ({"ip2p", "klein"}, "PLAIN"), ({"mgie", "klein"}, "MGIE")],
+)
+def test_a_batch_loads_the_parts_its_engines_need(engines, parts):
+    from mgie_desktop.batch.photo import bundle_parts
+    from mgie_desktop.engine.loading import BundleParts
+
+    assert bundle_parts(frozenset(engines)) is BundleParts[parts]
+
+
+def test_a_plain_only_recipe_loads_no_llm_either(folder, tiny_models, tmp_path, monkeypatch):
+    from mgie_desktop.engine.loading import BundleParts
+
+    few = tmp_path / "few"
+    few.mkdir()
+    shutil.copy(folder / "frame0.png", few / "frame0.png")
+    loaded, engines = _loads(monkeypatch), _engines(monkeypatch)
+    recipe = _recipe(tmp_path / "plain.json", _step(model="ip2p", steps=1))
+    assert _batch(recipe, few, tmp_path / "out", tiny_models) == 0
+    assert loaded == [BundleParts.PLAIN] and not engines[0].has_mgie
+    assert _lines(tmp_path / "out")[0]["models"] == ["ip2p"]
+
+
 def test_a_klein_recipe_without_klein_installed_names_the_download_before_loading(
     folder, tiny_models, tmp_path, monkeypatch, capsys
 ):
