@@ -17,11 +17,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
+from PIL import Image
 
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
 from mgie_desktop.core.finishing import finish_renders, working_source
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.core.session.png import decode_png
+from mgie_desktop.core.sizing import klein_working_size
 from mgie_desktop.remote import protocol
 from mgie_desktop.remote.protocol import (
     Cancelled,
@@ -213,7 +215,7 @@ class RemoteClient:
                 continue
             _settings_of(job, result, self.host)
             loop = asyncio.get_running_loop()
-            result.images = await loop.run_in_executor(None, _finish, job, result.images)
+            result.images = await loop.run_in_executor(None, _finish, job, result.images, result.models)
             return result
         raise RemoteError(f"{lost}; sent it {self.resubmits + 1} times, giving up; the photo is unchanged")
 
@@ -323,9 +325,26 @@ def _settings_of(job: EditJob, result: EditResult, host: str) -> None:
         result.params = [replace(job.params, seed=seed) for seed in result.seeds]
 
 
-def _finish(job: EditJob, renders: list) -> list:
-    source = working_source(job.image, job.params.pixel_budget)
-    return finish_renders(job.image, source, renders, job.finish, job.mask)
+def _finish(job: EditJob, renders: list, models: list[str]) -> list:
+    """Each render carried to the photo's size from the working copy its engine saw: FLUX.2
+    [klein] edits at four times MGIE's pixel budget (core.sizing.klein_working_size)."""
+    finished = list(renders)
+    for kind in (False, True):  # MGIE's and InstructPix2Pix's working copy, then klein's
+        where = [i for i, model in enumerate(models) if (model == "klein") is kind]
+        if where:
+            make = _klein_source if kind else working_source
+            source = make(job.image, job.params.pixel_budget)
+            done = finish_renders(job.image, source, [renders[i] for i in where], job.finish, job.mask)
+            for i, image in zip(where, done, strict=True):
+                finished[i] = image
+    return finished
+
+
+def _klein_source(image: Image.Image, pixel_budget: int) -> Image.Image:
+    """The photo as FLUX.2 [klein] saw it (engine.klein.klein_source, without torch)."""
+    size = klein_working_size(image.width, image.height, pixel_budget)
+    source = image.convert("RGB")
+    return source if source.size == size else source.resize(size, Image.Resampling.LANCZOS)
 
 
 def _message(body: bytes) -> str:

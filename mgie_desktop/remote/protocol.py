@@ -63,6 +63,8 @@ def job_to_wire(job: EditJob) -> tuple[dict, bytes, bytes | None]:
         "rerender": job.rerender,
         "finish": job.finish,
     }
+    if job.compare:  # the second engine of an A/B pair (a server of an older version renders ip2p)
+        spec["versus"] = job.versus
     if job.sweep is not None:  # said only when there is one: a server of an older version refuses nothing
         spec["sweep"] = {"text": list(job.sweep.text), "image": list(job.sweep.image)}
     mask = png_bytes(job.mask.convert("L")) if job.mask is not None else None
@@ -102,6 +104,12 @@ class Upload:
     image: bytes
     mask: bytes | None
     sweep: Sweep | None = None
+    versus: str = "ip2p"  # with ``compare``: the second engine, another of MODELS than ``model``
+
+    @property
+    def engines(self) -> frozenset[str]:
+        """Every engine the job renders with."""
+        return frozenset((self.model, self.versus) if self.compare else (self.model,))
 
     @property
     def nbytes(self) -> int:
@@ -134,8 +142,10 @@ def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels:
         raise InputError("variations must be a whole number")
     VARIATIONS.check("variations", variations)
     model, finish = spec.get("model", "mgie"), spec.get("finish", "detail")
-    if model not in MODELS:
-        raise InputError(f"model must be one of {', '.join(MODELS)}")
+    versus = spec.get("versus", "ip2p")
+    for name, value in (("model", model), ("versus", versus)):
+        if not isinstance(value, str) or value not in MODELS:
+            raise InputError(f"{name} must be one of {', '.join(MODELS)}")
     if finish not in FINISHES:
         raise InputError(f"finish must be one of {', '.join(FINISHES)}")
     flags = {name: spec.get(name, False) for name in ("compare", "rerender")}
@@ -145,6 +155,8 @@ def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels:
     sweep = sweep_from_wire(spec["sweep"]) if spec.get("sweep") is not None else None
     if sweep is not None and (variations > 1 or flags["compare"]):
         raise InputError("a sweep goes without variations and without compare")
+    if flags["compare"] and versus == model:
+        raise InputError(f"compare needs two engines: model and versus are both {model}")
     check_aspect(*check_png_upload(image, "the photo", max_pixels))  # answered now, not at the job's turn
     if mask is not None:
         check_png_upload(mask, "the mask", max_pixels)
@@ -160,6 +172,7 @@ def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels:
         image,
         mask,
         sweep,
+        versus,
     )
 
 
@@ -182,6 +195,7 @@ def job_from_upload(upload: Upload, job_id: int, max_pixels: int | None) -> Edit
         model=upload.model,
         finish=upload.finish,
         sweep=upload.sweep,
+        versus=upload.versus,
     )
 
 

@@ -42,9 +42,13 @@ def serve(
 
         return MgieEngine(models_dir, cancel=cancel, progress=progress, **engine_options)
 
-    from mgie_desktop.engine.inventory import bundle_identity, has_plain_ip2p
+    from mgie_desktop.engine.inventory import bundle_identity, has_klein, has_plain_ip2p
 
-    models = {"identity": bundle_identity(models_dir), "plain_ip2p": has_plain_ip2p(models_dir)}
+    models = {
+        "identity": bundle_identity(models_dir),
+        "plain_ip2p": has_plain_ip2p(models_dir),
+        "klein": has_klein(models_dir),  # FLUX.2 [klein] joins the engine on its first job
+    }
     engine_host = EngineHost(open_engine, limits, models)
     asyncio.run(_run(engine_host, token, token_path, made, host, port, tls))
     if not engine_host.engine_stopped:

@@ -40,6 +40,8 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from mgie_desktop import __version__
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
+from mgie_desktop.core.step_params import ENGINE_NAMES
+from mgie_desktop.engine.inventory import KLEIN_NOT_INSTALLED, PLAIN_NOT_INSTALLED
 from mgie_desktop.remote import protocol
 from mgie_desktop.remote.client import RETRY_DELAYS_S
 from mgie_desktop.remote.security import bearer, token_matches
@@ -51,6 +53,8 @@ PREVIEW_INTERVAL_S = 0.25
 # A job is given up once nobody has listened for longer than a client keeps reconnecting.
 ABANDON_AFTER_S = sum(RETRY_DELAYS_S) + 30
 STOPPED = protocol.STOPPED
+# The optional engines: the key /info says each under in "models", and how to install it.
+OPTIONAL_ENGINES = {"ip2p": ("plain_ip2p", PLAIN_NOT_INSTALLED), "klein": ("klein", KLEIN_NOT_INSTALLED)}
 
 
 class QueueRefusal(Enum):
@@ -105,7 +109,8 @@ class EngineHost:
 
     def __init__(self, open_engine: Callable, limits: Limits, models: dict | None = None):
         """``models``: what /info says of the bundle (its identity for edit records, and whether
-        it holds plain InstructPix2Pix for comparisons)."""
+        it holds the optional engines, plain InstructPix2Pix and FLUX.2 [klein]: a job asking
+        for one it says is missing is refused when it is sent)."""
         self.open_engine, self.limits, self.models = open_engine, limits, models or {}
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="mgie-engine")
         self.stopping = threading.Event()
@@ -246,6 +251,7 @@ class EngineHost:
             raise _unavailable(f"the server has no models: {self.detail}")
         if (known := self.known(client_key)) is not None:  # sent twice while the upload was read
             return known
+        self.check_engines(upload)
         self.check_room(upload.nbytes)
         self._forget_old()
         entry = ServerJob(secrets.token_urlsafe(12), upload, self.next_id(), digest, client_key=client_key)
@@ -260,6 +266,14 @@ class EngineHost:
         if client_key is None:
             return None
         return next((job for job in self.jobs.values() if job.client_key == client_key), None)
+
+    def check_engines(self, upload: protocol.Upload) -> None:
+        """InputError (a 400, one line) for a job asking for an optional engine this server's
+        bundle does not hold: said when it is sent, not after its place in the queue."""
+        for name in sorted(upload.engines & OPTIONAL_ENGINES.keys()):
+            key, hint = OPTIONAL_ENGINES[name]
+            if key in self.models and not self.models[key]:
+                raise InputError(f"the server has no {ENGINE_NAMES[name]}: {hint}")
 
     def check_room(self, nbytes: int) -> None:
         """503 with Retry-After if a job of ``nbytes`` would not fit in the queue now."""

@@ -1,15 +1,17 @@
-"""A server's engine behind the two calls ``mgie-desktop edit`` makes of a local one (``edit``
-and ``render_plain``), so the CLI runs one chain of edits either way and writes the same file."""
+"""A server's engine behind the calls ``mgie-desktop edit`` makes of a local one (``edit``,
+``render_plain`` and ``render_klein``), so the CLI runs one chain of edits either way and writes
+the same file."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mgie_desktop.core.errors import EditCancelled
 from mgie_desktop.core.jobs import EditJob, EditResult
+from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import working_size
 from mgie_desktop.remote.client import RemoteClient, RemoteError
 from mgie_desktop.remote.protocol import Connection, Event, Queued, Resubmitting, Submitted
@@ -50,6 +52,9 @@ class RemoteEngine:
             say(f"waiting for the engine at {host.host} to load its models ({load['part'] or '…'})")
 
         self.info = info = self._run(self.client.ready(loading, READY_POLL_S, wait_s))
+        # Its connection opens again with the first edit: a command that stops before one (the
+        # server lacks an engine it asks for) leaves no session open behind its one line.
+        self._loop.run_until_complete(self.client.close())
         self.device, self.dtype, self.load_seconds = info["device"], info["dtype"], 0.0
 
     def edit(
@@ -76,6 +81,30 @@ class RemoteEngine:
         return self.run(
             EditJob(0, 0, 0, image, instruction, params, mask=mask, model="ip2p", finish=finish)
         ).images[0]
+
+    def render_klein(
+        self,
+        image,
+        instruction: str,
+        params,
+        seeds: list[int],
+        progress=None,
+        cancel=None,
+        finish: str = "detail",
+        mask=None,
+    ) -> tuple[list, EditParams]:
+        """FLUX.2 [klein] on the server, one edit per seed, and the settings the server rendered
+        with (the distilled model's own steps), as ``MgieEngine.render_klein`` answers.
+        ``progress`` and ``cancel`` are the local engine's: here Ctrl+C cancels on the server."""
+        images, used = [], None
+        for seed in seeds:
+            one = replace(params, seed=seed)
+            job = EditJob(0, 0, 0, image, instruction, one, mask=mask, model="klein", finish=finish)
+            result = self.run(job)
+            images += result.images
+            used = used or replace(result.params[0], seed=params.seed)
+        assert used is not None, "at least one seed"
+        return images, used
 
     def memory_report(self) -> dict:
         return self.info.get("memory", {})
