@@ -516,10 +516,16 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
     if args.remote:
         engine = _remote_engine(args)
         identity = engine.info["models"].get("identity")
-        if args.mode in ("ip2p", "both") and not engine.info["models"].get("plain_ip2p"):
-            raise InputError(f"the server has no plain InstructPix2Pix: {PLAIN_NOT_INSTALLED}")
-        if args.mode == "klein" and not engine.info["models"].get("klein"):
-            raise InputError(f"the server has no FLUX.2 [klein]: {KLEIN_NOT_INSTALLED}")
+        missing = (
+            f"plain InstructPix2Pix: {PLAIN_NOT_INSTALLED}"
+            if args.mode in ("ip2p", "both") and not engine.info["models"].get("plain_ip2p")
+            else f"FLUX.2 [klein]: {KLEIN_NOT_INSTALLED}"
+            if args.mode == "klein" and not engine.info["models"].get("klein")
+            else ""
+        )
+        if missing:
+            engine.close()
+            raise InputError(f"the server has no {missing}")
     else:
         directory = models_dir(args.models)
         check_installed(directory)
@@ -596,6 +602,12 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
                     "edits": records,
                     "did_nothing": any(r["did_nothing"] for r in records),
                     "mode": args.mode,
+                    # klein's own few steps, where the settings above are what was asked for
+                    **(
+                        {"rendered": _params_dict(history.current.params.render)}
+                        if args.mode == "klein"
+                        else {}
+                    ),
                     **(
                         {"ip2p": _chain_report(chains["ip2p"][2], plain_output)}
                         if args.mode == "both"

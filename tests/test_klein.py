@@ -181,7 +181,7 @@ def test_edit_mode_klein_writes_the_edit_and_a_session_step_of_its_kind(
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mode"] == "klein" and report["expressive_instruction"] == ""
-    assert report["steps"] == SMALL.steps  # asked for; the record says what klein rendered with
+    assert report["steps"] == SMALL.steps and report["rendered"]["steps"] == klein.DISTILLED_STEPS
     edit = report["edits"][0]
     assert (edit["working_width"], edit["working_height"]) == klein_working_size(
         *Image.open(photo_path).size, SMALL.pixel_budget
