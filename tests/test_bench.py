@@ -8,6 +8,7 @@ import shutil
 import pytest
 from PIL import Image
 
+from mgie_desktop.core.errors import InputError
 from mgie_desktop.testing.random_models import SMALL
 
 TINY_RUN = {"side": 64, "load_unet": SMALL.unet}
@@ -157,6 +158,74 @@ def test_the_full_size_cpu_bench_runs_its_whole_path_on_a_tiny_stand_in(tmp_path
     assert report["targets"]["memory.bf16_8bit.peak_anon_gb"]["target"] == "<= 12.0"
     assert report["targets"]["import.ratio"]["met"] == (imp["ratio"] <= 3.0)
 
+    klein = report["klein"]  # FLUX.2 [klein], installed from the stand-in after MGIE's measures
+    assert klein["linked"] is True and klein["steps"] == 4 and klein["passes_per_step"] == 1
+    assert klein["precision"] == ("bf16" if native else "fp32") and "8 bits" in klein["plan"]
+    assert klein["memory"]["precision"] == "bf16" and klein["memory"]["peak_anon_gb"] > 0
+    assert report["targets"]["klein.memory.peak_anon_gb"]["target"] == "<= 12.0"
+    assert not (tmp_path / "work" / "models" / "bundle" / "klein.partial").exists()
+
     again = io.StringIO()  # the stand-in kept in --work is reused, not written again
     run_full_cpu(False, tmp_path / "work", out=again, size="tiny", steps=1, tokens=2, cold=False, side=128)
     assert "full-size stand-in on the CPU" in again.getvalue() and "import:" in again.getvalue()
+    assert "FLUX.2 [klein]" in again.getvalue() and "projected" in again.getvalue()
+
+
+def test_the_full_size_cpu_bench_measures_klein_alone(tmp_path):
+    """`parts=("klein",)`: klein's stand-in only, installed into a tiny MGIE bundle, then loaded
+    alone and timed piece by piece; the 4-step edit is projected from the pieces by the formula
+    the report states, and its peak memory is judged in bf16."""
+    import io
+
+    from mgie_desktop.benchmark.full_cpu import run
+    from mgie_desktop.benchmark.run import run_full_cpu
+    from mgie_desktop.engine.inventory import has_klein
+
+    out = io.StringIO()
+    work = tmp_path / "work"
+    assert (
+        run_full_cpu(True, work, out=out, size="tiny", cold=False, parts=("klein",), klein_budget=64 * 64)
+        == 0
+    )
+    report = json.loads(out.getvalue())
+    assert report["parts"] == ["klein"] and report["standin"]["written"] == ["klein"]
+    assert not {"import", "edit", "render", "memory"} & set(report)  # MGIE's half was not run
+    assert not (work / "standin" / "mgie_7b").exists() and has_klein(work / "models")
+    k = report["klein"]
+    assert (
+        k["host"]["mgie"] == "tiny"
+        and k["steps"] == 4
+        and k["megapixels"] == pytest.approx(4 * 64 * 64 / 1e6, rel=0.3)
+    )
+    image_tokens = (k["size"][0] // 16) * (k["size"][1] // 16)
+    assert k["tokens"] == {"image_and_reference": 2 * image_tokens, "text": 512}  # the prompt padded to 512
+    pieces = ("text_s", "vae_encode_s", "vae_decode_s", "other_s", "finish_s")
+    assert k["projected_edit_s"] == pytest.approx(sum(k[p] for p in pieces) + 4 * k["step_s"])
+    assert "steps * passes_per_step * step_s" in k["projection"]["formula"]
+    assert k["load_s"] > 0 and k["peak_anon_gb"] >= k["anon_after_load_gb"] > 0
+    targets = report["targets"]
+    assert targets["klein.memory.peak_anon_gb"]["met"] is True  # a tiny model is far below 12 GB
+    assert targets["import.ratio"]["met"] is None and targets["memory.bf16.peak_anon_gb"]["value"] is None
+
+    text = io.StringIO()  # again, in words: the stand-in and the bundle are reused
+    run_full_cpu(False, work, out=text, size="tiny", cold=False, parts=("klein",), klein_budget=64 * 64)
+    assert "FLUX.2 [klein]" in text.getvalue() and "import:" not in text.getvalue()
+    with pytest.raises(InputError, match="parts measured"):
+        run(Image.new("RGB", (8, 8)), lambda msg: None, work, parts=("sdxl",))
+
+
+def test_the_full_size_cpu_bench_says_when_klein_cannot_be_measured(tmp_path, monkeypatch):
+    import io
+
+    from mgie_desktop.benchmark import full_cpu
+
+    monkeypatch.setattr(full_cpu, "_missing", lambda src, parts: ())  # a stand-in written without klein
+    (tmp_path / "work" / "standin").mkdir(parents=True)
+    report = full_cpu.run(
+        Image.new("RGB", (8, 8)), lambda msg: None, tmp_path / "work", size="tiny", parts=("klein",)
+    )
+    assert "no FLUX.2 [klein]" in report["klein"]["skipped"]
+    assert report["targets"]["klein.memory.peak_anon_gb"]["met"] is None
+    out = io.StringIO()
+    full_cpu.print_text(report, out)
+    assert "FLUX.2 [klein]: not measured" in out.getvalue()
