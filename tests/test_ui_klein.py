@@ -10,9 +10,9 @@ from PySide6.QtWidgets import QLabel, QPushButton
 from test_ui import TIMEOUT, entries, make_window, open_photo
 
 from mgie_desktop.core.params import PRESETS
-from mgie_desktop.core.step_params import StepKind
+from mgie_desktop.core.step_params import KLEIN_STEPS, StepKind
 from mgie_desktop.ui.ab_compare import ABCompare
-from mgie_desktop.ui.edit_panel import KLEIN_SETTINGS, KLEIN_STEPS
+from mgie_desktop.ui.edit_panel import KLEIN_SETTINGS
 from mgie_desktop.ui.expressive_box import no_expressive
 
 NOTE = "FLUX.2 [klein] read your words directly: it writes no expressive instruction."
@@ -169,12 +169,6 @@ def test_a_pair_with_mgie_puts_mgie_first(qtbot, tmp_path, klein_models, photo_p
     panel.engines.choose_versus("mgie")
     assert window.edits._engines(compare=True) == {"model": "mgie", "compare": True, "versus": "klein"}
     assert window.edits._engines(compare=False) == {"model": "klein"}
-
-
-def test_the_panel_s_klein_steps_are_the_engine_s(klein_models):
-    from mgie_desktop.engine.klein import DISTILLED_STEPS
-
-    assert KLEIN_STEPS == DISTILLED_STEPS
 
 
 def test_a_remote_engine_offers_what_its_server_reports(qtbot):

@@ -13,9 +13,8 @@ from PySide6.QtCore import Qt
 from test_ui_remote import open_photo, remote_window
 
 from mgie_desktop.core.params import PRESETS
-from mgie_desktop.core.step_params import StepKind
+from mgie_desktop.core.step_params import KLEIN_STEPS, StepKind
 from mgie_desktop.ui.ab_compare import ABCompare
-from mgie_desktop.ui.edit_panel import KLEIN_STEPS
 from mgie_desktop.ui.remote_engine import RemoteEngine
 
 TIMEOUT = 120_000

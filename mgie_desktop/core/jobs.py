@@ -48,7 +48,9 @@ class EditResult:
     """A finished edit: one image per render (variations, sweep cells, or MGIE then InstructPix2Pix)."""
 
     images: list[Any]  # PIL images; the first is the main result
-    expressive_instruction: str  # MGIE's reading of the instruction ("" for InstructPix2Pix alone)
+    expressive_instruction: (
+        str  # MGIE's reading of the instruction, for its images ("" when MGIE rendered none)
+    )
     seeds: list[int]
     models: list[str]  # per image: "mgie", "ip2p" (plain InstructPix2Pix) or "klein" (FLUX.2 [klein])
     timings: dict[str, Any] = field(default_factory=dict)

@@ -34,6 +34,9 @@ RENDERS = (StepKind.MGIE, StepKind.IP2P, StepKind.KLEIN)  # the kinds that can b
 MODEL_NAMES = tuple(kind.value for kind in RENDERS)
 # What a person reads for each engine (the window, the command line's messages).
 ENGINE_NAMES = {"mgie": "MGIE", "ip2p": "InstructPix2Pix", "klein": "FLUX.2 [klein]"}
+# FLUX.2 [klein] 4B is distilled: it takes these few steps and no guidance whatever it is asked
+# (engine/klein.py), so its steps record them.
+KLEIN_STEPS = 4
 
 # Each render setting's JSON type: bool is no number here, though Python says it is an int.
 _INTEGER, _NUMBER, _TEXT = "an integer", "a number", "text"

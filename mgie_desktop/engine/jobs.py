@@ -78,11 +78,11 @@ def run_job(
     }
     return EditResult(
         images,
-        "" if guide is None or job.model != "mgie" else guide.text,
+        "" if guide is None else guide.text,  # MGIE's, on whichever side of a pair it rendered
         seeds,
         models,
         timings,
-        steered=bool(guide and guide.steered and job.model == "mgie"),
+        steered=bool(guide and guide.steered),
         emitted_image_tokens=bool(guide is None or guide.emitted_image_tokens),
         params=settings,
     )

@@ -31,6 +31,7 @@ from mgie_desktop.core.errors import EditCancelled, ModelFilesError, RenderFaile
 from mgie_desktop.core.finishing import finish_renders
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import KLEIN_MULTIPLE, klein_working_size
+from mgie_desktop.core.step_params import KLEIN_STEPS
 from mgie_desktop.engine.devices import DTYPES, cpu_runs_bf16
 from mgie_desktop.engine.int8 import quantise_linears
 from mgie_desktop.engine.inventory import (
@@ -45,7 +46,7 @@ from mgie_desktop.engine.inventory import (
 PIPELINE_CLASS = "Flux2KleinPipeline"
 COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 MULTIPLE = KLEIN_MULTIPLE  # the VAE's 8 times the transformer's 2x2 patches
-DISTILLED_STEPS = 4  # what the distilled model was made for; a base model takes the person's count
+DISTILLED_STEPS = KLEIN_STEPS  # what the distilled model was made for; a base model takes the person's count
 TEXT_LAYERS = (9, 18, 27)  # the text encoder's hidden states the pipeline reads (its default)
 GPU_ROOM = 16 * 1024**3  # below this much free GPU memory, offload between models
 

@@ -38,7 +38,7 @@ from mgie_desktop.core.params import (
     VARIATIONS,
     EditParams,
 )
-from mgie_desktop.core.step_params import StepKind
+from mgie_desktop.core.step_params import KLEIN_STEPS, StepKind
 from mgie_desktop.core.sweep import Sweep, Varies, around
 from mgie_desktop.ui.engine_choice import EngineChoice
 from mgie_desktop.ui.expressive_box import ExpressiveBox
@@ -55,10 +55,7 @@ VARIES_TIP = (
     "set below (one reading of the instruction, a grid of renders to pick from)"
 )
 CUSTOM = "custom"  # the preset's name once a setting differs from every preset
-# FLUX.2 [klein] is distilled: it takes its own few steps and no guidance whatever the boxes say
-# (engine.klein.DISTILLED_STEPS; that module imports torch, so the number is repeated here and a
-# test holds the two together).
-KLEIN_STEPS = 4
+# FLUX.2 [klein] is distilled: it takes its own few steps and no guidance whatever the boxes say.
 KLEIN_SETTINGS = (
     f"FLUX.2 [klein] renders its own {KLEIN_STEPS} steps with no guidance: steps, text guidance "
     "and image guidance do not apply to it (they are kept for MGIE and InstructPix2Pix)."
