@@ -203,6 +203,7 @@ def test_the_full_size_cpu_bench_measures_klein_alone(tmp_path):
     assert k["projected_edit_s"] == pytest.approx(sum(k[p] for p in pieces) + 4 * k["step_s"])
     assert "steps * passes_per_step * step_s" in k["projection"]["formula"]
     assert k["load_s"] > 0 and k["peak_anon_gb"] >= k["anon_after_load_gb"] > 0
+    assert k["peak_rss_gb"] >= k["anon_after_load_gb"]
     targets = report["targets"]
     assert targets["klein.memory.peak_anon_gb"]["met"] is True  # a tiny model is far below 12 GB
     assert targets["import.ratio"]["met"] is None and targets["memory.bf16.peak_anon_gb"]["value"] is None

@@ -78,6 +78,15 @@ def anon_bytes(pid: int | str = "self") -> int | None:
     return int(found.group(1)) * 1024 if found else None
 
 
+def _peak_rss_bytes() -> int:
+    """This process's peak resident set (VmHWM): anonymous memory and file pages together."""
+    try:
+        found = re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text())
+    except OSError:
+        return 0
+    return int(found.group(1)) * 1024 if found else 0
+
+
 def drop_caches() -> bool:
     """Cold reads for fair timings where allowed (root on Linux); False elsewhere."""
     try:
@@ -588,6 +597,9 @@ def _klein_child(queue, models: str, photo, words: str, pixel_budget: int, preci
                 "tokens": watch.tokens,
                 "load_s": engine.load_seconds,
                 "anon_after_load_gb": loaded_anon / GB,
+                # the weights diffusers and transformers leave memory-mapped are file pages: not in
+                # RssAnon, but in the peak RSS, and re-read from disk if the kernel drops them
+                "peak_rss_gb": _peak_rss_bytes() / GB,
                 "text_s": text_s,
                 "step_s": step_s,
                 "vae_encode_s": watch.seconds["vae_encode"],
@@ -731,7 +743,8 @@ def _print_klein(k: dict, out) -> None:
     print(
         f"  a {k['steps']}-step edit, projected: {k['projected_edit_s']:.0f} s "
         f"(= {k['projection']['formula']}); peak anonymous memory {k['peak_anon_gb']:.2f} GB "
-        f"({k['anon_after_load_gb']:.2f} GB after the load); in {k['memory']['precision']}: "
+        f"({k['anon_after_load_gb']:.2f} GB after the load; peak RSS with file pages "
+        f"{k['peak_rss_gb']:.2f} GB); in {k['memory']['precision']}: "
         f"{k['memory']['peak_anon_gb']:.2f} GB",
         file=out,
     )
