@@ -44,6 +44,13 @@ def test_a_prefill_through_the_bf16_product_matches_the_int8_kernel(monkeypatch)
     want, got = kernel(many), dense(many)
     assert widened == [(384, 256)] and ((got - want).norm() / want.norm()).item() < 0.005
     assert torch.equal(dense(few), kernel(few)) and len(widened) == 1  # the kernel, bit for bit
+    # Made under inference_mode (MGIE's prefill), it still serves a model run outside it (klein's).
+    monkeypatch.setattr(int8._scratch, "buffer", None)
+    with torch.inference_mode():
+        dense(many)
+    assert not int8._scratch.buffer.is_inference()
+    widened.clear()
+    Int8Linear(torch.nn.Linear(256, 64), dense_prefill=True)(many)
     # One buffer serves every layer: a smaller weight reuses it, no new memory per call.
     buffer = int8._scratch.buffer
     Int8Linear(torch.nn.Linear(256, 128), dense_prefill=True)(many)

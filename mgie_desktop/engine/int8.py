@@ -37,7 +37,10 @@ _scratch = _Scratch()
 def _widened(weight: torch.Tensor) -> torch.Tensor:
     buffer = _scratch.buffer
     if buffer is None or buffer.numel() < weight.numel() or buffer.device != weight.device:
-        buffer = _scratch.buffer = torch.empty(weight.numel(), dtype=COMPUTE, device=weight.device)
+        # A plain tensor, even when first made under inference_mode: the next caller (klein's text
+        # encoder after MGIE's LLM, say) may run outside it, and may not write to an inference tensor.
+        with torch.inference_mode(False):
+            buffer = _scratch.buffer = torch.empty(weight.numel(), dtype=COMPUTE, device=weight.device)
     return buffer[: weight.numel()].view(weight.shape).copy_(weight)  # int8 values are exact in bf16
 
 
