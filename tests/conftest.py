@@ -48,7 +48,7 @@ def emitting_models(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def klein_models(tmp_path_factory) -> Path:
     """Tiny models (the emitting MGIE) with a tiny random FLUX.2 [klein] added, as `models tiny` makes."""
-    from mgie_desktop.engine.klein import add_klein
+    from mgie_desktop.engine.klein_files import add_klein
     from mgie_desktop.engine.tiny_klein import write_tiny_klein
 
     root = _build(tmp_path_factory.mktemp("tiny-klein"), emit=True)

@@ -74,7 +74,7 @@ def klein_leftovers(models: Path) -> list[str]:
 
 
 def test_the_shipped_manifest_offers_klein_as_an_optional_pinned_component():
-    from mgie_desktop.engine.klein import COMPONENTS
+    from mgie_desktop.engine.klein_files import COMPONENTS
     from mgie_desktop.store.manifest import load_manifest
 
     manifest = load_manifest(None)
@@ -242,7 +242,7 @@ def test_models_list_says_klein_is_not_installed_and_how_to_get_it(tmp_path, mod
 def test_import_klein_copies_a_folder_into_the_installed_bundle(models, tiny_klein, capsys):
     from mgie_desktop.cli import main
     from mgie_desktop.engine.inventory import has_klein, problems
-    from mgie_desktop.engine.klein import folder, is_klein_folder
+    from mgie_desktop.engine.klein_files import folder, is_klein_folder
 
     before = bundle_files(models)
     assert main(["models", "import-klein", str(tiny_klein), "--models", str(models)]) == ExitCode.OK
@@ -466,3 +466,19 @@ def test_a_new_conversion_of_mgie_keeps_the_installed_klein(tmp_path, models, ti
         inventory["model"]["klein"] and {k: v for k, v in inventory["files"].items() if k in klein} == klein
     )
     assert has_klein(models) and not problems(models, full_hash=True) and not kept.exists()
+
+
+def test_a_download_without_klein_does_not_install_a_klein_an_earlier_one_left_unfinished(
+    tmp_path, models, tiny_klein
+):
+    """An interrupted `--with klein` can leave a folder of the right shape with files missing; a
+    later download of MGIE alone never verified it, so it must not be installed from it."""
+    from mgie_desktop.engine.inventory import has_klein
+    from mgie_desktop.engine.tiny import write_tiny_reference
+    from mgie_desktop.store.install import install_sources, klein_sources
+
+    write_tiny_reference(models / "sources")
+    shutil.copytree(tiny_klein, klein_sources(models))
+    next(klein_sources(models).glob("transformer/*.safetensors")).unlink()  # never finished
+    install_sources(models, with_klein=False)
+    assert not has_klein(models)

@@ -17,7 +17,7 @@ from safetensors import safe_open
 
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.core.params import params_for
-from mgie_desktop.engine.klein import add_klein, folder, is_klein_folder
+from mgie_desktop.engine.klein_files import add_klein, folder, is_klein_folder
 from mgie_desktop.engine.loading import BundleParts
 from mgie_desktop.engine.pipeline import MgieEngine
 from mgie_desktop.testing import random_klein as rk

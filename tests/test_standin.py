@@ -12,7 +12,7 @@ import sentencepiece as spm
 from mgie_desktop.cli import main
 from mgie_desktop.core.errors import InputError
 from mgie_desktop.engine.convert import locate_reference
-from mgie_desktop.engine.klein import is_klein_folder
+from mgie_desktop.engine.klein_files import is_klein_folder
 from mgie_desktop.testing import standin
 from mgie_desktop.testing.random_klein import KLEIN_STANDIN_DIR
 from mgie_desktop.testing.random_models import FULL, SMALL

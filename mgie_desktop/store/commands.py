@@ -97,7 +97,11 @@ def download_command(
         )
         if convert:
             print("converting into the app's bundle (this takes a while and needs memory) ...", file=out)
-            inventory = install_sources(dest, log=lambda msg: print(f"  {msg}", file=out))
+            inventory = install_sources(
+                dest,
+                log=lambda msg: print(f"  {msg}", file=out),
+                with_klein=any(model.id == "klein" for model in m.models),
+            )
             print(f"models ready in {dest / 'bundle'} ({len(inventory['files'])} files)", file=out)
             _offer_free(m, dest, free_sources, stdin, out)
         return ExitCode.OK

@@ -13,6 +13,7 @@ from typing import Any
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import InputError, ModelFilesError
 from mgie_desktop.engine.inventory import KLEIN_DIR, bundle_path, check_installed, has_klein, problems
+from mgie_desktop.engine.klein_files import add_klein, is_klein_folder
 from mgie_desktop.store.download import RESERVE_BYTES, existing_ancestor, part_path
 from mgie_desktop.store.errors import DestinationNotWritable, NotEnoughSpace
 from mgie_desktop.store.manifest import SOURCES_DIR, Manifest, target_path
@@ -58,21 +59,23 @@ def convert_sources(
     return inventory
 
 
-def install_sources(dest: Path, log: Callable[[str], None] = lambda msg: None) -> dict:
+def install_sources(
+    dest: Path, log: Callable[[str], None] = lambda msg: None, with_klein: bool = True
+) -> dict:
     """Convert what was downloaded: the whole bundle, or, when the bundle is installed and its
     sources were freed, just InstructPix2Pix's own parts added to it (the optional comparison).
-    A complete FLUX.2 [klein] download (the optional second engine) is then copied in as it is:
-    after a conversion too, which writes a new bundle without it."""
+    A FLUX.2 [klein] download (the optional second engine) is then copied in as it is, after a
+    conversion too, which writes a new bundle without it; ``with_klein`` False when this run's
+    download did not include (and so did not verify) it: an earlier, interrupted download of it
+    may have left a folder of the right shape with files missing."""
     dest = Path(dest)
     # engine.convert imports torch: see convert_sources
     add_plain_ip2p, has_plain_ip2p, IP2P_DIR, LLAVA_DIR = load(
         "mgie_desktop.engine.convert", "add_plain_ip2p", "has_plain_ip2p", "IP2P_DIR", "LLAVA_DIR"
     )
-    is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")
-
     sources = sources_dir(dest)
     freed = not (sources / LLAVA_DIR / "config.json").is_file()
-    klein = is_klein_folder(klein_sources(dest))
+    klein = with_klein and is_klein_folder(klein_sources(dest))
     if freed and has_plain_ip2p(sources / IP2P_DIR):
         check_installed(dest)  # the bundle the parts are added to
         log("adding InstructPix2Pix's own model to the installed bundle")
@@ -90,8 +93,6 @@ def klein_kept(dest: Path, log: Callable[[str], None] = lambda msg: None) -> Ite
     is hard-linked aside first (no second copy) and added to the new bundle after, so a repair or
     a re-import of MGIE does not lose 16 GB that may no longer be anywhere else. A failed
     conversion leaves the old bundle, klein and all; the links aside go either way."""
-    is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")  # imports torch
-
     dest = Path(dest)
     installed = bundle_path(dest) / KLEIN_DIR
     kept = dest / STATE_DIR / "klein-kept"
@@ -121,8 +122,6 @@ def install_klein(src: Path, dest: Path, log: Callable[[str], None] = lambda msg
     InputError, before anything is written, for a folder that is not FLUX.2 [klein], a models
     directory without an installed bundle, or a disk without room for the copy; NotEnoughSpace
     when the disk fills up during the copy (the half copy is removed, the bundle is unchanged)."""
-    add_klein, is_klein_folder = load("mgie_desktop.engine.klein", "add_klein", "is_klein_folder")
-
     src, dest = Path(src).expanduser(), Path(dest).expanduser()
     if not src.is_dir():
         raise InputError(f"{src} is not a folder")
@@ -182,19 +181,17 @@ def install_klein(src: Path, dest: Path, log: Callable[[str], None] = lambda msg
 def looks_like_klein(folder: Path) -> bool:
     """Is ``folder`` FLUX.2 [klein] in the diffusers layout, or a Hugging Face cache's repository
     folder holding it (what ``install_klein`` takes)? Imports torch (``engine.klein``)."""
-    is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")
     return is_klein_folder(Path(folder)) or bool(klein_snapshots(Path(folder)))
 
 
 def klein_snapshots(folder: Path) -> list[Path]:
     """The snapshots holding FLUX.2 [klein] in a Hugging Face cache's repository ``folder``."""
-    is_klein_folder = load("mgie_desktop.engine.klein", "is_klein_folder")
     return sorted(p for p in (Path(folder) / "snapshots").glob("*") if is_klein_folder(p))
 
 
 def _bytes_to_copy(folder: Path, onto: Path) -> tuple[int, int]:
     """(the size of ``folder``, the bytes its copy into ``onto`` takes): files on the disk of
-    ``onto`` are hard-linked by ``engine.klein.add_klein``, the others copied (links followed)."""
+    ``onto`` are hard-linked by ``engine.klein_files.add_klein``, the others copied (links followed)."""
     disk = _device(existing_ancestor(onto))
     size = need = 0
     for dirpath, _dirs, files in os.walk(folder, followlinks=True):

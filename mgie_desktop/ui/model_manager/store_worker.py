@@ -153,7 +153,11 @@ class StoreWorker(QObject):
         self.phase.emit(CONVERTING, "Converting into the app's bundle (this cannot be paused)…", 0, 0)
         # imports torch: worker thread only
 
-        inventory = install_sources(self.dest, log=self.log.emit)
+        inventory = install_sources(
+            self.dest,
+            log=self.log.emit,
+            with_klein=any(model.id == "klein" for model in self.manifest.models),
+        )
         self.log.emit(f"models ready in {self.dest / 'bundle'} ({len(inventory['files'])} files)")
         return inventory
 
