@@ -19,6 +19,7 @@ from mgie_desktop.engine import klein
 from mgie_desktop.engine.int8 import Int8Linear
 from mgie_desktop.engine.inventory import bundle_path, has_klein, problems
 from mgie_desktop.engine.jobs import GuideCache, run_job
+from mgie_desktop.engine.klein_files import add_klein
 from mgie_desktop.engine.loading import BundleParts
 from mgie_desktop.engine.pipeline import MgieEngine
 from mgie_desktop.engine.tiny_klein import TEXT_LAYERS, write_tiny_klein
@@ -142,7 +143,7 @@ def test_plans_per_machine():
 def test_a_folder_that_is_not_klein_is_refused_in_one_line(tmp_path, tiny_models):
     (tmp_path / "model_index.json").write_text('{"_class_name": "StableDiffusionPipeline"}')
     with pytest.raises(ModelFilesError, match="not a FLUX.2 \\[klein\\] model"):
-        klein.add_klein(tmp_path, tiny_models)
+        add_klein(tmp_path, tiny_models)
     with pytest.raises(ModelFilesError, match="not installed"):
         klein.load_pipeline(
             tiny_models, torch.device("cpu"), klein.KleinPlan(torch.float32, False, False, "")
@@ -223,8 +224,78 @@ def test_installing_klein_links_its_files_instead_of_copying_them(tmp_path, tiny
     models = tmp_path / "models"
     shutil.copytree(tiny_models, models)
     src = write_tiny_klein(tmp_path / "klein-src")
-    klein.add_klein(src, models)
+    add_klein(src, models)
     name = "transformer/diffusion_pytorch_model.safetensors"
     installed = bundle_path(models) / "klein" / name
     assert installed.stat().st_ino == (src / name).stat().st_ino  # one file on disk, two names
     assert has_klein(models) and problems(models, full_hash=True) == []
+
+
+def test_an_mgie_load_does_not_count_klein_s_16_gb(klein_models):
+    """With klein installed, MGIE's CPU plan must not plan (or refuse) as if klein loaded with it."""
+    from mgie_desktop.engine.inventory import bundle_weight_bytes
+    from mgie_desktop.engine.pipeline import _weights_to_load
+
+    _quant, mgie_bytes, _llm = _weights_to_load(klein_models, BundleParts.MGIE, "8bit")
+    klein_bytes = bundle_weight_bytes(klein_models, "klein/")
+    assert klein_bytes > 0 and mgie_bytes == bundle_weight_bytes(klein_models) - klein_bytes
+
+
+def test_an_undistilled_klein_is_refused_and_an_interrupted_install_changes_nothing(
+    tmp_path, tiny_models, monkeypatch
+):
+    import shutil
+
+    from mgie_desktop.engine import klein_files
+    from mgie_desktop.engine.inventory import read_inventory
+
+    models = tmp_path / "models"
+    shutil.copytree(tiny_models, models)
+    before = read_inventory(models)
+    with pytest.raises(ModelFilesError, match="undistilled"):
+        add_klein(write_tiny_klein(tmp_path / "base", distilled=False), models)
+
+    def interrupted(path):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(klein_files, "sha256_file", interrupted)  # stopped while hashing 16 GB
+    with pytest.raises(KeyboardInterrupt):
+        add_klein(write_tiny_klein(tmp_path / "k"), models)
+    assert read_inventory(models) == before and not (bundle_path(models) / "klein").exists()
+    assert not any(bundle_path(models).glob("klein*"))
+
+
+def test_klein_is_refused_in_one_line_where_it_would_not_fit(klein_models, monkeypatch):
+    from mgie_desktop.core.errors import OutOfMemory
+    from mgie_desktop.engine import pipeline
+
+    need = klein.cpu_need_bytes(klein_models, torch.bfloat16)
+    monkeypatch.setattr(pipeline, "available_memory", lambda: need - 1)
+    with pytest.raises(OutOfMemory, match="FLUX.2 \\[klein\\] needs about .* edit with klein alone"):
+        MgieEngine(klein_models, device="cpu", precision="bf16", parts=BundleParts.KLEIN)
+    monkeypatch.setattr(pipeline, "available_memory", lambda: need + 1)
+    assert MgieEngine(klein_models, device="cpu", precision="bf16", parts=BundleParts.KLEIN).klein_model
+
+
+def test_a_cached_reading_of_the_words_keeps_no_graph(klein_only):
+    embeds = klein_only.klein_model.embeddings("a graph would hold gigabytes")
+    assert embeds.grad_fn is None and not embeds.requires_grad
+
+
+def test_a_sweep_with_klein_and_expressive_with_klein_are_refused_at_the_door(
+    photo, photo_path, tmp_path, capsys
+):
+    from mgie_desktop.cli import main
+    from mgie_desktop.core.errors import InputError
+    from mgie_desktop.core.sweep import parse_sweep
+    from mgie_desktop.remote.protocol import upload_from_wire
+
+    sweep = parse_sweep("text", SMALL)
+    with pytest.raises(ValueError, match="distilled"):
+        EditJob(1, 0, 0, photo, "x", SMALL, model="klein", sweep=sweep)
+    spec = {"instruction": "x", "model": "klein", "sweep": {"text": [5.0, 7.5]}}
+    with pytest.raises(InputError, match="distilled"):
+        upload_from_wire(spec, b"", None, None)
+    out = tmp_path / "o.png"
+    args = ["edit", str(photo_path), "-i", "snow", "-e", "snow falls", "-o", str(out), "--mode", "klein"]
+    assert main(args) == 2 and "--expressive steers MGIE" in capsys.readouterr().err and not out.exists()

@@ -73,10 +73,14 @@ def test_a_klein_edit_is_sent_as_klein_and_lands_as_a_klein_step(qtbot, tmp_path
     assert not panel.varies.isEnabled() and panel.sweep() is None  # no guidance to sweep: seeds
     assert "FLUX.2 [klein] reads your words directly" in panel.expressive.text_box.placeholderText()
 
+    labels = []
+    window.edits.engine_label.connect(lambda shown, _detail: labels.append(shown))
     panel.instruction.setPlainText("add snow")
     job = _send(qtbot, window, panel.apply_button)
     assert job.model == "klein" and not job.compare
     qtbot.waitUntil(lambda: len(window.document.history) == 2, timeout=TIMEOUT)
+    # Its first use reads klein's weights: the status bar says so rather than just "busy".
+    assert "Model: loading FLUX.2 [klein] for its first edit…" in labels
     step = window.document.history.current
     assert step.kind is StepKind.KLEIN and step.instruction == "add snow"
     assert step.expressive_instruction == "" and step.steered_instruction == ""

@@ -44,10 +44,11 @@ def working_size(width: int, height: int, pixel_budget: int) -> tuple[int, int]:
 
 
 # FLUX.2 [klein] (engine/klein.py) was trained at 1024 x 1024 where Stable Diffusion 1.5 was at
-# 512 x 512: it edits at four times the pixel budget (a megapixel by default), up to 4 MP, both
-# sides multiples of 16 (its VAE's 8 times its transformer's 2x2 patches).
+# 512 x 512: it edits at four times the pixel budget (a megapixel by default), at most a megapixel
+# (its pipeline shrinks the photo it reads to that), both sides multiples of 16 (its VAE's 8
+# times its transformer's 2x2 patches).
 KLEIN_BUDGET_SCALE = 4
-KLEIN_MAX_PIXELS = 2048 * 2048
+KLEIN_MAX_PIXELS = 1024 * 1024
 KLEIN_MULTIPLE = 16
 
 

@@ -6,17 +6,14 @@ It reads the person's words with its own Qwen3 text encoder: there is no express
 It edits by conditioning on the photo (a reference image, not an InstructPix2Pix latent), at about
 one megapixel, in the few steps it was distilled for.
 
-Memory (docs/PERFORMANCE.md): the pipeline reads only three of the text encoder's hidden layers
-(9, 18, 27 of 36), so the layers after the last one read are never loaded, and its logits are
-never computed. On the CPU the text encoder runs in 8 bits (``engine.int8``) and the transformer
+Memory (docs/PERFORMANCE.md): the pipeline reads only three of the text encoder's hidden states
+(9, 18 and 27 of its 36 layers), so only its first 28 layers are loaded, and its logits are never
+computed. On the CPU the text encoder runs in 8 bits (``engine.int8``) and the transformer
 in bf16 unless fp32 is both faster there and fits; on a GPU with less than 16 GB free the
 pipeline offloads each model to the CPU between uses."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -27,92 +24,22 @@ import torch
 from PIL import Image
 
 from mgie_desktop.core.deferred import load
-from mgie_desktop.core.errors import EditCancelled, ModelFilesError, RenderFailed
+from mgie_desktop.core.errors import EditCancelled, ModelFilesError, OutOfMemory, RenderFailed
 from mgie_desktop.core.finishing import finish_renders
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import KLEIN_MULTIPLE, klein_working_size
 from mgie_desktop.core.step_params import KLEIN_STEPS
 from mgie_desktop.engine.devices import DTYPES, cpu_runs_bf16
 from mgie_desktop.engine.int8 import quantise_linears
-from mgie_desktop.engine.inventory import (
-    KLEIN_DIR,
-    KLEIN_NOT_INSTALLED,
-    bundle_path,
-    bundle_weight_bytes,
-    read_inventory,
-    write_inventory,
-)
+from mgie_desktop.engine.inventory import KLEIN_DIR, KLEIN_NOT_INSTALLED, bundle_weight_bytes
+from mgie_desktop.engine.klein_files import folder, is_klein_folder
 
-PIPELINE_CLASS = "Flux2KleinPipeline"
-COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 MULTIPLE = KLEIN_MULTIPLE  # the VAE's 8 times the transformer's 2x2 patches
 DISTILLED_STEPS = KLEIN_STEPS  # what the distilled model was made for; a base model takes the person's count
 TEXT_LAYERS = (9, 18, 27)  # the text encoder's hidden states the pipeline reads (its default)
 GPU_ROOM = 16 * 1024**3  # below this much free GPU memory, offload between models
 
 ProgressFn = Callable[[int, int, Callable[[], Image.Image]], None]
-
-
-def folder(models_dir: Path) -> Path:
-    return bundle_path(Path(models_dir)) / KLEIN_DIR
-
-
-def is_klein_folder(path: Path) -> bool:
-    """A FLUX.2 [klein] model in the diffusers layout (a folder to import, or the bundle's own)."""
-    try:
-        index = json.loads((Path(path) / "model_index.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (
-        isinstance(index, dict)
-        and index.get("_class_name") == PIPELINE_CLASS
-        and all((Path(path) / part).is_dir() for part in COMPONENTS)
-    )
-
-
-def add_klein(src: Path, models_dir: Path) -> dict[str, Any]:
-    """Copy a FLUX.2 [klein] folder (diffusers layout) into an installed bundle: written aside,
-    moved in, the inventory extended (its files hashed), so a half-copied model is never used."""
-    src = Path(src)
-    if not is_klein_folder(src):
-        raise ModelFilesError(
-            f"{src} is not a FLUX.2 [klein] model in the diffusers layout (model_index.json naming "
-            f"{PIPELINE_CLASS}, and {', '.join(COMPONENTS)}/)"
-        )
-    inventory, bundle = read_inventory(models_dir), bundle_path(models_dir)
-    work, final = bundle / (KLEIN_DIR + ".partial"), bundle / KLEIN_DIR
-    shutil.rmtree(work, ignore_errors=True)
-    try:
-        # 16 GB: hard-linked where the source is on the same disk (a Hugging Face cache, a stand-in),
-        # so the bundle takes no second copy; the cache's symbolic links are followed.
-        shutil.copytree(
-            src,
-            work,
-            ignore=shutil.ignore_patterns(".*", "*.md", "*.png", "*.jpg"),
-            copy_function=_link_or_copy,
-        )
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    shutil.rmtree(final, ignore_errors=True)
-    work.rename(final)
-    known = {
-        rel: meta["sha256"] for rel, meta in inventory["files"].items() if not rel.startswith(KLEIN_DIR + "/")
-    }
-    return write_inventory(
-        bundle,
-        {**inventory["model"], "klein": True},
-        inventory.get("source", {}),
-        inventory.get("dtype", "float16"),
-        known,
-    )
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:  # another disk, or a file system without hard links
-        shutil.copy2(src, dst)
 
 
 @dataclass(frozen=True)
@@ -147,12 +74,31 @@ def plan_for(
     return KleinPlan(dtype, False, offload, "offloaded between models" if offload else "all on the GPU")
 
 
-def fp32_fits(models_dir: Path, available_bytes: int) -> bool:
-    """Would the transformer in fp32 and the 8-bit text encoder fit in memory (with 1.5 GB for the
-    VAE, the activations and the rest)? The bundle holds both in 16 bits."""
+def cpu_need_bytes(models_dir: Path, dtype: torch.dtype) -> int:
+    """Memory klein needs on the CPU: the transformer at ``dtype``, the 8-bit text encoder (28 of
+    its 36 layers at a byte a weight, its embeddings at two) and 1.5 GB for the VAE, the
+    activations and the rest. The bundle holds the weights in 16 bits."""
     transformer = bundle_weight_bytes(models_dir, KLEIN_DIR + "/transformer/")
     text = bundle_weight_bytes(models_dir, KLEIN_DIR + "/text_encoder/")
-    return 2 * transformer + text / 2 + 1.5 * 1024**3 <= available_bytes
+    return int(transformer * torch.finfo(dtype).bits / 16 + text / 2 + 1.5 * 1024**3)
+
+
+def fp32_fits(models_dir: Path, available_bytes: int) -> bool:
+    """Would the transformer in fp32 and the 8-bit text encoder fit in memory?"""
+    return cpu_need_bytes(models_dir, torch.float32) <= available_bytes
+
+
+def check_room(models_dir: Path, dtype: torch.dtype, available_bytes: int, beside: str) -> None:
+    """OutOfMemory, in one line, before loading what would not fit (a machine out of memory gets
+    its processes killed); ``beside`` names what is already loaded, if anything."""
+    need = cpu_need_bytes(models_dir, dtype)
+    if need > available_bytes:
+        gb = 1024**3
+        raise OutOfMemory(
+            f"FLUX.2 [klein] needs about {need / gb:.1f} GB of memory and {available_bytes / gb:.1f} GB "
+            f"are available{beside}: close other programs, or edit with klein alone "
+            "(`mgie-desktop edit --mode klein`)"
+        )
 
 
 def load_pipeline(models_dir: Path, device: torch.device, plan: KleinPlan) -> Any:  # Flux2KleinPipeline
@@ -165,12 +111,15 @@ def load_pipeline(models_dir: Path, device: torch.device, plan: KleinPlan) -> An
         raise ModelFilesError(KLEIN_NOT_INSTALLED)
     try:
         config = AutoConfig.from_pretrained(where / "text_encoder")
-        # hidden_states[k] is the input of layer k: the layers after the last one read never run.
+        # hidden_states[k] is what layer k hands on (0: the embeddings) except for the last entry,
+        # which transformers replaces by the final norm's output: one layer more than the last read
+        # keeps [27] as the full model has it (28 of 36 layers; 27 would change it).
         config.num_hidden_layers = min(config.num_hidden_layers, max(TEXT_LAYERS) + 1)
         text_encoder = Qwen3ForCausalLM.from_pretrained(
             where / "text_encoder", config=config, dtype=torch.bfloat16 if plan.text_int8 else plan.dtype
         ).eval()
         text_encoder.lm_head = torch.nn.Identity()  # its logits (512 x 151,936 floats) are never read
+        text_encoder.requires_grad_(False)  # diffusers' encode_prompt keeps no graph then
         if plan.text_int8:
             quantise_linears(text_encoder.model.layers, dense_prefill=cpu_runs_bf16())
         pipe = Flux2KleinPipeline.from_pretrained(where, text_encoder=text_encoder, dtype=plan.dtype)
@@ -180,6 +129,7 @@ def load_pipeline(models_dir: Path, device: torch.device, plan: KleinPlan) -> An
             "run `mgie-desktop models verify`"
         ) from exc
     pipe.set_progress_bar_config(disable=True)
+    pipe.vae.enable_slicing()  # variations decode one megapixel at a time
     if plan.offload:
         pipe.enable_model_cpu_offload(device=device)
     else:
@@ -220,7 +170,8 @@ class Klein:
         """The text encoder's reading of ``words``, in the transformer's dtype (the 8-bit text
         encoder computes in bf16, which an fp32 transformer would refuse)."""
         if words not in self._read:
-            embeds, _ids = self.pipe.encode_prompt(prompt=words, text_encoder_out_layers=TEXT_LAYERS)
+            with torch.inference_mode():
+                embeds, _ids = self.pipe.encode_prompt(prompt=words, text_encoder_out_layers=TEXT_LAYERS)
             self._read = {key: value for key, value in self._read.items() if key == ""}
             self._read[words] = embeds.to(self.dtype)
         return self._read[words]

@@ -42,7 +42,7 @@ from mgie_desktop.engine.devices import (
     quantization_available,
     slice_attention,
 )
-from mgie_desktop.engine.inventory import bundle_path, bundle_weight_bytes
+from mgie_desktop.engine.inventory import KLEIN_DIR, bundle_path, bundle_weight_bytes
 from mgie_desktop.engine.loading import BundleParts, LoadedBundle, LoadProgress, load_bundle
 from mgie_desktop.engine.masking import LatentBlend
 from mgie_desktop.engine.memory import MemoryPlan, plan_cpu, plan_memory
@@ -54,7 +54,6 @@ from mgie_desktop.engine.steering import steered_answer_ids, teacher_forced_stat
 MAX_NEW_TOKENS = 96
 VAE_TILING_AREA = 1024 * 1024
 NO_REPEAT_NGRAM = 3
-STATIC_CACHE = True  # the LLM's key/value cache preallocated for the answer (a switch for benchmarks)
 N_VISUAL = len(IMG_TOKENS)
 
 # Progress: (step done, total steps, a function that returns a cheap preview image).
@@ -284,9 +283,6 @@ class MgieEngine:
             pad_token_id=model.llm.config.pad_token_id,
             bos_token_id=b.prompt_tokenizer.bos_id,
             return_dict_in_generate=True,
-            # Preallocated keys and values: the growing cache concatenated every layer's keys and
-            # values anew at each token (13 s of a 160 s answer at full size); the same numbers.
-            cache_implementation="static" if STATIC_CACHE else None,
         )
         hook = model.llm.model.norm.register_forward_hook(capture)
         try:
@@ -369,6 +365,10 @@ class MgieEngine:
         )
 
     @property
+    def klein_loaded(self) -> bool:
+        return self._klein is not None
+
+    @property
     def klein_model(self) -> klein.Klein:
         """FLUX.2 [klein], loaded the first time it is asked for (ModelFilesError when it is not
         installed)."""
@@ -377,6 +377,9 @@ class MgieEngine:
                 raise ModelFilesError("FLUX.2 [klein] needs an installed bundle")
             if self.klein_plan is None:
                 self.klein_plan = self._klein_plan()
+            if self.device.type == "cpu":
+                beside = ", beside MGIE's models already loaded" if self.bundle.vae is not None else ""
+                klein.check_room(self.models_dir, self.klein_plan.dtype, available_memory(), beside)
             self._klein = klein.Klein(klein.load_pipeline(self.models_dir, self.device, self.klein_plan))
         return self._klein
 
@@ -652,7 +655,9 @@ def _weights_to_load(models_dir: Path, parts: BundleParts, llm_quant: str) -> tu
             bundle_weight_bytes(models_dir, PLAIN_DIR + "/") + bundle_weight_bytes(models_dir, "vae/"),
             0,
         )
-    return llm_quant, bundle_weight_bytes(models_dir), bundle_weight_bytes(models_dir, "llm/")
+    # FLUX.2 [klein] is no part of an MGIE load: it plans its own memory when it joins (engine.klein).
+    mgie = bundle_weight_bytes(models_dir) - bundle_weight_bytes(models_dir, KLEIN_DIR + "/")
+    return llm_quant, mgie, bundle_weight_bytes(models_dir, "llm/")
 
 
 def _require_words(instruction: str) -> None:

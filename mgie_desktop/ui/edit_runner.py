@@ -27,7 +27,7 @@ from mgie_desktop.core.step_params import ENGINE_NAMES, StepKind, StepParams
 from mgie_desktop.core.sweep import Sweep, cell_label
 from mgie_desktop.store.manifest import download_size_text
 from mgie_desktop.ui.document_model import DocumentModel, NewStep
-from mgie_desktop.ui.engine_state import EngineState
+from mgie_desktop.ui.engine_state import KLEIN_FIRST_LOAD, EngineState
 from mgie_desktop.ui.engines import EngineClient, LocalEngine
 from mgie_desktop.ui.images import to_qimage
 from mgie_desktop.ui.worker import EditDone
@@ -149,7 +149,7 @@ class EditRunner(QObject):
         self._offer_engines()
         shown = {
             EngineState.READY: f"Model: ready ({detail})",
-            EngineState.BUSY: "Model: busy",
+            EngineState.BUSY: f"Model: {detail}" if detail == KLEIN_FIRST_LOAD else "Model: busy",
             EngineState.LOADING: "Model: loading…",
             EngineState.NOT_INSTALLED: "Model: not installed",
             EngineState.ERROR: f"Model: failed to load ({display_text(detail, width=MODEL_LABEL_REASON)})",

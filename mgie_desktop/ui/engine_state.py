@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from enum import Enum
 
+# BUSY's detail while an edit first loads FLUX.2 [klein] (16 GB, a minute or more): the status
+# bar says it, where it otherwise just says "busy".
+KLEIN_FIRST_LOAD = "loading FLUX.2 [klein] for its first edit…"
+
 
 class EngineState(str, Enum):
     NOT_LOADED = "not loaded"  # at start-up, before the background start

@@ -23,7 +23,7 @@ from mgie_desktop.core.errors import EditCancelled, LoadCancelled, MgieError
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.engine.inventory import check_installed
 from mgie_desktop.engine.jobs import GuideCache, failure_message, run_job
-from mgie_desktop.ui.engine_state import EngineState
+from mgie_desktop.ui.engine_state import KLEIN_FIRST_LOAD, EngineState
 from mgie_desktop.ui.images import thumbnail, to_qimage
 
 if TYPE_CHECKING:
@@ -174,7 +174,11 @@ class EngineWorker(QObject):
             self.edit_failed.emit(job.job_id, "The models are not loaded.", "")
             return
         # cancel_event is cleared by the window when it submits, so an early Esc is not lost.
-        self.state_changed.emit(EngineState.BUSY, job.instruction)
+        engines = {job.model, job.versus} if job.compare else {job.model}
+        if "klein" in engines and not self._engine.klein_loaded:  # its first use: 16 GB to read
+            self.state_changed.emit(EngineState.BUSY, KLEIN_FIRST_LOAD)
+        else:
+            self.state_changed.emit(EngineState.BUSY, job.instruction)
         last_preview = 0.0
         outside: dict = {}  # a masked edit's photo and mask at the preview's size, made once
 
