@@ -208,7 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--size",
         choices=("full", "tiny"),
         default="full",
-        help="full: the real shapes and files (~18 GB, written one file at a time); "
+        help="full: the real shapes and files (~18 GB for MGIE, ~16 GB more for FLUX.2 [klein] in "
+        "FLUX.2-klein-4B/, written one file at a time); "
         "tiny: the same layout with a few small layers (default: full)",
     )
     standin.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -471,6 +472,10 @@ def cmd_edit(args: argparse.Namespace) -> ExitCode:
             "more --expressive than --instruction: each --expressive steers the --instruction "
             "in the same place"
         )
+    if args.expressive and args.mode not in ("mgie", "both"):
+        raise InputError(
+            f"--expressive steers MGIE; {ENGINE_NAMES[args.mode]} reads the --instruction itself"
+        )
     if any(not text.strip() for text in args.expressive or []):
         raise InputError("an --expressive text is empty: write what the edit should do, or leave it out")
     for text in instructions:  # refused here, before minutes of loading the models
@@ -635,7 +640,12 @@ def _mark_did_nothing(history, records: list[dict], mask, mode: str, quiet: bool
             print(
                 f"mgie-desktop: warning: {record['instruction']!r} barely changed the photo "
                 f"({ENGINE_NAMES[mode]} sometimes "
-                "leaves an instruction unapplied): try another --seed or a stronger --text-guidance",
+                "leaves an instruction unapplied): try another --seed"
+                + (
+                    " or a stronger --text-guidance"
+                    if mode != "klein"
+                    else " or other words (klein takes no guidance)"
+                ),
                 file=sys.stderr,
             )
 
@@ -895,6 +905,11 @@ def cmd_models(args: argparse.Namespace) -> ExitCode:
         print(
             f"wrote the {args.size} stand-in ({done['bytes'] / 1e6:,.0f} MB) to {args.dest} in "
             f"{done['seconds']:.0f} s; install it with `mgie-desktop models import {args.dest} --dest DIR`"
+            + (
+                f", then `mgie-desktop models import-klein {Path(args.dest) / 'FLUX.2-klein-4B'} --models DIR`"
+                if (Path(args.dest) / "FLUX.2-klein-4B").is_dir()
+                else ""
+            )
         )
         return ExitCode.OK
     if command in ("import", "tiny"):
@@ -986,7 +1001,7 @@ def _install(args: argparse.Namespace, dest: Path) -> ExitCode:
         convert(locate_reference(src), dest, log=log)
     inventory = read_inventory(dest)
     if args.models_command == "tiny":  # the second engine too, in the layout its real files have
-        from mgie_desktop.engine.klein import add_klein
+        from mgie_desktop.engine.klein_files import add_klein
         from mgie_desktop.engine.tiny_klein import write_tiny_klein
 
         inventory = add_klein(write_tiny_klein(dest / "tiny-reference" / "FLUX.2-klein-4B"), dest)

@@ -37,6 +37,8 @@ class EditJob:
         for name in (self.model, self.versus):
             if name not in MODEL_NAMES:
                 raise ValueError(f"no engine is called {name!r}: one of {', '.join(MODEL_NAMES)}")
+        if self.sweep is not None and self.model == "klein":
+            raise ValueError("a guidance sweep needs guidance, and FLUX.2 [klein] is distilled to take none")
         if self.compare and self.versus == self.model:
             raise ValueError(f"an A/B pair needs two engines: both are {self.model!r}")
         if self.sweep is not None and (self.variations > 1 or self.compare):

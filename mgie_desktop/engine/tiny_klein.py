@@ -8,6 +8,7 @@ its hidden states side by side, the VAE scales by 8 and packs 2x2 patches."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def write_tiny_klein(out: Path, seed: int = 2, distilled: bool = True) -> Path:
     )
     Qwen3Config, Qwen3ForCausalLM = load("transformers", "Qwen3Config", "Qwen3ForCausalLM")
 
-    tokenizer = _tokenizer()
+    tokenizer = byte_tokenizer()
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
@@ -96,6 +97,11 @@ def write_tiny_klein(out: Path, seed: int = 2, distilled: bool = True) -> Path:
     )
     out = Path(out)
     pipe.save_pretrained(out, safe_serialization=True)
+    # transformers 5 calls the class Qwen2Tokenizer; the published model_index.json names the
+    # fast one, as transformers 4 saved it. Both load; the file says what the real one says.
+    index = json.loads((out / "model_index.json").read_text(encoding="utf-8"))
+    index["tokenizer"] = ["transformers", "Qwen2TokenizerFast"]
+    (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     return out
 
 
@@ -109,7 +115,7 @@ def _wake(model: torch.nn.Module, generator: torch.Generator) -> None:
                 parameter.copy_(noise if parameter.dim() == 1 else parameter + noise)
 
 
-def _tokenizer() -> Any:  # transformers' Qwen2TokenizerFast
+def byte_tokenizer() -> Any:  # transformers' Qwen2TokenizerFast
     """A byte-level BPE tokenizer without merges (each byte one token) and Qwen's chat markers,
     saved by transformers in the files the real one has (tokenizer.json, its config, the template)."""
     Qwen2TokenizerFast = load("transformers", "Qwen2TokenizerFast")

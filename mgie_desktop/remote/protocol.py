@@ -157,6 +157,8 @@ def upload_from_wire(spec: object, image: bytes, mask: bytes | None, max_pixels:
         raise InputError("a sweep goes without variations and without compare")
     if flags["compare"] and versus == model:
         raise InputError(f"compare needs two engines: model and versus are both {model}")
+    if sweep is not None and model == "klein":
+        raise InputError("a sweep varies guidance, and FLUX.2 [klein] is distilled to take none")
     check_aspect(*check_png_upload(image, "the photo", max_pixels))  # answered now, not at the job's turn
     if mask is not None:
         check_png_upload(mask, "the mask", max_pixels)

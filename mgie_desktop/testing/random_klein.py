@@ -26,7 +26,7 @@ It streams: each safetensors file's header is computed from the shapes, then eac
 made (seeded), written and dropped, so the most it holds is one tensor (the 778 MB embedding).
 Every file is written aside and renamed into place (a file hard-linked into a bundle by
 ``add_klein`` is replaced, never rewritten), and model_index.json comes last: a folder without it
-is not a klein model (``engine.klein.is_klein_folder``).
+is not a klein model (``engine.klein_files.is_klein_folder``).
 """
 
 from __future__ import annotations
@@ -311,9 +311,9 @@ def _write_configs(out: Path, sizes: KleinSizes) -> None:
         "diffusers", "Flux2Transformer2DModel", "AutoencoderKLFlux2", "FlowMatchEulerDiscreteScheduler"
     )
     GenerationConfig, Qwen3Config = load("transformers", "GenerationConfig", "Qwen3Config")
-    from mgie_desktop.engine.tiny_klein import _tokenizer  # the byte-level one, in Qwen's file format
+    from mgie_desktop.engine.tiny_klein import byte_tokenizer  # the byte-level one, in Qwen's file format
 
-    tokenizer = _tokenizer()
+    tokenizer = byte_tokenizer()
     if len(tokenizer) > sizes.text["vocab_size"]:
         raise InputError(f"the tokenizer's {len(tokenizer)} ids do not fit {sizes.text['vocab_size']}")
     aside = out / ".configs.partial"
