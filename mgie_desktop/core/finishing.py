@@ -9,12 +9,20 @@ from PIL import Image
 
 from mgie_desktop.core.imaging import carry_edit_to_full_resolution
 from mgie_desktop.core.masks import composite, fit_mask, is_full
-from mgie_desktop.core.sizing import working_size
+from mgie_desktop.core.sizing import klein_working_size, working_size
 
 
 def working_source(image: Image.Image, pixel_budget: int) -> Image.Image:
     """The photo at the size diffusion runs at (RGB)."""
     size = working_size(image.width, image.height, pixel_budget)
+    source = image.convert("RGB")
+    return source if source.size == size else source.resize(size, Image.Resampling.LANCZOS)
+
+
+def klein_source(image: Image.Image, pixel_budget: int) -> Image.Image:
+    """The photo at the size FLUX.2 [klein] edits at (sizing.klein_working_size), so its pipeline
+    need not crop it; a remote client finishes klein's renders from the same copy."""
+    size = klein_working_size(image.width, image.height, pixel_budget)
     source = image.convert("RGB")
     return source if source.size == size else source.resize(size, Image.Resampling.LANCZOS)
 

@@ -25,9 +25,9 @@ from PIL import Image
 
 from mgie_desktop.core.deferred import load
 from mgie_desktop.core.errors import EditCancelled, ModelFilesError, OutOfMemory, RenderFailed
-from mgie_desktop.core.finishing import finish_renders
+from mgie_desktop.core.finishing import finish_renders, klein_source
 from mgie_desktop.core.params import EditParams
-from mgie_desktop.core.sizing import KLEIN_MULTIPLE, klein_working_size
+from mgie_desktop.core.sizing import KLEIN_MULTIPLE
 from mgie_desktop.core.step_params import KLEIN_STEPS
 from mgie_desktop.engine.devices import DTYPES, cpu_runs_bf16
 from mgie_desktop.engine.int8 import quantise_linears
@@ -135,14 +135,6 @@ def load_pipeline(models_dir: Path, device: torch.device, plan: KleinPlan) -> An
     else:
         pipe.to(device)
     return pipe
-
-
-def klein_source(image: Image.Image, pixel_budget: int) -> Image.Image:
-    """The photo at the size klein edits at (core.sizing.klein_working_size: four times MGIE's
-    ``pixel_budget``, a megapixel by default), so the pipeline need not crop it."""
-    size = klein_working_size(image.width, image.height, pixel_budget)
-    source = image.convert("RGB")
-    return source if source.size == size else source.resize(size, Image.Resampling.LANCZOS)
 
 
 def settings_used(pipe: Any, params: EditParams) -> EditParams:

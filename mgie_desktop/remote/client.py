@@ -17,13 +17,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
-from PIL import Image
 
 from mgie_desktop.core.errors import EditCancelled, InputError, MgieError
-from mgie_desktop.core.finishing import finish_renders, working_source
+from mgie_desktop.core.finishing import finish_renders, klein_source, working_source
 from mgie_desktop.core.jobs import EditJob, EditResult
 from mgie_desktop.core.session.png import decode_png
-from mgie_desktop.core.sizing import klein_working_size
 from mgie_desktop.remote import protocol
 from mgie_desktop.remote.protocol import (
     Cancelled,
@@ -332,19 +330,12 @@ def _finish(job: EditJob, renders: list, models: list[str]) -> list:
     for kind in (False, True):  # MGIE's and InstructPix2Pix's working copy, then klein's
         where = [i for i, model in enumerate(models) if (model == "klein") is kind]
         if where:
-            make = _klein_source if kind else working_source
+            make = klein_source if kind else working_source
             source = make(job.image, job.params.pixel_budget)
             done = finish_renders(job.image, source, [renders[i] for i in where], job.finish, job.mask)
             for i, image in zip(where, done, strict=True):
                 finished[i] = image
     return finished
-
-
-def _klein_source(image: Image.Image, pixel_budget: int) -> Image.Image:
-    """The photo as FLUX.2 [klein] saw it (engine.klein.klein_source, without torch)."""
-    size = klein_working_size(image.width, image.height, pixel_budget)
-    source = image.convert("RGB")
-    return source if source.size == size else source.resize(size, Image.Resampling.LANCZOS)
 
 
 def _message(body: bytes) -> str:
