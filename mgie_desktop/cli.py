@@ -314,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --size full --device cpu: keep the full-size stand-in "
         "(reused by the next run) and its bundle in DIR (about 34 GB; the import is measured again)",
     )
+    bench.add_argument(
+        "--engine",
+        choices=("mgie", "klein", "both"),
+        default="both",
+        help="with --size full --device cpu: measure MGIE (about 25 min), FLUX.2 [klein] (about 15 min, "
+        "16 GB of disk) or both (default)",
+    )
     bench.add_argument("--json", action="store_true")
     return parser
 
@@ -441,12 +448,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise InputError(
             "--size full generates models and --models DIR uses installed ones: give one of them"
         )
-    if args.work and not (args.size == "full" and args.device == "cpu"):
-        raise InputError("--work is for --size full --device cpu")
+    full_cpu = args.size == "full" and args.device == "cpu"
+    if (args.work or args.engine != "both") and not full_cpu:
+        raise InputError("--work and --engine are for --size full --device cpu")
     from mgie_desktop.benchmark.run import run, run_full_cpu
 
-    if args.size == "full" and args.device == "cpu":
-        return run_full_cpu(args.json, Path(args.work) if args.work else None)
+    if full_cpu:
+        parts = ("mgie", "klein") if args.engine == "both" else (args.engine,)
+        return run_full_cpu(args.json, Path(args.work) if args.work else None, parts=parts)
     return run(
         args.size, args.device, args.json, args.history_edits, Path(args.models) if args.models else None
     )

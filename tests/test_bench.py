@@ -85,6 +85,18 @@ def test_bench_refuses_full_size_together_with_installed_models(tmp_path, capsys
     assert "--models" in capsys.readouterr().err
 
 
+def test_bench_engine_is_for_the_full_size_cpu_report_and_reaches_it(monkeypatch, capsys):
+    from mgie_desktop.benchmark import run
+    from mgie_desktop.cli import main
+
+    assert main(["bench", "--engine", "klein"]) == 2 and "--size full --device cpu" in capsys.readouterr().err
+    asked = []
+    monkeypatch.setattr(run, "run_full_cpu", lambda as_json, work, **options: asked.append(options) or 0)
+    assert main(["bench", "--size", "full", "--device", "cpu", "--engine", "klein"]) == 0
+    assert main(["bench", "--size", "full", "--device", "cpu"]) == 0
+    assert asked == [{"parts": ("klein",)}, {"parts": ("mgie", "klein")}]
+
+
 def test_bench_without_pyside6_skips_the_window_measures_and_says_so(monkeypatch, capsys):
     """A headless GPU server has no Qt: the engine measures still run, the UI ones say why not."""
     import importlib.util
