@@ -15,6 +15,7 @@ from mgie_desktop.core.errors import EditCancelled, ModelFilesError
 from mgie_desktop.core.jobs import EditJob
 from mgie_desktop.core.params import EditParams
 from mgie_desktop.core.sizing import klein_working_size
+from mgie_desktop.core.step_params import KLEIN_STEPS
 from mgie_desktop.engine import klein
 from mgie_desktop.engine.int8 import Int8Linear
 from mgie_desktop.engine.inventory import bundle_path, has_klein, problems
@@ -86,8 +87,8 @@ def test_an_edit_is_deterministic_per_seed_and_comes_back_at_the_photos_size(kle
     assert not np.array_equal(pixels(first[0]), pixels(other[0]))
     assert not np.array_equal(pixels(first[0]), pixels(photo))
     # The distilled model renders in its own four steps, without guidance, and says so.
-    assert used.steps == klein.DISTILLED_STEPS and used.text_guidance == 1.0 and used.seed == 3
-    assert steps == [(i, klein.DISTILLED_STEPS) for i in range(1, 5)]
+    assert used.steps == KLEIN_STEPS and used.text_guidance == 1.0 and used.seed == 3
+    assert steps == [(i, KLEIN_STEPS) for i in range(1, 5)]
 
 
 def test_variations_in_one_batch_match_single_renders(klein_only, photo):
@@ -122,7 +123,7 @@ def test_a_job_for_klein_records_what_it_rendered_with_and_pairs_with_mgie(klein
     job = EditJob(1, 0, 0, photo, "make the sky orange", SMALL, model="klein", compare=True, versus="mgie")
     result = run_job(engine, job, GuideCache(), "k")
     assert result.models == ["klein", "mgie"]
-    assert result.params[0].steps == klein.DISTILLED_STEPS and result.params[1].steps == SMALL.steps
+    assert result.params[0].steps == KLEIN_STEPS and result.params[1].steps == SMALL.steps
     assert result.expressive_instruction.startswith("The sky will be")  # MGIE's, though it rendered second
     alone, _ = engine.render_klein(photo, "make the sky orange", SMALL, [3])
     assert np.array_equal(pixels(result.images[0]), pixels(alone[0]))
@@ -182,7 +183,7 @@ def test_edit_mode_klein_writes_the_edit_and_a_session_step_of_its_kind(
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["mode"] == "klein" and report["expressive_instruction"] == ""
-    assert report["steps"] == SMALL.steps and report["rendered"]["steps"] == klein.DISTILLED_STEPS
+    assert report["steps"] == SMALL.steps and report["rendered"]["steps"] == KLEIN_STEPS
     edit = report["edits"][0]
     assert (edit["working_width"], edit["working_height"]) == klein_working_size(
         *Image.open(photo_path).size, SMALL.pixel_budget
@@ -190,7 +191,7 @@ def test_edit_mode_klein_writes_the_edit_and_a_session_step_of_its_kind(
     assert Image.open(out).size == Image.open(photo_path).size
     opened = open_session(session, tmp_path / "work")
     step = opened.history.current
-    assert step.kind is StepKind.KLEIN and step.params.render.steps == klein.DISTILLED_STEPS
+    assert step.kind is StepKind.KLEIN and step.params.render.steps == KLEIN_STEPS
     opened.history.close()
 
 
@@ -252,8 +253,13 @@ def test_an_undistilled_klein_is_refused_and_an_interrupted_install_changes_noth
     models = tmp_path / "models"
     shutil.copytree(tiny_models, models)
     before = read_inventory(models)
+    base = write_tiny_klein(tmp_path / "base", distilled=False)
     with pytest.raises(ModelFilesError, match="undistilled"):
-        add_klein(write_tiny_klein(tmp_path / "base", distilled=False), models)
+        add_klein(base, models)
+    shutil.copytree(base, bundle_path(models) / "klein")  # placed by hand: refused where it loads too
+    with pytest.raises(ModelFilesError, match="undistilled"):
+        klein.load_pipeline(models, torch.device("cpu"), klein.KleinPlan(torch.float32, False, False, ""))
+    shutil.rmtree(bundle_path(models) / "klein")
 
     def interrupted(path):
         raise KeyboardInterrupt

@@ -32,10 +32,8 @@ from mgie_desktop.core.step_params import KLEIN_STEPS
 from mgie_desktop.engine.devices import DTYPES, cpu_runs_bf16
 from mgie_desktop.engine.int8 import quantise_linears
 from mgie_desktop.engine.inventory import KLEIN_DIR, KLEIN_NOT_INSTALLED, bundle_weight_bytes
-from mgie_desktop.engine.klein_files import folder, is_klein_folder
+from mgie_desktop.engine.klein_files import check_distilled, folder, is_klein_folder
 
-MULTIPLE = KLEIN_MULTIPLE  # the VAE's 8 times the transformer's 2x2 patches
-DISTILLED_STEPS = KLEIN_STEPS  # what the distilled model was made for; a base model takes the person's count
 TEXT_LAYERS = (9, 18, 27)  # the text encoder's hidden states the pipeline reads (its default)
 GPU_ROOM = 16 * 1024**3  # below this much free GPU memory, offload between models
 
@@ -109,6 +107,7 @@ def load_pipeline(models_dir: Path, device: torch.device, plan: KleinPlan) -> An
     where = folder(models_dir)
     if not is_klein_folder(where):
         raise ModelFilesError(KLEIN_NOT_INSTALLED)
+    check_distilled(where)  # a base model placed there by hand: its steps and guidance are not ours
     try:
         config = AutoConfig.from_pretrained(where / "text_encoder")
         # hidden_states[k] is what layer k hands on (0: the embeddings) except for the last entry,
@@ -137,12 +136,10 @@ def load_pipeline(models_dir: Path, device: torch.device, plan: KleinPlan) -> An
     return pipe
 
 
-def settings_used(pipe: Any, params: EditParams) -> EditParams:
-    """What klein renders with, recorded in the history: a distilled model's own few steps and no
-    guidance (it was distilled without), a base model the person's steps and text guidance."""
-    if pipe.config.is_distilled:
-        return replace(params, steps=DISTILLED_STEPS, text_guidance=1.0, image_guidance=1.0)
-    return replace(params, image_guidance=1.0)
+def settings_used(params: EditParams) -> EditParams:
+    """What klein renders with, recorded in the history: the distilled model's own few steps and
+    no guidance (it was distilled without)."""
+    return replace(params, steps=KLEIN_STEPS, text_guidance=1.0, image_guidance=1.0)
 
 
 class Klein:
@@ -151,7 +148,7 @@ class Klein:
 
     def __init__(self, pipe: Any):
         self.pipe = pipe
-        self._read: dict[str, torch.Tensor] = {}  # the last words and, for a guided base model, ""
+        self._read: tuple[str, torch.Tensor] | None = None  # the last words and their reading
 
     @property
     def dtype(self) -> torch.dtype:
@@ -161,12 +158,11 @@ class Klein:
     def embeddings(self, words: str) -> torch.Tensor:
         """The text encoder's reading of ``words``, in the transformer's dtype (the 8-bit text
         encoder computes in bf16, which an fp32 transformer would refuse)."""
-        if words not in self._read:
+        if self._read is None or self._read[0] != words:
             with torch.inference_mode():
                 embeds, _ids = self.pipe.encode_prompt(prompt=words, text_encoder_out_layers=TEXT_LAYERS)
-            self._read = {key: value for key, value in self._read.items() if key == ""}
-            self._read[words] = embeds.to(self.dtype)
-        return self._read[words]
+            self._read = (words, embeds.to(self.dtype))
+        return self._read[1]
 
     def render(
         self,
@@ -181,11 +177,7 @@ class Klein:
     ) -> tuple[list[Image.Image], EditParams]:
         """One edit per seed (one batch), carried back to ``image``'s size and kept inside ``mask``
         as MGIE's are; and the settings they were rendered with."""
-        pipe, used, source = (
-            self.pipe,
-            settings_used(self.pipe, params),
-            klein_source(image, params.pixel_budget),
-        )
+        used, source = settings_used(params), klein_source(image, params.pixel_budget)
 
         def on_step_end(
             _pipe: object, step: int, _t: object, tensors: dict[str, torch.Tensor]
@@ -204,14 +196,10 @@ class Klein:
 
         if cancel is not None and cancel.is_set():
             raise EditCancelled("the edit was cancelled")
-        n = len(seeds)
-        words_embeds = self.embeddings(words)
-        guided = used.text_guidance > 1 and not pipe.config.is_distilled
         with torch.inference_mode():
-            results: list[Image.Image] = pipe(
+            results: list[Image.Image] = self.pipe(
                 image=source,
-                prompt_embeds=words_embeds.repeat(n, 1, 1),
-                negative_prompt_embeds=self.embeddings("").repeat(n, 1, 1) if guided else None,
+                prompt_embeds=self.embeddings(words).repeat(len(seeds), 1, 1),
                 height=source.height,
                 width=source.width,
                 num_inference_steps=used.steps,
@@ -228,7 +216,7 @@ class Klein:
 def packed_preview(latents: torch.Tensor, size: tuple[int, int]) -> Image.Image:
     """A rough look at the first render while it denoises: three of the packed latent's channels,
     stretched to 0-255 (no VAE decode: a preview must cost next to nothing)."""
-    w, h = size[0] // MULTIPLE, size[1] // MULTIPLE
+    w, h = size[0] // KLEIN_MULTIPLE, size[1] // KLEIN_MULTIPLE
     grid = latents[0, : w * h, :3].float().reshape(h, w, 3)
     low, high = grid.amin(dim=(0, 1)), grid.amax(dim=(0, 1))
     pixels = ((grid - low) / (high - low).clamp(min=1e-6) * 255).round().to(torch.uint8).cpu().numpy()

@@ -44,11 +44,7 @@ def add_klein(src: Path, models_dir: Path) -> dict[str, Any]:
             f"{src} is not a FLUX.2 [klein] model in the diffusers layout (model_index.json naming "
             f"{PIPELINE_CLASS}, and {', '.join(COMPONENTS)}/)"
         )
-    if not _distilled(src):
-        raise ModelFilesError(
-            f"{src} holds an undistilled (base) FLUX.2 [klein]: MGIE Desktop runs the distilled "
-            "FLUX.2-klein-4B, which edits in 4 steps"
-        )
+    check_distilled(src)
     inventory, bundle = read_inventory(models_dir), bundle_path(models_dir)
     work, final = bundle / (KLEIN_DIR + ".partial"), bundle / KLEIN_DIR
     shutil.rmtree(work, ignore_errors=True)
@@ -77,9 +73,15 @@ def add_klein(src: Path, models_dir: Path) -> dict[str, Any]:
     )
 
 
-def _distilled(src: Path) -> bool:
-    index = json.loads((src / "model_index.json").read_text(encoding="utf-8"))
-    return bool(index.get("is_distilled", False))
+def check_distilled(path: Path) -> None:
+    """ModelFilesError for an undistilled (base) klein: the app runs the distilled model, in its
+    own 4 steps without guidance, at install and at load alike."""
+    index = json.loads((Path(path) / "model_index.json").read_text(encoding="utf-8"))
+    if not index.get("is_distilled", False):
+        raise ModelFilesError(
+            f"{path} holds an undistilled (base) FLUX.2 [klein]: MGIE Desktop runs the distilled "
+            "FLUX.2-klein-4B, which edits in 4 steps"
+        )
 
 
 def _link_or_copy(src: str, dst: str) -> None:
