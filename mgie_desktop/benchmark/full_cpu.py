@@ -581,7 +581,7 @@ def _klein_child(queue, models: str, photo, words: str, pixel_budget: int, preci
         engine = MgieEngine(Path(models), device="cpu", precision=precision, parts=BundleParts.KLEIN)
         model, loaded_anon = engine.klein_model, anon_bytes() or 0
         pipe, params = model.pipe, params_for(pixel_budget=pixel_budget)
-        used = klein.settings_used(pipe, params)
+        used = klein.settings_used(params)
         source = klein.klein_source(photo, params.pixel_budget)
         started = time.perf_counter()
         embeds = model.embeddings(words)
